@@ -1,0 +1,81 @@
+// A model actor's life: connect to NATS, load the model once, serve its infer subject in the
+// model's queue group, heartbeat to the supervisor, and drain in-flight requests on shutdown.
+import type { NatsConnection, Subscription } from "@nats-io/transport-node"
+import { Effect, type Scope } from "effect"
+import { loadModel } from "../model/loader.js"
+import { initRuntime, requestedBackend } from "../model/runtime.js"
+import { natsConnection } from "../nats/connection.js"
+import { subjects } from "../protocol/subjects.js"
+import { type ActorCounters, type ActorSettings, tellSupervisor } from "./ipc.js"
+import { type ActorStats, answerInfer, type PipelineContext } from "./pipeline.js"
+
+const countersOf = (stats: ActorStats, version: number, loads: number, tensors: number): ActorCounters => ({
+  version,
+  loads,
+  served: stats.served,
+  errors: stats.errors,
+  inflight: stats.inflight,
+  tensors,
+  rssBytes: process.memoryUsage.rss()
+})
+
+/** Resolves when every request this actor accepted has been answered. */
+const inflightSettled = (pending: Set<Promise<void>>) =>
+  Effect.promise(async () => {
+    while (pending.size > 0) await Promise.all(pending)
+  })
+
+/** Subscribes in the queue group; on release: stop taking requests, finish those in flight. */
+const serve = (nc: NatsConnection, ctx: PipelineContext, settings: ActorSettings, counters: () => ActorCounters) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const pending = new Set<Promise<void>>()
+      const s = subjects(settings.prefix)
+      const sub: Subscription = nc.subscribe(s.infer(settings.model), {
+        queue: s.inferQueue(settings.model),
+        callback: (error, msg) => {
+          if (error !== null) return
+          const answered = answerInfer(ctx, msg)
+          pending.add(answered)
+          void answered.finally(() => pending.delete(answered))
+        }
+      })
+      return { sub, pending }
+    }),
+    ({ sub, pending }) =>
+      Effect.gen(function*() {
+        tellSupervisor({ type: "draining", counters: counters() })
+        yield* Effect.promise(() => sub.drain().catch(() => undefined))
+        yield* inflightSettled(pending)
+      })
+  )
+
+/** Runs one actor until its scope closes. */
+export const runModelActor = Effect.fn("ModelActor.run")(function*(settings: ActorSettings): Effect.fn.Return<void, unknown, Scope.Scope> {
+  const runtime = yield* initRuntime(yield* requestedBackend(process.env))
+  const nc = yield* natsConnection({ servers: settings.servers, name: `modelbus-actor ${settings.id}` })
+  const started = performance.now()
+  const model = yield* Effect.acquireRelease(loadModel(settings.path), (m) => Effect.sync(() => m.dispose()))
+  const loadMs = performance.now() - started
+  const loads = 1
+  const stats: ActorStats = { served: 0, errors: 0, inflight: 0 }
+  const ctx: PipelineContext = {
+    actorId: settings.id,
+    modelName: settings.model,
+    version: settings.version,
+    model,
+    maxPayloadBytes: settings.maxPayloadBytes ?? nc.info?.max_payload ?? 1024 * 1024,
+    stats
+  }
+  const counters = () => countersOf(stats, settings.version, loads, runtime.tf.memory().numTensors)
+  yield* serve(nc, ctx, settings, counters)
+  yield* Effect.promise(() => nc.flush())
+  tellSupervisor({ type: "ready", backend: runtime.backend, loadMs, counters: counters() })
+  yield* Effect.logInfo(`actor ${settings.id} serving ${settings.model} v${settings.version} on ${runtime.backend} (loaded in ${loadMs.toFixed(0)} ms)`)
+  yield* Effect.forkScoped(
+    Effect.sync(() => tellSupervisor({ type: "heartbeat", counters: counters() })).pipe(
+      Effect.delay(settings.heartbeatMs),
+      Effect.forever
+    )
+  )
+})

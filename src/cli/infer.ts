@@ -1,0 +1,51 @@
+// `modelbus infer MODEL --input JSON | --file F`: reads the inputs (or a whole request body),
+// calls the model once and prints the reply as one JSON line.
+import { readFile } from "node:fs/promises"
+import { Console, Effect, Schema } from "effect"
+import { makeModelClient } from "../client/ModelClient.js"
+import { serialize } from "../protocol/codec.js"
+import { BadInput } from "../protocol/errors.js"
+
+export class InputMissing extends Schema.TaggedError<InputMissing>()("InputMissing", {
+  message: Schema.String
+}) {}
+
+const readInputText = (input: string | undefined, file: string | undefined) => {
+  if (input !== undefined) return Effect.succeed(input)
+  if (file !== undefined) {
+    return Effect.tryPromise({
+      try: () => readFile(file, "utf8"),
+      catch: (cause) => new InputMissing({ message: `cannot read ${file}: ${cause instanceof Error ? cause.message : String(cause)}` })
+    })
+  }
+  return Effect.fail(new InputMissing({ message: "give the inputs with --input JSON or --file FILE" }))
+}
+
+export const infer = Effect.fnUntraced(function*(options: {
+  readonly model: string
+  readonly input: string | undefined
+  readonly file: string | undefined
+  readonly server: string | undefined
+  readonly prefix: string | undefined
+  readonly timeoutMs: number
+}) {
+  const text = yield* readInputText(options.input, options.file)
+  const parsed = yield* Effect.try({
+    try: () => JSON.parse(text) as unknown,
+    catch: (cause) => new BadInput({ message: `--input is not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}` })
+  })
+  const isBody = typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) && "inputs" in parsed
+  const body = isBody ? (parsed as { inputs: never; outputs?: Array<string> }) : { inputs: parsed as never }
+  const reply = yield* Effect.scoped(
+    Effect.gen(function*() {
+      const client = yield* makeModelClient({
+        ...(options.server === undefined ? {} : { servers: options.server }),
+        ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+        timeoutMs: options.timeoutMs,
+        name: "modelbus-cli"
+      })
+      return yield* client.infer(options.model, body.inputs, body.outputs === undefined ? {} : { outputs: body.outputs })
+    })
+  )
+  yield* Console.log(new TextDecoder().decode(serialize(reply, "json")))
+})

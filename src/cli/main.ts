@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+// The `modelbus` command: up, supervise, infer and status, built with effect/cli; every command
+// takes -s/--server like the `nats` CLI and fails with one line naming the typed error.
+import { NodeServices } from "@effect/platform-node"
+import { Effect, Option } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { runProcess } from "../lifecycle/runProcess.js"
+import { infer } from "./infer.js"
+import { supervise, up } from "./serve.js"
+import { status } from "./status.js"
+
+const server = Flag.String("server").pipe(
+  Flag.withAlias("s"),
+  Flag.withDescription("NATS server URL(s), comma-separated (default: $NATS_URL, else nats://127.0.0.1:4222)"),
+  Flag.optional
+)
+const prefix = Flag.String("prefix").pipe(
+  Flag.withDescription("Subject prefix of the deployment (default: modelbus)"),
+  Flag.optional
+)
+const opt = <A>(o: Option.Option<A>): A | undefined => Option.getOrUndefined(o)
+
+const upCommand = Command.make(
+  "up",
+  {
+    server,
+    config: Flag.File("config").pipe(
+      Flag.withAlias("c"),
+      Flag.withDescription("Config file to serve (default: the bundled Iris example)"),
+      Flag.optional
+    )
+  },
+  (o) => up(opt(o.config), opt(o.server))
+).pipe(
+  Command.withDescription(
+    "Serve the bundled example (or --config) on the NATS at --server/$NATS_URL; when nothing answers on the default address, start a local nats-server with JetStream and stop it on exit."
+  ),
+  Command.withExamples([{ command: "modelbus up", description: "Serve the Iris example with 2 replicas" }])
+)
+
+const superviseCommand = Command.make(
+  "supervise",
+  {
+    server,
+    config: Flag.File("config").pipe(Flag.withAlias("c"), Flag.withDescription("Config file (JSON or YAML)"))
+  },
+  (o) => supervise(o.config, opt(o.server))
+).pipe(
+  Command.withDescription(
+    "Run a supervisor: fork the configured actor processes, restart them by OTP rules, answer status. SIGTERM/SIGINT drain every actor and exit 0; restart intensity exceeded exits 1."
+  ),
+  Command.withExamples([{ command: "modelbus supervise --config examples/iris/modelbus.yaml", description: "Serve the models of a config file" }])
+)
+
+const inferCommand = Command.make(
+  "infer",
+  {
+    server,
+    prefix,
+    model: Argument.String("model").pipe(Argument.withDescription("Model name")),
+    input: Flag.String("input").pipe(
+      Flag.withAlias("i"),
+      Flag.withDescription("Inputs as JSON: nested arrays, a tensor {dtype,shape,data}, a map of them by input name, or a whole body {\"inputs\":…,\"outputs\":[…]}"),
+      Flag.optional
+    ),
+    file: Flag.File("file").pipe(Flag.withAlias("f"), Flag.withDescription("Read the --input JSON from a file"), Flag.optional),
+    timeout: Flag.Int("timeout").pipe(Flag.withDescription("Timeout in milliseconds"), Flag.withDefault(10_000))
+  },
+  (o) =>
+    infer({ model: o.model, input: opt(o.input), file: opt(o.file), server: opt(o.server), prefix: opt(o.prefix), timeoutMs: o.timeout })
+).pipe(
+  Command.withDescription("Call a model once and print its reply as JSON."),
+  Command.withExamples([{ command: "modelbus infer iris --input '[[5.1,3.5,1.4,0.2]]'", description: "Classify one Iris flower" }])
+)
+
+const statusCommand = Command.make(
+  "status",
+  {
+    server,
+    prefix,
+    json: Flag.Boolean("json").pipe(Flag.withDescription("Print {\"actors\": [...]} as JSON"), Flag.withDefault(false))
+  },
+  (o) => status({ json: o.json, server: opt(o.server), prefix: opt(o.prefix) })
+).pipe(Command.withDescription("Show every actor of every supervisor on the bus."))
+
+const modelbus = Command.make("modelbus").pipe(
+  Command.withDescription("Serve TensorFlow.js models as supervised actors on NATS."),
+  Command.withSubcommands([upCommand, superviseCommand, inferCommand, statusCommand])
+)
+
+runProcess(Command.run(modelbus, { version: "0.1.0" }).pipe(Effect.provide(NodeServices.layer)))

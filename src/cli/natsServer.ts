@@ -1,0 +1,83 @@
+// Starting and stopping a local `nats-server` (with JetStream) on a free loopback port: what
+// `modelbus up` falls back to when nothing answers, and what the test harness runs against.
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { createInterface } from "node:readline"
+
+export interface LocalNatsServer {
+  readonly url: string
+  readonly port: number
+  readonly pid: number
+  /** Stops the server (SIGTERM, then SIGKILL after a grace period) and removes its store. */
+  readonly stop: () => Promise<void>
+  readonly [Symbol.asyncDispose]: () => Promise<void>
+}
+
+export interface LocalNatsServerOptions {
+  readonly binary?: string
+  readonly jetstream?: boolean
+  readonly args?: ReadonlyArray<string>
+  readonly startTimeoutMs?: number
+}
+
+export class NatsServerNotFound extends Error {
+  override readonly name = "NatsServerNotFound"
+}
+
+const LISTENING = /Listening for client connections on [^:\s]+:(\d+)/
+
+const exited = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve()
+    else child.once("exit", () => resolve())
+  })
+
+/** Starts `nats-server` on a random free port of 127.0.0.1 and resolves once it accepts clients. */
+export const startLocalNatsServer = async (options: LocalNatsServerOptions = {}): Promise<LocalNatsServer> => {
+  const binary = options.binary ?? process.env.NATS_SERVER_BIN ?? "nats-server"
+  const storeDir = await mkdtemp(join(tmpdir(), "modelbus-nats-"))
+  const args = ["-a", "127.0.0.1", "-p", "-1", ...(options.jetstream === false ? [] : ["-js", "-sd", storeDir]), ...(options.args ?? [])]
+  const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] })
+  const port = await new Promise<number>((resolve, reject) => {
+    const lines = createInterface({ input: child.stderr! })
+    const log: Array<string> = []
+    const timer = setTimeout(() => fail(new Error(`nats-server did not start within ${options.startTimeoutMs ?? 10_000} ms:\n${log.join("\n")}`)), options.startTimeoutMs ?? 10_000)
+    const fail = (error: Error) => {
+      clearTimeout(timer)
+      child.kill("SIGKILL")
+      reject(error)
+    }
+    child.once("error", (error: NodeJS.ErrnoException) =>
+      fail(error.code === "ENOENT"
+        ? new NatsServerNotFound(`${binary} is not on PATH: install it (Debian/Ubuntu: apt-get install nats-server; or https://github.com/nats-io/nats-server/releases), set NATS_SERVER_BIN, or pass --server to a running NATS`)
+        : error))
+    child.once("exit", (code, signal) => fail(new Error(`nats-server exited (${signal ?? code}) before it was ready:\n${log.join("\n")}`)))
+    lines.on("line", (line) => {
+      if (log.length < 200) log.push(line)
+      const match = LISTENING.exec(line)
+      if (match) {
+        clearTimeout(timer)
+        child.removeAllListeners("exit")
+        lines.removeAllListeners("line")
+        child.stderr!.resume()
+        resolve(Number(match[1]))
+      }
+    })
+  }).catch(async (error) => {
+    await rm(storeDir, { recursive: true, force: true })
+    throw error
+  })
+  let stopping: Promise<void> | undefined
+  const stop = () =>
+    (stopping ??= (async () => {
+      const done = exited(child)
+      child.kill("SIGTERM")
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000)
+      await done
+      clearTimeout(timer)
+      await rm(storeDir, { recursive: true, force: true })
+    })())
+  return { url: `nats://127.0.0.1:${port}`, port, pid: child.pid!, stop, [Symbol.asyncDispose]: stop }
+}

@@ -1,0 +1,75 @@
+// Running a supervisor tree from the CLI: `supervise` with a config file, and `up`, which serves
+// the bundled example on the given NATS or, when nothing answers on the default address, on a local nats-server.
+import { fileURLToPath } from "node:url"
+import { Console, Effect, Schema } from "effect"
+import { natsConnection, DEFAULT_SERVER } from "../nats/connection.js"
+import type { ConnectionError } from "../protocol/errors.js"
+import { type Config, loadConfig } from "../supervisor/config.js"
+import { startSupervisorTree } from "../supervisor/SupervisorTree.js"
+import { NatsServerNotFound, startLocalNatsServer } from "./natsServer.js"
+
+export class NatsServerUnavailable extends Schema.TaggedError<NatsServerUnavailable>()("NatsServerUnavailable", {
+  message: Schema.String
+}) {}
+
+/** The config `modelbus up` serves when none is given: the Iris example. */
+export const EXAMPLE_CONFIG = fileURLToPath(new URL("../../examples/iris/modelbus.yaml", import.meta.url))
+
+const serverText = (servers: string | ReadonlyArray<string>) => (typeof servers === "string" ? servers : servers.join(","))
+
+/** Runs the tree until a signal (graceful, exit 0) or a model supervisor gives up (exit 1). */
+export const superviseUntilDone = Effect.fnUntraced(function*(config: Config, servers: string | ReadonlyArray<string>, tryModel?: string) {
+  return yield* Effect.scoped(
+    Effect.gen(function*() {
+      const tree = yield* startSupervisorTree(config, servers)
+      yield* Effect.forkScoped(
+        tree.serving.pipe(
+          Effect.andThen(() => {
+            const replicas = config.models.map((m) => `${m.name} ×${m.replicas}`).join(", ")
+            const hint = tryModel === undefined ? "" : `\n  try: modelbus infer ${tryModel} -s ${serverText(servers)} --input '[[5.1,3.5,1.4,0.2]]'`
+            return Console.log(`modelbus ready: supervisor ${tree.id} serving ${replicas} on ${serverText(servers)}${hint}`)
+          })
+        )
+      )
+      return yield* tree.failure
+    })
+  )
+})
+
+/** `modelbus supervise --config F`: the server flag wins over the file, then $NATS_URL, then the default. */
+export const supervise = Effect.fnUntraced(function*(configFile: string, server: string | undefined) {
+  const config = yield* loadConfig(configFile)
+  const servers = server ?? config.servers ?? process.env.NATS_URL ?? DEFAULT_SERVER
+  yield* superviseUntilDone(config, servers)
+})
+
+const answers = (servers: string) =>
+  Effect.scoped(natsConnection({ servers, name: "modelbus-probe", connectTimeoutMs: 1_000 })).pipe(
+    Effect.as(true),
+    Effect.catch(() => Effect.succeed(false))
+  )
+
+/** `modelbus up`: a given server must answer; the default one is replaced by a local nats-server if silent. */
+export const up = Effect.fnUntraced(function*(configFile: string | undefined, server: string | undefined) {
+  const config = yield* loadConfig(configFile ?? EXAMPLE_CONFIG)
+  const chosen = server ?? process.env.NATS_URL
+  const tryModel = config.models[0]?.name
+  if (chosen !== undefined || (yield* answers(DEFAULT_SERVER))) {
+    return yield* superviseUntilDone(config, chosen ?? DEFAULT_SERVER, tryModel)
+  }
+  yield* Console.log(`nothing answers on ${DEFAULT_SERVER}; starting a local nats-server with JetStream`)
+  return yield* Effect.scoped(
+    Effect.gen(function*() {
+      const local = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => startLocalNatsServer(),
+          catch: (error) => new NatsServerUnavailable({ message: error instanceof NatsServerNotFound || error instanceof Error ? error.message : String(error) })
+        }),
+        (server) => Effect.promise(() => server.stop())
+      )
+      return yield* superviseUntilDone(config, local.url, tryModel)
+    })
+  )
+})
+
+export type ServeError = ConnectionError | NatsServerUnavailable

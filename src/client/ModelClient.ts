@@ -1,0 +1,131 @@
+// The Effect client of modelbus: `infer`, `inferMany` and `status` over one NATS connection,
+// every failure a typed error (the actor's service errors plus Timeout, NoResponders, ConnectionError).
+import { headers as natsHeaders, type Msg, type NatsConnection, NoRespondersError, RequestError, TimeoutError } from "@nats-io/transport-node"
+import { Context, Effect, Layer } from "effect"
+import { defaultServers, natsConnection } from "../nats/connection.js"
+import { CONTENT_TYPE_HEADER, decodeReply, type Encoding, encodeRequest, encodingOf, type InferInputs, JSON_CONTENT_TYPE, parseBody, serialize } from "../protocol/codec.js"
+import { BadReply, ConnectionError, type InferError, NoResponders, Timeout } from "../protocol/errors.js"
+import type { InferReply, SupervisorStatus } from "../protocol/messages.js"
+import { DEFAULT_PREFIX, subjects } from "../protocol/subjects.js"
+
+export interface ClientOptions {
+  /** NATS server URL(s); default `$NATS_URL`, else nats://127.0.0.1:4222. */
+  readonly servers?: string | ReadonlyArray<string>
+  /** Subject prefix of the deployment (default `modelbus`). */
+  readonly prefix?: string
+  /** Per-request timeout in ms (default 10 000). */
+  readonly timeoutMs?: number
+  /** Wire encoding of requests (default msgpack). */
+  readonly encoding?: Encoding
+  /** Connection name shown in NATS monitoring. */
+  readonly name?: string
+}
+
+export interface InferOptions {
+  /** Only these outputs, by name (the reply then holds a map). */
+  readonly outputs?: ReadonlyArray<string>
+  readonly timeoutMs?: number
+}
+
+export interface StatusOptions {
+  /** Stop collecting answers after this long without one (default 300 ms). */
+  readonly quietMs?: number
+  /** Stop collecting after this long in any case (default 3 000 ms). */
+  readonly timeoutMs?: number
+}
+
+export class ModelClient extends Context.Service<ModelClient, {
+  /** Runs `model` on one input set; one replica answers. */
+  infer(model: string, inputs: InferInputs, options?: InferOptions): Effect.Effect<InferReply, InferError>
+  /** Runs `model` on many input sets in parallel (like `ray.get` on a list); fails on the first error. */
+  inferMany(model: string, inputs: ReadonlyArray<InferInputs>, options?: InferOptions): Effect.Effect<ReadonlyArray<InferReply>, InferError>
+  /** Asks every supervisor for its actors. */
+  status(options?: StatusOptions): Effect.Effect<ReadonlyArray<SupervisorStatus>, ConnectionError | BadReply>
+}>()("modelbus/client/ModelClient") {
+  /** A client on its own connection, closed with the layer. */
+  static readonly layer = (options: ClientOptions = {}) => Layer.effect(ModelClient, makeModelClient(options))
+}
+
+const requestError = (error: unknown, subject: string, timeoutMs: number): InferError => {
+  if (error instanceof NoRespondersError || (error instanceof RequestError && error.isNoResponders())) {
+    return new NoResponders({ message: `no replica is serving ${subject}`, subject })
+  }
+  if (error instanceof TimeoutError || (error instanceof RequestError && error.cause instanceof TimeoutError)) {
+    return new Timeout({ message: `no reply on ${subject} within ${timeoutMs} ms`, subject, timeoutMs })
+  }
+  return new ConnectionError({ message: `request on ${subject} failed: ${error instanceof Error ? error.message : String(error)}` })
+}
+
+const readReply = (msg: Msg, subject: string): Effect.Effect<InferReply, InferError> => {
+  const decoded = decodeReply(msg.data, encodingOf(msg.headers?.get(CONTENT_TYPE_HEADER) || undefined))
+  switch (decoded.kind) {
+    case "reply":
+      return Effect.succeed(decoded.reply)
+    case "error":
+      return Effect.fail(decoded.error)
+    case "malformed":
+      return Effect.fail(new BadReply({ message: `unexpected reply on ${subject}: ${decoded.reason}`, subject }))
+  }
+}
+
+/** Builds the client's operations on an open connection. */
+export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): ModelClient["Service"] => {
+  const subject = subjects(options.prefix ?? DEFAULT_PREFIX)
+  const encoding = options.encoding ?? "msgpack"
+  const defaultTimeout = options.timeoutMs ?? 10_000
+  const headers = encoding === "json" ? natsHeaders() : undefined
+  headers?.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE)
+
+  const infer = Effect.fnUntraced(function*(model: string, inputs: InferInputs, opts?: InferOptions) {
+    const to = subject.infer(model)
+    const timeout = opts?.timeoutMs ?? defaultTimeout
+    const body = encodeRequest(inputs, opts?.outputs, encoding)
+    const msg = yield* Effect.tryPromise({
+      try: () => nc.request(to, body, headers === undefined ? { timeout } : { timeout, headers }),
+      catch: (error) => requestError(error, to, timeout)
+    })
+    return yield* readReply(msg, to)
+  })
+
+  const inferMany = (model: string, inputs: ReadonlyArray<InferInputs>, opts?: InferOptions) =>
+    Effect.forEach(inputs, (i) => infer(model, i, opts), { concurrency: "unbounded" })
+
+  const status = Effect.fn("ModelClient.status")(function*(opts?: StatusOptions) {
+    const replies = yield* Effect.tryPromise({
+      try: async () => {
+        const answers: Array<Msg> = []
+        const iterator = await nc.requestMany(subject.status, serialize({}, "json"), {
+          strategy: "stall",
+          stall: opts?.quietMs ?? 300,
+          maxWait: opts?.timeoutMs ?? 3_000,
+          headers: jsonHeaders()
+        })
+        for await (const msg of iterator) answers.push(msg)
+        return answers
+      },
+      catch: (error) => new ConnectionError({ message: `status request failed: ${error instanceof Error ? error.message : String(error)}` })
+    })
+    const statuses: Array<SupervisorStatus> = []
+    for (const msg of replies) {
+      if (msg.data.byteLength === 0) continue
+      const parsed = parseBody(msg.data, "json")
+      if (!parsed.ok) return yield* new BadReply({ message: `unexpected status reply: ${parsed.reason}`, subject: subject.status })
+      statuses.push(parsed.value as SupervisorStatus)
+    }
+    return statuses.sort((a, b) => a.supervisor.id.localeCompare(b.supervisor.id))
+  })
+
+  return ModelClient.of({ infer, inferMany, status })
+}
+
+const jsonHeaders = () => {
+  const h = natsHeaders()
+  h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE)
+  return h
+}
+
+/** Connects and builds a client; the connection closes with the scope. */
+export const makeModelClient = Effect.fnUntraced(function*(options: ClientOptions = {}) {
+  const nc = yield* natsConnection({ servers: options.servers ?? defaultServers(), name: options.name ?? "modelbus-client" })
+  return clientOn(nc, options)
+})

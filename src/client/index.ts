@@ -1,0 +1,20 @@
+// The public surface of the modelbus package: the Effect client, the Promise façade, the typed
+// errors and the wire types a caller needs.
+export { ModelClient, type ClientOptions, type InferOptions, type StatusOptions } from "./ModelClient.js"
+export { connect, type Client } from "./promise.js"
+export {
+  BadInput,
+  BadReply,
+  ConnectionError,
+  DeadlineExceeded,
+  InferenceFailed,
+  NoResponders,
+  Overloaded,
+  PayloadTooLarge,
+  Timeout,
+  type InferError,
+  type ServiceError
+} from "../protocol/errors.js"
+export type { InferInputs, NestedArray, TensorInput } from "../protocol/codec.js"
+export type { ActorStatus, InferReply, SupervisorStatus } from "../protocol/messages.js"
+export type { DType, HostTensor } from "../protocol/tensor.js"

@@ -1,0 +1,41 @@
+// Runs an Effect as a process's main program: the first SIGTERM or SIGINT interrupts it, so its
+// scopes close gracefully (exit 0); a failure prints one line naming the typed error, exit non-zero.
+import { Cause, Effect, Exit } from "effect"
+
+/** Completes when this process's parent closes the IPC channel; never, if it has none. */
+export const parentGone: Effect.Effect<void> = Effect.callback<void>((resume) => {
+  if (process.send === undefined) return
+  const onDisconnect = () => resume(Effect.void)
+  process.once("disconnect", onDisconnect)
+  return Effect.sync(() => process.removeListener("disconnect", onDisconnect))
+})
+
+/** The one-line message for a failed run: the typed error's tag and message. */
+export const describeFailure = (cause: Cause.Cause<unknown>): string => {
+  const error = Cause.squash(cause)
+  if (error instanceof Error) {
+    const tag = (error as { _tag?: unknown })._tag
+    return `${typeof tag === "string" ? tag : error.name}: ${error.message.split("\n").join(" ")}`
+  }
+  return String(error)
+}
+
+/**
+ * Runs `program` and exits the process: 0 on success or after a signal, 1 on failure (with one
+ * line on stderr). A second signal while shutting down exits at once with 130.
+ */
+export const runProcess = <E>(program: Effect.Effect<void, E>): void => {
+  const fiber = Effect.runFork(program)
+  let signals = 0
+  const onSignal = () => {
+    if (++signals === 1) fiber.interruptUnsafe(fiber.id)
+    else process.exit(130)
+  }
+  process.on("SIGINT", onSignal)
+  process.on("SIGTERM", onSignal)
+  fiber.addObserver((exit) => {
+    if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) process.exit(0)
+    process.stderr.write(`modelbus: ${describeFailure(exit.cause)}\n`)
+    process.exit(1)
+  })
+}

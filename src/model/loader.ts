@@ -1,0 +1,184 @@
+// Loading a model folder (TF.js Layers or Graph format) into a LoadedModel: its signature
+// and a predict that turns host tensors into host tensors, leaving no tf tensor behind.
+import path from "node:path"
+import * as tf from "@tensorflow/tfjs"
+import { Effect } from "effect"
+import type { HostTensor, TensorData } from "../protocol/tensor.js"
+import { ModelLoadFailed } from "./errors.js"
+import { folderLoadHandler, modelJsonFile, readModelJson } from "./files.js"
+import { detectFormat, graphNeedsAsync } from "./format.js"
+import {
+  completeSpec,
+  graphSpecs,
+  hasDynamicBatch,
+  layersSignature,
+  type ModelSignature,
+  probeInputs,
+  type TensorSpec
+} from "./specs.js"
+
+export type { ModelSignature, TensorSpec } from "./specs.js"
+
+export interface LoadedModel {
+  readonly signature: ModelSignature
+  /**
+   * Runs the model. Inputs keyed by input name (already validated by the caller against the
+   * signature); returns host tensors keyed by output name (all outputs, or only
+   * `outputNames` when given, in that order). Every tf tensor it creates is disposed before
+   * it resolves. Rejects with the runtime's Error if tfjs throws.
+   */
+  predict(inputs: Readonly<Record<string, HostTensor>>, outputNames?: ReadonlyArray<string>): Promise<Record<string, HostTensor>>
+  dispose(): void
+}
+
+/** Runs the tf model on tf tensors in signature input order; returns tensors in `outputs` order. */
+type RunTensors = (inputs: Array<tf.Tensor>, outputs: ReadonlyArray<string>) => Array<tf.Tensor> | Promise<Array<tf.Tensor>>
+
+const describe = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
+
+const asList = (result: tf.Tensor | Array<tf.Tensor> | tf.NamedTensorMap): Array<tf.Tensor> =>
+  result instanceof tf.Tensor ? [result] : Array.isArray(result) ? result : Object.values(result)
+
+const toHost = async (tensor: tf.Tensor, name: string): Promise<HostTensor> => {
+  const { dtype } = tensor
+  if (dtype !== "float32" && dtype !== "int32" && dtype !== "bool") {
+    throw new Error(`output ${name} has dtype ${dtype}; modelbus serves float32, int32 and bool tensors`)
+  }
+  const data = (await tensor.data()) as TensorData
+  return { dtype, shape: tensor.shape, data }
+}
+
+/** Wraps a tf model runner into LoadedModel.predict's contract: host in, host out, nothing leaked. */
+const hostPredictor = (signature: ModelSignature, run: RunTensors): LoadedModel["predict"] => {
+  const allOutputs = signature.outputs.map((spec) => spec.name)
+  return async (inputs, outputNames) => {
+    const wanted = outputNames ?? allOutputs
+    const created: Array<tf.Tensor> = []
+    try {
+      for (const spec of signature.inputs) {
+        const input = inputs[spec.name]
+        if (input === undefined) throw new Error(`missing input ${spec.name}`)
+        created.push(tf.tensor(input.data, input.shape as Array<number>, input.dtype))
+      }
+      const outputs = await run(created.slice(), wanted)
+      created.push(...outputs)
+      const result: Record<string, HostTensor> = {}
+      for (let i = 0; i < wanted.length; i++) {
+        const name = wanted[i]!
+        const tensor = outputs[i]
+        if (tensor === undefined) throw new Error(`the model returned no tensor for output ${name}`)
+        result[name] = await toHost(tensor, name)
+      }
+      return result
+    } finally {
+      for (const tensor of created) tensor.dispose()
+    }
+  }
+}
+
+/** Layers: predict computes every output; the wanted ones are picked by position. */
+const layersRunner = (model: tf.LayersModel, signature: ModelSignature): RunTensors => {
+  const position = new Map(signature.outputs.map((spec, i) => [spec.name, i]))
+  return (inputs, wanted) => {
+    const all = asList(model.predict(inputs.length === 1 ? inputs[0]! : inputs))
+    const picked = wanted.map((name) => {
+      const tensor = all[position.get(name) ?? -1]
+      if (tensor === undefined) throw new Error(`unknown output ${name}`)
+      return tensor
+    })
+    for (const tensor of all) if (!picked.includes(tensor)) tensor.dispose()
+    return picked
+  }
+}
+
+/** Graph: execute (or executeAsync when the graph has control flow / dynamic ops) by name. */
+const graphRunner = (model: tf.GraphModel, signature: ModelSignature, needsAsync: boolean): RunTensors => {
+  const names = signature.inputs.map((spec) => spec.name)
+  const feed = (inputs: Array<tf.Tensor>): tf.NamedTensorMap => {
+    const map: tf.NamedTensorMap = {}
+    names.forEach((name, i) => (map[name] = inputs[i]!))
+    return map
+  }
+  return needsAsync
+    ? async (inputs, wanted) => asList(await model.executeAsync(feed(inputs), [...wanted]))
+    : (inputs, wanted) => asList(tf.tidy(() => model.execute(feed(inputs), [...wanted])))
+}
+
+const loadFailed = (folder: string, message: string) => new ModelLoadFailed({ path: folder, message })
+
+const loadLayers = (folder: string, handler: tf.io.IOHandler) =>
+  Effect.gen(function*() {
+    const model = yield* Effect.tryPromise({
+      try: () => tf.loadLayersModel(handler),
+      catch: (cause) => loadFailed(folder, `cannot load the Layers model in ${folder}: ${describe(cause)}`)
+    })
+    const signature = yield* Effect.try({
+      try: () => layersSignature(model),
+      catch: (cause) => {
+        model.dispose()
+        return loadFailed(folder, `the Layers model in ${folder} cannot be served: ${describe(cause)}`)
+      }
+    })
+    return { signature, predict: hostPredictor(signature, layersRunner(model, signature)), dispose: () => model.dispose() }
+  })
+
+/** Fills in output dtypes/shapes the graph does not state by running it once on zeros. */
+const probeOutputs = async (
+  inputs: ReadonlyArray<TensorSpec>,
+  outputs: ReturnType<typeof graphSpecs>["outputs"],
+  run: RunTensors
+): Promise<Array<TensorSpec>> => {
+  const complete = outputs.flatMap((o) => (o.dtype !== undefined && o.shape !== undefined ? [{ ...o, dtype: o.dtype, shape: o.shape }] : []))
+  if (complete.length === outputs.length) return complete
+  const draft: ModelSignature = { format: "graph", inputs, outputs: outputs.map((o) => ({ name: o.name, dtype: "float32", shape: [] })) }
+  const probed = await hostPredictor(draft, run)(probeInputs(inputs))
+  const batchIsDynamic = hasDynamicBatch(inputs)
+  return outputs.map((o) => completeSpec(o, probed[o.name]!, batchIsDynamic))
+}
+
+const loadGraph = (folder: string, handler: tf.io.IOHandler, modelJson: tf.io.ModelJSON) =>
+  Effect.gen(function*() {
+    const model = yield* Effect.tryPromise({
+      try: () => tf.loadGraphModel(handler),
+      catch: (cause) => loadFailed(folder, `cannot load the Graph model in ${folder}: ${describe(cause)}`)
+    })
+    const needsAsync = graphNeedsAsync(modelJson.modelTopology)
+    const signature = yield* Effect.tryPromise({
+      try: async (): Promise<ModelSignature> => {
+        const specs = graphSpecs(model, model.modelSignature ?? modelJson.signature)
+        const draft: ModelSignature = { format: "graph", inputs: specs.inputs, outputs: [] }
+        const outputs = await probeOutputs(specs.inputs, specs.outputs, graphRunner(model, draft, needsAsync))
+        return { format: "graph", inputs: specs.inputs, outputs }
+      },
+      catch: (cause) => {
+        model.dispose()
+        return loadFailed(folder, `the Graph model in ${folder} cannot be served: ${describe(cause)}`)
+      }
+    })
+    return {
+      signature,
+      predict: hostPredictor(signature, graphRunner(model, signature, needsAsync)),
+      dispose: () => model.dispose()
+    }
+  })
+
+/**
+ * Loads the TF.js model in folder `dir` (model.json + weight files), Layers or Graph,
+ * whichever model.json describes. Run `initRuntime` first so it lands on the chosen backend.
+ */
+export const loadModel = Effect.fn("Model.load")(function*(dir: string): Effect.fn.Return<LoadedModel, ModelLoadFailed> {
+  const folder = path.resolve(dir)
+  const modelJson = yield* Effect.tryPromise({
+    try: () => readModelJson(folder),
+    catch: (cause) => loadFailed(folder, describe(cause))
+  })
+  const format = detectFormat(modelJson as unknown as Record<string, unknown>)
+  const handler = folderLoadHandler(folder, modelJson)
+  if (format === "layers") return yield* loadLayers(folder, handler)
+  if (format === "graph") return yield* loadGraph(folder, handler, modelJson)
+  return yield* loadFailed(
+    folder,
+    `${path.join(folder, modelJsonFile)} is neither a Layers model (format "layers-model", or a topology with ` +
+      `class_name and config) nor a Graph model (format "graph-model", or a topology with a node list)`
+  )
+})

@@ -1,0 +1,164 @@
+// A model's signature — named, typed, shaped inputs and outputs — as read from a loaded
+// Layers or Graph model and its model.json. Pure functions; failures are thrown Errors.
+import type * as tf from "@tensorflow/tfjs"
+import { type DType, type HostTensor, elementCount, isDType } from "../protocol/tensor.js"
+import type { ModelFormat } from "./format.js"
+
+/** One input or output. `null` in `shape` is a dynamic dimension (e.g. the batch). */
+export interface TensorSpec {
+  readonly name: string
+  readonly dtype: DType
+  readonly shape: ReadonlyArray<number | null>
+}
+
+export interface ModelSignature {
+  readonly format: ModelFormat
+  readonly inputs: ReadonlyArray<TensorSpec>
+  readonly outputs: ReadonlyArray<TensorSpec>
+}
+
+/** A Graph output whose dtype or shape the graph itself does not state. */
+export interface PartialTensorSpec {
+  readonly name: string
+  readonly dtype: DType | undefined
+  readonly shape: ReadonlyArray<number | null> | undefined
+}
+
+/** Dimensions with every unknown size (-1, null, undefined) as null. */
+export const dynamicDims = (shape: ReadonlyArray<number | null | undefined>): Array<number | null> =>
+  shape.map((d) => (typeof d === "number" && d >= 0 ? d : null))
+
+/** Names made unique: a repeated name `n` becomes `n:1`, `n:2`, … in order of appearance. */
+export const uniqueNames = (names: ReadonlyArray<string>): Array<string> => {
+  const seen = new Map<string, number>()
+  return names.map((name) => {
+    const count = seen.get(name) ?? 0
+    seen.set(name, count + 1)
+    return count === 0 ? name : `${name}:${count}`
+  })
+}
+
+const servedDType = (dtype: string | undefined, what: string): DType => {
+  if (isDType(dtype)) return dtype
+  throw new Error(`${what} has dtype ${dtype ?? "unknown"}; modelbus serves float32, int32 and bool tensors`)
+}
+
+/**
+ * Layers models: each input is named after its InputLayer and each output after the layer
+ * that produces it — the names in model.json's `input_layers` / `output_layers`.
+ */
+export const layersSignature = (model: tf.LayersModel): ModelSignature => {
+  const inputNames = uniqueNames(model.inputNames)
+  const outputNames = uniqueNames(model.outputNames)
+  return {
+    format: "layers",
+    inputs: model.inputs.map((input, i) => {
+      const name = inputNames[i] ?? input.name
+      return { name, dtype: servedDType(input.dtype, `input ${name}`), shape: dynamicDims(input.shape) }
+    }),
+    outputs: model.outputs.map((output, i) => {
+      const name = outputNames[i] ?? output.name
+      return { name, dtype: servedDType(output.dtype, `output ${name}`), shape: dynamicDims(output.shape) }
+    })
+  }
+}
+
+const tfDTypes: Record<string, DType> = { DT_FLOAT: "float32", DT_INT32: "int32", DT_BOOL: "bool" }
+
+interface SignatureEntry {
+  readonly name?: string
+  readonly dtype?: string
+  readonly tensorShape?: { readonly dim?: ReadonlyArray<{ readonly size?: string | number }>; readonly unknownRank?: boolean }
+}
+
+const nodeOf = (tensorName: string): string => tensorName.replace(/:\d+$/, "")
+
+/** The model.json `signature` entry for the tensor a Graph input/output name refers to. */
+const signatureEntry = (
+  entries: unknown,
+  key: string,
+  nodeName: string
+): SignatureEntry | undefined => {
+  if (typeof entries !== "object" || entries === null) return undefined
+  const table = entries as Record<string, SignatureEntry>
+  return table[key] ?? Object.values(table).find((entry) => entry.name !== undefined && nodeOf(entry.name) === nodeName)
+}
+
+const signatureShape = (entry: SignatureEntry | undefined): Array<number | null> | undefined => {
+  const shape = entry?.tensorShape
+  if (shape === undefined || shape.unknownRank === true) return undefined
+  return dynamicDims((shape.dim ?? []).map((d) => Number(d.size ?? -1)))
+}
+
+const graphSpec = (
+  name: string,
+  info: { readonly name: string; readonly shape?: ReadonlyArray<number>; readonly dtype?: string },
+  entry: SignatureEntry | undefined
+): PartialTensorSpec => {
+  const dtype = info.dtype ?? (entry?.dtype !== undefined ? tfDTypes[entry.dtype] ?? entry.dtype : undefined)
+  return {
+    name,
+    dtype: dtype === undefined ? undefined : servedDType(dtype, name),
+    shape: info.shape !== undefined ? dynamicDims(info.shape) : signatureShape(entry)
+  }
+}
+
+/**
+ * Graph models: names are what GraphModel.execute accepts — the signature key when
+ * model.json has a `signature`, else the node name (`node:k` for a node's k-th output).
+ * Dtypes and shapes come from the graph's attributes, else from the signature; outputs
+ * may stay partial (most ops state neither), inputs may not.
+ */
+export const graphSpecs = (
+  model: tf.GraphModel,
+  signature: unknown
+): { inputs: Array<TensorSpec>; outputs: Array<PartialTensorSpec> } => {
+  const table = (typeof signature === "object" && signature !== null ? signature : {}) as Record<string, unknown>
+  const inputs = model.inputs.map((info, i) => {
+    const name = model.inputNodes[i] ?? info.name
+    const spec = graphSpec(name, info, signatureEntry(table["inputs"], name, info.name))
+    if (spec.dtype === undefined || spec.shape === undefined) {
+      throw new Error(`input ${name} has no ${spec.dtype === undefined ? "dtype" : "static rank"} in the graph`)
+    }
+    return { name, dtype: spec.dtype, shape: spec.shape }
+  })
+  const outputs = model.outputs.map((info, i) => {
+    const name = model.outputNodes[i] ?? info.name
+    return graphSpec(name, info, signatureEntry(table["outputs"], name, info.name))
+  })
+  return { inputs, outputs }
+}
+
+/** Zero tensors matching the inputs, every dynamic dimension set to 1: a probe batch. */
+export const probeInputs = (inputs: ReadonlyArray<TensorSpec>): Record<string, HostTensor> => {
+  const probe: Record<string, HostTensor> = {}
+  for (const input of inputs) {
+    const shape = input.shape.map((d) => d ?? 1)
+    const size = elementCount(shape)
+    const data = input.dtype === "float32"
+      ? new Float32Array(size)
+      : input.dtype === "int32"
+      ? new Int32Array(size)
+      : new Uint8Array(size)
+    probe[input.name] = { dtype: input.dtype, shape, data }
+  }
+  return probe
+}
+
+/**
+ * Completes a partial output spec from what a probe run returned. The leading dimension
+ * is taken as dynamic when every input's leading dimension is (a batch dimension).
+ */
+export const completeSpec = (
+  partial: PartialTensorSpec,
+  probed: HostTensor,
+  batchIsDynamic: boolean
+): TensorSpec => ({
+  name: partial.name,
+  dtype: partial.dtype ?? probed.dtype,
+  shape: partial.shape ?? probed.shape.map((d, axis) => (axis === 0 && batchIsDynamic ? null : d))
+})
+
+/** True when the inputs all have a dynamic leading (batch) dimension. */
+export const hasDynamicBatch = (inputs: ReadonlyArray<TensorSpec>): boolean =>
+  inputs.length > 0 && inputs.every((input) => input.shape.length > 0 && input.shape[0] === null)

@@ -1,0 +1,196 @@
+// Encoding of infer requests and replies: msgpack by default, JSON when the Content-Type
+// header says so; tensor bytes become typed-array views without a per-element copy.
+import { Packr } from "msgpackr"
+import { BadInput, errorBody, type ServiceError, serviceErrorFromBody } from "./errors.js"
+import type { InferReply, InferRequest, InputValue, ReplyOutputs, RequestInputs } from "./messages.js"
+import { describe, flattenNested, MAX_RANK } from "./nested.js"
+import { bytesOf, DType, elementCount, fromNumbers, type HostTensor, isDType, viewBytes } from "./tensor.js"
+
+export const Encoding = { msgpack: "msgpack", json: "json" } as const
+export type Encoding = (typeof Encoding)[keyof typeof Encoding]
+
+export const CONTENT_TYPE_HEADER = "Content-Type"
+export const JSON_CONTENT_TYPE = "application/json"
+export const MSGPACK_CONTENT_TYPE = "application/msgpack"
+
+/** The encoding a Content-Type header value asks for (msgpack when absent). */
+export const encodingOf = (contentType: string | undefined): Encoding =>
+  contentType !== undefined && contentType.toLowerCase().startsWith(JSON_CONTENT_TYPE) ? Encoding.json : Encoding.msgpack
+
+// Plain maps and bins only (no msgpackr records), so any msgpack library can talk to modelbus.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false })
+const textDecoder = new TextDecoder()
+const textEncoder = new TextEncoder()
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
+
+/** Parses a message body into a plain value, or says why it cannot. */
+export const parseBody = (bytes: Uint8Array, encoding: Encoding): { ok: true; value: unknown } | { ok: false; reason: string } => {
+  if (bytes.byteLength === 0) return { ok: false, reason: "empty body" }
+  try {
+    return encoding === Encoding.json
+      ? { ok: true, value: JSON.parse(textDecoder.decode(bytes)) }
+      : { ok: true, value: packr.unpack(bytes) }
+  } catch (cause) {
+    const what = encoding === Encoding.json ? "JSON" : "msgpack (send Content-Type: application/json for JSON)"
+    return { ok: false, reason: `body is not valid ${what}: ${cause instanceof Error ? cause.message : String(cause)}` }
+  }
+}
+
+/** Serialises any value in the given encoding. */
+export const serialize = (value: unknown, encoding: Encoding): Uint8Array =>
+  encoding === Encoding.json ? textEncoder.encode(JSON.stringify(value, jsonReplacer)) : packr.pack(value)
+
+const jsonReplacer = (_key: string, value: unknown): unknown =>
+  ArrayBuffer.isView(value) && !(value instanceof DataView) ? Array.from(value as unknown as ArrayLike<number>) : value
+
+const where = (name: string | undefined) => (name === undefined ? "inputs" : `inputs.${name}`)
+
+/** Reads a `{dtype, shape, data}` object into a host tensor, or a BadInput naming what is wrong. */
+export const readTensor = (raw: Record<string, unknown>, name?: string): HostTensor | BadInput => {
+  const at = where(name)
+  const bad = (message: string) => new BadInput({ message: `${at}: ${message}`, ...(name === undefined ? {} : { input: name }) })
+  const { dtype, shape, data } = raw
+  if (!isDType(dtype)) return bad(`dtype: expected one of ${Object.keys(DType).join(", ")}, received ${describe(dtype)}`)
+  if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    return bad(`shape: expected an array of at most ${MAX_RANK} non-negative integers, received ${describe(shape)}`)
+  }
+  const count = elementCount(shape)
+  if (data instanceof Uint8Array) {
+    const typed = viewBytes(dtype, data)
+    if (typed === undefined || typed.length !== count) {
+      return bad(`data: shape [${shape.join(",")}] of ${dtype} needs ${count} elements, received ${data.byteLength} bytes`)
+    }
+    return { dtype, shape, data: typed }
+  }
+  if (Array.isArray(data)) {
+    if (data.length !== count) return bad(`data: shape [${shape.join(",")}] needs ${count} values, received ${data.length}`)
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i]
+      if (typeof v !== "number" && typeof v !== "boolean") return bad(`data[${i}]: expected a number, received ${describe(v)}`)
+    }
+    return { dtype, shape, data: fromNumbers(dtype, data as Array<number>) }
+  }
+  return bad(`data: expected raw bytes or a flat number array, received ${describe(data)}`)
+}
+
+const readInputValue = (raw: unknown, name?: string): InputValue | BadInput => {
+  if (Array.isArray(raw) || typeof raw === "number") {
+    const flat = flattenNested(raw)
+    if (!flat.ok) return new BadInput({ message: `${where(name)}: ${flat.reason}`, ...(name === undefined ? {} : { input: name }) })
+    return { kind: "nested", shape: flat.shape, values: flat.values }
+  }
+  if (isObject(raw) && "dtype" in raw) {
+    const tensor = readTensor(raw, name)
+    return tensor instanceof BadInput ? tensor : { kind: "tensor", tensor }
+  }
+  return new BadInput({
+    message: `${where(name)}: expected a tensor {dtype, shape, data} or nested number arrays, received ${describe(raw)}`,
+    ...(name === undefined ? {} : { input: name })
+  })
+}
+
+const readInputs = (raw: unknown): RequestInputs | BadInput => {
+  if (isObject(raw) && !("dtype" in raw)) {
+    const values: Record<string, InputValue> = {}
+    for (const [name, value] of Object.entries(raw)) {
+      const read = readInputValue(value, name)
+      if (read instanceof BadInput) return read
+      values[name] = read
+    }
+    if (Object.keys(values).length === 0) return new BadInput({ message: "inputs: expected at least one input, received an empty object" })
+    return { kind: "named", values }
+  }
+  const value = readInputValue(raw)
+  return value instanceof BadInput ? value : { kind: "single", value }
+}
+
+/** Decodes an infer request body, or returns the BadInput that says what was expected. */
+export const decodeRequest = (bytes: Uint8Array, encoding: Encoding): InferRequest | BadInput => {
+  const parsed = parseBody(bytes, encoding)
+  if (!parsed.ok) return new BadInput({ message: parsed.reason })
+  const body = parsed.value
+  if (!isObject(body) || !("inputs" in body)) {
+    return new BadInput({ message: `expected a body {"inputs": ..., "outputs"?: [...]}, received ${describe(body)}` })
+  }
+  const inputs = readInputs(body.inputs)
+  if (inputs instanceof BadInput) return inputs
+  const outputs = body.outputs
+  if (outputs === undefined || outputs === null) return { inputs }
+  if (!Array.isArray(outputs) || !outputs.every((o) => typeof o === "string")) {
+    return new BadInput({ message: `outputs: expected an array of output names, received ${describe(outputs)}` })
+  }
+  return { inputs, outputs }
+}
+
+const wireTensor = (t: HostTensor, encoding: Encoding) => ({
+  dtype: t.dtype,
+  shape: t.shape,
+  data: encoding === Encoding.json ? Array.from(t.data) : bytesOf(t.data)
+})
+
+const isHostTensor = (o: ReplyOutputs): o is HostTensor => "dtype" in o && ArrayBuffer.isView((o as HostTensor).data)
+
+/** Encodes a successful reply. */
+export const encodeReply = (reply: InferReply, encoding: Encoding): Uint8Array => {
+  const { outputs } = reply
+  const wireOutputs = isHostTensor(outputs)
+    ? wireTensor(outputs, encoding)
+    : Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, wireTensor(t, encoding)]))
+  return serialize({ outputs: wireOutputs, model: reply.model, version: reply.version, actor: reply.actor }, encoding)
+}
+
+/** Encodes the body of an error reply. */
+export const encodeError = (error: ServiceError, encoding: Encoding): Uint8Array => serialize(errorBody(error), encoding)
+
+/** What a caller may pass as one input: a tensor (typed or plain data), or nested number arrays. */
+export interface TensorInput {
+  readonly dtype: DType
+  readonly shape: ReadonlyArray<number>
+  readonly data: ArrayLike<number>
+}
+export type NestedArray = ReadonlyArray<number | boolean | NestedArray>
+export type InferInputs = TensorInput | NestedArray | Readonly<Record<string, TensorInput | NestedArray>>
+
+/** Encodes an infer request as a client sends it. */
+export const encodeRequest = (inputs: InferInputs, outputs: ReadonlyArray<string> | undefined, encoding: Encoding): Uint8Array =>
+  serialize(outputs === undefined ? { inputs } : { inputs, outputs }, encoding)
+
+/** A decoded reply: the outputs, a service error the actor sent, or why it is not a modelbus reply. */
+export type DecodedReply =
+  | { readonly kind: "reply"; readonly reply: InferReply }
+  | { readonly kind: "error"; readonly error: ServiceError }
+  | { readonly kind: "malformed"; readonly reason: string }
+
+const readOutputs = (raw: unknown): ReplyOutputs | string => {
+  if (!isObject(raw)) return `outputs: expected a tensor or a map of tensors, received ${describe(raw)}`
+  if ("dtype" in raw) {
+    const t = readTensor(raw)
+    return t instanceof BadInput ? t.message : t
+  }
+  const out: Record<string, HostTensor> = {}
+  for (const [name, value] of Object.entries(raw)) {
+    if (!isObject(value)) return `outputs.${name}: expected a tensor, received ${describe(value)}`
+    const t = readTensor(value, name)
+    if (t instanceof BadInput) return t.message
+    out[name] = t
+  }
+  return out
+}
+
+/** Decodes a reply body (success or error) as a client receives it. */
+export const decodeReply = (bytes: Uint8Array, encoding: Encoding): DecodedReply => {
+  const parsed = parseBody(bytes, encoding)
+  if (!parsed.ok) return { kind: "malformed", reason: parsed.reason }
+  const body = parsed.value
+  const error = serviceErrorFromBody(body)
+  if (error !== undefined) return { kind: "error", error }
+  if (!isObject(body)) return { kind: "malformed", reason: `expected a reply object, received ${describe(body)}` }
+  const outputs = readOutputs(body.outputs)
+  if (typeof outputs === "string") return { kind: "malformed", reason: outputs }
+  const { model, version, actor } = body
+  if (typeof model !== "string" || typeof version !== "number" || typeof actor !== "string") {
+    return { kind: "malformed", reason: "expected model, version and actor fields in the reply" }
+  }
+  return { kind: "reply", reply: { outputs, model, version, actor } }
+}

@@ -1,0 +1,58 @@
+// The shapes of infer requests, replies and status answers as the rest of modelbus sees them,
+// after decoding and before encoding.
+import type { HostTensor } from "./tensor.js"
+
+/** One input as the request gave it: a tensor, or nested arrays whose dtype the model decides. */
+export type InputValue =
+  | { readonly kind: "tensor"; readonly tensor: HostTensor }
+  | { readonly kind: "nested"; readonly shape: ReadonlyArray<number>; readonly values: ReadonlyArray<number> }
+
+/** The request's inputs: one unnamed value for a single-input model, or values by input name. */
+export type RequestInputs =
+  | { readonly kind: "single"; readonly value: InputValue }
+  | { readonly kind: "named"; readonly values: Readonly<Record<string, InputValue>> }
+
+export interface InferRequest {
+  readonly inputs: RequestInputs
+  readonly outputs?: ReadonlyArray<string>
+}
+
+export type ReplyOutputs = HostTensor | Readonly<Record<string, HostTensor>>
+
+export interface InferReply {
+  readonly outputs: ReplyOutputs
+  readonly model: string
+  readonly version: number
+  readonly actor: string
+}
+
+export const ActorState = {
+  starting: "starting",
+  serving: "serving",
+  draining: "draining",
+  restarting: "restarting",
+  failed: "failed"
+} as const
+export type ActorState = (typeof ActorState)[keyof typeof ActorState]
+
+export interface ActorStatus {
+  readonly id: string
+  readonly model: string
+  readonly pid: number | null
+  readonly state: ActorState
+  readonly version: number
+  readonly loads: number
+  readonly restarts: number
+  readonly served: number
+  readonly errors: number
+  readonly inflight: number
+  /** How the slot's previous process ended, if it has ended before. */
+  readonly lastExit?: string
+  /** The supervisor that owns the actor (set when statuses of several supervisors are merged). */
+  readonly supervisor?: string
+}
+
+export interface SupervisorStatus {
+  readonly supervisor: { readonly id: string; readonly pid: number; readonly host: string }
+  readonly actors: ReadonlyArray<ActorStatus>
+}

@@ -1,0 +1,59 @@
+// The nested-number-array shorthand for tensors: reads the shape from the nesting, checks it
+// is rectangular and not deeper than MAX_RANK, and flattens the leaves in row-major order.
+export const MAX_RANK = 8
+
+export type Flattened =
+  | { readonly ok: true; readonly shape: ReadonlyArray<number>; readonly values: ReadonlyArray<number> }
+  | { readonly ok: false; readonly reason: string }
+
+const isLeaf = (v: unknown): v is number | boolean => typeof v === "number" || typeof v === "boolean"
+
+const shapeOf = (value: unknown): ReadonlyArray<number> | string => {
+  const shape: Array<number> = []
+  let cursor: unknown = value
+  while (Array.isArray(cursor)) {
+    if (shape.length === MAX_RANK) return `nesting deeper than ${MAX_RANK} levels`
+    shape.push(cursor.length)
+    if (cursor.length === 0) break
+    cursor = cursor[0]
+  }
+  return shape
+}
+
+/** Flattens nested arrays of numbers (or booleans) into a shape and row-major values. */
+export const flattenNested = (value: unknown): Flattened => {
+  const shape = shapeOf(value)
+  if (typeof shape === "string") return { ok: false, reason: shape }
+  const values: Array<number> = []
+  const walk = (node: unknown, depth: number, at: string): string | undefined => {
+    if (depth === shape.length) {
+      if (!isLeaf(node)) return `expected a number at ${at || "the top"}, received ${describe(node)}`
+      values.push(Number(node))
+      return undefined
+    }
+    if (!Array.isArray(node) || node.length !== shape[depth]) {
+      return `ragged nesting at ${at || "the top"}: expected an array of ${shape[depth]}, received ${describe(node)}`
+    }
+    for (let i = 0; i < node.length; i++) {
+      const problem = walk(node[i], depth + 1, `${at}[${i}]`)
+      if (problem !== undefined) return problem
+    }
+    return undefined
+  }
+  const problem = walk(value, 0, "")
+  return problem === undefined ? { ok: true, shape, values } : { ok: false, reason: problem }
+}
+
+/** A short description of a value for error messages: its type, and length for arrays. */
+export const describe = (value: unknown): string =>
+  Array.isArray(value)
+    ? `an array of ${value.length}`
+    : value === null
+    ? "null"
+    : value instanceof Uint8Array
+    ? `${value.byteLength} bytes`
+    : typeof value === "object"
+    ? "an object"
+    : typeof value === "string"
+    ? `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`
+    : `${typeof value} ${String(value)}`

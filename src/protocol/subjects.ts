@@ -1,0 +1,28 @@
+// Every NATS subject and queue group modelbus uses, built by one pure function from a prefix,
+// so no other module concatenates subject strings.
+export const DEFAULT_PREFIX = "modelbus"
+
+const TOKEN = /^[A-Za-z0-9_-]+$/
+
+/** True when `name` can be a model name: one subject token of letters, digits, `_` or `-`. */
+export const isModelName = (name: string): boolean => TOKEN.test(name)
+
+/** True when `prefix` is one or more dot-separated subject tokens. */
+export const isSubjectPrefix = (prefix: string): boolean => prefix.split(".").every((t) => TOKEN.test(t))
+
+export interface Subjects {
+  readonly prefix: string
+  /** Request/reply subject answered by one replica of `model`. */
+  readonly infer: (model: string) => string
+  /** Queue group shared by every replica of `model`. */
+  readonly inferQueue: (model: string) => string
+  /** Scatter-gather status subject answered by every supervisor. */
+  readonly status: string
+}
+
+export const subjects = (prefix: string = DEFAULT_PREFIX): Subjects => ({
+  prefix,
+  infer: (model) => `${prefix}.infer.${model}`,
+  inferQueue: (model) => `${prefix}.${model}`,
+  status: `${prefix}.status`
+})

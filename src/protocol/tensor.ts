@@ -1,0 +1,55 @@
+// Tensors as they cross the wire: the dtype table, typed-array views over raw little-endian
+// bytes (no per-element copy when aligned), and nested-array shorthand flattening.
+export const DType = {
+  float32: "float32",
+  int32: "int32",
+  bool: "bool"
+} as const
+export type DType = (typeof DType)[keyof typeof DType]
+
+export type TensorData = Float32Array | Int32Array | Uint8Array
+
+/** A tensor held in host memory: what requests carry in and replies carry out. */
+export interface HostTensor {
+  readonly dtype: DType
+  readonly shape: ReadonlyArray<number>
+  readonly data: TensorData
+}
+
+const bytesPerElement: Record<DType, number> = { float32: 4, int32: 4, bool: 1 }
+
+export const isDType = (value: unknown): value is DType =>
+  typeof value === "string" && Object.prototype.hasOwnProperty.call(bytesPerElement, value)
+
+export const elementCount = (shape: ReadonlyArray<number>): number => {
+  let n = 1
+  for (const d of shape) n *= d
+  return n
+}
+
+/** A view of `bytes` as the dtype's typed array; copies once only when `bytes` is misaligned. */
+export const viewBytes = (dtype: DType, bytes: Uint8Array): TensorData | undefined => {
+  const size = bytesPerElement[dtype]
+  if (bytes.byteLength % size !== 0) return undefined
+  if (dtype === "bool") return bytes
+  const aligned = bytes.byteOffset % size === 0 ? bytes : new Uint8Array(bytes) // a copy (Buffer#slice would not copy)
+  const length = aligned.byteLength / size
+  return dtype === "float32"
+    ? new Float32Array(aligned.buffer, aligned.byteOffset, length)
+    : new Int32Array(aligned.buffer, aligned.byteOffset, length)
+}
+
+/** A typed array of the dtype filled from plain numbers (JSON bodies, nested arrays). */
+export const fromNumbers = (dtype: DType, values: ArrayLike<number | boolean>): TensorData => {
+  const out = dtype === "float32"
+    ? new Float32Array(values.length)
+    : dtype === "int32"
+    ? new Int32Array(values.length)
+    : new Uint8Array(values.length)
+  for (let i = 0; i < values.length; i++) out[i] = Number(values[i])
+  return out
+}
+
+/** The raw little-endian bytes of a typed array, sharing its memory. */
+export const bytesOf = (data: TensorData): Uint8Array =>
+  data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)

@@ -1,0 +1,121 @@
+// The config file (JSON or YAML): its schema with unknown keys rejected by path, the defaults,
+// and model paths resolved against the file's folder.
+import { readFile } from "node:fs/promises"
+import { dirname, extname, resolve } from "node:path"
+import { Effect, Schema } from "effect"
+import { parse as parseYaml } from "yaml"
+import { DEFAULT_PREFIX, isModelName, isSubjectPrefix } from "../protocol/subjects.js"
+import { type ChildSpec, RestartType, type Shutdown } from "./childSpec.js"
+import { Strategy } from "./strategy.js"
+
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
+  path: Schema.String,
+  message: Schema.String
+}) {}
+
+const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+
+const ModelEntry = Schema.Struct({
+  name: Schema.String.check(Schema.makeFilter((s: string) => isModelName(s) || "a model name of letters, digits, _ or - (one NATS subject token)")),
+  path: Schema.String.check(Schema.isNonEmpty()),
+  replicas: Schema.optionalKey(PositiveInt),
+  restart: Schema.optionalKey(Schema.Literals([RestartType.permanent, RestartType.transient, RestartType.temporary])),
+  shutdown: Schema.optionalKey(Schema.Union([NonNegativeInt, Schema.Literal("brutal_kill")])),
+  heartbeatMs: Schema.optionalKey(PositiveInt),
+  maxPayloadBytes: Schema.optionalKey(PositiveInt)
+})
+
+export const ConfigFile = Schema.Struct({
+  nats: Schema.optionalKey(Schema.Struct({
+    servers: Schema.Union([Schema.String, Schema.Array(Schema.String).check(Schema.isMinLength(1))])
+  })),
+  prefix: Schema.optionalKey(Schema.String.check(Schema.makeFilter((s: string) => isSubjectPrefix(s) || "dot-separated subject tokens"))),
+  supervisor: Schema.optionalKey(Schema.Struct({
+    strategy: Schema.optionalKey(Schema.Literals([Strategy.one_for_one, Strategy.one_for_all, Strategy.rest_for_one])),
+    intensity: Schema.optionalKey(NonNegativeInt),
+    period: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThan(0)))
+  })),
+  models: Schema.Array(ModelEntry).check(Schema.isMinLength(1))
+})
+export type ConfigFile = typeof ConfigFile.Type
+
+export interface ModelConfig {
+  readonly name: string
+  readonly path: string
+  readonly replicas: number
+  readonly restart: RestartType
+  readonly shutdown: Shutdown
+  readonly heartbeatMs: number
+  readonly maxPayloadBytes?: number
+}
+
+export interface Config {
+  readonly servers?: string | ReadonlyArray<string>
+  readonly prefix: string
+  readonly strategy: Strategy
+  readonly intensity: number
+  readonly periodMs: number
+  readonly models: ReadonlyArray<ModelConfig>
+}
+
+export const DEFAULTS = {
+  strategy: Strategy.one_for_one,
+  intensity: 3,
+  periodSeconds: 10,
+  replicas: 1,
+  restart: RestartType.permanent,
+  shutdownMs: 10_000,
+  heartbeatMs: 1_000
+} as const
+
+/** Applies the defaults and resolves model paths against `baseDir` (pure). */
+export const resolveConfig = (file: ConfigFile, baseDir: string): Config => ({
+  ...(file.nats === undefined ? {} : { servers: file.nats.servers }),
+  prefix: file.prefix ?? DEFAULT_PREFIX,
+  strategy: file.supervisor?.strategy ?? DEFAULTS.strategy,
+  intensity: file.supervisor?.intensity ?? DEFAULTS.intensity,
+  periodMs: (file.supervisor?.period ?? DEFAULTS.periodSeconds) * 1000,
+  models: file.models.map((m) => ({
+    name: m.name,
+    path: resolve(baseDir, m.path),
+    replicas: m.replicas ?? DEFAULTS.replicas,
+    restart: m.restart ?? DEFAULTS.restart,
+    shutdown: m.shutdown ?? DEFAULTS.shutdownMs,
+    heartbeatMs: m.heartbeatMs ?? DEFAULTS.heartbeatMs,
+    ...(m.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: m.maxPayloadBytes })
+  }))
+})
+
+/** The child specs of a model's replicas, in start order. */
+export const replicaSpecs = (model: ModelConfig): ReadonlyArray<ChildSpec> =>
+  Array.from({ length: model.replicas }, (_, i) => ({ id: `${model.name}-${i + 1}`, restart: model.restart, shutdown: model.shutdown }))
+
+const decodeConfigFile = Schema.decodeUnknownEffect(ConfigFile)
+
+/** Checks a parsed config value; `path` names the file in error messages. */
+export const decodeConfig = (raw: unknown, path: string): Effect.Effect<Config, ConfigError> =>
+  decodeConfigFile(raw, { onExcessProperty: "error", errors: "all" }).pipe(
+    Effect.mapError((error) => new ConfigError({ path, message: `invalid config ${path}: ${error.message}` })),
+    Effect.flatMap((file) => {
+      const seen = new Set<string>()
+      const duplicate = file.models.find((m) => seen.size === seen.add(m.name).size)
+      return duplicate === undefined
+        ? Effect.succeed(resolveConfig(file, dirname(path)))
+        : Effect.fail(new ConfigError({ path, message: `invalid config ${path}: model name "${duplicate.name}" appears twice\n  at ["models"]` }))
+    })
+  )
+
+/** Reads and checks a JSON or YAML config file. */
+export const loadConfig = Effect.fn("Config.load")(function*(file: string) {
+  const path = resolve(file)
+  const text = yield* Effect.tryPromise({
+    try: () => readFile(path, "utf8"),
+    catch: (cause) => new ConfigError({ path, message: `cannot read config ${path}: ${cause instanceof Error ? cause.message : String(cause)}` })
+  })
+  const raw = yield* Effect.try({
+    try: () => (extname(path).toLowerCase() === ".json" ? JSON.parse(text) : parseYaml(text)),
+    catch: (cause) => new ConfigError({ path, message: `config ${path} is not valid ${extname(path) === ".json" ? "JSON" : "YAML"}: ${cause instanceof Error ? cause.message : String(cause)}` })
+  })
+  return yield* decodeConfig(raw, path)
+})
