@@ -4,7 +4,7 @@ import { headers as natsHeaders, type Msg, type NatsConnection, NoRespondersErro
 import { Context, Effect, Layer } from "effect"
 import { defaultServers, natsConnection } from "../nats/connection.js"
 import { CONTENT_TYPE_HEADER, decodeReply, type Encoding, encodeRequest, encodingOf, type InferInputs, JSON_CONTENT_TYPE, parseBody, serialize } from "../protocol/codec.js"
-import { BadReply, ConnectionError, type InferError, NoResponders, Timeout } from "../protocol/errors.js"
+import { BadInput, BadReply, ConnectionError, type InferError, NoResponders, Timeout } from "../protocol/errors.js"
 import type { InferReply, SupervisorStatus } from "../protocol/messages.js"
 import { DEFAULT_PREFIX, subjects } from "../protocol/subjects.js"
 
@@ -79,7 +79,10 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
   const infer = Effect.fnUntraced(function*(model: string, inputs: InferInputs, opts?: InferOptions) {
     const to = subject.infer(model)
     const timeout = opts?.timeoutMs ?? defaultTimeout
-    const body = encodeRequest(inputs, opts?.outputs, encoding)
+    const body = yield* Effect.try({
+      try: () => encodeRequest(inputs, opts?.outputs, encoding),
+      catch: (cause) => new BadInput({ message: `cannot encode the inputs for ${to}: ${cause instanceof Error ? cause.message : String(cause)}` })
+    })
     const msg = yield* Effect.tryPromise({
       try: () => nc.request(to, body, headers === undefined ? { timeout } : { timeout, headers }),
       catch: (error) => requestError(error, to, timeout)

@@ -76,11 +76,15 @@ const hostPredictor = (signature: ModelSignature, run: RunTensors): LoadedModel[
   }
 }
 
-/** Layers: predict computes every output; the wanted ones are picked by position. */
+/**
+ * Layers: predictOnBatch (one pass, input checks kept; `predict` would split the batch
+ * into chunks of 32 and concatenate, several times slower) computes every output; the
+ * wanted ones are picked by position.
+ */
 const layersRunner = (model: tf.LayersModel, signature: ModelSignature): RunTensors => {
   const position = new Map(signature.outputs.map((spec, i) => [spec.name, i]))
   return (inputs, wanted) => {
-    const all = asList(model.predict(inputs.length === 1 ? inputs[0]! : inputs))
+    const all = asList(model.predictOnBatch(inputs.length === 1 ? inputs[0]! : inputs))
     const picked = wanted.map((name) => {
       const tensor = all[position.get(name) ?? -1]
       if (tensor === undefined) throw new Error(`unknown output ${name}`)

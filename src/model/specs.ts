@@ -90,24 +90,32 @@ const signatureShape = (entry: SignatureEntry | undefined): Array<number | null>
   return dynamicDims((shape.dim ?? []).map((d) => Number(d.size ?? -1)))
 }
 
+const signatureDType = (entry: SignatureEntry | undefined): string | undefined =>
+  entry?.dtype === undefined ? undefined : tfDTypes[entry.dtype] ?? entry.dtype
+
+/**
+ * A Graph input's spec: its Placeholder's dtype/shape attributes, else the signature's.
+ * Outputs use the signature only: an op's `T` attribute is its input type, not always its
+ * output type (Where, ArgMax, Cast), so it is never trusted for outputs.
+ */
 const graphSpec = (
   name: string,
-  info: { readonly name: string; readonly shape?: ReadonlyArray<number>; readonly dtype?: string },
+  attrs: { readonly shape?: ReadonlyArray<number>; readonly dtype?: string } | undefined,
   entry: SignatureEntry | undefined
 ): PartialTensorSpec => {
-  const dtype = info.dtype ?? (entry?.dtype !== undefined ? tfDTypes[entry.dtype] ?? entry.dtype : undefined)
+  const dtype = attrs?.dtype ?? signatureDType(entry)
   return {
     name,
     dtype: dtype === undefined ? undefined : servedDType(dtype, name),
-    shape: info.shape !== undefined ? dynamicDims(info.shape) : signatureShape(entry)
+    shape: attrs?.shape !== undefined ? dynamicDims(attrs.shape) : signatureShape(entry)
   }
 }
 
 /**
  * Graph models: names are what GraphModel.execute accepts — the signature key when
  * model.json has a `signature`, else the node name (`node:k` for a node's k-th output).
- * Dtypes and shapes come from the graph's attributes, else from the signature; outputs
- * may stay partial (most ops state neither), inputs may not.
+ * Input dtypes and shapes come from the Placeholders, else the signature; output ones from
+ * the signature, else they stay partial (for a probe run to fill in). Inputs may not.
  */
 export const graphSpecs = (
   model: tf.GraphModel,
@@ -124,7 +132,7 @@ export const graphSpecs = (
   })
   const outputs = model.outputs.map((info, i) => {
     const name = model.outputNodes[i] ?? info.name
-    return graphSpec(name, info, signatureEntry(table["outputs"], name, info.name))
+    return graphSpec(name, undefined, signatureEntry(table["outputs"], name, info.name))
   })
   return { inputs, outputs }
 }

@@ -46,6 +46,10 @@ export interface ActorStatus {
   readonly served: number
   readonly errors: number
   readonly inflight: number
+  /** Live tfjs tensors in the actor process (flat while it serves: no leak). */
+  readonly tensors: number
+  /** Resident memory of the actor process, in bytes. */
+  readonly rssBytes: number
   /** How the slot's previous process ended, if it has ended before. */
   readonly lastExit?: string
   /** The supervisor that owns the actor (set when statuses of several supervisors are merged). */

@@ -163,6 +163,8 @@ export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*
       served: s.counters?.served ?? 0,
       errors: s.counters?.errors ?? 0,
       inflight: s.counters?.inflight ?? 0,
+      tensors: s.counters?.tensors ?? 0,
+      rssBytes: s.counters?.rssBytes ?? 0,
       ...(s.lastExit === undefined ? {} : { lastExit: describeExit(s.lastExit) })
     }))
 

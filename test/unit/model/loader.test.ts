@@ -207,11 +207,41 @@ describe("predict", () => {
     }
   })
 
+  it("runs a Graph with a dynamic-shape op through executeAsync (bool in, int32 out)", async () => {
+    const folder = path.join(scratch, "graph-where")
+    await mkdir(folder)
+    await writeFile(path.join(folder, "model.json"), JSON.stringify({
+      format: "graph-model",
+      modelTopology: {
+        node: [
+          { name: "flags", op: "Placeholder", attr: { dtype: { type: "DT_BOOL" }, shape: { shape: { dim: [{ size: "-1" }] } } } },
+          { name: "positions", op: "Where", input: ["flags"], attr: { T: { type: "DT_BOOL" } } }
+        ],
+        versions: { producer: 1395 }
+      },
+      weightsManifest: []
+    }))
+    const model = keep(await load(folder))
+    expect(model.signature).toEqual({
+      format: "graph",
+      inputs: [{ name: "flags", dtype: "bool", shape: [null] }],
+      outputs: [{ name: "positions", dtype: "int32", shape: [null, 1] }]
+    })
+    const baseline = tf.memory().numTensors
+    const { positions } = await model.predict({ flags: { dtype: "bool", shape: [5], data: Uint8Array.from([1, 0, 1, 1, 0]) } })
+    expect(positions).toEqual({ dtype: "int32", shape: [3, 1], data: Int32Array.from([0, 2, 3]) })
+    expect(tf.memory().numTensors).toBe(baseline)
+  })
+
   it("rejects with the runtime's Error when tfjs throws, and still disposes its inputs", async () => {
     const model = keep(await load(irisLayers))
     const baseline = tf.memory().numTensors
     await expect(model.predict({ measurements: float32([1, 5], [1, 2, 3, 4, 5]) })).rejects.toThrow(Error)
     expect(tf.memory().numTensors).toBe(baseline)
+    const graph = keep(await load(irisGraph))
+    const graphBaseline = tf.memory().numTensors
+    await expect(graph.predict({ measurements: float32([1, 5], [1, 2, 3, 4, 5]) })).rejects.toThrow(Error)
+    expect(tf.memory().numTensors).toBe(graphBaseline)
   })
 })
 

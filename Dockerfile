@@ -1,0 +1,36 @@
+# The modelbus image: a build stage compiles TypeScript to dist/, a runtime stage holds production
+# dependencies, dist/ and the examples, and runs `modelbus` as the non-root `node` user.
+#
+#   docker build -t modelbus .
+#   docker run --rm modelbus supervise --config examples/iris/modelbus.yaml --server nats://HOST:4222
+#
+# Model runtime: @tensorflow/tfjs-node is an *optional* dependency. Its install script downloads
+# libtensorflow (and its prebuilt addon) at `npm ci` time; when that download or build fails (no
+# internet, an unsupported platform) npm drops the package and modelbus falls back to the WASM
+# backend (@tensorflow/tfjs-backend-wasm), then to the pure-JS cpu backend. Set MODELBUS_BACKEND
+# to force one.
+
+# ---- build: all dependencies, compile src/ to dist/ ----
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# tsc needs no install script: skip them here so the build stage does not download libtensorflow
+# only to throw it away (the runtime stage runs them).
+RUN npm ci --ignore-scripts
+COPY tsconfig.json ./
+COPY src ./src
+RUN npm run build
+
+# ---- runtime: production dependencies, dist/, examples/ ----
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY examples ./examples
+USER node
+# SIGTERM drains every actor and exits 0; give it time (docker-compose.yml: stop_grace_period).
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["node", "dist/cli/main.js"]
+CMD ["supervise", "--config", "examples/iris/modelbus.yaml"]

@@ -1,0 +1,122 @@
+// Test harness: real nats-server and real `modelbus` CLI processes (from dist/), started on free
+// ports and temp folders, with helpers to await their output and exits instead of sleeping.
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtemp, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
+import { stringify } from "yaml"
+
+export const ROOT = resolve(import.meta.dirname, "../..")
+export const CLI = join(ROOT, "dist/cli/main.js")
+export const IRIS_MODEL = join(ROOT, "examples/iris/model")
+export const FIXTURES = join(ROOT, "test/fixtures")
+
+export interface Exit {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+export interface CliProcess {
+  readonly child: ChildProcess
+  readonly pid: number
+  /** Everything written to stdout and stderr so far. */
+  readonly output: () => string
+  readonly exited: Promise<Exit>
+  /** Resolves with the first output line matching `pattern`; rejects if the process exits first. */
+  readonly waitForLine: (pattern: RegExp, timeoutMs?: number) => Promise<string>
+  /** SIGTERM and wait for the exit. */
+  readonly stop: () => Promise<Exit>
+}
+
+/** Runs `node dist/cli/main.js ...args`. */
+export const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}): CliProcess => {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+  let text = ""
+  const listeners = new Set<() => void>()
+  const onData = (chunk: Buffer) => {
+    text += chunk.toString()
+    for (const l of listeners) l()
+  }
+  child.stdout!.on("data", onData)
+  child.stderr!.on("data", onData)
+  const exited = new Promise<Exit>((res) => child.once("exit", (code, signal) => res({ code, signal })))
+  const waitForLine = (pattern: RegExp, timeoutMs = 30_000) =>
+    new Promise<string>((res, rej) => {
+      const check = () => {
+        const line = text.split("\n").find((l) => pattern.test(l))
+        if (line !== undefined) {
+          done()
+          res(line)
+        }
+      }
+      const timer = setTimeout(() => {
+        done()
+        rej(new Error(`no line matching ${pattern} within ${timeoutMs} ms; output:\n${text}`))
+      }, timeoutMs)
+      const done = () => {
+        clearTimeout(timer)
+        listeners.delete(check)
+      }
+      void exited.then((e) => {
+        if (!listeners.has(check)) return
+        done()
+        rej(new Error(`process exited (${e.signal ?? e.code}) before printing ${pattern}; output:\n${text}`))
+      })
+      listeners.add(check)
+      check()
+    })
+  const stop = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
+    return exited
+  }
+  return { child, pid: child.pid!, output: () => text, exited, waitForLine, stop }
+}
+
+/** Runs a CLI command to completion. */
+export const runCli = async (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) => {
+  const p = spawnCli(args, env)
+  const exit = await p.exited
+  return { ...exit, output: p.output() }
+}
+
+/** Writes a config file (YAML) into a fresh temp folder and returns its path. */
+export const writeConfig = async (config: object, name = "modelbus.yaml"): Promise<string> => {
+  const dir = await mkdtemp(join(tmpdir(), "modelbus-test-"))
+  const file = join(dir, name)
+  await writeFile(file, name.endsWith(".json") ? JSON.stringify(config) : stringify(config))
+  return file
+}
+
+/** Starts `modelbus supervise` on a config and waits for its ready line. */
+export const startSupervisor = async (natsUrl: string, config: object, options: { readonly waitReady?: boolean } = {}) => {
+  const file = await writeConfig(config)
+  const p = spawnCli(["supervise", "--config", file, "--server", natsUrl])
+  if (options.waitReady !== false) await p.waitForLine(/modelbus ready/, 60_000)
+  return p
+}
+
+/** Polls `check` until it returns a value (not undefined), for state only observable by asking. */
+export const eventually = async <A>(check: () => Promise<A | undefined>, timeoutMs: number, what: string): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const value = await check()
+      if (value !== undefined) return value
+    } catch (error) {
+      last = error
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** True while a process with this pid exists. */
+export const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
