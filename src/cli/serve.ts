@@ -36,10 +36,10 @@ export const superviseUntilDone = Effect.fnUntraced(function*(config: Config, se
   )
 })
 
-/** `modelbus supervise --config F`: the server flag wins over the file, then $NATS_URL, then the default. */
+/** `modelbus supervise --config F`: the server is --server, else $NATS_URL, else the file's, else the default. */
 export const supervise = Effect.fnUntraced(function*(configFile: string, server: string | undefined) {
   const config = yield* loadConfig(configFile)
-  const servers = server ?? config.servers ?? process.env.NATS_URL ?? DEFAULT_SERVER
+  const servers = server ?? process.env.NATS_URL ?? config.servers ?? DEFAULT_SERVER
   yield* superviseUntilDone(config, servers)
 })
 

@@ -61,6 +61,6 @@ export const startSupervisorTree = Effect.fn("SupervisorTree.start")(function*(
     models,
     status,
     serving: Effect.all(models.map((m) => m.serving), { discard: true }),
-    failure: Effect.raceAll(models.map((m) => m.failure))
+    failure: Effect.raceAllFirst(models.map((m) => m.failure))
   }
 })

@@ -23,6 +23,8 @@ export const forkActor = (settings: ActorSettings, onMessage: (message: ActorMes
     env: { ...process.env, [ACTOR_SETTINGS_ENV]: JSON.stringify(settings) },
     execArgv: runningFromSource ? ["--import", "tsx"] : [],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
+    // Its own process group: a terminal's Ctrl-C reaches the supervisor, which drains its actors in order.
+    detached: true,
     serialization: "advanced"
   })
   const exited = new Promise<ExitReason>((resolve) => {

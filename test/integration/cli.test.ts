@@ -1,0 +1,84 @@
+// The `modelbus` command as a user runs it: `up` serves the example and prints a ready line,
+// `infer` prints a prediction, `status --json` lists actors; failures exit 1 with one typed line.
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { startLocalNatsServer, type LocalNatsServer } from "../../src/cli/natsServer.js"
+import { IRIS_MODEL, runCli, spawnCli, writeConfig } from "../helpers/processes.js"
+
+let nats: LocalNatsServer
+
+beforeAll(async () => {
+  nats = await startLocalNatsServer()
+})
+
+afterAll(async () => {
+  await nats?.stop()
+})
+
+describe("modelbus CLI", () => {
+  it("up serves the bundled example; infer prints its prediction; status --json lists every actor", async () => {
+    const up = spawnCli(["up", "--server", nats.url])
+    try {
+      const ready = await up.waitForLine(/modelbus ready/, 60_000)
+      expect(ready).toContain(nats.url)
+      expect(ready).toContain("iris ×2")
+      expect(up.output()).toMatch(/try: modelbus infer iris/)
+
+      const infer = await runCli(["infer", "iris", "-s", nats.url, "--input", "[[5.1,3.5,1.4,0.2],[6.7,3.0,5.2,2.3]]"])
+      expect(infer.code).toBe(0)
+      const reply = JSON.parse(infer.output)
+      expect(reply.model).toBe("iris")
+      expect(reply.outputs.shape).toEqual([2, 3])
+      const probabilities: Array<number> = reply.outputs.data
+      expect(probabilities.slice(0, 3).indexOf(Math.max(...probabilities.slice(0, 3)))).toBe(0)
+      expect(probabilities.slice(3).indexOf(Math.max(...probabilities.slice(3)))).toBe(2)
+
+      const status = await runCli(["status", "--json", "-s", nats.url])
+      expect(status.code).toBe(0)
+      const { actors } = JSON.parse(status.output)
+      expect(actors).toHaveLength(2)
+      for (const actor of actors) {
+        for (const key of ["id", "model", "pid", "state", "version", "loads", "restarts", "served", "supervisor"]) expect(actor).toHaveProperty(key)
+        expect(actor.state).toBe("serving")
+        expect(actor.loads).toBe(1)
+      }
+
+      const table = await runCli(["status", "-s", nats.url])
+      expect(table.output).toMatch(/ACTOR\s+MODEL\s+PID\s+STATE/)
+      expect(table.output).toMatch(/iris-1@\S+\s+iris\s+\d+\s+serving/)
+    } finally {
+      expect((await up.stop()).code).toBe(0)
+    }
+  })
+
+  it("fails with one line naming the typed error and exit code 1", async () => {
+    const noModel = await runCli(["infer", "nobody", "-s", nats.url, "--input", "[[1]]"])
+    expect(noModel.code).toBe(1)
+    expect(noModel.output.trim()).toMatch(/^modelbus: NoResponders: no replica is serving modelbus\.infer\.nobody$/)
+
+    const noInput = await runCli(["infer", "iris", "-s", nats.url])
+    expect(noInput.code).toBe(1)
+    expect(noInput.output).toMatch(/InputMissing: give the inputs with --input JSON or --file FILE/)
+
+    const badJson = await runCli(["infer", "iris", "-s", nats.url, "--input", "[[1,"])
+    expect(badJson.code).toBe(1)
+    expect(badJson.output).toMatch(/BadInput: --input is not valid JSON/)
+
+    const noServer = await runCli(["status", "-s", "nats://127.0.0.1:1"])
+    expect(noServer.code).toBe(1)
+    expect(noServer.output).toMatch(/ConnectionError: cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/)
+
+    const config = await writeConfig({ models: [{ name: "iris", path: IRIS_MODEL, extra: true }] })
+    const badConfig = await runCli(["supervise", "--config", config, "-s", nats.url])
+    expect(badConfig.code).toBe(1)
+    expect(badConfig.output).toMatch(/ConfigError: invalid config .*Expected no excess property\s+at \["models"\]\[0\]\["extra"\]/)
+  })
+
+  it("explains itself with --help", async () => {
+    const help = await runCli(["--help"])
+    expect(help.code).toBe(0)
+    for (const command of ["up", "supervise", "infer", "status"]) expect(help.output).toContain(command)
+    const inferHelp = await runCli(["infer", "--help"])
+    expect(inferHelp.output).toMatch(/--server, -s/)
+    expect(inferHelp.output).toMatch(/--input, -i/)
+  })
+})
