@@ -1,8 +1,9 @@
 // The `modelbus` command as a user runs it: `up` serves the example and prints a ready line,
 // `infer` prints a prediction, `status --json` lists actors; failures exit 1 with one typed line.
+import { spawn, spawnSync } from "node:child_process"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startLocalNatsServer, type LocalNatsServer } from "../../src/cli/natsServer.js"
-import { IRIS_MODEL, runCli, spawnCli, writeConfig } from "../helpers/processes.js"
+import { CLI, IRIS_MODEL, runCli, spawnCli, writeConfig } from "../helpers/processes.js"
 
 let nats: LocalNatsServer
 
@@ -47,6 +48,35 @@ describe("modelbus CLI", () => {
       expect(table.output).toMatch(/iris-1@\S+\s+iris\s+\d+\s+serving/)
     } finally {
       expect((await up.stop()).code).toBe(0)
+    }
+  })
+
+  it("up starts its own nats-server when nothing answers on the default address", async () => {
+    // A fresh network namespace, where nothing listens on 127.0.0.1:4222 (needs root, as CI has).
+    const env = { ...process.env, NATS_URL: "" }
+    delete env.NATS_URL
+    const isolated = spawn("unshare", ["-n", "sh", "-c", `ip link set lo up && exec "${process.execPath}" "${CLI}" up`], { env, stdio: ["ignore", "pipe", "pipe"] })
+    let output = ""
+    isolated.stdout.on("data", (c: Buffer) => (output += c.toString()))
+    isolated.stderr.on("data", (c: Buffer) => (output += c.toString()))
+    const exited = new Promise<number | null>((resolve) => isolated.once("exit", (code) => resolve(code)))
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const check = () => {
+          const match = /modelbus ready: .* on (nats:\/\/127\.0\.0\.1:(\d+))/.exec(output)
+          if (match) resolve(match[1]!)
+        }
+        isolated.stdout.on("data", check)
+        void exited.then(() => reject(new Error(`up exited early:\n${output}`)))
+      })
+      expect(output).toMatch(/nothing answers on nats:\/\/127\.0\.0\.1:4222; starting a local nats-server/)
+      expect(url).not.toBe("nats://127.0.0.1:4222")
+      const infer = spawnSync("nsenter", ["-t", String(isolated.pid), "-n", process.execPath, CLI, "infer", "iris", "-s", url, "--input", "[[5.1,3.5,1.4,0.2]]"], { encoding: "utf8" })
+      expect(infer.status).toBe(0)
+      expect(JSON.parse(infer.stdout).outputs.shape).toEqual([1, 3])
+    } finally {
+      isolated.kill("SIGTERM")
+      expect(await exited).toBe(0)
     }
   })
 
