@@ -2,7 +2,7 @@
 // fixed dimensions, integral values for int inputs, batch agreement; a mismatch is a BadInput.
 import { BadInput } from "../protocol/errors.js"
 import type { InferRequest, InputValue } from "../protocol/messages.js"
-import { fromNumbers, type HostTensor } from "../protocol/tensor.js"
+import { fromNumbers, holdsValue, type HostTensor } from "../protocol/tensor.js"
 import type { ModelSignature, TensorSpec } from "./specs.js"
 
 export type { ModelSignature, TensorSpec } from "./specs.js"
@@ -19,12 +19,6 @@ const badInput = (spec: TensorSpec, message: string) =>
 export const shapeFits = (spec: ReadonlyArray<number | null>, shape: ReadonlyArray<number>): boolean =>
   spec.length === shape.length && spec.every((d, i) => d === null || d === shape[i])
 
-const integral: Record<TensorSpec["dtype"], ((v: number) => boolean) | undefined> = {
-  float32: undefined,
-  int32: (v) => Number.isInteger(v) && v >= -2147483648 && v <= 2147483647,
-  bool: (v) => v === 0 || v === 1
-}
-
 /** The input as a host tensor of the spec's dtype and shape, or why it does not fit. */
 export const checkInput = (spec: TensorSpec, value: InputValue): HostTensor | BadInput => {
   if (value.kind === "tensor" && value.tensor.dtype !== spec.dtype) {
@@ -35,9 +29,8 @@ export const checkInput = (spec: TensorSpec, value: InputValue): HostTensor | Ba
     return badInput(spec, `expected shape ${formatShape(spec.shape)}, received ${formatShape(shape)}`)
   }
   if (value.kind === "tensor") return value.tensor
-  const fits = integral[spec.dtype]
-  if (fits !== undefined) {
-    const at = value.values.findIndex((v) => !fits(v))
+  if (spec.dtype !== "float32") {
+    const at = value.values.findIndex((v) => !holdsValue(spec.dtype, v))
     if (at >= 0) return badInput(spec, `expected ${spec.dtype} values, received ${value.values[at]} at flat index ${at}`)
   }
   return { dtype: spec.dtype, shape, data: fromNumbers(spec.dtype, value.values) }

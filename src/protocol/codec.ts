@@ -4,7 +4,7 @@ import { Packr } from "msgpackr"
 import { BadInput, errorBody, type ServiceError, serviceErrorFromBody } from "./errors.js"
 import type { InferReply, InferRequest, InputValue, ReplyOutputs, RequestInputs } from "./messages.js"
 import { describe, flattenNested, MAX_RANK } from "./nested.js"
-import { bytesOf, DType, elementCount, fromNumbers, type HostTensor, isDType, viewBytes } from "./tensor.js"
+import { bytesOf, DType, elementCount, type HostTensor, holdsValue, isDType, jsonValues, NON_FINITE, type TensorData, viewBytes } from "./tensor.js"
 
 export const Encoding = { msgpack: "msgpack", json: "json" } as const
 export type Encoding = (typeof Encoding)[keyof typeof Encoding]
@@ -37,19 +37,27 @@ export const parseBody = (bytes: Uint8Array, encoding: Encoding): { ok: true; va
   }
 }
 
-/** Serialises any value in the given encoding. */
+/** Serialises any value in the given encoding (tensor data already in its wire form). */
 export const serialize = (value: unknown, encoding: Encoding): Uint8Array =>
-  encoding === Encoding.json ? textEncoder.encode(JSON.stringify(value, jsonReplacer)) : packr.pack(value)
-
-const jsonReplacer = (_key: string, value: unknown): unknown =>
-  ArrayBuffer.isView(value) && !(value instanceof DataView) ? Array.from(value as unknown as ArrayLike<number>) : value
+  encoding === Encoding.json ? textEncoder.encode(JSON.stringify(value)) : packr.pack(value)
 
 const where = (name: string | undefined) => (name === undefined ? "inputs" : `inputs.${name}`)
 
+const readValues = (dtype: DType, data: ReadonlyArray<unknown>): TensorData | string => {
+  const typed = dtype === "float32" ? new Float32Array(data.length) : dtype === "int32" ? new Int32Array(data.length) : new Uint8Array(data.length)
+  for (let i = 0; i < data.length; i++) {
+    const raw = data[i]
+    const v = typeof raw === "number" ? raw : typeof raw === "boolean" ? Number(raw) : dtype === "float32" && typeof raw === "string" && NON_FINITE.has(raw) ? Number(raw) : undefined
+    if (v === undefined) return `data[${i}]: expected a number, received ${describe(raw)}`
+    if (!holdsValue(dtype, v)) return `data[${i}]: expected a ${dtype} value, received ${v}`
+    typed[i] = v
+  }
+  return typed
+}
+
 /** Reads a `{dtype, shape, data}` object into a host tensor, or a BadInput naming what is wrong. */
-export const readTensor = (raw: Record<string, unknown>, name?: string): HostTensor | BadInput => {
-  const at = where(name)
-  const bad = (message: string) => new BadInput({ message: `${at}: ${message}`, ...(name === undefined ? {} : { input: name }) })
+export const readTensor = (raw: Record<string, unknown>, at: string, input?: string): HostTensor | BadInput => {
+  const bad = (message: string) => new BadInput({ message: `${at}: ${message}`, ...(input === undefined ? {} : { input }) })
   const { dtype, shape, data } = raw
   if (!isDType(dtype)) return bad(`dtype: expected one of ${Object.keys(DType).join(", ")}, received ${describe(dtype)}`)
   if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
@@ -65,11 +73,8 @@ export const readTensor = (raw: Record<string, unknown>, name?: string): HostTen
   }
   if (Array.isArray(data)) {
     if (data.length !== count) return bad(`data: shape [${shape.join(",")}] needs ${count} values, received ${data.length}`)
-    for (let i = 0; i < data.length; i++) {
-      const v = data[i]
-      if (typeof v !== "number" && typeof v !== "boolean") return bad(`data[${i}]: expected a number, received ${describe(v)}`)
-    }
-    return { dtype, shape, data: fromNumbers(dtype, data as Array<number>) }
+    const typed = readValues(dtype, data)
+    return typeof typed === "string" ? bad(typed) : { dtype, shape, data: typed }
   }
   return bad(`data: expected raw bytes or a flat number array, received ${describe(data)}`)
 }
@@ -81,7 +86,7 @@ const readInputValue = (raw: unknown, name?: string): InputValue | BadInput => {
     return { kind: "nested", shape: flat.shape, values: flat.values }
   }
   if (isObject(raw) && "dtype" in raw) {
-    const tensor = readTensor(raw, name)
+    const tensor = readTensor(raw, where(name), name)
     return tensor instanceof BadInput ? tensor : { kind: "tensor", tensor }
   }
   return new BadInput({
@@ -126,7 +131,7 @@ export const decodeRequest = (bytes: Uint8Array, encoding: Encoding): InferReque
 const wireTensor = (t: HostTensor, encoding: Encoding) => ({
   dtype: t.dtype,
   shape: t.shape,
-  data: encoding === Encoding.json ? Array.from(t.data) : bytesOf(t.data)
+  data: encoding === Encoding.json ? jsonValues(t.data) : bytesOf(t.data)
 })
 
 const isHostTensor = (o: ReplyOutputs): o is HostTensor => "dtype" in o && ArrayBuffer.isView((o as HostTensor).data)
@@ -152,9 +157,29 @@ export interface TensorInput {
 export type NestedArray = ReadonlyArray<number | boolean | NestedArray>
 export type InferInputs = TensorInput | NestedArray | Readonly<Record<string, TensorInput | NestedArray>>
 
+const typedArrayOf: Record<DType, abstract new (length: number) => TensorData> = { float32: Float32Array, int32: Int32Array, bool: Uint8Array }
+
+/**
+ * A caller's tensor in wire form: JSON gets plain numbers; msgpack sends the dtype's own typed
+ * array as raw bytes, and any other data as plain numbers for the actor to check.
+ */
+const wireInput = (value: TensorInput | NestedArray, encoding: Encoding): unknown => {
+  if (Array.isArray(value)) return value
+  const { dtype, shape, data } = value as TensorInput
+  if (encoding === Encoding.json) return { dtype, shape, data: jsonValues(data) }
+  const own = isDType(dtype) && data instanceof typedArrayOf[dtype]
+  return { dtype, shape, data: own ? bytesOf(data as TensorData) : ArrayBuffer.isView(data) ? Array.from(data) : data }
+}
+
+const isTensorInput = (value: InferInputs): value is TensorInput => !Array.isArray(value) && "dtype" in value
+
 /** Encodes an infer request as a client sends it. */
-export const encodeRequest = (inputs: InferInputs, outputs: ReadonlyArray<string> | undefined, encoding: Encoding): Uint8Array =>
-  serialize(outputs === undefined ? { inputs } : { inputs, outputs }, encoding)
+export const encodeRequest = (inputs: InferInputs, outputs: ReadonlyArray<string> | undefined, encoding: Encoding): Uint8Array => {
+  const wire = Array.isArray(inputs) || isTensorInput(inputs)
+    ? wireInput(inputs, encoding)
+    : Object.fromEntries(Object.entries(inputs).map(([name, value]) => [name, wireInput(value, encoding)]))
+  return serialize(outputs === undefined ? { inputs: wire } : { inputs: wire, outputs }, encoding)
+}
 
 /** A decoded reply: the outputs, a service error the actor sent, or why it is not a modelbus reply. */
 export type DecodedReply =
@@ -165,13 +190,13 @@ export type DecodedReply =
 const readOutputs = (raw: unknown): ReplyOutputs | string => {
   if (!isObject(raw)) return `outputs: expected a tensor or a map of tensors, received ${describe(raw)}`
   if ("dtype" in raw) {
-    const t = readTensor(raw)
+    const t = readTensor(raw, "outputs")
     return t instanceof BadInput ? t.message : t
   }
   const out: Record<string, HostTensor> = {}
   for (const [name, value] of Object.entries(raw)) {
     if (!isObject(value)) return `outputs.${name}: expected a tensor, received ${describe(value)}`
-    const t = readTensor(value, name)
+    const t = readTensor(value, `outputs.${name}`)
     if (t instanceof BadInput) return t.message
     out[name] = t
   }

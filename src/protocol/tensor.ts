@@ -50,6 +50,17 @@ export const fromNumbers = (dtype: DType, values: ArrayLike<number | boolean>): 
   return out
 }
 
+/** True when `value` is stored by the dtype unchanged (int32: a 32-bit integer; bool: 0 or 1). */
+export const holdsValue = (dtype: DType, value: number): boolean =>
+  dtype === "float32" || (dtype === "int32" ? value === (value | 0) : value === 0 || value === 1)
+
+/** JSON has no NaN or ±Infinity: float32 data carries them as the strings "NaN", "Infinity", "-Infinity". */
+export const NON_FINITE: ReadonlySet<string> = new Set(["NaN", "Infinity", "-Infinity"])
+
+/** A tensor's values as JSON numbers (non-finite ones as their strings). */
+export const jsonValues = (data: TensorData | ArrayLike<number>): Array<number | string> =>
+  Array.from(data as ArrayLike<number>, (v) => (Number.isFinite(v) ? v : String(v)))
+
 /** The raw little-endian bytes of a typed array, sharing its memory. */
 export const bytesOf = (data: TensorData): Uint8Array =>
   data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)

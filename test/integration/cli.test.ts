@@ -53,8 +53,7 @@ describe("modelbus CLI", () => {
 
   it("up starts its own nats-server when nothing answers on the default address", async () => {
     // A fresh network namespace, where nothing listens on 127.0.0.1:4222 (needs root, as CI has).
-    const env = { ...process.env, NATS_URL: "" }
-    delete env.NATS_URL
+    const { NATS_URL: _ignored, ...env } = process.env
     const isolated = spawn("unshare", ["-n", "sh", "-c", `ip link set lo up && exec "${process.execPath}" "${CLI}" up`], { env, stdio: ["ignore", "pipe", "pipe"] })
     let output = ""
     isolated.stdout.on("data", (c: Buffer) => (output += c.toString()))

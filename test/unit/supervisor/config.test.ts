@@ -1,0 +1,234 @@
+// The config file: the example parses, unknown keys and bad values are ConfigErrors naming the
+// key's path, defaults are applied, model paths resolve against the file's folder, JSON and YAML.
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { dirname, join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Effect } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type Config, ConfigError, decodeConfig, DEFAULTS, loadConfig, replicaSpecs } from "../../../src/supervisor/config.js"
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../../..")
+const CONFIG_PATH = "/etc/modelbus/modelbus.yaml"
+
+const decoded = (raw: unknown, path = CONFIG_PATH): Promise<Config> => Effect.runPromise(decodeConfig(raw, path))
+const refused = async (raw: unknown, path = CONFIG_PATH): Promise<ConfigError> => {
+  const error = await Effect.runPromise(Effect.flip(decodeConfig(raw, path)))
+  expect(error).toBeInstanceOf(ConfigError)
+  expect(error._tag).toBe("ConfigError")
+  expect(error.path).toBe(path)
+  expect(error.message).toContain(path)
+  return error
+}
+
+const minimal = { models: [{ name: "iris", path: "./model" }] }
+
+describe("decodeConfig", () => {
+  it("applies the defaults: one_for_one, intensity 3, 10 s period, 1 permanent replica", async () => {
+    const config = await decoded(minimal)
+    expect(config).toEqual({
+      prefix: "modelbus",
+      strategy: "one_for_one",
+      intensity: 3,
+      periodMs: 10_000,
+      models: [{
+        name: "iris",
+        path: "/etc/modelbus/model",
+        replicas: 1,
+        restart: "permanent",
+        shutdown: DEFAULTS.shutdownMs,
+        heartbeatMs: DEFAULTS.heartbeatMs
+      }]
+    })
+    expect(config.servers).toBeUndefined()
+  })
+
+  it("keeps every value given", async () => {
+    const config = await decoded({
+      nats: { servers: ["nats://a:4222", "nats://b:4222"] },
+      prefix: "acme.ml",
+      supervisor: { strategy: "rest_for_one", intensity: 0, period: 2.5 },
+      models: [
+        { name: "a", path: "/models/a", replicas: 3, restart: "transient", shutdown: "brutal_kill", heartbeatMs: 250, maxPayloadBytes: 1024 },
+        { name: "b", path: "b", restart: "temporary", shutdown: 0 }
+      ]
+    })
+    expect(config.servers).toEqual(["nats://a:4222", "nats://b:4222"])
+    expect(config.prefix).toBe("acme.ml")
+    expect(config.strategy).toBe("rest_for_one")
+    expect(config.intensity).toBe(0)
+    expect(config.periodMs).toBe(2_500)
+    expect(config.models[0]).toEqual({ name: "a", path: "/models/a", replicas: 3, restart: "transient", shutdown: "brutal_kill", heartbeatMs: 250, maxPayloadBytes: 1024 })
+    expect(config.models[1]).toMatchObject({ name: "b", path: "/etc/modelbus/b", replicas: 1, restart: "temporary", shutdown: 0 })
+    expect(replicaSpecs(config.models[0]!)).toEqual([
+      { id: "a-1", restart: "transient", shutdown: "brutal_kill" },
+      { id: "a-2", restart: "transient", shutdown: "brutal_kill" },
+      { id: "a-3", restart: "transient", shutdown: "brutal_kill" }
+    ])
+  })
+
+  it("resolves a relative model path against the config file's folder, and keeps an absolute one", async () => {
+    const config = await decoded({ models: [{ name: "a", path: "../shared/models/a" }, { name: "b", path: "/opt/b" }] }, "/srv/app/conf/modelbus.json")
+    expect(config.models.map((m) => m.path)).toEqual(["/srv/app/shared/models/a", "/opt/b"])
+  })
+
+  it("an unknown key at the top level names its path", async () => {
+    const e = await refused({ ...minimal, extra: 1 })
+    expect(e.message).toContain(`["extra"]`)
+  })
+
+  it("an unknown key inside a model entry names its path", async () => {
+    const e = await refused({ models: [{ name: "iris", path: "./model" }, { name: "b", path: "b", extra: true }] })
+    expect(e.message).toContain(`["models"][1]["extra"]`)
+    const first = await refused({ models: [{ name: "iris", path: "./model", replica: 2 }] })
+    expect(first.message).toContain(`["models"][0]["replica"]`)
+  })
+
+  it("an unknown key inside supervisor or nats names its path", async () => {
+    expect((await refused({ ...minimal, supervisor: { stratgey: "one_for_all" } })).message).toContain(`["supervisor"]["stratgey"]`)
+    expect((await refused({ ...minimal, nats: { servers: "nats://x", user: "u" } })).message).toContain(`["nats"]["user"]`)
+  })
+
+  it("a model name that is not one subject token", async () => {
+    for (const name of ["my.model", "a b", "", "*", "iris>"]) {
+      const e = await refused({ models: [{ name, path: "p" }] })
+      expect(e.message).toContain(`["models"][0]["name"]`)
+      expect(e.message).toContain("model name")
+    }
+  })
+
+  it("replicas 0, negative or fractional", async () => {
+    for (const replicas of [0, -1, 1.5, "2"]) {
+      const e = await refused({ models: [{ name: "a", path: "p", replicas }] })
+      expect(e.message).toContain(`["models"][0]["replicas"]`)
+    }
+  })
+
+  it("a bad strategy lists the strategies", async () => {
+    const e = await refused({ ...minimal, supervisor: { strategy: "all_for_one" } })
+    expect(e.message).toContain(`["supervisor"]["strategy"]`)
+    expect(e.message).toContain("one_for_one")
+    expect(e.message).toContain("rest_for_one")
+  })
+
+  it("other bad values: intensity, period, restart, shutdown, prefix, servers, models", async () => {
+    const cases: Array<[unknown, string]> = [
+      [{ ...minimal, supervisor: { intensity: -1 } }, `["supervisor"]["intensity"]`],
+      [{ ...minimal, supervisor: { period: 0 } }, `["supervisor"]["period"]`],
+      [{ models: [{ name: "a", path: "p", restart: "always" }] }, `["models"][0]["restart"]`],
+      [{ models: [{ name: "a", path: "p", shutdown: "soon" }] }, `["models"][0]["shutdown"]`],
+      [{ models: [{ name: "a", path: "" }] }, `["models"][0]["path"]`],
+      [{ models: [{ name: "a" }] }, `["models"][0]["path"]`],
+      [{ ...minimal, prefix: "a..b" }, `["prefix"]`],
+      [{ ...minimal, nats: { servers: [] } }, `["nats"]["servers"]`],
+      [{ models: [] }, `["models"]`],
+      [{}, `["models"]`]
+    ]
+    for (const [raw, path] of cases) expect((await refused(raw)).message).toContain(path)
+  })
+
+  it("a config that is not an object", async () => {
+    for (const raw of [null, "models: []", 42, []]) await refused(raw)
+  })
+
+  it("duplicate model names", async () => {
+    const e = await refused({ models: [{ name: "a", path: "x" }, { name: "b", path: "y" }, { name: "a", path: "z" }] })
+    expect(e.message).toContain(`model name "a" appears twice`)
+    expect(e.message).toContain(`["models"]`)
+  })
+
+  it("reports every problem, not just the first", async () => {
+    const e = await refused({ models: [{ name: "a.b", path: "p", replicas: 0 }], extra: 1 })
+    expect(e.message).toContain(`["models"][0]["name"]`)
+    expect(e.message).toContain(`["models"][0]["replicas"]`)
+    expect(e.message).toContain(`["extra"]`)
+  })
+})
+
+describe("loadConfig", () => {
+  let dir: string
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "modelbus-config-"))
+  })
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it("parses the iris example", async () => {
+    const file = join(repo, "examples/iris/modelbus.yaml")
+    const config = await Effect.runPromise(loadConfig(file))
+    expect(config).toEqual({
+      servers: "nats://127.0.0.1:4222",
+      prefix: "modelbus",
+      strategy: "one_for_one",
+      intensity: 3,
+      periodMs: 10_000,
+      models: [{
+        name: "iris",
+        path: join(repo, "examples/iris/model"),
+        replicas: 2,
+        restart: "permanent",
+        shutdown: DEFAULTS.shutdownMs,
+        heartbeatMs: DEFAULTS.heartbeatMs
+      }]
+    })
+  })
+
+  it("loads YAML and JSON alike, resolving paths against the file's folder", async () => {
+    await mkdir(join(dir, "conf"), { recursive: true })
+    const yamlFile = join(dir, "conf", "modelbus.yaml")
+    const jsonFile = join(dir, "conf", "modelbus.json")
+    await writeFile(yamlFile, "models:\n  - name: iris\n    path: ../models/iris\n    replicas: 2\nsupervisor:\n  period: 5\n")
+    await writeFile(jsonFile, JSON.stringify({ models: [{ name: "iris", path: "../models/iris", replicas: 2 }], supervisor: { period: 5 } }))
+    const fromYaml = await Effect.runPromise(loadConfig(yamlFile))
+    const fromJson = await Effect.runPromise(loadConfig(jsonFile))
+    expect(fromYaml).toEqual(fromJson)
+    expect(fromYaml.models[0]!.path).toBe(join(dir, "models", "iris"))
+    expect(fromYaml.periodMs).toBe(5_000)
+    expect(fromYaml.strategy).toBe("one_for_one")
+    expect(fromYaml.intensity).toBe(3)
+  })
+
+  it("resolves a relative file name from the working directory, and paths from the file's folder", async () => {
+    const file = join(dir, "rel.yml")
+    await writeFile(file, "models:\n  - name: m\n    path: ./m\n")
+    const config = await Effect.runPromise(loadConfig(join(dir, ".", "sub", "..", "rel.yml")))
+    expect(config.models[0]!.path).toBe(join(dir, "m"))
+  })
+
+  it("an unknown key in a file is a ConfigError naming the file and the key's path", async () => {
+    const file = join(dir, "extra.yaml")
+    await writeFile(file, "models:\n  - name: iris\n    path: ./m\n    extra: 1\n")
+    const e = await Effect.runPromise(Effect.flip(loadConfig(file)))
+    expect(e).toBeInstanceOf(ConfigError)
+    expect(e.path).toBe(file)
+    expect(e.message).toContain(file)
+    expect(e.message).toContain(`["models"][0]["extra"]`)
+  })
+
+  it("a missing file, bad JSON and bad YAML are ConfigErrors", async () => {
+    const missing = await Effect.runPromise(Effect.flip(loadConfig(join(dir, "nope.yaml"))))
+    expect(missing).toBeInstanceOf(ConfigError)
+    expect(missing.message).toContain("cannot read config")
+
+    const badJson = join(dir, "bad.json")
+    await writeFile(badJson, "{ models: [")
+    const eJson = await Effect.runPromise(Effect.flip(loadConfig(badJson)))
+    expect(eJson).toBeInstanceOf(ConfigError)
+    expect(eJson.message).toContain("not valid JSON")
+
+    const badYaml = join(dir, "bad.yaml")
+    await writeFile(badYaml, "models: [\n  - name: : :\n")
+    const eYaml = await Effect.runPromise(Effect.flip(loadConfig(badYaml)))
+    expect(eYaml).toBeInstanceOf(ConfigError)
+    expect(eYaml.message).toContain("not valid YAML")
+  })
+
+  it("an empty YAML file is a ConfigError about the missing models", async () => {
+    const empty = join(dir, "empty.yaml")
+    await writeFile(empty, "")
+    const e = await Effect.runPromise(Effect.flip(loadConfig(empty)))
+    expect(e).toBeInstanceOf(ConfigError)
+    expect(e.path).toBe(empty)
+  })
+})
