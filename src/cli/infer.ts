@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises"
 import { Console, Effect, Schema } from "effect"
 import { makeModelClient } from "../client/ModelClient.js"
-import { serialize } from "../protocol/codec.js"
+import { encodeReply } from "../protocol/codec.js"
 import { BadInput } from "../protocol/errors.js"
 
 export class InputMissing extends Schema.TaggedError<InputMissing>()("InputMissing", {
@@ -47,5 +47,5 @@ export const infer = Effect.fnUntraced(function*(options: {
       return yield* client.infer(options.model, body.inputs, body.outputs === undefined ? {} : { outputs: body.outputs })
     })
   )
-  yield* Console.log(new TextDecoder().decode(serialize(reply, "json")))
+  yield* Console.log(new TextDecoder().decode(encodeReply(reply, "json")))
 })
