@@ -50,15 +50,24 @@ const serve = (nc: NatsConnection, ctx: PipelineContext, settings: ActorSettings
       })
   )
 
-/** Runs one actor until its scope closes. */
+/** Runs one actor until its scope closes; heartbeats start before the model loads. */
 export const runModelActor = Effect.fn("ModelActor.run")(function*(settings: ActorSettings): Effect.fn.Return<void, unknown, Scope.Scope> {
+  const stats: ActorStats = { served: 0, errors: 0, inflight: 0 }
+  const life = { state: "starting" as "starting" | "serving" | "draining", loads: 0, tensors: () => 0 }
+  const counters = () => countersOf(stats, settings.version, life.loads, life.tensors())
+  yield* Effect.forkScoped(
+    Effect.sync(() => tellSupervisor({ type: "heartbeat", state: life.state, counters: counters() })).pipe(
+      Effect.andThen(Effect.sleep(settings.heartbeatMs)),
+      Effect.forever
+    )
+  )
   const runtime = yield* initRuntime(yield* requestedBackend(process.env))
+  life.tensors = () => runtime.tf.memory().numTensors
   const nc = yield* natsConnection({ servers: settings.servers, name: `modelbus-actor ${settings.id}` })
   const started = performance.now()
   const model = yield* Effect.acquireRelease(loadModel(settings.path), (m) => Effect.sync(() => m.dispose()))
   const loadMs = performance.now() - started
-  const loads = 1
-  const stats: ActorStats = { served: 0, errors: 0, inflight: 0 }
+  life.loads = 1
   const ctx: PipelineContext = {
     actorId: settings.id,
     modelName: settings.model,
@@ -67,15 +76,12 @@ export const runModelActor = Effect.fn("ModelActor.run")(function*(settings: Act
     maxPayloadBytes: settings.maxPayloadBytes ?? nc.info?.max_payload ?? 1024 * 1024,
     stats
   }
-  const counters = () => countersOf(stats, settings.version, loads, runtime.tf.memory().numTensors)
-  yield* serve(nc, ctx, settings, counters)
+  yield* serve(nc, ctx, settings, () => {
+    life.state = "draining"
+    return counters()
+  })
   yield* Effect.promise(() => nc.flush())
+  life.state = "serving"
   tellSupervisor({ type: "ready", backend: runtime.backend, loadMs, counters: counters() })
   yield* Effect.logInfo(`actor ${settings.id} serving ${settings.model} v${settings.version} on ${runtime.backend} (loaded in ${loadMs.toFixed(0)} ms)`)
-  yield* Effect.forkScoped(
-    Effect.sync(() => tellSupervisor({ type: "heartbeat", counters: counters() })).pipe(
-      Effect.delay(settings.heartbeatMs),
-      Effect.forever
-    )
-  )
 })

@@ -14,7 +14,7 @@ export interface ActorCounters {
 
 export type ActorMessage =
   | { readonly type: "ready"; readonly backend: string; readonly loadMs: number; readonly counters: ActorCounters }
-  | { readonly type: "heartbeat"; readonly counters: ActorCounters }
+  | { readonly type: "heartbeat"; readonly state: "starting" | "serving" | "draining"; readonly counters: ActorCounters }
   | { readonly type: "draining"; readonly counters: ActorCounters }
 
 /** Environment variable holding the actor's settings as JSON. */

@@ -1,20 +1,23 @@
-// The Effect client of modelbus: `infer`, `inferMany` and `status` over one NATS connection,
-// every failure a typed error (the actor's service errors plus Timeout, NoResponders, ConnectionError).
+// The Effect client of modelbus: `infer` (with safe retries), `inferMany`, `status` and `stats` over one
+// NATS connection, every failure a typed error (service errors plus Timeout, NoResponders, ConnectionError).
 import { headers as natsHeaders, type Msg, type NatsConnection, NoRespondersError, RequestError, TimeoutError } from "@nats-io/transport-node"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Metric } from "effect"
 import { defaultServers, natsConnection } from "../nats/connection.js"
 import { CONTENT_TYPE_HEADER, decodeReply, type Encoding, encodeRequest, encodingOf, type InferInputs, JSON_CONTENT_TYPE, parseBody, serialize } from "../protocol/codec.js"
 import { BadInput, BadReply, ConnectionError, type InferError, NoResponders, Timeout } from "../protocol/errors.js"
 import type { InferReply, SupervisorStatus } from "../protocol/messages.js"
 import { DEFAULT_PREFIX, subjects } from "../protocol/subjects.js"
+import { DEFAULT_TIMEOUT_MS, defaultRetryPolicy, resolveRetryPolicy, type RetryPlan, retryPlan, type RetryPolicy, retrying } from "./retry.js"
 
 export interface ClientOptions {
   /** NATS server URL(s); default `$NATS_URL`, else nats://127.0.0.1:4222. */
   readonly servers?: string | ReadonlyArray<string>
   /** Subject prefix of the deployment (default `modelbus`). */
   readonly prefix?: string
-  /** Per-request timeout in ms (default 10 000). */
+  /** How long one attempt waits for its reply, in ms (default 5 000); `retry.attemptTimeoutMs` overrides it. */
   readonly timeoutMs?: number
+  /** Retries of `Timeout`, `NoResponders` and `Overloaded` (default: 5 attempts, 25 ms doubling to at most 1 s); `false` for none. */
+  readonly retry?: Partial<RetryPolicy> | false
   /** Wire encoding of requests (default msgpack). */
   readonly encoding?: Encoding
   /** Connection name shown in NATS monitoring. */
@@ -24,7 +27,22 @@ export interface ClientOptions {
 export interface InferOptions {
   /** Only these outputs, by name (the reply then holds a map). */
   readonly outputs?: ReadonlyArray<string>
+  /** How long each attempt waits for its reply, in ms (`retry.attemptTimeoutMs` wins if both are set). */
   readonly timeoutMs?: number
+  /** Overrides the client's retry policy for this call (laid over it); `false` for a single attempt. */
+  readonly retry?: Partial<RetryPolicy> | false
+}
+
+/** What a client has done since it was made. */
+export interface ClientStats {
+  /** `infer` calls (each input of `inferMany` counts once). */
+  readonly requests: number
+  /** Requests sent on NATS: the first attempts plus the retries. */
+  readonly attempts: number
+  /** Attempts after the first one of a call. */
+  readonly retries: number
+  /** Calls that ended in an error, after any retries. */
+  readonly failures: number
 }
 
 export interface StatusOptions {
@@ -41,10 +59,19 @@ export class ModelClient extends Context.Service<ModelClient, {
   inferMany(model: string, inputs: ReadonlyArray<InferInputs>, options?: InferOptions): Effect.Effect<ReadonlyArray<InferReply>, InferError>
   /** Asks every supervisor for its actors. */
   status(options?: StatusOptions): Effect.Effect<ReadonlyArray<SupervisorStatus>, ConnectionError | BadReply>
+  /** This client's counters so far (a snapshot). */
+  stats(): ClientStats
 }>()("modelbus/client/ModelClient") {
   /** A client on its own connection, closed with the layer. */
   static readonly layer = (options: ClientOptions = {}) => Layer.effect(ModelClient, makeModelClient(options))
 }
+
+/** Process-wide counters (Effect `Metric`s, in the current `Metric.MetricRegistry`), summed over all clients. */
+export const clientMetrics = {
+  requests: Metric.counter("modelbus_client_requests_total", { description: "infer calls made by modelbus clients", incremental: true }),
+  retries: Metric.counter("modelbus_client_retries_total", { description: "infer attempts after the first one of a call", incremental: true }),
+  failures: Metric.counter("modelbus_client_failures_total", { description: "infer calls that ended in an error after any retries", incremental: true })
+} as const
 
 const requestError = (error: unknown, subject: string, timeoutMs: number): InferError => {
   if (error instanceof NoRespondersError || (error instanceof RequestError && error.isNoResponders())) {
@@ -72,26 +99,54 @@ const readReply = (msg: Msg, subject: string): Effect.Effect<InferReply, InferEr
 export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): ModelClient["Service"] => {
   const subject = subjects(options.prefix ?? DEFAULT_PREFIX)
   const encoding = options.encoding ?? "msgpack"
-  const defaultTimeout = options.timeoutMs ?? 10_000
   const headers = encoding === "json" ? natsHeaders() : undefined
   headers?.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE)
 
+  // The client's policy and its Schedule are built once; a call only builds its own when it overrides them.
+  const clientPolicy = resolveRetryPolicy({ ...defaultRetryPolicy, attemptTimeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS }, options.retry)
+  const clientPlan = retryPlan(clientPolicy)
+  const planFor = (opts: InferOptions | undefined): RetryPlan => {
+    if (opts === undefined || (opts.retry === undefined && opts.timeoutMs === undefined)) return clientPlan
+    const base = opts.timeoutMs === undefined ? clientPolicy : { ...clientPolicy, attemptTimeoutMs: opts.timeoutMs }
+    if (opts.retry === undefined) return { policy: base, schedule: clientPlan.schedule }
+    const policy = resolveRetryPolicy(base, opts.retry)
+    const sameSchedule = policy.attempts === clientPolicy.attempts && policy.initialDelayMs === clientPolicy.initialDelayMs &&
+      policy.maxDelayMs === clientPolicy.maxDelayMs
+    return sameSchedule ? { policy, schedule: clientPlan.schedule } : retryPlan(policy)
+  }
+
+  const counts = { requests: 0, attempts: 0, retries: 0, failures: 0 }
+  const countRetry = Metric.update(clientMetrics.retries, 1)
+  const countFailure = Effect.andThen(Effect.sync(() => void counts.failures++), Metric.update(clientMetrics.failures, 1))
+
+  const send = (to: string, body: Uint8Array, timeout: number) =>
+    Effect.tryPromise({
+      try: () => nc.request(to, body, headers === undefined ? { timeout } : { timeout, headers }),
+      catch: (error) => requestError(error, to, timeout)
+    }).pipe(Effect.flatMap((msg) => readReply(msg, to)))
+
   const infer = Effect.fnUntraced(function*(model: string, inputs: InferInputs, opts?: InferOptions) {
+    counts.requests++
+    yield* Metric.update(clientMetrics.requests, 1)
     const to = subject.infer(model)
-    const timeout = opts?.timeoutMs ?? defaultTimeout
+    const plan = planFor(opts)
+    const timeout = plan.policy.attemptTimeoutMs
     const body = yield* Effect.try({
       try: () => encodeRequest(inputs, opts?.outputs, encoding),
       catch: (cause) => new BadInput({ message: `cannot encode the inputs for ${to}: ${cause instanceof Error ? cause.message : String(cause)}` })
     })
-    const msg = yield* Effect.tryPromise({
-      try: () => nc.request(to, body, headers === undefined ? { timeout } : { timeout, headers }),
-      catch: (error) => requestError(error, to, timeout)
-    })
-    return yield* readReply(msg, to)
-  })
+    return yield* retrying((n) => {
+      counts.attempts++
+      if (n === 1) return send(to, body, timeout)
+      counts.retries++
+      return Effect.andThen(countRetry, send(to, body, timeout))
+    }, plan)
+  }, Effect.tapError(() => countFailure))
 
   const inferMany = (model: string, inputs: ReadonlyArray<InferInputs>, opts?: InferOptions) =>
     Effect.forEach(inputs, (i) => infer(model, i, opts), { concurrency: "unbounded" })
+
+  const stats = (): ClientStats => ({ ...counts })
 
   const status = Effect.fn("ModelClient.status")(function*(opts?: StatusOptions) {
     const replies = yield* Effect.tryPromise({
@@ -118,7 +173,7 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
     return statuses.sort((a, b) => a.supervisor.id.localeCompare(b.supervisor.id))
   })
 
-  return ModelClient.of({ infer, inferMany, status })
+  return ModelClient.of({ infer, inferMany, status, stats })
 }
 
 const jsonHeaders = () => {

@@ -1,6 +1,7 @@
 // The public surface of the modelbus package: the Effect client, the Promise façade, the typed
 // errors and the wire types a caller needs.
-export { ModelClient, type ClientOptions, type InferOptions, type StatusOptions } from "./ModelClient.js"
+export { clientMetrics, ModelClient, type ClientOptions, type ClientStats, type InferOptions, type StatusOptions } from "./ModelClient.js"
+export { defaultRetryPolicy, isRetryable, type RetryPolicy, type RetryableError } from "./retry.js"
 export { connect, type Client } from "./promise.js"
 export {
   BadInput,

@@ -1,6 +1,9 @@
 // Runs an Effect as a process's main program: the first SIGTERM or SIGINT interrupts it, so its
 // scopes close gracefully (exit 0); a failure prints one line naming the typed error, exit non-zero.
-import { Cause, Effect, Exit } from "effect"
+import { Cause, Effect, Exit, Logger } from "effect"
+
+/** Log lines as logfmt, or JSON with MODELBUS_LOG_FORMAT=json: one structured line per event. */
+export const processLogger = Logger.layer([process.env.MODELBUS_LOG_FORMAT === "json" ? Logger.consoleJson : Logger.consoleLogFmt])
 
 /** Completes when this process's parent closes the IPC channel; never, if it has none. */
 export const parentGone: Effect.Effect<void> = Effect.callback<void>((resume) => {
@@ -25,7 +28,7 @@ export const describeFailure = (cause: Cause.Cause<unknown>): string => {
  * line on stderr). A second signal while shutting down exits at once with 130.
  */
 export const runProcess = <E>(program: Effect.Effect<void, E>): void => {
-  const fiber = Effect.runFork(program)
+  const fiber = Effect.runFork(Effect.provide(program, processLogger))
   let signals = 0
   const onSignal = () => {
     if (++signals === 1) fiber.interruptUnsafe(fiber.id)

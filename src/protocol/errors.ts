@@ -22,7 +22,9 @@ export class InferenceFailed extends Schema.TaggedError<InferenceFailed>()("Infe
 
 /** 503: the actor's admission limit is reached. */
 export class Overloaded extends Schema.TaggedError<Overloaded>()("Overloaded", {
-  message: Schema.String
+  message: Schema.String,
+  /** Set by the client on the error it finally returns: how many attempts it made. */
+  attempts: Schema.optional(Schema.Number)
 }) {}
 
 /** 504: the request's deadline passed before it ran. */
@@ -34,13 +36,17 @@ export class DeadlineExceeded extends Schema.TaggedError<DeadlineExceeded>()("De
 export class Timeout extends Schema.TaggedError<Timeout>()("Timeout", {
   message: Schema.String,
   subject: Schema.String,
-  timeoutMs: Schema.Number
+  timeoutMs: Schema.Number,
+  /** How many attempts the client made (each waited `timeoutMs`). */
+  attempts: Schema.optional(Schema.Number)
 }) {}
 
 /** Client side: nothing is subscribed to the subject (no replica of that model is serving). */
 export class NoResponders extends Schema.TaggedError<NoResponders>()("NoResponders", {
   message: Schema.String,
-  subject: Schema.String
+  subject: Schema.String,
+  /** How many attempts the client made. */
+  attempts: Schema.optional(Schema.Number)
 }) {}
 
 /** Client side: the NATS connection could not be made or was lost. */

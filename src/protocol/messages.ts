@@ -50,13 +50,62 @@ export interface ActorStatus {
   readonly tensors: number
   /** Resident memory of the actor process, in bytes. */
   readonly rssBytes: number
+  /** When the current process started (epoch ms). */
+  readonly startedAt?: number
+  /** How many times this slot was replaced by a fresh process on purpose (recycling). */
+  readonly recycled?: number
   /** How the slot's previous process ended, if it has ended before. */
   readonly lastExit?: string
   /** The supervisor that owns the actor (set when statuses of several supervisors are merged). */
   readonly supervisor?: string
 }
 
+/** A supervisor node of the tree: the root, or one model's supervisor. */
+export interface SupervisorNode {
+  readonly name: string
+  readonly strategy: string
+  readonly intensity: number
+  readonly periodMs: number
+  readonly state: "running" | "restarting" | "failed"
+  /** Restarts inside its current intensity window. */
+  readonly recentRestarts: number
+  /** Times its parent restarted it after it gave up. */
+  readonly escalations: number
+}
+
 export interface SupervisorStatus {
-  readonly supervisor: { readonly id: string; readonly pid: number; readonly host: string }
+  readonly supervisor: { readonly id: string; readonly pid: number; readonly host: string; readonly startedAt?: number }
   readonly actors: ReadonlyArray<ActorStatus>
+  /** The tree: the root first, then each model's supervisor in start order. */
+  readonly tree?: { readonly root: SupervisorNode; readonly models: ReadonlyArray<SupervisorNode> }
+}
+
+export const LifecycleEventType = {
+  started: "started",
+  exited: "exited",
+  restarted: "restarted",
+  escalated: "escalated",
+  recycled: "recycled",
+  scaled: "scaled"
+} as const
+export type LifecycleEventType = (typeof LifecycleEventType)[keyof typeof LifecycleEventType]
+
+/** Published on `<prefix>.events.<model>` and logged, one per lifecycle change. */
+export interface LifecycleEvent {
+  readonly type: LifecycleEventType
+  readonly model: string
+  readonly supervisor: string
+  readonly at: number
+  readonly actor?: string
+  readonly pid?: number
+  readonly reason?: string
+  readonly restarts?: number
+  readonly replicas?: number
+}
+
+/** A supervisor's answer to a control command; `done` lists the actor ids it acted on. */
+export interface ControlReply {
+  readonly supervisor: string
+  readonly done: ReadonlyArray<string>
+  readonly error?: string
 }

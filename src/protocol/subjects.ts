@@ -18,11 +18,20 @@ export interface Subjects {
   readonly inferQueue: (model: string) => string
   /** Scatter-gather status subject answered by every supervisor. */
   readonly status: string
+  /** Lifecycle events of `model`'s actors (or `*` for every model). */
+  readonly events: (model: string) => string
+  /** Scatter-gather control commands answered by every supervisor. */
+  readonly control: (command: ControlCommand) => string
 }
+
+export const ControlCommand = { restart: "restart", scale: "scale" } as const
+export type ControlCommand = (typeof ControlCommand)[keyof typeof ControlCommand]
 
 export const subjects = (prefix: string = DEFAULT_PREFIX): Subjects => ({
   prefix,
   infer: (model) => `${prefix}.infer.${model}`,
   inferQueue: (model) => `${prefix}.${model}`,
-  status: `${prefix}.status`
+  status: `${prefix}.status`,
+  events: (model) => `${prefix}.events.${model}`,
+  control: (command) => `${prefix}.control.${command}`
 })

@@ -5,7 +5,9 @@ import { dirname, extname, resolve } from "node:path"
 import { Effect, Schema } from "effect"
 import { parse as parseYaml } from "yaml"
 import { DEFAULT_PREFIX, isModelName, isSubjectPrefix } from "../protocol/subjects.js"
+import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.js"
 import { type ChildSpec, RestartType, type Shutdown } from "./childSpec.js"
+import type { RecycleLimits } from "./recycle.js"
 import { Strategy } from "./strategy.js"
 
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
@@ -16,6 +18,25 @@ export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError"
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
+const SupervisorEntry = Schema.Struct({
+  strategy: Schema.optionalKey(Schema.Literals([Strategy.one_for_one, Strategy.one_for_all, Strategy.rest_for_one])),
+  intensity: Schema.optionalKey(NonNegativeInt),
+  period: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThan(0)))
+})
+
+const BackoffEntry = Schema.Struct({
+  initialMs: Schema.optionalKey(NonNegativeInt),
+  maxMs: Schema.optionalKey(NonNegativeInt),
+  jitter: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
+  resetAfterMs: Schema.optionalKey(NonNegativeInt)
+})
+
+const RecycleEntry = Schema.Struct({
+  afterRequests: Schema.optionalKey(PositiveInt),
+  maxRssMb: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThan(0))),
+  maxTensors: Schema.optionalKey(PositiveInt)
+})
+
 const ModelEntry = Schema.Struct({
   name: Schema.String.check(Schema.makeFilter((s: string) => isModelName(s) || "a model name of letters, digits, _ or - (one NATS subject token)")),
   path: Schema.String.check(Schema.isNonEmpty()),
@@ -23,7 +44,11 @@ const ModelEntry = Schema.Struct({
   restart: Schema.optionalKey(Schema.Literals([RestartType.permanent, RestartType.transient, RestartType.temporary])),
   shutdown: Schema.optionalKey(Schema.Union([NonNegativeInt, Schema.Literal("brutal_kill")])),
   heartbeatMs: Schema.optionalKey(PositiveInt),
-  maxPayloadBytes: Schema.optionalKey(PositiveInt)
+  hangTimeoutMs: Schema.optionalKey(PositiveInt),
+  maxPayloadBytes: Schema.optionalKey(PositiveInt),
+  supervisor: Schema.optionalKey(SupervisorEntry),
+  backoff: Schema.optionalKey(BackoffEntry),
+  recycle: Schema.optionalKey(RecycleEntry)
 })
 
 export const ConfigFile = Schema.Struct({
@@ -31,14 +56,17 @@ export const ConfigFile = Schema.Struct({
     servers: Schema.Union([Schema.String, Schema.Array(Schema.String).check(Schema.isMinLength(1))])
   })),
   prefix: Schema.optionalKey(Schema.String.check(Schema.makeFilter((s: string) => isSubjectPrefix(s) || "dot-separated subject tokens"))),
-  supervisor: Schema.optionalKey(Schema.Struct({
-    strategy: Schema.optionalKey(Schema.Literals([Strategy.one_for_one, Strategy.one_for_all, Strategy.rest_for_one])),
-    intensity: Schema.optionalKey(NonNegativeInt),
-    period: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThan(0)))
-  })),
+  supervisor: Schema.optionalKey(SupervisorEntry),
   models: Schema.Array(ModelEntry).check(Schema.isMinLength(1))
 })
 export type ConfigFile = typeof ConfigFile.Type
+
+/** How one supervisor in the tree restarts its children. */
+export interface SupervisorPolicy {
+  readonly strategy: Strategy
+  readonly intensity: number
+  readonly periodMs: number
+}
 
 export interface ModelConfig {
   readonly name: string
@@ -47,15 +75,19 @@ export interface ModelConfig {
   readonly restart: RestartType
   readonly shutdown: Shutdown
   readonly heartbeatMs: number
+  /** A replica silent this long is killed and restarted as a crash. */
+  readonly hangTimeoutMs: number
   readonly maxPayloadBytes?: number
+  readonly supervisor: SupervisorPolicy
+  readonly backoff: BackoffPolicy
+  readonly recycle?: RecycleLimits
 }
 
 export interface Config {
   readonly servers?: string | ReadonlyArray<string>
   readonly prefix: string
-  readonly strategy: Strategy
-  readonly intensity: number
-  readonly periodMs: number
+  /** The root's policy over the model supervisors (escalation target). */
+  readonly root: SupervisorPolicy
   readonly models: ReadonlyArray<ModelConfig>
 }
 
@@ -66,30 +98,51 @@ export const DEFAULTS = {
   replicas: 1,
   restart: RestartType.permanent,
   shutdownMs: 10_000,
-  heartbeatMs: 1_000
+  heartbeatMs: 1_000,
+  hangTimeoutMs: 30_000
 } as const
 
-/** Applies the defaults and resolves model paths against `baseDir` (pure). */
-export const resolveConfig = (file: ConfigFile, baseDir: string): Config => ({
-  ...(file.nats === undefined ? {} : { servers: file.nats.servers }),
-  prefix: file.prefix ?? DEFAULT_PREFIX,
-  strategy: file.supervisor?.strategy ?? DEFAULTS.strategy,
-  intensity: file.supervisor?.intensity ?? DEFAULTS.intensity,
-  periodMs: (file.supervisor?.period ?? DEFAULTS.periodSeconds) * 1000,
-  models: file.models.map((m) => ({
-    name: m.name,
-    path: resolve(baseDir, m.path),
-    replicas: m.replicas ?? DEFAULTS.replicas,
-    restart: m.restart ?? DEFAULTS.restart,
-    shutdown: m.shutdown ?? DEFAULTS.shutdownMs,
-    heartbeatMs: m.heartbeatMs ?? DEFAULTS.heartbeatMs,
-    ...(m.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: m.maxPayloadBytes })
-  }))
+type SupervisorEntry = typeof SupervisorEntry.Type
+
+const policyOf = (entry: SupervisorEntry | undefined, fallback: SupervisorPolicy): SupervisorPolicy => ({
+  strategy: entry?.strategy ?? fallback.strategy,
+  intensity: entry?.intensity ?? fallback.intensity,
+  periodMs: entry?.period === undefined ? fallback.periodMs : entry.period * 1000
 })
 
-/** The child specs of a model's replicas, in start order. */
-export const replicaSpecs = (model: ModelConfig): ReadonlyArray<ChildSpec> =>
-  Array.from({ length: model.replicas }, (_, i) => ({ id: `${model.name}-${i + 1}`, restart: model.restart, shutdown: model.shutdown }))
+/** Applies the defaults and resolves model paths against `baseDir` (pure). */
+export const resolveConfig = (file: ConfigFile, baseDir: string): Config => {
+  const root = policyOf(file.supervisor, {
+    strategy: DEFAULTS.strategy,
+    intensity: DEFAULTS.intensity,
+    periodMs: DEFAULTS.periodSeconds * 1000
+  })
+  return {
+    ...(file.nats === undefined ? {} : { servers: file.nats.servers }),
+    prefix: file.prefix ?? DEFAULT_PREFIX,
+    root,
+    models: file.models.map((m) => ({
+      name: m.name,
+      path: resolve(baseDir, m.path),
+      replicas: m.replicas ?? DEFAULTS.replicas,
+      restart: m.restart ?? DEFAULTS.restart,
+      shutdown: m.shutdown ?? DEFAULTS.shutdownMs,
+      heartbeatMs: m.heartbeatMs ?? DEFAULTS.heartbeatMs,
+      hangTimeoutMs: m.hangTimeoutMs ?? DEFAULTS.hangTimeoutMs,
+      ...(m.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: m.maxPayloadBytes }),
+      supervisor: policyOf(m.supervisor, root),
+      backoff: { ...DEFAULT_BACKOFF, ...m.backoff },
+      ...(m.recycle === undefined ? {} : { recycle: m.recycle })
+    }))
+  }
+}
+
+/** The child spec of replica number `index` (1-based) of a model. */
+export const replicaSpec = (model: ModelConfig, index: number): ChildSpec => ({
+  id: `${model.name}-${index}`,
+  restart: model.restart,
+  shutdown: model.shutdown
+})
 
 const decodeConfigFile = Schema.decodeUnknownEffect(ConfigFile)
 

@@ -47,11 +47,11 @@ describe("supervision", () => {
     }
   })
 
-  it("exits non-zero, leaving no actor behind, when restarts exceed the intensity", async () => {
+  it("escalates to the root when a model supervisor gives up, and exits non-zero when the root does", async () => {
     const supervisor = await startSupervisor(
       nats.url,
       {
-        supervisor: { intensity: 2, period: 30 },
+        supervisor: { intensity: 1, period: 30 },
         models: [
           { name: "fine", path: IRIS_MODEL, replicas: 1 },
           { name: "broken", path: join(IRIS_MODEL, "does-not-exist"), replicas: 1 }
@@ -61,7 +61,10 @@ describe("supervision", () => {
     )
     const exit = await supervisor.exited
     expect(exit.code).toBe(1)
-    expect(supervisor.output()).toMatch(/IntensityExceeded: broken supervisor gave up: more than 2 restarts within 30 s/)
+    const output = supervisor.output()
+    expect(output).toMatch(/broken supervisor gave up: more than 1 restarts within 30 s/)
+    expect(output.match(/message="escalated broken"/g)).toHaveLength(2)
+    expect(output).toMatch(/IntensityExceeded: root supervisor gave up: more than 1 model supervisor restarts within 30 s/)
     expect(supervisor.output()).toMatch(/ModelLoadFailed/)
     await expect(client.infer("fine", [[5.1, 3.5, 1.4, 0.2]], { timeoutMs: 2_000 })).rejects.toBeInstanceOf(NoResponders)
   })

@@ -6,7 +6,8 @@ import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type Config, ConfigError, decodeConfig, DEFAULTS, loadConfig, replicaSpecs } from "../../../src/supervisor/config.js"
+import { type Config, ConfigError, decodeConfig, DEFAULTS, loadConfig, replicaSpec } from "../../../src/supervisor/config.js"
+import { DEFAULT_BACKOFF } from "../../../src/supervisor/backoff.js"
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../../..")
 const CONFIG_PATH = "/etc/modelbus/modelbus.yaml"
@@ -28,16 +29,17 @@ describe("decodeConfig", () => {
     const config = await decoded(minimal)
     expect(config).toEqual({
       prefix: "modelbus",
-      strategy: "one_for_one",
-      intensity: 3,
-      periodMs: 10_000,
+      root: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
       models: [{
         name: "iris",
         path: "/etc/modelbus/model",
         replicas: 1,
         restart: "permanent",
         shutdown: DEFAULTS.shutdownMs,
-        heartbeatMs: DEFAULTS.heartbeatMs
+        heartbeatMs: DEFAULTS.heartbeatMs,
+        hangTimeoutMs: DEFAULTS.hangTimeoutMs,
+        supervisor: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
+        backoff: DEFAULT_BACKOFF
       }]
     })
     expect(config.servers).toBeUndefined()
@@ -55,12 +57,15 @@ describe("decodeConfig", () => {
     })
     expect(config.servers).toEqual(["nats://a:4222", "nats://b:4222"])
     expect(config.prefix).toBe("acme.ml")
-    expect(config.strategy).toBe("rest_for_one")
-    expect(config.intensity).toBe(0)
-    expect(config.periodMs).toBe(2_500)
-    expect(config.models[0]).toEqual({ name: "a", path: "/models/a", replicas: 3, restart: "transient", shutdown: "brutal_kill", heartbeatMs: 250, maxPayloadBytes: 1024 })
+    expect(config.root).toEqual({ strategy: "rest_for_one", intensity: 0, periodMs: 2_500 })
+    expect(config.models[0]).toEqual({
+      name: "a", path: "/models/a", replicas: 3, restart: "transient", shutdown: "brutal_kill", heartbeatMs: 250, maxPayloadBytes: 1024,
+      hangTimeoutMs: DEFAULTS.hangTimeoutMs,
+      supervisor: { strategy: "rest_for_one", intensity: 0, periodMs: 2_500 },
+      backoff: DEFAULT_BACKOFF
+    })
     expect(config.models[1]).toMatchObject({ name: "b", path: "/etc/modelbus/b", replicas: 1, restart: "temporary", shutdown: 0 })
-    expect(replicaSpecs(config.models[0]!)).toEqual([
+    expect([1, 2, 3].map((i) => replicaSpec(config.models[0]!, i))).toEqual([
       { id: "a-1", restart: "transient", shutdown: "brutal_kill" },
       { id: "a-2", restart: "transient", shutdown: "brutal_kill" },
       { id: "a-3", restart: "transient", shutdown: "brutal_kill" }
@@ -160,16 +165,17 @@ describe("loadConfig", () => {
     expect(config).toEqual({
       servers: "nats://127.0.0.1:4222",
       prefix: "modelbus",
-      strategy: "one_for_one",
-      intensity: 3,
-      periodMs: 10_000,
+      root: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
       models: [{
         name: "iris",
         path: join(repo, "examples/iris/model"),
         replicas: 2,
         restart: "permanent",
         shutdown: DEFAULTS.shutdownMs,
-        heartbeatMs: DEFAULTS.heartbeatMs
+        heartbeatMs: DEFAULTS.heartbeatMs,
+        hangTimeoutMs: DEFAULTS.hangTimeoutMs,
+        supervisor: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
+        backoff: DEFAULT_BACKOFF
       }]
     })
   })
@@ -184,9 +190,8 @@ describe("loadConfig", () => {
     const fromJson = await Effect.runPromise(loadConfig(jsonFile))
     expect(fromYaml).toEqual(fromJson)
     expect(fromYaml.models[0]!.path).toBe(join(dir, "models", "iris"))
-    expect(fromYaml.periodMs).toBe(5_000)
-    expect(fromYaml.strategy).toBe("one_for_one")
-    expect(fromYaml.intensity).toBe(3)
+    expect(fromYaml.root).toEqual({ strategy: "one_for_one", intensity: 3, periodMs: 5_000 })
+    expect(fromYaml.models[0]!.supervisor).toEqual(fromYaml.root)
   })
 
   it("resolves a relative file name from the working directory, and paths from the file's folder", async () => {
@@ -230,5 +235,34 @@ describe("loadConfig", () => {
     const e = await Effect.runPromise(Effect.flip(loadConfig(empty)))
     expect(e).toBeInstanceOf(ConfigError)
     expect(e.path).toBe(empty)
+  })
+})
+
+describe("supervision settings per model", () => {
+  it("takes a model's own supervisor policy, backoff, hang timeout and recycle limits", async () => {
+    const config = await decoded({
+      supervisor: { strategy: "one_for_all", intensity: 7, period: 20 },
+      models: [{
+        name: "m",
+        path: "./m",
+        hangTimeoutMs: 5000,
+        supervisor: { strategy: "rest_for_one" },
+        backoff: { initialMs: 10, maxMs: 100 },
+        recycle: { afterRequests: 1000, maxRssMb: 512, maxTensors: 200 }
+      }]
+    })
+    const model = config.models[0]!
+    expect(config.root).toEqual({ strategy: "one_for_all", intensity: 7, periodMs: 20_000 })
+    expect(model.supervisor).toEqual({ strategy: "rest_for_one", intensity: 7, periodMs: 20_000 })
+    expect(model.backoff).toEqual({ ...DEFAULT_BACKOFF, initialMs: 10, maxMs: 100 })
+    expect(model.hangTimeoutMs).toBe(5000)
+    expect(model.recycle).toEqual({ afterRequests: 1000, maxRssMb: 512, maxTensors: 200 })
+  })
+
+  it("rejects bad supervision values with their paths", async () => {
+    expect((await refused({ models: [{ name: "m", path: "p", backoff: { jitter: 2 } }] })).message).toContain(`["models"][0]["backoff"]["jitter"]`)
+    expect((await refused({ models: [{ name: "m", path: "p", recycle: { afterRequests: 0 } }] })).message).toContain(`["models"][0]["recycle"]["afterRequests"]`)
+    expect((await refused({ models: [{ name: "m", path: "p", supervisor: { strategy: "simple_one_for_one" } }] })).message).toContain(`["models"][0]["supervisor"]["strategy"]`)
+    expect((await refused({ models: [{ name: "m", path: "p", hangTimeoutMs: 0 }] })).message).toContain(`["models"][0]["hangTimeoutMs"]`)
   })
 })
