@@ -28,6 +28,7 @@ export const infer = Effect.fnUntraced(function*(options: {
   readonly server: string | undefined
   readonly prefix: string | undefined
   readonly timeoutMs: number
+  readonly attempts: number
 }) {
   const text = yield* readInputText(options.input, options.file)
   const parsed = yield* Effect.try({
@@ -42,6 +43,7 @@ export const infer = Effect.fnUntraced(function*(options: {
         ...(options.server === undefined ? {} : { servers: options.server }),
         ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
         timeoutMs: options.timeoutMs,
+        retry: { attempts: options.attempts },
         name: "modelbus-cli"
       })
       return yield* client.infer(options.model, body.inputs, body.outputs === undefined ? {} : { outputs: body.outputs })

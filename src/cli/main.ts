@@ -5,6 +5,7 @@ import { NodeServices } from "@effect/platform-node"
 import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { runProcess } from "../lifecycle/runProcess.js"
+import { events, restart, scale } from "./control.js"
 import { infer } from "./infer.js"
 import { supervise, up } from "./serve.js"
 import { status } from "./status.js"
@@ -64,10 +65,11 @@ const inferCommand = Command.make(
       Flag.optional
     ),
     file: Flag.File("file").pipe(Flag.withAlias("f"), Flag.withDescription("Read the --input JSON from a file"), Flag.optional),
-    timeout: Flag.Int("timeout").pipe(Flag.withDescription("Timeout in milliseconds"), Flag.withDefault(10_000))
+    timeout: Flag.Int("timeout").pipe(Flag.withDescription("Timeout of each attempt in milliseconds"), Flag.withDefault(5_000)),
+    attempts: Flag.Int("attempts").pipe(Flag.withDescription("Attempts on Timeout, NoResponders or Overloaded"), Flag.withDefault(3))
   },
   (o) =>
-    infer({ model: o.model, input: opt(o.input), file: opt(o.file), server: opt(o.server), prefix: opt(o.prefix), timeoutMs: o.timeout })
+    infer({ model: o.model, input: opt(o.input), file: opt(o.file), server: opt(o.server), prefix: opt(o.prefix), timeoutMs: o.timeout, attempts: o.attempts })
 ).pipe(
   Command.withDescription("Call a model once and print its reply as JSON."),
   Command.withExamples([{ command: "modelbus infer iris --input '[[5.1,3.5,1.4,0.2]]'", description: "Classify one Iris flower" }])
@@ -83,9 +85,55 @@ const statusCommand = Command.make(
   (o) => status({ json: o.json, server: opt(o.server), prefix: opt(o.prefix) })
 ).pipe(Command.withDescription("Show every actor of every supervisor on the bus."))
 
+const controlTimeout = Flag.Int("timeout").pipe(
+  Flag.withDescription("How long to wait for the supervisors, in milliseconds"),
+  Flag.withDefault(60_000)
+)
+
+const restartCommand = Command.make(
+  "restart",
+  {
+    server,
+    prefix,
+    target: Argument.String("target").pipe(Argument.withDescription("A model name, an actor id (iris-2@k3j9x2) or a slot (iris-2)")),
+    timeout: controlTimeout
+  },
+  (o) => restart({ server: opt(o.server), prefix: opt(o.prefix) }, o.target, o.timeout)
+).pipe(
+  Command.withDescription("Replace a model's replicas (or one actor) with fresh processes, each serving before the old one drains: no gap."),
+  Command.withExamples([{ command: "modelbus restart iris", description: "Rolling restart of every iris replica" }])
+)
+
+const scaleCommand = Command.make(
+  "scale",
+  {
+    server,
+    prefix,
+    model: Argument.String("model").pipe(Argument.withDescription("Model name")),
+    replicas: Argument.Int("replicas").pipe(Argument.withDescription("Replicas per supervisor")),
+    supervisor: Flag.String("supervisor").pipe(Flag.withDescription("Only this supervisor (id from `modelbus status`)"), Flag.optional),
+    timeout: controlTimeout
+  },
+  (o) => scale({ server: opt(o.server), prefix: opt(o.prefix) }, o.model, o.replicas, opt(o.supervisor), o.timeout)
+).pipe(
+  Command.withDescription("Set a model's replica count on every supervisor running it; removed replicas drain first."),
+  Command.withExamples([{ command: "modelbus scale iris 4", description: "Four iris replicas per supervisor" }])
+)
+
+const eventsCommand = Command.make(
+  "events",
+  {
+    server,
+    prefix,
+    model: Argument.String("model").pipe(Argument.withDescription("Model name (default: every model)"), Argument.optional),
+    json: Flag.Boolean("json").pipe(Flag.withDescription("Print each event as JSON"), Flag.withDefault(false))
+  },
+  (o) => events({ server: opt(o.server), prefix: opt(o.prefix) }, opt(o.model), o.json)
+).pipe(Command.withDescription("Follow lifecycle events (started, exited, restarted, escalated, recycled, scaled) until Ctrl-C."))
+
 const modelbus = Command.make("modelbus").pipe(
   Command.withDescription("Serve TensorFlow.js models as supervised actors on NATS."),
-  Command.withSubcommands([upCommand, superviseCommand, inferCommand, statusCommand])
+  Command.withSubcommands([upCommand, superviseCommand, inferCommand, statusCommand, restartCommand, scaleCommand, eventsCommand])
 )
 
 runProcess(Command.run(modelbus, { version: "0.1.0" }).pipe(Effect.provide(NodeServices.layer)))

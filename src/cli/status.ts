@@ -1,24 +1,60 @@
-// `modelbus status [--json]`: asks every supervisor and prints their actors merged, as a table
-// or as `{"actors": [...]}` with each actor naming its supervisor.
+// `modelbus status [--json]`: asks every supervisor and prints its tree (root → model supervisors
+// → replicas with pid, state, uptime, restarts, last exit), or `{"actors": [...]}` merged.
 import { Console, Effect } from "effect"
 import { makeModelClient } from "../client/ModelClient.js"
-import type { ActorStatus, SupervisorStatus } from "../protocol/messages.js"
+import type { ActorStatus, SupervisorNode, SupervisorStatus } from "../protocol/messages.js"
 
 /** Every actor of every supervisor, each naming its supervisor (pure). */
 export const mergeStatuses = (statuses: ReadonlyArray<SupervisorStatus>): ReadonlyArray<ActorStatus> =>
   statuses.flatMap((s) => s.actors.map((a) => ({ ...a, supervisor: s.supervisor.id })))
 
-const table = (statuses: ReadonlyArray<SupervisorStatus>): string => {
+/** A duration as the two largest units: 3h12m, 4m05s, 12s. */
+export const formatUptime = (ms: number): string => {
+  const s = Math.max(0, Math.floor(ms / 1000))
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`
+  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, "0")}m`
+  return `${Math.floor(s / 86400)}d${String(Math.floor(s / 3600) % 24).padStart(2, "0")}h`
+}
+
+const nodeLine = (n: SupervisorNode) =>
+  `${n.name}  ${n.strategy}  intensity ${n.intensity}/${n.periodMs / 1000}s  ${n.state}  recent restarts ${n.recentRestarts}` +
+  (n.escalations > 0 ? `  escalations ${n.escalations}` : "")
+
+const actorLine = (a: ActorStatus, now: number) =>
+  [
+    a.id,
+    `pid ${a.pid ?? "-"}`,
+    a.state,
+    a.startedAt === undefined ? undefined : `up ${formatUptime(now - a.startedAt)}`,
+    `v${a.version}`,
+    `loads ${a.loads}`,
+    `restarts ${a.restarts}`,
+    a.recycled ? `recycled ${a.recycled}` : undefined,
+    `served ${a.served}`,
+    `errors ${a.errors}`,
+    `inflight ${a.inflight}`,
+    a.lastExit === undefined ? undefined : `last exit: ${a.lastExit}`
+  ].filter((p) => p !== undefined).join("  ")
+
+/** The supervision trees as text (pure; `now` for uptimes). */
+export const renderTree = (statuses: ReadonlyArray<SupervisorStatus>, now: number): string => {
   if (statuses.length === 0) return "no supervisor answered"
-  const header = ["ACTOR", "MODEL", "PID", "STATE", "VERSION", "LOADS", "RESTARTS", "SERVED", "ERRORS", "INFLIGHT", "LAST EXIT"]
-  const rows = mergeStatuses(statuses).map((a) => [
-    a.id, a.model, String(a.pid ?? "-"), a.state, String(a.version), String(a.loads), String(a.restarts),
-    String(a.served), String(a.errors), String(a.inflight), a.lastExit ?? ""
-  ])
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
-  const line = (cells: ReadonlyArray<string>) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()
-  const supervisors = statuses.map((s) => `supervisor ${s.supervisor.id} pid ${s.supervisor.pid} on ${s.supervisor.host}`)
-  return [...supervisors, "", line(header), ...rows.map(line)].join("\n")
+  const lines: Array<string> = []
+  for (const s of statuses) {
+    const up = s.supervisor.startedAt === undefined ? "" : `  up ${formatUptime(now - s.supervisor.startedAt)}`
+    lines.push(`supervisor ${s.supervisor.id}  pid ${s.supervisor.pid} on ${s.supervisor.host}${up}`)
+    const models = s.tree?.models ?? [...new Set(s.actors.map((a) => a.model))].map((name) => ({ name }) as SupervisorNode)
+    if (s.tree !== undefined) lines.push(nodeLine(s.tree.root))
+    models.forEach((m, i) => {
+      const lastModel = i === models.length - 1
+      lines.push(`${lastModel ? "└─" : "├─"} ${m.strategy === undefined ? m.name : nodeLine(m)}`)
+      const actors = s.actors.filter((a) => a.model === m.name)
+      actors.forEach((a, j) => lines.push(`${lastModel ? "   " : "│  "}${j === actors.length - 1 ? "└─" : "├─"} ${actorLine(a, now)}`))
+    })
+    lines.push("")
+  }
+  return lines.join("\n").trimEnd()
 }
 
 export const status = Effect.fnUntraced(function*(options: {
@@ -36,5 +72,5 @@ export const status = Effect.fnUntraced(function*(options: {
       return yield* client.status()
     })
   )
-  yield* Console.log(options.json ? JSON.stringify({ actors: mergeStatuses(statuses) }, null, 2) : table(statuses))
+  yield* Console.log(options.json ? JSON.stringify({ actors: mergeStatuses(statuses) }, null, 2) : renderTree(statuses, Date.now()))
 })

@@ -1,12 +1,13 @@
 // The Effect client of modelbus: `infer` (with safe retries), `inferMany`, `status` and `stats` over one
 // NATS connection, every failure a typed error (service errors plus Timeout, NoResponders, ConnectionError).
 import { headers as natsHeaders, type Msg, type NatsConnection, NoRespondersError, RequestError, TimeoutError } from "@nats-io/transport-node"
-import { Context, Effect, Layer, Metric } from "effect"
+import { Context, Effect, Layer, Metric, type Stream } from "effect"
 import { defaultServers, natsConnection } from "../nats/connection.js"
 import { CONTENT_TYPE_HEADER, decodeReply, type Encoding, encodeRequest, encodingOf, type InferInputs, JSON_CONTENT_TYPE, parseBody, serialize } from "../protocol/codec.js"
 import { BadInput, BadReply, ConnectionError, type InferError, NoResponders, Timeout } from "../protocol/errors.js"
-import type { InferReply, SupervisorStatus } from "../protocol/messages.js"
+import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from "../protocol/messages.js"
 import { DEFAULT_PREFIX, subjects } from "../protocol/subjects.js"
+import { type ControlOptions, type ControlRefused, controlOn, type NotFound } from "./control.js"
 import { DEFAULT_TIMEOUT_MS, defaultRetryPolicy, resolveRetryPolicy, type RetryPlan, retryPlan, type RetryPolicy, retrying } from "./retry.js"
 
 export interface ClientOptions {
@@ -61,6 +62,12 @@ export class ModelClient extends Context.Service<ModelClient, {
   status(options?: StatusOptions): Effect.Effect<ReadonlyArray<SupervisorStatus>, ConnectionError | BadReply>
   /** This client's counters so far (a snapshot). */
   stats(): ClientStats
+  /** Replaces every replica of a model, or one actor, without a gap (fresh process serving first). */
+  restart(target: string, options?: ControlOptions): Effect.Effect<ReadonlyArray<ControlReply>, NotFound | ControlRefused | ConnectionError>
+  /** Sets the replica count of `model` on every supervisor running it (or one, with `supervisor`). */
+  scale(model: string, replicas: number, options?: ControlOptions & { readonly supervisor?: string }): Effect.Effect<ReadonlyArray<ControlReply>, NotFound | ControlRefused | ConnectionError>
+  /** Lifecycle events of `model` (default: every model) as they happen. */
+  events(model?: string): Stream.Stream<LifecycleEvent, ConnectionError>
 }>()("modelbus/client/ModelClient") {
   /** A client on its own connection, closed with the layer. */
   static readonly layer = (options: ClientOptions = {}) => Layer.effect(ModelClient, makeModelClient(options))
@@ -173,7 +180,7 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
     return statuses.sort((a, b) => a.supervisor.id.localeCompare(b.supervisor.id))
   })
 
-  return ModelClient.of({ infer, inferMany, status, stats })
+  return ModelClient.of({ infer, inferMany, status, stats, ...controlOn(nc, options.prefix) })
 }
 
 const jsonHeaders = () => {

@@ -3,6 +3,7 @@
 export { clientMetrics, ModelClient, type ClientOptions, type ClientStats, type InferOptions, type StatusOptions } from "./ModelClient.js"
 export { defaultRetryPolicy, isRetryable, type RetryPolicy, type RetryableError } from "./retry.js"
 export { connect, type Client } from "./promise.js"
+export { ControlRefused, NotFound, type ControlOptions } from "./control.js"
 export {
   BadInput,
   BadReply,
@@ -17,5 +18,5 @@ export {
   type ServiceError
 } from "../protocol/errors.js"
 export type { InferInputs, NestedArray, TensorInput } from "../protocol/codec.js"
-export type { ActorStatus, InferReply, SupervisorStatus } from "../protocol/messages.js"
+export type { ActorStatus, ControlReply, InferReply, LifecycleEvent, SupervisorNode, SupervisorStatus } from "../protocol/messages.js"
 export type { DType, HostTensor } from "../protocol/tensor.js"

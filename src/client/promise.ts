@@ -1,8 +1,9 @@
 // The Promise façade for code that does not use Effect: `connect()` returns infer, inferMany,
 // status, stats and close; a rejection is the same tagged error class the Effect API fails with.
-import { Effect, Exit, Cause, Scope } from "effect"
+import { Cause, Effect, Exit, Scope, Stream } from "effect"
 import type { InferInputs } from "../protocol/codec.js"
-import type { InferReply, SupervisorStatus } from "../protocol/messages.js"
+import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from "../protocol/messages.js"
+import type { ControlOptions } from "./control.js"
 import { type ClientOptions, type ClientStats, type InferOptions, makeModelClient, type StatusOptions } from "./ModelClient.js"
 
 export interface Client {
@@ -11,6 +12,12 @@ export interface Client {
   status(options?: StatusOptions): Promise<ReadonlyArray<SupervisorStatus>>
   /** Requests, attempts, retries and failures so far (a snapshot). */
   stats(): ClientStats
+  /** Replaces every replica of a model, or one actor, without a gap. */
+  restart(target: string, options?: ControlOptions): Promise<ReadonlyArray<ControlReply>>
+  /** Sets the replica count of `model`. */
+  scale(model: string, replicas: number, options?: ControlOptions & { readonly supervisor?: string }): Promise<ReadonlyArray<ControlReply>>
+  /** Calls `onEvent` for each lifecycle event of `model` (default: all) until the returned function is called. */
+  onEvents(onEvent: (event: LifecycleEvent) => void, model?: string): () => void
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
 }
@@ -35,6 +42,12 @@ export const connect = async (options: ClientOptions = {}): Promise<Client> => {
     inferMany: (model, inputs, opts) => run(client.inferMany(model, inputs, opts)),
     status: (opts) => run(client.status(opts)),
     stats: () => client.stats(),
+    restart: (target, opts) => run(client.restart(target, opts)),
+    scale: (model, replicas, opts) => run(client.scale(model, replicas, opts)),
+    onEvents: (onEvent, model) => {
+      const fiber = Effect.runFork(Stream.runForEach(client.events(model), (event) => Effect.sync(() => onEvent(event))))
+      return () => fiber.interruptUnsafe(fiber.id)
+    },
     close,
     [Symbol.asyncDispose]: close
   }

@@ -56,6 +56,8 @@ export interface ActorStatus {
   readonly recycled?: number
   /** How the slot's previous process ended, if it has ended before. */
   readonly lastExit?: string
+  /** The slot's latest exits (at most 5), oldest first. */
+  readonly exits?: ReadonlyArray<{ readonly at: number; readonly reason: string }>
   /** The supervisor that owns the actor (set when statuses of several supervisors are merged). */
   readonly supervisor?: string
 }
@@ -80,6 +82,7 @@ export interface SupervisorStatus {
   readonly tree?: { readonly root: SupervisorNode; readonly models: ReadonlyArray<SupervisorNode> }
 }
 
+/** `started`: a process is serving (after loading its model); `restarted`: a slot's replacement was forked. */
 export const LifecycleEventType = {
   started: "started",
   exited: "exited",
@@ -101,6 +104,8 @@ export interface LifecycleEvent {
   readonly reason?: string
   readonly restarts?: number
   readonly replicas?: number
+  /** For `started`: how long the model took to load. */
+  readonly loadMs?: number
 }
 
 /** A supervisor's answer to a control command; `done` lists the actor ids it acted on. */

@@ -2,7 +2,9 @@
 // hang detection and recycling, driven by one mailbox so every change is handled one at a time.
 import { Deferred, Effect, Fiber, Queue, Schema, type Scope } from "effect"
 import type { ActorMessage, ActorSettings } from "../actors/ipc.js"
-import type { ActorStatus, LifecycleEventType, SupervisorNode } from "../protocol/messages.js"
+import type { ActorStatus, LifecycleEvent, LifecycleEventType, SupervisorNode } from "../protocol/messages.js"
+
+type EventFields = Partial<Pick<LifecycleEvent, "actor" | "pid" | "reason" | "restarts" | "replicas" | "loadMs">>
 import { forkActor } from "./actorProcess.js"
 import { backoffDelay, nextAttempt } from "./backoff.js"
 import { describeExit, type ExitReason, shouldRestart } from "./childSpec.js"
@@ -22,7 +24,7 @@ export interface SupervisorContext {
   readonly servers: string | ReadonlyArray<string>
   readonly prefix: string
   /** Publishes and logs a lifecycle event of this model. */
-  readonly emit: (type: LifecycleEventType, fields: { actor?: string; pid?: number; reason?: string; restarts?: number; replicas?: number }) => void
+  readonly emit: (type: LifecycleEventType, fields: EventFields) => void
 }
 
 export interface ModelSupervisor {
@@ -38,6 +40,9 @@ export interface ModelSupervisor {
   /** Sets the number of replicas; removed ones are drained. Resolves with the ids added or removed. */
   readonly scale: (replicas: number) => Effect.Effect<ReadonlyArray<string>>
 }
+
+/** How many exits of a slot its status remembers. */
+const EXIT_HISTORY = 5
 
 type Event =
   | { readonly type: "exited"; readonly slot: Slot; readonly n: number; readonly reason: ExitReason }
@@ -67,7 +72,7 @@ export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*
     const spec = replicaSpec(model, index)
     return {
       index, spec, actorId: `${spec.id}@${ctx.supervisorId}`, primary: undefined, successor: undefined, purpose: undefined,
-      waiting: [], due: undefined, dueToken: 0, attempt: 0, restarts: 0, recycled: 0, lastExit: undefined, recycleBlockedUntil: 0
+      waiting: [], exits: [], due: undefined, dueToken: 0, attempt: 0, restarts: 0, recycled: 0, lastExit: undefined, recycleBlockedUntil: 0
     }
   }
 
@@ -81,7 +86,6 @@ export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*
     const process = forkActor(settingsOf(slot), (message) => offer({ type: "report", slot, n, message }))
     void process.exited.then((reason) => offer({ type: "exited", slot, n, reason }))
     const now = Date.now()
-    ctx.emit("started", { actor: slot.actorId, pid: process.pid })
     return { n, process, startedAt: now, lastSeen: now, counters: undefined, state: "starting", hungFor: undefined }
   }
 
@@ -134,6 +138,8 @@ export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*
     const reason: ExitReason = inc.hungFor === undefined ? exit : { kind: "hang", silentMs: inc.hungFor }
     slot.primary = undefined
     slot.lastExit = reason
+    slot.exits.push({ at: Date.now(), reason: describeExit(reason) })
+    if (slot.exits.length > EXIT_HISTORY) slot.exits.shift()
     ctx.emit("exited", { actor: slot.actorId, pid: inc.process.pid, reason: describeExit(reason) })
     if (!shouldRestart(slot.spec.restart, reason)) return yield* terminate(slot)
     const decision = recordRestart(restartWindow, Date.now(), policy)
@@ -181,6 +187,7 @@ export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*
   }
 
   const onReport = (slot: Slot, inc: Incarnation, message: ActorMessage) => {
+    if (message.type === "ready") ctx.emit("started", { actor: slot.actorId, pid: inc.process.pid, loadMs: Math.round(message.loadMs) })
     inc.lastSeen = Date.now()
     inc.counters = message.counters
     inc.state = message.type === "ready" ? "serving" : message.type === "draining" ? "draining" : message.state

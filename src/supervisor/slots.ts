@@ -38,6 +38,8 @@ export interface Slot {
   restarts: number
   recycled: number
   lastExit: ExitReason | undefined
+  /** The latest abnormal or normal exits of this slot's processes, oldest first. */
+  readonly exits: Array<{ readonly at: number; readonly reason: string }>
   /** No recycling attempt before this time (after a replacement failed to start). */
   recycleBlockedUntil: number
 }
@@ -61,6 +63,6 @@ export const slotStatus = (slot: Slot, model: string): ActorStatus => {
     rssBytes: counters?.rssBytes ?? 0,
     ...(live === undefined ? {} : { startedAt: live.startedAt }),
     recycled: slot.recycled,
-    ...(slot.lastExit === undefined ? {} : { lastExit: describeExit(slot.lastExit) })
+    ...(slot.lastExit === undefined ? {} : { lastExit: describeExit(slot.lastExit), exits: [...slot.exits] })
   }
 }

@@ -1,0 +1,79 @@
+// Operating a running deployment from a client: restart a model or one actor without a gap,
+// scale a model, and follow lifecycle events; the supervisors that own the target answer.
+import type { Msg, NatsConnection } from "@nats-io/transport-node"
+import { Effect, Schema, Stream } from "effect"
+import { parseBody, serialize } from "../protocol/codec.js"
+import { ConnectionError } from "../protocol/errors.js"
+import type { ControlReply, LifecycleEvent } from "../protocol/messages.js"
+import { type ControlCommand, subjects } from "../protocol/subjects.js"
+
+/** No supervisor on the bus runs the model or actor named in a control command. */
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
+  message: Schema.String,
+  target: Schema.String
+}) {}
+
+/** A supervisor refused a control command (for example a bad replica count). */
+export class ControlRefused extends Schema.TaggedError<ControlRefused>()("ControlRefused", {
+  message: Schema.String,
+  supervisor: Schema.String
+}) {}
+
+export interface ControlOptions {
+  /** How long to wait for the supervisors to finish (default 60 s: a restart waits for fresh replicas to load). */
+  readonly timeoutMs?: number
+}
+
+const asText = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+const collect = (nc: NatsConnection, subject: string, body: unknown, options: { strategy: "stall" | "count"; maxWait: number; stall?: number; maxMessages?: number }) =>
+  Effect.tryPromise({
+    try: async () => {
+      const replies: Array<unknown> = []
+      const iterator = await nc.requestMany(subject, serialize(body, "msgpack"), options)
+      for await (const msg of iterator as AsyncIterable<Msg>) {
+        const parsed = msg.data.byteLength === 0 ? undefined : parseBody(msg.data, "msgpack")
+        if (parsed?.ok) replies.push(parsed.value)
+      }
+      return replies
+    },
+    catch: (error) => new ConnectionError({ message: `request on ${subject} failed: ${asText(error)}` })
+  })
+
+/** Control operations over an open connection. */
+export const controlOn = (nc: NatsConnection, prefix?: string) => {
+  const subject = subjects(prefix)
+
+  const command = Effect.fnUntraced(function*(command: ControlCommand, body: Record<string, unknown>, target: string, options: ControlOptions) {
+    const supervisors = (yield* collect(nc, subject.status, {}, { strategy: "stall", stall: 300, maxWait: 3_000 })).length
+    if (supervisors === 0) return yield* new NotFound({ message: `no supervisor answers on ${subject.status}`, target })
+    const replies = (yield* collect(nc, subject.control(command), body, {
+      strategy: "count",
+      maxMessages: supervisors,
+      maxWait: options.timeoutMs ?? 60_000
+    })) as Array<ControlReply>
+    const refused = replies.find((r) => r.error !== undefined)
+    if (refused !== undefined) return yield* new ControlRefused({ message: refused.error!, supervisor: refused.supervisor })
+    if (!replies.some((r) => r.done.length > 0)) {
+      return yield* new NotFound({ message: `no supervisor runs "${target}" (asked ${supervisors})`, target })
+    }
+    return replies.filter((r) => r.done.length > 0)
+  })
+
+  return {
+    /** Replaces every replica of a model, or one actor (id like `iris-2@k3j9x2`, or `iris-2`), each fresh process serving before the old one drains. */
+    restart: (target: string, options: ControlOptions = {}) => command("restart", { target }, target, options),
+    /** Sets the number of replicas of `model` on every supervisor running it (or only `supervisor`). */
+    scale: (model: string, replicas: number, options: ControlOptions & { readonly supervisor?: string } = {}) =>
+      command("scale", { model, replicas, ...(options.supervisor === undefined ? {} : { supervisor: options.supervisor }) }, model, options),
+    /** Lifecycle events of `model` (or every model), as they happen. */
+    events: (model = "*"): Stream.Stream<LifecycleEvent, ConnectionError> =>
+      Stream.suspend(() => {
+        const sub = nc.subscribe(subject.events(model))
+        return Stream.fromAsyncIterable(sub, (error) => new ConnectionError({ message: `event subscription failed: ${asText(error)}` })).pipe(
+          Stream.map((msg) => JSON.parse(new TextDecoder().decode(msg.data)) as LifecycleEvent),
+          Stream.ensuring(Effect.sync(() => sub.unsubscribe()))
+        )
+      })
+  }
+}
