@@ -43,9 +43,12 @@ describe("modelbus CLI", () => {
         expect(actor.loads).toBe(1)
       }
 
-      const table = await runCli(["status", "-s", nats.url])
-      expect(table.output).toMatch(/ACTOR\s+MODEL\s+PID\s+STATE/)
-      expect(table.output).toMatch(/iris-1@\S+\s+iris\s+\d+\s+serving/)
+      const tree = await runCli(["status", "-s", nats.url])
+      expect(tree.output).toMatch(/^supervisor \S+  pid \d+ on \S+  up \d+s$/m)
+      expect(tree.output).toMatch(/^root  one_for_one  intensity 3\/10s  running/m)
+      expect(tree.output).toMatch(/^└─ iris  one_for_one  intensity 3\/10s  running/m)
+      expect(tree.output).toMatch(/^   ├─ iris-1@\S+  pid \d+  serving  up \d+s  v1  loads 1  restarts 0/m)
+      expect(tree.output).toMatch(/^   └─ iris-2@\S+  pid \d+  serving/m)
     } finally {
       expect((await up.stop()).code).toBe(0)
     }
