@@ -1,0 +1,55 @@
+// A steady request load for tests under fire: workers call a model back to back, check every
+// answer against the expected output, and record failures, retries and the worst latency.
+import type { Client, HostTensor } from "../../src/client/index.js"
+
+export interface LoadSummary {
+  requests: number
+  wrongAnswers: number
+  failures: Array<unknown>
+  worstMs: number
+}
+
+export interface Load {
+  readonly summary: LoadSummary
+  /** Stops the workers after their current request and returns the summary. */
+  readonly stop: () => Promise<LoadSummary>
+}
+
+/** The model's answer to each row alone, computed once through the same path the load uses. */
+export const expectedAnswers = async (client: Client, model: string, rows: ReadonlyArray<ReadonlyArray<number>>) =>
+  Promise.all(rows.map(async (row) => Array.from(((await client.infer(model, [row])).outputs as HostTensor).data)))
+
+export const startLoad = (
+  client: Client,
+  model: string,
+  rows: ReadonlyArray<ReadonlyArray<number>>,
+  expected: ReadonlyArray<ReadonlyArray<number>>,
+  concurrency = 16
+): Load => {
+  let running = true
+  const summary: LoadSummary = { requests: 0, wrongAnswers: 0, failures: [], worstMs: 0 }
+  const worker = async (offset: number) => {
+    for (let i = offset; running; i += concurrency) {
+      const k = i % rows.length
+      const started = performance.now()
+      try {
+        const reply = await client.infer(model, [rows[k]!])
+        const got = Array.from((reply.outputs as HostTensor).data)
+        if (got.length !== expected[k]!.length || got.some((v, j) => v !== expected[k]![j])) summary.wrongAnswers++
+      } catch (error) {
+        summary.failures.push(error)
+      }
+      summary.requests++
+      summary.worstMs = Math.max(summary.worstMs, performance.now() - started)
+    }
+  }
+  const workers = Array.from({ length: concurrency }, (_, i) => worker(i))
+  return {
+    summary,
+    stop: async () => {
+      running = false
+      await Promise.all(workers)
+      return summary
+    }
+  }
+}
