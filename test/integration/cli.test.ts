@@ -3,7 +3,7 @@
 import { spawn, spawnSync } from "node:child_process"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startLocalNatsServer, type LocalNatsServer } from "../../src/cli/natsServer.js"
-import { CLI, IRIS_MODEL, runCli, spawnCli, writeConfig } from "../helpers/processes.js"
+import { CLI, IRIS_MODEL, runCli, spawnCli, startSupervisor, writeConfig } from "../helpers/processes.js"
 
 let nats: LocalNatsServer
 
@@ -105,10 +105,36 @@ describe("modelbus CLI", () => {
     expect(badConfig.output).toMatch(/ConfigError: invalid config .*Expected no excess property\s+at \["models"\]\[0\]\["extra"\]/)
   })
 
+  it("restart, scale and events operate a running supervisor from another shell", async () => {
+    const supervisor = await startSupervisor(nats.url, { models: [{ name: "ops", path: IRIS_MODEL, replicas: 2 }] })
+    const events = spawnCli(["events", "ops", "-s", nats.url])
+    try {
+      const restarted = await runCli(["restart", "ops-1", "-s", nats.url])
+      expect(restarted.code).toBe(0)
+      expect(restarted.output).toMatch(/^supervisor \S+: replaced ops-1@\S+$/m)
+      const up = await runCli(["scale", "ops", "3", "-s", nats.url])
+      expect(up.output).toMatch(/scaled ops to 3: ops-3@/)
+      const down = await runCli(["scale", "ops", "1", "-s", nats.url])
+      expect(down.output).toMatch(/scaled ops to 1: ops-2@\S+, ops-3@/)
+      await events.waitForLine(/ ops scaled replicas=1 /)
+      expect(events.output()).toMatch(/ ops restarted actor=ops-1@\S+ pid=\d+ restarts=1 /)
+      expect(events.output()).toMatch(/ ops started actor=ops-1@\S+ pid=\d+ loadMs=\d+ /)
+      const tree = await runCli(["status", "-s", nats.url])
+      expect(tree.output).toMatch(/└─ ops-1@\S+  pid \d+  serving  up \d+s  v1  loads 1  restarts 1/)
+      expect(tree.output).not.toMatch(/ops-2@/)
+      const unknown = await runCli(["restart", "nothing-here", "-s", nats.url])
+      expect(unknown.code).toBe(1)
+      expect(unknown.output).toMatch(/NotFound: no supervisor runs "nothing-here"/)
+    } finally {
+      await events.stop()
+      expect((await supervisor.stop()).code).toBe(0)
+    }
+  })
+
   it("explains itself with --help", async () => {
     const help = await runCli(["--help"])
     expect(help.code).toBe(0)
-    for (const command of ["up", "supervise", "infer", "status"]) expect(help.output).toContain(command)
+    for (const command of ["up", "supervise", "infer", "status", "restart", "scale", "events"]) expect(help.output).toContain(command)
     const inferHelp = await runCli(["infer", "--help"])
     expect(inferHelp.output).toMatch(/--server, -s/)
     expect(inferHelp.output).toMatch(/--input, -i/)
