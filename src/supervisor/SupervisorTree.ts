@@ -94,7 +94,10 @@ export const startSupervisorTree = Effect.fn("SupervisorTree.start")(function*(
     const names = children.map((c) => c.config.name)
     const restarting = childrenToRestart(config.root.strategy, names, child.config.name).map((n) => children.find((c) => c.config.name === n)!)
     yield* stopAll(restarting)
-    for (const c of restarting) yield* startChild(c)
+    for (const c of restarting) {
+      yield* startChild(c)
+      contextOf(c.config.name).emit("restarted", { reason: `model supervisor restarted by the root (${config.root.strategy}) after ${child.config.name} gave up` })
+    }
   })
 
   yield* Effect.addFinalizer(() =>

@@ -141,6 +141,31 @@ describe("the supervision tree under fire", () => {
     expect(events.every((e) => e.model === "rolled" && e.supervisor === before[0]!.id.split("@")[1])).toBe(true)
   })
 
+  it("escalates to a one_for_all root, which restarts every model supervisor, then gives up", async () => {
+    const events: Array<LifecycleEvent> = []
+    const unsubscribe = client.onEvents((e) => events.push(e))
+    const p = await startSupervisor(
+      nats.url,
+      {
+        supervisor: { strategy: "one_for_all", intensity: 1, period: 60 },
+        models: [
+          { name: "bystander", path: IRIS_MODEL },
+          { name: "doomed", path: join(IRIS_MODEL, "missing"), supervisor: { intensity: 0 } }
+        ]
+      },
+      { waitReady: false }
+    )
+    expect((await p.exited).code).toBe(1)
+    unsubscribe()
+    const escalations = events.filter((e) => e.type === "escalated")
+    expect(escalations.map((e) => e.model)).toEqual(["doomed", "doomed"])
+    const restartedByRoot = events.filter((e) => e.type === "restarted" && e.actor === undefined)
+    expect(restartedByRoot.map((e) => e.model)).toEqual(["bystander", "doomed"])
+    expect(restartedByRoot[0]!.reason).toBe("model supervisor restarted by the root (one_for_all) after doomed gave up")
+    expect(p.output()).toMatch(/IntensityExceeded: root supervisor gave up: more than 1 model supervisor restarts/)
+    await expect(client.infer("bystander", [[5.1, 3.5, 1.4, 0.2]], { retry: false })).rejects.toMatchObject({ _tag: "NoResponders" })
+  })
+
   it("backs off a slot whose model cannot load: the gaps between attempts grow", async () => {
     const events: Array<LifecycleEvent> = []
     const unsubscribe = client.onEvents((e) => events.push(e), "unloadable")
