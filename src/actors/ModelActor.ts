@@ -3,6 +3,10 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node"
 import { Effect, type Scope } from "effect"
 import { loadModel } from "../model/loader.js"
+import { openRegistry, type Registry } from "../registry/Registry.js"
+import { answerFit } from "./fit.js"
+import { type ServingModel, servingModel } from "./servingModel.js"
+import { currentVersion, followUpdates, loadVersion } from "./updates.js"
 import { initRuntime, requestedBackend } from "../model/runtime.js"
 import { natsConnection } from "../nats/connection.js"
 import { subjects } from "../protocol/subjects.js"
@@ -50,11 +54,19 @@ const serve = (nc: NatsConnection, ctx: PipelineContext, settings: ActorSettings
       })
   )
 
+/** Loads the model this actor starts with: the registry's current version, else the config's path. */
+const initialModel = (settings: ActorSettings, registry: Registry | undefined) =>
+  registry === undefined
+    ? loadModel(settings.path).pipe(Effect.map((model) => ({ model, version: settings.version })))
+    : currentVersion(registry, settings).pipe(
+      Effect.flatMap((entry) => loadVersion(registry, settings.model, entry).pipe(Effect.map((model) => ({ model, version: entry.version }))))
+    )
+
 /** Runs one actor until its scope closes; heartbeats start before the model loads. */
 export const runModelActor = Effect.fn("ModelActor.run")(function*(settings: ActorSettings): Effect.fn.Return<void, unknown, Scope.Scope> {
   const stats: ActorStats = { served: 0, errors: 0, inflight: 0 }
-  const life = { state: "starting" as "starting" | "serving" | "draining", loads: 0, tensors: () => 0 }
-  const counters = () => countersOf(stats, settings.version, life.loads, life.tensors())
+  const life = { state: "starting" as "starting" | "serving" | "draining", serving: undefined as ServingModel | undefined, tensors: () => 0 }
+  const counters = () => countersOf(stats, life.serving?.current.version ?? settings.version, life.serving?.loads ?? 0, life.tensors())
   yield* Effect.forkScoped(
     Effect.sync(() => tellSupervisor({ type: "heartbeat", state: life.state, counters: counters() })).pipe(
       Effect.andThen(Effect.sleep(settings.heartbeatMs)),
@@ -64,15 +76,19 @@ export const runModelActor = Effect.fn("ModelActor.run")(function*(settings: Act
   const runtime = yield* initRuntime(yield* requestedBackend(process.env))
   life.tensors = () => runtime.tf.memory().numTensors
   const nc = yield* natsConnection({ servers: settings.servers, name: `modelbus-actor ${settings.id}` })
+  const registry = settings.registry === true
+    ? yield* openRegistry(nc, { prefix: settings.prefix, ...(settings.retention === undefined ? {} : { retention: settings.retention }) })
+    : undefined
   const started = performance.now()
-  const model = yield* Effect.acquireRelease(loadModel(settings.path), (m) => Effect.sync(() => m.dispose()))
+  const first = yield* initialModel(settings, registry)
   const loadMs = performance.now() - started
-  life.loads = 1
+  const serving = servingModel(first.model, first.version)
+  life.serving = serving
+  yield* Effect.addFinalizer(() => Effect.sync(() => serving.current.model.dispose()))
   const ctx: PipelineContext = {
     actorId: settings.id,
     modelName: settings.model,
-    version: settings.version,
-    model,
+    serving,
     maxPayloadBytes: settings.maxPayloadBytes ?? nc.info?.max_payload ?? 1024 * 1024,
     stats
   }
@@ -80,8 +96,13 @@ export const runModelActor = Effect.fn("ModelActor.run")(function*(settings: Act
     life.state = "draining"
     return counters()
   })
+  const log = Effect.runSyncWith(yield* Effect.context<never>())
+  if (registry !== undefined) {
+    yield* followUpdates(nc, registry, serving, settings, (message) => log(Effect.logInfo(message)))
+    yield* answerFit(nc, registry, serving, settings)
+  }
   yield* Effect.promise(() => nc.flush())
   life.state = "serving"
   tellSupervisor({ type: "ready", backend: runtime.backend, loadMs, counters: counters() })
-  yield* Effect.logInfo(`actor ${settings.id} serving ${settings.model} v${settings.version} on ${runtime.backend} (loaded in ${loadMs.toFixed(0)} ms)`)
+  yield* Effect.logInfo(`actor ${settings.id} serving ${settings.model} v${first.version} on ${runtime.backend} (loaded in ${loadMs.toFixed(0)} ms)`)
 })

@@ -28,6 +28,9 @@ export const ActorSettings = Schema.Struct({
   prefix: Schema.String,
   version: Schema.Number,
   heartbeatMs: Schema.Number,
+  /** Load the registry's current version (JetStream) instead of `path`, and follow updates. */
+  registry: Schema.optional(Schema.Boolean),
+  retention: Schema.optional(Schema.Number),
   maxPayloadBytes: Schema.optional(Schema.Number)
 })
 export type ActorSettings = typeof ActorSettings.Type

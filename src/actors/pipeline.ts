@@ -1,11 +1,11 @@
 // The per-message path of a model actor: decode → check against the signature → run → encode,
 // with every failure answered as a typed error reply and counted; never throws.
 import { headers as natsHeaders, type Msg, type MsgHdrs } from "@nats-io/transport-node"
-import type { LoadedModel } from "../model/loader.js"
 import { checkInputs, checkOutputs } from "../model/signature.js"
 import { CONTENT_TYPE_HEADER, decodeRequest, type Encoding, encodeError, encodeReply, encodingOf, JSON_CONTENT_TYPE } from "../protocol/codec.js"
 import { BadInput, ERROR_CODE_HEADER, ERROR_HEADER, errorCodes, InferenceFailed, PayloadTooLarge, type ServiceError } from "../protocol/errors.js"
-import type { ReplyOutputs } from "../protocol/messages.js"
+import type { InferRequest, ReplyOutputs } from "../protocol/messages.js"
+import { acquire, release, type ServingModel, type ServingVersion } from "./servingModel.js"
 
 export interface ActorStats {
   served: number
@@ -16,8 +16,7 @@ export interface ActorStats {
 export interface PipelineContext {
   readonly actorId: string
   readonly modelName: string
-  readonly version: number
-  readonly model: LoadedModel
+  readonly serving: ServingModel
   readonly maxPayloadBytes: number
   readonly stats: ActorStats
 }
@@ -52,7 +51,16 @@ export const answerInfer = async (ctx: PipelineContext, msg: Msg): Promise<void>
   }
   const request = decodeRequest(msg.data, encoding)
   if (request instanceof BadInput) return respondError(ctx, msg, encoding, request)
-  const { signature } = ctx.model
+  const serving = acquire(ctx.serving)
+  try {
+    await run(ctx, msg, encoding, request, serving)
+  } finally {
+    release(serving)
+  }
+}
+
+const run = async (ctx: PipelineContext, msg: Msg, encoding: Encoding, request: InferRequest, serving: ServingVersion): Promise<void> => {
+  const { signature } = serving.model
   const inputs = checkInputs(signature, request)
   if (inputs instanceof BadInput) return respondError(ctx, msg, encoding, inputs)
   const unknownOutput = checkOutputs(signature, request.outputs)
@@ -61,7 +69,7 @@ export const answerInfer = async (ctx: PipelineContext, msg: Msg): Promise<void>
   ctx.stats.inflight++
   let outputs: ReplyOutputs
   try {
-    const computed = await ctx.model.predict(inputs, request.outputs)
+    const computed = await serving.model.predict(inputs, request.outputs)
     const only = signature.outputs[0]
     outputs = request.outputs === undefined && signature.outputs.length === 1 && only !== undefined ? computed[only.name]! : computed
   } catch (cause) {
@@ -73,6 +81,6 @@ export const answerInfer = async (ctx: PipelineContext, msg: Msg): Promise<void>
   }
   ctx.stats.served++
   const headers = replyHeaders(encoding)
-  const body = encodeReply({ outputs, model: ctx.modelName, version: ctx.version, actor: ctx.actorId }, encoding)
+  const body = encodeReply({ outputs, model: ctx.modelName, version: serving.version, actor: ctx.actorId }, encoding)
   msg.respond(body, headers === undefined ? undefined : { headers })
 }

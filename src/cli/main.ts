@@ -7,6 +7,7 @@ import { Argument, Command, Flag } from "effect/cli"
 import { runProcess } from "../lifecycle/runProcess.js"
 import { events, restart, scale } from "./control.js"
 import { infer } from "./infer.js"
+import { history, list, push, rollback, update } from "./models.js"
 import { supervise, up } from "./serve.js"
 import { status } from "./status.js"
 
@@ -131,9 +132,49 @@ const eventsCommand = Command.make(
   (o) => events({ server: opt(o.server), prefix: opt(o.prefix) }, opt(o.model), o.json)
 ).pipe(Command.withDescription("Follow lifecycle events (started, exited, restarted, escalated, recycled, scaled) until Ctrl-C."))
 
+const conn = (o: { server: Option.Option<string>; prefix: Option.Option<string> }) => ({ server: opt(o.server), prefix: opt(o.prefix) })
+const modelArg = Argument.String("model").pipe(Argument.withDescription("Model name"))
+const force = Flag.Boolean("force").pipe(Flag.withDescription("Accept a signature that differs from the serving version's"), Flag.withDefault(false))
+const rolloutTimeout = Flag.Int("timeout").pipe(Flag.withDescription("How long to wait for every replica, in milliseconds"), Flag.withDefault(30_000))
+
+const updateCommand = Command.make(
+  "update",
+  {
+    server,
+    prefix,
+    model: modelArg,
+    path: Flag.Directory("path").pipe(Flag.withDescription("Folder with the new model.json and weights"), Flag.optional),
+    fit: Flag.File("fit").pipe(Flag.withDescription("JSON file {x, y, epochs?, batchSize?}: one replica trains a copy (Layers models)"), Flag.optional),
+    force,
+    timeout: rolloutTimeout
+  },
+  (o) => update(conn(o), o.model, opt(o.path), opt(o.fit), o.force, o.timeout)
+).pipe(
+  Command.withDescription("Publish a new version of a model (artifacts, or trained by a replica) and wait until every replica serves it, with no failed request. Needs JetStream."),
+  Command.withExamples([{ command: "modelbus update iris --path ./retrained", description: "Roll out new artifacts" }])
+)
+
+const modelsCommand = Command.make("models").pipe(
+  Command.withDescription("The model registry on JetStream: versions, history, rollback, push."),
+  Command.withSubcommands([
+    Command.make("list", { server, prefix }, (o) => list(conn(o))).pipe(Command.withDescription("Each model's current version.")),
+    Command.make("history", { server, prefix, model: modelArg }, (o) => history(conn(o), o.model)).pipe(Command.withDescription("Every kept version of a model.")),
+    Command.make(
+      "rollback",
+      { server, prefix, model: modelArg, to: Flag.Int("to").pipe(Flag.withDescription("Version to return to (default: the one before current)"), Flag.optional), timeout: rolloutTimeout },
+      (o) => rollback(conn(o), o.model, opt(o.to), o.timeout)
+    ).pipe(Command.withDescription("Publish a new version that serves an earlier version's artifacts, and wait for the replicas.")),
+    Command.make(
+      "push",
+      { server, prefix, model: modelArg, path: Flag.Directory("path").pipe(Flag.withDescription("Folder with model.json and weights")), force },
+      (o) => push(conn(o), o.model, o.path, o.force)
+    ).pipe(Command.withDescription("Upload a folder as the model's next version without waiting for the replicas."))
+  ])
+)
+
 const modelbus = Command.make("modelbus").pipe(
   Command.withDescription("Serve TensorFlow.js models as supervised actors on NATS."),
-  Command.withSubcommands([upCommand, superviseCommand, inferCommand, statusCommand, restartCommand, scaleCommand, eventsCommand])
+  Command.withSubcommands([upCommand, superviseCommand, inferCommand, statusCommand, restartCommand, scaleCommand, eventsCommand, updateCommand, modelsCommand])
 )
 
 runProcess(Command.run(modelbus, { version: "0.1.0" }).pipe(Effect.provide(NodeServices.layer)))

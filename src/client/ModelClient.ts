@@ -7,8 +7,12 @@ import { CONTENT_TYPE_HEADER, decodeReply, type Encoding, encodeRequest, encodin
 import { BadInput, BadReply, ConnectionError, type InferError, NoResponders, Timeout } from "../protocol/errors.js"
 import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from "../protocol/messages.js"
 import { DEFAULT_PREFIX, subjects } from "../protocol/subjects.js"
+import { updatesOn } from "./update.js"
 import { type ControlOptions, type ControlRefused, controlOn, type NotFound } from "./control.js"
 import { DEFAULT_TIMEOUT_MS, defaultRetryPolicy, resolveRetryPolicy, type RetryPlan, retryPlan, type RetryPolicy, retrying } from "./retry.js"
+
+/** update-model: publish, train, push, roll back, list and history (see update.ts). */
+export type Updates = ReturnType<typeof updatesOn>
 
 export interface ClientOptions {
   /** NATS server URL(s); default `$NATS_URL`, else nats://127.0.0.1:4222. */
@@ -68,7 +72,7 @@ export class ModelClient extends Context.Service<ModelClient, {
   scale(model: string, replicas: number, options?: ControlOptions & { readonly supervisor?: string }): Effect.Effect<ReadonlyArray<ControlReply>, NotFound | ControlRefused | ConnectionError>
   /** Lifecycle events of `model` (default: every model) as they happen. */
   events(model?: string): Stream.Stream<LifecycleEvent, ConnectionError>
-}>()("modelbus/client/ModelClient") {
+} & Updates>()("modelbus/client/ModelClient") {
   /** A client on its own connection, closed with the layer. */
   static readonly layer = (options: ClientOptions = {}) => Layer.effect(ModelClient, makeModelClient(options))
 }
@@ -180,7 +184,8 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
     return statuses.sort((a, b) => a.supervisor.id.localeCompare(b.supervisor.id))
   })
 
-  return ModelClient.of({ infer, inferMany, status, stats, ...controlOn(nc, options.prefix) })
+  const statusPromise = () => Effect.runPromise(status())
+  return ModelClient.of({ infer, inferMany, status, stats, ...controlOn(nc, options.prefix), ...updatesOn(nc, options.prefix, statusPromise) })
 }
 
 const jsonHeaders = () => {

@@ -20,3 +20,6 @@ export {
 export type { InferInputs, NestedArray, TensorInput } from "../protocol/codec.js"
 export type { ActorStatus, ControlReply, InferReply, LifecycleEvent, SupervisorNode, SupervisorStatus } from "../protocol/messages.js"
 export type { DType, HostTensor } from "../protocol/tensor.js"
+export { type FitData, type UpdateOptions, type UpdateResult, type UpdateSource } from "./update.js"
+export { ArtifactCorrupt, IncompatibleSignature, RegistryUnavailable, UpdateFailed, VersionConflict, VersionNotFound } from "../registry/errors.js"
+export type { ModelVersion } from "../registry/versions.js"

@@ -4,6 +4,8 @@ import { Cause, Effect, Exit, Scope, Stream } from "effect"
 import type { InferInputs } from "../protocol/codec.js"
 import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from "../protocol/messages.js"
 import type { ControlOptions } from "./control.js"
+import type { ModelVersion } from "../registry/versions.js"
+import type { UpdateOptions, UpdateResult, UpdateSource } from "./update.js"
 import { type ClientOptions, type ClientStats, type InferOptions, makeModelClient, type StatusOptions } from "./ModelClient.js"
 
 export interface Client {
@@ -16,6 +18,14 @@ export interface Client {
   restart(target: string, options?: ControlOptions): Promise<ReadonlyArray<ControlReply>>
   /** Sets the replica count of `model`. */
   scale(model: string, replicas: number, options?: ControlOptions & { readonly supervisor?: string }): Promise<ReadonlyArray<ControlReply>>
+  /** Publishes a new version (artifacts folder, or `fit` on a replica) and waits until every replica serves it. */
+  updateModel(model: string, source: UpdateSource, options?: UpdateOptions): Promise<UpdateResult>
+  /** Publishes artifacts as the next version without waiting. */
+  pushModel(model: string, path: string, options?: UpdateOptions): Promise<ModelVersion>
+  /** A new version serving an earlier version's artifacts; waits for the replicas. */
+  rollbackModel(model: string, to?: number, options?: UpdateOptions): Promise<UpdateResult>
+  listModels(): Promise<ReadonlyArray<{ readonly model: string; readonly current: ModelVersion }>>
+  modelHistory(model: string): Promise<ReadonlyArray<ModelVersion>>
   /** Calls `onEvent` for each lifecycle event of `model` (default: all) until the returned function is called. */
   onEvents(onEvent: (event: LifecycleEvent) => void, model?: string): () => void
   close(): Promise<void>
@@ -43,6 +53,11 @@ export const connect = async (options: ClientOptions = {}): Promise<Client> => {
     status: (opts) => run(client.status(opts)),
     stats: () => client.stats(),
     restart: (target, opts) => run(client.restart(target, opts)),
+    updateModel: (model, source, opts) => run(client.updateModel(model, source, opts)),
+    pushModel: (model, path, opts) => run(client.pushModel(model, path, opts)),
+    rollbackModel: (model, to, opts) => run(client.rollbackModel(model, to, opts)),
+    listModels: () => run(client.listModels),
+    modelHistory: (model) => run(client.modelHistory(model)),
     scale: (model, replicas, opts) => run(client.scale(model, replicas, opts)),
     onEvents: (onEvent, model) => {
       const fiber = Effect.runFork(Stream.runForEach(client.events(model), (event) => Effect.sync(() => onEvent(event))))

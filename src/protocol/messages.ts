@@ -114,3 +114,13 @@ export interface ControlReply {
   readonly done: ReadonlyArray<string>
   readonly error?: string
 }
+
+/** A replica's report after a new version was published: swapped in, or refused with the cause. */
+export interface UpdateAck {
+  readonly actor: string
+  readonly model: string
+  readonly version: number
+  readonly ok: boolean
+  readonly error?: string
+  readonly loads: number
+}

@@ -22,6 +22,10 @@ export interface Subjects {
   readonly events: (model: string) => string
   /** Scatter-gather control commands answered by every supervisor. */
   readonly control: (command: ControlCommand) => string
+  /** Where each replica reports the outcome of loading a new version of `model`. */
+  readonly updateAcks: (model: string) => string
+  /** Request/reply: one replica of `model` trains a copy and publishes it as the next version. */
+  readonly fit: (model: string) => string
 }
 
 export const ControlCommand = { restart: "restart", scale: "scale" } as const
@@ -33,5 +37,7 @@ export const subjects = (prefix: string = DEFAULT_PREFIX): Subjects => ({
   inferQueue: (model) => `${prefix}.${model}`,
   status: `${prefix}.status`,
   events: (model) => `${prefix}.events.${model}`,
-  control: (command) => `${prefix}.control.${command}`
+  control: (command) => `${prefix}.control.${command}`,
+  updateAcks: (model) => `${prefix}.update.ack.${model}`,
+  fit: (model) => `${prefix}.fit.${model}`
 })

@@ -23,6 +23,8 @@ export interface SupervisorContext {
   readonly supervisorId: string
   readonly servers: string | ReadonlyArray<string>
   readonly prefix: string
+  /** Actors load and follow the JetStream registry (else their config path). */
+  readonly registry: { readonly enabled: boolean; readonly retention: number }
   /** Publishes and logs a lifecycle event of this model. */
   readonly emit: (type: LifecycleEventType, fields: EventFields) => void
 }
@@ -78,7 +80,8 @@ export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*
 
   const settingsOf = (slot: Slot): ActorSettings => ({
     id: slot.actorId, model: model.name, path: model.path, servers: ctx.servers, prefix: ctx.prefix, version: 1,
-    heartbeatMs: model.heartbeatMs, ...(model.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: model.maxPayloadBytes })
+    heartbeatMs: model.heartbeatMs, registry: ctx.registry.enabled, retention: ctx.registry.retention,
+    ...(model.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: model.maxPayloadBytes })
   })
 
   const launch = (slot: Slot): Incarnation => {

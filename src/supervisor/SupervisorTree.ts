@@ -1,6 +1,8 @@
 // The root of the process tree: one ModelSupervisor per configured model, started in order and
 // stopped in reverse; a model supervisor that gives up is restarted by the root's OTP policy.
 import { hostname } from "node:os"
+import { jetstreamManager } from "@nats-io/jetstream"
+import type { NatsConnection } from "@nats-io/transport-node"
 import { Deferred, Effect, Exit, Fiber, Queue, Scope } from "effect"
 import { natsConnection } from "../nats/connection.js"
 import type { ConnectionError } from "../protocol/errors.js"
@@ -31,6 +33,12 @@ interface ModelChild {
   escalations: number
 }
 
+const jetStreamAvailable = (nc: NatsConnection) =>
+  Effect.tryPromise(async () => (await jetstreamManager(nc, { timeout: 3_000 })).getAccountInfo()).pipe(
+    Effect.as(true),
+    Effect.catch(() => Effect.succeed(false))
+  )
+
 const newSupervisorId = () => Math.random().toString(36).slice(2, 8).padEnd(6, "0")
 
 /** Starts the tree; closing the scope drains every actor and disconnects. */
@@ -48,10 +56,19 @@ export const startSupervisorTree = Effect.fn("SupervisorTree.start")(function*(
   const mailbox = yield* Queue.unbounded<{ readonly child: ModelChild; readonly generation: number; readonly error: IntensityExceeded }>()
   let rootWindow: ReadonlyArray<number> = []
 
+  const registryEnabled = config.registry.mode === "auto" && (yield* jetStreamAvailable(nc))
+  if (!registryEnabled) {
+    yield* Effect.logWarning(
+      config.registry.mode === "off"
+        ? "registry off: actors serve their config path; updates are disabled"
+        : "JetStream is not available on this NATS server: actors serve their config path; updates need nats-server -js"
+    )
+  }
   const contextOf = (model: string): SupervisorContext => ({
     supervisorId: id,
     servers,
     prefix: config.prefix,
+    registry: { enabled: registryEnabled, retention: config.registry.retention },
     emit: (type, fields) => {
       const event: LifecycleEvent = { type, model, supervisor: id, at: Date.now(), ...fields }
       if (!nc.isClosed()) nc.publish(subject.events(model), encoder.encode(JSON.stringify(event)))

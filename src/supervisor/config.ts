@@ -8,6 +8,7 @@ import { DEFAULT_PREFIX, isModelName, isSubjectPrefix } from "../protocol/subjec
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.js"
 import { type ChildSpec, RestartType, type Shutdown } from "./childSpec.js"
 import type { RecycleLimits } from "./recycle.js"
+import { DEFAULT_RETENTION } from "../registry/Registry.js"
 import { Strategy } from "./strategy.js"
 
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
@@ -57,6 +58,11 @@ export const ConfigFile = Schema.Struct({
   })),
   prefix: Schema.optionalKey(Schema.String.check(Schema.makeFilter((s: string) => isSubjectPrefix(s) || "dot-separated subject tokens"))),
   supervisor: Schema.optionalKey(SupervisorEntry),
+  registry: Schema.optionalKey(Schema.Struct({
+    /** auto (default): use JetStream when the server has it; off: always serve from path. */
+    mode: Schema.optionalKey(Schema.Literals(["auto", "off"])),
+    retention: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 64 })))
+  })),
   models: Schema.Array(ModelEntry).check(Schema.isMinLength(1))
 })
 export type ConfigFile = typeof ConfigFile.Type
@@ -88,6 +94,8 @@ export interface Config {
   readonly prefix: string
   /** The root's policy over the model supervisors (escalation target). */
   readonly root: SupervisorPolicy
+  /** Model versions on JetStream: used when the server has it, unless mode is off. */
+  readonly registry: { readonly mode: "auto" | "off"; readonly retention: number }
   readonly models: ReadonlyArray<ModelConfig>
 }
 
@@ -121,6 +129,7 @@ export const resolveConfig = (file: ConfigFile, baseDir: string): Config => {
     ...(file.nats === undefined ? {} : { servers: file.nats.servers }),
     prefix: file.prefix ?? DEFAULT_PREFIX,
     root,
+    registry: { mode: file.registry?.mode ?? "auto", retention: file.registry?.retention ?? DEFAULT_RETENTION },
     models: file.models.map((m) => ({
       name: m.name,
       path: resolve(baseDir, m.path),

@@ -1,0 +1,91 @@
+// The shape of the bench's results: one row per measured configuration (model, scenario,
+// concurrency or batch), with its latency summary and per-process CPU and peak memory.
+import type { ProcDelta } from "./procStats.js"
+import type { LatencySummary } from "./stats.js"
+
+export const Section = {
+  ceiling: "in-process ceiling",
+  messaging: "messaging ceiling",
+  modelbus: "modelbus",
+  antiPattern: "anti-pattern",
+  peer: "peer"
+} as const
+export type Section = (typeof Section)[keyof typeof Section]
+
+export interface Row {
+  readonly section: Section
+  readonly scenario: string
+  readonly model: string
+  /** Requests in flight (closed loop); for the in-process ceiling, the number of processes. */
+  readonly concurrency: number
+  /** Samples per call (the in-process ceiling's batch size); 1 for request rows. */
+  readonly batch: number
+  readonly unit: "req/s" | "samples/s"
+  readonly summary: LatencySummary
+  readonly processes: ReadonlyArray<ProcDelta>
+  readonly note?: string
+}
+
+export interface Soak {
+  readonly model: string
+  readonly scenario: string
+  readonly requests: number
+  readonly errors: number
+  readonly seconds: number
+  readonly actors: ReadonlyArray<{
+    readonly id: string
+    readonly pid: number
+    readonly tensorsBefore: number
+    readonly tensorsAfter: number
+    readonly rssMbBefore: number
+    readonly rssMbAfter: number
+    /** The same from the actor's own status report (rssBytes). */
+    readonly statusRssMbBefore: number
+    readonly statusRssMbAfter: number
+  }>
+}
+
+export interface Timing {
+  readonly warmupMs: number
+  readonly ceilingMs: number
+  readonly echoMs: number
+  readonly modelbusMs: number
+  readonly antiMs: number
+  readonly peerMs: number
+  readonly soakRequests: number
+  readonly echoConcurrency: ReadonlyArray<number>
+  readonly modelbusConcurrency: ReadonlyArray<number>
+  readonly antiConcurrency: ReadonlyArray<number>
+  readonly peerConcurrency: ReadonlyArray<number>
+  readonly batches: ReadonlyArray<number>
+}
+
+export const FULL: Timing = {
+  warmupMs: 1_000,
+  ceilingMs: 3_000,
+  echoMs: 4_000,
+  modelbusMs: 5_000,
+  antiMs: 4_000,
+  peerMs: 5_000,
+  soakRequests: 100_000,
+  echoConcurrency: [1, 16, 64, 256],
+  modelbusConcurrency: [1, 16, 64, 256],
+  antiConcurrency: [1, 16],
+  peerConcurrency: [1, 64],
+  batches: [1, 8, 32, 64]
+}
+
+export const QUICK: Timing = {
+  warmupMs: 250,
+  ceilingMs: 600,
+  echoMs: 700,
+  modelbusMs: 800,
+  antiMs: 700,
+  peerMs: 800,
+  soakRequests: 5_000,
+  echoConcurrency: [1, 64],
+  modelbusConcurrency: [1, 16, 64, 256],
+  antiConcurrency: [1, 16],
+  peerConcurrency: [1, 64],
+  batches: [1, 8, 32, 64]
+}

@@ -1,0 +1,191 @@
+// update-model from a client: publish new artifacts (or have one replica train a copy), then wait
+// until every live replica reports the new version; plus listing, history, push and rollback.
+import { resolve } from "node:path"
+import type { NatsConnection } from "@nats-io/transport-node"
+import { Effect } from "effect"
+import type { InferInputs } from "../protocol/codec.js"
+import { parseBody, serialize } from "../protocol/codec.js"
+import { BadInput, ConnectionError } from "../protocol/errors.js"
+import type { SupervisorStatus, UpdateAck } from "../protocol/messages.js"
+import { subjects } from "../protocol/subjects.js"
+import { readModelFolder } from "../registry/bundle.js"
+import { type FitError, fitErrorFromBody, UpdateFailed } from "../registry/errors.js"
+import { publishVersion, rollbackVersion } from "../registry/publish.js"
+import { openRegistry, type Registry } from "../registry/Registry.js"
+import type { ModelVersion } from "../registry/versions.js"
+
+export interface FitData {
+  readonly x: InferInputs
+  readonly y: InferInputs
+  readonly epochs?: number
+  readonly batchSize?: number
+  readonly loss?: string
+  readonly learningRate?: number
+}
+
+export type UpdateSource = { readonly path: string } | { readonly fit: FitData }
+
+export interface UpdateOptions {
+  /** Accept new artifacts whose signature differs from the serving one. */
+  readonly force?: boolean
+  /** How long to wait for every replica to report the new version (default 30 s). */
+  readonly timeoutMs?: number
+  /** Upload progress of new artifacts, in bytes. */
+  readonly onProgress?: (sent: number, total: number) => void
+}
+
+export interface UpdateResult {
+  readonly model: string
+  readonly version: number
+  /** Replicas now serving the new version. */
+  readonly acked: ReadonlyArray<string>
+  /** Live replicas that had not reported when the timeout passed. */
+  readonly pending: ReadonlyArray<string>
+  /** For `fit`: the training loss after each epoch. */
+  readonly loss?: ReadonlyArray<number>
+  /** From publishing to the last acknowledgement. */
+  readonly rolloutMs: number
+}
+
+const text = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+/** Collects the replicas' acknowledgements of `model` from now on; `until` waits for a version. */
+const ackCollector = (nc: NatsConnection, prefix: string | undefined, model: string) => {
+  const acks = new Map<string, UpdateAck>()
+  let wake: (() => void) | undefined
+  const sub = nc.subscribe(subjects(prefix).updateAcks(model), {
+    callback: (error, msg) => {
+      if (error !== null) return
+      const parsed = parseBody(msg.data, "json")
+      if (!parsed.ok) return
+      const ack = parsed.value as UpdateAck
+      acks.set(`${ack.actor}#${ack.version}`, ack)
+      wake?.()
+    }
+  })
+  const live = (statuses: ReadonlyArray<SupervisorStatus>) => statuses.flatMap((s) => s.actors).filter((a) => a.model === model && a.pid !== null)
+  const until = (version: number, timeoutMs: number, status: () => Promise<ReadonlyArray<SupervisorStatus>>) =>
+    Effect.tryPromise({
+      try: async () => {
+        const deadline = Date.now() + timeoutMs
+        const replicas = live(await status())
+        for (;;) {
+          const failed = replicas.map((r) => acks.get(`${r.id}#${version}`)).find((a) => a !== undefined && !a.ok)
+          if (failed !== undefined) return { failed, acked: [], pending: [] }
+          const acked = replicas.filter((r) => acks.get(`${r.id}#${version}`)?.ok === true || r.version >= version).map((r) => r.id)
+          const pending = replicas.map((r) => r.id).filter((id) => !acked.includes(id))
+          if (pending.length === 0 || Date.now() >= deadline) return { failed: undefined, acked, pending }
+          await new Promise<void>((res) => {
+            const timer = setTimeout(res, Math.min(250, Math.max(0, deadline - Date.now())))
+            wake = () => {
+              clearTimeout(timer)
+              res()
+            }
+          })
+          // replicas restarted meanwhile report the version in their status instead of an ack
+          if (Date.now() < deadline) for (const r of live(await status())) if (!replicas.some((x) => x.id === r.id)) replicas.push(r)
+        }
+      },
+      catch: (e) => new ConnectionError({ message: `waiting for ${model} replicas failed: ${text(e)}` })
+    })
+  return { until, stop: () => sub.unsubscribe() }
+}
+
+/** Update operations over an open connection; `status` lists the live replicas. */
+export const updatesOn = (nc: NatsConnection, prefix: string | undefined, status: () => Promise<ReadonlyArray<SupervisorStatus>>) => {
+  let opened: Registry | undefined
+  const registry = Effect.suspend(() =>
+    opened !== undefined ? Effect.succeed(opened) : openRegistry(nc, { prefix: prefix ?? subjects().prefix }).pipe(Effect.tap((r) => Effect.sync(() => (opened = r))))
+  )
+
+  const waitForReplicas = (model: string, version: number, started: number, timeoutMs: number, collector: ReturnType<typeof ackCollector>, loss?: ReadonlyArray<number>) =>
+    collector.until(version, timeoutMs, status).pipe(
+      Effect.flatMap(({ failed, acked, pending }) =>
+        failed !== undefined
+          ? Effect.fail(new UpdateFailed({
+            message: `replica ${failed.actor} could not load ${model} v${version} and keeps serving its version: ${failed.error ?? "unknown"}`,
+            model,
+            version,
+            replica: failed.actor,
+            cause: failed.error ?? "unknown"
+          }))
+          : Effect.succeed<UpdateResult>({ model, version, acked, pending, rolloutMs: Date.now() - started, ...(loss === undefined ? {} : { loss }) })
+      )
+    )
+
+  const fitVersion = (model: string, data: FitData, timeoutMs: number) =>
+    Effect.tryPromise({
+      try: () => nc.request(subjects(prefix).fit(model), serialize(data, "msgpack"), { timeout: timeoutMs }),
+      catch: (e) => new ConnectionError({ message: `fit request for ${model} failed: ${text(e)}` })
+    }).pipe(
+      Effect.flatMap((msg): Effect.Effect<{ version: number; loss: ReadonlyArray<number> }, ConnectionError | FitError> => {
+        const parsed = parseBody(msg.data, "msgpack")
+        if (!parsed.ok) return Effect.fail(new ConnectionError({ message: `unexpected fit reply: ${parsed.reason}` }))
+        const error = fitErrorFromBody(parsed.value)
+        return error !== undefined ? Effect.fail(error) : Effect.succeed(parsed.value as { version: number; loss: ReadonlyArray<number> })
+      })
+    )
+
+  /** Publishes a new version (from a folder, or trained by a replica) and waits for every replica. */
+  const updateModel = (model: string, source: UpdateSource, options: UpdateOptions = {}) =>
+    Effect.acquireUseRelease(
+      Effect.sync(() => ackCollector(nc, prefix, model)),
+      (collector) =>
+        Effect.gen(function*() {
+          const timeoutMs = options.timeoutMs ?? 30_000
+          if ("fit" in source) {
+            yield* registry
+            const started = Date.now()
+            const fitted = yield* fitVersion(model, source.fit, Math.max(timeoutMs, 120_000))
+            return yield* waitForReplicas(model, fitted.version, started, timeoutMs, collector, fitted.loss)
+          }
+          const r = yield* registry
+          const files = yield* Effect.tryPromise({
+            try: () => readModelFolder(resolve(source.path)),
+            catch: (e) => new BadInput({ message: `cannot read a TF.js model from ${source.path}: ${text(e)}` })
+          })
+          const entry = yield* publishVersion(r, model, files, {
+            source: `path:${resolve(source.path)}`,
+            ...(options.force === undefined ? {} : { force: options.force }),
+            ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress })
+          })
+          return yield* waitForReplicas(model, entry.version, Date.now(), timeoutMs, collector)
+        }),
+      (collector) => Effect.sync(() => collector.stop())
+    )
+
+  /** Publishes artifacts as the next version without waiting for the replicas. */
+  const pushModel = (model: string, path: string, options: UpdateOptions = {}) =>
+    registry.pipe(
+      Effect.flatMap((r) =>
+        Effect.tryPromise({
+          try: () => readModelFolder(resolve(path)),
+          catch: (e) => new BadInput({ message: `cannot read a TF.js model from ${path}: ${text(e)}` })
+        }).pipe(Effect.flatMap((files) => publishVersion(r, model, files, { source: `path:${resolve(path)}`, ...(options.force === undefined ? {} : { force: options.force }), ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }) })))
+      )
+    )
+
+  /** A new version serving an earlier version's artifacts (default: the one before current); waits for the replicas. */
+  const rollbackModel = (model: string, to?: number, options: UpdateOptions = {}) =>
+    Effect.acquireUseRelease(
+      Effect.sync(() => ackCollector(nc, prefix, model)),
+      (collector) =>
+        registry.pipe(
+          Effect.flatMap((r) => rollbackVersion(r, model, to)),
+          Effect.flatMap((entry) => waitForReplicas(model, entry.version, Date.now(), options.timeoutMs ?? 30_000, collector))
+        ),
+      (collector) => Effect.sync(() => collector.stop())
+    )
+
+  /** Each model's current version. */
+  const listModels = registry.pipe(
+    Effect.flatMap((r) =>
+      r.models().pipe(Effect.flatMap((names) => Effect.forEach(names, (name) => r.current(name).pipe(Effect.map((c) => ({ model: name, current: c?.entry })))))),
+    ),
+    Effect.map((rows) => rows.filter((row): row is { model: string; current: ModelVersion } => row.current !== undefined))
+  )
+
+  const modelHistory = (model: string) => registry.pipe(Effect.flatMap((r) => r.history(model)))
+
+  return { updateModel, pushModel, rollbackModel, listModels, modelHistory }
+}

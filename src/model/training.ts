@@ -1,0 +1,64 @@
+// Training a copy of a Layers model off the serving path (the seed's `update_model(X, y)`): load
+// a fresh trainable model from its artifacts, fit it, and return the new artifacts and the loss.
+import { rm } from "node:fs/promises"
+import * as tf from "@tensorflow/tfjs"
+import { Effect } from "effect"
+import { type ModelFiles, materialize, readModelFolder } from "../registry/bundle.js"
+import { BadInput } from "../protocol/errors.js"
+import type { HostTensor } from "../protocol/tensor.js"
+import { folderLoadHandler, folderSaveHandler, readModelJson } from "./files.js"
+import { detectFormat } from "./format.js"
+
+export interface FitOptions {
+  readonly epochs?: number
+  readonly batchSize?: number
+  /** A tfjs loss name (default: the model's saved training config, else categoricalCrossentropy). */
+  readonly loss?: string
+  /** Adam's learning rate (default 0.01). */
+  readonly learningRate?: number
+}
+
+export interface Trained {
+  readonly files: ModelFiles
+  /** Training loss after each epoch. */
+  readonly loss: ReadonlyArray<number>
+}
+
+const text = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+/** Fits a copy of the Layers model in `files` on (x, y); the serving model is untouched. */
+export const trainCopy = (files: ModelFiles, x: HostTensor, y: HostTensor, options: FitOptions) =>
+  Effect.acquireUseRelease(
+    Effect.promise(() => materialize(files)),
+    (folder) =>
+      Effect.tryPromise({
+        try: async () => {
+          const json = await readModelJson(folder.dir)
+          if (detectFormat(json as unknown as Record<string, unknown>) !== "layers") {
+            throw new BadInput({ message: "fit needs a Layers model; this model is a Graph model (convert and push new artifacts instead)" })
+          }
+          const model = await tf.loadLayersModel(folderLoadHandler(folder.dir))
+          const saved = (json as { trainingConfig?: { loss?: unknown } }).trainingConfig?.loss
+          model.compile({
+            optimizer: tf.train.adam(options.learningRate ?? 0.01),
+            loss: options.loss ?? (typeof saved === "string" ? saved : "categoricalCrossentropy")
+          })
+          const xs = tf.tensor(x.data, [...x.shape], x.dtype)
+          const ys = tf.tensor(y.data, [...y.shape], y.dtype)
+          try {
+            const history = await model.fit(xs, ys, { epochs: options.epochs ?? 10, batchSize: options.batchSize ?? 32, shuffle: false, verbose: 0 })
+            const out = `${folder.dir}-trained`
+            await model.save(folderSaveHandler(out))
+            const trained = await readModelFolder(out)
+            await rm(out, { recursive: true, force: true })
+            return { files: trained, loss: (history.history.loss as Array<number>).map(Number) }
+          } finally {
+            xs.dispose()
+            ys.dispose()
+            model.dispose()
+          }
+        },
+        catch: (e) => (e instanceof BadInput ? e : new BadInput({ message: `training failed: ${text(e)}` }))
+      }),
+    (folder) => Effect.promise(() => folder.remove())
+  )

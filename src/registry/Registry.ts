@@ -1,0 +1,187 @@
+// The model registry on JetStream: a KV bucket with each model's current version (and history),
+// an Object Store bucket with each version's artifact bundle, compare-and-swap publishing.
+import { jetstreamManager } from "@nats-io/jetstream"
+import { type KV, KvWatchInclude, Kvm } from "@nats-io/kv"
+import { type ObjectStore, Objm } from "@nats-io/obj"
+import type { NatsConnection } from "@nats-io/transport-node"
+import { Effect } from "effect"
+import { decodeBundle, digestOf, type ModelFiles } from "./bundle.js"
+import { ArtifactCorrupt, RegistryUnavailable, VersionConflict, VersionNotFound } from "./errors.js"
+import { type ModelVersion, unreferencedDigests } from "./versions.js"
+
+/** Versions kept per model (history of the KV key, and their artifacts), at most 64. */
+export const DEFAULT_RETENTION = 10
+
+export interface Registry {
+  /** The model's current version and its KV revision, if it has one. */
+  readonly current: (model: string) => Effect.Effect<{ readonly entry: ModelVersion; readonly revision: number } | undefined, RegistryUnavailable>
+  /** Every kept version of the model, oldest first. */
+  readonly history: (model: string) => Effect.Effect<ReadonlyArray<ModelVersion>, RegistryUnavailable>
+  /** Names of the models the registry knows. */
+  readonly models: () => Effect.Effect<ReadonlyArray<string>, RegistryUnavailable>
+  /** Stores a bundle (if not stored yet) and returns its digest; `onProgress` sees bytes sent. */
+  readonly storeArtifacts: (model: string, bundle: Uint8Array, onProgress?: (sent: number, total: number) => void) => Effect.Effect<string, RegistryUnavailable>
+  /** Downloads a version's bundle and checks it against the recorded digest before anything loads it. */
+  readonly fetchArtifacts: (model: string, entry: ModelVersion) => Effect.Effect<ModelFiles, ArtifactCorrupt | VersionNotFound | RegistryUnavailable>
+  /** Moves the model to `entry` if its revision is still `expectedRevision` (undefined: no entry yet). */
+  readonly publish: (model: string, entry: ModelVersion, expectedRevision: number | undefined) => Effect.Effect<number, VersionConflict | RegistryUnavailable>
+  /** Calls `onEntry` for each version published after now; the returned effect stops watching. */
+  readonly watch: (model: string, onEntry: (entry: ModelVersion, revision: number) => void) => Effect.Effect<Effect.Effect<void>, RegistryUnavailable>
+  /** Deletes artifacts that no kept version refers to; returns how many. */
+  readonly prune: (model: string) => Effect.Effect<number, RegistryUnavailable>
+}
+
+const bucketBase = (prefix: string) => prefix.replace(/[^A-Za-z0-9_-]/g, "_")
+const objectName = (model: string, digest: string) => `${model}/${digest.replace(/^sha256:/, "")}`
+const text = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
+const unavailable = (what: string) => (error: unknown) =>
+  new RegistryUnavailable({ message: `registry ${what} failed: ${text(error)}` })
+
+const attempt = <A>(what: string, run: () => Promise<A>) => Effect.tryPromise({ try: run, catch: unavailable(what) })
+
+const parseEntry = (value: Uint8Array): ModelVersion | undefined => {
+  try {
+    return JSON.parse(new TextDecoder().decode(value)) as ModelVersion
+  } catch {
+    return undefined
+  }
+}
+
+const chunks = (bytes: Uint8Array, size: number, onProgress?: (sent: number, total: number) => void) => {
+  let offset = 0
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (offset >= bytes.byteLength) return controller.close()
+      const chunk = bytes.subarray(offset, Math.min(offset + size, bytes.byteLength))
+      offset += chunk.byteLength
+      controller.enqueue(chunk)
+      onProgress?.(offset, bytes.byteLength)
+    }
+  })
+}
+
+/** Opens (creating if needed) the registry buckets; RegistryUnavailable when JetStream is off. */
+export const openRegistry = (nc: NatsConnection, options: { readonly prefix: string; readonly retention?: number }) =>
+  Effect.gen(function*() {
+    yield* Effect.tryPromise({
+      try: async () => (await jetstreamManager(nc, { timeout: 3_000 })).getAccountInfo(),
+      catch: (error) =>
+        new RegistryUnavailable({
+          message: `JetStream is not available on this NATS server (${text(error)}): start nats-server with -js (or a jetstream {} block in its config) to use model updates; serving from the config's path works without it`
+        })
+    })
+    const base = bucketBase(options.prefix)
+    const history = Math.min(64, Math.max(1, options.retention ?? DEFAULT_RETENTION))
+    const kv: KV = yield* attempt("KV bucket", () => new Kvm(nc).create(`${base}_models`, { history }))
+    const store: ObjectStore = yield* attempt("object store", () => new Objm(nc).create(`${base}_artifacts`))
+    return makeRegistry(kv, store)
+  })
+
+const makeRegistry = (kv: KV, store: ObjectStore): Registry => {
+  const current = (model: string) =>
+    attempt("read", () => kv.get(model)).pipe(
+      Effect.map((e) => {
+        const entry = e === null || e.operation !== "PUT" ? undefined : parseEntry(e.value)
+        return entry === undefined || e === null ? undefined : { entry, revision: e.revision }
+      })
+    )
+
+  const history = (model: string) =>
+    attempt("history", async () => {
+      const versions: Array<ModelVersion> = []
+      for await (const e of await kv.history({ key: model })) {
+        const entry = e.operation === "PUT" ? parseEntry(e.value) : undefined
+        if (entry !== undefined) versions.push(entry)
+      }
+      return versions.sort((a, b) => a.version - b.version)
+    })
+
+  const publish = (model: string, entry: ModelVersion, expectedRevision: number | undefined) =>
+    Effect.tryPromise({
+      try: () => {
+        const value = new TextEncoder().encode(JSON.stringify(entry))
+        return expectedRevision === undefined ? kv.create(model, value) : kv.update(model, value, expectedRevision)
+      },
+      catch: (error) => error
+    }).pipe(
+      Effect.catch((error) => {
+        if (!/wrong last sequence|key exists/i.test(text(error))) return Effect.fail(unavailable("publish")(error))
+        return current(model).pipe(
+          Effect.flatMap((now) =>
+            Effect.fail(new VersionConflict({
+              message: `model "${model}" moved to version ${now?.entry.version ?? "?"} while this update expected version ${entry.version - 1}`,
+              model,
+              expected: entry.version - 1,
+              actual: now?.entry.version ?? 0
+            }))
+          )
+        )
+      })
+    )
+
+  return {
+    current,
+    history,
+    models: () =>
+      attempt("list", async () => {
+        const names: Array<string> = []
+        for await (const key of await kv.keys()) names.push(key)
+        return names.sort()
+      }),
+    storeArtifacts: (model, bundle, onProgress) =>
+      attempt("upload", async () => {
+        const digest = digestOf(bundle)
+        const name = objectName(model, digest)
+        const existing = await store.info(name)
+        if (existing === null || existing.deleted) {
+          await store.put({ name, options: { max_chunk_size: 128 * 1024 } }, chunks(bundle, 128 * 1024, onProgress))
+        } else {
+          onProgress?.(bundle.byteLength, bundle.byteLength)
+        }
+        return digest
+      }),
+    fetchArtifacts: (model, entry) =>
+      attempt("download", () => store.getBlob(objectName(model, entry.digest))).pipe(
+        Effect.flatMap((bytes): Effect.Effect<ModelFiles, ArtifactCorrupt | VersionNotFound> => {
+          if (bytes === null) {
+            return Effect.fail(new VersionNotFound({ message: `artifacts of ${model} v${entry.version} (${entry.digest}) are not in the registry`, model }))
+          }
+          const actual = digestOf(bytes)
+          const files = actual === entry.digest ? decodeBundle(bytes) : undefined
+          return files !== undefined
+            ? Effect.succeed(files)
+            : Effect.fail(new ArtifactCorrupt({
+              message: `artifacts of ${model} v${entry.version} do not match their digest: expected ${entry.digest}, found ${actual}`,
+              model,
+              expected: entry.digest,
+              actual
+            }))
+        })
+      ),
+    publish,
+    watch: (model, onEntry) =>
+      attempt("watch", () => kv.watch({ key: model, include: KvWatchInclude.UpdatesOnly })).pipe(
+        Effect.map((watcher) => {
+          void (async () => {
+            for await (const e of watcher) {
+              const entry = e.operation === "PUT" ? parseEntry(e.value) : undefined
+              if (entry !== undefined) onEntry(entry, e.revision)
+            }
+          })()
+          return Effect.sync(() => watcher.stop())
+        })
+      ),
+    prune: (model) =>
+      Effect.gen(function*() {
+        const kept = yield* history(model)
+        if (kept.length === 0) return 0
+        const stored = (yield* attempt("list artifacts", () => store.list()))
+          .filter((o) => !o.deleted && o.name.startsWith(`${model}/`))
+          .map((o) => `sha256:${o.name.slice(model.length + 1)}`)
+        const doomed = unreferencedDigests(kept, stored)
+        yield* Effect.forEach(doomed, (d) => attempt("delete", () => store.delete(objectName(model, d))), { discard: true })
+        return doomed.length
+      })
+  }
+}

@@ -1,0 +1,63 @@
+// The typed errors of model updates and the registry, shared by actors, supervisors and clients.
+// Each names what was expected and what was found.
+import { Schema } from "effect"
+import { BadInput } from "../protocol/errors.js"
+
+/** The NATS server has no JetStream, so there is no registry: serving works, updates do not. */
+export class RegistryUnavailable extends Schema.TaggedError<RegistryUnavailable>()("RegistryUnavailable", {
+  message: Schema.String
+}) {}
+
+/** Another update moved the model's version first (compare-and-swap lost). */
+export class VersionConflict extends Schema.TaggedError<VersionConflict>()("VersionConflict", {
+  message: Schema.String,
+  model: Schema.String,
+  expected: Schema.Number,
+  actual: Schema.Number
+}) {}
+
+/** A replica could not load the new version; it keeps serving the old one. */
+export class UpdateFailed extends Schema.TaggedError<UpdateFailed>()("UpdateFailed", {
+  message: Schema.String,
+  model: Schema.String,
+  version: Schema.Number,
+  replica: Schema.String,
+  cause: Schema.String
+}) {}
+
+/** The new version's inputs or outputs differ from the serving one's (use `force` to accept). */
+export class IncompatibleSignature extends Schema.TaggedError<IncompatibleSignature>()("IncompatibleSignature", {
+  message: Schema.String,
+  model: Schema.String
+}) {}
+
+/** Artifacts whose sha256 does not match the digest the registry recorded. */
+export class ArtifactCorrupt extends Schema.TaggedError<ArtifactCorrupt>()("ArtifactCorrupt", {
+  message: Schema.String,
+  model: Schema.String,
+  expected: Schema.String,
+  actual: Schema.String
+}) {}
+
+/** No such model or version in the registry. */
+export class VersionNotFound extends Schema.TaggedError<VersionNotFound>()("VersionNotFound", {
+  message: Schema.String,
+  model: Schema.String
+}) {}
+
+export type RegistryError = RegistryUnavailable | VersionConflict | VersionNotFound | ArtifactCorrupt
+
+/** Errors a `fit` reply can carry, encoded like the infer errors: `{"error": {"_tag", "message", …}}`. */
+export const FitError = Schema.Union([BadInput, RegistryUnavailable, VersionConflict, IncompatibleSignature, ArtifactCorrupt, VersionNotFound])
+export type FitError = typeof FitError.Type
+
+const encodeFitError = Schema.encodeSync(FitError)
+const decodeFitError = Schema.decodeUnknownOption(FitError)
+
+export const fitErrorBody = (error: FitError) => ({ error: encodeFitError(error) })
+
+export const fitErrorFromBody = (body: unknown): FitError | undefined => {
+  if (typeof body !== "object" || body === null || !("error" in body)) return undefined
+  const decoded = decodeFitError((body as { error: unknown }).error)
+  return decoded._tag === "Some" ? decoded.value : undefined
+}

@@ -1,0 +1,77 @@
+// Publishing a new model version: describe the artifacts by loading them once (format, signature),
+// refuse an incompatible signature unless forced, upload the bundle, then compare-and-swap the KV entry.
+import { Effect } from "effect"
+import { loadModel } from "../model/loader.js"
+import { initRuntime } from "../model/runtime.js"
+import { BadInput } from "../protocol/errors.js"
+import { encodeBundle, materialize, type ModelFiles } from "./bundle.js"
+import { IncompatibleSignature } from "./errors.js"
+import type { Registry } from "./Registry.js"
+import { type ModelVersion, signatureMismatch } from "./versions.js"
+
+export interface PublishOptions {
+  /** Where the version came from, recorded in the registry. */
+  readonly source: string
+  /** Accept a signature that differs from the current version's. */
+  readonly force?: boolean
+  readonly onProgress?: (sent: number, total: number) => void
+}
+
+/** The format and signature of the model in `files`; BadInput when it does not load. */
+export const describeModel = (files: ModelFiles) =>
+  Effect.acquireUseRelease(
+    Effect.promise(() => materialize(files)),
+    (folder) =>
+      initRuntime().pipe(
+        Effect.andThen(loadModel(folder.dir)),
+        Effect.map((model) => {
+          const signature = model.signature
+          model.dispose()
+          return signature
+        }),
+        Effect.mapError((e) => new BadInput({ message: `the new artifacts do not load as a TF.js model: ${e.message}` }))
+      ),
+    (folder) => Effect.promise(() => folder.remove())
+  )
+
+/** Publishes `files` as the model's next version and prunes artifacts past the retention. */
+export const publishVersion = Effect.fn("Registry.publishVersion")(function*(registry: Registry, model: string, files: ModelFiles, options: PublishOptions) {
+  const current = yield* registry.current(model)
+  const signature = yield* describeModel(files)
+  if (current !== undefined && options.force !== true) {
+    const mismatch = signatureMismatch(current.entry.signature, signature)
+    if (mismatch !== undefined) {
+      return yield* new IncompatibleSignature({ message: `refusing ${model} v${current.entry.version + 1}: ${mismatch} (pass force to accept)`, model })
+    }
+  }
+  const bundle = encodeBundle(files)
+  const digest = yield* registry.storeArtifacts(model, bundle, options.onProgress)
+  const entry: ModelVersion = {
+    version: (current?.entry.version ?? 0) + 1,
+    digest,
+    format: signature.format,
+    signature,
+    createdAt: new Date().toISOString(),
+    source: options.source,
+    size: bundle.byteLength,
+    ...(options.force === true ? { force: true } : {})
+  }
+  yield* registry.publish(model, entry, current?.revision)
+  yield* registry.prune(model).pipe(Effect.ignore)
+  return entry
+})
+
+/** A new version that serves the artifacts of an earlier one (`to`, default the one before current). */
+export const rollbackVersion = Effect.fn("Registry.rollback")(function*(registry: Registry, model: string, to?: number) {
+  const current = yield* registry.current(model)
+  const history = yield* registry.history(model)
+  const target = to ?? (current === undefined ? undefined : current.entry.version - 1)
+  const earlier = history.find((v) => v.version === target)
+  if (current === undefined || earlier === undefined) {
+    const kept = history.map((v) => v.version).join(", ") || "none"
+    return yield* new BadInput({ message: `cannot roll ${model} back to version ${target ?? "?"}: kept versions are ${kept}` })
+  }
+  const entry: ModelVersion = { ...earlier, version: current.entry.version + 1, createdAt: new Date().toISOString(), source: `rollback:${earlier.version}`, force: true }
+  yield* registry.publish(model, entry, current.revision)
+  return entry
+})
