@@ -1,9 +1,9 @@
 // What every scenario shares: the run's NATS server, its timing plan, the rows measured so far
 // and a live log; plus `driverRows`, which runs one client kind at several concurrencies.
 import { forkHelper, type Started } from "./children.js"
-import type { DriverSetup } from "./driver.js"
+import type { DriverSetup } from "./driverSetup.js"
 import type { LoadPlan } from "./loadgen.js"
-import { type ProcDelta, processWindow, type Watched } from "./procStats.js"
+import { processWindow, type Watched, type WindowResult } from "./procStats.js"
 import { rpcClient } from "./rpc.js"
 import type { Row, Section, Soak, Timing } from "./rows.js"
 import type { LatencySummary } from "./stats.js"
@@ -47,10 +47,11 @@ const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) :
 
 export const logRow = (ctx: BenchContext, row: Row) => {
   const cpu = row.processes.map((p) => `${p.role} ${p.cpuSeconds.toFixed(2)}s`).join(", ")
+  const background = row.backgroundCpuSeconds > 0.05 * row.summary.seconds ? `  (other load on the machine: ${(row.backgroundCpuSeconds / row.summary.seconds).toFixed(2)} cores)` : ""
   const errors = row.summary.errors > 0 ? `  ERRORS ${row.summary.errors}: ${row.summary.firstErrors?.[0] ?? ""}` : ""
   ctx.log(
     `  ${row.model.padEnd(4)} ${row.scenario.padEnd(34)} c=${String(row.concurrency).padEnd(3)} b=${String(row.batch).padEnd(2)} ` +
-      `${Math.round(row.summary.perSecond).toString().padStart(7)} ${row.unit}  p50 ${fmt(row.summary.p50Ms, 3)} ms  p99 ${fmt(row.summary.p99Ms, 3)} ms  [${cpu}]${errors}`
+      `${Math.round(row.summary.perSecond).toString().padStart(7)} ${row.unit}  p50 ${fmt(row.summary.p50Ms, 3)} ms  p99 ${fmt(row.summary.p99Ms, 3)} ms  [${cpu}]${background}${errors}`
   )
 }
 
@@ -89,11 +90,11 @@ type Rpc = ReturnType<typeof rpcClient>
 /** Runs one plan on a set-up driver and turns it into a row. */
 export const measure = async (ctx: BenchContext, s: DriverScenario, rpc: Rpc, driverPid: number, plan: LoadPlan): Promise<Row> => {
   const window = processWindow([{ role: "client", pid: driverPid }, ...s.servers, { role: "nats", pid: ctx.natsPid }])
-  let processes: Array<ProcDelta> = []
+  let measured: WindowResult = { processes: [], backgroundCpuSeconds: Number.NaN }
   const timeout = plan.warmupMs + plan.durationMs + 120_000
   const summary = await rpc.call<LatencySummary>({ type: "run", plan }, timeout, (event) => {
     if (event === "window-start") window.start()
-    else if (event === "window-end") processes = window.end()
+    else if (event === "window-end") measured = window.end()
   })
   const row: Row = {
     section: s.section,
@@ -103,7 +104,7 @@ export const measure = async (ctx: BenchContext, s: DriverScenario, rpc: Rpc, dr
     batch: 1,
     unit: "req/s",
     summary,
-    processes,
+    ...measured,
     ...(s.note === undefined ? {} : { note: s.note })
   }
   ctx.rows.push(row)

@@ -45,7 +45,7 @@ export const runCeiling = async (ctx: BenchContext, model: BenchModel, processes
       const window = processWindow(watched.slice(0, 1))
       window.start()
       const result = await rpcs[0]!.call<WorkerResult>({ type: "run", batch: 1, durationMs: ctx.timing.ceilingMs }, timeout)
-      push({ section: Section.ceiling, scenario: "in-process, 1 process (model time)", model: model.name, concurrency: 1, batch: 1, unit: "samples/s", summary: result, processes: window.end() })
+      push({ section: Section.ceiling, scenario: "in-process, 1 process (model time)", model: model.name, concurrency: 1, batch: 1, unit: "samples/s", summary: result, ...window.end() })
     }
     for (const batch of ctx.timing.batches) {
       await Promise.all(rpcs.map((rpc) => rpc.call({ type: "warmup", batch, durationMs: ctx.timing.warmupMs }, timeout)))
@@ -60,7 +60,7 @@ export const runCeiling = async (ctx: BenchContext, model: BenchModel, processes
         batch,
         unit: "samples/s",
         summary: combine(results),
-        processes: window.end(),
+        ...window.end(),
         note: "latencies are per predict call (a whole batch); p50 is the workers' mean, p99 the worst"
       })
     }

@@ -1,7 +1,7 @@
 // The reference scenarios around modelbus: the raw NATS echo (muxed inbox and nats.js request()),
 // the load-per-request anti-pattern, and the Moleculer peer (JSON and binary serializers).
 import { type BenchContext, driverRows } from "./bench.js"
-import { DriverKind } from "./driver.js"
+import { DriverKind } from "./driverSetup.js"
 import type { BenchModel } from "./models.js"
 import { type Row, Section } from "./rows.js"
 import { echoSubject, loadPerRequestSubject, startEcho, startLoadPerRequest, startMoleculer } from "./servers.js"

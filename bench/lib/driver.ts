@@ -8,26 +8,7 @@ import { moleculerBrokerOptions, moleculerService } from "./moleculerShared.js"
 import { MuxedClient } from "./muxedClient.js"
 import { dist } from "./paths.js"
 import { serveRpc } from "./rpc.js"
-
-export const DriverKind = {
-  modelbus: "modelbus",
-  muxed: "muxed",
-  request: "request",
-  moleculerJson: "moleculer-json",
-  moleculerMsgpack: "moleculer-msgpack"
-} as const
-export type DriverKind = (typeof DriverKind)[keyof typeof DriverKind]
-
-export interface DriverSetup {
-  readonly kind: DriverKind
-  readonly natsUrl: string
-  readonly model: string
-  /** Subject for the raw kinds (muxed, request): echo or load-per-request. */
-  readonly subject?: string
-  /** Moleculer service nodes to wait for. */
-  readonly workers?: number
-  readonly timeoutMs: number
-}
+import { DriverKind, type DriverSetup } from "./driverSetup.js"
 
 type Call = (i: number) => Promise<unknown>
 

@@ -4,7 +4,9 @@ import { connect } from "@nats-io/transport-node"
 
 const nc = await connect({ servers: process.env.NATS_URL!, name: "bench-echo" })
 const subject = process.env.ECHO_SUBJECT ?? "bench.echo"
-nc.subscribe(subject, { queue: subject, callback: (error, msg) => (error === null ? msg.respond(msg.data) : undefined) })
+nc.subscribe(subject, { queue: subject, callback: (error, msg) => {
+  if (error === null) msg.respond(msg.data)
+} })
 await nc.flush()
 console.log("echo ready")
 const stop = () => void nc.drain().finally(() => process.exit(0))

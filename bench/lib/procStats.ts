@@ -58,9 +58,27 @@ export interface Watched {
   readonly pid: number
 }
 
+/** Busy CPU seconds of the whole machine so far (all cores; /proc/stat: everything but idle and iowait). */
+export const machineBusySeconds = (): number => {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number)
+    return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / TICKS_PER_SECOND
+  } catch {
+    return Number.NaN
+  }
+}
+
+export interface WindowResult {
+  readonly processes: Array<ProcDelta>
+  /** CPU seconds the rest of the machine used in the window (other programs, the bench's own orchestrator). */
+  readonly backgroundCpuSeconds: number
+}
+
 /** A measurement window over several processes: `start()` resets peaks and snapshots, `end()` diffs. */
 export const processWindow = (processes: ReadonlyArray<Watched>) => {
   let before = new Map<number, ProcSample>()
+  let busyBefore = 0
   return {
     start: () => {
       for (const p of processes) resetPeakRss(p.pid)
@@ -68,9 +86,11 @@ export const processWindow = (processes: ReadonlyArray<Watched>) => {
         const s = sampleProcess(p.pid)
         return s === undefined ? [] : [[p.pid, s] as const]
       }))
+      busyBefore = machineBusySeconds()
     },
-    end: (): Array<ProcDelta> =>
-      processes.flatMap((p) => {
+    end: (): WindowResult => {
+      const busy = machineBusySeconds() - busyBefore
+      const deltas = processes.flatMap((p) => {
         const a = before.get(p.pid)
         const b = sampleProcess(p.pid)
         if (a === undefined || b === undefined) return []
@@ -82,6 +102,9 @@ export const processWindow = (processes: ReadonlyArray<Watched>) => {
           rssMbAfter: round(b.rssBytes / 2 ** 20, 1)
         }]
       })
+      const ours = deltas.reduce((a, d) => a + d.cpuSeconds, 0)
+      return { processes: deltas, backgroundCpuSeconds: round(Math.max(0, busy - ours), 2) }
+    }
   }
 }
 

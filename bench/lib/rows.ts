@@ -23,6 +23,8 @@ export interface Row {
   readonly unit: "req/s" | "samples/s"
   readonly summary: LatencySummary
   readonly processes: ReadonlyArray<ProcDelta>
+  /** CPU seconds used in the window by everything else on the machine (other programs): noise when high. */
+  readonly backgroundCpuSeconds: number
   readonly note?: string
 }
 

@@ -43,14 +43,18 @@ export interface UpdateResult {
   readonly pending: ReadonlyArray<string>
   /** For `fit`: the training loss after each epoch. */
   readonly loss?: ReadonlyArray<number>
-  /** From publishing to the last acknowledgement. */
+  /** From the update call to the last replica's acknowledgement. */
   readonly rolloutMs: number
 }
 
 const text = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
-/** Collects the replicas' acknowledgements of `model` from now on; `until` waits for a version. */
-const ackCollector = (nc: NatsConnection, prefix: string | undefined, model: string) => {
+/**
+ * Collects the replicas' acknowledgements of `model` from now on. The live replicas are listed
+ * while the new version uploads; `until` waits for a version's acks (or its timeout), then asks
+ * status once more for replicas that restarted onto it meanwhile.
+ */
+const ackCollector = (nc: NatsConnection, prefix: string | undefined, model: string, status: () => Promise<ReadonlyArray<SupervisorStatus>>) => {
   const acks = new Map<string, UpdateAck>()
   let wake: (() => void) | undefined
   const sub = nc.subscribe(subjects(prefix).updateAcks(model), {
@@ -63,27 +67,32 @@ const ackCollector = (nc: NatsConnection, prefix: string | undefined, model: str
       wake?.()
     }
   })
-  const live = (statuses: ReadonlyArray<SupervisorStatus>) => statuses.flatMap((s) => s.actors).filter((a) => a.model === model && a.pid !== null)
-  const until = (version: number, timeoutMs: number, status: () => Promise<ReadonlyArray<SupervisorStatus>>) =>
+  const live = async () => (await status()).flatMap((s) => s.actors).filter((a) => a.model === model && a.pid !== null)
+  const listed = live()
+  listed.catch(() => undefined)
+  const until = (version: number, timeoutMs: number) =>
     Effect.tryPromise({
       try: async () => {
         const deadline = Date.now() + timeoutMs
-        const replicas = live(await status())
+        const replicas = (await listed).map((r) => r.id)
         for (;;) {
-          const failed = replicas.map((r) => acks.get(`${r.id}#${version}`)).find((a) => a !== undefined && !a.ok)
+          const failed = replicas.map((id) => acks.get(`${id}#${version}`)).find((a) => a !== undefined && !a.ok)
           if (failed !== undefined) return { failed, acked: [], pending: [] }
-          const acked = replicas.filter((r) => acks.get(`${r.id}#${version}`)?.ok === true || r.version >= version).map((r) => r.id)
-          const pending = replicas.map((r) => r.id).filter((id) => !acked.includes(id))
-          if (pending.length === 0 || Date.now() >= deadline) return { failed: undefined, acked, pending }
+          const acked = replicas.filter((id) => acks.get(`${id}#${version}`)?.ok === true)
+          const pending = replicas.filter((id) => !acked.includes(id))
+          if (pending.length === 0) return { failed: undefined, acked, pending }
+          if (Date.now() >= deadline) {
+            const now = await live()
+            const caughtUp = now.filter((a) => a.version >= version).map((a) => a.id)
+            return { failed: undefined, acked: [...new Set([...acked, ...caughtUp])], pending: now.map((a) => a.id).filter((id) => !acked.includes(id) && !caughtUp.includes(id)) }
+          }
           await new Promise<void>((res) => {
-            const timer = setTimeout(res, Math.min(250, Math.max(0, deadline - Date.now())))
+            const timer = setTimeout(res, Math.max(0, deadline - Date.now()))
             wake = () => {
               clearTimeout(timer)
               res()
             }
           })
-          // replicas restarted meanwhile report the version in their status instead of an ack
-          if (Date.now() < deadline) for (const r of live(await status())) if (!replicas.some((x) => x.id === r.id)) replicas.push(r)
         }
       },
       catch: (e) => new ConnectionError({ message: `waiting for ${model} replicas failed: ${text(e)}` })
@@ -99,7 +108,7 @@ export const updatesOn = (nc: NatsConnection, prefix: string | undefined, status
   )
 
   const waitForReplicas = (model: string, version: number, started: number, timeoutMs: number, collector: ReturnType<typeof ackCollector>, loss?: ReadonlyArray<number>) =>
-    collector.until(version, timeoutMs, status).pipe(
+    collector.until(version, timeoutMs).pipe(
       Effect.flatMap(({ failed, acked, pending }) =>
         failed !== undefined
           ? Effect.fail(new UpdateFailed({
@@ -129,13 +138,13 @@ export const updatesOn = (nc: NatsConnection, prefix: string | undefined, status
   /** Publishes a new version (from a folder, or trained by a replica) and waits for every replica. */
   const updateModel = (model: string, source: UpdateSource, options: UpdateOptions = {}) =>
     Effect.acquireUseRelease(
-      Effect.sync(() => ackCollector(nc, prefix, model)),
+      Effect.sync(() => ackCollector(nc, prefix, model, status)),
       (collector) =>
         Effect.gen(function*() {
           const timeoutMs = options.timeoutMs ?? 30_000
+          const started = Date.now()
           if ("fit" in source) {
             yield* registry
-            const started = Date.now()
             const fitted = yield* fitVersion(model, source.fit, Math.max(timeoutMs, 120_000))
             return yield* waitForReplicas(model, fitted.version, started, timeoutMs, collector, fitted.loss)
           }
@@ -149,7 +158,7 @@ export const updatesOn = (nc: NatsConnection, prefix: string | undefined, status
             ...(options.force === undefined ? {} : { force: options.force }),
             ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress })
           })
-          return yield* waitForReplicas(model, entry.version, Date.now(), timeoutMs, collector)
+          return yield* waitForReplicas(model, entry.version, started, timeoutMs, collector)
         }),
       (collector) => Effect.sync(() => collector.stop())
     )
@@ -168,7 +177,7 @@ export const updatesOn = (nc: NatsConnection, prefix: string | undefined, status
   /** A new version serving an earlier version's artifacts (default: the one before current); waits for the replicas. */
   const rollbackModel = (model: string, to?: number, options: UpdateOptions = {}) =>
     Effect.acquireUseRelease(
-      Effect.sync(() => ackCollector(nc, prefix, model)),
+      Effect.sync(() => ackCollector(nc, prefix, model, status)),
       (collector) =>
         registry.pipe(
           Effect.flatMap((r) => rollbackVersion(r, model, to)),

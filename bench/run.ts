@@ -1,0 +1,119 @@
+// `npm run bench`: measures, in one run, the in-process ceiling, the messaging ceiling, modelbus,
+// the load-per-request anti-pattern and Moleculer for two models; writes JSON and BENCHMARKS.md.
+import { existsSync } from "node:fs"
+import { join } from "node:path"
+import { analyse } from "./lib/analysis.js"
+import type { BenchContext } from "./lib/bench.js"
+import { runCeiling } from "./lib/ceiling.js"
+import { killAllNow, stopAll } from "./lib/children.js"
+import { ensureCnnModel } from "./lib/cnnModel.js"
+import { runEcho, runLoadPerRequest, runMoleculer } from "./lib/comparisons.js"
+import { describeMachine } from "./lib/machine.js"
+import { MODELS } from "./lib/models.js"
+import { runModelbus } from "./lib/modelbusRun.js"
+import { CNN_MODEL_DIR, dist, ROOT } from "./lib/paths.js"
+import { textReport, writeJson, writeMarkdown, type Results } from "./lib/report.js"
+import { FULL, QUICK } from "./lib/rows.js"
+import { computeTargets } from "./lib/targets.js"
+
+const args = process.argv.slice(2)
+const quick = args.includes("--quick")
+const only = args.find((a) => a.startsWith("--models="))?.slice("--models=".length).split(",")
+const writeMd = !quick || args.includes("--write-md")
+/** Server processes per scenario: modelbus's replica count, mirrored by every comparison. */
+const PROCESSES = 2
+/** The whole run is abandoned (and everything stopped) past this. */
+const budgetMs = quick ? 5 * 60_000 : 20 * 60_000
+
+const log = (line: string) => console.log(line)
+
+let natsStop: (() => Promise<void>) | undefined
+let cleaning: Promise<void> | undefined
+const cleanup = () =>
+  (cleaning ??= (async () => {
+    await stopAll().catch(() => undefined)
+    await natsStop?.().catch(() => undefined)
+  })())
+
+process.on("exit", () => killAllNow())
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    log(`\n${signal}: stopping every process the bench started ...`)
+    void cleanup().finally(() => process.exit(130))
+  })
+}
+const watchdog = setTimeout(() => {
+  log(`\nthe bench ran past its ${budgetMs / 60_000} min budget: stopping`)
+  void cleanup().finally(() => process.exit(2))
+}, budgetMs)
+watchdog.unref()
+
+const main = async (): Promise<number> => {
+  if (!existsSync(join(ROOT, "dist/cli/main.js"))) {
+    log("dist/ is missing: run `npm run build` first (`npm run bench` does)")
+    return 1
+  }
+  const started = performance.now()
+  const machine = describeMachine()
+  log(`modelbus bench (${quick ? "quick smoke run" : "full run"}) on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}`)
+  if (await ensureCnnModel(CNN_MODEL_DIR)) log(`generated the CNN model in ${CNN_MODEL_DIR}`)
+  const { startLocalNatsServer } = await dist.natsServer()
+  const nats = await startLocalNatsServer()
+  natsStop = nats.stop
+  log(`nats-server ${nats.url} (pid ${nats.pid})`)
+  const ctx: BenchContext = { natsUrl: nats.url, natsPid: nats.pid, quick, timing: quick ? QUICK : FULL, rows: [], soaks: [], notes: [], log }
+  const failures: Array<string> = []
+  const step = async (what: string, run: () => Promise<unknown>) => {
+    log(`- ${what}`)
+    try {
+      await run()
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error)
+      failures.push(`${what}: ${message.split("\n")[0]}`)
+      ctx.notes.push(`FAILED ${what}: ${message.split("\n")[0]}`)
+      log(`  FAILED: ${message}`)
+    }
+  }
+  for (const model of MODELS.filter((m) => only === undefined || only.includes(m.name))) {
+    log(`\n# ${model.label}`)
+    await step(`${model.name}: in-process ceiling`, () => runCeiling(ctx, model, PROCESSES))
+    await step(`${model.name}: messaging ceiling (NATS echo)`, () => runEcho(ctx, model, PROCESSES))
+    await step(`${model.name}: modelbus`, () => runModelbus(ctx, model, model.name === "iris"))
+    await step(`${model.name}: anti-pattern (load per request)`, () => runLoadPerRequest(ctx, model, PROCESSES))
+    await step(`${model.name}: peer (Moleculer)`, () => runMoleculer(ctx, model, PROCESSES))
+  }
+  await cleanup()
+  const results: Results = {
+    machine,
+    quick,
+    timing: ctx.timing,
+    rows: ctx.rows,
+    soaks: ctx.soaks,
+    targets: computeTargets(ctx.rows, ctx.soaks),
+    notes: ctx.notes,
+    durationSeconds: (performance.now() - started) / 1000
+  }
+  const analysis = analyse(results.rows, machine.cores)
+  log(textReport(results))
+  log(analysis)
+  const json = await writeJson(results)
+  log(`wrote ${json}`)
+  if (writeMd) log(`wrote ${await writeMarkdown(results, json, analysis)}`)
+  else log("BENCHMARKS.md left as it is (a quick run does not replace the recorded full run; add --write-md to force)")
+  if (failures.length > 0) {
+    log(`\n${failures.length} scenario(s) failed:\n${failures.map((f) => `  ${f}`).join("\n")}`)
+    return 1
+  }
+  return 0
+}
+
+main()
+  .then(async (code) => {
+    await cleanup()
+    process.exit(code)
+  })
+  .catch(async (error: unknown) => {
+    console.error(error)
+    await cleanup()
+    process.exit(1)
+  })
