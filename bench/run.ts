@@ -7,7 +7,7 @@ import type { BenchContext } from "./lib/bench.js"
 import { runCeiling } from "./lib/ceiling.js"
 import { killAllNow, stopAll } from "./lib/children.js"
 import { ensureCnnModel } from "./lib/cnnModel.js"
-import { runEcho, runLoadPerRequest, runMoleculer } from "./lib/comparisons.js"
+import { runClientAlone, runEcho, runLoadPerRequest, runMoleculer } from "./lib/comparisons.js"
 import { describeMachine } from "./lib/machine.js"
 import { MODELS } from "./lib/models.js"
 import { runModelbus } from "./lib/modelbusRun.js"
@@ -78,6 +78,7 @@ const main = async (): Promise<number> => {
     log(`\n# ${model.label}`)
     await step(`${model.name}: in-process ceiling`, () => runCeiling(ctx, model, PROCESSES))
     await step(`${model.name}: messaging ceiling (NATS echo)`, () => runEcho(ctx, model, PROCESSES))
+    await step(`${model.name}: modelbus client alone (canned reply)`, () => runClientAlone(ctx, model, PROCESSES))
     await step(`${model.name}: modelbus`, () => runModelbus(ctx, model, model.name === "iris"))
     await step(`${model.name}: anti-pattern (load per request)`, () => runLoadPerRequest(ctx, model, PROCESSES))
     await step(`${model.name}: peer (Moleculer)`, () => runMoleculer(ctx, model, PROCESSES))

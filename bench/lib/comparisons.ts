@@ -4,7 +4,8 @@ import { type BenchContext, driverRows } from "./bench.js"
 import { DriverKind } from "./driverSetup.js"
 import type { BenchModel } from "./models.js"
 import { type Row, Section } from "./rows.js"
-import { echoSubject, loadPerRequestSubject, startEcho, startLoadPerRequest, startMoleculer } from "./servers.js"
+import { dist } from "./paths.js"
+import { echoSubject, loadPerRequestSubject, startCanned, startEcho, startLoadPerRequest, startMoleculer } from "./servers.js"
 
 export const runEcho = async (ctx: BenchContext, model: BenchModel, processes: number): Promise<Array<Row>> => {
   const group = await startEcho(ctx.natsUrl, model.name, processes)
@@ -14,6 +15,27 @@ export const runEcho = async (ctx: BenchContext, model: BenchModel, processes: n
       ...await driverRows(ctx, { ...common, scenario: "NATS echo, muxed inbox", setup: { kind: DriverKind.muxed, subject: echoSubject(model.name), timeoutMs: 10_000 } }),
       ...await driverRows(ctx, { ...common, scenario: "NATS echo, nats.js request()", setup: { kind: DriverKind.request, subject: echoSubject(model.name), timeoutMs: 10_000 } })
     ]
+  } finally {
+    await group.stop()
+  }
+}
+
+/** The modelbus client alone: its real subject, answered by responders that send one canned reply. */
+export const runClientAlone = async (ctx: BenchContext, model: BenchModel, processes: number): Promise<Array<Row>> => {
+  // A prefix no supervisor serves, so only the canned responders answer.
+  const { subjects } = await dist.subjects()
+  const group = await startCanned(ctx.natsUrl, model.name, subjects("bench-canned").infer(model.name), processes)
+  try {
+    return await driverRows(ctx, {
+      section: Section.diagnostic,
+      scenario: "modelbus client → canned reply",
+      model: model.name,
+      setup: { kind: DriverKind.modelbus, prefix: "bench-canned", timeoutMs: 30_000 },
+      servers: group.watched,
+      concurrencies: ctx.timing.diagnosticConcurrency,
+      durationMs: ctx.timing.echoMs,
+      note: "the modelbus client against responders that answer every request with one pre-encoded reply: the client's own cost"
+    })
   } finally {
     await group.stop()
   }

@@ -17,7 +17,7 @@ const setupCall = async (setup: DriverSetup): Promise<{ call: Call; close: () =>
   const pool = inputPool(model)
   if (setup.kind === DriverKind.modelbus) {
     const { connect } = await dist.client()
-    const client = await connect({ servers: setup.natsUrl, retry: false, timeoutMs: setup.timeoutMs, name: "bench-driver" })
+    const client = await connect({ servers: setup.natsUrl, ...(setup.prefix === undefined ? {} : { prefix: setup.prefix }), retry: false, timeoutMs: setup.timeoutMs, name: "bench-driver" })
     const inputs = pool.map((t) => ({ [model.inputName]: t }))
     return { call: (i) => client.infer(model.name, inputs[i % inputs.length]!), close: () => client.close() }
   }

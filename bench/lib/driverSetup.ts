@@ -15,6 +15,8 @@ export interface DriverSetup {
   readonly model: string
   /** Subject for the raw kinds (muxed, request): echo or load-per-request. */
   readonly subject?: string
+  /** Subject prefix for the modelbus client (default modelbus). */
+  readonly prefix?: string
   /** Moleculer service nodes to wait for. */
   readonly workers?: number
   readonly timeoutMs: number

@@ -102,6 +102,19 @@ export const runModelbus = async (ctx: BenchContext, model: BenchModel, soak: bo
         concurrencies: ctx.timing.modelbusConcurrency,
         durationMs: ctx.timing.modelbusMs
       }))
+      if (variant.id === "off") {
+        const { subjects } = await dist.subjects()
+        rows.push(...await driverRows(ctx, {
+          section: Section.diagnostic,
+          scenario: "actors ← muxed raw client",
+          model: model.name,
+          setup: { kind: DriverKind.muxed, subject: subjects("modelbus").infer(model.name), timeoutMs: 30_000 },
+          servers,
+          concurrencies: ctx.timing.diagnosticConcurrency,
+          durationMs: ctx.timing.modelbusMs,
+          note: `${label}'s actors driven by the bench's muxed-inbox client with pre-encoded request bodies: the actors' own limit`
+        }))
+      }
       if (soak && !soaked) {
         ctx.soaks.push(await runSoak(ctx, model, label, actors, servers))
         soaked = true

@@ -18,5 +18,6 @@ export const dist = {
   loader: () => import(distUrl("model/loader.js")) as Promise<typeof import("../../src/model/loader.js")>,
   signature: () => import(distUrl("model/signature.js")) as Promise<typeof import("../../src/model/signature.js")>,
   natsServer: () => import(distUrl("cli/natsServer.js")) as Promise<typeof import("../../src/cli/natsServer.js")>,
+  subjects: () => import(distUrl("protocol/subjects.js")) as Promise<typeof import("../../src/protocol/subjects.js")>,
   files: () => import(distUrl("model/files.js")) as Promise<typeof import("../../src/model/files.js")>
 }

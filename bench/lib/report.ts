@@ -37,7 +37,7 @@ const rssCell = (ps: ReadonlyArray<ProcDelta>) => {
   return [pick("client") ? f(pick("client")!.peakRssMb, 0) : "–", servers + (sup ? ` (sup ${f(sup.peakRssMb, 0)})` : ""), pick("nats") ? f(pick("nats")!.peakRssMb, 0) : "–"].join(" · ")
 }
 
-const HEADER = ["model", "section", "scenario", "c", "batch", "throughput", "p50 ms", "p99 ms", "errors", "CPU s: client · servers · nats", "peak RSS MB: client · servers · nats"]
+const HEADER = ["model", "section", "scenario", "c", "batch", "throughput", "p50 ms", "p99 ms", "errors", "CPU s: client · servers · nats", "peak RSS MB: client · servers · nats", "other load (cores)"]
 
 const cells = (r: Row): Array<string> => [
   r.model,
@@ -50,7 +50,8 @@ const cells = (r: Row): Array<string> => [
   f(r.summary.p99Ms, 3),
   String(r.summary.errors),
   cpuCell(r.processes),
-  rssCell(r.processes)
+  rssCell(r.processes),
+  f(r.backgroundCpuSeconds / r.summary.seconds, 2)
 ]
 
 /** CPU microseconds per request (or sample) spent by each kind of process, from the window's CPU seconds. */
@@ -65,7 +66,7 @@ export const costPerRequest = (r: Row) => {
 }
 
 const costRows = (rows: ReadonlyArray<Row>) =>
-  rows.filter((r) => (r.section === Section.ceiling && r.batch === 1) || r.concurrency === 64 || (r.section === Section.modelbus && r.concurrency === 1))
+  rows.filter((r) => (r.section === Section.ceiling && r.batch === 1) || r.concurrency === 64 || ((r.section === Section.modelbus || r.section === Section.diagnostic) && r.concurrency === 1))
 
 const COST_HEADER = ["model", "scenario", "c", "client µs", "servers µs", "supervisor µs", "nats µs", "total CPU µs / request"]
 const costCells = (r: Row) => {
@@ -135,6 +136,8 @@ export const writeMarkdown = async (r: Results, jsonFile: string, analysis: stri
     "- Requests carry one sample as msgpack built by modelbus's own `encodeRequest` (Iris: 4 floats; CNN: 28×28×1 floats); the echo replies with the request's bytes.",
     "- CPU is user+sys seconds of each process within the window (/proc/<pid>/stat); peak RSS is VmHWM within the window (reset through /proc/<pid>/clear_refs). Servers are listed per process; `sup` is the modelbus supervisor.",
     "- In-process rows count samples per second and their latencies are per predict call (a whole batch).",
+    "- Diagnostic rows measure modelbus's two halves apart: its actors driven by the bench's muxed-inbox client (pre-encoded bodies), and its client against responders that send one canned reply.",
+    "- `other load` is CPU used during the window by processes outside the row (other programs on the machine, the bench's orchestrator), in cores: rows with a high figure were measured on a busy machine.",
     "",
     "## Results",
     "",

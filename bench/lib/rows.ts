@@ -7,6 +7,8 @@ export const Section = {
   ceiling: "in-process ceiling",
   messaging: "messaging ceiling",
   modelbus: "modelbus",
+  /** Halves of modelbus measured apart: its actors under a raw muxed client, its client against a canned reply. */
+  diagnostic: "diagnostic",
   antiPattern: "anti-pattern",
   peer: "peer"
 } as const
@@ -59,6 +61,7 @@ export interface Timing {
   readonly modelbusConcurrency: ReadonlyArray<number>
   readonly antiConcurrency: ReadonlyArray<number>
   readonly peerConcurrency: ReadonlyArray<number>
+  readonly diagnosticConcurrency: ReadonlyArray<number>
   readonly batches: ReadonlyArray<number>
 }
 
@@ -74,6 +77,7 @@ export const FULL: Timing = {
   modelbusConcurrency: [1, 16, 64, 256],
   antiConcurrency: [1, 16],
   peerConcurrency: [1, 64],
+  diagnosticConcurrency: [1, 64],
   batches: [1, 8, 32, 64]
 }
 
@@ -89,5 +93,6 @@ export const QUICK: Timing = {
   modelbusConcurrency: [1, 16, 64, 256],
   antiConcurrency: [1, 16],
   peerConcurrency: [1, 64],
+  diagnosticConcurrency: [1, 64],
   batches: [1, 8, 32, 64]
 }

@@ -26,6 +26,10 @@ export const echoSubject = (model: string) => `bench.echo.${model}`
 export const startEcho = (natsUrl: string, model: string, count: number) =>
   startGroup("bench/lib/echoResponder.ts", count, "echo", /echo ready/, () => ({ NATS_URL: natsUrl, ECHO_SUBJECT: echoSubject(model) }))
 
+/** Responders that answer any request with one canned modelbus reply: the modelbus client alone. */
+export const startCanned = (natsUrl: string, model: string, subject: string, count: number) =>
+  startGroup("bench/lib/echoResponder.ts", count, "canned", /echo ready/, () => ({ NATS_URL: natsUrl, ECHO_SUBJECT: subject, ECHO_REPLY_MODEL: model }))
+
 export const loadPerRequestSubject = (model: string) => `bench.loadper.${model}`
 
 export const startLoadPerRequest = (natsUrl: string, model: string, count: number) =>
