@@ -5,6 +5,8 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     testTimeout: 60000,
     hookTimeout: 60000,
-    pool: "forks"
+    pool: "forks",
+    // Integration tests measure restarts and hangs against real processes on 2 cores: one file at a time.
+    fileParallelism: false
   }
 })

@@ -14,6 +14,7 @@ import { runModelbus } from "./lib/modelbusRun.js"
 import { CNN_MODEL_DIR, dist, ROOT } from "./lib/paths.js"
 import { textReport, writeJson, writeMarkdown, type Results } from "./lib/report.js"
 import { FULL, QUICK } from "./lib/rows.js"
+import { quietGate } from "./lib/quiet.js"
 import { computeTargets } from "./lib/targets.js"
 
 const args = process.argv.slice(2)
@@ -61,7 +62,9 @@ const main = async (): Promise<number> => {
   const nats = await startLocalNatsServer()
   natsStop = nats.stop
   log(`nats-server ${nats.url} (pid ${nats.pid})`)
-  const ctx: BenchContext = { natsUrl: nats.url, natsPid: nats.pid, quick, timing: quick ? QUICK : FULL, rows: [], soaks: [], notes: [], log }
+  // Quick runs only smoke-test, so they do not wait for other programs to go quiet.
+  const settle = quick ? async () => {} : quietGate({ thresholdCores: 0.3, maxWaitMs: 15_000, budgetMs: 120_000 }, log)
+  const ctx: BenchContext = { natsUrl: nats.url, natsPid: nats.pid, quick, timing: quick ? QUICK : FULL, rows: [], soaks: [], notes: [], log, settle }
   const failures: Array<string> = []
   const step = async (what: string, run: () => Promise<unknown>) => {
     log(`- ${what}`)

@@ -1,44 +1,54 @@
 // "Where the time goes", computed from one run: per model, modelbus's CPU per request split by
-// process beside the model's own cost (in-process) and the transport's (muxed echo), and core use.
+// process, beside the model's own cost, each half of modelbus alone, and a bare NATS round trip.
 import { costPerRequest } from "./report.js"
 import { type Row, Section } from "./rows.js"
 
 const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : "–")
+const rate = (n: number) => Math.round(n).toLocaleString("en-US")
+
+const pick = (rows: ReadonlyArray<Row>, section: string, model: string, c: number, scenario?: string) =>
+  rows
+    .filter((r) => r.section === section && r.model === model && r.concurrency === c && (scenario === undefined || r.scenario.includes(scenario)))
+    .sort((a, b) => b.summary.perSecond - a.summary.perSecond)[0]
 
 export const analyse = (rows: ReadonlyArray<Row>, cores: number): string => {
   const lines: Array<string> = ["## Where the time goes (computed from this run)", ""]
   for (const model of [...new Set(rows.map((r) => r.model))]) {
-    const mb = rows.filter((r) => r.section === Section.modelbus && r.model === model && r.concurrency === 64).sort((a, b) => b.summary.perSecond - a.summary.perSecond)[0]
-    const single = rows.find((r) => r.section === Section.ceiling && r.model === model && r.concurrency === 1)
-    const ceiling = rows.filter((r) => r.section === Section.ceiling && r.model === model && r.concurrency > 1).sort((a, b) => b.summary.perSecond - a.summary.perSecond)[0]
-    const echo = rows.find((r) => r.section === Section.messaging && r.model === model && r.concurrency === 64 && r.scenario.includes("muxed"))
-    const request = rows.find((r) => r.section === Section.messaging && r.model === model && r.concurrency === 64 && r.scenario.includes("request()"))
+    const mb = pick(rows, Section.modelbus, model, 64)
     if (mb === undefined) continue
+    const mb1 = pick(rows, Section.modelbus, model, 1)
+    const single = pick(rows, Section.ceiling, model, 1)
+    const ceiling = rows.filter((r) => r.section === Section.ceiling && r.model === model && r.concurrency > 1).sort((a, b) => b.summary.perSecond - a.summary.perSecond)[0]
+    const actorsAlone = pick(rows, Section.diagnostic, model, 64, "actors")
+    const clientAlone = pick(rows, Section.diagnostic, model, 64, "client")
+    const echo = pick(rows, Section.messaging, model, 64, "muxed")
+    const echo1 = pick(rows, Section.messaging, model, 1, "muxed")
+    const request = pick(rows, Section.messaging, model, 64, "request()")
     const c = costPerRequest(mb)
-    const window = mb.summary.seconds
-    const coresUsed = mb.processes.reduce((a, p) => a + p.cpuSeconds, 0) / window
-    const actorCores = mb.processes.filter((p) => /^[A-Za-z0-9_-]+-\d+$/.test(p.role)).map((p) => f(p.cpuSeconds / window, 2)).join(" + ")
-    const parts = [
-      `**${model}**, ${mb.scenario} at c=64: ${f(mb.summary.perSecond)} req/s, p50 ${f(mb.summary.p50Ms, 2)} ms, p99 ${f(mb.summary.p99Ms, 2)} ms.`,
-      `The processes used ${f(coresUsed, 2)} of ${cores} cores (actors ${actorCores}); one request costs ${f(c.total)} µs of CPU in all: client ${f(c.client)}, actors ${f(c.servers)}, supervisor ${f(c.supervisor, 1)}, nats-server ${f(c.nats)}.`
+    const coresUsed = (mb.processes.reduce((a, p) => a + p.cpuSeconds, 0) / mb.summary.seconds)
+    const parts: Array<string> = [
+      `- **${model}**, ${mb.scenario}, c=64: ${rate(mb.summary.perSecond)} req/s using ${f(coresUsed, 2)} of ${cores} cores; a request costs ${f(c.total)} µs of CPU: client ${f(c.client)}, actors ${f(c.servers)}, nats-server ${f(c.nats)}, supervisor ${f(c.supervisor, 1)}.`
     ]
     if (single !== undefined) {
-      const model1 = costPerRequest(single)
-      parts.push(`The model itself costs ${f(model1.servers)} µs of CPU per single-sample predict in-process (p50 ${f(single.summary.p50Ms * 1000)} µs wall), so about ${f(c.servers - model1.servers)} µs per request in the actor is not the model (NATS client, decode, checks, encode, the per-request promise path).`)
+      parts.push(`  The model alone: ${f(costPerRequest(single).servers)} µs of CPU per single-sample predict in-process (p50 ${f(single.summary.p50Ms * 1000)} µs)` +
+        (ceiling === undefined ? "." : `, ${f(costPerRequest(ceiling).servers, 1)} µs per sample at batch ${ceiling.batch} (${rate(ceiling.summary.perSecond)} samples/s on ${ceiling.concurrency} processes).`))
     }
-    if (ceiling !== undefined) {
-      const ceil = costPerRequest(ceiling)
-      parts.push(`At its best batch (${ceiling.batch}) the model costs ${f(ceil.servers, 1)} µs per sample (${f(ceiling.summary.perSecond)} samples/s on ${ceiling.concurrency} processes): batching would remove most of the per-sample model cost.`)
+    if (actorsAlone !== undefined) {
+      const a = costPerRequest(actorsAlone)
+      parts.push(`  The actors alone (muxed raw client, c=64): ${rate(actorsAlone.summary.perSecond)} req/s at ${f(a.servers)} µs of actor CPU per request` +
+        (single === undefined ? "." : `, about ${f(a.servers - single.summary.p50Ms * 1000)} µs more than one predict's p50 (NATS client, decode, checks, tensor in/out, encode, reply, GC).`))
     }
-    if (echo !== undefined) {
-      const e = costPerRequest(echo)
-      parts.push(`A bare NATS round trip of the same payload (muxed echo, c=64) costs ${f(e.total)} µs in all (client ${f(e.client)}, echo ${f(e.servers)}, nats-server ${f(e.nats)}), so the modelbus client spends ${f(c.client - e.client)} µs more than a muxed client per request.`)
+    if (clientAlone !== undefined) {
+      const k = costPerRequest(clientAlone)
+      parts.push(`  The modelbus client alone (canned replies, c=64): ${rate(clientAlone.summary.perSecond)} req/s at ${f(k.client)} µs of client CPU per request` +
+        (echo === undefined ? "." : `, against ${f(costPerRequest(echo).client)} µs for the bench's muxed client on the same payload (${rate(echo.summary.perSecond)} req/s echo).`))
     }
-    if (request !== undefined) {
-      const q = costPerRequest(request)
-      parts.push(`nats.js request() per call costs its client ${f(q.client)} µs (${f(request.summary.perSecond)} req/s against an echo).`)
+    if (request !== undefined) parts.push(`  nats.js request() alone (echo, c=64): ${rate(request.summary.perSecond)} req/s at ${f(costPerRequest(request).client)} µs of client CPU per call.`)
+    if (mb1 !== undefined && echo1 !== undefined && single !== undefined) {
+      const extra = mb1.summary.p50Ms - echo1.summary.p50Ms - single.summary.p50Ms
+      parts.push(`  At c=1 modelbus's p50 is ${f(mb1.summary.p50Ms * 1000)} µs = NATS round trip ${f(echo1.summary.p50Ms * 1000)} µs + model ${f(single.summary.p50Ms * 1000)} µs + ${f(extra * 1000)} µs of modelbus's own.`)
     }
-    lines.push(parts.join(" "), "")
+    lines.push(parts.join("\n"), "")
   }
   return lines.join("\n")
 }

@@ -17,6 +17,8 @@ export interface BenchContext {
   readonly soaks: Array<Soak>
   readonly notes: Array<string>
   readonly log: (line: string) => void
+  /** Waits (bounded) until the machine is quiet; called before each measurement. */
+  readonly settle: () => Promise<void>
 }
 
 /** Waits for a forked helper's first IPC message `{ready: true}`. */
@@ -92,6 +94,7 @@ export const measure = async (ctx: BenchContext, s: DriverScenario, rpc: Rpc, dr
   const window = processWindow([{ role: "client", pid: driverPid }, ...s.servers, { role: "nats", pid: ctx.natsPid }])
   let measured: WindowResult = { processes: [], backgroundCpuSeconds: Number.NaN }
   const timeout = plan.warmupMs + plan.durationMs + 120_000
+  await ctx.settle()
   const summary = await rpc.call<LatencySummary>({ type: "run", plan }, timeout, (event) => {
     if (event === "window-start") window.start()
     else if (event === "window-end") measured = window.end()

@@ -41,6 +41,7 @@ export const runCeiling = async (ctx: BenchContext, model: BenchModel, processes
     }
     // Model time of a single request: one process alone, batch 1.
     {
+      await ctx.settle()
       await rpcs[0]!.call({ type: "warmup", batch: 1, durationMs: ctx.timing.warmupMs }, timeout)
       const window = processWindow(watched.slice(0, 1))
       window.start()
@@ -48,6 +49,7 @@ export const runCeiling = async (ctx: BenchContext, model: BenchModel, processes
       push({ section: Section.ceiling, scenario: "in-process, 1 process (model time)", model: model.name, concurrency: 1, batch: 1, unit: "samples/s", summary: result, ...window.end() })
     }
     for (const batch of ctx.timing.batches) {
+      await ctx.settle()
       await Promise.all(rpcs.map((rpc) => rpc.call({ type: "warmup", batch, durationMs: ctx.timing.warmupMs }, timeout)))
       const window = processWindow(watched)
       window.start()

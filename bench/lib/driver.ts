@@ -1,10 +1,8 @@
 // The load driver, a process of its own so its CPU and memory are measured like the servers':
 // one client kind per process (modelbus client, muxed inbox, nats.js request(), Moleculer broker).
 import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node"
-import Moleculer from "moleculer"
 import { closedLoop, type LoadPlan } from "./loadgen.js"
 import { inputPool, modelNamed } from "./models.js"
-import { moleculerBrokerOptions, moleculerService } from "./moleculerShared.js"
 import { MuxedClient } from "./muxedClient.js"
 import { dist } from "./paths.js"
 import { serveRpc } from "./rpc.js"
@@ -33,6 +31,9 @@ const setupCall = async (setup: DriverSetup): Promise<{ call: Call; close: () =>
     const timeout = setup.timeoutMs
     return { call: (i) => nc.request(subject, bodies[i % bodies.length]!, { timeout }), close: () => nc.drain() }
   }
+  // Imported only by Moleculer drivers, so the other clients' processes do not carry it.
+  const { default: Moleculer } = await import("moleculer")
+  const { moleculerBrokerOptions, moleculerService } = await import("./moleculerShared.js")
   const binary = setup.kind === DriverKind.moleculerMsgpack
   const broker = new Moleculer.ServiceBroker(moleculerBrokerOptions(`client-${process.pid}`, setup.natsUrl, binary))
   await broker.start()

@@ -82,17 +82,17 @@ export const FULL: Timing = {
 }
 
 export const QUICK: Timing = {
-  warmupMs: 250,
-  ceilingMs: 600,
-  echoMs: 700,
-  modelbusMs: 800,
-  antiMs: 700,
-  peerMs: 800,
+  warmupMs: 200,
+  ceilingMs: 400,
+  echoMs: 500,
+  modelbusMs: 600,
+  antiMs: 500,
+  peerMs: 600,
   soakRequests: 5_000,
   echoConcurrency: [1, 64],
   modelbusConcurrency: [1, 16, 64, 256],
   antiConcurrency: [1, 16],
-  peerConcurrency: [1, 64],
-  diagnosticConcurrency: [1, 64],
+  peerConcurrency: [64],
+  diagnosticConcurrency: [64],
   batches: [1, 8, 32, 64]
 }

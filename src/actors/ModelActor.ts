@@ -1,10 +1,11 @@
 // A model actor's life: connect to NATS, load the model once, serve its infer subject in the
 // model's queue group, heartbeat to the supervisor, and drain in-flight requests on shutdown.
-import type { NatsConnection, Subscription } from "@nats-io/transport-node"
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { Effect, type Scope } from "effect"
 import { loadModel } from "../model/loader.js"
 import { openRegistry, type Registry } from "../registry/Registry.js"
 import { answerFit } from "./fit.js"
+import { DEFAULT_BATCHING, makeBatcher } from "./batcher.js"
 import { type ServingModel, servingModel } from "./servingModel.js"
 import { currentVersion, followUpdates, loadVersion } from "./updates.js"
 import { initRuntime, requestedBackend } from "../model/runtime.js"
@@ -12,6 +13,9 @@ import { natsConnection } from "../nats/connection.js"
 import { subjects } from "../protocol/subjects.js"
 import { type ActorCounters, type ActorSettings, tellSupervisor } from "./ipc.js"
 import { type ActorStats, answerInfer, type PipelineContext } from "./pipeline.js"
+
+/** Requests an actor accepts before it leaves its queue group (per actor). */
+export const DEFAULT_MAX_INFLIGHT = 1024
 
 const countersOf = (stats: ActorStats, version: number, loads: number, tensors: number): ActorCounters => ({
   version,
@@ -29,27 +33,55 @@ const inflightSettled = (pending: Set<Promise<void>>) =>
     while (pending.size > 0) await Promise.all(pending)
   })
 
-/** Subscribes in the queue group; on release: stop taking requests, finish those in flight. */
+/**
+ * Subscribes in the model's queue group; a saturated actor leaves the group (so NATS routes around
+ * it) and rejoins when it has room. On release: stop taking requests, finish those in flight.
+ */
 const serve = (nc: NatsConnection, ctx: PipelineContext, settings: ActorSettings, counters: () => ActorCounters) =>
   Effect.acquireRelease(
     Effect.sync(() => {
       const pending = new Set<Promise<void>>()
       const s = subjects(settings.prefix)
-      const sub: Subscription = nc.subscribe(s.infer(settings.model), {
-        queue: s.inferQueue(settings.model),
-        callback: (error, msg) => {
-          if (error !== null) return
-          const answered = answerInfer(ctx, msg)
+      const rejoinAt = Math.floor(ctx.maxInflight * 0.75)
+      let sub: Subscription | undefined
+      let closing = false
+      const settle = (answered: Promise<void>) => {
+        pending.delete(answered)
+        if (sub === undefined && !closing && ctx.stats.inflight <= rejoinAt) join()
+      }
+      const onMessage = (error: Error | null, msg: Msg) => {
+        if (error !== null) return
+        const answered = answerInfer(ctx, msg)
+        if (answered !== undefined) {
           pending.add(answered)
-          void answered.finally(() => pending.delete(answered))
+          void answered.then(() => settle(answered))
+        }
+        if (sub !== undefined && ctx.stats.inflight >= ctx.maxInflight) {
+          const full = sub
+          sub = undefined
+          void full.drain().catch(() => undefined)
+        }
+      }
+      const join = () => {
+        sub = nc.subscribe(s.infer(settings.model), { queue: s.inferQueue(settings.model), callback: onMessage })
+      }
+      join()
+      const presence = nc.subscribe(s.presence(settings.model), {
+        queue: s.presence(settings.model),
+        callback: (error, msg) => {
+          if (error === null) msg.respond(JSON.stringify({ actor: settings.id, inflight: ctx.stats.inflight, joined: sub !== undefined }))
         }
       })
-      return { sub, pending }
+      const stop = async () => {
+        closing = true
+        await Promise.all([sub?.drain().catch(() => undefined), presence.drain().catch(() => undefined)])
+      }
+      return { pending, stop }
     }),
-    ({ sub, pending }) =>
+    ({ pending, stop }) =>
       Effect.gen(function*() {
         tellSupervisor({ type: "draining", counters: counters() })
-        yield* Effect.promise(() => sub.drain().catch(() => undefined))
+        yield* Effect.promise(stop)
         yield* inflightSettled(pending)
       })
   )
@@ -85,12 +117,18 @@ export const runModelActor = Effect.fn("ModelActor.run")(function*(settings: Act
   const serving = servingModel(first.model, first.version)
   life.serving = serving
   yield* Effect.addFinalizer(() => Effect.sync(() => serving.current.model.dispose()))
+  const batchable = () => {
+    const { inputs, outputs } = serving.current.model.signature
+    return [...inputs, ...outputs].every((t) => t.shape[0] === null)
+  }
   const ctx: PipelineContext = {
     actorId: settings.id,
     modelName: settings.model,
     serving,
     maxPayloadBytes: settings.maxPayloadBytes ?? nc.info?.max_payload ?? 1024 * 1024,
-    stats
+    maxInflight: settings.maxInflight ?? DEFAULT_MAX_INFLIGHT,
+    stats,
+    batcher: makeBatcher({ actorId: settings.id, modelName: settings.model, serving, stats }, settings.batching ?? DEFAULT_BATCHING, batchable)
   }
   yield* serve(nc, ctx, settings, () => {
     life.state = "draining"

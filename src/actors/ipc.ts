@@ -31,7 +31,9 @@ export const ActorSettings = Schema.Struct({
   /** Load the registry's current version (JetStream) instead of `path`, and follow updates. */
   registry: Schema.optional(Schema.Boolean),
   retention: Schema.optional(Schema.Number),
-  maxPayloadBytes: Schema.optional(Schema.Number)
+  maxPayloadBytes: Schema.optional(Schema.Number),
+  maxInflight: Schema.optional(Schema.Number),
+  batching: Schema.optional(Schema.Struct({ maxBatchSize: Schema.Number, maxDelayMs: Schema.Number }))
 })
 export type ActorSettings = typeof ActorSettings.Type
 

@@ -1,11 +1,12 @@
-// The per-message path of a model actor: decode → check against the signature → run → encode,
-// with every failure answered as a typed error reply and counted; never throws.
-import { headers as natsHeaders, type Msg, type MsgHdrs } from "@nats-io/transport-node"
+// The per-message path of a model actor: admission → decode → check against the signature →
+// queue for (batched) execution; every failure is answered as a typed error reply, never thrown.
+import type { Msg } from "@nats-io/transport-node"
 import { checkInputs, checkOutputs } from "../model/signature.js"
-import { CONTENT_TYPE_HEADER, decodeRequest, type Encoding, encodeError, encodeReply, encodingOf, JSON_CONTENT_TYPE } from "../protocol/codec.js"
-import { BadInput, ERROR_CODE_HEADER, ERROR_HEADER, errorCodes, InferenceFailed, PayloadTooLarge, type ServiceError } from "../protocol/errors.js"
-import type { InferRequest, ReplyOutputs } from "../protocol/messages.js"
-import { acquire, release, type ServingModel, type ServingVersion } from "./servingModel.js"
+import { CONTENT_TYPE_HEADER, decodeRequest, type Encoding, encodingOf } from "../protocol/codec.js"
+import { BadInput, Overloaded, PayloadTooLarge, type ServiceError } from "../protocol/errors.js"
+import type { Batcher } from "./batcher.js"
+import { replyError } from "./replies.js"
+import type { ServingModel } from "./servingModel.js"
 
 export interface ActorStats {
   served: number
@@ -18,69 +19,40 @@ export interface PipelineContext {
   readonly modelName: string
   readonly serving: ServingModel
   readonly maxPayloadBytes: number
+  /** Requests accepted but not answered at most; more are refused with Overloaded. */
+  readonly maxInflight: number
   readonly stats: ActorStats
+  readonly batcher: Batcher
 }
 
-const replyHeaders = (encoding: Encoding, error?: ServiceError): MsgHdrs | undefined => {
-  if (error === undefined && encoding !== "json") return undefined
-  const h = natsHeaders()
-  if (encoding === "json") h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE)
-  if (error !== undefined) {
-    h.set(ERROR_CODE_HEADER, String(errorCodes[error._tag]))
-    h.set(ERROR_HEADER, error.message.replace(/[\r\n]+/g, " "))
-  }
-  return h
-}
-
-const respondError = (ctx: PipelineContext, msg: Msg, encoding: Encoding, error: ServiceError) => {
+const refuse = (ctx: PipelineContext, msg: Msg, encoding: Encoding, error: ServiceError): undefined => {
   ctx.stats.errors++
-  const headers = replyHeaders(encoding, error)
-  msg.respond(encodeError(error, encoding), headers === undefined ? undefined : { headers })
+  replyError(msg, encoding, error)
+  return undefined
 }
 
-/** Answers one infer message. Resolves once the reply is sent; never rejects. */
-export const answerInfer = async (ctx: PipelineContext, msg: Msg): Promise<void> => {
+/** Answers one infer message; the promise (if any) resolves once the reply is sent. Never rejects. */
+export const answerInfer = (ctx: PipelineContext, msg: Msg): Promise<void> | undefined => {
+  const arrived = performance.now()
+  if (!msg.reply) return undefined
   const encoding = encodingOf(msg.headers?.get(CONTENT_TYPE_HEADER) || undefined)
-  if (msg.reply === undefined || msg.reply === "") return
+  if (ctx.stats.inflight >= ctx.maxInflight) {
+    return refuse(ctx, msg, encoding, new Overloaded({ message: `${ctx.actorId} has ${ctx.stats.inflight} requests in flight (limit ${ctx.maxInflight})` }))
+  }
   if (msg.data.byteLength > ctx.maxPayloadBytes) {
-    return respondError(ctx, msg, encoding, new PayloadTooLarge({
+    return refuse(ctx, msg, encoding, new PayloadTooLarge({
       message: `request body is ${msg.data.byteLength} bytes; this actor accepts at most ${ctx.maxPayloadBytes}`,
       limit: ctx.maxPayloadBytes,
       size: msg.data.byteLength
     }))
   }
   const request = decodeRequest(msg.data, encoding)
-  if (request instanceof BadInput) return respondError(ctx, msg, encoding, request)
-  const serving = acquire(ctx.serving)
-  try {
-    await run(ctx, msg, encoding, request, serving)
-  } finally {
-    release(serving)
-  }
-}
-
-const run = async (ctx: PipelineContext, msg: Msg, encoding: Encoding, request: InferRequest, serving: ServingVersion): Promise<void> => {
-  const { signature } = serving.model
+  if (request instanceof BadInput) return refuse(ctx, msg, encoding, request)
+  const { signature } = ctx.serving.current.model
   const inputs = checkInputs(signature, request)
-  if (inputs instanceof BadInput) return respondError(ctx, msg, encoding, inputs)
+  if (inputs instanceof BadInput) return refuse(ctx, msg, encoding, inputs)
   const unknownOutput = checkOutputs(signature, request.outputs)
-  if (unknownOutput !== undefined) return respondError(ctx, msg, encoding, unknownOutput)
-
-  ctx.stats.inflight++
-  let outputs: ReplyOutputs
-  try {
-    const computed = await serving.model.predict(inputs, request.outputs)
-    const only = signature.outputs[0]
-    outputs = request.outputs === undefined && signature.outputs.length === 1 && only !== undefined ? computed[only.name]! : computed
-  } catch (cause) {
-    return respondError(ctx, msg, encoding, new InferenceFailed({
-      message: `model "${ctx.modelName}" failed while computing: ${cause instanceof Error ? cause.message : String(cause)}`
-    }))
-  } finally {
-    ctx.stats.inflight--
-  }
-  ctx.stats.served++
-  const headers = replyHeaders(encoding)
-  const body = encodeReply({ outputs, model: ctx.modelName, version: serving.version, actor: ctx.actorId }, encoding)
-  msg.respond(body, headers === undefined ? undefined : { headers })
+  if (unknownOutput !== undefined) return refuse(ctx, msg, encoding, unknownOutput)
+  const deadline = request.timeoutMs === undefined ? Number.POSITIVE_INFINITY : arrived + request.timeoutMs
+  return ctx.batcher.submit({ msg, encoding, inputs, outputs: request.outputs, deadline })
 }

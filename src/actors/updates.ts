@@ -2,6 +2,7 @@
 // its path when the registry is empty), then preload, check, warm up and swap in each new version.
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Cause, Effect, Queue, type Scope } from "effect"
+import { ModelLoadFailed } from "../model/errors.js"
 import { type LoadedModel, loadModel } from "../model/loader.js"
 import { probeInputs } from "../model/specs.js"
 import type { UpdateAck } from "../protocol/messages.js"
@@ -32,7 +33,10 @@ export const loadVersion = (registry: Registry, model: string, entry: ModelVersi
 export const currentVersion = Effect.fnUntraced(function*(registry: Registry, settings: ActorSettings) {
   const found = yield* registry.current(settings.model)
   if (found !== undefined) return found.entry
-  const files = yield* Effect.promise(() => readModelFolder(settings.path))
+  const files = yield* Effect.tryPromise({
+    try: () => readModelFolder(settings.path),
+    catch: (e) => new ModelLoadFailed({ path: settings.path, message: `cannot seed version 1 from ${settings.path}: ${e instanceof Error ? e.message : String(e)}` })
+  })
   return yield* publishVersion(registry, settings.model, files, { source: `path:${settings.path}` }).pipe(
     Effect.catchTag("VersionConflict", () =>
       registry.current(settings.model).pipe(Effect.flatMap((now) => (now === undefined ? Effect.die("registry entry vanished") : Effect.succeed(now.entry))))

@@ -1,12 +1,14 @@
 // The Effect client of modelbus: `infer` (with safe retries), `inferMany`, `status` and `stats` over one
 // NATS connection, every failure a typed error (service errors plus Timeout, NoResponders, ConnectionError).
-import { headers as natsHeaders, type Msg, type NatsConnection, NoRespondersError, RequestError, TimeoutError } from "@nats-io/transport-node"
+import { headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/transport-node"
 import { Context, Effect, Layer, Metric, type Stream } from "effect"
 import { defaultServers, natsConnection } from "../nats/connection.js"
+import { gather } from "../nats/gather.js"
 import { CONTENT_TYPE_HEADER, decodeReply, type Encoding, encodeRequest, encodingOf, type InferInputs, JSON_CONTENT_TYPE, parseBody, serialize } from "../protocol/codec.js"
-import { BadInput, BadReply, ConnectionError, type InferError, NoResponders, Timeout } from "../protocol/errors.js"
+import { BadInput, BadReply, ConnectionError, type InferError, type NoResponders, Overloaded } from "../protocol/errors.js"
 import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from "../protocol/messages.js"
 import { DEFAULT_PREFIX, subjects } from "../protocol/subjects.js"
+import { muxedRequester } from "./requester.js"
 import { updatesOn } from "./update.js"
 import { type ControlOptions, type ControlRefused, controlOn, type NotFound } from "./control.js"
 import { DEFAULT_TIMEOUT_MS, defaultRetryPolicy, resolveRetryPolicy, type RetryPlan, retryPlan, type RetryPolicy, retrying } from "./retry.js"
@@ -66,6 +68,8 @@ export class ModelClient extends Context.Service<ModelClient, {
   status(options?: StatusOptions): Effect.Effect<ReadonlyArray<SupervisorStatus>, ConnectionError | BadReply>
   /** This client's counters so far (a snapshot). */
   stats(): ClientStats
+  /** Fails the requests still waiting (the connection closes with the client's scope). */
+  close(): void
   /** Replaces every replica of a model, or one actor, without a gap (fresh process serving first). */
   restart(target: string, options?: ControlOptions): Effect.Effect<ReadonlyArray<ControlReply>, NotFound | ControlRefused | ConnectionError>
   /** Sets the replica count of `model` on every supervisor running it (or one, with `supervisor`). */
@@ -83,16 +87,6 @@ export const clientMetrics = {
   retries: Metric.counter("modelbus_client_retries_total", { description: "infer attempts after the first one of a call", incremental: true }),
   failures: Metric.counter("modelbus_client_failures_total", { description: "infer calls that ended in an error after any retries", incremental: true })
 } as const
-
-const requestError = (error: unknown, subject: string, timeoutMs: number): InferError => {
-  if (error instanceof NoRespondersError || (error instanceof RequestError && error.isNoResponders())) {
-    return new NoResponders({ message: `no replica is serving ${subject}`, subject })
-  }
-  if (error instanceof TimeoutError || (error instanceof RequestError && error.cause instanceof TimeoutError)) {
-    return new Timeout({ message: `no reply on ${subject} within ${timeoutMs} ms`, subject, timeoutMs })
-  }
-  return new ConnectionError({ message: `request on ${subject} failed: ${error instanceof Error ? error.message : String(error)}` })
-}
 
 const readReply = (msg: Msg, subject: string): Effect.Effect<InferReply, InferError> => {
   const decoded = decodeReply(msg.data, encodingOf(msg.headers?.get(CONTENT_TYPE_HEADER) || undefined))
@@ -130,11 +124,22 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
   const countRetry = Metric.update(clientMetrics.retries, 1)
   const countFailure = Effect.andThen(Effect.sync(() => void counts.failures++), Metric.update(clientMetrics.failures, 1))
 
-  const send = (to: string, body: Uint8Array, timeout: number) =>
-    Effect.tryPromise({
-      try: () => nc.request(to, body, headers === undefined ? { timeout } : { timeout, headers }),
-      catch: (error) => requestError(error, to, timeout)
-    }).pipe(Effect.flatMap((msg) => readReply(msg, to)))
+  const requester = muxedRequester(nc)
+
+  /** NATS says no responders both when nobody serves `model` and when every replica is full; presence tells them apart. */
+  const classify = (model: string, noResponders: NoResponders): Effect.Effect<never, NoResponders | Overloaded> =>
+    Effect.tryPromise(() => nc.request(subject.presence(model), undefined, { timeout: 250 })).pipe(
+      Effect.matchEffect({
+        onSuccess: () => Effect.fail(new Overloaded({ message: `every replica of ${model} is at its admission limit` })),
+        onFailure: () => Effect.fail(noResponders)
+      })
+    )
+
+  const send = (to: string, model: string, body: Uint8Array, timeout: number) =>
+    requester.request(to, body, timeout, headers).pipe(
+      Effect.catchTag("NoResponders", (e) => classify(model, e)),
+      Effect.flatMap((msg) => readReply(msg, to))
+    )
 
   const infer = Effect.fnUntraced(function*(model: string, inputs: InferInputs, opts?: InferOptions) {
     counts.requests++
@@ -143,14 +148,14 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
     const plan = planFor(opts)
     const timeout = plan.policy.attemptTimeoutMs
     const body = yield* Effect.try({
-      try: () => encodeRequest(inputs, opts?.outputs, encoding),
+      try: () => encodeRequest(inputs, opts?.outputs, encoding, timeout),
       catch: (cause) => new BadInput({ message: `cannot encode the inputs for ${to}: ${cause instanceof Error ? cause.message : String(cause)}` })
     })
     return yield* retrying((n) => {
       counts.attempts++
-      if (n === 1) return send(to, body, timeout)
+      if (n === 1) return send(to, model, body, timeout)
       counts.retries++
-      return Effect.andThen(countRetry, send(to, body, timeout))
+      return Effect.andThen(countRetry, send(to, model, body, timeout))
     }, plan)
   }, Effect.tapError(() => countFailure))
 
@@ -161,17 +166,13 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
 
   const status = Effect.fn("ModelClient.status")(function*(opts?: StatusOptions) {
     const replies = yield* Effect.tryPromise({
-      try: async () => {
-        const answers: Array<Msg> = []
-        const iterator = await nc.requestMany(subject.status, serialize({}, "json"), {
+      try: () =>
+        gather(nc, subject.status, serialize({}, "json"), {
           strategy: "stall",
           stall: opts?.quietMs ?? 300,
           maxWait: opts?.timeoutMs ?? 3_000,
           headers: jsonHeaders()
-        })
-        for await (const msg of iterator) answers.push(msg)
-        return answers
-      },
+        }),
       catch: (error) => new ConnectionError({ message: `status request failed: ${error instanceof Error ? error.message : String(error)}` })
     })
     const statuses: Array<SupervisorStatus> = []
@@ -185,7 +186,7 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
   })
 
   const statusPromise = () => Effect.runPromise(status())
-  return ModelClient.of({ infer, inferMany, status, stats, ...controlOn(nc, options.prefix), ...updatesOn(nc, options.prefix, statusPromise) })
+  return ModelClient.of({ infer, inferMany, status, stats, close: requester.close, ...controlOn(nc, options.prefix), ...updatesOn(nc, options.prefix, statusPromise) })
 }
 
 const jsonHeaders = () => {
@@ -197,5 +198,7 @@ const jsonHeaders = () => {
 /** Connects and builds a client; the connection closes with the scope. */
 export const makeModelClient = Effect.fnUntraced(function*(options: ClientOptions = {}) {
   const nc = yield* natsConnection({ servers: options.servers ?? defaultServers(), name: options.name ?? "modelbus-client" })
-  return clientOn(nc, options)
+  const client = clientOn(nc, options)
+  yield* Effect.addFinalizer(() => Effect.sync(client.close))
+  return client
 })

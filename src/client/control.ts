@@ -1,6 +1,7 @@
 // Operating a running deployment from a client: restart a model or one actor without a gap,
 // scale a model, and follow lifecycle events; the supervisors that own the target answer.
-import type { Msg, NatsConnection } from "@nats-io/transport-node"
+import type { NatsConnection } from "@nats-io/transport-node"
+import { gather } from "../nats/gather.js"
 import { Effect, Schema, Stream } from "effect"
 import { parseBody, serialize } from "../protocol/codec.js"
 import { ConnectionError } from "../protocol/errors.js"
@@ -30,10 +31,9 @@ const collect = (nc: NatsConnection, subject: string, body: unknown, options: { 
   Effect.tryPromise({
     try: async () => {
       const replies: Array<unknown> = []
-      const iterator = await nc.requestMany(subject, serialize(body, "msgpack"), options)
-      for await (const msg of iterator as AsyncIterable<Msg>) {
-        const parsed = msg.data.byteLength === 0 ? undefined : parseBody(msg.data, "msgpack")
-        if (parsed?.ok) replies.push(parsed.value)
+      for (const msg of await gather(nc, subject, serialize(body, "msgpack"), options)) {
+        const parsed = parseBody(msg.data, "msgpack")
+        if (parsed.ok) replies.push(parsed.value)
       }
       return replies
     },

@@ -120,12 +120,16 @@ export const decodeRequest = (bytes: Uint8Array, encoding: Encoding): InferReque
   }
   const inputs = readInputs(body.inputs)
   if (inputs instanceof BadInput) return inputs
-  const outputs = body.outputs
-  if (outputs === undefined || outputs === null) return { inputs }
+  const { outputs, timeoutMs } = body
+  if (timeoutMs !== undefined && timeoutMs !== null && !(typeof timeoutMs === "number" && timeoutMs > 0)) {
+    return new BadInput({ message: `timeoutMs: expected a number of milliseconds > 0, received ${describe(timeoutMs)}` })
+  }
+  const deadline = typeof timeoutMs === "number" ? { timeoutMs } : {}
+  if (outputs === undefined || outputs === null) return { inputs, ...deadline }
   if (!Array.isArray(outputs) || !outputs.every((o) => typeof o === "string")) {
     return new BadInput({ message: `outputs: expected an array of output names, received ${describe(outputs)}` })
   }
-  return { inputs, outputs }
+  return { inputs, outputs, ...deadline }
 }
 
 const wireTensor = (t: HostTensor, encoding: Encoding) => ({
@@ -173,12 +177,18 @@ const wireInput = (value: TensorInput | NestedArray, encoding: Encoding): unknow
 
 const isTensorInput = (value: InferInputs): value is TensorInput => !Array.isArray(value) && "dtype" in value
 
-/** Encodes an infer request as a client sends it. */
-export const encodeRequest = (inputs: InferInputs, outputs: ReadonlyArray<string> | undefined, encoding: Encoding): Uint8Array => {
+/**
+ * Encodes an infer request as a client sends it; `timeoutMs` tells the actor when the caller stops
+ * waiting, so it drops the request unanswered-for rather than compute it too late.
+ */
+export const encodeRequest = (inputs: InferInputs, outputs: ReadonlyArray<string> | undefined, encoding: Encoding, timeoutMs?: number): Uint8Array => {
   const wire = Array.isArray(inputs) || isTensorInput(inputs)
     ? wireInput(inputs, encoding)
     : Object.fromEntries(Object.entries(inputs).map(([name, value]) => [name, wireInput(value, encoding)]))
-  return serialize(outputs === undefined ? { inputs: wire } : { inputs: wire, outputs }, encoding)
+  const body: Record<string, unknown> = { inputs: wire }
+  if (outputs !== undefined) body.outputs = outputs
+  if (timeoutMs !== undefined) body.timeoutMs = timeoutMs
+  return serialize(body, encoding)
 }
 
 /** A decoded reply: the outputs, a service error the actor sent, or why it is not a modelbus reply. */

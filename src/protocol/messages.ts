@@ -15,6 +15,8 @@ export type RequestInputs =
 export interface InferRequest {
   readonly inputs: RequestInputs
   readonly outputs?: ReadonlyArray<string>
+  /** The caller waits this long from sending; the actor drops the request after it (504). */
+  readonly timeoutMs?: number
 }
 
 export type ReplyOutputs = HostTensor | Readonly<Record<string, HostTensor>>

@@ -26,6 +26,8 @@ export interface Subjects {
   readonly updateAcks: (model: string) => string
   /** Request/reply: one replica of `model` trains a copy and publishes it as the next version. */
   readonly fit: (model: string) => string
+  /** Answered by any replica of `model`, even one that left the infer queue group because it is full. */
+  readonly presence: (model: string) => string
 }
 
 export const ControlCommand = { restart: "restart", scale: "scale" } as const
@@ -39,5 +41,6 @@ export const subjects = (prefix: string = DEFAULT_PREFIX): Subjects => ({
   events: (model) => `${prefix}.events.${model}`,
   control: (command) => `${prefix}.control.${command}`,
   updateAcks: (model) => `${prefix}.update.ack.${model}`,
-  fit: (model) => `${prefix}.fit.${model}`
+  fit: (model) => `${prefix}.fit.${model}`,
+  presence: (model) => `${prefix}.presence.${model}`
 })

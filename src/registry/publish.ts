@@ -1,8 +1,6 @@
 // Publishing a new model version: describe the artifacts by loading them once (format, signature),
 // refuse an incompatible signature unless forced, upload the bundle, then compare-and-swap the KV entry.
 import { Effect } from "effect"
-import { loadModel } from "../model/loader.js"
-import { initRuntime } from "../model/runtime.js"
 import { BadInput } from "../protocol/errors.js"
 import { encodeBundle, materialize, type ModelFiles } from "./bundle.js"
 import { IncompatibleSignature } from "./errors.js"
@@ -17,13 +15,19 @@ export interface PublishOptions {
   readonly onProgress?: (sent: number, total: number) => void
 }
 
+/** TensorFlow.js is imported only when a version is published, so plain clients start fast. */
+const modelRuntime = Effect.promise(async () => {
+  const [{ loadModel }, { initRuntime }] = await Promise.all([import("../model/loader.js"), import("../model/runtime.js")])
+  return { loadModel, initRuntime }
+})
+
 /** The format and signature of the model in `files`; BadInput when it does not load. */
 export const describeModel = (files: ModelFiles) =>
   Effect.acquireUseRelease(
     Effect.promise(() => materialize(files)),
     (folder) =>
-      initRuntime().pipe(
-        Effect.andThen(loadModel(folder.dir)),
+      modelRuntime.pipe(
+        Effect.flatMap(({ initRuntime, loadModel }) => initRuntime().pipe(Effect.andThen(loadModel(folder.dir)))),
         Effect.map((model) => {
           const signature = model.signature
           model.dispose()

@@ -80,7 +80,8 @@ export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*
 
   const settingsOf = (slot: Slot): ActorSettings => ({
     id: slot.actorId, model: model.name, path: model.path, servers: ctx.servers, prefix: ctx.prefix, version: 1,
-    heartbeatMs: model.heartbeatMs, registry: ctx.registry.enabled, retention: ctx.registry.retention,
+    heartbeatMs: model.heartbeatMs, registry: ctx.registry.enabled, retention: ctx.registry.retention, batching: model.batching,
+    ...(model.maxInflight === undefined ? {} : { maxInflight: model.maxInflight }),
     ...(model.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: model.maxPayloadBytes })
   })
 

@@ -8,6 +8,7 @@ import { DEFAULT_PREFIX, isModelName, isSubjectPrefix } from "../protocol/subjec
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.js"
 import { type ChildSpec, RestartType, type Shutdown } from "./childSpec.js"
 import type { RecycleLimits } from "./recycle.js"
+import { type BatchingOptions, DEFAULT_BATCHING } from "../actors/batcher.js"
 import { DEFAULT_RETENTION } from "../registry/Registry.js"
 import { Strategy } from "./strategy.js"
 
@@ -47,6 +48,11 @@ const ModelEntry = Schema.Struct({
   heartbeatMs: Schema.optionalKey(PositiveInt),
   hangTimeoutMs: Schema.optionalKey(PositiveInt),
   maxPayloadBytes: Schema.optionalKey(PositiveInt),
+  maxInflight: Schema.optionalKey(PositiveInt),
+  batching: Schema.optionalKey(Schema.Struct({
+    maxBatchSize: Schema.optionalKey(PositiveInt),
+    maxDelayMs: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)))
+  })),
   supervisor: Schema.optionalKey(SupervisorEntry),
   backoff: Schema.optionalKey(BackoffEntry),
   recycle: Schema.optionalKey(RecycleEntry)
@@ -84,6 +90,9 @@ export interface ModelConfig {
   /** A replica silent this long is killed and restarted as a crash. */
   readonly hangTimeoutMs: number
   readonly maxPayloadBytes?: number
+  /** Requests a replica accepts before it leaves the queue group until it has room. */
+  readonly maxInflight?: number
+  readonly batching: BatchingOptions
   readonly supervisor: SupervisorPolicy
   readonly backoff: BackoffPolicy
   readonly recycle?: RecycleLimits
@@ -139,6 +148,8 @@ export const resolveConfig = (file: ConfigFile, baseDir: string): Config => {
       heartbeatMs: m.heartbeatMs ?? DEFAULTS.heartbeatMs,
       hangTimeoutMs: m.hangTimeoutMs ?? DEFAULTS.hangTimeoutMs,
       ...(m.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: m.maxPayloadBytes }),
+      ...(m.maxInflight === undefined ? {} : { maxInflight: m.maxInflight }),
+      batching: { ...DEFAULT_BATCHING, ...m.batching },
       supervisor: policyOf(m.supervisor, root),
       backoff: { ...DEFAULT_BACKOFF, ...m.backoff },
       ...(m.recycle === undefined ? {} : { recycle: m.recycle })

@@ -173,17 +173,18 @@ describe("the supervision tree under fire", () => {
       nats.url,
       {
         supervisor: { intensity: 0 },
-        models: [{ name: "unloadable", path: join(IRIS_MODEL, "missing"), supervisor: { intensity: 4, period: 60 }, backoff: { initialMs: 300, jitter: 0 } }]
+        models: [{ name: "unloadable", path: join(IRIS_MODEL, "missing"), supervisor: { intensity: 3, period: 60 }, backoff: { initialMs: 600, jitter: 0 } }]
       },
       { waitReady: false }
     )
     expect((await p.exited).code).toBe(1)
     unsubscribe()
     const exits = events.filter((e) => e.type === "exited").map((e) => e.at)
-    expect(exits.length).toBeGreaterThanOrEqual(5)
+    expect(exits.length).toBeGreaterThanOrEqual(4)
     const gaps = exits.slice(1).map((t, i) => t - exits[i]!)
-    // each restart waits 300, 600, 1200 ms more than the one before it, on top of the process start
-    expect(gaps[1]! - gaps[0]!).toBeGreaterThan(200)
-    expect(gaps[2]! - gaps[1]!).toBeGreaterThan(500)
+    // the restarts wait 600, 1200 and 2400 ms, each on top of a process start (which varies under load)
+    expect(gaps[0]!).toBeGreaterThanOrEqual(600)
+    expect(gaps[1]! - gaps[0]!).toBeGreaterThan(300)
+    expect(gaps[2]! - gaps[1]!).toBeGreaterThan(700)
   })
 })

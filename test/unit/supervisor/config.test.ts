@@ -8,6 +8,8 @@ import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Config, ConfigError, decodeConfig, DEFAULTS, loadConfig, replicaSpec } from "../../../src/supervisor/config.js"
 import { DEFAULT_BACKOFF } from "../../../src/supervisor/backoff.js"
+import { DEFAULT_BATCHING } from "../../../src/actors/batcher.js"
+import { DEFAULT_RETENTION } from "../../../src/registry/Registry.js"
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../../..")
 const CONFIG_PATH = "/etc/modelbus/modelbus.yaml"
@@ -30,6 +32,7 @@ describe("decodeConfig", () => {
     expect(config).toEqual({
       prefix: "modelbus",
       root: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
+      registry: { mode: "auto", retention: DEFAULT_RETENTION },
       models: [{
         name: "iris",
         path: "/etc/modelbus/model",
@@ -38,6 +41,7 @@ describe("decodeConfig", () => {
         shutdown: DEFAULTS.shutdownMs,
         heartbeatMs: DEFAULTS.heartbeatMs,
         hangTimeoutMs: DEFAULTS.hangTimeoutMs,
+        batching: DEFAULT_BATCHING,
         supervisor: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
         backoff: DEFAULT_BACKOFF
       }]
@@ -61,6 +65,7 @@ describe("decodeConfig", () => {
     expect(config.models[0]).toEqual({
       name: "a", path: "/models/a", replicas: 3, restart: "transient", shutdown: "brutal_kill", heartbeatMs: 250, maxPayloadBytes: 1024,
       hangTimeoutMs: DEFAULTS.hangTimeoutMs,
+      batching: DEFAULT_BATCHING,
       supervisor: { strategy: "rest_for_one", intensity: 0, periodMs: 2_500 },
       backoff: DEFAULT_BACKOFF
     })
@@ -166,6 +171,7 @@ describe("loadConfig", () => {
       servers: "nats://127.0.0.1:4222",
       prefix: "modelbus",
       root: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
+      registry: { mode: "auto", retention: DEFAULT_RETENTION },
       models: [{
         name: "iris",
         path: join(repo, "examples/iris/model"),
@@ -174,6 +180,7 @@ describe("loadConfig", () => {
         shutdown: DEFAULTS.shutdownMs,
         heartbeatMs: DEFAULTS.heartbeatMs,
         hangTimeoutMs: DEFAULTS.hangTimeoutMs,
+        batching: DEFAULT_BATCHING,
         supervisor: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
         backoff: DEFAULT_BACKOFF
       }]

@@ -1,0 +1,191 @@
+// Dynamic batching in the actor: checked requests that arrive together are stacked along the batch
+// dimension, run as one call, split and answered; an idle actor runs a lone request at once.
+import { elementCount, type HostTensor, type TensorData } from "../protocol/tensor.js"
+import type { Msg } from "@nats-io/transport-node"
+import type { Encoding } from "../protocol/codec.js"
+import { DeadlineExceeded, InferenceFailed } from "../protocol/errors.js"
+import type { ReplyOutputs } from "../protocol/messages.js"
+import { replyError, replyOk } from "./replies.js"
+import { acquire, release, type ServingModel, type ServingVersion } from "./servingModel.js"
+
+export interface BatchingOptions {
+  /** Rows per model call at most; 1 turns batching off. */
+  readonly maxBatchSize: number
+  /** How long a partial batch may wait for more requests; 0 never waits. */
+  readonly maxDelayMs: number
+}
+
+export const DEFAULT_BATCHING: BatchingOptions = { maxBatchSize: 32, maxDelayMs: 0 }
+
+export interface Job {
+  readonly msg: Msg
+  readonly encoding: Encoding
+  readonly inputs: Readonly<Record<string, HostTensor>>
+  readonly outputs: ReadonlyArray<string> | undefined
+  /** performance.now() after which the caller has given up. */
+  readonly deadline: number
+}
+
+export interface BatchContext {
+  readonly actorId: string
+  readonly modelName: string
+  readonly serving: ServingModel
+  readonly stats: { served: number; errors: number; inflight: number }
+}
+
+interface Queued extends Job {
+  readonly rows: number
+  readonly key: string
+  readonly done: () => void
+}
+
+/** Requests can share a call when their non-batch dimensions and requested outputs agree. */
+const keyOf = (job: Job): string => {
+  let key = job.outputs === undefined ? "" : job.outputs.join(",")
+  for (const name in job.inputs) key += `|${name}:${job.inputs[name]!.shape.slice(1).join("x")}`
+  return key
+}
+
+const rowsOf = (job: Job): number => {
+  for (const name in job.inputs) return job.inputs[name]!.shape[0] ?? 1
+  return 1
+}
+
+const stack = (jobs: ReadonlyArray<Queued>, rows: number): Record<string, HostTensor> => {
+  const out: Record<string, HostTensor> = {}
+  for (const name in jobs[0]!.inputs) {
+    const first = jobs[0]!.inputs[name]!
+    const rowSize = elementCount(first.shape.slice(1))
+    const Ctor = first.data.constructor as new (n: number) => TensorData
+    const data = new Ctor(rows * rowSize)
+    let offset = 0
+    for (const job of jobs) {
+      const part = job.inputs[name]!.data
+      data.set(part as never, offset)
+      offset += part.length
+    }
+    out[name] = { dtype: first.dtype, shape: [rows, ...first.shape.slice(1)], data }
+  }
+  return out
+}
+
+const slice = (t: HostTensor, from: number, rows: number): HostTensor => {
+  const rowSize = t.shape[0] === 0 ? 0 : t.data.length / t.shape[0]!
+  return { dtype: t.dtype, shape: [rows, ...t.shape.slice(1)], data: t.data.subarray(from * rowSize, (from + rows) * rowSize) }
+}
+
+/** Makes the batching queue of one actor. `batchable`: every input and output has a dynamic first dimension. */
+export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchable: () => boolean) => {
+  const queue: Array<Queued> = []
+  let scheduled = false
+  let running = false
+
+  const answer = (job: Queued, version: ServingVersion, computed: Readonly<Record<string, HostTensor>>) => {
+    const outputs = version.model.signature.outputs
+    const only = outputs[0]
+    const result: ReplyOutputs = job.outputs === undefined && outputs.length === 1 && only !== undefined ? computed[only.name]! : computed
+    ctx.stats.served++
+    replyOk(job.msg, job.encoding, { outputs: result, model: ctx.modelName, version: version.version, actor: ctx.actorId })
+  }
+
+  const fail = (job: Queued, error: DeadlineExceeded | InferenceFailed) => {
+    ctx.stats.errors++
+    replyError(job.msg, job.encoding, error)
+  }
+
+  const runOne = async (job: Queued, version: ServingVersion) => {
+    try {
+      answer(job, version, await version.model.predict(job.inputs, job.outputs))
+    } catch (cause) {
+      fail(job, new InferenceFailed({ message: `model "${ctx.modelName}" failed while computing: ${cause instanceof Error ? cause.message : String(cause)}` }))
+    }
+  }
+
+  const runBatch = async (jobs: ReadonlyArray<Queued>) => {
+    const now = performance.now()
+    const live: Array<Queued> = []
+    for (const job of jobs) {
+      if (now > job.deadline) fail(job, new DeadlineExceeded({ message: `the caller's deadline passed ${(now - job.deadline).toFixed(0)} ms before ${ctx.actorId} could run the request` }))
+      else live.push(job)
+    }
+    if (live.length === 0) return
+    const version = acquire(ctx.serving)
+    try {
+      if (live.length === 1) return await runOne(live[0]!, version)
+      const rows = live.reduce((n, j) => n + j.rows, 0)
+      let computed: Record<string, HostTensor>
+      try {
+        computed = await version.model.predict(stack(live, rows), live[0]!.outputs)
+      } catch (cause) {
+        const error = new InferenceFailed({ message: `model "${ctx.modelName}" failed while computing a batch of ${rows}: ${cause instanceof Error ? cause.message : String(cause)}` })
+        for (const job of live) fail(job, error)
+        return
+      }
+      if (Object.values(computed).some((t) => t.shape[0] !== rows)) {
+        for (const job of live) await runOne(job, version)
+        return
+      }
+      let from = 0
+      for (const job of live) {
+        const mine: Record<string, HostTensor> = {}
+        for (const name in computed) mine[name] = slice(computed[name]!, from, job.rows)
+        answer(job, version, mine)
+        from += job.rows
+      }
+    } finally {
+      release(version)
+      for (const job of jobs) {
+        ctx.stats.inflight--
+        job.done()
+      }
+    }
+  }
+
+  /** The next batch: the oldest request and the later ones that fit with it. */
+  const take = (): Array<Queued> => {
+    const first = queue.shift()!
+    const batch = [first]
+    if (!batchable() || options.maxBatchSize <= 1) return batch
+    let rows = first.rows
+    for (let i = 0; i < queue.length && rows < options.maxBatchSize; ) {
+      const next = queue[i]!
+      if (next.key === first.key && rows + next.rows <= options.maxBatchSize) {
+        batch.push(next)
+        rows += next.rows
+        queue.splice(i, 1)
+      } else i++
+    }
+    return batch
+  }
+
+  const flush = async () => {
+    scheduled = false
+    if (running) return
+    running = true
+    try {
+      while (queue.length > 0) await runBatch(take())
+    } finally {
+      running = false
+    }
+  }
+
+  const schedule = () => {
+    if (scheduled || running) return
+    scheduled = true
+    const waitForMore = options.maxDelayMs > 0 && queue.length < options.maxBatchSize && batchable()
+    if (waitForMore) setTimeout(flush, options.maxDelayMs)
+    else setImmediate(flush)
+  }
+
+  /** Queues a checked request; resolves once it has been answered. */
+  const submit = (job: Job): Promise<void> =>
+    new Promise<void>((done) => {
+      ctx.stats.inflight++
+      queue.push({ ...job, rows: rowsOf(job), key: keyOf(job), done })
+      schedule()
+    })
+
+  return { submit }
+}
+
+export type Batcher = ReturnType<typeof makeBatcher>

@@ -1,0 +1,88 @@
+// The client's hot path to the bus: one muxed inbox subscription per client, its own correlation
+// by reply token, and one sweep timer for all deadlines, instead of a `request()` per call.
+import { createInbox, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node"
+import { Effect } from "effect"
+import { ConnectionError, NoResponders, Timeout } from "../protocol/errors.js"
+
+type Outcome = Effect.Effect<Msg, Timeout | NoResponders | ConnectionError>
+
+interface Pending {
+  readonly resume: (outcome: Outcome) => void
+  readonly deadline: number
+  readonly subject: string
+  readonly timeoutMs: number
+}
+
+/** How often the deadline sweep runs while requests are pending (the timeout's resolution). */
+const SWEEP_MS = 10
+
+export interface Requester {
+  /** Publishes `body` to `subject` with a reply token and waits for the reply, or a typed failure. */
+  readonly request: (subject: string, body: Uint8Array, timeoutMs: number, headers?: MsgHdrs) => Outcome
+  /** Fails every pending request and stops listening. */
+  readonly close: () => void
+}
+
+export const muxedRequester = (nc: NatsConnection): Requester => {
+  const inbox = createInbox()
+  const tokenAt = inbox.length + 1
+  const pending = new Map<number, Pending>()
+  let next = 0
+  let sweeper: ReturnType<typeof setInterval> | undefined
+
+  const settle = (id: number, outcome: Outcome) => {
+    const p = pending.get(id)
+    if (p === undefined) return
+    pending.delete(id)
+    p.resume(outcome)
+  }
+
+  const sweep = () => {
+    const now = performance.now()
+    for (const [id, p] of pending) {
+      if (p.deadline <= now) settle(id, Effect.fail(new Timeout({ message: `no reply on ${p.subject} within ${p.timeoutMs} ms`, subject: p.subject, timeoutMs: p.timeoutMs })))
+    }
+    if (pending.size === 0 && sweeper !== undefined) {
+      clearInterval(sweeper)
+      sweeper = undefined
+    }
+  }
+
+  nc.subscribe(`${inbox}.*`, {
+    callback: (error, msg) => {
+      if (error !== null) return
+      const id = Number(msg.subject.slice(tokenAt))
+      const p = pending.get(id)
+      if (p === undefined) return
+      if (msg.headers?.hasError === true && msg.headers.code === 503 && msg.data.byteLength === 0) {
+        settle(id, Effect.fail(new NoResponders({ message: `no replica is serving ${p.subject}`, subject: p.subject })))
+      } else {
+        settle(id, Effect.succeed(msg))
+      }
+    }
+  })
+
+  const request = (subject: string, body: Uint8Array, timeoutMs: number, headers?: MsgHdrs): Outcome =>
+    Effect.callback<Msg, Timeout | NoResponders | ConnectionError>((resume) => {
+      const id = ++next
+      pending.set(id, { resume, deadline: performance.now() + timeoutMs, subject, timeoutMs })
+      try {
+        nc.publish(subject, body, headers === undefined ? { reply: `${inbox}.${id}` } : { reply: `${inbox}.${id}`, headers })
+      } catch (cause) {
+        settle(id, Effect.fail(new ConnectionError({ message: `cannot publish to ${subject}: ${cause instanceof Error ? cause.message : String(cause)}` })))
+        return
+      }
+      if (sweeper === undefined) {
+        sweeper = setInterval(sweep, SWEEP_MS)
+        sweeper.unref()
+      }
+      return Effect.sync(() => void pending.delete(id))
+    })
+
+  const close = () => {
+    for (const id of [...pending.keys()]) settle(id, Effect.fail(new ConnectionError({ message: "the client was closed" })))
+    if (sweeper !== undefined) clearInterval(sweeper)
+  }
+
+  return { request, close }
+}
