@@ -23,6 +23,7 @@ const countersOf = (stats: ActorStats, version: number, loads: number, tensors: 
   served: stats.served,
   errors: stats.errors,
   inflight: stats.inflight,
+  calls: stats.calls,
   tensors,
   rssBytes: process.memoryUsage.rss()
 })
@@ -96,7 +97,7 @@ const initialModel = (settings: ActorSettings, registry: Registry | undefined) =
 
 /** Runs one actor until its scope closes; heartbeats start before the model loads. */
 export const runModelActor = Effect.fn("ModelActor.run")(function*(settings: ActorSettings): Effect.fn.Return<void, unknown, Scope.Scope> {
-  const stats: ActorStats = { served: 0, errors: 0, inflight: 0 }
+  const stats: ActorStats = { served: 0, errors: 0, inflight: 0, calls: 0 }
   const life = { state: "starting" as "starting" | "serving" | "draining", serving: undefined as ServingModel | undefined, tensors: () => 0 }
   const counters = () => countersOf(stats, life.serving?.current.version ?? settings.version, life.serving?.loads ?? 0, life.tensors())
   yield* Effect.forkScoped(

@@ -30,7 +30,7 @@ export interface BatchContext {
   readonly actorId: string
   readonly modelName: string
   readonly serving: ServingModel
-  readonly stats: { served: number; errors: number; inflight: number }
+  readonly stats: { served: number; errors: number; inflight: number; calls: number }
 }
 
 interface Queued extends Job {
@@ -95,6 +95,7 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
 
   const runOne = async (job: Queued, version: ServingVersion) => {
     try {
+      ctx.stats.calls++
       answer(job, version, await version.model.predict(job.inputs, job.outputs))
     } catch (cause) {
       fail(job, new InferenceFailed({ message: `model "${ctx.modelName}" failed while computing: ${cause instanceof Error ? cause.message : String(cause)}` }))
@@ -115,6 +116,7 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
       const rows = live.reduce((n, j) => n + j.rows, 0)
       let computed: Record<string, HostTensor>
       try {
+        ctx.stats.calls++
         computed = await version.model.predict(stack(live, rows), live[0]!.outputs)
       } catch (cause) {
         const error = new InferenceFailed({ message: `model "${ctx.modelName}" failed while computing a batch of ${rows}: ${cause instanceof Error ? cause.message : String(cause)}` })

@@ -8,6 +8,7 @@ export interface ActorCounters {
   readonly served: number
   readonly errors: number
   readonly inflight: number
+  readonly calls: number
   readonly tensors: number
   readonly rssBytes: number
 }

@@ -12,6 +12,8 @@ export interface ActorStats {
   served: number
   errors: number
   inflight: number
+  /** Model invocations: fewer than requests answered when requests were batched. */
+  calls: number
 }
 
 export interface PipelineContext {

@@ -2,9 +2,9 @@
 // by reply token, and one sweep timer for all deadlines, instead of a `request()` per call.
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node"
 import { Effect } from "effect"
-import { ConnectionError, NoResponders, Timeout } from "../protocol/errors.js"
+import { ConnectionError, NoResponders, PayloadTooLarge, Timeout } from "../protocol/errors.js"
 
-type Outcome = Effect.Effect<Msg, Timeout | NoResponders | ConnectionError>
+type Outcome = Effect.Effect<Msg, Timeout | NoResponders | ConnectionError | PayloadTooLarge>
 
 interface Pending {
   readonly resume: (outcome: Outcome) => void
@@ -63,9 +63,14 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
   })
 
   const request = (subject: string, body: Uint8Array, timeoutMs: number, headers?: MsgHdrs): Outcome =>
-    Effect.callback<Msg, Timeout | NoResponders | ConnectionError>((resume) => {
+    Effect.callback<Msg, Timeout | NoResponders | ConnectionError | PayloadTooLarge>((resume) => {
       const id = ++next
       pending.set(id, { resume, deadline: performance.now() + timeoutMs, subject, timeoutMs })
+      const limit = nc.info?.max_payload
+      if (limit !== undefined && body.byteLength > limit) {
+        settle(id, Effect.fail(new PayloadTooLarge({ message: `request body is ${body.byteLength} bytes; the NATS server accepts at most ${limit} (its max_payload)`, limit, size: body.byteLength })))
+        return
+      }
       try {
         nc.publish(subject, body, headers === undefined ? { reply: `${inbox}.${id}` } : { reply: `${inbox}.${id}`, headers })
       } catch (cause) {

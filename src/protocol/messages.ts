@@ -48,6 +48,8 @@ export interface ActorStatus {
   readonly served: number
   readonly errors: number
   readonly inflight: number
+  /** Model invocations; fewer than `served` when requests were batched together. */
+  readonly calls?: number
   /** Live tfjs tensors in the actor process (flat while it serves: no leak). */
   readonly tensors: number
   /** Resident memory of the actor process, in bytes. */

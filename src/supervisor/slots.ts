@@ -59,6 +59,7 @@ export const slotStatus = (slot: Slot, model: string): ActorStatus => {
     served: counters?.served ?? 0,
     errors: counters?.errors ?? 0,
     inflight: counters?.inflight ?? 0,
+    calls: counters?.calls ?? 0,
     tensors: counters?.tensors ?? 0,
     rssBytes: counters?.rssBytes ?? 0,
     ...(live === undefined ? {} : { startedAt: live.startedAt }),

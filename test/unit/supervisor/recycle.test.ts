@@ -4,7 +4,7 @@ import type { ActorCounters } from "../../../src/actors/ipc.js"
 import { recycleReason } from "../../../src/supervisor/recycle.js"
 
 const counters = (over: Partial<ActorCounters> = {}): ActorCounters => ({
-  version: 1, loads: 1, served: 10, errors: 0, inflight: 0, tensors: 6, rssBytes: 100 * 1024 * 1024, ...over
+  version: 1, loads: 1, served: 10, errors: 0, inflight: 0, calls: 10, tensors: 6, rssBytes: 100 * 1024 * 1024, ...over
 })
 
 describe("recycleReason", () => {
