@@ -24,7 +24,7 @@ const writeMd = !quick || args.includes("--write-md")
 /** Server processes per scenario: modelbus's replica count, mirrored by every comparison. */
 const PROCESSES = 2
 /** The whole run is abandoned (and everything stopped) past this. */
-const budgetMs = quick ? 5 * 60_000 : 20 * 60_000
+const budgetMs = quick ? 5 * 60_000 : 15 * 60_000
 
 const log = (line: string) => console.log(line)
 
@@ -63,7 +63,7 @@ const main = async (): Promise<number> => {
   natsStop = nats.stop
   log(`nats-server ${nats.url} (pid ${nats.pid})`)
   // Quick runs only smoke-test, so they do not wait for other programs to go quiet.
-  const settle = quick ? async () => {} : quietGate({ thresholdCores: 0.3, maxWaitMs: 15_000, budgetMs: 120_000 }, log)
+  const settle = quick ? async () => {} : quietGate({ thresholdCores: 0.3, maxWaitMs: 10_000, budgetMs: 60_000 }, log)
   const ctx: BenchContext = { natsUrl: nats.url, natsPid: nats.pid, quick, timing: quick ? QUICK : FULL, rows: [], soaks: [], notes: [], log, settle }
   const failures: Array<string> = []
   const step = async (what: string, run: () => Promise<unknown>) => {

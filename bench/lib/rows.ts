@@ -66,12 +66,12 @@ export interface Timing {
 }
 
 export const FULL: Timing = {
-  warmupMs: 1_000,
-  ceilingMs: 3_000,
-  echoMs: 4_000,
-  modelbusMs: 5_000,
-  antiMs: 4_000,
-  peerMs: 5_000,
+  warmupMs: 700,
+  ceilingMs: 2_000,
+  echoMs: 3_000,
+  modelbusMs: 4_000,
+  antiMs: 3_000,
+  peerMs: 4_000,
   soakRequests: 100_000,
   echoConcurrency: [1, 16, 64, 256],
   modelbusConcurrency: [1, 16, 64, 256],
