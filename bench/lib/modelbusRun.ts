@@ -20,7 +20,7 @@ import { type Row, Section, type Soak } from "./rows.js"
  */
 export const BATCHING_VARIANTS = [
   { id: "off", label: "modelbus (batching off)", batching: { maxBatchSize: 1, maxDelayMs: 0 }, fallbackLabel: "modelbus (current actor)" },
-  { id: "on", label: "modelbus (batching on: ≤32, 2 ms)", batching: { maxBatchSize: 32, maxDelayMs: 2 } }
+  { id: "on", label: "modelbus (batching on: ≤32, no wait)", batching: { maxBatchSize: 32, maxDelayMs: 0 } }
 ] as const
 
 const REPLICAS = 2
@@ -32,10 +32,13 @@ const writeConfig = async (model: BenchModel, extra: Record<string, unknown>): P
   return file
 }
 
-type Started_ = { readonly supervisor: Started; readonly actors: ReadonlyArray<{ id: string; pid: number }> }
+interface Supervised {
+  readonly supervisor: Started
+  readonly actors: ReadonlyArray<{ id: string; pid: number }>
+}
 
-/** Starts a supervisor; undefined when the config is rejected because of the batching key (with the reason). */
-const startSupervisor = async (ctx: BenchContext, model: BenchModel, extra: Record<string, unknown>): Promise<Started_ | string> => {
+/** Starts a supervisor and waits for its actors; a string (the reason) when the config is rejected because of the batching key. */
+const startSupervisor = async (ctx: BenchContext, model: BenchModel, extra: Record<string, unknown>): Promise<Supervised | string> => {
   const file = await writeConfig(model, extra)
   const supervisor = spawnCli(["supervise", "--config", file, "--server", ctx.natsUrl], `supervisor ${model.name}`, { MODELBUS_BACKEND: "wasm" })
   try {
