@@ -1,22 +1,8 @@
 // `modelbus restart`, `scale` and `events`: operating a running deployment from another shell
 // through the client's control operations; results print as one line each (or JSON lines).
 import { Console, Effect, Stream } from "effect"
-import { type ClientOptions, makeModelClient } from "../client/ModelClient.js"
+import { type Connection, withClient } from "./client.js"
 import type { ControlReply, LifecycleEvent } from "../protocol/messages.js"
-
-export interface Connection {
-  readonly server: string | undefined
-  readonly prefix: string | undefined
-}
-
-const clientOptions = (c: Connection): ClientOptions => ({
-  ...(c.server === undefined ? {} : { servers: c.server }),
-  ...(c.prefix === undefined ? {} : { prefix: c.prefix }),
-  name: "modelbus-cli"
-})
-
-const withClient = <A, E>(c: Connection, use: (client: Effect.Success<ReturnType<typeof makeModelClient>>) => Effect.Effect<A, E>) =>
-  Effect.scoped(Effect.flatMap(makeModelClient(clientOptions(c)), use))
 
 const summary = (verb: string, replies: ReadonlyArray<ControlReply>) =>
   replies.map((r) => `supervisor ${r.supervisor}: ${verb} ${r.done.join(", ")}`).join("\n")

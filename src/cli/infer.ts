@@ -2,7 +2,7 @@
 // calls the model once and prints the reply as one JSON line.
 import { readFile } from "node:fs/promises"
 import { Console, Effect, Schema } from "effect"
-import { makeModelClient } from "../client/ModelClient.js"
+import { withClient } from "./client.js"
 import { encodeReply } from "../protocol/codec.js"
 import { BadInput } from "../protocol/errors.js"
 
@@ -37,17 +37,10 @@ export const infer = Effect.fnUntraced(function*(options: {
   })
   const isBody = typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) && "inputs" in parsed
   const body = isBody ? (parsed as { inputs: never; outputs?: Array<string> }) : { inputs: parsed as never }
-  const reply = yield* Effect.scoped(
-    Effect.gen(function*() {
-      const client = yield* makeModelClient({
-        ...(options.server === undefined ? {} : { servers: options.server }),
-        ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
-        timeoutMs: options.timeoutMs,
-        retry: { attempts: options.attempts },
-        name: "modelbus-cli"
-      })
-      return yield* client.infer(options.model, body.inputs, body.outputs === undefined ? {} : { outputs: body.outputs })
-    })
+  const reply = yield* withClient(
+    options,
+    (client) => client.infer(options.model, body.inputs, body.outputs === undefined ? {} : { outputs: body.outputs }),
+    { timeoutMs: options.timeoutMs, retry: { attempts: options.attempts } }
   )
   yield* Console.log(new TextDecoder().decode(encodeReply(reply, "json")))
 })

@@ -2,19 +2,10 @@
 // with upload progress on stderr and one line per result on stdout.
 import { readFile } from "node:fs/promises"
 import { Console, Effect } from "effect"
-import { makeModelClient } from "../client/ModelClient.js"
 import type { FitData, UpdateResult } from "../client/update.js"
 import { BadInput } from "../protocol/errors.js"
 import type { ModelVersion } from "../registry/versions.js"
-import type { Connection } from "./control.js"
-
-const withClient = <A, E>(c: Connection, use: (client: Effect.Success<ReturnType<typeof makeModelClient>>) => Effect.Effect<A, E>) =>
-  Effect.scoped(
-    Effect.flatMap(
-      makeModelClient({ ...(c.server === undefined ? {} : { servers: c.server }), ...(c.prefix === undefined ? {} : { prefix: c.prefix }), name: "modelbus-cli" }),
-      use
-    )
-  )
+import { type Connection, withClient } from "./client.js"
 
 /** Upload progress as a line rewritten in place on stderr. */
 const progress = (sent: number, total: number) => {

@@ -1,7 +1,7 @@
 // `modelbus status [--json]`: asks every supervisor and prints its tree (root → model supervisors
 // → replicas with pid, state, uptime, restarts, last exit), or `{"actors": [...]}` merged.
 import { Console, Effect } from "effect"
-import { makeModelClient } from "../client/ModelClient.js"
+import { withClient } from "./client.js"
 import type { ActorStatus, SupervisorNode, SupervisorStatus } from "../protocol/messages.js"
 
 /** Every actor of every supervisor, each naming its supervisor (pure). */
@@ -62,15 +62,6 @@ export const status = Effect.fnUntraced(function*(options: {
   readonly server: string | undefined
   readonly prefix: string | undefined
 }) {
-  const statuses = yield* Effect.scoped(
-    Effect.gen(function*() {
-      const client = yield* makeModelClient({
-        ...(options.server === undefined ? {} : { servers: options.server }),
-        ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
-        name: "modelbus-cli"
-      })
-      return yield* client.status()
-    })
-  )
+  const statuses = yield* withClient(options, (client) => client.status())
   yield* Console.log(options.json ? JSON.stringify({ actors: mergeStatuses(statuses) }, null, 2) : renderTree(statuses, Date.now()))
 })
