@@ -19,7 +19,7 @@ export const analyse = (rows: ReadonlyArray<Row>, cores: number): string => {
     const mb1 = pick(rows, Section.modelbus, model, 1)
     const single = pick(rows, Section.ceiling, model, 1)
     const ceiling = rows.filter((r) => r.section === Section.ceiling && r.model === model && r.concurrency > 1).sort((a, b) => b.summary.perSecond - a.summary.perSecond)[0]
-    const actorsAlone = pick(rows, Section.diagnostic, model, 64, "actors")
+    const actorsAlone = rows.filter((r) => r.section === Section.diagnostic && r.model === model && r.concurrency === 64 && r.scenario.startsWith("actors"))
     const clientAlone = pick(rows, Section.diagnostic, model, 64, "client")
     const echo = pick(rows, Section.messaging, model, 64, "muxed")
     const echo1 = pick(rows, Section.messaging, model, 1, "muxed")
@@ -33,10 +33,10 @@ export const analyse = (rows: ReadonlyArray<Row>, cores: number): string => {
       parts.push(`  The model alone: ${f(costPerRequest(single).servers)} µs of CPU per single-sample predict in-process (p50 ${f(single.summary.p50Ms * 1000)} µs)` +
         (ceiling === undefined ? "." : `, ${f(costPerRequest(ceiling).servers, 1)} µs per sample at batch ${ceiling.batch} (${rate(ceiling.summary.perSecond)} samples/s on ${ceiling.concurrency} processes).`))
     }
-    if (actorsAlone !== undefined) {
-      const a = costPerRequest(actorsAlone)
-      parts.push(`  The actors alone (muxed raw client, c=64): ${rate(actorsAlone.summary.perSecond)} req/s at ${f(a.servers)} µs of actor CPU per request` +
-        (single === undefined ? "." : `, about ${f(a.servers - single.summary.p50Ms * 1000)} µs more than one predict's p50 (NATS client, decode, checks, tensor in/out, encode, reply, GC).`))
+    for (const alone of actorsAlone) {
+      const a = costPerRequest(alone)
+      parts.push(`  The ${alone.scenario.replace(/ ←.*/, "")} alone (muxed raw client, c=64): ${rate(alone.summary.perSecond)} req/s at ${f(a.servers)} µs of actor CPU and ${f(a.nats)} µs of nats-server CPU per request` +
+        (single === undefined ? "." : `; one predict's p50 is ${f(single.summary.p50Ms * 1000)} µs.`))
     }
     if (clientAlone !== undefined) {
       const k = costPerRequest(clientAlone)

@@ -150,7 +150,13 @@ export const writeMarkdown = async (r: Results, jsonFile: string, analysis: stri
     mdTable(COST_HEADER, costRows(r.rows).map(costCells)),
     "",
     ...(r.soaks.length > 0
-      ? ["## Soak", "", ...r.soaks.flatMap((s) => [`${s.model}, ${s.scenario}: ${s.requests.toLocaleString("en-US")} requests at c=64 in ${s.seconds} s, ${s.errors} errors.`, "", mdTable(["actor", "pid", "tensors before → after", "RSS MB before → after (/proc)", "RSS MB before → after (status)"], s.actors.map((a) => [a.id, String(a.pid), `${a.tensorsBefore} → ${a.tensorsAfter}`, `${a.rssMbBefore} → ${a.rssMbAfter}`, `${a.statusRssMbBefore} → ${a.statusRssMbAfter}`])), ""])]
+      ? ["## Soak", "", ...r.soaks.flatMap((s) => [
+        `${s.model}, ${s.scenario}, a fresh deployment: ${s.warmupRequests.toLocaleString("en-US")} warm-up requests, then ${s.requests.toLocaleString("en-US")} requests at c=64 in ${s.seconds} s, ${s.errors} errors. ` +
+          "An actor's RSS is a sawtooth (the V8 heap grows until a collection, then shrinks), so growth compares the peak RSS during the soak with the peak during the warm-up; idle RSS (after 1.5 s without requests) is shown before and after.",
+        "",
+        mdTable(["actor", "pid", "tensors before → after", "peak RSS MB warm-up → soak", "idle RSS MB before → after (/proc)", "idle RSS MB before → after (status)"], s.actors.map((a) => [a.id, String(a.pid), `${a.tensorsBefore} → ${a.tensorsAfter}`, `${f(a.peakRssMbWarmup, 1)} → ${f(a.peakRssMbDuring, 1)}`, `${a.rssMbBefore} → ${a.rssMbAfter}`, `${a.statusRssMbBefore} → ${a.statusRssMbAfter}`])),
+        ""
+      ])]
       : []),
     "## Targets (issue 5)",
     "",

@@ -33,6 +33,7 @@ export interface Row {
 export interface Soak {
   readonly model: string
   readonly scenario: string
+  readonly warmupRequests: number
   readonly requests: number
   readonly errors: number
   readonly seconds: number
@@ -43,6 +44,9 @@ export interface Soak {
     readonly tensorsAfter: number
     readonly rssMbBefore: number
     readonly rssMbAfter: number
+    /** Peak RSS during the warm-up (the baseline of the growth) and during the soak. */
+    readonly peakRssMbWarmup: number
+    readonly peakRssMbDuring: number
     /** The same from the actor's own status report (rssBytes). */
     readonly statusRssMbBefore: number
     readonly statusRssMbAfter: number
