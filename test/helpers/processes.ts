@@ -1,7 +1,7 @@
 // Test harness: real nats-server and real `modelbus` CLI processes (from dist/), started on free
 // ports and temp folders, with helpers to await their output and exits instead of sleeping.
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtemp, writeFile } from "node:fs/promises"
+import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { stringify } from "yaml"
@@ -119,4 +119,10 @@ export const isAlive = (pid: number): boolean => {
   } catch {
     return false
   }
+}
+
+/** The 150 rows of the Iris data set (four measurements each), as the example model takes them. */
+export const irisRows = async (): Promise<Array<Array<number>>> => {
+  const csv = await readFile(join(IRIS_MODEL, "../iris.csv"), "utf8")
+  return csv.trim().split("\n").slice(1).map((line) => line.split(",").slice(0, 4).map(Number))
 }

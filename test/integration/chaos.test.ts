@@ -1,12 +1,10 @@
 // Chaos, bounded in time: a steady load on three replicas while random actors are SIGKILLed every
 // 1–2 s for about 20 s. A client on the default retry policy must see no failure and no wrong answer.
-import { readFile } from "node:fs/promises"
-import { join } from "node:path"
 import { afterAll, beforeAll, expect, it } from "vitest"
 import { startLocalNatsServer, type LocalNatsServer } from "../../src/cli/natsServer.js"
 import { type Client, connect, type LifecycleEvent } from "../../src/client/index.js"
 import { expectedAnswers, startLoad } from "../helpers/load.js"
-import { type CliProcess, IRIS_MODEL, startSupervisor } from "../helpers/processes.js"
+import { type CliProcess, IRIS_MODEL, irisRows, startSupervisor } from "../helpers/processes.js"
 
 const CHAOS_MS = 20_000
 const REPLICAS = 3
@@ -36,8 +34,7 @@ const median = (xs: ReadonlyArray<number>) => {
 }
 
 it("answers every request correctly while actors are SIGKILLed every 1–2 s", async () => {
-  const csv = await readFile(join(IRIS_MODEL, "../iris.csv"), "utf8")
-  const rows = csv.trim().split("\n").slice(1).map((line) => line.split(",").slice(0, 4).map(Number))
+  const rows = await irisRows()
   const expected = await expectedAnswers(client, "chaos", rows)
   const events: Array<LifecycleEvent> = []
   const unsubscribe = client.onEvents((e) => events.push(e), "chaos")

@@ -1,6 +1,5 @@
 // Serving end to end: a real nats-server, a real supervisor process with actor processes, real
 // TF.js models from disk; plain-NATS JSON callers, the Effect and Promise clients, bad inputs.
-import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { connect as natsConnect, headers, type NatsConnection } from "@nats-io/transport-node"
 import { Effect } from "effect"
@@ -10,7 +9,7 @@ import { startLocalNatsServer, type LocalNatsServer } from "../../src/cli/natsSe
 import { BadInput, type Client, connect, ModelClient, NoResponders, type HostTensor } from "../../src/client/index.js"
 import { loadModel } from "../../src/model/loader.js"
 import { initRuntime } from "../../src/model/runtime.js"
-import { type CliProcess, eventually, FIXTURES, IRIS_MODEL, startSupervisor } from "../helpers/processes.js"
+import { type CliProcess, eventually, FIXTURES, IRIS_MODEL, irisRows, startSupervisor } from "../helpers/processes.js"
 
 const config = {
   models: [
@@ -21,10 +20,6 @@ const config = {
   ]
 }
 
-const irisRows = async (): Promise<Array<Array<number>>> => {
-  const csv = await readFile(join(IRIS_MODEL, "../iris.csv"), "utf8")
-  return csv.trim().split("\n").slice(1).map((line) => line.split(",").slice(0, 4).map(Number))
-}
 
 const jsonHeaders = () => {
   const h = headers()

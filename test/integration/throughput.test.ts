@@ -1,13 +1,11 @@
 // Batching, admission control and deadlines in real actors: batched answers equal unbatched ones,
 // one bad input never fails its neighbours, a full replica is routed around, late requests get 504.
-import { readFile } from "node:fs/promises"
-import { join } from "node:path"
 import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node"
 import { Packr } from "msgpackr"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startLocalNatsServer, type LocalNatsServer } from "../../src/cli/natsServer.js"
 import { BadInput, type Client, connect, type HostTensor, Overloaded } from "../../src/client/index.js"
-import { type CliProcess, eventually, IRIS_MODEL, startSupervisor } from "../helpers/processes.js"
+import { type CliProcess, eventually, IRIS_MODEL, irisRows, startSupervisor } from "../helpers/processes.js"
 
 let nats: LocalNatsServer
 let client: Client
@@ -30,8 +28,7 @@ beforeAll(async () => {
       { name: "guarded", path: IRIS_MODEL, maxInflight: 2, batching: { maxBatchSize: 1 } }
     ]
   })
-  const csv = await readFile(join(IRIS_MODEL, "../iris.csv"), "utf8")
-  rows = csv.trim().split("\n").slice(1).map((line) => line.split(",").slice(0, 4).map(Number))
+  rows = await irisRows()
 })
 
 afterAll(async () => {

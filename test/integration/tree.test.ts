@@ -1,12 +1,11 @@
 // The supervision tree under fire, with real processes: hangs (SIGSTOP), OTP strategies, scaling,
 // recycling and operator restarts, each while a client keeps calling and checking every answer.
-import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startLocalNatsServer, type LocalNatsServer } from "../../src/cli/natsServer.js"
 import { type Client, connect, type LifecycleEvent } from "../../src/client/index.js"
 import { expectedAnswers, startLoad } from "../helpers/load.js"
-import { type CliProcess, eventually, IRIS_MODEL, isAlive, startSupervisor } from "../helpers/processes.js"
+import { type CliProcess, eventually, IRIS_MODEL, isAlive, irisRows, startSupervisor } from "../helpers/processes.js"
 
 let nats: LocalNatsServer
 let client: Client
@@ -16,8 +15,7 @@ const running: Array<CliProcess> = []
 beforeAll(async () => {
   nats = await startLocalNatsServer()
   client = await connect({ servers: nats.url })
-  const csv = await readFile(join(IRIS_MODEL, "../iris.csv"), "utf8")
-  rows = csv.trim().split("\n").slice(1, 31).map((line) => line.split(",").slice(0, 4).map(Number))
+  rows = (await irisRows()).slice(0, 30)
 })
 
 afterAll(async () => {

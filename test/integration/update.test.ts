@@ -16,7 +16,7 @@ import { initRuntime } from "../../src/model/runtime.js"
 import { encodeBundle, readModelFolder } from "../../src/registry/bundle.js"
 import { openRegistry } from "../../src/registry/Registry.js"
 import { expectedAnswers, startLoad } from "../helpers/load.js"
-import { type CliProcess, eventually, FIXTURES, IRIS_MODEL, startSupervisor } from "../helpers/processes.js"
+import { type CliProcess, eventually, FIXTURES, IRIS_MODEL, irisRows, startSupervisor } from "../helpers/processes.js"
 
 let nats: LocalNatsServer
 let client: Client
@@ -51,8 +51,7 @@ beforeAll(async () => {
       { name: "learner", path: IRIS_MODEL, replicas: 2 }
     ]
   })
-  const csv = await readFile(join(IRIS_MODEL, "../iris.csv"), "utf8")
-  rows = csv.trim().split("\n").slice(1).map((line) => line.split(",").slice(0, 4).map(Number))
+  rows = await irisRows()
 })
 
 afterAll(async () => {
