@@ -14,6 +14,11 @@ import { subjects } from "../protocol/subjects.js"
 import { type ActorCounters, type ActorSettings, tellSupervisor } from "./ipc.js"
 import { type ActorStats, answerInfer, type PipelineContext } from "./pipeline.js"
 
+/** What to do after requests are answered (rejoin the queue group, finish a drain); set by `serve`. */
+interface AnsweredHook {
+  run: () => void
+}
+
 /** Requests an actor accepts before it leaves its queue group (per actor). */
 export const DEFAULT_MAX_INFLIGHT = 1024
 
@@ -28,35 +33,27 @@ const countersOf = (stats: ActorStats, version: number, loads: number, tensors: 
   rssBytes: process.memoryUsage.rss()
 })
 
-/** Resolves when every request this actor accepted has been answered. */
-const inflightSettled = (pending: Set<Promise<void>>) =>
-  Effect.promise(async () => {
-    while (pending.size > 0) await Promise.all(pending)
-  })
 
 /**
  * Subscribes in the model's queue group; a saturated actor leaves the group (so NATS routes around
  * it) and rejoins when it has room. On release: stop taking requests, finish those in flight.
  */
-const serve = (nc: NatsConnection, ctx: PipelineContext, settings: ActorSettings, counters: () => ActorCounters) =>
+const serve = (nc: NatsConnection, ctx: PipelineContext, settings: ActorSettings, counters: () => ActorCounters, answered: AnsweredHook) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const pending = new Set<Promise<void>>()
       const s = subjects(settings.prefix)
       const rejoinAt = Math.floor(ctx.maxInflight * 0.75)
       let sub: Subscription | undefined
       let closing = false
-      const settle = (answered: Promise<void>) => {
-        pending.delete(answered)
-        if (sub === undefined && !closing && ctx.stats.inflight <= rejoinAt) join()
+      let drained: (() => void) | undefined
+      answered.run = () => {
+        if (closing) {
+          if (ctx.stats.inflight === 0) drained?.()
+        } else if (sub === undefined && ctx.stats.inflight <= rejoinAt) join()
       }
       const onMessage = (error: Error | null, msg: Msg) => {
         if (error !== null) return
-        const answered = answerInfer(ctx, msg)
-        if (answered !== undefined) {
-          pending.add(answered)
-          void answered.then(() => settle(answered))
-        }
+        answerInfer(ctx, msg)
         if (sub !== undefined && ctx.stats.inflight >= ctx.maxInflight) {
           const full = sub
           sub = undefined
@@ -73,17 +70,17 @@ const serve = (nc: NatsConnection, ctx: PipelineContext, settings: ActorSettings
           if (error === null) msg.respond(JSON.stringify({ actor: settings.id, inflight: ctx.stats.inflight, joined: sub !== undefined }))
         }
       })
-      const stop = async () => {
+      /** Stops taking requests, then resolves once every accepted one has been answered. */
+      return async () => {
         closing = true
         await Promise.all([sub?.drain().catch(() => undefined), presence.drain().catch(() => undefined)])
+        if (ctx.stats.inflight > 0) await new Promise<void>((resolve) => (drained = resolve))
       }
-      return { pending, stop }
     }),
-    ({ pending, stop }) =>
+    (stop) =>
       Effect.gen(function*() {
         tellSupervisor({ type: "draining", counters: counters() })
         yield* Effect.promise(stop)
-        yield* inflightSettled(pending)
       })
   )
 
@@ -118,6 +115,7 @@ export const runModelActor = Effect.fn("ModelActor.run")(function*(settings: Act
   const serving = servingModel(first.model, first.version)
   life.serving = serving
   yield* Effect.addFinalizer(() => Effect.sync(() => serving.current.model.dispose()))
+  const answered: AnsweredHook = { run: () => {} }
   const batchable = () => {
     const { inputs, outputs } = serving.current.model.signature
     return [...inputs, ...outputs].every((t) => t.shape[0] === null)
@@ -129,12 +127,12 @@ export const runModelActor = Effect.fn("ModelActor.run")(function*(settings: Act
     maxPayloadBytes: settings.maxPayloadBytes ?? nc.info?.max_payload ?? 1024 * 1024,
     maxInflight: settings.maxInflight ?? DEFAULT_MAX_INFLIGHT,
     stats,
-    batcher: makeBatcher({ actorId: settings.id, modelName: settings.model, serving, stats }, settings.batching ?? DEFAULT_BATCHING, batchable)
+    batcher: makeBatcher({ actorId: settings.id, modelName: settings.model, serving, stats, onAnswered: () => answered.run() }, settings.batching ?? DEFAULT_BATCHING, batchable)
   }
   yield* serve(nc, ctx, settings, () => {
     life.state = "draining"
     return counters()
-  })
+  }, answered)
   const log = Effect.runSyncWith(yield* Effect.context<never>())
   if (registry !== undefined) {
     yield* followUpdates(nc, registry, serving, settings, (message) => log(Effect.logInfo(message)))

@@ -31,12 +31,13 @@ export interface BatchContext {
   readonly modelName: string
   readonly serving: ServingModel
   readonly stats: { served: number; errors: number; inflight: number; calls: number }
+  /** Called after each batch is answered (in-flight count already lowered). */
+  readonly onAnswered: () => void
 }
 
 interface Queued extends Job {
   readonly rows: number
   readonly key: string
-  readonly done: () => void
 }
 
 /** Requests can share a call when their non-batch dimensions and requested outputs agree. */
@@ -136,10 +137,8 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
       }
     } finally {
       release(version)
-      for (const job of jobs) {
-        ctx.stats.inflight--
-        job.done()
-      }
+      ctx.stats.inflight -= jobs.length
+      ctx.onAnswered()
     }
   }
 
@@ -179,13 +178,12 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
     else setImmediate(flush)
   }
 
-  /** Queues a checked request; resolves once it has been answered. */
-  const submit = (job: Job): Promise<void> =>
-    new Promise<void>((done) => {
-      ctx.stats.inflight++
-      queue.push({ ...job, rows: rowsOf(job), key: keyOf(job), done })
-      schedule()
-    })
+  /** Queues a checked request; it counts as in flight until answered. */
+  const submit = (job: Job): void => {
+    ctx.stats.inflight++
+    queue.push({ ...job, rows: rowsOf(job), key: keyOf(job) })
+    schedule()
+  }
 
   return { submit }
 }

@@ -27,16 +27,15 @@ export interface PipelineContext {
   readonly batcher: Batcher
 }
 
-const refuse = (ctx: PipelineContext, msg: Msg, encoding: Encoding, error: ServiceError): undefined => {
+const refuse = (ctx: PipelineContext, msg: Msg, encoding: Encoding, error: ServiceError): void => {
   ctx.stats.errors++
   replyError(msg, encoding, error)
-  return undefined
 }
 
-/** Answers one infer message; the promise (if any) resolves once the reply is sent. Never rejects. */
-export const answerInfer = (ctx: PipelineContext, msg: Msg): Promise<void> | undefined => {
+/** Answers one infer message: refused at once, or queued to run (and counted in flight until answered). Never throws. */
+export const answerInfer = (ctx: PipelineContext, msg: Msg): void => {
   const arrived = performance.now()
-  if (!msg.reply) return undefined
+  if (!msg.reply) return
   const encoding = encodingOf(msg.headers?.get(CONTENT_TYPE_HEADER) || undefined)
   if (ctx.stats.inflight >= ctx.maxInflight) {
     return refuse(ctx, msg, encoding, new Overloaded({ message: `${ctx.actorId} has ${ctx.stats.inflight} requests in flight (limit ${ctx.maxInflight})` }))
@@ -56,5 +55,5 @@ export const answerInfer = (ctx: PipelineContext, msg: Msg): Promise<void> | und
   const unknownOutput = checkOutputs(signature, request.outputs)
   if (unknownOutput !== undefined) return refuse(ctx, msg, encoding, unknownOutput)
   const deadline = request.timeoutMs === undefined ? Number.POSITIVE_INFINITY : arrived + request.timeoutMs
-  return ctx.batcher.submit({ msg, encoding, inputs, outputs: request.outputs, deadline })
+  ctx.batcher.submit({ msg, encoding, inputs, outputs: request.outputs, deadline })
 }
