@@ -1,15 +1,16 @@
 // Serving end to end: a real nats-server, a real supervisor process with actor processes, real
 // TF.js models from disk; plain-NATS JSON callers, the Effect and Promise clients, bad inputs.
 import { join } from "node:path"
-import { connect as natsConnect, headers, type NatsConnection } from "@nats-io/transport-node"
+import { headers, type NatsConnection } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { Packr } from "msgpackr"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { startLocalNatsServer, type LocalNatsServer } from "../../src/cli/natsServer.js"
-import { BadInput, type Client, connect, ModelClient, NoResponders, type HostTensor } from "../../src/client/index.js"
+import { type LocalNatsServer } from "../../src/cli/natsServer.js"
+import { BadInput, type Client, ModelClient, NoResponders, type HostTensor } from "../../src/client/index.js"
 import { loadModel } from "../../src/model/loader.js"
 import { initRuntime } from "../../src/model/runtime.js"
-import { type CliProcess, eventually, FIXTURES, IRIS_MODEL, irisRows, startSupervisor } from "../helpers/processes.js"
+import { eventually, FIXTURES, IRIS_MODEL, irisRows } from "../helpers/processes.js"
+import { type Stack, startStack } from "../helpers/stack.js"
 
 const config = {
   models: [
@@ -27,24 +28,20 @@ const jsonHeaders = () => {
   return h
 }
 
+let stack: Stack
 let nats: LocalNatsServer
-let supervisor: CliProcess
 let client: Client
 let raw: NatsConnection
 
 beforeAll(async () => {
-  nats = await startLocalNatsServer()
-  supervisor = await startSupervisor(nats.url, config)
-  client = await connect({ servers: nats.url })
-  raw = await natsConnect({ servers: nats.url })
+  stack = await startStack(config)
+  nats = stack.nats
+  client = stack.client
+  raw = stack.raw
 })
 
 afterAll(async () => {
-  await raw?.close()
-  await client?.close()
-  const exit = await supervisor?.stop()
-  expect(exit?.code).toBe(0)
-  await nats?.stop()
+  expect((await stack?.stop())?.code).toBe(0)
 })
 
 const statusOf = async (model: string) => (await client.status()).flatMap((s) => s.actors).filter((a) => a.model === model)

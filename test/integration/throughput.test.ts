@@ -1,16 +1,15 @@
 // Batching, admission control and deadlines in real actors: batched answers equal unbatched ones,
 // one bad input never fails its neighbours, a full replica is routed around, late requests get 504.
-import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node"
+import type { NatsConnection } from "@nats-io/transport-node"
 import { Packr } from "msgpackr"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { startLocalNatsServer, type LocalNatsServer } from "../../src/cli/natsServer.js"
-import { BadInput, type Client, connect, type HostTensor, Overloaded } from "../../src/client/index.js"
-import { type CliProcess, eventually, IRIS_MODEL, irisRows, startSupervisor } from "../helpers/processes.js"
+import { BadInput, type Client, type HostTensor, Overloaded } from "../../src/client/index.js"
+import { eventually, IRIS_MODEL, irisRows } from "../helpers/processes.js"
+import { type Stack, startStack } from "../helpers/stack.js"
 
-let nats: LocalNatsServer
+let stack: Stack
 let client: Client
 let raw: NatsConnection
-let supervisor: CliProcess
 let rows: Array<Array<number>>
 const packr = new Packr({ useRecords: false })
 
@@ -18,24 +17,20 @@ const packr = new Packr({ useRecords: false })
 const heavy = (n: number) => ({ dtype: "float32" as const, shape: [n, 4], data: Float32Array.from({ length: n * 4 }, (_, i) => rows[(i >> 2) % 150]![i % 4]!) })
 
 beforeAll(async () => {
-  nats = await startLocalNatsServer()
-  client = await connect({ servers: nats.url })
-  raw = await natsConnect({ servers: nats.url })
-  supervisor = await startSupervisor(nats.url, {
+  stack = await startStack({
     models: [
       { name: "batched", path: IRIS_MODEL, batching: { maxBatchSize: 64, maxDelayMs: 20 } },
       { name: "unbatched", path: IRIS_MODEL, batching: { maxBatchSize: 1 } },
       { name: "guarded", path: IRIS_MODEL, maxInflight: 2, batching: { maxBatchSize: 1 } }
     ]
   })
+  client = stack.client
+  raw = stack.raw
   rows = await irisRows()
 })
 
 afterAll(async () => {
-  await raw?.close()
-  await client?.close()
-  expect((await supervisor?.stop())?.code).toBe(0)
-  await nats?.stop()
+  expect((await stack?.stop())?.code).toBe(0)
 })
 
 const actor = async (model: string) => (await client.status()).flatMap((s) => s.actors).find((a) => a.model === model)!

@@ -3,12 +3,12 @@
 import { copyFile, mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node"
+import type { NatsConnection } from "@nats-io/transport-node"
 import { Objm } from "@nats-io/obj"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { startLocalNatsServer, type LocalNatsServer } from "../../src/cli/natsServer.js"
+import { startLocalNatsServer } from "../../src/cli/natsServer.js"
 import { type Client, connect, type HostTensor, IncompatibleSignature, RegistryUnavailable, VersionConflict } from "../../src/client/index.js"
 import type { UpdateAck } from "../../src/protocol/messages.js"
 import { folderSaveHandler } from "../../src/model/files.js"
@@ -16,12 +16,12 @@ import { initRuntime } from "../../src/model/runtime.js"
 import { encodeBundle, readModelFolder } from "../../src/registry/bundle.js"
 import { openRegistry } from "../../src/registry/Registry.js"
 import { expectedAnswers, startLoad } from "../helpers/load.js"
-import { type CliProcess, eventually, FIXTURES, IRIS_MODEL, irisRows, startSupervisor } from "../helpers/processes.js"
+import { eventually, FIXTURES, IRIS_MODEL, irisRows, startSupervisor } from "../helpers/processes.js"
+import { type Stack, startStack } from "../helpers/stack.js"
 
-let nats: LocalNatsServer
+let stack: Stack
 let client: Client
 let raw: NatsConnection
-let supervisor: CliProcess
 let rows: Array<Array<number>>
 const SETOSA = [5.1, 3.5, 1.4, 0.2]
 
@@ -41,24 +41,20 @@ const predict = async (model: string, row: ReadonlyArray<number> = SETOSA) => {
 }
 
 beforeAll(async () => {
-  nats = await startLocalNatsServer()
-  client = await connect({ servers: nats.url })
-  raw = await natsConnect({ servers: nats.url })
-  supervisor = await startSupervisor(nats.url, {
+  stack = await startStack({
     models: [
       { name: "iris", path: IRIS_MODEL, replicas: 2 },
       { name: "guarded", path: IRIS_MODEL, replicas: 2 },
       { name: "learner", path: IRIS_MODEL, replicas: 2 }
     ]
   })
+  client = stack.client
+  raw = stack.raw
   rows = await irisRows()
 })
 
 afterAll(async () => {
-  await raw?.close()
-  await client?.close()
-  expect((await supervisor?.stop())?.code).toBe(0)
-  await nats?.stop()
+  expect((await stack?.stop())?.code).toBe(0)
 })
 
 describe("update-model", () => {

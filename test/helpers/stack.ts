@@ -1,0 +1,30 @@
+// The stack most integration tests run against: a nats-server on a free port, one supervisor
+// serving a config, a modelbus client and a plain NATS connection; `stop` ends them in reverse.
+import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node"
+import { startLocalNatsServer, type LocalNatsServer } from "../../src/cli/natsServer.js"
+import { type Client, connect } from "../../src/client/index.js"
+import { type CliProcess, type Exit, startSupervisor } from "./processes.js"
+
+export interface Stack {
+  readonly nats: LocalNatsServer
+  readonly supervisor: CliProcess
+  readonly client: Client
+  readonly raw: NatsConnection
+  /** Closes the connections, stops the supervisor (its exit is returned) and the server. */
+  readonly stop: () => Promise<Exit>
+}
+
+export const startStack = async (config: object): Promise<Stack> => {
+  const nats = await startLocalNatsServer()
+  const supervisor = await startSupervisor(nats.url, config)
+  const client = await connect({ servers: nats.url })
+  const raw = await natsConnect({ servers: nats.url })
+  const stop = async () => {
+    await raw.close()
+    await client.close()
+    const exit = await supervisor.stop()
+    await nats.stop()
+    return exit
+  }
+  return { nats, supervisor, client, raw, stop }
+}
