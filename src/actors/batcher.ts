@@ -37,7 +37,8 @@ export interface BatchContext {
 
 interface Queued extends Job {
   readonly rows: number
-  readonly key: string
+  /** Filled in only when the job is compared for a shared batch. */
+  key?: string
 }
 
 /** Requests can share a call when their non-batch dimensions and requested outputs agree. */
@@ -146,11 +147,12 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
   const take = (): Array<Queued> => {
     const first = queue.shift()!
     const batch = [first]
-    if (!batchable() || options.maxBatchSize <= 1) return batch
+    if (queue.length === 0 || options.maxBatchSize <= 1 || !batchable()) return batch
     let rows = first.rows
+    const key = (first.key ??= keyOf(first))
     for (let i = 0; i < queue.length && rows < options.maxBatchSize; ) {
       const next = queue[i]!
-      if (next.key === first.key && rows + next.rows <= options.maxBatchSize) {
+      if (rows + next.rows <= options.maxBatchSize && (next.key ??= keyOf(next)) === key) {
         batch.push(next)
         rows += next.rows
         queue.splice(i, 1)
@@ -181,7 +183,7 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
   /** Queues a checked request; it counts as in flight until answered. */
   const submit = (job: Job): void => {
     ctx.stats.inflight++
-    queue.push({ ...job, rows: rowsOf(job), key: keyOf(job) })
+    queue.push({ ...job, rows: rowsOf(job) })
     schedule()
   }
 

@@ -3,10 +3,9 @@
 import { fileURLToPath } from "node:url"
 import { Console, Effect, Schema } from "effect"
 import { natsConnection, DEFAULT_SERVER } from "../nats/connection.js"
-import type { ConnectionError } from "../protocol/errors.js"
 import { type Config, loadConfig } from "../supervisor/config.js"
 import { startSupervisorTree } from "../supervisor/SupervisorTree.js"
-import { NatsServerNotFound, startLocalNatsServer } from "./natsServer.js"
+import { startLocalNatsServer } from "./natsServer.js"
 
 export class NatsServerUnavailable extends Schema.TaggedError<NatsServerUnavailable>()("NatsServerUnavailable", {
   message: Schema.String
@@ -63,7 +62,7 @@ export const up = Effect.fnUntraced(function*(configFile: string | undefined, se
       const local = yield* Effect.acquireRelease(
         Effect.tryPromise({
           try: () => startLocalNatsServer(),
-          catch: (error) => new NatsServerUnavailable({ message: error instanceof NatsServerNotFound || error instanceof Error ? error.message : String(error) })
+          catch: (error) => new NatsServerUnavailable({ message: error instanceof Error ? error.message : String(error) })
         }),
         (server) => Effect.promise(() => server.stop())
       )
@@ -71,5 +70,3 @@ export const up = Effect.fnUntraced(function*(configFile: string | undefined, se
     })
   )
 })
-
-export type ServeError = ConnectionError | NatsServerUnavailable

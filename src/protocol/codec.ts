@@ -11,7 +11,6 @@ export type Encoding = (typeof Encoding)[keyof typeof Encoding]
 
 export const CONTENT_TYPE_HEADER = "Content-Type"
 export const JSON_CONTENT_TYPE = "application/json"
-export const MSGPACK_CONTENT_TYPE = "application/msgpack"
 
 /** The encoding a Content-Type header value asks for (msgpack when absent). */
 export const encodingOf = (contentType: string | undefined): Encoding =>

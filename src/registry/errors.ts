@@ -45,8 +45,6 @@ export class VersionNotFound extends Schema.TaggedError<VersionNotFound>()("Vers
   model: Schema.String
 }) {}
 
-export type RegistryError = RegistryUnavailable | VersionConflict | VersionNotFound | ArtifactCorrupt
-
 /** Errors a `fit` reply can carry, encoded like the infer errors: `{"error": {"_tag", "message", …}}`. */
 export const FitError = Schema.Union([BadInput, RegistryUnavailable, VersionConflict, IncompatibleSignature, ArtifactCorrupt, VersionNotFound])
 export type FitError = typeof FitError.Type
