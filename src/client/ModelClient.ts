@@ -76,6 +76,8 @@ export class ModelClient extends Context.Service<ModelClient, {
   scale(model: string, replicas: number, options?: ControlOptions & { readonly supervisor?: string }): Effect.Effect<ReadonlyArray<ControlReply>, NotFound | ControlRefused | ConnectionError>
   /** Lifecycle events of `model` (default: every model) as they happen. */
   events(model?: string): Stream.Stream<LifecycleEvent, ConnectionError>
+  /** Calls `onEvent` for each event; succeeds once subscribed, with the function that stops it. */
+  onEvents(onEvent: (event: LifecycleEvent) => void, model?: string): Effect.Effect<() => void, ConnectionError>
 } & Updates>()("modelbus/client/ModelClient") {
   /** A client on its own connection, closed with the layer. */
   static readonly layer = (options: ClientOptions = {}) => Layer.effect(ModelClient, makeModelClient(options))

@@ -67,6 +67,20 @@ export const controlOn = (nc: NatsConnection, prefix?: string) => {
     scale: (model: string, replicas: number, options: ControlOptions & { readonly supervisor?: string } = {}) =>
       command("scale", { model, replicas, ...(options.supervisor === undefined ? {} : { supervisor: options.supervisor }) }, model, options),
     /** Lifecycle events of `model` (or every model), as they happen. */
+    /** Calls `onEvent` for each event of `model`; resolves once the server has the subscription (no event after that is missed) with the function that stops it. */
+    onEvents: (onEvent: (event: LifecycleEvent) => void, model = "*"): Effect.Effect<() => void, ConnectionError> =>
+      Effect.tryPromise({
+        try: async () => {
+          const sub = nc.subscribe(subject.events(model), {
+            callback: (error, msg) => {
+              if (error === null) onEvent(JSON.parse(new TextDecoder().decode(msg.data)) as LifecycleEvent)
+            }
+          })
+          await nc.flush()
+          return () => sub.unsubscribe()
+        },
+        catch: (error) => new ConnectionError({ message: `event subscription failed: ${asText(error)}` })
+      }),
     events: (model = "*"): Stream.Stream<LifecycleEvent, ConnectionError> =>
       Stream.suspend(() => {
         const sub = nc.subscribe(subject.events(model))

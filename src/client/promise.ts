@@ -1,6 +1,6 @@
 // The Promise façade for code that does not use Effect: `connect()` returns infer, inferMany,
 // status, stats and close; a rejection is the same tagged error class the Effect API fails with.
-import { Cause, Effect, Exit, Scope, Stream } from "effect"
+import { Cause, Effect, Exit, Scope } from "effect"
 import type { InferInputs } from "../protocol/codec.js"
 import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from "../protocol/messages.js"
 import type { ControlOptions } from "./control.js"
@@ -26,8 +26,8 @@ export interface Client {
   rollbackModel(model: string, to?: number, options?: UpdateOptions): Promise<UpdateResult>
   listModels(): Promise<ReadonlyArray<{ readonly model: string; readonly current: ModelVersion }>>
   modelHistory(model: string): Promise<ReadonlyArray<ModelVersion>>
-  /** Calls `onEvent` for each lifecycle event of `model` (default: all) until the returned function is called. */
-  onEvents(onEvent: (event: LifecycleEvent) => void, model?: string): () => void
+  /** Calls `onEvent` for each lifecycle event of `model` (default: all); resolves once subscribed, with the function that stops it. */
+  onEvents(onEvent: (event: LifecycleEvent) => void, model?: string): Promise<() => void>
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
 }
@@ -59,10 +59,7 @@ export const connect = async (options: ClientOptions = {}): Promise<Client> => {
     listModels: () => run(client.listModels),
     modelHistory: (model) => run(client.modelHistory(model)),
     scale: (model, replicas, opts) => run(client.scale(model, replicas, opts)),
-    onEvents: (onEvent, model) => {
-      const fiber = Effect.runFork(Stream.runForEach(client.events(model), (event) => Effect.sync(() => onEvent(event))))
-      return () => fiber.interruptUnsafe(fiber.id)
-    },
+    onEvents: (onEvent, model) => run(client.onEvents(onEvent, model)),
     close,
     [Symbol.asyncDispose]: close
   }

@@ -37,8 +37,7 @@ it("answers every request correctly while actors are SIGKILLed every 1–2 s", a
   const rows = await irisRows()
   const expected = await expectedAnswers(client, "chaos", rows)
   const events: Array<LifecycleEvent> = []
-  const unsubscribe = client.onEvents((e) => events.push(e), "chaos")
-  await client.status() // a round trip: the event subscription is in place
+  const unsubscribe = await client.onEvents((e) => events.push(e), "chaos")
   const retriesBefore = client.stats().retries
 
   const load = startLoad(client, "chaos", rows, expected, 16)

@@ -97,8 +97,7 @@ describe("the supervision tree under fire", () => {
     await serve({ name: "recycled", path: IRIS_MODEL, replicas: 2, heartbeatMs: 100, recycle: { afterRequests: 300 } })
     const expected = await expectedAnswers(client, "recycled", rows)
     const events: Array<LifecycleEvent> = []
-    const unsubscribe = client.onEvents((e) => events.push(e), "recycled")
-    await client.status() // a round trip: the event subscription is in place
+    const unsubscribe = await client.onEvents((e) => events.push(e), "recycled")
     const load = startLoad(client, "recycled", rows, expected, 8)
     let lowestServing = Number.POSITIVE_INFINITY
     await eventually(async () => {
@@ -121,8 +120,7 @@ describe("the supervision tree under fire", () => {
     const before = await actorsOf("rolled")
     const expected = await expectedAnswers(client, "rolled", rows)
     const events: Array<LifecycleEvent> = []
-    const unsubscribe = client.onEvents((e) => events.push(e), "rolled")
-    await client.status() // a round trip: the event subscription is in place
+    const unsubscribe = await client.onEvents((e) => events.push(e), "rolled")
     const load = startLoad(client, "rolled", rows, expected, 8)
     const replies = await client.restart("rolled")
     expect(replies.flatMap((r) => r.done).sort()).toEqual(before.map((a) => a.id).sort())
@@ -143,8 +141,7 @@ describe("the supervision tree under fire", () => {
 
   it("escalates to a one_for_all root, which restarts every model supervisor, then gives up", async () => {
     const events: Array<LifecycleEvent> = []
-    const unsubscribe = client.onEvents((e) => events.push(e))
-    await client.status() // a round trip: the event subscription is in place
+    const unsubscribe = await client.onEvents((e) => events.push(e))
     const p = await startSupervisor(
       nats.url,
       {
@@ -169,8 +166,7 @@ describe("the supervision tree under fire", () => {
 
   it("backs off a slot whose model cannot load: the gaps between attempts grow", async () => {
     const events: Array<LifecycleEvent> = []
-    const unsubscribe = client.onEvents((e) => events.push(e), "unloadable")
-    await client.status() // a round trip: the event subscription is in place before the supervisor starts
+    const unsubscribe = await client.onEvents((e) => events.push(e), "unloadable")
     const p = await startSupervisor(
       nats.url,
       {
