@@ -9,17 +9,20 @@ import { killAllNow, stopAll } from "./lib/children.js"
 import { ensureCnnModel } from "./lib/cnnModel.js"
 import { runClientAlone, runEcho, runLoadPerRequest, runMoleculer } from "./lib/comparisons.js"
 import { describeMachine } from "./lib/machine.js"
-import { MODELS } from "./lib/models.js"
 import { runModelbus } from "./lib/modelbusRun.js"
+import { MODELS } from "./lib/models.js"
 import { CNN_MODEL_DIR, dist, ROOT } from "./lib/paths.js"
-import { textReport, writeJson, writeMarkdown, type Results } from "./lib/report.js"
-import { FULL, QUICK } from "./lib/rows.js"
 import { quietGate } from "./lib/quiet.js"
+import { type Results, textReport, writeJson, writeMarkdown } from "./lib/report.js"
+import { FULL, QUICK } from "./lib/rows.js"
 import { computeTargets } from "./lib/targets.js"
 
 const args = process.argv.slice(2)
 const quick = args.includes("--quick")
-const only = args.find((a) => a.startsWith("--models="))?.slice("--models=".length).split(",")
+const only = args
+  .find((a) => a.startsWith("--models="))
+  ?.slice("--models=".length)
+  .split(",")
 const writeMd = !quick || args.includes("--write-md")
 /** Server processes per scenario: modelbus's replica count, mirrored by every comparison. */
 const PROCESSES = 2
@@ -56,7 +59,9 @@ const main = async (): Promise<number> => {
   }
   const started = performance.now()
   const machine = describeMachine()
-  log(`modelbus bench (${quick ? "quick smoke run" : "full run"}) on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}`)
+  log(
+    `modelbus bench (${quick ? "quick smoke run" : "full run"}) on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}`
+  )
   if (await ensureCnnModel(CNN_MODEL_DIR)) log(`generated the CNN model in ${CNN_MODEL_DIR}`)
   const { startLocalNatsServer } = await dist.natsServer()
   const nats = await startLocalNatsServer()
@@ -64,7 +69,17 @@ const main = async (): Promise<number> => {
   log(`nats-server ${nats.url} (pid ${nats.pid})`)
   // Quick runs only smoke-test, so they do not wait for other programs to go quiet.
   const settle = quick ? async () => {} : quietGate({ thresholdCores: 0.3, maxWaitMs: 10_000, budgetMs: 60_000 }, log)
-  const ctx: BenchContext = { natsUrl: nats.url, natsPid: nats.pid, quick, timing: quick ? QUICK : FULL, rows: [], soaks: [], notes: [], log, settle }
+  const ctx: BenchContext = {
+    natsUrl: nats.url,
+    natsPid: nats.pid,
+    quick,
+    timing: quick ? QUICK : FULL,
+    rows: [],
+    soaks: [],
+    notes: [],
+    log,
+    settle
+  }
   const failures: Array<string> = []
   const step = async (what: string, run: () => Promise<unknown>) => {
     log(`- ${what}`)

@@ -4,8 +4,8 @@ import { forkHelper, type Started } from "./children.js"
 import type { DriverSetup } from "./driverSetup.js"
 import type { LoadPlan } from "./loadgen.js"
 import { processWindow, type Watched, type WindowResult } from "./procStats.js"
-import { rpcClient } from "./rpc.js"
 import type { Row, Section, Soak, Timing } from "./rows.js"
+import { rpcClient } from "./rpc.js"
 import type { LatencySummary } from "./stats.js"
 
 export interface BenchContext {
@@ -24,7 +24,10 @@ export interface BenchContext {
 /** Waits for a forked helper's first IPC message `{ready: true}`. */
 export const helperReady = (helper: Started, timeoutMs = 60_000): Promise<Record<string, unknown>> =>
   new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error(`${helper.name} not ready within ${timeoutMs} ms:\n${helper.output()}`)), timeoutMs)
+    const timer = setTimeout(
+      () => fail(new Error(`${helper.name} not ready within ${timeoutMs} ms:\n${helper.output()}`)),
+      timeoutMs
+    )
     const onMessage = (m: unknown) => {
       if (typeof m === "object" && m !== null && (m as { ready?: unknown }).ready === true) {
         cleanup()
@@ -49,7 +52,10 @@ const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) :
 
 export const logRow = (ctx: BenchContext, row: Row) => {
   const cpu = row.processes.map((p) => `${p.role} ${p.cpuSeconds.toFixed(2)}s`).join(", ")
-  const background = row.backgroundCpuSeconds > 0.05 * row.summary.seconds ? `  (other load on the machine: ${(row.backgroundCpuSeconds / row.summary.seconds).toFixed(2)} cores)` : ""
+  const background =
+    row.backgroundCpuSeconds > 0.05 * row.summary.seconds
+      ? `  (other load on the machine: ${(row.backgroundCpuSeconds / row.summary.seconds).toFixed(2)} cores)`
+      : ""
   const errors = row.summary.errors > 0 ? `  ERRORS ${row.summary.errors}: ${row.summary.firstErrors?.[0] ?? ""}` : ""
   ctx.log(
     `  ${row.model.padEnd(4)} ${row.scenario.padEnd(34)} c=${String(row.concurrency).padEnd(3)} b=${String(row.batch).padEnd(2)} ` +
@@ -78,7 +84,14 @@ export const driverRows = async (ctx: BenchContext, s: DriverScenario): Promise<
     const rpc = rpcClient(driver.child, driver.name)
     await rpc.call({ type: "setup", setup: { ...s.setup, natsUrl: ctx.natsUrl, model: s.model } }, 60_000)
     for (const concurrency of s.concurrencies) {
-      out.push(await measure(ctx, s, rpc, driver.pid, { concurrency, warmupMs: ctx.timing.warmupMs, durationMs: s.durationMs, maxRequests: 50_000_000 }))
+      out.push(
+        await measure(ctx, s, rpc, driver.pid, {
+          concurrency,
+          warmupMs: ctx.timing.warmupMs,
+          durationMs: s.durationMs,
+          maxRequests: 50_000_000
+        })
+      )
     }
     await rpc.call({ type: "close" }, 30_000).catch(() => undefined)
   } finally {
@@ -90,7 +103,13 @@ export const driverRows = async (ctx: BenchContext, s: DriverScenario): Promise<
 type Rpc = ReturnType<typeof rpcClient>
 
 /** Runs one plan on a set-up driver and turns it into a row. */
-export const measure = async (ctx: BenchContext, s: DriverScenario, rpc: Rpc, driverPid: number, plan: LoadPlan): Promise<Row> => {
+export const measure = async (
+  ctx: BenchContext,
+  s: DriverScenario,
+  rpc: Rpc,
+  driverPid: number,
+  plan: LoadPlan
+): Promise<Row> => {
   const window = processWindow([{ role: "client", pid: driverPid }, ...s.servers, { role: "nats", pid: ctx.natsPid }])
   let measured: WindowResult = { processes: [], backgroundCpuSeconds: Number.NaN }
   const timeout = plan.warmupMs + plan.durationMs + 120_000

@@ -4,8 +4,8 @@ import { type BenchContext, helperReady, logRow } from "./bench.js"
 import { forkHelper, type Started } from "./children.js"
 import type { BenchModel } from "./models.js"
 import { processWindow } from "./procStats.js"
-import { rpcClient } from "./rpc.js"
 import { type Row, Section } from "./rows.js"
+import { rpcClient } from "./rpc.js"
 import type { LatencySummary } from "./stats.js"
 
 type WorkerResult = LatencySummary & { readonly calls: number }
@@ -27,7 +27,9 @@ const combine = (results: ReadonlyArray<WorkerResult>): LatencySummary => {
 }
 
 export const runCeiling = async (ctx: BenchContext, model: BenchModel, processes: number): Promise<Array<Row>> => {
-  const workers: Array<Started> = Array.from({ length: processes }, (_, i) => forkHelper("bench/lib/ceilingWorker.ts", `ceiling ${model.name} ${i + 1}`, { BENCH_MODEL: model.name }))
+  const workers: Array<Started> = Array.from({ length: processes }, (_, i) =>
+    forkHelper("bench/lib/ceilingWorker.ts", `ceiling ${model.name} ${i + 1}`, { BENCH_MODEL: model.name })
+  )
   const rows: Array<Row> = []
   try {
     await Promise.all(workers.map((w) => helperReady(w)))
@@ -45,15 +47,31 @@ export const runCeiling = async (ctx: BenchContext, model: BenchModel, processes
       await rpcs[0]!.call({ type: "warmup", batch: 1, durationMs: ctx.timing.warmupMs }, timeout)
       const window = processWindow(watched.slice(0, 1))
       window.start()
-      const result = await rpcs[0]!.call<WorkerResult>({ type: "run", batch: 1, durationMs: ctx.timing.ceilingMs }, timeout)
-      push({ section: Section.ceiling, scenario: "in-process, 1 process (model time)", model: model.name, concurrency: 1, batch: 1, unit: "samples/s", summary: result, ...window.end() })
+      const result = await rpcs[0]!.call<WorkerResult>(
+        { type: "run", batch: 1, durationMs: ctx.timing.ceilingMs },
+        timeout
+      )
+      push({
+        section: Section.ceiling,
+        scenario: "in-process, 1 process (model time)",
+        model: model.name,
+        concurrency: 1,
+        batch: 1,
+        unit: "samples/s",
+        summary: result,
+        ...window.end()
+      })
     }
     for (const batch of ctx.timing.batches) {
       await ctx.settle()
-      await Promise.all(rpcs.map((rpc) => rpc.call({ type: "warmup", batch, durationMs: ctx.timing.warmupMs }, timeout)))
+      await Promise.all(
+        rpcs.map((rpc) => rpc.call({ type: "warmup", batch, durationMs: ctx.timing.warmupMs }, timeout))
+      )
       const window = processWindow(watched)
       window.start()
-      const results = await Promise.all(rpcs.map((rpc) => rpc.call<WorkerResult>({ type: "run", batch, durationMs: ctx.timing.ceilingMs }, timeout)))
+      const results = await Promise.all(
+        rpcs.map((rpc) => rpc.call<WorkerResult>({ type: "run", batch, durationMs: ctx.timing.ceilingMs }, timeout))
+      )
       push({
         section: Section.ceiling,
         scenario: `in-process, ${processes} processes`,

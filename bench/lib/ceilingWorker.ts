@@ -12,18 +12,29 @@ const { loadModel } = await dist.loader()
 const runtime = await Effect.runPromise(initRuntime("wasm"))
 const loaded = await Effect.runPromise(loadModel(model.dir))
 
-const inputsFor = (batch: number) => Array.from({ length: 8 }, (_, i) => ({ [model.inputName]: tensorInput(model, batch, i + 1) }))
+const inputsFor = (batch: number) =>
+  Array.from({ length: 8 }, (_, i) => ({ [model.inputName]: tensorInput(model, batch, i + 1) }))
 
 serveRpc(async (command) => {
-  const batch = Number(command["batch"])
+  const batch = Number(command.batch)
   const inputs = inputsFor(batch)
   const predict = (i: number) => loaded.predict(inputs[i % inputs.length]!)
   if (command.type === "warmup") {
-    await closedLoop(predict, { concurrency: 1, warmupMs: 0, durationMs: Number(command["durationMs"]), maxRequests: 1_000_000 })
+    await closedLoop(predict, {
+      concurrency: 1,
+      warmupMs: 0,
+      durationMs: Number(command.durationMs),
+      maxRequests: 1_000_000
+    })
     return { backend: runtime.backend, tensors: runtime.tf.memory().numTensors }
   }
   if (command.type === "run") {
-    const summary = await closedLoop(predict, { concurrency: 1, warmupMs: 0, durationMs: Number(command["durationMs"]), maxRequests: 10_000_000 })
+    const summary = await closedLoop(predict, {
+      concurrency: 1,
+      warmupMs: 0,
+      durationMs: Number(command.durationMs),
+      maxRequests: 10_000_000
+    })
     // Calls → samples: the rate counts samples, latencies stay per predict call.
     return { ...summary, count: summary.count * batch, perSecond: summary.perSecond * batch, calls: summary.count }
   }

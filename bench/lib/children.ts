@@ -46,7 +46,10 @@ const track = (child: ChildProcess, name: string): Started => {
   const waitForLine = (pattern: RegExp, timeoutMs: number) =>
     new Promise<string>((resolve, reject) => {
       const check = () => {
-        const line = out.text().split("\n").find((l) => pattern.test(l))
+        const line = out
+          .text()
+          .split("\n")
+          .find((l) => pattern.test(l))
         if (line !== undefined) finish(() => resolve(line))
       }
       const finish = (then: () => void) => {
@@ -54,9 +57,20 @@ const track = (child: ChildProcess, name: string): Started => {
         out.listeners.delete(check)
         then()
       }
-      const timer = setTimeout(() => finish(() => reject(new Error(`${name}: no line matching ${pattern} within ${timeoutMs} ms:\n${out.text()}`))), timeoutMs)
+      const timer = setTimeout(
+        () =>
+          finish(() =>
+            reject(new Error(`${name}: no line matching ${pattern} within ${timeoutMs} ms:\n${out.text()}`))
+          ),
+        timeoutMs
+      )
       void exited.then(() => {
-        if (out.listeners.has(check)) finish(() => reject(new Error(`${name} exited (${child.signalCode ?? child.exitCode}) before ${pattern}:\n${out.text()}`)))
+        if (out.listeners.has(check))
+          finish(() =>
+            reject(
+              new Error(`${name} exited (${child.signalCode ?? child.exitCode}) before ${pattern}:\n${out.text()}`)
+            )
+          )
       })
       out.listeners.add(check)
       check()

@@ -3,8 +3,8 @@
 import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { Effect } from "effect"
-import { dist } from "./paths.js"
 import { seededRandom } from "./models.js"
+import { dist } from "./paths.js"
 
 /** Builds and saves the model into `dir` unless `dir/model.json` exists; true when it generated it. */
 export const ensureCnnModel = async (dir: string): Promise<boolean> => {
@@ -14,7 +14,9 @@ export const ensureCnnModel = async (dir: string): Promise<boolean> => {
   const runtime = await Effect.runPromise(initRuntime("wasm"))
   const tf = runtime.tf
   const image = tf.input({ shape: [28, 28, 1], name: "image" })
-  let x = tf.layers.conv2d({ filters: 16, kernelSize: 3, activation: "relu", name: "conv1" }).apply(image) as import("@tensorflow/tfjs").SymbolicTensor
+  let x = tf.layers
+    .conv2d({ filters: 16, kernelSize: 3, activation: "relu", name: "conv1" })
+    .apply(image) as import("@tensorflow/tfjs").SymbolicTensor
   x = tf.layers.maxPooling2d({ poolSize: 2, name: "pool1" }).apply(x) as typeof x
   x = tf.layers.conv2d({ filters: 32, kernelSize: 3, activation: "relu", name: "conv2" }).apply(x) as typeof x
   x = tf.layers.maxPooling2d({ poolSize: 2, name: "pool2" }).apply(x) as typeof x

@@ -3,17 +3,38 @@
 import { type BenchContext, driverRows } from "./bench.js"
 import { DriverKind } from "./driverSetup.js"
 import type { BenchModel } from "./models.js"
-import { type Row, Section } from "./rows.js"
 import { dist } from "./paths.js"
-import { echoSubject, loadPerRequestSubject, startCanned, startEcho, startLoadPerRequest, startMoleculer } from "./servers.js"
+import { type Row, Section } from "./rows.js"
+import {
+  echoSubject,
+  loadPerRequestSubject,
+  startCanned,
+  startEcho,
+  startLoadPerRequest,
+  startMoleculer
+} from "./servers.js"
 
 export const runEcho = async (ctx: BenchContext, model: BenchModel, processes: number): Promise<Array<Row>> => {
   const group = await startEcho(ctx.natsUrl, model.name, processes)
   try {
-    const common = { section: Section.messaging, model: model.name, servers: group.watched, concurrencies: ctx.timing.echoConcurrency, durationMs: ctx.timing.echoMs }
+    const common = {
+      section: Section.messaging,
+      model: model.name,
+      servers: group.watched,
+      concurrencies: ctx.timing.echoConcurrency,
+      durationMs: ctx.timing.echoMs
+    }
     return [
-      ...await driverRows(ctx, { ...common, scenario: "NATS echo, muxed inbox", setup: { kind: DriverKind.muxed, subject: echoSubject(model.name), timeoutMs: 10_000 } }),
-      ...await driverRows(ctx, { ...common, scenario: "NATS echo, nats.js request()", setup: { kind: DriverKind.request, subject: echoSubject(model.name), timeoutMs: 10_000 } })
+      ...(await driverRows(ctx, {
+        ...common,
+        scenario: "NATS echo, muxed inbox",
+        setup: { kind: DriverKind.muxed, subject: echoSubject(model.name), timeoutMs: 10_000 }
+      })),
+      ...(await driverRows(ctx, {
+        ...common,
+        scenario: "NATS echo, nats.js request()",
+        setup: { kind: DriverKind.request, subject: echoSubject(model.name), timeoutMs: 10_000 }
+      }))
     ]
   } finally {
     await group.stop()
@@ -41,7 +62,11 @@ export const runClientAlone = async (ctx: BenchContext, model: BenchModel, proce
   }
 }
 
-export const runLoadPerRequest = async (ctx: BenchContext, model: BenchModel, processes: number): Promise<Array<Row>> => {
+export const runLoadPerRequest = async (
+  ctx: BenchContext,
+  model: BenchModel,
+  processes: number
+): Promise<Array<Row>> => {
   const group = await startLoadPerRequest(ctx.natsUrl, model.name, processes)
   try {
     return await driverRows(ctx, {
@@ -64,18 +89,25 @@ export const runMoleculer = async (ctx: BenchContext, model: BenchModel, process
   for (const serializer of ["json", "msgpack"] as const) {
     const group = await startMoleculer(ctx.natsUrl, model.name, processes, serializer)
     try {
-      rows.push(...await driverRows(ctx, {
-        section: Section.peer,
-        scenario: serializer === "json" ? "Moleculer 0.14, JSON" : "Moleculer 0.14, msgpackr",
-        model: model.name,
-        setup: { kind: serializer === "json" ? DriverKind.moleculerJson : DriverKind.moleculerMsgpack, workers: processes, timeoutMs: 30_000 },
-        servers: group.watched,
-        concurrencies: ctx.timing.peerConcurrency,
-        durationMs: ctx.timing.peerMs,
-        note: serializer === "json"
-          ? "Moleculer's default JSON serializer, tensor data as a number array"
-          : "a msgpackr serializer (built like Moleculer's cbor-x one), tensor data as raw bytes"
-      }))
+      rows.push(
+        ...(await driverRows(ctx, {
+          section: Section.peer,
+          scenario: serializer === "json" ? "Moleculer 0.14, JSON" : "Moleculer 0.14, msgpackr",
+          model: model.name,
+          setup: {
+            kind: serializer === "json" ? DriverKind.moleculerJson : DriverKind.moleculerMsgpack,
+            workers: processes,
+            timeoutMs: 30_000
+          },
+          servers: group.watched,
+          concurrencies: ctx.timing.peerConcurrency,
+          durationMs: ctx.timing.peerMs,
+          note:
+            serializer === "json"
+              ? "Moleculer's default JSON serializer, tensor data as a number array"
+              : "a msgpackr serializer (built like Moleculer's cbor-x one), tensor data as raw bytes"
+        }))
+      )
     } finally {
       await group.stop()
     }

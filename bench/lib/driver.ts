@@ -1,12 +1,12 @@
 // The load driver, a process of its own so its CPU and memory are measured like the servers':
 // one client kind per process (modelbus client, muxed inbox, nats.js request(), Moleculer broker).
-import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node"
+import { type NatsConnection, connect as natsConnect } from "@nats-io/transport-node"
+import { DriverKind, type DriverSetup } from "./driverSetup.js"
 import { closedLoop, type LoadPlan } from "./loadgen.js"
 import { inputPool, modelNamed } from "./models.js"
 import { MuxedClient } from "./muxedClient.js"
 import { dist } from "./paths.js"
 import { serveRpc } from "./rpc.js"
-import { DriverKind, type DriverSetup } from "./driverSetup.js"
 
 type Call = (i: number) => Promise<unknown>
 
@@ -15,7 +15,13 @@ const setupCall = async (setup: DriverSetup): Promise<{ call: Call; close: () =>
   const pool = inputPool(model)
   if (setup.kind === DriverKind.modelbus) {
     const { connect } = await dist.client()
-    const client = await connect({ servers: setup.natsUrl, ...(setup.prefix === undefined ? {} : { prefix: setup.prefix }), retry: false, timeoutMs: setup.timeoutMs, name: "bench-driver" })
+    const client = await connect({
+      servers: setup.natsUrl,
+      ...(setup.prefix === undefined ? {} : { prefix: setup.prefix }),
+      retry: false,
+      timeoutMs: setup.timeoutMs,
+      name: "bench-driver"
+    })
     const inputs = pool.map((t) => ({ [model.inputName]: t }))
     return { call: (i) => client.infer(model.name, inputs[i % inputs.length]!), close: () => client.close() }
   }
@@ -26,7 +32,13 @@ const setupCall = async (setup: DriverSetup): Promise<{ call: Call; close: () =>
     const subject = setup.subject!
     if (setup.kind === DriverKind.muxed) {
       const mux = new MuxedClient(nc, setup.timeoutMs)
-      return { call: (i) => mux.request(subject, bodies[i % bodies.length]!), close: () => (mux.close(), nc.drain()) }
+      return {
+        call: (i) => mux.request(subject, bodies[i % bodies.length]!),
+        close: () => {
+          mux.close()
+          return nc.drain()
+        }
+      }
     }
     const timeout = setup.timeoutMs
     return { call: (i) => nc.request(subject, bodies[i % bodies.length]!, { timeout }), close: () => nc.drain() }
@@ -57,11 +69,11 @@ let current: { call: Call; close: () => Promise<void> } | undefined
 serveRpc(async (command, emit) => {
   switch (command.type) {
     case "setup":
-      current = await setupCall(command["setup"] as DriverSetup)
+      current = await setupCall(command.setup as DriverSetup)
       return { pid: process.pid }
     case "run": {
       if (current === undefined) throw new Error("run before setup")
-      return await closedLoop(current.call, command["plan"] as LoadPlan, { onWindow: (edge) => emit(`window-${edge}`) })
+      return await closedLoop(current.call, command.plan as LoadPlan, { onWindow: (edge) => emit(`window-${edge}`) })
     }
     case "close":
       await current?.close()

@@ -15,9 +15,12 @@ const cannedReply = async (name: string): Promise<Uint8Array> => {
 const canned = process.env.ECHO_REPLY_MODEL === undefined ? undefined : await cannedReply(process.env.ECHO_REPLY_MODEL)
 const nc = await connect({ servers: process.env.NATS_URL!, name: "bench-echo" })
 const subject = process.env.ECHO_SUBJECT ?? "bench.echo"
-nc.subscribe(subject, { queue: subject, callback: (error, msg) => {
-  if (error === null) msg.respond(canned ?? msg.data)
-} })
+nc.subscribe(subject, {
+  queue: subject,
+  callback: (error, msg) => {
+    if (error === null) msg.respond(canned ?? msg.data)
+  }
+})
 await nc.flush()
 console.log("echo ready")
 const stop = () => void nc.drain().finally(() => process.exit(0))

@@ -21,7 +21,10 @@ const answer = async (data: Uint8Array): Promise<Uint8Array> => {
     if (inputs instanceof Error) return encodeError(inputs, "msgpack")
     const outputs = await loaded.predict(inputs)
     const only = loaded.signature.outputs[0]!.name
-    return encodeReply({ outputs: outputs[only]!, model: model.name, version: 1, actor: `load-per-request-${process.pid}` }, "msgpack")
+    return encodeReply(
+      { outputs: outputs[only]!, model: model.name, version: 1, actor: `load-per-request-${process.pid}` },
+      "msgpack"
+    )
   } finally {
     loaded.dispose()
   }
@@ -33,7 +36,10 @@ nc.subscribe(subject, {
   queue: subject,
   callback: (error, msg) => {
     if (error !== null) return
-    answer(msg.data).then((body) => msg.respond(body), (cause: unknown) => msg.respond(new TextEncoder().encode(String(cause))))
+    answer(msg.data).then(
+      (body) => msg.respond(body),
+      (cause: unknown) => msg.respond(new TextEncoder().encode(String(cause)))
+    )
   }
 })
 await nc.flush()

@@ -1,6 +1,6 @@
 // Closed-loop load generation: `concurrency` callers each with one request in flight, a warm-up
 // that is not recorded, then a measurement window bounded in time and in request count.
-import { type LatencySummary, LatencyRecorder } from "./stats.js"
+import { LatencyRecorder, type LatencySummary } from "./stats.js"
 
 export interface LoadPlan {
   readonly concurrency: number
@@ -17,7 +17,11 @@ export interface LoadHooks {
 }
 
 /** Runs `call` under the plan; `call(i)` is the i-th request of its caller. Never rejects on a failed call. */
-export const closedLoop = async (call: (i: number) => Promise<unknown>, plan: LoadPlan, hooks: LoadHooks = {}): Promise<LatencySummary> => {
+export const closedLoop = async (
+  call: (i: number) => Promise<unknown>,
+  plan: LoadPlan,
+  hooks: LoadHooks = {}
+): Promise<LatencySummary> => {
   const recorder = new LatencyRecorder(Math.min(plan.maxRequests, 3_000_000))
   const hardStop = performance.now() + plan.warmupMs + plan.durationMs + 60_000
   let phase: "warmup" | "measure" | "done" = plan.warmupMs > 0 ? "warmup" : "measure"
@@ -46,7 +50,8 @@ export const closedLoop = async (call: (i: number) => Promise<unknown>, plan: Lo
         opening ??= openWindow()
         await opening
       }
-      if (phase === "measure" && (performance.now() - windowStart >= plan.durationMs || started >= plan.maxRequests)) closeWindow()
+      if (phase === "measure" && (performance.now() - windowStart >= plan.durationMs || started >= plan.maxRequests))
+        closeWindow()
       if (phase === "done" || now > hardStop) return
       const recorded = phase === "measure"
       if (recorded) started++

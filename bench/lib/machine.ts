@@ -19,7 +19,8 @@ export interface Machine {
 
 const version = (pkg: string): string => {
   try {
-    return (JSON.parse(readFileSync(join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version
+    return (JSON.parse(readFileSync(join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string })
+      .version
   } catch {
     return "absent"
   }
@@ -42,7 +43,16 @@ export const describeMachine = (natsBinary = process.env.NATS_SERVER_BIN ?? "nat
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     natsServer,
     packages: Object.fromEntries(
-      ["@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm", "@tensorflow/tfjs-node", "@nats-io/transport-node", "msgpackr", "effect", "moleculer", "nats"].map((p) => [p, version(p)])
+      [
+        "@tensorflow/tfjs",
+        "@tensorflow/tfjs-backend-wasm",
+        "@tensorflow/tfjs-node",
+        "@nats-io/transport-node",
+        "msgpackr",
+        "effect",
+        "moleculer",
+        "nats"
+      ].map((p) => [p, version(p)])
     ),
     date: new Date().toISOString()
   }

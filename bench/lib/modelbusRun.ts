@@ -5,13 +5,13 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { stringify } from "yaml"
 import { type BenchContext, driverRows, helperReady, measure } from "./bench.js"
-import { adopt, forkHelper, spawnCli, type Started } from "./children.js"
+import { adopt, forkHelper, type Started, spawnCli } from "./children.js"
 import { DriverKind } from "./driverSetup.js"
 import type { BenchModel } from "./models.js"
 import { dist } from "./paths.js"
 import { round, sampleProcess, type Watched } from "./procStats.js"
-import { rpcClient } from "./rpc.js"
 import { type Row, Section, type Soak } from "./rows.js"
+import { rpcClient } from "./rpc.js"
 
 /**
  * The batching variants. HOOK: when the actor accepts the per-model `batching` key, both rows run
@@ -24,7 +24,12 @@ export const BATCHING_VARIANTS: ReadonlyArray<{
   readonly batching: { readonly maxBatchSize: number; readonly maxDelayMs: number }
   readonly fallbackLabel?: string
 }> = [
-  { id: "off", label: "modelbus (batching off)", batching: { maxBatchSize: 1, maxDelayMs: 0 }, fallbackLabel: "modelbus (current actor)" },
+  {
+    id: "off",
+    label: "modelbus (batching off)",
+    batching: { maxBatchSize: 1, maxDelayMs: 0 },
+    fallbackLabel: "modelbus (current actor)"
+  },
   { id: "on", label: "modelbus (batching on: ≤32, no wait)", batching: { maxBatchSize: 32, maxDelayMs: 0 } }
 ]
 
@@ -34,7 +39,10 @@ const REPLICAS = 2
 const writeConfig = async (model: BenchModel, extra: Record<string, unknown>) => {
   const dir = await mkdtemp(join(tmpdir(), "modelbus-bench-"))
   const file = join(dir, "modelbus.yaml")
-  await writeFile(file, stringify({ prefix: "modelbus", models: [{ name: model.name, path: model.dir, replicas: REPLICAS, ...extra }] }))
+  await writeFile(
+    file,
+    stringify({ prefix: "modelbus", models: [{ name: model.name, path: model.dir, replicas: REPLICAS, ...extra }] })
+  )
   return { file, remove: () => rm(dir, { recursive: true, force: true }) }
 }
 
@@ -46,9 +54,17 @@ interface Supervised {
 }
 
 /** Starts a supervisor and waits for its actors; a string (the reason) when the config is rejected because of the batching key. */
-const startSupervisor = async (ctx: BenchContext, model: BenchModel, extra: Record<string, unknown>): Promise<Supervised | string> => {
+const startSupervisor = async (
+  ctx: BenchContext,
+  model: BenchModel,
+  extra: Record<string, unknown>
+): Promise<Supervised | string> => {
   const config = await writeConfig(model, extra)
-  const supervisor = spawnCli(["supervise", "--config", config.file, "--server", ctx.natsUrl], `supervisor ${model.name}`, { MODELBUS_BACKEND: "wasm" })
+  const supervisor = spawnCli(
+    ["supervise", "--config", config.file, "--server", ctx.natsUrl],
+    `supervisor ${model.name}`,
+    { MODELBUS_BACKEND: "wasm" }
+  )
   const stop = async () => {
     await supervisor.stop()
     await config.remove()
@@ -58,7 +74,13 @@ const startSupervisor = async (ctx: BenchContext, model: BenchModel, extra: Reco
   } catch (error) {
     await stop()
     const output = supervisor.output()
-    if ("batching" in extra && /batching/.test(output)) return output.split("\n").find((l) => /batching/.test(l))?.trim() ?? "batching rejected"
+    if ("batching" in extra && /batching/.test(output))
+      return (
+        output
+          .split("\n")
+          .find((l) => /batching/.test(l))
+          ?.trim() ?? "batching rejected"
+      )
     throw error
   }
   try {
@@ -71,7 +93,10 @@ const startSupervisor = async (ctx: BenchContext, model: BenchModel, extra: Reco
   }
 }
 
-const withClient = async <A>(ctx: BenchContext, f: (client: Awaited<ReturnType<Awaited<ReturnType<typeof dist.client>>["connect"]>>) => Promise<A>): Promise<A> => {
+const withClient = async <A>(
+  ctx: BenchContext,
+  f: (client: Awaited<ReturnType<Awaited<ReturnType<typeof dist.client>>["connect"]>>) => Promise<A>
+): Promise<A> => {
   const { connect } = await dist.client()
   const client = await connect({ servers: ctx.natsUrl, name: "bench-status" })
   try {
@@ -82,7 +107,11 @@ const withClient = async <A>(ctx: BenchContext, f: (client: Awaited<ReturnType<A
 }
 
 const actorStatuses = (ctx: BenchContext, model: BenchModel) =>
-  withClient(ctx, async (client) => (await client.status()).flatMap((s) => s.actors).filter((a) => a.model === model.name && a.state === "serving" && a.pid !== null))
+  withClient(ctx, async (client) =>
+    (await client.status())
+      .flatMap((s) => s.actors)
+      .filter((a) => a.model === model.name && a.state === "serving" && a.pid !== null)
+  )
 
 const actorsOf = async (ctx: BenchContext, model: BenchModel) => {
   for (let tries = 0; tries < 50; tries++) {
@@ -94,10 +123,16 @@ const actorsOf = async (ctx: BenchContext, model: BenchModel) => {
 }
 
 /** One modelbus deployment: its rows with the modelbus client, then its actors under the muxed raw client. */
-const variantRows = async (ctx: BenchContext, model: BenchModel, label: string, short: string, servers: ReadonlyArray<Watched>): Promise<Array<Row>> => {
+const variantRows = async (
+  ctx: BenchContext,
+  model: BenchModel,
+  label: string,
+  short: string,
+  servers: ReadonlyArray<Watched>
+): Promise<Array<Row>> => {
   const { subjects } = await dist.subjects()
   return [
-    ...await driverRows(ctx, {
+    ...(await driverRows(ctx, {
       section: Section.modelbus,
       scenario: label,
       model: model.name,
@@ -105,8 +140,8 @@ const variantRows = async (ctx: BenchContext, model: BenchModel, label: string, 
       servers,
       concurrencies: ctx.timing.modelbusConcurrency,
       durationMs: ctx.timing.modelbusMs
-    }),
-    ...await driverRows(ctx, {
+    })),
+    ...(await driverRows(ctx, {
       section: Section.diagnostic,
       scenario: `actors (${short}) ← muxed raw client`,
       model: model.name,
@@ -115,11 +150,14 @@ const variantRows = async (ctx: BenchContext, model: BenchModel, label: string, 
       concurrencies: ctx.timing.diagnosticConcurrency,
       durationMs: ctx.timing.modelbusMs,
       note: `${label}'s actors driven by the bench's muxed-inbox client with pre-encoded request bodies: the actors' own limit`
-    })
+    }))
   ]
 }
 
-const serversOf = (s: Supervised): Array<Watched> => [...s.actors.map((a) => ({ role: a.id.split("@")[0]!, pid: a.pid })), { role: "supervisor", pid: s.supervisor.pid }]
+const serversOf = (s: Supervised): Array<Watched> => [
+  ...s.actors.map((a) => ({ role: a.id.split("@")[0]!, pid: a.pid })),
+  { role: "supervisor", pid: s.supervisor.pid }
+]
 
 /**
  * Every batching variant at every concurrency; then (when `soak`) the soak, on a fresh deployment
@@ -134,20 +172,24 @@ export const runModelbus = async (ctx: BenchContext, model: BenchModel, soak: bo
     let label: string = variant.label
     let short: string = variant.id === "on" ? "batching on" : "batching off"
     if (typeof started === "string" && variant.fallbackLabel !== undefined) {
-      ctx.notes.push(`${model.name}: the \`batching\` model key is not accepted yet (${started}); "${variant.fallbackLabel}" runs the actor as it is.`)
+      ctx.notes.push(
+        `${model.name}: the \`batching\` model key is not accepted yet (${started}); "${variant.fallbackLabel}" runs the actor as it is.`
+      )
       label = variant.fallbackLabel
       short = "current actor"
       extra = {}
       started = await startSupervisor(ctx, model, extra)
     }
     if (typeof started === "string") {
-      ctx.notes.push(`${model.name}: "${variant.label}" skipped: the \`batching\` key is rejected by this modelbus (${started}).`)
+      ctx.notes.push(
+        `${model.name}: "${variant.label}" skipped: the \`batching\` key is rejected by this modelbus (${started}).`
+      )
       ctx.log(`  ${model.name} ${variant.label}: skipped (batching not supported yet)`)
       continue
     }
     soakable = { label, extra }
     try {
-      rows.push(...await variantRows(ctx, model, label, short, serversOf(started)))
+      rows.push(...(await variantRows(ctx, model, label, short, serversOf(started))))
     } finally {
       await started.stop()
     }
@@ -183,7 +225,7 @@ const runSoak = async (ctx: BenchContext, model: BenchModel, label: string, star
   const warmup = 2 * ctx.timing.soakRequests
   ctx.log(`  ${model.name} soak: ${warmup} warm-up requests, then ${ctx.timing.soakRequests} requests at c=64 ...`)
   const driver = forkHelper("bench/lib/driver.ts", "driver soak")
-  let summary
+  let summary: Awaited<ReturnType<typeof measure>>["summary"]
   type Peaks = ReadonlyArray<{ readonly pid: number; readonly peakRssMb: number }>
   let during: Peaks = []
   let warming: Peaks = []
@@ -194,9 +236,22 @@ const runSoak = async (ctx: BenchContext, model: BenchModel, label: string, star
     const rpc = rpcClient(driver.child, driver.name)
     const setup = { kind: DriverKind.modelbus, timeoutMs: 30_000 }
     await rpc.call({ type: "setup", setup: { ...setup, natsUrl: ctx.natsUrl, model: model.name } }, 60_000)
-    const scenario = { section: Section.modelbus, scenario: `${label} soak`, model: model.name, setup, servers, concurrencies: [64], durationMs: 0 }
+    const scenario = {
+      section: Section.modelbus,
+      scenario: `${label} soak`,
+      model: model.name,
+      setup,
+      servers,
+      concurrencies: [64],
+      durationMs: 0
+    }
     const plan = { concurrency: 64, warmupMs: 0, durationMs: 600_000 }
-    warming = (await measure(ctx, { ...scenario, scenario: `${label} soak warm-up` }, rpc, driver.pid, { ...plan, maxRequests: warmup })).processes
+    warming = (
+      await measure(ctx, { ...scenario, scenario: `${label} soak warm-up` }, rpc, driver.pid, {
+        ...plan,
+        maxRequests: warmup
+      })
+    ).processes
     ctx.rows.pop() // the soak is reported on its own, not as throughput rows
     before = await statusRss(ctx, model)
     procBefore = new Map(actors.map((a) => [a.pid, sampleProcess(a.pid)]))
@@ -234,7 +289,9 @@ const runSoak = async (ctx: BenchContext, model: BenchModel, label: string, star
     })
   }
   for (const a of soak.actors) {
-    ctx.log(`  ${model.name} soak ${a.id}: tensors ${a.tensorsBefore} → ${a.tensorsAfter}, RSS ${a.rssMbBefore} → ${a.rssMbAfter} MB`)
+    ctx.log(
+      `  ${model.name} soak ${a.id}: tensors ${a.tensorsBefore} → ${a.tensorsAfter}, RSS ${a.rssMbBefore} → ${a.rssMbAfter} MB`
+    )
   }
   return soak
 }

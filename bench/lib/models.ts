@@ -14,8 +14,22 @@ export interface BenchModel {
 }
 
 export const MODELS: ReadonlyArray<BenchModel> = [
-  { name: "iris", label: "Iris (dense 4→16→3)", dir: IRIS_MODEL_DIR, inputName: "measurements", sampleShape: [4], sampleSize: 4 },
-  { name: "cnn", label: "CNN 28×28×1 (conv16-pool-conv32-pool-dense10)", dir: CNN_MODEL_DIR, inputName: "image", sampleShape: [28, 28, 1], sampleSize: 784 }
+  {
+    name: "iris",
+    label: "Iris (dense 4→16→3)",
+    dir: IRIS_MODEL_DIR,
+    inputName: "measurements",
+    sampleShape: [4],
+    sampleSize: 4
+  },
+  {
+    name: "cnn",
+    label: "CNN 28×28×1 (conv16-pool-conv32-pool-dense10)",
+    dir: CNN_MODEL_DIR,
+    inputName: "image",
+    sampleShape: [28, 28, 1],
+    sampleSize: 784
+  }
 ]
 
 export const modelNamed = (name: string): BenchModel => {
@@ -32,7 +46,12 @@ export const seededRandom = (seed: number) => () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296
 }
 
-const IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5], [4.9, 3.1, 1.5, 0.1]]
+const IRIS_ROWS = [
+  [5.1, 3.5, 1.4, 0.2],
+  [6.7, 3.0, 5.2, 2.3],
+  [5.9, 3.0, 4.2, 1.5],
+  [4.9, 3.1, 1.5, 0.1]
+]
 
 /** `batch` samples of the model's input, flat, deterministic (different for each `seed`). */
 export const sampleData = (model: BenchModel, batch: number, seed = 1): Float32Array => {
@@ -40,7 +59,8 @@ export const sampleData = (model: BenchModel, batch: number, seed = 1): Float32A
   const out = new Float32Array(batch * model.sampleSize)
   for (let b = 0; b < batch; b++) {
     for (let j = 0; j < model.sampleSize; j++) {
-      out[b * model.sampleSize + j] = model.name === "iris" ? IRIS_ROWS[(b + seed) % IRIS_ROWS.length]![j]! + (random() - 0.5) * 0.2 : random()
+      out[b * model.sampleSize + j] =
+        model.name === "iris" ? IRIS_ROWS[(b + seed) % IRIS_ROWS.length]![j]! + (random() - 0.5) * 0.2 : random()
     }
   }
   return out
@@ -54,4 +74,5 @@ export const tensorInput = (model: BenchModel, batch: number, seed = 1) => ({
 })
 
 /** A pool of distinct single-sample inputs (requests cycle through it). */
-export const inputPool = (model: BenchModel, size = 16) => Array.from({ length: size }, (_, i) => tensorInput(model, 1, i + 1))
+export const inputPool = (model: BenchModel, size = 16) =>
+  Array.from({ length: size }, (_, i) => tensorInput(model, 1, i + 1))

@@ -1,7 +1,8 @@
 // The peer: the same model served by Moleculer 0.14 over its NATS transporter — a broker node
 // with a `predict` action that runs the model. Env: NATS_URL, BENCH_MODEL, NODE_ID, MOLECULER_SERIALIZER.
-import Moleculer from "moleculer"
+
 import { Effect } from "effect"
+import Moleculer from "moleculer"
 import { modelNamed } from "./models.js"
 import { moleculerBrokerOptions, moleculerService, toFloat32 } from "./moleculerShared.js"
 import { dist } from "./paths.js"
@@ -19,7 +20,9 @@ interface Params {
   readonly data: Array<number> | Uint8Array
 }
 
-const broker = new Moleculer.ServiceBroker(moleculerBrokerOptions(process.env.NODE_ID ?? `worker-${process.pid}`, process.env.NATS_URL!, binary))
+const broker = new Moleculer.ServiceBroker(
+  moleculerBrokerOptions(process.env.NODE_ID ?? `worker-${process.pid}`, process.env.NATS_URL!, binary)
+)
 broker.createService({
   name: moleculerService(model.name),
   actions: {
@@ -29,7 +32,13 @@ broker.createService({
         const outputs = await loaded.predict({ [model.inputName]: { dtype: "float32", shape, data: toFloat32(data) } })
         const result = outputs[output]!
         // JSON: plain numbers; binary: the raw bytes, as modelbus replies.
-        return { dtype: result.dtype, shape: result.shape, data: binary ? new Uint8Array(result.data.buffer, result.data.byteOffset, result.data.byteLength) : Array.from(result.data) }
+        return {
+          dtype: result.dtype,
+          shape: result.shape,
+          data: binary
+            ? new Uint8Array(result.data.buffer, result.data.byteOffset, result.data.byteLength)
+            : Array.from(result.data)
+        }
       }
     }
   }

@@ -23,9 +23,15 @@ export class MuxedClient {
   private readonly sweeper: NodeJS.Timeout
   private next = 0
 
-  constructor(private readonly nc: NatsConnection, private readonly timeoutMs = 5_000, sweepMs = 50) {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly timeoutMs = 5_000,
+    sweepMs = 50
+  ) {
     this.prefix = `${createInbox()}.`
-    this.sub = nc.subscribe(`${this.prefix}*`, { callback: (error, msg) => (error === null ? this.onReply(msg) : undefined) })
+    this.sub = nc.subscribe(`${this.prefix}*`, {
+      callback: (error, msg) => (error === null ? this.onReply(msg) : undefined)
+    })
     this.sweeper = setInterval(() => this.sweep(), sweepMs)
     this.sweeper.unref()
   }
@@ -48,7 +54,8 @@ export class MuxedClient {
     const entry = this.pending.get(id)
     if (entry === undefined) return // late reply after its deadline
     this.pending.delete(id)
-    if (msg.data.length === 0 && msg.headers?.code === 503) entry.reject(new MuxedNoResponders(`no responders on ${entry.subject}`))
+    if (msg.data.length === 0 && msg.headers?.code === 503)
+      entry.reject(new MuxedNoResponders(`no responders on ${entry.subject}`))
     else entry.resolve(msg)
   }
 

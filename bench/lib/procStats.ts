@@ -37,7 +37,12 @@ export const sampleProcess = (pid: number): ProcSample | undefined => {
     const utime = Number(fields[11])
     const stime = Number(fields[12])
     const status = readFileSync(`/proc/${pid}/status`, "utf8")
-    return { pid, cpuSeconds: (utime + stime) / TICKS_PER_SECOND, rssBytes: kb(status, "VmRSS"), peakRssBytes: kb(status, "VmHWM") }
+    return {
+      pid,
+      cpuSeconds: (utime + stime) / TICKS_PER_SECOND,
+      rssBytes: kb(status, "VmRSS"),
+      peakRssBytes: kb(status, "VmHWM")
+    }
   } catch {
     return undefined
   }
@@ -82,10 +87,12 @@ export const processWindow = (processes: ReadonlyArray<Watched>) => {
   return {
     start: () => {
       for (const p of processes) resetPeakRss(p.pid)
-      before = new Map(processes.flatMap((p) => {
-        const s = sampleProcess(p.pid)
-        return s === undefined ? [] : [[p.pid, s] as const]
-      }))
+      before = new Map(
+        processes.flatMap((p) => {
+          const s = sampleProcess(p.pid)
+          return s === undefined ? [] : [[p.pid, s] as const]
+        })
+      )
       busyBefore = machineBusySeconds()
     },
     end: (): WindowResult => {
@@ -94,13 +101,15 @@ export const processWindow = (processes: ReadonlyArray<Watched>) => {
         const a = before.get(p.pid)
         const b = sampleProcess(p.pid)
         if (a === undefined || b === undefined) return []
-        return [{
-          role: p.role,
-          pid: p.pid,
-          cpuSeconds: round(b.cpuSeconds - a.cpuSeconds, 2),
-          peakRssMb: round(b.peakRssBytes / 2 ** 20, 1),
-          rssMbAfter: round(b.rssBytes / 2 ** 20, 1)
-        }]
+        return [
+          {
+            role: p.role,
+            pid: p.pid,
+            cpuSeconds: round(b.cpuSeconds - a.cpuSeconds, 2),
+            peakRssMb: round(b.peakRssBytes / 2 ** 20, 1),
+            rssMbAfter: round(b.rssBytes / 2 ** 20, 1)
+          }
+        ]
       })
       const ours = deltas.reduce((a, d) => a + d.cpuSeconds, 0)
       return { processes: deltas, backgroundCpuSeconds: round(Math.max(0, busy - ours), 2) }

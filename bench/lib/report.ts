@@ -25,19 +25,46 @@ const thousands = (n: number) => Math.round(n).toLocaleString("en-US")
 
 const cpuCell = (ps: ReadonlyArray<ProcDelta>) => {
   const pick = (role: string) => ps.find((p) => p.role === role)
-  const servers = ps.filter(isServer).map((p) => f(p.cpuSeconds, 2)).join("+")
+  const servers = ps
+    .filter(isServer)
+    .map((p) => f(p.cpuSeconds, 2))
+    .join("+")
   const sup = pick("supervisor")
-  return [pick("client") ? f(pick("client")!.cpuSeconds, 2) : "–", servers + (sup ? ` (sup ${f(sup.cpuSeconds, 2)})` : ""), pick("nats") ? f(pick("nats")!.cpuSeconds, 2) : "–"].join(" · ")
+  return [
+    pick("client") ? f(pick("client")!.cpuSeconds, 2) : "–",
+    servers + (sup ? ` (sup ${f(sup.cpuSeconds, 2)})` : ""),
+    pick("nats") ? f(pick("nats")!.cpuSeconds, 2) : "–"
+  ].join(" · ")
 }
 
 const rssCell = (ps: ReadonlyArray<ProcDelta>) => {
   const pick = (role: string) => ps.find((p) => p.role === role)
-  const servers = ps.filter(isServer).map((p) => f(p.peakRssMb, 0)).join("/")
+  const servers = ps
+    .filter(isServer)
+    .map((p) => f(p.peakRssMb, 0))
+    .join("/")
   const sup = pick("supervisor")
-  return [pick("client") ? f(pick("client")!.peakRssMb, 0) : "–", servers + (sup ? ` (sup ${f(sup.peakRssMb, 0)})` : ""), pick("nats") ? f(pick("nats")!.peakRssMb, 0) : "–"].join(" · ")
+  return [
+    pick("client") ? f(pick("client")!.peakRssMb, 0) : "–",
+    servers + (sup ? ` (sup ${f(sup.peakRssMb, 0)})` : ""),
+    pick("nats") ? f(pick("nats")!.peakRssMb, 0) : "–"
+  ].join(" · ")
 }
 
-const HEADER = ["model", "section", "scenario", "c", "batch", "throughput", "p50 ms", "p99 ms", "errors", "CPU s: client · servers · nats", "peak RSS MB: client · servers · nats", "other load (cores)"]
+const HEADER = [
+  "model",
+  "section",
+  "scenario",
+  "c",
+  "batch",
+  "throughput",
+  "p50 ms",
+  "p99 ms",
+  "errors",
+  "CPU s: client · servers · nats",
+  "peak RSS MB: client · servers · nats",
+  "other load (cores)"
+]
 
 const cells = (r: Row): Array<string> => [
   r.model,
@@ -57,21 +84,51 @@ const cells = (r: Row): Array<string> => [
 /** CPU microseconds per request (or sample) spent by each kind of process, from the window's CPU seconds. */
 export const costPerRequest = (r: Row) => {
   const n = r.summary.count
-  const us = (ps: ReadonlyArray<ProcDelta>) => (n > 0 ? (ps.reduce((a, p) => a + p.cpuSeconds, 0) * 1e6) / n : Number.NaN)
+  const us = (ps: ReadonlyArray<ProcDelta>) =>
+    n > 0 ? (ps.reduce((a, p) => a + p.cpuSeconds, 0) * 1e6) / n : Number.NaN
   const client = us(r.processes.filter((p) => p.role === "client"))
   const servers = us(r.processes.filter(isServer))
   const supervisor = us(r.processes.filter((p) => p.role === "supervisor"))
   const nats = us(r.processes.filter((p) => p.role === "nats"))
-  return { client, servers, supervisor, nats, total: [client, servers, supervisor, nats].filter(Number.isFinite).reduce((a, b) => a + b, 0) }
+  return {
+    client,
+    servers,
+    supervisor,
+    nats,
+    total: [client, servers, supervisor, nats].filter(Number.isFinite).reduce((a, b) => a + b, 0)
+  }
 }
 
 const costRows = (rows: ReadonlyArray<Row>) =>
-  rows.filter((r) => (r.section === Section.ceiling && r.batch === 1) || r.concurrency === 64 || ((r.section === Section.modelbus || r.section === Section.diagnostic) && r.concurrency === 1))
+  rows.filter(
+    (r) =>
+      (r.section === Section.ceiling && r.batch === 1) ||
+      r.concurrency === 64 ||
+      ((r.section === Section.modelbus || r.section === Section.diagnostic) && r.concurrency === 1)
+  )
 
-const COST_HEADER = ["model", "scenario", "c", "client µs", "servers µs", "supervisor µs", "nats µs", "total CPU µs / request"]
+const COST_HEADER = [
+  "model",
+  "scenario",
+  "c",
+  "client µs",
+  "servers µs",
+  "supervisor µs",
+  "nats µs",
+  "total CPU µs / request"
+]
 const costCells = (r: Row) => {
   const c = costPerRequest(r)
-  return [r.model, r.scenario, String(r.concurrency), f(c.client, 1), f(c.servers, 1), f(c.supervisor, 1), f(c.nats, 1), f(c.total, 1)]
+  return [
+    r.model,
+    r.scenario,
+    String(r.concurrency),
+    f(c.client, 1),
+    f(c.servers, 1),
+    f(c.supervisor, 1),
+    f(c.nats, 1),
+    f(c.total, 1)
+  ]
 }
 
 const textTable = (header: ReadonlyArray<string>, body: ReadonlyArray<ReadonlyArray<string>>) => {
@@ -81,7 +138,11 @@ const textTable = (header: ReadonlyArray<string>, body: ReadonlyArray<ReadonlyAr
 }
 
 const mdTable = (header: ReadonlyArray<string>, body: ReadonlyArray<ReadonlyArray<string>>) =>
-  [`| ${header.join(" | ")} |`, `| ${header.map(() => "---").join(" | ")} |`, ...body.map((b) => `| ${b.join(" | ")} |`)].join("\n")
+  [
+    `| ${header.join(" | ")} |`,
+    `| ${header.map(() => "---").join(" | ")} |`,
+    ...body.map((b) => `| ${b.join(" | ")} |`)
+  ].join("\n")
 
 const verdict = (t: TargetResult) => (t.pass === null ? "not measured" : t.pass ? "PASS" : "MISS")
 
@@ -107,7 +168,7 @@ export const writeJson = async (r: Results): Promise<string> => {
   await mkdir(RESULTS_DIR, { recursive: true })
   const stamp = r.machine.date.replace(/:/g, "-").replace(/\.\d+Z$/, "Z")
   const file = join(RESULTS_DIR, `${stamp}${r.quick ? "-quick" : ""}.json`)
-  await writeFile(file, JSON.stringify(r, null, 2) + "\n")
+  await writeFile(file, `${JSON.stringify(r, null, 2)}\n`)
   return file
 }
 
@@ -118,7 +179,7 @@ export const writeMarkdown = async (r: Results, jsonFile: string, analysis: stri
     "# Benchmarks",
     "",
     "Measured by `npm run bench` (`bench/run.ts`) in one run on one machine; `npm run bench -- --quick` is a short smoke run.",
-    `This file is rewritten by every run; the raw figures of this one are in \`${jsonFile.replace(ROOT + "/", "")}\`.`,
+    `This file is rewritten by every run; the raw figures of this one are in \`${jsonFile.replace(`${ROOT}/`, "")}\`.`,
     "",
     "## Machine",
     "",
@@ -126,7 +187,9 @@ export const writeMarkdown = async (r: Results, jsonFile: string, analysis: stri
     `- memory: ${m.memoryGiB} GiB`,
     `- Node.js ${m.node} on ${m.os}`,
     `- ${m.natsServer}`,
-    `- packages: ${Object.entries(m.packages).map(([k, v]) => `${k} ${v}`).join(", ")}`,
+    `- packages: ${Object.entries(m.packages)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}`,
     `- date: ${m.date}${r.quick ? " (QUICK smoke run: short windows, not for quoting)" : ""}; the run took ${r.durationSeconds.toFixed(0)} s`,
     "",
     "## Method",
@@ -150,13 +213,34 @@ export const writeMarkdown = async (r: Results, jsonFile: string, analysis: stri
     mdTable(COST_HEADER, costRows(r.rows).map(costCells)),
     "",
     ...(r.soaks.length > 0
-      ? ["## Soak", "", ...r.soaks.flatMap((s) => [
-        `${s.model}, ${s.scenario}, a fresh deployment: ${s.warmupRequests.toLocaleString("en-US")} warm-up requests, then ${s.requests.toLocaleString("en-US")} requests at c=64 in ${s.seconds} s, ${s.errors} errors. ` +
-          "An actor's RSS is a sawtooth (the V8 heap grows until a collection, then shrinks), so growth compares the peak RSS during the soak with the peak during the warm-up; idle RSS (after 1.5 s without requests) is shown before and after.",
-        "",
-        mdTable(["actor", "pid", "tensors before → after", "peak RSS MB warm-up → soak", "idle RSS MB before → after (/proc)", "idle RSS MB before → after (status)"], s.actors.map((a) => [a.id, String(a.pid), `${a.tensorsBefore} → ${a.tensorsAfter}`, `${f(a.peakRssMbWarmup, 1)} → ${f(a.peakRssMbDuring, 1)}`, `${a.rssMbBefore} → ${a.rssMbAfter}`, `${a.statusRssMbBefore} → ${a.statusRssMbAfter}`])),
-        ""
-      ])]
+      ? [
+          "## Soak",
+          "",
+          ...r.soaks.flatMap((s) => [
+            `${s.model}, ${s.scenario}, a fresh deployment: ${s.warmupRequests.toLocaleString("en-US")} warm-up requests, then ${s.requests.toLocaleString("en-US")} requests at c=64 in ${s.seconds} s, ${s.errors} errors. ` +
+              "An actor's RSS is a sawtooth (the V8 heap grows until a collection, then shrinks), so growth compares the peak RSS during the soak with the peak during the warm-up; idle RSS (after 1.5 s without requests) is shown before and after.",
+            "",
+            mdTable(
+              [
+                "actor",
+                "pid",
+                "tensors before → after",
+                "peak RSS MB warm-up → soak",
+                "idle RSS MB before → after (/proc)",
+                "idle RSS MB before → after (status)"
+              ],
+              s.actors.map((a) => [
+                a.id,
+                String(a.pid),
+                `${a.tensorsBefore} → ${a.tensorsAfter}`,
+                `${f(a.peakRssMbWarmup, 1)} → ${f(a.peakRssMbDuring, 1)}`,
+                `${a.rssMbBefore} → ${a.rssMbAfter}`,
+                `${a.statusRssMbBefore} → ${a.statusRssMbAfter}`
+              ])
+            ),
+            ""
+          ])
+        ]
       : []),
     "## Targets (issue 5)",
     "",

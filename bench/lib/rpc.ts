@@ -48,7 +48,9 @@ export const rpcClient = (child: ChildProcess, what: string) => {
 }
 
 /** Child side: answers each command with `handle`'s result; `emit` waits for the parent's acknowledgement. */
-export const serveRpc = (handle: (command: Command, emit: (event: string) => Promise<void>) => Promise<unknown>): void => {
+export const serveRpc = (
+  handle: (command: Command, emit: (event: string) => Promise<void>) => Promise<unknown>
+): void => {
   const acks = new Map<string, () => void>()
   process.on("message", (raw: unknown) => {
     const m = raw as Command & { id: number; ack?: string }
@@ -67,7 +69,8 @@ export const serveRpc = (handle: (command: Command, emit: (event: string) => Pro
       })
     handle(m, emit).then(
       (result) => process.send!({ id: m.id, result }),
-      (error: unknown) => process.send!({ id: m.id, error: error instanceof Error ? error.stack ?? error.message : String(error) })
+      (error: unknown) =>
+        process.send!({ id: m.id, error: error instanceof Error ? (error.stack ?? error.message) : String(error) })
     )
   })
   // The bench that forked this process is gone: nothing will stop us otherwise.

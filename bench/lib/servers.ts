@@ -9,7 +9,13 @@ export interface Group {
   readonly stop: () => Promise<void>
 }
 
-const startGroup = async (file: string, count: number, role: string, ready: RegExp, env: (i: number) => NodeJS.ProcessEnv): Promise<Group> => {
+const startGroup = async (
+  file: string,
+  count: number,
+  role: string,
+  ready: RegExp,
+  env: (i: number) => NodeJS.ProcessEnv
+): Promise<Group> => {
   const processes = Array.from({ length: count }, (_, i) => forkHelper(file, `${role}-${i + 1}`, env(i)))
   const stop = async () => void (await Promise.all(processes.map((p) => p.stop())))
   try {
@@ -24,16 +30,26 @@ const startGroup = async (file: string, count: number, role: string, ready: RegE
 export const echoSubject = (model: string) => `bench.echo.${model}`
 
 export const startEcho = (natsUrl: string, model: string, count: number) =>
-  startGroup("bench/lib/echoResponder.ts", count, "echo", /echo ready/, () => ({ NATS_URL: natsUrl, ECHO_SUBJECT: echoSubject(model) }))
+  startGroup("bench/lib/echoResponder.ts", count, "echo", /echo ready/, () => ({
+    NATS_URL: natsUrl,
+    ECHO_SUBJECT: echoSubject(model)
+  }))
 
 /** Responders that answer any request with one canned modelbus reply: the modelbus client alone. */
 export const startCanned = (natsUrl: string, model: string, subject: string, count: number) =>
-  startGroup("bench/lib/echoResponder.ts", count, "canned", /echo ready/, () => ({ NATS_URL: natsUrl, ECHO_SUBJECT: subject, ECHO_REPLY_MODEL: model }))
+  startGroup("bench/lib/echoResponder.ts", count, "canned", /echo ready/, () => ({
+    NATS_URL: natsUrl,
+    ECHO_SUBJECT: subject,
+    ECHO_REPLY_MODEL: model
+  }))
 
 export const loadPerRequestSubject = (model: string) => `bench.loadper.${model}`
 
 export const startLoadPerRequest = (natsUrl: string, model: string, count: number) =>
-  startGroup("bench/lib/loadPerRequest.ts", count, "loader", /load-per-request ready/, () => ({ NATS_URL: natsUrl, BENCH_MODEL: model }))
+  startGroup("bench/lib/loadPerRequest.ts", count, "loader", /load-per-request ready/, () => ({
+    NATS_URL: natsUrl,
+    BENCH_MODEL: model
+  }))
 
 export const startMoleculer = (natsUrl: string, model: string, count: number, serializer: "json" | "msgpack") =>
   startGroup("bench/lib/moleculerService.ts", count, "node", /moleculer ready/, (i) => ({

@@ -35,7 +35,8 @@ export class LatencyRecorder {
 
   error(cause: unknown): void {
     this.errors++
-    if (this.firstErrors.length < 3) this.firstErrors.push(cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause))
+    if (this.firstErrors.length < 3)
+      this.firstErrors.push(cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause))
   }
 
   summary(seconds: number, itemsPerCall = 1): LatencySummary {

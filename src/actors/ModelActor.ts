@@ -3,24 +3,28 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { Effect, type Scope } from "effect"
 import { loadModel } from "../model/loader.js"
-import { openRegistry, type Registry } from "../registry/Registry.js"
-import { answerFit } from "./fit.js"
-import { DEFAULT_BATCHING, makeBatcher } from "./batcher.js"
-import { type ServingModel, servingModel } from "./servingModel.js"
-import { currentVersion, followUpdates, loadVersion } from "./updates.js"
 import { initRuntime, requestedBackend } from "../model/runtime.js"
 import { natsConnection } from "../nats/connection.js"
+import {
+  type ActorCounters,
+  type ActorSettings,
+  DEFAULT_BATCHING,
+  DEFAULT_MAX_INFLIGHT,
+  type ProcessState
+} from "../protocol/ipc.js"
 import { subjects } from "../protocol/subjects.js"
-import { type ActorCounters, type ActorSettings, tellSupervisor } from "./ipc.js"
+import { openRegistry, type Registry } from "../registry/Registry.js"
+import { makeBatcher } from "./batcher.js"
+import { answerFit } from "./fit.js"
+import { tellSupervisor } from "./ipc.js"
 import { type ActorStats, answerInfer, type PipelineContext } from "./pipeline.js"
+import { type ServingModel, servingModel } from "./servingModel.js"
+import { currentVersion, followUpdates, loadVersion } from "./updates.js"
 
 /** What to do after requests are answered (rejoin the queue group, finish a drain); set by `serve`. */
 interface AnsweredHook {
   run: () => void
 }
-
-/** Requests an actor accepts before it leaves its queue group (per actor). */
-export const DEFAULT_MAX_INFLIGHT = 1024
 
 const countersOf = (stats: ActorStats, version: number, loads: number, tensors: number): ActorCounters => ({
   version,
@@ -33,12 +37,17 @@ const countersOf = (stats: ActorStats, version: number, loads: number, tensors: 
   rssBytes: process.memoryUsage.rss()
 })
 
-
 /**
  * Subscribes in the model's queue group; a saturated actor leaves the group (so NATS routes around
  * it) and rejoins when it has room. On release: stop taking requests, finish those in flight.
  */
-const serve = (nc: NatsConnection, ctx: PipelineContext, settings: ActorSettings, counters: () => ActorCounters, answered: AnsweredHook) =>
+const serve = (
+  nc: NatsConnection,
+  ctx: PipelineContext,
+  settings: ActorSettings,
+  counters: () => ActorCounters,
+  answered: AnsweredHook
+) =>
   Effect.acquireRelease(
     Effect.sync(() => {
       const s = subjects(settings.prefix)
@@ -67,7 +76,8 @@ const serve = (nc: NatsConnection, ctx: PipelineContext, settings: ActorSettings
       const presence = nc.subscribe(s.presence(settings.model), {
         queue: s.presence(settings.model),
         callback: (error, msg) => {
-          if (error === null) msg.respond(JSON.stringify({ actor: settings.id, inflight: ctx.stats.inflight, joined: sub !== undefined }))
+          if (error === null)
+            msg.respond(JSON.stringify({ actor: settings.id, inflight: ctx.stats.inflight, joined: sub !== undefined }))
         }
       })
       /** Stops taking requests, then resolves once every accepted one has been answered. */
@@ -78,7 +88,7 @@ const serve = (nc: NatsConnection, ctx: PipelineContext, settings: ActorSettings
       }
     }),
     (stop) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         tellSupervisor({ type: "draining", counters: counters() })
         yield* Effect.promise(stop)
       })
@@ -89,14 +99,23 @@ const initialModel = (settings: ActorSettings, registry: Registry | undefined) =
   registry === undefined
     ? loadModel(settings.path).pipe(Effect.map((model) => ({ model, version: settings.version })))
     : currentVersion(registry, settings).pipe(
-      Effect.flatMap((entry) => loadVersion(registry, settings.model, entry).pipe(Effect.map((model) => ({ model, version: entry.version }))))
-    )
+        Effect.flatMap((entry) =>
+          loadVersion(registry, settings.model, entry).pipe(Effect.map((model) => ({ model, version: entry.version })))
+        )
+      )
 
 /** Runs one actor until its scope closes; heartbeats start before the model loads. */
-export const runModelActor = Effect.fn("ModelActor.run")(function*(settings: ActorSettings): Effect.fn.Return<void, unknown, Scope.Scope> {
+export const runModelActor = Effect.fn("ModelActor.run")(function* (
+  settings: ActorSettings
+): Effect.fn.Return<void, unknown, Scope.Scope> {
   const stats: ActorStats = { served: 0, errors: 0, inflight: 0, calls: 0 }
-  const life = { state: "starting" as "starting" | "serving" | "draining", serving: undefined as ServingModel | undefined, tensors: () => 0 }
-  const counters = () => countersOf(stats, life.serving?.current.version ?? settings.version, life.serving?.loads ?? 0, life.tensors())
+  const life = {
+    state: "starting" as ProcessState,
+    serving: undefined as ServingModel | undefined,
+    tensors: () => 0
+  }
+  const counters = () =>
+    countersOf(stats, life.serving?.current.version ?? settings.version, life.serving?.loads ?? 0, life.tensors())
   yield* Effect.forkScoped(
     Effect.sync(() => tellSupervisor({ type: "heartbeat", state: life.state, counters: counters() })).pipe(
       Effect.andThen(Effect.sleep(settings.heartbeatMs)),
@@ -106,9 +125,13 @@ export const runModelActor = Effect.fn("ModelActor.run")(function*(settings: Act
   const runtime = yield* initRuntime(yield* requestedBackend(process.env))
   life.tensors = () => runtime.tf.memory().numTensors
   const nc = yield* natsConnection({ servers: settings.servers, name: `modelbus-actor ${settings.id}` })
-  const registry = settings.registry === true
-    ? yield* openRegistry(nc, { prefix: settings.prefix, ...(settings.retention === undefined ? {} : { retention: settings.retention }) })
-    : undefined
+  const registry =
+    settings.registry === true
+      ? yield* openRegistry(nc, {
+          prefix: settings.prefix,
+          ...(settings.retention === undefined ? {} : { retention: settings.retention })
+        })
+      : undefined
   const started = performance.now()
   const first = yield* initialModel(settings, registry)
   const loadMs = performance.now() - started
@@ -127,12 +150,22 @@ export const runModelActor = Effect.fn("ModelActor.run")(function*(settings: Act
     maxPayloadBytes: settings.maxPayloadBytes ?? nc.info?.max_payload ?? 1024 * 1024,
     maxInflight: settings.maxInflight ?? DEFAULT_MAX_INFLIGHT,
     stats,
-    batcher: makeBatcher({ actorId: settings.id, modelName: settings.model, serving, stats, onAnswered: () => answered.run() }, settings.batching ?? DEFAULT_BATCHING, batchable)
+    batcher: makeBatcher(
+      { actorId: settings.id, modelName: settings.model, serving, stats, onAnswered: () => answered.run() },
+      settings.batching ?? DEFAULT_BATCHING,
+      batchable
+    )
   }
-  yield* serve(nc, ctx, settings, () => {
-    life.state = "draining"
-    return counters()
-  }, answered)
+  yield* serve(
+    nc,
+    ctx,
+    settings,
+    () => {
+      life.state = "draining"
+      return counters()
+    },
+    answered
+  )
   const log = Effect.runSyncWith(yield* Effect.context<never>())
   if (registry !== undefined) {
     yield* followUpdates(nc, registry, serving, settings, (message) => log(Effect.logInfo(message)))
@@ -141,5 +174,7 @@ export const runModelActor = Effect.fn("ModelActor.run")(function*(settings: Act
   yield* Effect.promise(() => nc.flush())
   life.state = "serving"
   tellSupervisor({ type: "ready", backend: runtime.backend, loadMs, counters: counters() })
-  yield* Effect.logInfo(`actor ${settings.id} serving ${settings.model} v${first.version} on ${runtime.backend} (loaded in ${loadMs.toFixed(0)} ms)`)
+  yield* Effect.logInfo(
+    `actor ${settings.id} serving ${settings.model} v${first.version} on ${runtime.backend} (loaded in ${loadMs.toFixed(0)} ms)`
+  )
 })

@@ -1,21 +1,15 @@
 // Dynamic batching in the actor: checked requests that arrive together are stacked along the batch
 // dimension, run as one call, split and answered; an idle actor runs a lone request at once.
-import { elementCount, type HostTensor, type TensorData } from "../protocol/tensor.js"
+
 import type { Msg } from "@nats-io/transport-node"
 import type { Encoding } from "../protocol/codec.js"
 import { DeadlineExceeded, InferenceFailed } from "../protocol/errors.js"
+import type { BatchingOptions } from "../protocol/ipc.js"
 import type { ReplyOutputs } from "../protocol/messages.js"
+import { elementCount, type HostTensor, type TensorData } from "../protocol/tensor.js"
+import { messageOf } from "../protocol/values.js"
 import { replyError, replyOk } from "./replies.js"
 import { acquire, release, type ServingModel, type ServingVersion } from "./servingModel.js"
-
-export interface BatchingOptions {
-  /** Rows per model call at most; 1 turns batching off. */
-  readonly maxBatchSize: number
-  /** How long a partial batch may wait for more requests; 0 never waits. */
-  readonly maxDelayMs: number
-}
-
-export const DEFAULT_BATCHING: BatchingOptions = { maxBatchSize: 32, maxDelayMs: 0 }
 
 export interface Job {
   readonly msg: Msg
@@ -73,7 +67,11 @@ const stack = (jobs: ReadonlyArray<Queued>, rows: number): Record<string, HostTe
 
 const slice = (t: HostTensor, from: number, rows: number): HostTensor => {
   const rowSize = t.shape[0] === 0 ? 0 : t.data.length / t.shape[0]!
-  return { dtype: t.dtype, shape: [rows, ...t.shape.slice(1)], data: t.data.subarray(from * rowSize, (from + rows) * rowSize) }
+  return {
+    dtype: t.dtype,
+    shape: [rows, ...t.shape.slice(1)],
+    data: t.data.subarray(from * rowSize, (from + rows) * rowSize)
+  }
 }
 
 /** Makes the batching queue of one actor. `batchable`: every input and output has a dynamic first dimension. */
@@ -85,9 +83,15 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
   const answer = (job: Queued, version: ServingVersion, computed: Readonly<Record<string, HostTensor>>) => {
     const outputs = version.model.signature.outputs
     const only = outputs[0]
-    const result: ReplyOutputs = job.outputs === undefined && outputs.length === 1 && only !== undefined ? computed[only.name]! : computed
+    const result: ReplyOutputs =
+      job.outputs === undefined && outputs.length === 1 && only !== undefined ? computed[only.name]! : computed
     ctx.stats.served++
-    replyOk(job.msg, job.encoding, { outputs: result, model: ctx.modelName, version: version.version, actor: ctx.actorId })
+    replyOk(job.msg, job.encoding, {
+      outputs: result,
+      model: ctx.modelName,
+      version: version.version,
+      actor: ctx.actorId
+    })
   }
 
   const fail = (job: Queued, error: DeadlineExceeded | InferenceFailed) => {
@@ -100,7 +104,12 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
       ctx.stats.calls++
       answer(job, version, await version.model.predict(job.inputs, job.outputs))
     } catch (cause) {
-      fail(job, new InferenceFailed({ message: `model "${ctx.modelName}" failed while computing: ${cause instanceof Error ? cause.message : String(cause)}` }))
+      fail(
+        job,
+        new InferenceFailed({
+          message: `model "${ctx.modelName}" failed while computing: ${messageOf(cause)}`
+        })
+      )
     }
   }
 
@@ -108,7 +117,13 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
     const now = performance.now()
     const live: Array<Queued> = []
     for (const job of jobs) {
-      if (now > job.deadline) fail(job, new DeadlineExceeded({ message: `the caller's deadline passed ${(now - job.deadline).toFixed(0)} ms before ${ctx.actorId} could run the request` }))
+      if (now > job.deadline)
+        fail(
+          job,
+          new DeadlineExceeded({
+            message: `the caller's deadline passed ${(now - job.deadline).toFixed(0)} ms before ${ctx.actorId} could run the request`
+          })
+        )
       else live.push(job)
     }
     if (live.length === 0) return
@@ -121,7 +136,9 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
         ctx.stats.calls++
         computed = await version.model.predict(stack(live, rows), live[0]!.outputs)
       } catch (cause) {
-        const error = new InferenceFailed({ message: `model "${ctx.modelName}" failed while computing a batch of ${rows}: ${cause instanceof Error ? cause.message : String(cause)}` })
+        const error = new InferenceFailed({
+          message: `model "${ctx.modelName}" failed while computing a batch of ${rows}: ${messageOf(cause)}`
+        })
         for (const job of live) fail(job, error)
         return
       }
@@ -149,10 +166,12 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
     const batch = [first]
     if (queue.length === 0 || options.maxBatchSize <= 1 || !batchable()) return batch
     let rows = first.rows
-    const key = (first.key ??= keyOf(first))
+    first.key ??= keyOf(first)
+    const key = first.key
     for (let i = 0; i < queue.length && rows < options.maxBatchSize; ) {
       const next = queue[i]!
-      if (rows + next.rows <= options.maxBatchSize && (next.key ??= keyOf(next)) === key) {
+      if (rows + next.rows <= options.maxBatchSize) next.key ??= keyOf(next)
+      if (rows + next.rows <= options.maxBatchSize && next.key === key) {
         batch.push(next)
         rows += next.rows
         queue.splice(i, 1)

@@ -2,7 +2,7 @@
 // queue for (batched) execution; every failure is answered as a typed error reply, never thrown.
 import type { Msg } from "@nats-io/transport-node"
 import { checkInputs, checkOutputs } from "../model/signature.js"
-import { CONTENT_TYPE_HEADER, decodeRequest, type Encoding, encodingOf } from "../protocol/codec.js"
+import { decodeRequest, type Encoding, encodingOfMessage } from "../protocol/codec.js"
 import { BadInput, Overloaded, PayloadTooLarge, type ServiceError } from "../protocol/errors.js"
 import type { Batcher } from "./batcher.js"
 import { replyError } from "./replies.js"
@@ -27,25 +27,38 @@ export interface PipelineContext {
   readonly batcher: Batcher
 }
 
-const refuse = (ctx: PipelineContext, msg: Msg, encoding: Encoding, error: ServiceError): void => {
+const refuse = (ctx: PipelineContext, msg: Msg, encoding: Encoding, error: ServiceError): undefined => {
   ctx.stats.errors++
   replyError(msg, encoding, error)
+  return undefined
 }
 
 /** Answers one infer message: refused at once, or queued to run (and counted in flight until answered). Never throws. */
-export const answerInfer = (ctx: PipelineContext, msg: Msg): void => {
+export const answerInfer = (ctx: PipelineContext, msg: Msg): undefined => {
   const arrived = performance.now()
   if (!msg.reply) return
-  const encoding = encodingOf(msg.headers?.get(CONTENT_TYPE_HEADER) || undefined)
+  const encoding = encodingOfMessage(msg)
   if (ctx.stats.inflight >= ctx.maxInflight) {
-    return refuse(ctx, msg, encoding, new Overloaded({ message: `${ctx.actorId} has ${ctx.stats.inflight} requests in flight (limit ${ctx.maxInflight})` }))
+    return refuse(
+      ctx,
+      msg,
+      encoding,
+      new Overloaded({
+        message: `${ctx.actorId} has ${ctx.stats.inflight} requests in flight (limit ${ctx.maxInflight})`
+      })
+    )
   }
   if (msg.data.byteLength > ctx.maxPayloadBytes) {
-    return refuse(ctx, msg, encoding, new PayloadTooLarge({
-      message: `request body is ${msg.data.byteLength} bytes; this actor accepts at most ${ctx.maxPayloadBytes}`,
-      limit: ctx.maxPayloadBytes,
-      size: msg.data.byteLength
-    }))
+    return refuse(
+      ctx,
+      msg,
+      encoding,
+      new PayloadTooLarge({
+        message: `request body is ${msg.data.byteLength} bytes; this actor accepts at most ${ctx.maxPayloadBytes}`,
+        limit: ctx.maxPayloadBytes,
+        size: msg.data.byteLength
+      })
+    )
   }
   const request = decodeRequest(msg.data, encoding)
   if (request instanceof BadInput) return refuse(ctx, msg, encoding, request)

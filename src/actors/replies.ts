@@ -1,6 +1,6 @@
 // Sending an actor's replies: a successful reply in the request's encoding, or a typed error with
 // the NATS micro headers (`Nats-Service-Error-Code`, `Nats-Service-Error`) and the error body.
-import { headers as natsHeaders, type Msg, type MsgHdrs } from "@nats-io/transport-node"
+import { type Msg, type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node"
 import { CONTENT_TYPE_HEADER, type Encoding, encodeError, encodeReply, JSON_CONTENT_TYPE } from "../protocol/codec.js"
 import { ERROR_CODE_HEADER, ERROR_HEADER, errorCodes, type ServiceError } from "../protocol/errors.js"
 import type { InferReply } from "../protocol/messages.js"

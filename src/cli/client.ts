@@ -11,7 +11,11 @@ export interface Connection {
 type Client = Effect.Success<ReturnType<typeof makeModelClient>>
 
 /** Runs `use` with a client on the command's connection. */
-export const withClient = <A, E>(c: Connection, use: (client: Client) => Effect.Effect<A, E>, extra: Partial<ClientOptions> = {}) =>
+export const withClient = <A, E>(
+  c: Connection,
+  use: (client: Client) => Effect.Effect<A, E>,
+  extra: Partial<ClientOptions> = {}
+) =>
   Effect.scoped(
     Effect.flatMap(
       makeModelClient({

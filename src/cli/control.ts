@@ -1,19 +1,27 @@
 // `modelbus restart`, `scale` and `events`: operating a running deployment from another shell
 // through the client's control operations; results print as one line each (or JSON lines).
 import { Console, Effect, Stream } from "effect"
-import { type Connection, withClient } from "./client.js"
 import type { ControlReply, LifecycleEvent } from "../protocol/messages.js"
+import { type Connection, withClient } from "./client.js"
 
 const summary = (verb: string, replies: ReadonlyArray<ControlReply>) =>
   replies.map((r) => `supervisor ${r.supervisor}: ${verb} ${r.done.join(", ")}`).join("\n")
 
 export const restart = (c: Connection, target: string, timeoutMs: number) =>
-  withClient(c, (client) => client.restart(target, { timeoutMs })).pipe(Effect.flatMap((r) => Console.log(summary("replaced", r))))
-
-export const scale = (c: Connection, model: string, replicas: number, supervisor: string | undefined, timeoutMs: number) =>
-  withClient(c, (client) => client.scale(model, replicas, { timeoutMs, ...(supervisor === undefined ? {} : { supervisor }) })).pipe(
-    Effect.flatMap((r) => Console.log(summary(`scaled ${model} to ${replicas}:`, r)))
+  withClient(c, (client) => client.restart(target, { timeoutMs })).pipe(
+    Effect.flatMap((r) => Console.log(summary("replaced", r)))
   )
+
+export const scale = (
+  c: Connection,
+  model: string,
+  replicas: number,
+  supervisor: string | undefined,
+  timeoutMs: number
+) =>
+  withClient(c, (client) =>
+    client.scale(model, replicas, { timeoutMs, ...(supervisor === undefined ? {} : { supervisor }) })
+  ).pipe(Effect.flatMap((r) => Console.log(summary(`scaled ${model} to ${replicas}:`, r))))
 
 /** One line per event: a readable one, or the event itself as JSON. */
 export const formatEvent = (e: LifecycleEvent, json: boolean): string => {

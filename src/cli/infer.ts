@@ -2,9 +2,10 @@
 // calls the model once and prints the reply as one JSON line.
 import { readFile } from "node:fs/promises"
 import { Console, Effect, Schema } from "effect"
-import { withClient } from "./client.js"
 import { encodeReply } from "../protocol/codec.js"
 import { BadInput } from "../protocol/errors.js"
+import { messageOf } from "../protocol/values.js"
+import { withClient } from "./client.js"
 
 export class InputMissing extends Schema.TaggedError<InputMissing>()("InputMissing", {
   message: Schema.String
@@ -15,13 +16,13 @@ const readInputText = (input: string | undefined, file: string | undefined) => {
   if (file !== undefined) {
     return Effect.tryPromise({
       try: () => readFile(file, "utf8"),
-      catch: (cause) => new InputMissing({ message: `cannot read ${file}: ${cause instanceof Error ? cause.message : String(cause)}` })
+      catch: (cause) => new InputMissing({ message: `cannot read ${file}: ${messageOf(cause)}` })
     })
   }
   return Effect.fail(new InputMissing({ message: "give the inputs with --input JSON or --file FILE" }))
 }
 
-export const infer = Effect.fnUntraced(function*(options: {
+export const infer = Effect.fnUntraced(function* (options: {
   readonly model: string
   readonly input: string | undefined
   readonly file: string | undefined
@@ -33,7 +34,7 @@ export const infer = Effect.fnUntraced(function*(options: {
   const text = yield* readInputText(options.input, options.file)
   const parsed = yield* Effect.try({
     try: () => JSON.parse(text) as unknown,
-    catch: (cause) => new BadInput({ message: `--input is not valid JSON: ${cause instanceof Error ? cause.message : String(cause)}` })
+    catch: (cause) => new BadInput({ message: `--input is not valid JSON: ${messageOf(cause)}` })
   })
   const isBody = typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) && "inputs" in parsed
   const body = isBody ? (parsed as { inputs: never; outputs?: Array<string> }) : { inputs: parsed as never }

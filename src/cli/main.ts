@@ -51,7 +51,12 @@ const superviseCommand = Command.make(
   Command.withDescription(
     "Run a supervisor: fork the configured actor processes, restart them by OTP rules, answer status. SIGTERM/SIGINT drain every actor and exit 0; restart intensity exceeded exits 1."
   ),
-  Command.withExamples([{ command: "modelbus supervise --config examples/iris/modelbus.yaml", description: "Serve the models of a config file" }])
+  Command.withExamples([
+    {
+      command: "modelbus supervise --config examples/iris/modelbus.yaml",
+      description: "Serve the models of a config file"
+    }
+  ])
 )
 
 const inferCommand = Command.make(
@@ -62,18 +67,40 @@ const inferCommand = Command.make(
     model: Argument.String("model").pipe(Argument.withDescription("Model name")),
     input: Flag.String("input").pipe(
       Flag.withAlias("i"),
-      Flag.withDescription("Inputs as JSON: nested arrays, a tensor {dtype,shape,data}, a map of them by input name, or a whole body {\"inputs\":…,\"outputs\":[…]}"),
+      Flag.withDescription(
+        'Inputs as JSON: nested arrays, a tensor {dtype,shape,data}, a map of them by input name, or a whole body {"inputs":…,"outputs":[…]}'
+      ),
       Flag.optional
     ),
-    file: Flag.File("file").pipe(Flag.withAlias("f"), Flag.withDescription("Read the --input JSON from a file"), Flag.optional),
-    timeout: Flag.Int("timeout").pipe(Flag.withDescription("Timeout of each attempt in milliseconds"), Flag.withDefault(5_000)),
-    attempts: Flag.Int("attempts").pipe(Flag.withDescription("Attempts on Timeout, NoResponders or Overloaded"), Flag.withDefault(3))
+    file: Flag.File("file").pipe(
+      Flag.withAlias("f"),
+      Flag.withDescription("Read the --input JSON from a file"),
+      Flag.optional
+    ),
+    timeout: Flag.Int("timeout").pipe(
+      Flag.withDescription("Timeout of each attempt in milliseconds"),
+      Flag.withDefault(5_000)
+    ),
+    attempts: Flag.Int("attempts").pipe(
+      Flag.withDescription("Attempts on Timeout, NoResponders or Overloaded"),
+      Flag.withDefault(3)
+    )
   },
   (o) =>
-    infer({ model: o.model, input: opt(o.input), file: opt(o.file), server: opt(o.server), prefix: opt(o.prefix), timeoutMs: o.timeout, attempts: o.attempts })
+    infer({
+      model: o.model,
+      input: opt(o.input),
+      file: opt(o.file),
+      server: opt(o.server),
+      prefix: opt(o.prefix),
+      timeoutMs: o.timeout,
+      attempts: o.attempts
+    })
 ).pipe(
   Command.withDescription("Call a model once and print its reply as JSON."),
-  Command.withExamples([{ command: "modelbus infer iris --input '[[5.1,3.5,1.4,0.2]]'", description: "Classify one Iris flower" }])
+  Command.withExamples([
+    { command: "modelbus infer iris --input '[[5.1,3.5,1.4,0.2]]'", description: "Classify one Iris flower" }
+  ])
 )
 
 const statusCommand = Command.make(
@@ -81,7 +108,7 @@ const statusCommand = Command.make(
   {
     server,
     prefix,
-    json: Flag.Boolean("json").pipe(Flag.withDescription("Print {\"actors\": [...]} as JSON"), Flag.withDefault(false))
+    json: Flag.Boolean("json").pipe(Flag.withDescription('Print {"actors": [...]} as JSON'), Flag.withDefault(false))
   },
   (o) => status({ json: o.json, server: opt(o.server), prefix: opt(o.prefix) })
 ).pipe(Command.withDescription("Show every actor of every supervisor on the bus."))
@@ -96,12 +123,16 @@ const restartCommand = Command.make(
   {
     server,
     prefix,
-    target: Argument.String("target").pipe(Argument.withDescription("A model name, an actor id (iris-2@k3j9x2) or a slot (iris-2)")),
+    target: Argument.String("target").pipe(
+      Argument.withDescription("A model name, an actor id (iris-2@k3j9x2) or a slot (iris-2)")
+    ),
     timeout: controlTimeout
   },
   (o) => restart({ server: opt(o.server), prefix: opt(o.prefix) }, o.target, o.timeout)
 ).pipe(
-  Command.withDescription("Replace a model's replicas (or one actor) with fresh processes, each serving before the old one drains: no gap."),
+  Command.withDescription(
+    "Replace a model's replicas (or one actor) with fresh processes, each serving before the old one drains: no gap."
+  ),
   Command.withExamples([{ command: "modelbus restart iris", description: "Rolling restart of every iris replica" }])
 )
 
@@ -112,7 +143,10 @@ const scaleCommand = Command.make(
     prefix,
     model: Argument.String("model").pipe(Argument.withDescription("Model name")),
     replicas: Argument.Int("replicas").pipe(Argument.withDescription("Replicas per supervisor")),
-    supervisor: Flag.String("supervisor").pipe(Flag.withDescription("Only this supervisor (id from `modelbus status`)"), Flag.optional),
+    supervisor: Flag.String("supervisor").pipe(
+      Flag.withDescription("Only this supervisor (id from `modelbus status`)"),
+      Flag.optional
+    ),
     timeout: controlTimeout
   },
   (o) => scale({ server: opt(o.server), prefix: opt(o.prefix) }, o.model, o.replicas, opt(o.supervisor), o.timeout)
@@ -126,16 +160,32 @@ const eventsCommand = Command.make(
   {
     server,
     prefix,
-    model: Argument.String("model").pipe(Argument.withDescription("Model name (default: every model)"), Argument.optional),
+    model: Argument.String("model").pipe(
+      Argument.withDescription("Model name (default: every model)"),
+      Argument.optional
+    ),
     json: Flag.Boolean("json").pipe(Flag.withDescription("Print each event as JSON"), Flag.withDefault(false))
   },
   (o) => events({ server: opt(o.server), prefix: opt(o.prefix) }, opt(o.model), o.json)
-).pipe(Command.withDescription("Follow lifecycle events (started, exited, restarted, escalated, recycled, scaled) until Ctrl-C."))
+).pipe(
+  Command.withDescription(
+    "Follow lifecycle events (started, exited, restarted, escalated, recycled, scaled) until Ctrl-C."
+  )
+)
 
-const conn = (o: { server: Option.Option<string>; prefix: Option.Option<string> }) => ({ server: opt(o.server), prefix: opt(o.prefix) })
+const conn = (o: { server: Option.Option<string>; prefix: Option.Option<string> }) => ({
+  server: opt(o.server),
+  prefix: opt(o.prefix)
+})
 const modelArg = Argument.String("model").pipe(Argument.withDescription("Model name"))
-const force = Flag.Boolean("force").pipe(Flag.withDescription("Accept a signature that differs from the serving version's"), Flag.withDefault(false))
-const rolloutTimeout = Flag.Int("timeout").pipe(Flag.withDescription("How long to wait for every replica, in milliseconds"), Flag.withDefault(30_000))
+const force = Flag.Boolean("force").pipe(
+  Flag.withDescription("Accept a signature that differs from the serving version's"),
+  Flag.withDefault(false)
+)
+const rolloutTimeout = Flag.Int("timeout").pipe(
+  Flag.withDescription("How long to wait for every replica, in milliseconds"),
+  Flag.withDefault(30_000)
+)
 
 const updateCommand = Command.make(
   "update",
@@ -143,30 +193,61 @@ const updateCommand = Command.make(
     server,
     prefix,
     model: modelArg,
-    path: Flag.Directory("path").pipe(Flag.withDescription("Folder with the new model.json and weights"), Flag.optional),
-    fit: Flag.File("fit").pipe(Flag.withDescription("JSON file {x, y, epochs?, batchSize?}: one replica trains a copy (Layers models)"), Flag.optional),
+    path: Flag.Directory("path").pipe(
+      Flag.withDescription("Folder with the new model.json and weights"),
+      Flag.optional
+    ),
+    fit: Flag.File("fit").pipe(
+      Flag.withDescription("JSON file {x, y, epochs?, batchSize?}: one replica trains a copy (Layers models)"),
+      Flag.optional
+    ),
     force,
     timeout: rolloutTimeout
   },
   (o) => update(conn(o), o.model, opt(o.path), opt(o.fit), o.force, o.timeout)
 ).pipe(
-  Command.withDescription("Publish a new version of a model (artifacts, or trained by a replica) and wait until every replica serves it, with no failed request. Needs JetStream."),
+  Command.withDescription(
+    "Publish a new version of a model (artifacts, or trained by a replica) and wait until every replica serves it, with no failed request. Needs JetStream."
+  ),
   Command.withExamples([{ command: "modelbus update iris --path ./retrained", description: "Roll out new artifacts" }])
 )
 
 const modelsCommand = Command.make("models").pipe(
   Command.withDescription("The model registry on JetStream: versions, history, rollback, push."),
   Command.withSubcommands([
-    Command.make("list", { server, prefix }, (o) => list(conn(o))).pipe(Command.withDescription("Each model's current version.")),
-    Command.make("history", { server, prefix, model: modelArg }, (o) => history(conn(o), o.model)).pipe(Command.withDescription("Every kept version of a model.")),
+    Command.make("list", { server, prefix }, (o) => list(conn(o))).pipe(
+      Command.withDescription("Each model's current version.")
+    ),
+    Command.make("history", { server, prefix, model: modelArg }, (o) => history(conn(o), o.model)).pipe(
+      Command.withDescription("Every kept version of a model.")
+    ),
     Command.make(
       "rollback",
-      { server, prefix, model: modelArg, to: Flag.Int("to").pipe(Flag.withDescription("Version to return to (default: the one before current)"), Flag.optional), timeout: rolloutTimeout },
+      {
+        server,
+        prefix,
+        model: modelArg,
+        to: Flag.Int("to").pipe(
+          Flag.withDescription("Version to return to (default: the one before current)"),
+          Flag.optional
+        ),
+        timeout: rolloutTimeout
+      },
       (o) => rollback(conn(o), o.model, opt(o.to), o.timeout)
-    ).pipe(Command.withDescription("Publish a new version that serves an earlier version's artifacts, and wait for the replicas.")),
+    ).pipe(
+      Command.withDescription(
+        "Publish a new version that serves an earlier version's artifacts, and wait for the replicas."
+      )
+    ),
     Command.make(
       "push",
-      { server, prefix, model: modelArg, path: Flag.Directory("path").pipe(Flag.withDescription("Folder with model.json and weights")), force },
+      {
+        server,
+        prefix,
+        model: modelArg,
+        path: Flag.Directory("path").pipe(Flag.withDescription("Folder with model.json and weights")),
+        force
+      },
       (o) => push(conn(o), o.model, o.path, o.force)
     ).pipe(Command.withDescription("Upload a folder as the model's next version without waiting for the replicas."))
   ])
@@ -174,7 +255,17 @@ const modelsCommand = Command.make("models").pipe(
 
 const modelbus = Command.make("modelbus").pipe(
   Command.withDescription("Serve TensorFlow.js models as supervised actors on NATS."),
-  Command.withSubcommands([upCommand, superviseCommand, inferCommand, statusCommand, restartCommand, scaleCommand, eventsCommand, updateCommand, modelsCommand])
+  Command.withSubcommands([
+    upCommand,
+    superviseCommand,
+    inferCommand,
+    statusCommand,
+    restartCommand,
+    scaleCommand,
+    eventsCommand,
+    updateCommand,
+    modelsCommand
+  ])
 )
 
 runProcess(Command.run(modelbus, { version: "0.1.0" }).pipe(Effect.provide(NodeServices.layer)))

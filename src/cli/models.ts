@@ -4,13 +4,16 @@ import { readFile } from "node:fs/promises"
 import { Console, Effect } from "effect"
 import type { FitData, UpdateResult } from "../client/update.js"
 import { BadInput } from "../protocol/errors.js"
+import { messageOf } from "../protocol/values.js"
 import type { ModelVersion } from "../registry/versions.js"
 import { type Connection, withClient } from "./client.js"
 
 /** Upload progress as a line rewritten in place on stderr. */
 const progress = (sent: number, total: number) => {
   const pct = total === 0 ? 100 : Math.floor((sent / total) * 100)
-  process.stderr.write(`\ruploading ${(sent / 1024).toFixed(0)} / ${(total / 1024).toFixed(0)} KiB (${pct}%)${sent >= total ? "\n" : ""}`)
+  process.stderr.write(
+    `\ruploading ${(sent / 1024).toFixed(0)} / ${(total / 1024).toFixed(0)} KiB (${pct}%)${sent >= total ? "\n" : ""}`
+  )
 }
 
 const resultLine = (r: UpdateResult) =>
@@ -24,29 +27,52 @@ const versionLine = (v: ModelVersion) =>
 const readFit = (file: string) =>
   Effect.tryPromise({
     try: async () => JSON.parse(await readFile(file, "utf8")) as FitData,
-    catch: (e) => new BadInput({ message: `--fit ${file}: expected a JSON file {"x": [...], "y": [...], "epochs"?, "batchSize"?}: ${e instanceof Error ? e.message : String(e)}` })
+    catch: (e) =>
+      new BadInput({
+        message: `--fit ${file}: expected a JSON file {"x": [...], "y": [...], "epochs"?, "batchSize"?}: ${messageOf(e)}`
+      })
   })
 
-export const update = (c: Connection, model: string, path: string | undefined, fitFile: string | undefined, force: boolean, timeoutMs: number) =>
-  Effect.gen(function*() {
-    if ((path === undefined) === (fitFile === undefined)) return yield* new BadInput({ message: "give exactly one of --path DIR or --fit FILE" })
+export const update = (
+  c: Connection,
+  model: string,
+  path: string | undefined,
+  fitFile: string | undefined,
+  force: boolean,
+  timeoutMs: number
+) =>
+  Effect.gen(function* () {
+    if ((path === undefined) === (fitFile === undefined))
+      return yield* new BadInput({ message: "give exactly one of --path DIR or --fit FILE" })
     const source = path !== undefined ? { path } : { fit: yield* readFit(fitFile!) }
-    const result = yield* withClient(c, (client) => client.updateModel(model, source, { force, timeoutMs, onProgress: progress }))
+    const result = yield* withClient(c, (client) =>
+      client.updateModel(model, source, { force, timeoutMs, onProgress: progress })
+    )
     yield* Console.log(resultLine(result))
   })
 
 export const list = (c: Connection) =>
   withClient(c, (client) => client.listModels).pipe(
-    Effect.flatMap((rows) => Console.log(rows.length === 0 ? "no model in the registry" : rows.map((r) => `${r.model}  ${versionLine(r.current)}`).join("\n")))
+    Effect.flatMap((rows) =>
+      Console.log(
+        rows.length === 0
+          ? "no model in the registry"
+          : rows.map((r) => `${r.model}  ${versionLine(r.current)}`).join("\n")
+      )
+    )
   )
 
 export const history = (c: Connection, model: string) =>
   withClient(c, (client) => client.modelHistory(model)).pipe(
-    Effect.flatMap((versions) => Console.log(versions.length === 0 ? `no versions of ${model}` : versions.map(versionLine).join("\n")))
+    Effect.flatMap((versions) =>
+      Console.log(versions.length === 0 ? `no versions of ${model}` : versions.map(versionLine).join("\n"))
+    )
   )
 
 export const rollback = (c: Connection, model: string, to: number | undefined, timeoutMs: number) =>
-  withClient(c, (client) => client.rollbackModel(model, to, { timeoutMs })).pipe(Effect.flatMap((r) => Console.log(resultLine(r))))
+  withClient(c, (client) => client.rollbackModel(model, to, { timeoutMs })).pipe(
+    Effect.flatMap((r) => Console.log(resultLine(r)))
+  )
 
 export const push = (c: Connection, model: string, path: string, force: boolean) =>
   withClient(c, (client) => client.pushModel(model, path, { force, onProgress: progress })).pipe(

@@ -38,22 +38,40 @@ const exited = (child: ChildProcess) =>
 export const startLocalNatsServer = async (options: LocalNatsServerOptions = {}): Promise<LocalNatsServer> => {
   const binary = options.binary ?? process.env.NATS_SERVER_BIN ?? "nats-server"
   const storeDir = await mkdtemp(join(tmpdir(), "modelbus-nats-"))
-  const args = ["-a", "127.0.0.1", "-p", "-1", ...(options.jetstream === false ? [] : ["-js", "-sd", storeDir]), ...(options.args ?? [])]
+  const args = [
+    "-a",
+    "127.0.0.1",
+    "-p",
+    "-1",
+    ...(options.jetstream === false ? [] : ["-js", "-sd", storeDir]),
+    ...(options.args ?? [])
+  ]
   const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] })
   const port = await new Promise<number>((resolve, reject) => {
     const lines = createInterface({ input: child.stderr! })
     const log: Array<string> = []
-    const timer = setTimeout(() => fail(new Error(`nats-server did not start within ${options.startTimeoutMs ?? 10_000} ms:\n${log.join("\n")}`)), options.startTimeoutMs ?? 10_000)
+    const timer = setTimeout(
+      () =>
+        fail(new Error(`nats-server did not start within ${options.startTimeoutMs ?? 10_000} ms:\n${log.join("\n")}`)),
+      options.startTimeoutMs ?? 10_000
+    )
     const fail = (error: Error) => {
       clearTimeout(timer)
       child.kill("SIGKILL")
       reject(error)
     }
     child.once("error", (error: NodeJS.ErrnoException) =>
-      fail(error.code === "ENOENT"
-        ? new NatsServerNotFound(`${binary} is not on PATH: install it (Debian/Ubuntu: apt-get install nats-server; or https://github.com/nats-io/nats-server/releases), set NATS_SERVER_BIN, or pass --server to a running NATS`)
-        : error))
-    child.once("exit", (code, signal) => fail(new Error(`nats-server exited (${signal ?? code}) before it was ready:\n${log.join("\n")}`)))
+      fail(
+        error.code === "ENOENT"
+          ? new NatsServerNotFound(
+              `${binary} is not on PATH: install it (Debian/Ubuntu: apt-get install nats-server; or https://github.com/nats-io/nats-server/releases), set NATS_SERVER_BIN, or pass --server to a running NATS`
+            )
+          : error
+      )
+    )
+    child.once("exit", (code, signal) =>
+      fail(new Error(`nats-server exited (${signal ?? code}) before it was ready:\n${log.join("\n")}`))
+    )
     lines.on("line", (line) => {
       if (log.length < 200) log.push(line)
       const match = LISTENING.exec(line)

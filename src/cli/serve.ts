@@ -2,7 +2,8 @@
 // the bundled example on the given NATS or, when nothing answers on the default address, on a local nats-server.
 import { fileURLToPath } from "node:url"
 import { Console, Effect, Schema } from "effect"
-import { natsConnection, DEFAULT_SERVER } from "../nats/connection.js"
+import { DEFAULT_SERVER, natsConnection } from "../nats/connection.js"
+import { messageOf } from "../protocol/values.js"
 import { type Config, loadConfig } from "../supervisor/config.js"
 import { startSupervisorTree } from "../supervisor/SupervisorTree.js"
 import { startLocalNatsServer } from "./natsServer.js"
@@ -14,19 +15,29 @@ export class NatsServerUnavailable extends Schema.TaggedError<NatsServerUnavaila
 /** The config `modelbus up` serves when none is given: the Iris example. */
 export const EXAMPLE_CONFIG = fileURLToPath(new URL("../../examples/iris/modelbus.yaml", import.meta.url))
 
-const serverText = (servers: string | ReadonlyArray<string>) => (typeof servers === "string" ? servers : servers.join(","))
+const serverText = (servers: string | ReadonlyArray<string>) =>
+  typeof servers === "string" ? servers : servers.join(",")
 
 /** Runs the tree until a signal (graceful, exit 0) or a model supervisor gives up (exit 1). */
-export const superviseUntilDone = Effect.fnUntraced(function*(config: Config, servers: string | ReadonlyArray<string>, tryModel?: string) {
+export const superviseUntilDone = Effect.fnUntraced(function* (
+  config: Config,
+  servers: string | ReadonlyArray<string>,
+  tryModel?: string
+) {
   return yield* Effect.scoped(
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const tree = yield* startSupervisorTree(config, servers)
       yield* Effect.forkScoped(
         tree.serving.pipe(
           Effect.andThen(() => {
             const replicas = config.models.map((m) => `${m.name} ×${m.replicas}`).join(", ")
-            const hint = tryModel === undefined ? "" : `\n  try: modelbus infer ${tryModel} -s ${serverText(servers)} --input '[[5.1,3.5,1.4,0.2]]'`
-            return Console.log(`modelbus ready: supervisor ${tree.id} serving ${replicas} on ${serverText(servers)}${hint}`)
+            const hint =
+              tryModel === undefined
+                ? ""
+                : `\n  try: modelbus infer ${tryModel} -s ${serverText(servers)} --input '[[5.1,3.5,1.4,0.2]]'`
+            return Console.log(
+              `modelbus ready: supervisor ${tree.id} serving ${replicas} on ${serverText(servers)}${hint}`
+            )
           })
         )
       )
@@ -36,7 +47,7 @@ export const superviseUntilDone = Effect.fnUntraced(function*(config: Config, se
 })
 
 /** `modelbus supervise --config F`: the server is --server, else $NATS_URL, else the file's, else the default. */
-export const supervise = Effect.fnUntraced(function*(configFile: string, server: string | undefined) {
+export const supervise = Effect.fnUntraced(function* (configFile: string, server: string | undefined) {
   const config = yield* loadConfig(configFile)
   const servers = server ?? process.env.NATS_URL ?? config.servers ?? DEFAULT_SERVER
   yield* superviseUntilDone(config, servers)
@@ -49,7 +60,7 @@ const answers = (servers: string) =>
   )
 
 /** `modelbus up`: a given server must answer; the default one is replaced by a local nats-server if silent. */
-export const up = Effect.fnUntraced(function*(configFile: string | undefined, server: string | undefined) {
+export const up = Effect.fnUntraced(function* (configFile: string | undefined, server: string | undefined) {
   const config = yield* loadConfig(configFile ?? EXAMPLE_CONFIG)
   const chosen = server ?? process.env.NATS_URL
   const tryModel = config.models[0]?.name
@@ -58,11 +69,11 @@ export const up = Effect.fnUntraced(function*(configFile: string | undefined, se
   }
   yield* Console.log(`nothing answers on ${DEFAULT_SERVER}; starting a local nats-server with JetStream`)
   return yield* Effect.scoped(
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const local = yield* Effect.acquireRelease(
         Effect.tryPromise({
           try: () => startLocalNatsServer(),
-          catch: (error) => new NatsServerUnavailable({ message: error instanceof Error ? error.message : String(error) })
+          catch: (error) => new NatsServerUnavailable({ message: messageOf(error) })
         }),
         (server) => Effect.promise(() => server.stop())
       )

@@ -1,8 +1,8 @@
 // `modelbus status [--json]`: asks every supervisor and prints its tree (root → model supervisors
 // → replicas with pid, state, uptime, restarts, last exit), or `{"actors": [...]}` merged.
 import { Console, Effect } from "effect"
-import { withClient } from "./client.js"
 import type { ActorStatus, SupervisorNode, SupervisorStatus } from "../protocol/messages.js"
+import { withClient } from "./client.js"
 
 /** Every actor of every supervisor, each naming its supervisor (pure). */
 export const mergeStatuses = (statuses: ReadonlyArray<SupervisorStatus>): ReadonlyArray<ActorStatus> =>
@@ -35,7 +35,9 @@ const actorLine = (a: ActorStatus, now: number) =>
     `errors ${a.errors}`,
     `inflight ${a.inflight}`,
     a.lastExit === undefined ? undefined : `last exit: ${a.lastExit}`
-  ].filter((p) => p !== undefined).join("  ")
+  ]
+    .filter((p) => p !== undefined)
+    .join("  ")
 
 /** The supervision trees as text (pure; `now` for uptimes). */
 export const renderTree = (statuses: ReadonlyArray<SupervisorStatus>, now: number): string => {
@@ -44,24 +46,29 @@ export const renderTree = (statuses: ReadonlyArray<SupervisorStatus>, now: numbe
   for (const s of statuses) {
     const up = s.supervisor.startedAt === undefined ? "" : `  up ${formatUptime(now - s.supervisor.startedAt)}`
     lines.push(`supervisor ${s.supervisor.id}  pid ${s.supervisor.pid} on ${s.supervisor.host}${up}`)
-    const models = s.tree?.models ?? [...new Set(s.actors.map((a) => a.model))].map((name) => ({ name }) as SupervisorNode)
+    const models =
+      s.tree?.models ?? [...new Set(s.actors.map((a) => a.model))].map((name) => ({ name }) as SupervisorNode)
     if (s.tree !== undefined) lines.push(nodeLine(s.tree.root))
     models.forEach((m, i) => {
       const lastModel = i === models.length - 1
       lines.push(`${lastModel ? "└─" : "├─"} ${m.strategy === undefined ? m.name : nodeLine(m)}`)
       const actors = s.actors.filter((a) => a.model === m.name)
-      actors.forEach((a, j) => lines.push(`${lastModel ? "   " : "│  "}${j === actors.length - 1 ? "└─" : "├─"} ${actorLine(a, now)}`))
+      actors.forEach((a, j) => {
+        lines.push(`${lastModel ? "   " : "│  "}${j === actors.length - 1 ? "└─" : "├─"} ${actorLine(a, now)}`)
+      })
     })
     lines.push("")
   }
   return lines.join("\n").trimEnd()
 }
 
-export const status = Effect.fnUntraced(function*(options: {
+export const status = Effect.fnUntraced(function* (options: {
   readonly json: boolean
   readonly server: string | undefined
   readonly prefix: string | undefined
 }) {
   const statuses = yield* withClient(options, (client) => client.status())
-  yield* Console.log(options.json ? JSON.stringify({ actors: mergeStatuses(statuses) }, null, 2) : renderTree(statuses, Date.now()))
+  yield* Console.log(
+    options.json ? JSON.stringify({ actors: mergeStatuses(statuses) }, null, 2) : renderTree(statuses, Date.now())
+  )
 })

@@ -1,17 +1,43 @@
 // The Effect client of modelbus: `infer` (with safe retries), `inferMany`, `status` and `stats` over one
 // NATS connection, every failure a typed error (service errors plus Timeout, NoResponders, ConnectionError).
-import { headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/transport-node"
+import { type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
 import { Context, Effect, Layer, Metric, type Stream } from "effect"
 import { defaultServers, natsConnection } from "../nats/connection.js"
 import { gather } from "../nats/gather.js"
-import { CONTENT_TYPE_HEADER, decodeReply, type Encoding, encodeRequest, encodingOf, type InferInputs, JSON_CONTENT_TYPE, parseBody, serialize } from "../protocol/codec.js"
-import { BadInput, BadReply, ConnectionError, type InferError, type NoResponders, Overloaded } from "../protocol/errors.js"
+import {
+  CONTENT_TYPE_HEADER,
+  decodeReply,
+  type Encoding,
+  encodeRequest,
+  encodingOfMessage,
+  type InferInputs,
+  JSON_CONTENT_TYPE,
+  parseBody,
+  serialize
+} from "../protocol/codec.js"
+import {
+  BadInput,
+  BadReply,
+  ConnectionError,
+  type InferError,
+  type NoResponders,
+  Overloaded
+} from "../protocol/errors.js"
 import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from "../protocol/messages.js"
 import { DEFAULT_PREFIX, subjects } from "../protocol/subjects.js"
-import { muxedRequester } from "./requester.js"
-import { updatesOn } from "./update.js"
+import { messageOf } from "../protocol/values.js"
 import { type ControlOptions, type ControlRefused, controlOn, type NotFound } from "./control.js"
-import { DEFAULT_TIMEOUT_MS, defaultRetryPolicy, resolveRetryPolicy, type RetryPlan, retryPlan, type RetryPolicy, retrying } from "./retry.js"
+import { muxedRequester } from "./requester.js"
+import {
+  DEFAULT_TIMEOUT_MS,
+  defaultRetryPolicy,
+  type RetryPlan,
+  type RetryPolicy,
+  resolveRetryPolicy,
+  retrying,
+  retryPlan
+} from "./retry.js"
+import { updatesOn } from "./update.js"
 
 /** update-model: publish, train, push, roll back, list and history (see update.ts). */
 export type Updates = ReturnType<typeof updatesOn>
@@ -59,39 +85,62 @@ export interface StatusOptions {
   readonly timeoutMs?: number
 }
 
-export class ModelClient extends Context.Service<ModelClient, {
-  /** Runs `model` on one input set; one replica answers. */
-  infer(model: string, inputs: InferInputs, options?: InferOptions): Effect.Effect<InferReply, InferError>
-  /** Runs `model` on many input sets in parallel (like `ray.get` on a list); fails on the first error. */
-  inferMany(model: string, inputs: ReadonlyArray<InferInputs>, options?: InferOptions): Effect.Effect<ReadonlyArray<InferReply>, InferError>
-  /** Asks every supervisor for its actors. */
-  status(options?: StatusOptions): Effect.Effect<ReadonlyArray<SupervisorStatus>, ConnectionError | BadReply>
-  /** This client's counters so far (a snapshot). */
-  stats(): ClientStats
-  /** Fails the requests still waiting (the connection closes with the client's scope). */
-  close(): void
-  /** Replaces every replica of a model, or one actor, without a gap (fresh process serving first). */
-  restart(target: string, options?: ControlOptions): Effect.Effect<ReadonlyArray<ControlReply>, NotFound | ControlRefused | ConnectionError>
-  /** Sets the replica count of `model` on every supervisor running it (or one, with `supervisor`). */
-  scale(model: string, replicas: number, options?: ControlOptions & { readonly supervisor?: string }): Effect.Effect<ReadonlyArray<ControlReply>, NotFound | ControlRefused | ConnectionError>
-  /** Lifecycle events of `model` (default: every model) as they happen. */
-  events(model?: string): Stream.Stream<LifecycleEvent, ConnectionError>
-  /** Calls `onEvent` for each event; succeeds once subscribed, with the function that stops it. */
-  onEvents(onEvent: (event: LifecycleEvent) => void, model?: string): Effect.Effect<() => void, ConnectionError>
-} & Updates>()("modelbus/client/ModelClient") {
+export class ModelClient extends Context.Service<
+  ModelClient,
+  {
+    /** Runs `model` on one input set; one replica answers. */
+    infer(model: string, inputs: InferInputs, options?: InferOptions): Effect.Effect<InferReply, InferError>
+    /** Runs `model` on many input sets in parallel (like `ray.get` on a list); fails on the first error. */
+    inferMany(
+      model: string,
+      inputs: ReadonlyArray<InferInputs>,
+      options?: InferOptions
+    ): Effect.Effect<ReadonlyArray<InferReply>, InferError>
+    /** Asks every supervisor for its actors. */
+    status(options?: StatusOptions): Effect.Effect<ReadonlyArray<SupervisorStatus>, ConnectionError | BadReply>
+    /** This client's counters so far (a snapshot). */
+    stats(): ClientStats
+    /** Fails the requests still waiting (the connection closes with the client's scope). */
+    close(): void
+    /** Replaces every replica of a model, or one actor, without a gap (fresh process serving first). */
+    restart(
+      target: string,
+      options?: ControlOptions
+    ): Effect.Effect<ReadonlyArray<ControlReply>, NotFound | ControlRefused | ConnectionError>
+    /** Sets the replica count of `model` on every supervisor running it (or one, with `supervisor`). */
+    scale(
+      model: string,
+      replicas: number,
+      options?: ControlOptions & { readonly supervisor?: string }
+    ): Effect.Effect<ReadonlyArray<ControlReply>, NotFound | ControlRefused | ConnectionError>
+    /** Lifecycle events of `model` (default: every model) as they happen. */
+    events(model?: string): Stream.Stream<LifecycleEvent, ConnectionError>
+    /** Calls `onEvent` for each event; succeeds once subscribed, with the function that stops it. */
+    onEvents(onEvent: (event: LifecycleEvent) => void, model?: string): Effect.Effect<() => void, ConnectionError>
+  } & Updates
+>()("modelbus/client/ModelClient") {
   /** A client on its own connection, closed with the layer. */
   static readonly layer = (options: ClientOptions = {}) => Layer.effect(ModelClient, makeModelClient(options))
 }
 
 /** Process-wide counters (Effect `Metric`s, in the current `Metric.MetricRegistry`), summed over all clients. */
 export const clientMetrics = {
-  requests: Metric.counter("modelbus_client_requests_total", { description: "infer calls made by modelbus clients", incremental: true }),
-  retries: Metric.counter("modelbus_client_retries_total", { description: "infer attempts after the first one of a call", incremental: true }),
-  failures: Metric.counter("modelbus_client_failures_total", { description: "infer calls that ended in an error after any retries", incremental: true })
+  requests: Metric.counter("modelbus_client_requests_total", {
+    description: "infer calls made by modelbus clients",
+    incremental: true
+  }),
+  retries: Metric.counter("modelbus_client_retries_total", {
+    description: "infer attempts after the first one of a call",
+    incremental: true
+  }),
+  failures: Metric.counter("modelbus_client_failures_total", {
+    description: "infer calls that ended in an error after any retries",
+    incremental: true
+  })
 } as const
 
 const readReply = (msg: Msg, subject: string): Effect.Effect<InferReply, InferError> => {
-  const decoded = decodeReply(msg.data, encodingOf(msg.headers?.get(CONTENT_TYPE_HEADER) || undefined))
+  const decoded = decodeReply(msg.data, encodingOfMessage(msg))
   switch (decoded.kind) {
     case "reply":
       return Effect.succeed(decoded.reply)
@@ -110,21 +159,29 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
   headers?.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE)
 
   // The client's policy and its Schedule are built once; a call only builds its own when it overrides them.
-  const clientPolicy = resolveRetryPolicy({ ...defaultRetryPolicy, attemptTimeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS }, options.retry)
+  const clientPolicy = resolveRetryPolicy(
+    { ...defaultRetryPolicy, attemptTimeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS },
+    options.retry
+  )
   const clientPlan = retryPlan(clientPolicy)
   const planFor = (opts: InferOptions | undefined): RetryPlan => {
     if (opts === undefined || (opts.retry === undefined && opts.timeoutMs === undefined)) return clientPlan
     const base = opts.timeoutMs === undefined ? clientPolicy : { ...clientPolicy, attemptTimeoutMs: opts.timeoutMs }
     if (opts.retry === undefined) return { policy: base, schedule: clientPlan.schedule }
     const policy = resolveRetryPolicy(base, opts.retry)
-    const sameSchedule = policy.attempts === clientPolicy.attempts && policy.initialDelayMs === clientPolicy.initialDelayMs &&
+    const sameSchedule =
+      policy.attempts === clientPolicy.attempts &&
+      policy.initialDelayMs === clientPolicy.initialDelayMs &&
       policy.maxDelayMs === clientPolicy.maxDelayMs
     return sameSchedule ? { policy, schedule: clientPlan.schedule } : retryPlan(policy)
   }
 
   const counts = { requests: 0, attempts: 0, retries: 0, failures: 0 }
   const countRetry = Metric.update(clientMetrics.retries, 1)
-  const countFailure = Effect.andThen(Effect.sync(() => void counts.failures++), Metric.update(clientMetrics.failures, 1))
+  const countFailure = Effect.andThen(
+    Effect.sync(() => void counts.failures++),
+    Metric.update(clientMetrics.failures, 1)
+  )
 
   const requester = muxedRequester(nc)
 
@@ -132,7 +189,8 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
   const classify = (model: string, noResponders: NoResponders): Effect.Effect<never, NoResponders | Overloaded> =>
     Effect.tryPromise(() => nc.request(subject.presence(model), undefined, { timeout: 250 })).pipe(
       Effect.matchEffect({
-        onSuccess: () => Effect.fail(new Overloaded({ message: `every replica of ${model} is at its admission limit` })),
+        onSuccess: () =>
+          Effect.fail(new Overloaded({ message: `every replica of ${model} is at its admission limit` })),
         onFailure: () => Effect.fail(noResponders)
       })
     )
@@ -143,30 +201,36 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
       Effect.flatMap((msg) => readReply(msg, to))
     )
 
-  const infer = Effect.fnUntraced(function*(model: string, inputs: InferInputs, opts?: InferOptions) {
-    counts.requests++
-    yield* Metric.update(clientMetrics.requests, 1)
-    const to = subject.infer(model)
-    const plan = planFor(opts)
-    const timeout = plan.policy.attemptTimeoutMs
-    const body = yield* Effect.try({
-      try: () => encodeRequest(inputs, opts?.outputs, encoding, timeout),
-      catch: (cause) => new BadInput({ message: `cannot encode the inputs for ${to}: ${cause instanceof Error ? cause.message : String(cause)}` })
-    })
-    return yield* retrying((n) => {
-      counts.attempts++
-      if (n === 1) return send(to, model, body, timeout)
-      counts.retries++
-      return Effect.andThen(countRetry, send(to, model, body, timeout))
-    }, plan)
-  }, Effect.tapError(() => countFailure))
+  const infer = Effect.fnUntraced(
+    function* (model: string, inputs: InferInputs, opts?: InferOptions) {
+      counts.requests++
+      yield* Metric.update(clientMetrics.requests, 1)
+      const to = subject.infer(model)
+      const plan = planFor(opts)
+      const timeout = plan.policy.attemptTimeoutMs
+      const body = yield* Effect.try({
+        try: () => encodeRequest(inputs, opts?.outputs, encoding, timeout),
+        catch: (cause) =>
+          new BadInput({
+            message: `cannot encode the inputs for ${to}: ${messageOf(cause)}`
+          })
+      })
+      return yield* retrying((n) => {
+        counts.attempts++
+        if (n === 1) return send(to, model, body, timeout)
+        counts.retries++
+        return Effect.andThen(countRetry, send(to, model, body, timeout))
+      }, plan)
+    },
+    Effect.tapError(() => countFailure)
+  )
 
   const inferMany = (model: string, inputs: ReadonlyArray<InferInputs>, opts?: InferOptions) =>
     Effect.forEach(inputs, (i) => infer(model, i, opts), { concurrency: "unbounded" })
 
   const stats = (): ClientStats => ({ ...counts })
 
-  const status = Effect.fn("ModelClient.status")(function*(opts?: StatusOptions) {
+  const status = Effect.fn("ModelClient.status")(function* (opts?: StatusOptions) {
     const replies = yield* Effect.tryPromise({
       try: () =>
         gather(nc, subject.status, serialize({}, "json"), {
@@ -175,13 +239,17 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
           maxWait: opts?.timeoutMs ?? 3_000,
           headers: jsonHeaders()
         }),
-      catch: (error) => new ConnectionError({ message: `status request failed: ${error instanceof Error ? error.message : String(error)}` })
+      catch: (error) =>
+        new ConnectionError({
+          message: `status request failed: ${messageOf(error)}`
+        })
     })
     const statuses: Array<SupervisorStatus> = []
     for (const msg of replies) {
       if (msg.data.byteLength === 0) continue
       const parsed = parseBody(msg.data, "json")
-      if (!parsed.ok) return yield* new BadReply({ message: `unexpected status reply: ${parsed.reason}`, subject: subject.status })
+      if (!parsed.ok)
+        return yield* new BadReply({ message: `unexpected status reply: ${parsed.reason}`, subject: subject.status })
       statuses.push(parsed.value as SupervisorStatus)
     }
     return statuses.sort((a, b) => a.supervisor.id.localeCompare(b.supervisor.id))
@@ -189,7 +257,15 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
 
   // replicas on one bus answer status within milliseconds: a shorter quiet gap keeps rollouts quick
   const statusPromise = () => Effect.runPromise(status({ quietMs: 100 }))
-  return ModelClient.of({ infer, inferMany, status, stats, close: requester.close, ...controlOn(nc, options.prefix), ...updatesOn(nc, options.prefix, statusPromise) })
+  return ModelClient.of({
+    infer,
+    inferMany,
+    status,
+    stats,
+    close: requester.close,
+    ...controlOn(nc, options.prefix),
+    ...updatesOn(nc, options.prefix, statusPromise)
+  })
 }
 
 const jsonHeaders = () => {
@@ -199,8 +275,11 @@ const jsonHeaders = () => {
 }
 
 /** Connects and builds a client; the connection closes with the scope. */
-export const makeModelClient = Effect.fnUntraced(function*(options: ClientOptions = {}) {
-  const nc = yield* natsConnection({ servers: options.servers ?? defaultServers(), name: options.name ?? "modelbus-client" })
+export const makeModelClient = Effect.fnUntraced(function* (options: ClientOptions = {}) {
+  const nc = yield* natsConnection({
+    servers: options.servers ?? defaultServers(),
+    name: options.name ?? "modelbus-client"
+  })
   const client = clientOn(nc, options)
   yield* Effect.addFinalizer(() => Effect.sync(client.close))
   return client

@@ -1,12 +1,13 @@
 // Operating a running deployment from a client: restart a model or one actor without a gap,
 // scale a model, and follow lifecycle events; the supervisors that own the target answer.
 import type { NatsConnection } from "@nats-io/transport-node"
-import { gather } from "../nats/gather.js"
 import { Effect, Schema, Stream } from "effect"
+import { gather } from "../nats/gather.js"
 import { parseBody, serialize } from "../protocol/codec.js"
 import { ConnectionError } from "../protocol/errors.js"
 import type { ControlReply, LifecycleEvent } from "../protocol/messages.js"
 import { type ControlCommand, subjects } from "../protocol/subjects.js"
+import { messageOf } from "../protocol/values.js"
 
 /** No supervisor on the bus runs the model or actor named in a control command. */
 export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
@@ -25,9 +26,12 @@ export interface ControlOptions {
   readonly timeoutMs?: number
 }
 
-const asText = (error: unknown) => (error instanceof Error ? error.message : String(error))
-
-const collect = (nc: NatsConnection, subject: string, body: unknown, options: { strategy: "stall" | "count"; maxWait: number; stall?: number; maxMessages?: number }) =>
+const collect = (
+  nc: NatsConnection,
+  subject: string,
+  body: unknown,
+  options: { strategy: "stall" | "count"; maxWait: number; stall?: number; maxMessages?: number }
+) =>
   Effect.tryPromise({
     try: async () => {
       const replies: Array<unknown> = []
@@ -37,15 +41,21 @@ const collect = (nc: NatsConnection, subject: string, body: unknown, options: { 
       }
       return replies
     },
-    catch: (error) => new ConnectionError({ message: `request on ${subject} failed: ${asText(error)}` })
+    catch: (error) => new ConnectionError({ message: `request on ${subject} failed: ${messageOf(error)}` })
   })
 
 /** Control operations over an open connection. */
 export const controlOn = (nc: NatsConnection, prefix?: string) => {
   const subject = subjects(prefix)
 
-  const command = Effect.fnUntraced(function*(command: ControlCommand, body: Record<string, unknown>, target: string, options: ControlOptions) {
-    const supervisors = (yield* collect(nc, subject.status, {}, { strategy: "stall", stall: 300, maxWait: 3_000 })).length
+  const command = Effect.fnUntraced(function* (
+    command: ControlCommand,
+    body: Record<string, unknown>,
+    target: string,
+    options: ControlOptions
+  ) {
+    const supervisors = (yield* collect(nc, subject.status, {}, { strategy: "stall", stall: 300, maxWait: 3_000 }))
+      .length
     if (supervisors === 0) return yield* new NotFound({ message: `no supervisor answers on ${subject.status}`, target })
     const replies = (yield* collect(nc, subject.control(command), body, {
       strategy: "count",
@@ -53,7 +63,8 @@ export const controlOn = (nc: NatsConnection, prefix?: string) => {
       maxWait: options.timeoutMs ?? 60_000
     })) as Array<ControlReply>
     const refused = replies.find((r) => r.error !== undefined)
-    if (refused !== undefined) return yield* new ControlRefused({ message: refused.error!, supervisor: refused.supervisor })
+    if (refused !== undefined)
+      return yield* new ControlRefused({ message: refused.error!, supervisor: refused.supervisor })
     if (!replies.some((r) => r.done.length > 0)) {
       return yield* new NotFound({ message: `no supervisor runs "${target}" (asked ${supervisors})`, target })
     }
@@ -65,7 +76,12 @@ export const controlOn = (nc: NatsConnection, prefix?: string) => {
     restart: (target: string, options: ControlOptions = {}) => command("restart", { target }, target, options),
     /** Sets the number of replicas of `model` on every supervisor running it (or only `supervisor`). */
     scale: (model: string, replicas: number, options: ControlOptions & { readonly supervisor?: string } = {}) =>
-      command("scale", { model, replicas, ...(options.supervisor === undefined ? {} : { supervisor: options.supervisor }) }, model, options),
+      command(
+        "scale",
+        { model, replicas, ...(options.supervisor === undefined ? {} : { supervisor: options.supervisor }) },
+        model,
+        options
+      ),
     /** Lifecycle events of `model` (or every model), as they happen. */
     /** Calls `onEvent` for each event of `model`; resolves once the server has the subscription (no event after that is missed) with the function that stops it. */
     onEvents: (onEvent: (event: LifecycleEvent) => void, model = "*"): Effect.Effect<() => void, ConnectionError> =>
@@ -79,12 +95,15 @@ export const controlOn = (nc: NatsConnection, prefix?: string) => {
           await nc.flush()
           return () => sub.unsubscribe()
         },
-        catch: (error) => new ConnectionError({ message: `event subscription failed: ${asText(error)}` })
+        catch: (error) => new ConnectionError({ message: `event subscription failed: ${messageOf(error)}` })
       }),
     events: (model = "*"): Stream.Stream<LifecycleEvent, ConnectionError> =>
       Stream.suspend(() => {
         const sub = nc.subscribe(subject.events(model))
-        return Stream.fromAsyncIterable(sub, (error) => new ConnectionError({ message: `event subscription failed: ${asText(error)}` })).pipe(
+        return Stream.fromAsyncIterable(
+          sub,
+          (error) => new ConnectionError({ message: `event subscription failed: ${messageOf(error)}` })
+        ).pipe(
           Stream.map((msg) => JSON.parse(new TextDecoder().decode(msg.data)) as LifecycleEvent),
           Stream.ensuring(Effect.sync(() => sub.unsubscribe()))
         )

@@ -1,25 +1,47 @@
 // The public surface of the modelbus package: the Effect client, the Promise façade, the typed
 // errors and the wire types a caller needs.
-export { clientMetrics, ModelClient, type ClientOptions, type ClientStats, type InferOptions, type StatusOptions } from "./ModelClient.js"
-export { defaultRetryPolicy, isRetryable, type RetryPolicy, type RetryableError } from "./retry.js"
-export { connect, type Client } from "./promise.js"
-export { ControlRefused, NotFound, type ControlOptions } from "./control.js"
+
+export type { InferInputs, NestedArray, TensorInput } from "../protocol/codec.js"
 export {
   BadInput,
   BadReply,
   ConnectionError,
   DeadlineExceeded,
+  type InferError,
   InferenceFailed,
   NoResponders,
   Overloaded,
   PayloadTooLarge,
-  Timeout,
-  type InferError,
-  type ServiceError
+  type ServiceError,
+  Timeout
 } from "../protocol/errors.js"
-export type { InferInputs, NestedArray, TensorInput } from "../protocol/codec.js"
-export type { ActorStatus, ControlReply, InferReply, LifecycleEvent, SupervisorNode, SupervisorStatus } from "../protocol/messages.js"
+export type {
+  ActorStatus,
+  ControlReply,
+  InferReply,
+  LifecycleEvent,
+  SupervisorNode,
+  SupervisorStatus
+} from "../protocol/messages.js"
 export type { DType, HostTensor } from "../protocol/tensor.js"
-export { type FitData, type UpdateOptions, type UpdateResult, type UpdateSource } from "./update.js"
-export { ArtifactCorrupt, IncompatibleSignature, RegistryUnavailable, UpdateFailed, VersionConflict, VersionNotFound } from "../registry/errors.js"
+export {
+  ArtifactCorrupt,
+  IncompatibleSignature,
+  RegistryUnavailable,
+  UpdateFailed,
+  VersionConflict,
+  VersionNotFound
+} from "../registry/errors.js"
 export type { ModelVersion } from "../registry/versions.js"
+export { type ControlOptions, ControlRefused, NotFound } from "./control.js"
+export {
+  type ClientOptions,
+  type ClientStats,
+  clientMetrics,
+  type InferOptions,
+  ModelClient,
+  type StatusOptions
+} from "./ModelClient.js"
+export { type Client, connect } from "./promise.js"
+export { defaultRetryPolicy, isRetryable, type RetryableError, type RetryPolicy } from "./retry.js"
+export type { FitData, UpdateOptions, UpdateResult, UpdateSource } from "./update.js"

@@ -3,21 +3,35 @@
 import { Cause, Effect, Exit, Scope } from "effect"
 import type { InferInputs } from "../protocol/codec.js"
 import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from "../protocol/messages.js"
-import type { ControlOptions } from "./control.js"
 import type { ModelVersion } from "../registry/versions.js"
+import type { ControlOptions } from "./control.js"
+import {
+  type ClientOptions,
+  type ClientStats,
+  type InferOptions,
+  makeModelClient,
+  type StatusOptions
+} from "./ModelClient.js"
 import type { UpdateOptions, UpdateResult, UpdateSource } from "./update.js"
-import { type ClientOptions, type ClientStats, type InferOptions, makeModelClient, type StatusOptions } from "./ModelClient.js"
 
 export interface Client {
   infer(model: string, inputs: InferInputs, options?: InferOptions): Promise<InferReply>
-  inferMany(model: string, inputs: ReadonlyArray<InferInputs>, options?: InferOptions): Promise<ReadonlyArray<InferReply>>
+  inferMany(
+    model: string,
+    inputs: ReadonlyArray<InferInputs>,
+    options?: InferOptions
+  ): Promise<ReadonlyArray<InferReply>>
   status(options?: StatusOptions): Promise<ReadonlyArray<SupervisorStatus>>
   /** Requests, attempts, retries and failures so far (a snapshot). */
   stats(): ClientStats
   /** Replaces every replica of a model, or one actor, without a gap. */
   restart(target: string, options?: ControlOptions): Promise<ReadonlyArray<ControlReply>>
   /** Sets the replica count of `model`. */
-  scale(model: string, replicas: number, options?: ControlOptions & { readonly supervisor?: string }): Promise<ReadonlyArray<ControlReply>>
+  scale(
+    model: string,
+    replicas: number,
+    options?: ControlOptions & { readonly supervisor?: string }
+  ): Promise<ReadonlyArray<ControlReply>>
   /** Publishes a new version (artifacts folder, or `fit` on a replica) and waits until every replica serves it. */
   updateModel(model: string, source: UpdateSource, options?: UpdateOptions): Promise<UpdateResult>
   /** Publishes artifacts as the next version without waiting. */

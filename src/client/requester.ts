@@ -3,6 +3,7 @@
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { ConnectionError, NoResponders, PayloadTooLarge, Timeout } from "../protocol/errors.js"
+import { messageOf } from "../protocol/values.js"
 
 type Outcome = Effect.Effect<Msg, Timeout | NoResponders | ConnectionError | PayloadTooLarge>
 
@@ -40,7 +41,17 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
   const sweep = () => {
     const now = performance.now()
     for (const [id, p] of pending) {
-      if (p.deadline <= now) settle(id, Effect.fail(new Timeout({ message: `no reply on ${p.subject} within ${p.timeoutMs} ms`, subject: p.subject, timeoutMs: p.timeoutMs })))
+      if (p.deadline <= now)
+        settle(
+          id,
+          Effect.fail(
+            new Timeout({
+              message: `no reply on ${p.subject} within ${p.timeoutMs} ms`,
+              subject: p.subject,
+              timeoutMs: p.timeoutMs
+            })
+          )
+        )
     }
     if (pending.size === 0 && sweeper !== undefined) {
       clearInterval(sweeper)
@@ -68,13 +79,33 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
       pending.set(id, { resume, deadline: performance.now() + timeoutMs, subject, timeoutMs })
       const limit = nc.info?.max_payload
       if (limit !== undefined && body.byteLength > limit) {
-        settle(id, Effect.fail(new PayloadTooLarge({ message: `request body is ${body.byteLength} bytes; the NATS server accepts at most ${limit} (its max_payload)`, limit, size: body.byteLength })))
+        settle(
+          id,
+          Effect.fail(
+            new PayloadTooLarge({
+              message: `request body is ${body.byteLength} bytes; the NATS server accepts at most ${limit} (its max_payload)`,
+              limit,
+              size: body.byteLength
+            })
+          )
+        )
         return
       }
       try {
-        nc.publish(subject, body, headers === undefined ? { reply: `${inbox}.${id}` } : { reply: `${inbox}.${id}`, headers })
+        nc.publish(
+          subject,
+          body,
+          headers === undefined ? { reply: `${inbox}.${id}` } : { reply: `${inbox}.${id}`, headers }
+        )
       } catch (cause) {
-        settle(id, Effect.fail(new ConnectionError({ message: `cannot publish to ${subject}: ${cause instanceof Error ? cause.message : String(cause)}` })))
+        settle(
+          id,
+          Effect.fail(
+            new ConnectionError({
+              message: `cannot publish to ${subject}: ${messageOf(cause)}`
+            })
+          )
+        )
         return
       }
       if (sweeper === undefined) {
@@ -85,7 +116,8 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
     })
 
   const close = () => {
-    for (const id of [...pending.keys()]) settle(id, Effect.fail(new ConnectionError({ message: "the client was closed" })))
+    for (const id of [...pending.keys()])
+      settle(id, Effect.fail(new ConnectionError({ message: "the client was closed" })))
     if (sweeper !== undefined) clearInterval(sweeper)
   }
 

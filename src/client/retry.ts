@@ -31,8 +31,16 @@ export const isRetryable = (error: InferError): error is RetryableError =>
   error._tag === "Timeout" || error._tag === "NoResponders" || error._tag === "Overloaded"
 
 /** `base` with `override` laid over it, values made sane (whole attempts ≥ 1, delays ≥ 0, timeout > 0). */
-export const resolveRetryPolicy = (base: RetryPolicy, override: Partial<RetryPolicy> | false | undefined): RetryPolicy => {
-  const merged = override === false ? { ...base, attempts: 1 } : override === undefined ? base : { ...base, ...definedOnly(override) }
+export const resolveRetryPolicy = (
+  base: RetryPolicy,
+  override: Partial<RetryPolicy> | false | undefined
+): RetryPolicy => {
+  const merged =
+    override === false
+      ? { ...base, attempts: 1 }
+      : override === undefined
+        ? base
+        : { ...base, ...definedOnly(override) }
   const initialDelayMs = Math.max(0, merged.initialDelayMs)
   return {
     attempts: Math.max(1, Math.floor(merged.attempts)),
@@ -98,7 +106,10 @@ export const withAttempts = (error: InferError, attempts: number): InferError =>
  * succeeds at once costs one `catch` more than no retry at all. Fails with the last error, stamped
  * with the attempts made.
  */
-export const retrying = <A>(attempt: (n: number) => Effect.Effect<A, InferError>, plan: RetryPlan): Effect.Effect<A, InferError> => {
+export const retrying = <A>(
+  attempt: (n: number) => Effect.Effect<A, InferError>,
+  plan: RetryPlan
+): Effect.Effect<A, InferError> => {
   let made = 0
   const next = Effect.suspend(() => attempt(++made))
   return Effect.catch(next, (error) => {

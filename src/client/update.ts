@@ -3,12 +3,13 @@
 import { resolve } from "node:path"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Effect } from "effect"
+import { readModelFolder } from "../model/artifacts.js"
 import type { InferInputs } from "../protocol/codec.js"
 import { parseBody, serialize } from "../protocol/codec.js"
 import { BadInput, ConnectionError } from "../protocol/errors.js"
 import type { SupervisorStatus, UpdateAck } from "../protocol/messages.js"
 import { subjects } from "../protocol/subjects.js"
-import { readModelFolder } from "../registry/bundle.js"
+import { messageOf } from "../protocol/values.js"
 import { type FitError, fitErrorFromBody, UpdateFailed } from "../registry/errors.js"
 import { publishVersion, rollbackVersion } from "../registry/publish.js"
 import { openRegistry, type Registry } from "../registry/Registry.js"
@@ -47,14 +48,17 @@ export interface UpdateResult {
   readonly rolloutMs: number
 }
 
-const text = (e: unknown) => (e instanceof Error ? e.message : String(e))
-
 /**
  * Collects the replicas' acknowledgements of `model` from now on. The live replicas are listed
  * while the new version uploads; `until` waits for a version's acks (or its timeout), then asks
  * status once more for replicas that restarted onto it meanwhile.
  */
-const ackCollector = (nc: NatsConnection, prefix: string | undefined, model: string, status: () => Promise<ReadonlyArray<SupervisorStatus>>) => {
+const ackCollector = (
+  nc: NatsConnection,
+  prefix: string | undefined,
+  model: string,
+  status: () => Promise<ReadonlyArray<SupervisorStatus>>
+) => {
   const acks = new Map<string, UpdateAck>()
   let wake: (() => void) | undefined
   const sub = nc.subscribe(subjects(prefix).updateAcks(model), {
@@ -84,7 +88,11 @@ const ackCollector = (nc: NatsConnection, prefix: string | undefined, model: str
           if (Date.now() >= deadline) {
             const now = await live()
             const caughtUp = now.filter((a) => a.version >= version).map((a) => a.id)
-            return { failed: undefined, acked: [...new Set([...acked, ...caughtUp])], pending: now.map((a) => a.id).filter((id) => !acked.includes(id) && !caughtUp.includes(id)) }
+            return {
+              failed: undefined,
+              acked: [...new Set([...acked, ...caughtUp])],
+              pending: now.map((a) => a.id).filter((id) => !acked.includes(id) && !caughtUp.includes(id))
+            }
           }
           await new Promise<void>((res) => {
             const timer = setTimeout(res, Math.max(0, deadline - Date.now()))
@@ -95,44 +103,72 @@ const ackCollector = (nc: NatsConnection, prefix: string | undefined, model: str
           })
         }
       },
-      catch: (e) => new ConnectionError({ message: `waiting for ${model} replicas failed: ${text(e)}` })
+      catch: (e) => new ConnectionError({ message: `waiting for ${model} replicas failed: ${messageOf(e)}` })
     })
   return { until, stop: () => sub.unsubscribe() }
 }
 
 /** Update operations over an open connection; `status` lists the live replicas. */
-export const updatesOn = (nc: NatsConnection, prefix: string | undefined, status: () => Promise<ReadonlyArray<SupervisorStatus>>) => {
+export const updatesOn = (
+  nc: NatsConnection,
+  prefix: string | undefined,
+  status: () => Promise<ReadonlyArray<SupervisorStatus>>
+) => {
   let opened: Registry | undefined
   const registry = Effect.suspend(() =>
-    opened !== undefined ? Effect.succeed(opened) : openRegistry(nc, { prefix: prefix ?? subjects().prefix }).pipe(Effect.tap((r) => Effect.sync(() => (opened = r))))
+    opened !== undefined
+      ? Effect.succeed(opened)
+      : openRegistry(nc, { prefix: prefix ?? subjects().prefix }).pipe(
+          Effect.tap((r) => Effect.sync(() => (opened = r)))
+        )
   )
 
-  const waitForReplicas = (model: string, version: number, started: number, timeoutMs: number, collector: ReturnType<typeof ackCollector>, loss?: ReadonlyArray<number>) =>
+  const waitForReplicas = (
+    model: string,
+    version: number,
+    started: number,
+    timeoutMs: number,
+    collector: ReturnType<typeof ackCollector>,
+    loss?: ReadonlyArray<number>
+  ) =>
     collector.until(version, timeoutMs).pipe(
       Effect.flatMap(({ failed, acked, pending }) =>
         failed !== undefined
-          ? Effect.fail(new UpdateFailed({
-            message: `replica ${failed.actor} could not load ${model} v${version} and keeps serving its version: ${failed.error ?? "unknown"}`,
-            model,
-            version,
-            replica: failed.actor,
-            cause: failed.error ?? "unknown"
-          }))
-          : Effect.succeed<UpdateResult>({ model, version, acked, pending, rolloutMs: Date.now() - started, ...(loss === undefined ? {} : { loss }) })
+          ? Effect.fail(
+              new UpdateFailed({
+                message: `replica ${failed.actor} could not load ${model} v${version} and keeps serving its version: ${failed.error ?? "unknown"}`,
+                model,
+                version,
+                replica: failed.actor,
+                cause: failed.error ?? "unknown"
+              })
+            )
+          : Effect.succeed<UpdateResult>({
+              model,
+              version,
+              acked,
+              pending,
+              rolloutMs: Date.now() - started,
+              ...(loss === undefined ? {} : { loss })
+            })
       )
     )
 
   const fitVersion = (model: string, data: FitData, timeoutMs: number) =>
     Effect.tryPromise({
       try: () => nc.request(subjects(prefix).fit(model), serialize(data, "msgpack"), { timeout: timeoutMs }),
-      catch: (e) => new ConnectionError({ message: `fit request for ${model} failed: ${text(e)}` })
+      catch: (e) => new ConnectionError({ message: `fit request for ${model} failed: ${messageOf(e)}` })
     }).pipe(
-      Effect.flatMap((msg): Effect.Effect<{ version: number; loss: ReadonlyArray<number> }, ConnectionError | FitError> => {
-        const parsed = parseBody(msg.data, "msgpack")
-        if (!parsed.ok) return Effect.fail(new ConnectionError({ message: `unexpected fit reply: ${parsed.reason}` }))
-        const error = fitErrorFromBody(parsed.value)
-        return error !== undefined ? Effect.fail(error) : Effect.succeed(parsed.value as { version: number; loss: ReadonlyArray<number> })
-      })
+      Effect.flatMap(
+        (msg): Effect.Effect<{ version: number; loss: ReadonlyArray<number> }, ConnectionError | FitError> => {
+          const parsed = parseBody(msg.data, "msgpack")
+          if (!parsed.ok) return Effect.fail(new ConnectionError({ message: `unexpected fit reply: ${parsed.reason}` }))
+          const error = fitErrorFromBody(parsed.value)
+          return error !== undefined
+            ? Effect.fail(error)
+            : Effect.succeed(parsed.value as { version: number; loss: ReadonlyArray<number> })
+        }
+      )
     )
 
   /** Publishes a new version (from a folder, or trained by a replica) and waits for every replica. */
@@ -140,7 +176,7 @@ export const updatesOn = (nc: NatsConnection, prefix: string | undefined, status
     Effect.acquireUseRelease(
       Effect.sync(() => ackCollector(nc, prefix, model, status)),
       (collector) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const timeoutMs = options.timeoutMs ?? 30_000
           const started = Date.now()
           if ("fit" in source) {
@@ -151,7 +187,7 @@ export const updatesOn = (nc: NatsConnection, prefix: string | undefined, status
           const r = yield* registry
           const files = yield* Effect.tryPromise({
             try: () => readModelFolder(resolve(source.path)),
-            catch: (e) => new BadInput({ message: `cannot read a TF.js model from ${source.path}: ${text(e)}` })
+            catch: (e) => new BadInput({ message: `cannot read a TF.js model from ${source.path}: ${messageOf(e)}` })
           })
           const entry = yield* publishVersion(r, model, files, {
             source: `path:${resolve(source.path)}`,
@@ -169,8 +205,16 @@ export const updatesOn = (nc: NatsConnection, prefix: string | undefined, status
       Effect.flatMap((r) =>
         Effect.tryPromise({
           try: () => readModelFolder(resolve(path)),
-          catch: (e) => new BadInput({ message: `cannot read a TF.js model from ${path}: ${text(e)}` })
-        }).pipe(Effect.flatMap((files) => publishVersion(r, model, files, { source: `path:${resolve(path)}`, ...(options.force === undefined ? {} : { force: options.force }), ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }) })))
+          catch: (e) => new BadInput({ message: `cannot read a TF.js model from ${path}: ${messageOf(e)}` })
+        }).pipe(
+          Effect.flatMap((files) =>
+            publishVersion(r, model, files, {
+              source: `path:${resolve(path)}`,
+              ...(options.force === undefined ? {} : { force: options.force }),
+              ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress })
+            })
+          )
+        )
       )
     )
 
@@ -181,7 +225,9 @@ export const updatesOn = (nc: NatsConnection, prefix: string | undefined, status
       (collector) =>
         registry.pipe(
           Effect.flatMap((r) => rollbackVersion(r, model, to)),
-          Effect.flatMap((entry) => waitForReplicas(model, entry.version, Date.now(), options.timeoutMs ?? 30_000, collector))
+          Effect.flatMap((entry) =>
+            waitForReplicas(model, entry.version, Date.now(), options.timeoutMs ?? 30_000, collector)
+          )
         ),
       (collector) => Effect.sync(() => collector.stop())
     )
@@ -189,9 +235,19 @@ export const updatesOn = (nc: NatsConnection, prefix: string | undefined, status
   /** Each model's current version. */
   const listModels = registry.pipe(
     Effect.flatMap((r) =>
-      r.models().pipe(Effect.flatMap((names) => Effect.forEach(names, (name) => r.current(name).pipe(Effect.map((c) => ({ model: name, current: c?.entry })))))),
+      r
+        .models()
+        .pipe(
+          Effect.flatMap((names) =>
+            Effect.forEach(names, (name) =>
+              r.current(name).pipe(Effect.map((c) => ({ model: name, current: c?.entry })))
+            )
+          )
+        )
     ),
-    Effect.map((rows) => rows.filter((row): row is { model: string; current: ModelVersion } => row.current !== undefined))
+    Effect.map((rows) =>
+      rows.filter((row): row is { model: string; current: ModelVersion } => row.current !== undefined)
+    )
   )
 
   const modelHistory = (model: string) => registry.pipe(Effect.flatMap((r) => r.history(model)))

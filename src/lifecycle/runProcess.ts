@@ -3,7 +3,9 @@
 import { Cause, Effect, Exit, Logger } from "effect"
 
 /** Log lines as logfmt, or JSON with MODELBUS_LOG_FORMAT=json: one structured line per event. */
-export const processLogger = Logger.layer([process.env.MODELBUS_LOG_FORMAT === "json" ? Logger.consoleJson : Logger.consoleLogFmt])
+export const processLogger = Logger.layer([
+  process.env.MODELBUS_LOG_FORMAT === "json" ? Logger.consoleJson : Logger.consoleLogFmt
+])
 
 /** Completes when this process's parent closes the IPC channel; never, if it has none. */
 export const parentGone: Effect.Effect<void> = Effect.callback<void>((resume) => {

@@ -3,6 +3,7 @@
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises"
 import path from "node:path"
 import * as tf from "@tensorflow/tfjs"
+import { isRecord, messageOf } from "../protocol/values.js"
 
 type ModelJSON = tf.io.ModelJSON
 type ModelArtifacts = tf.io.ModelArtifacts
@@ -15,38 +16,65 @@ export const weightsFile = "weights.bin"
 const isErrorCode = (cause: unknown, code: string): boolean =>
   typeof cause === "object" && cause !== null && (cause as { code?: unknown }).code === code
 
-const describe = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
+/** A weight path of the manifest, resolved inside `folder`; throws when it would leave the folder. */
+export const weightPath = (folder: string, relative: string): string => {
+  const file = path.resolve(folder, relative)
+  if (path.isAbsolute(relative) || !file.startsWith(folder + path.sep)) {
+    throw new Error(
+      `weight path ${JSON.stringify(relative)} in ${path.join(folder, modelJsonFile)} leaves the model folder`
+    )
+  }
+  return file
+}
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
+/** Every weight file path of a manifest (relative to the model folder), in manifest order. */
+export const manifestPaths = (manifest: WeightsManifestConfig): Array<string> =>
+  manifest.flatMap((group) => group.paths)
 
 /**
- * Reads and checks `<dir>/model.json`. Throws an Error whose message names the path and
- * says what is wrong: no folder, not a folder, no model.json, bad JSON, no topology or
- * weights manifest.
+ * Reads and checks `<dir>/model.json`, returning it parsed and as the bytes read. Throws an Error
+ * whose message names the path and says what is wrong: no folder, not a folder, no model.json,
+ * bad JSON, no topology or weights manifest.
  */
-export const readModelJson = async (dir: string): Promise<ModelJSON> => {
+export const readModelJsonFile = async (
+  dir: string
+): Promise<{ readonly json: ModelJSON; readonly bytes: Uint8Array }> => {
   const folder = path.resolve(dir)
   const info = await stat(folder).catch((cause: unknown) => {
-    throw new Error(isErrorCode(cause, "ENOENT") ? `no model folder at ${folder}` : `cannot read ${folder}: ${describe(cause)}`)
+    throw new Error(
+      isErrorCode(cause, "ENOENT") ? `no model folder at ${folder}` : `cannot read ${folder}: ${messageOf(cause)}`
+    )
   })
   if (!info.isDirectory()) throw new Error(`${folder} is not a folder (expected a folder holding ${modelJsonFile})`)
   const file = path.join(folder, modelJsonFile)
-  const text = await readFile(file, "utf8").catch((cause: unknown) => {
-    throw new Error(isErrorCode(cause, "ENOENT") ? `no ${modelJsonFile} in ${folder}` : `cannot read ${file}: ${describe(cause)}`)
+  const bytes = await readFile(file).catch((cause: unknown) => {
+    throw new Error(
+      isErrorCode(cause, "ENOENT") ? `no ${modelJsonFile} in ${folder}` : `cannot read ${file}: ${messageOf(cause)}`
+    )
   })
   let json: unknown
   try {
-    json = JSON.parse(text)
+    json = JSON.parse(bytes.toString("utf8"))
   } catch (cause) {
-    throw new Error(`${file} is not valid JSON: ${describe(cause)}`)
+    throw new Error(`${file} is not valid JSON: ${messageOf(cause)}`)
   }
   if (!isRecord(json)) throw new Error(`${file} is not a JSON object`)
-  if (!isRecord(json["modelTopology"])) throw new Error(`${file} has no modelTopology object`)
-  const manifest = json["weightsManifest"] ?? []
-  if (!Array.isArray(manifest)) throw new Error(`${file} has a weightsManifest that is not a list`)
-  return { ...json, modelTopology: json["modelTopology"], weightsManifest: manifest as WeightsManifestConfig }
+  if (!isRecord(json.modelTopology)) throw new Error(`${file} has no modelTopology object`)
+  const manifest = json.weightsManifest ?? []
+  if (
+    !Array.isArray(manifest) ||
+    !manifest.every((g) => isRecord(g) && Array.isArray(g.paths) && Array.isArray(g.weights))
+  ) {
+    throw new Error(`${file} has a weightsManifest that is not a list of {paths, weights} groups`)
+  }
+  return {
+    json: { ...json, modelTopology: json.modelTopology, weightsManifest: manifest as WeightsManifestConfig },
+    bytes
+  }
 }
+
+/** Reads and checks `<dir>/model.json` (see readModelJsonFile). */
+export const readModelJson = async (dir: string): Promise<ModelJSON> => (await readModelJsonFile(dir)).json
 
 /** Concatenates byte chunks into one ArrayBuffer, in order. */
 const concatenate = (chunks: ReadonlyArray<Uint8Array>): ArrayBuffer => {
@@ -74,12 +102,12 @@ export const readWeights = async (
   for (const group of manifest) {
     specs.push(...group.weights)
     for (const relative of group.paths) {
-      const file = path.resolve(folder, relative)
+      const file = weightPath(folder, relative)
       const bytes = await readFile(file).catch((cause: unknown) => {
         throw new Error(
           isErrorCode(cause, "ENOENT")
             ? `weight file ${file} listed in ${path.join(folder, modelJsonFile)} is missing`
-            : `cannot read weight file ${file}: ${describe(cause)}`
+            : `cannot read weight file ${file}: ${messageOf(cause)}`
         )
       })
       chunks.push(bytes)
@@ -125,12 +153,11 @@ export const folderSaveHandler = (dir: string): tf.io.IOHandler => ({
   save: async (artifacts) => {
     const folder = path.resolve(dir)
     const json = modelJsonFor(artifacts, artifacts.weightSpecs ?? [])
-    const weights = artifacts.weightData === undefined
-      ? new ArrayBuffer(0)
-      : tf.io.CompositeArrayBuffer.join(artifacts.weightData)
+    const weights =
+      artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData)
     await mkdir(folder, { recursive: true })
     await writeFile(path.join(folder, weightsFile), new Uint8Array(weights))
-    await writeFile(path.join(folder, modelJsonFile), JSON.stringify(json, null, 2) + "\n")
+    await writeFile(path.join(folder, modelJsonFile), `${JSON.stringify(json, null, 2)}\n`)
     return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) }
   }
 })

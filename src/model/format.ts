@@ -1,4 +1,5 @@
 // What kind of TensorFlow.js model a model.json describes (Layers or Graph), and whether a
+import { isRecord } from "../protocol/values.js"
 // Graph model needs executeAsync. Pure functions over the parsed JSON.
 export const ModelFormat = {
   layers: "layers",
@@ -6,23 +7,20 @@ export const ModelFormat = {
 } as const
 export type ModelFormat = (typeof ModelFormat)[keyof typeof ModelFormat]
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
 /**
  * Layers: `format: "layers-model"`, or a Keras topology (`class_name` + `config`, possibly
  * under `model_config`). Graph: `format: "graph-model"`, or a GraphDef (`node` list).
  * Undefined when it is neither.
  */
 export const detectFormat = (modelJson: Readonly<Record<string, unknown>>): ModelFormat | undefined => {
-  const format = modelJson["format"]
+  const format = modelJson.format
   if (format === "layers-model") return ModelFormat.layers
   if (format === "graph-model") return ModelFormat.graph
-  const topology = modelJson["modelTopology"]
+  const topology = modelJson.modelTopology
   if (!isRecord(topology)) return undefined
-  if (Array.isArray(topology["node"])) return ModelFormat.graph
-  const keras = isRecord(topology["model_config"]) ? topology["model_config"] : topology
-  if (typeof keras["class_name"] === "string" && isRecord(keras["config"])) return ModelFormat.layers
+  if (Array.isArray(topology.node)) return ModelFormat.graph
+  const keras = isRecord(topology.model_config) ? topology.model_config : topology
+  if (typeof keras.class_name === "string" && isRecord(keras.config)) return ModelFormat.layers
   return undefined
 }
 
@@ -53,9 +51,7 @@ export const asyncOnlyOps: ReadonlySet<string> = new Set([
 ])
 
 const nodeOps = (nodes: unknown): Array<string> =>
-  Array.isArray(nodes)
-    ? nodes.flatMap((node) => isRecord(node) && typeof node["op"] === "string" ? [node["op"]] : [])
-    : []
+  Array.isArray(nodes) ? nodes.flatMap((node) => (isRecord(node) && typeof node.op === "string" ? [node.op] : [])) : []
 
 /**
  * True when a GraphDef (model.json's modelTopology) has ops that only executeAsync can
@@ -63,7 +59,7 @@ const nodeOps = (nodes: unknown): Array<string> =>
  */
 export const graphNeedsAsync = (topology: unknown): boolean => {
   if (!isRecord(topology)) return false
-  if (nodeOps(topology["node"]).some((op) => asyncOnlyOps.has(op))) return true
-  const library = topology["library"]
-  return isRecord(library) && Array.isArray(library["function"]) && library["function"].length > 0
+  if (nodeOps(topology.node).some((op) => asyncOnlyOps.has(op))) return true
+  const library = topology.library
+  return isRecord(library) && Array.isArray(library.function) && library.function.length > 0
 }

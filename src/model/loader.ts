@@ -4,6 +4,7 @@ import path from "node:path"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import type { HostTensor, TensorData } from "../protocol/tensor.js"
+import { messageOf } from "../protocol/values.js"
 import { ModelLoadFailed } from "./errors.js"
 import { folderLoadHandler, modelJsonFile, readModelJson } from "./files.js"
 import { detectFormat, graphNeedsAsync } from "./format.js"
@@ -27,14 +28,18 @@ export interface LoadedModel {
    * `outputNames` when given, in that order). Every tf tensor it creates is disposed before
    * it resolves. Rejects with the runtime's Error if tfjs throws.
    */
-  predict(inputs: Readonly<Record<string, HostTensor>>, outputNames?: ReadonlyArray<string>): Promise<Record<string, HostTensor>>
+  predict(
+    inputs: Readonly<Record<string, HostTensor>>,
+    outputNames?: ReadonlyArray<string>
+  ): Promise<Record<string, HostTensor>>
   dispose(): void
 }
 
 /** Runs the tf model on tf tensors in signature input order; returns tensors in `outputs` order. */
-type RunTensors = (inputs: Array<tf.Tensor>, outputs: ReadonlyArray<string>) => Array<tf.Tensor> | Promise<Array<tf.Tensor>>
-
-const describe = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
+type RunTensors = (
+  inputs: Array<tf.Tensor>,
+  outputs: ReadonlyArray<string>
+) => Array<tf.Tensor> | Promise<Array<tf.Tensor>>
 
 const asList = (result: tf.Tensor | Array<tf.Tensor> | tf.NamedTensorMap): Array<tf.Tensor> =>
   result instanceof tf.Tensor ? [result] : Array.isArray(result) ? result : Object.values(result)
@@ -100,7 +105,9 @@ const graphRunner = (model: tf.GraphModel, signature: ModelSignature, needsAsync
   const names = signature.inputs.map((spec) => spec.name)
   const feed = (inputs: Array<tf.Tensor>): tf.NamedTensorMap => {
     const map: tf.NamedTensorMap = {}
-    names.forEach((name, i) => (map[name] = inputs[i]!))
+    names.forEach((name, i) => {
+      map[name] = inputs[i]!
+    })
     return map
   }
   return needsAsync
@@ -111,19 +118,23 @@ const graphRunner = (model: tf.GraphModel, signature: ModelSignature, needsAsync
 const loadFailed = (folder: string, message: string) => new ModelLoadFailed({ path: folder, message })
 
 const loadLayers = (folder: string, handler: tf.io.IOHandler) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const model = yield* Effect.tryPromise({
       try: () => tf.loadLayersModel(handler),
-      catch: (cause) => loadFailed(folder, `cannot load the Layers model in ${folder}: ${describe(cause)}`)
+      catch: (cause) => loadFailed(folder, `cannot load the Layers model in ${folder}: ${messageOf(cause)}`)
     })
     const signature = yield* Effect.try({
       try: () => layersSignature(model),
       catch: (cause) => {
         model.dispose()
-        return loadFailed(folder, `the Layers model in ${folder} cannot be served: ${describe(cause)}`)
+        return loadFailed(folder, `the Layers model in ${folder} cannot be served: ${messageOf(cause)}`)
       }
     })
-    return { signature, predict: hostPredictor(signature, layersRunner(model, signature)), dispose: () => model.dispose() }
+    return {
+      signature,
+      predict: hostPredictor(signature, layersRunner(model, signature)),
+      dispose: () => model.dispose()
+    }
   })
 
 /** Fills in output dtypes/shapes the graph does not state by running it once on zeros. */
@@ -132,19 +143,25 @@ const probeOutputs = async (
   outputs: ReturnType<typeof graphSpecs>["outputs"],
   run: RunTensors
 ): Promise<Array<TensorSpec>> => {
-  const complete = outputs.flatMap((o) => (o.dtype !== undefined && o.shape !== undefined ? [{ ...o, dtype: o.dtype, shape: o.shape }] : []))
+  const complete = outputs.flatMap((o) =>
+    o.dtype !== undefined && o.shape !== undefined ? [{ ...o, dtype: o.dtype, shape: o.shape }] : []
+  )
   if (complete.length === outputs.length) return complete
-  const draft: ModelSignature = { format: "graph", inputs, outputs: outputs.map((o) => ({ name: o.name, dtype: "float32", shape: [] })) }
+  const draft: ModelSignature = {
+    format: "graph",
+    inputs,
+    outputs: outputs.map((o) => ({ name: o.name, dtype: "float32", shape: [] }))
+  }
   const probed = await hostPredictor(draft, run)(probeInputs(inputs))
   const batchIsDynamic = hasDynamicBatch(inputs)
   return outputs.map((o) => completeSpec(o, probed[o.name]!, batchIsDynamic))
 }
 
 const loadGraph = (folder: string, handler: tf.io.IOHandler, modelJson: tf.io.ModelJSON) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const model = yield* Effect.tryPromise({
       try: () => tf.loadGraphModel(handler),
-      catch: (cause) => loadFailed(folder, `cannot load the Graph model in ${folder}: ${describe(cause)}`)
+      catch: (cause) => loadFailed(folder, `cannot load the Graph model in ${folder}: ${messageOf(cause)}`)
     })
     const needsAsync = graphNeedsAsync(modelJson.modelTopology)
     const signature = yield* Effect.tryPromise({
@@ -156,7 +173,7 @@ const loadGraph = (folder: string, handler: tf.io.IOHandler, modelJson: tf.io.Mo
       },
       catch: (cause) => {
         model.dispose()
-        return loadFailed(folder, `the Graph model in ${folder} cannot be served: ${describe(cause)}`)
+        return loadFailed(folder, `the Graph model in ${folder} cannot be served: ${messageOf(cause)}`)
       }
     })
     return {
@@ -170,11 +187,13 @@ const loadGraph = (folder: string, handler: tf.io.IOHandler, modelJson: tf.io.Mo
  * Loads the TF.js model in folder `dir` (model.json + weight files), Layers or Graph,
  * whichever model.json describes. Run `initRuntime` first so it lands on the chosen backend.
  */
-export const loadModel = Effect.fn("Model.load")(function*(dir: string): Effect.fn.Return<LoadedModel, ModelLoadFailed> {
+export const loadModel = Effect.fn("Model.load")(function* (
+  dir: string
+): Effect.fn.Return<LoadedModel, ModelLoadFailed> {
   const folder = path.resolve(dir)
   const modelJson = yield* Effect.tryPromise({
     try: () => readModelJson(folder),
-    catch: (cause) => loadFailed(folder, describe(cause))
+    catch: (cause) => loadFailed(folder, messageOf(cause))
   })
   const format = detectFormat(modelJson as unknown as Record<string, unknown>)
   const handler = folderLoadHandler(folder, modelJson)

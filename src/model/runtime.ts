@@ -4,6 +4,7 @@ import { createRequire } from "node:module"
 import path from "node:path"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
+import { messageOf } from "../protocol/values.js"
 import { BackendUnavailable } from "./errors.js"
 
 export const BackendName = {
@@ -20,11 +21,7 @@ export interface Runtime {
 }
 
 /** Tried in this order when no backend is forced. */
-export const backendPreference: ReadonlyArray<BackendName> = [
-  BackendName.tensorflow,
-  BackendName.wasm,
-  BackendName.cpu
-]
+export const backendPreference: ReadonlyArray<BackendName> = [BackendName.tensorflow, BackendName.wasm, BackendName.cpu]
 
 const backendNames: ReadonlyArray<string> = Object.values(BackendName)
 
@@ -52,8 +49,6 @@ export const requestedBackend = (
   )
 }
 
-const describe = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
-
 // A variable specifier keeps TypeScript from resolving a package that may be absent.
 const tfjsNodePackage: string = "@tensorflow/tfjs-node"
 
@@ -62,11 +57,11 @@ const activateTensorflow = async (): Promise<void> => {
     await import(tfjsNodePackage)
   } catch (cause) {
     throw new Error(
-      `@tensorflow/tfjs-node is not installed or its libtensorflow could not load (${describe(cause)}); ` +
+      `@tensorflow/tfjs-node is not installed or its libtensorflow could not load (${messageOf(cause)}); ` +
         `its install step downloads libtensorflow, so it needs internet access at install time`
     )
   }
-  if (tf.engine().registryFactory["tensorflow"] === undefined) {
+  if (tf.engine().registryFactory.tensorflow === undefined) {
     throw new Error(
       "@tensorflow/tfjs-node loaded but registered no 'tensorflow' backend with this @tensorflow/tfjs " +
         "(two copies of @tensorflow/tfjs-core are installed; align their versions)"
@@ -86,7 +81,7 @@ export const wasmBinariesFolder = (): string => {
 const activateWasm = async (): Promise<void> => {
   const wasm = await import("@tensorflow/tfjs-backend-wasm")
   // setWasmPaths must run before the backend first initialises; later calls are unnecessary.
-  if (tf.engine().registry["wasm"] === undefined) wasm.setWasmPaths(wasmBinariesFolder())
+  if (tf.engine().registry.wasm === undefined) wasm.setWasmPaths(wasmBinariesFolder())
   if (!(await tf.setBackend(BackendName.wasm))) {
     throw new Error("the WASM backend failed to initialise (see the warning above)")
   }
@@ -116,7 +111,8 @@ const activate = (backend: BackendName): Effect.Effect<Runtime, BackendUnavailab
       chosenBackend = backend
       return { tf, backend }
     },
-    catch: (cause) => new BackendUnavailable({ backend, message: `backend '${backend}' is unavailable: ${describe(cause)}` })
+    catch: (cause) =>
+      new BackendUnavailable({ backend, message: `backend '${backend}' is unavailable: ${messageOf(cause)}` })
   })
 
 /**
@@ -124,16 +120,19 @@ const activate = (backend: BackendName): Effect.Effect<Runtime, BackendUnavailab
  * BackendUnavailable error; without, the first of tensorflow → wasm → cpu that works.
  * Calling it again returns the backend already active.
  */
-export const initRuntime = Effect.fn("Model.initRuntime")(
-  function*(requested?: BackendName): Effect.fn.Return<Runtime, BackendUnavailable> {
-    if (requested !== undefined) return yield* activate(requested)
-    if (chosenBackend !== undefined) return yield* activate(chosenBackend)
-    const failures: Array<string> = []
-    for (const backend of backendPreference) {
-      const result = yield* Effect.result(activate(backend))
-      if (result._tag === "Success") return result.success
-      failures.push(result.failure.message)
-    }
-    return yield* new BackendUnavailable({ backend: "any", message: `no TensorFlow.js backend could start: ${failures.join("; ")}` })
+export const initRuntime = Effect.fn("Model.initRuntime")(function* (
+  requested?: BackendName
+): Effect.fn.Return<Runtime, BackendUnavailable> {
+  if (requested !== undefined) return yield* activate(requested)
+  if (chosenBackend !== undefined) return yield* activate(chosenBackend)
+  const failures: Array<string> = []
+  for (const backend of backendPreference) {
+    const result = yield* Effect.result(activate(backend))
+    if (result._tag === "Success") return result.success
+    failures.push(result.failure.message)
   }
-)
+  return yield* new BackendUnavailable({
+    backend: "any",
+    message: `no TensorFlow.js backend could start: ${failures.join("; ")}`
+  })
+})

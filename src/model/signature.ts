@@ -2,7 +2,7 @@
 // fixed dimensions, integral values for int inputs, batch agreement; a mismatch is a BadInput.
 import { BadInput } from "../protocol/errors.js"
 import type { InferRequest, InputValue } from "../protocol/messages.js"
-import { fromNumbers, holdsValue, type HostTensor } from "../protocol/tensor.js"
+import { fromNumbers, type HostTensor, holdsValue } from "../protocol/tensor.js"
 import type { ModelSignature, TensorSpec } from "./specs.js"
 
 export type { ModelSignature, TensorSpec } from "./specs.js"
@@ -31,7 +31,8 @@ export const checkInput = (spec: TensorSpec, value: InputValue): HostTensor | Ba
   if (value.kind === "tensor") return value.tensor
   if (spec.dtype !== "float32") {
     const at = value.values.findIndex((v) => !holdsValue(spec.dtype, v))
-    if (at >= 0) return badInput(spec, `expected ${spec.dtype} values, received ${value.values[at]} at flat index ${at}`)
+    if (at >= 0)
+      return badInput(spec, `expected ${spec.dtype} values, received ${value.values[at]} at flat index ${at}`)
   }
   return { dtype: spec.dtype, shape, data: fromNumbers(spec.dtype, value.values) }
 }
@@ -40,7 +41,10 @@ export const checkInput = (spec: TensorSpec, value: InputValue): HostTensor | Ba
  * The request's inputs keyed by input name, each checked against the signature; a single
  * unnamed input is accepted only by a model with exactly one input.
  */
-export const checkInputs = (signature: ModelSignature, request: InferRequest): Record<string, HostTensor> | BadInput => {
+export const checkInputs = (
+  signature: ModelSignature,
+  request: InferRequest
+): Record<string, HostTensor> | BadInput => {
   const expectedNames = signature.inputs.map((spec) => spec.name)
   const checked: Record<string, HostTensor> = {}
   if (request.inputs.kind === "single") {
@@ -58,13 +62,19 @@ export const checkInputs = (signature: ModelSignature, request: InferRequest): R
   const values = request.inputs.values
   const unknown = Object.keys(values).filter((name) => !expectedNames.includes(name))
   if (unknown.length > 0) {
-    return new BadInput({ message: `unknown input ${nameList(unknown)}; this model takes ${nameList(expectedNames)}`, input: unknown[0]! })
+    return new BadInput({
+      message: `unknown input ${nameList(unknown)}; this model takes ${nameList(expectedNames)}`,
+      input: unknown[0]!
+    })
   }
   let batch: { readonly size: number; readonly from: string } | undefined
   for (const spec of signature.inputs) {
     const value = values[spec.name]
     if (value === undefined) {
-      return new BadInput({ message: `missing input "${spec.name}"; this model takes ${nameList(expectedNames)}`, input: spec.name })
+      return new BadInput({
+        message: `missing input "${spec.name}"; this model takes ${nameList(expectedNames)}`,
+        input: spec.name
+      })
     }
     const tensor = checkInput(spec, value)
     if (tensor instanceof BadInput) return tensor
@@ -81,7 +91,10 @@ export const checkInputs = (signature: ModelSignature, request: InferRequest): R
 }
 
 /** A BadInput when the request asks for an output the model does not have, else undefined. */
-export const checkOutputs = (signature: ModelSignature, outputs: ReadonlyArray<string> | undefined): BadInput | undefined => {
+export const checkOutputs = (
+  signature: ModelSignature,
+  outputs: ReadonlyArray<string> | undefined
+): BadInput | undefined => {
   if (outputs === undefined) return undefined
   const known = signature.outputs.map((spec) => spec.name)
   const unknown = outputs.filter((name) => !known.includes(name))

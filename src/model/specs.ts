@@ -1,7 +1,7 @@
 // A model's signature — named, typed, shaped inputs and outputs — as read from a loaded
 // Layers or Graph model and its model.json. Pure functions; failures are thrown Errors.
 import type * as tf from "@tensorflow/tfjs"
-import { type DType, type HostTensor, elementCount, isDType } from "../protocol/tensor.js"
+import { allocate, type DType, elementCount, type HostTensor, isDType } from "../protocol/tensor.js"
 import type { ModelFormat } from "./format.js"
 
 /** One input or output. `null` in `shape` is a dynamic dimension (e.g. the batch). */
@@ -68,17 +68,16 @@ const tfDTypes: Record<string, DType> = { DT_FLOAT: "float32", DT_INT32: "int32"
 interface SignatureEntry {
   readonly name?: string
   readonly dtype?: string
-  readonly tensorShape?: { readonly dim?: ReadonlyArray<{ readonly size?: string | number }>; readonly unknownRank?: boolean }
+  readonly tensorShape?: {
+    readonly dim?: ReadonlyArray<{ readonly size?: string | number }>
+    readonly unknownRank?: boolean
+  }
 }
 
 const nodeOf = (tensorName: string): string => tensorName.replace(/:\d+$/, "")
 
 /** The model.json `signature` entry for the tensor a Graph input/output name refers to. */
-const signatureEntry = (
-  entries: unknown,
-  key: string,
-  nodeName: string
-): SignatureEntry | undefined => {
+const signatureEntry = (entries: unknown, key: string, nodeName: string): SignatureEntry | undefined => {
   if (typeof entries !== "object" || entries === null) return undefined
   const table = entries as Record<string, SignatureEntry>
   return table[key] ?? Object.values(table).find((entry) => entry.name !== undefined && nodeOf(entry.name) === nodeName)
@@ -91,7 +90,7 @@ const signatureShape = (entry: SignatureEntry | undefined): Array<number | null>
 }
 
 const signatureDType = (entry: SignatureEntry | undefined): string | undefined =>
-  entry?.dtype === undefined ? undefined : tfDTypes[entry.dtype] ?? entry.dtype
+  entry?.dtype === undefined ? undefined : (tfDTypes[entry.dtype] ?? entry.dtype)
 
 /**
  * A Graph input's spec: its Placeholder's dtype/shape attributes, else the signature's.
@@ -124,7 +123,7 @@ export const graphSpecs = (
   const table = (typeof signature === "object" && signature !== null ? signature : {}) as Record<string, unknown>
   const inputs = model.inputs.map((info, i) => {
     const name = model.inputNodes[i] ?? info.name
-    const spec = graphSpec(name, info, signatureEntry(table["inputs"], name, info.name))
+    const spec = graphSpec(name, info, signatureEntry(table.inputs, name, info.name))
     if (spec.dtype === undefined || spec.shape === undefined) {
       throw new Error(`input ${name} has no ${spec.dtype === undefined ? "dtype" : "static rank"} in the graph`)
     }
@@ -132,7 +131,7 @@ export const graphSpecs = (
   })
   const outputs = model.outputs.map((info, i) => {
     const name = model.outputNodes[i] ?? info.name
-    return graphSpec(name, undefined, signatureEntry(table["outputs"], name, info.name))
+    return graphSpec(name, undefined, signatureEntry(table.outputs, name, info.name))
   })
   return { inputs, outputs }
 }
@@ -142,12 +141,7 @@ export const probeInputs = (inputs: ReadonlyArray<TensorSpec>): Record<string, H
   const probe: Record<string, HostTensor> = {}
   for (const input of inputs) {
     const shape = input.shape.map((d) => d ?? 1)
-    const size = elementCount(shape)
-    const data = input.dtype === "float32"
-      ? new Float32Array(size)
-      : input.dtype === "int32"
-      ? new Int32Array(size)
-      : new Uint8Array(size)
+    const data = allocate(input.dtype, elementCount(shape))
     probe[input.name] = { dtype: input.dtype, shape, data }
   }
   return probe
@@ -157,11 +151,7 @@ export const probeInputs = (inputs: ReadonlyArray<TensorSpec>): Record<string, H
  * Completes a partial output spec from what a probe run returned. The leading dimension
  * is taken as dynamic when every input's leading dimension is (a batch dimension).
  */
-export const completeSpec = (
-  partial: PartialTensorSpec,
-  probed: HostTensor,
-  batchIsDynamic: boolean
-): TensorSpec => ({
+export const completeSpec = (partial: PartialTensorSpec, probed: HostTensor, batchIsDynamic: boolean): TensorSpec => ({
   name: partial.name,
   dtype: partial.dtype ?? probed.dtype,
   shape: partial.shape ?? probed.shape.map((d, axis) => (axis === 0 && batchIsDynamic ? null : d))

@@ -3,9 +3,10 @@
 import { rm } from "node:fs/promises"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
-import { type ModelFiles, materialize, readModelFolder } from "../registry/bundle.js"
 import { BadInput } from "../protocol/errors.js"
 import type { HostTensor } from "../protocol/tensor.js"
+import { messageOf } from "../protocol/values.js"
+import { type ModelFiles, materialize, readModelFolder } from "./artifacts.js"
 import { folderLoadHandler, folderSaveHandler, readModelJson } from "./files.js"
 import { detectFormat } from "./format.js"
 
@@ -24,8 +25,6 @@ export interface Trained {
   readonly loss: ReadonlyArray<number>
 }
 
-const text = (e: unknown) => (e instanceof Error ? e.message : String(e))
-
 /** Fits a copy of the Layers model in `files` on (x, y); the serving model is untouched. */
 export const trainCopy = (files: ModelFiles, x: HostTensor, y: HostTensor, options: FitOptions) =>
   Effect.acquireUseRelease(
@@ -35,7 +34,9 @@ export const trainCopy = (files: ModelFiles, x: HostTensor, y: HostTensor, optio
         try: async () => {
           const json = await readModelJson(folder.dir)
           if (detectFormat(json as unknown as Record<string, unknown>) !== "layers") {
-            throw new BadInput({ message: "fit needs a Layers model; this model is a Graph model (convert and push new artifacts instead)" })
+            throw new BadInput({
+              message: "fit needs a Layers model; this model is a Graph model (convert and push new artifacts instead)"
+            })
           }
           const model = await tf.loadLayersModel(folderLoadHandler(folder.dir))
           const saved = (json as { trainingConfig?: { loss?: unknown } }).trainingConfig?.loss
@@ -46,7 +47,12 @@ export const trainCopy = (files: ModelFiles, x: HostTensor, y: HostTensor, optio
           const xs = tf.tensor(x.data, [...x.shape], x.dtype)
           const ys = tf.tensor(y.data, [...y.shape], y.dtype)
           try {
-            const history = await model.fit(xs, ys, { epochs: options.epochs ?? 10, batchSize: options.batchSize ?? 32, shuffle: false, verbose: 0 })
+            const history = await model.fit(xs, ys, {
+              epochs: options.epochs ?? 10,
+              batchSize: options.batchSize ?? 32,
+              shuffle: false,
+              verbose: 0
+            })
             const out = `${folder.dir}-trained`
             await model.save(folderSaveHandler(out))
             const trained = await readModelFolder(out)
@@ -58,7 +64,7 @@ export const trainCopy = (files: ModelFiles, x: HostTensor, y: HostTensor, optio
             model.dispose()
           }
         },
-        catch: (e) => (e instanceof BadInput ? e : new BadInput({ message: `training failed: ${text(e)}` }))
+        catch: (e) => (e instanceof BadInput ? e : new BadInput({ message: `training failed: ${messageOf(e)}` }))
       }),
     (folder) => Effect.promise(() => folder.remove())
   )

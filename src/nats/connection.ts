@@ -3,6 +3,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Effect, type Scope } from "effect"
 import { ConnectionError } from "../protocol/errors.js"
+import { messageOf } from "../protocol/values.js"
 
 export const DEFAULT_SERVER = "nats://127.0.0.1:4222"
 
@@ -33,7 +34,7 @@ export const natsConnection = (options: NatsOptions): Effect.Effect<NatsConnecti
         }),
       catch: (cause) =>
         new ConnectionError({
-          message: `cannot connect to NATS at ${serverList(options.servers).join(", ")}: ${cause instanceof Error ? cause.message : String(cause)}`
+          message: `cannot connect to NATS at ${serverList(options.servers).join(", ")}: ${messageOf(cause)}`
         })
     }),
     (nc) => Effect.promise(() => (nc.isClosed() ? Promise.resolve() : nc.drain().catch(() => nc.close())))

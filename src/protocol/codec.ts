@@ -3,8 +3,22 @@
 import { Packr } from "msgpackr"
 import { BadInput, errorBody, type ServiceError, serviceErrorFromBody } from "./errors.js"
 import type { InferReply, InferRequest, InputValue, ReplyOutputs, RequestInputs } from "./messages.js"
-import { describe, flattenNested, MAX_RANK } from "./nested.js"
-import { bytesOf, DType, elementCount, type HostTensor, holdsValue, isDType, jsonValues, NON_FINITE, type TensorData, viewBytes } from "./tensor.js"
+import { flattenNested, MAX_RANK } from "./nested.js"
+import {
+  allocate,
+  bytesOf,
+  DType,
+  elementCount,
+  type HostTensor,
+  holdsValue,
+  isDType,
+  jsonValues,
+  NON_FINITE,
+  type TensorData,
+  typedArrayOf,
+  viewBytes
+} from "./tensor.js"
+import { describe, isRecord, messageOf } from "./values.js"
 
 export const Encoding = { msgpack: "msgpack", json: "json" } as const
 export type Encoding = (typeof Encoding)[keyof typeof Encoding]
@@ -14,17 +28,22 @@ export const JSON_CONTENT_TYPE = "application/json"
 
 /** The encoding a Content-Type header value asks for (msgpack when absent). */
 export const encodingOf = (contentType: string | undefined): Encoding =>
-  contentType !== undefined && contentType.toLowerCase().startsWith(JSON_CONTENT_TYPE) ? Encoding.json : Encoding.msgpack
+  contentType?.toLowerCase().startsWith(JSON_CONTENT_TYPE) ? Encoding.json : Encoding.msgpack
+
+/** The encoding a NATS message's Content-Type header asks for (msgpack when it has none). */
+export const encodingOfMessage = (msg: { readonly headers?: { get(key: string): string } | undefined }): Encoding =>
+  encodingOfMessage(msg)
 
 // Plain maps and bins only (no msgpackr records), so any msgpack library can talk to modelbus.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false })
 const textDecoder = new TextDecoder()
 const textEncoder = new TextEncoder()
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
-
 /** Parses a message body into a plain value, or says why it cannot. */
-export const parseBody = (bytes: Uint8Array, encoding: Encoding): { ok: true; value: unknown } | { ok: false; reason: string } => {
+export const parseBody = (
+  bytes: Uint8Array,
+  encoding: Encoding
+): { ok: true; value: unknown } | { ok: false; reason: string } => {
   if (bytes.byteLength === 0) return { ok: false, reason: "empty body" }
   try {
     return encoding === Encoding.json
@@ -32,7 +51,7 @@ export const parseBody = (bytes: Uint8Array, encoding: Encoding): { ok: true; va
       : { ok: true, value: packr.unpack(bytes) }
   } catch (cause) {
     const what = encoding === Encoding.json ? "JSON" : "msgpack (send Content-Type: application/json for JSON)"
-    return { ok: false, reason: `body is not valid ${what}: ${cause instanceof Error ? cause.message : String(cause)}` }
+    return { ok: false, reason: `body is not valid ${what}: ${messageOf(cause)}` }
   }
 }
 
@@ -43,10 +62,17 @@ export const serialize = (value: unknown, encoding: Encoding): Uint8Array =>
 const where = (name: string | undefined) => (name === undefined ? "inputs" : `inputs.${name}`)
 
 const readValues = (dtype: DType, data: ReadonlyArray<unknown>): TensorData | string => {
-  const typed = dtype === "float32" ? new Float32Array(data.length) : dtype === "int32" ? new Int32Array(data.length) : new Uint8Array(data.length)
+  const typed = allocate(dtype, data.length)
   for (let i = 0; i < data.length; i++) {
     const raw = data[i]
-    const v = typeof raw === "number" ? raw : typeof raw === "boolean" ? Number(raw) : dtype === "float32" && typeof raw === "string" && NON_FINITE.has(raw) ? Number(raw) : undefined
+    const v =
+      typeof raw === "number"
+        ? raw
+        : typeof raw === "boolean"
+          ? Number(raw)
+          : dtype === "float32" && typeof raw === "string" && NON_FINITE.has(raw)
+            ? Number(raw)
+            : undefined
     if (v === undefined) return `data[${i}]: expected a number, received ${describe(raw)}`
     if (!holdsValue(dtype, v)) return `data[${i}]: expected a ${dtype} value, received ${v}`
     typed[i] = v
@@ -56,9 +82,11 @@ const readValues = (dtype: DType, data: ReadonlyArray<unknown>): TensorData | st
 
 /** Reads a `{dtype, shape, data}` object into a host tensor, or a BadInput naming what is wrong. */
 export const readTensor = (raw: Record<string, unknown>, at: string, input?: string): HostTensor | BadInput => {
-  const bad = (message: string) => new BadInput({ message: `${at}: ${message}`, ...(input === undefined ? {} : { input }) })
+  const bad = (message: string) =>
+    new BadInput({ message: `${at}: ${message}`, ...(input === undefined ? {} : { input }) })
   const { dtype, shape, data } = raw
-  if (!isDType(dtype)) return bad(`dtype: expected one of ${Object.keys(DType).join(", ")}, received ${describe(dtype)}`)
+  if (!isDType(dtype))
+    return bad(`dtype: expected one of ${Object.keys(DType).join(", ")}, received ${describe(dtype)}`)
   if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     return bad(`shape: expected an array of at most ${MAX_RANK} non-negative integers, received ${describe(shape)}`)
   }
@@ -66,12 +94,15 @@ export const readTensor = (raw: Record<string, unknown>, at: string, input?: str
   if (data instanceof Uint8Array) {
     const typed = viewBytes(dtype, data)
     if (typed === undefined || typed.length !== count) {
-      return bad(`data: shape [${shape.join(",")}] of ${dtype} needs ${count} elements, received ${data.byteLength} bytes`)
+      return bad(
+        `data: shape [${shape.join(",")}] of ${dtype} needs ${count} elements, received ${data.byteLength} bytes`
+      )
     }
     return { dtype, shape, data: typed }
   }
   if (Array.isArray(data)) {
-    if (data.length !== count) return bad(`data: shape [${shape.join(",")}] needs ${count} values, received ${data.length}`)
+    if (data.length !== count)
+      return bad(`data: shape [${shape.join(",")}] needs ${count} values, received ${data.length}`)
     const typed = readValues(dtype, data)
     return typeof typed === "string" ? bad(typed) : { dtype, shape, data: typed }
   }
@@ -81,10 +112,11 @@ export const readTensor = (raw: Record<string, unknown>, at: string, input?: str
 const readInputValue = (raw: unknown, name?: string): InputValue | BadInput => {
   if (Array.isArray(raw) || typeof raw === "number") {
     const flat = flattenNested(raw)
-    if (!flat.ok) return new BadInput({ message: `${where(name)}: ${flat.reason}`, ...(name === undefined ? {} : { input: name }) })
+    if (!flat.ok)
+      return new BadInput({ message: `${where(name)}: ${flat.reason}`, ...(name === undefined ? {} : { input: name }) })
     return { kind: "nested", shape: flat.shape, values: flat.values }
   }
-  if (isObject(raw) && "dtype" in raw) {
+  if (isRecord(raw) && "dtype" in raw) {
     const tensor = readTensor(raw, where(name), name)
     return tensor instanceof BadInput ? tensor : { kind: "tensor", tensor }
   }
@@ -95,14 +127,15 @@ const readInputValue = (raw: unknown, name?: string): InputValue | BadInput => {
 }
 
 const readInputs = (raw: unknown): RequestInputs | BadInput => {
-  if (isObject(raw) && !("dtype" in raw)) {
+  if (isRecord(raw) && !("dtype" in raw)) {
     const values: Record<string, InputValue> = {}
     for (const [name, value] of Object.entries(raw)) {
       const read = readInputValue(value, name)
       if (read instanceof BadInput) return read
       values[name] = read
     }
-    if (Object.keys(values).length === 0) return new BadInput({ message: "inputs: expected at least one input, received an empty object" })
+    if (Object.keys(values).length === 0)
+      return new BadInput({ message: "inputs: expected at least one input, received an empty object" })
     return { kind: "named", values }
   }
   const value = readInputValue(raw)
@@ -114,14 +147,16 @@ export const decodeRequest = (bytes: Uint8Array, encoding: Encoding): InferReque
   const parsed = parseBody(bytes, encoding)
   if (!parsed.ok) return new BadInput({ message: parsed.reason })
   const body = parsed.value
-  if (!isObject(body) || !("inputs" in body)) {
+  if (!isRecord(body) || !("inputs" in body)) {
     return new BadInput({ message: `expected a body {"inputs": ..., "outputs"?: [...]}, received ${describe(body)}` })
   }
   const inputs = readInputs(body.inputs)
   if (inputs instanceof BadInput) return inputs
   const { outputs, timeoutMs } = body
   if (timeoutMs !== undefined && timeoutMs !== null && !(typeof timeoutMs === "number" && timeoutMs > 0)) {
-    return new BadInput({ message: `timeoutMs: expected a number of milliseconds > 0, received ${describe(timeoutMs)}` })
+    return new BadInput({
+      message: `timeoutMs: expected a number of milliseconds > 0, received ${describe(timeoutMs)}`
+    })
   }
   const deadline = typeof timeoutMs === "number" ? { timeoutMs } : {}
   if (outputs === undefined || outputs === null) return { inputs, ...deadline }
@@ -149,7 +184,8 @@ export const encodeReply = (reply: InferReply, encoding: Encoding): Uint8Array =
 }
 
 /** Encodes the body of an error reply. */
-export const encodeError = (error: ServiceError, encoding: Encoding): Uint8Array => serialize(errorBody(error), encoding)
+export const encodeError = (error: ServiceError, encoding: Encoding): Uint8Array =>
+  serialize(errorBody(error), encoding)
 
 /** What a caller may pass as one input: a tensor (typed or plain data), or nested number arrays. */
 export interface TensorInput {
@@ -159,8 +195,6 @@ export interface TensorInput {
 }
 export type NestedArray = ReadonlyArray<number | boolean | NestedArray>
 export type InferInputs = TensorInput | NestedArray | Readonly<Record<string, TensorInput | NestedArray>>
-
-const typedArrayOf: Record<DType, abstract new (length: number) => TensorData> = { float32: Float32Array, int32: Int32Array, bool: Uint8Array }
 
 /**
  * A caller's tensor in wire form: JSON gets plain numbers; msgpack sends the dtype's own typed
@@ -180,10 +214,16 @@ const isTensorInput = (value: InferInputs): value is TensorInput => !Array.isArr
  * Encodes an infer request as a client sends it; `timeoutMs` tells the actor when the caller stops
  * waiting, so it drops the request unanswered-for rather than compute it too late.
  */
-export const encodeRequest = (inputs: InferInputs, outputs: ReadonlyArray<string> | undefined, encoding: Encoding, timeoutMs?: number): Uint8Array => {
-  const wire = Array.isArray(inputs) || isTensorInput(inputs)
-    ? wireInput(inputs, encoding)
-    : Object.fromEntries(Object.entries(inputs).map(([name, value]) => [name, wireInput(value, encoding)]))
+export const encodeRequest = (
+  inputs: InferInputs,
+  outputs: ReadonlyArray<string> | undefined,
+  encoding: Encoding,
+  timeoutMs?: number
+): Uint8Array => {
+  const wire =
+    Array.isArray(inputs) || isTensorInput(inputs)
+      ? wireInput(inputs, encoding)
+      : Object.fromEntries(Object.entries(inputs).map(([name, value]) => [name, wireInput(value, encoding)]))
   const body: Record<string, unknown> = { inputs: wire }
   if (outputs !== undefined) body.outputs = outputs
   if (timeoutMs !== undefined) body.timeoutMs = timeoutMs
@@ -197,14 +237,14 @@ export type DecodedReply =
   | { readonly kind: "malformed"; readonly reason: string }
 
 const readOutputs = (raw: unknown): ReplyOutputs | string => {
-  if (!isObject(raw)) return `outputs: expected a tensor or a map of tensors, received ${describe(raw)}`
+  if (!isRecord(raw)) return `outputs: expected a tensor or a map of tensors, received ${describe(raw)}`
   if ("dtype" in raw) {
     const t = readTensor(raw, "outputs")
     return t instanceof BadInput ? t.message : t
   }
   const out: Record<string, HostTensor> = {}
   for (const [name, value] of Object.entries(raw)) {
-    if (!isObject(value)) return `outputs.${name}: expected a tensor, received ${describe(value)}`
+    if (!isRecord(value)) return `outputs.${name}: expected a tensor, received ${describe(value)}`
     const t = readTensor(value, `outputs.${name}`)
     if (t instanceof BadInput) return t.message
     out[name] = t
@@ -219,7 +259,7 @@ export const decodeReply = (bytes: Uint8Array, encoding: Encoding): DecodedReply
   const body = parsed.value
   const error = serviceErrorFromBody(body)
   if (error !== undefined) return { kind: "error", error }
-  if (!isObject(body)) return { kind: "malformed", reason: `expected a reply object, received ${describe(body)}` }
+  if (!isRecord(body)) return { kind: "malformed", reason: `expected a reply object, received ${describe(body)}` }
   const outputs = readOutputs(body.outputs)
   if (typeof outputs === "string") return { kind: "malformed", reason: outputs }
   const { model, version, actor } = body

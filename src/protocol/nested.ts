@@ -1,5 +1,7 @@
 // The nested-number-array shorthand for tensors: reads the shape from the nesting, checks it
 // is rectangular and not deeper than MAX_RANK, and flattens the leaves in row-major order.
+import { describe } from "./values.js"
+
 export const MAX_RANK = 8
 
 export type Flattened =
@@ -43,17 +45,3 @@ export const flattenNested = (value: unknown): Flattened => {
   const problem = walk(value, 0, "")
   return problem === undefined ? { ok: true, shape, values } : { ok: false, reason: problem }
 }
-
-/** A short description of a value for error messages: its type, and length for arrays. */
-export const describe = (value: unknown): string =>
-  Array.isArray(value)
-    ? `an array of ${value.length}`
-    : value === null
-    ? "null"
-    : value instanceof Uint8Array
-    ? `${value.byteLength} bytes`
-    : typeof value === "object"
-    ? "an object"
-    : typeof value === "string"
-    ? `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`
-    : `${typeof value} ${String(value)}`

@@ -18,8 +18,18 @@ export interface HostTensor {
 
 const bytesPerElement: Record<DType, number> = { float32: 4, int32: 4, bool: 1 }
 
+/** The typed array that holds each dtype (bool as one byte per element). */
+export const typedArrayOf: Readonly<Record<DType, new (length: number) => TensorData>> = {
+  float32: Float32Array,
+  int32: Int32Array,
+  bool: Uint8Array
+}
+
+/** A zero-filled typed array of the dtype with `length` elements. */
+export const allocate = (dtype: DType, length: number): TensorData => new typedArrayOf[dtype](length)
+
 export const isDType = (value: unknown): value is DType =>
-  typeof value === "string" && Object.prototype.hasOwnProperty.call(bytesPerElement, value)
+  typeof value === "string" && Object.hasOwn(bytesPerElement, value)
 
 export const elementCount = (shape: ReadonlyArray<number>): number => {
   let n = 1
@@ -41,11 +51,7 @@ export const viewBytes = (dtype: DType, bytes: Uint8Array): TensorData | undefin
 
 /** A typed array of the dtype filled from plain numbers (JSON bodies, nested arrays). */
 export const fromNumbers = (dtype: DType, values: ArrayLike<number | boolean>): TensorData => {
-  const out = dtype === "float32"
-    ? new Float32Array(values.length)
-    : dtype === "int32"
-    ? new Int32Array(values.length)
-    : new Uint8Array(values.length)
+  const out = allocate(dtype, values.length)
   for (let i = 0; i < values.length; i++) out[i] = Number(values[i])
   return out
 }

@@ -1,11 +1,13 @@
 // The model registry on JetStream: a KV bucket with each model's current version (and history),
 // an Object Store bucket with each version's artifact bundle, compare-and-swap publishing.
-import { jetstreamManager } from "@nats-io/jetstream"
-import { type KV, KvWatchInclude, Kvm } from "@nats-io/kv"
+import { type KV, Kvm, KvWatchInclude } from "@nats-io/kv"
 import { type ObjectStore, Objm } from "@nats-io/obj"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Effect } from "effect"
-import { decodeBundle, digestOf, type ModelFiles } from "./bundle.js"
+import type { ModelFiles } from "../model/artifacts.js"
+import { checkJetStream } from "../nats/jetstream.js"
+import { messageOf } from "../protocol/values.js"
+import { decodeBundle, digestOf } from "./bundle.js"
 import { ArtifactCorrupt, RegistryUnavailable, VersionConflict, VersionNotFound } from "./errors.js"
 import { type ModelVersion, unreferencedDigests } from "./versions.js"
 
@@ -14,29 +16,44 @@ export const DEFAULT_RETENTION = 10
 
 export interface Registry {
   /** The model's current version and its KV revision, if it has one. */
-  readonly current: (model: string) => Effect.Effect<{ readonly entry: ModelVersion; readonly revision: number } | undefined, RegistryUnavailable>
+  readonly current: (
+    model: string
+  ) => Effect.Effect<{ readonly entry: ModelVersion; readonly revision: number } | undefined, RegistryUnavailable>
   /** Every kept version of the model, oldest first. */
   readonly history: (model: string) => Effect.Effect<ReadonlyArray<ModelVersion>, RegistryUnavailable>
   /** Names of the models the registry knows. */
   readonly models: () => Effect.Effect<ReadonlyArray<string>, RegistryUnavailable>
   /** Stores a bundle (if not stored yet) and returns its digest; `onProgress` sees bytes sent. */
-  readonly storeArtifacts: (model: string, bundle: Uint8Array, onProgress?: (sent: number, total: number) => void) => Effect.Effect<string, RegistryUnavailable>
+  readonly storeArtifacts: (
+    model: string,
+    bundle: Uint8Array,
+    onProgress?: (sent: number, total: number) => void
+  ) => Effect.Effect<string, RegistryUnavailable>
   /** Downloads a version's bundle and checks it against the recorded digest before anything loads it. */
-  readonly fetchArtifacts: (model: string, entry: ModelVersion) => Effect.Effect<ModelFiles, ArtifactCorrupt | VersionNotFound | RegistryUnavailable>
+  readonly fetchArtifacts: (
+    model: string,
+    entry: ModelVersion
+  ) => Effect.Effect<ModelFiles, ArtifactCorrupt | VersionNotFound | RegistryUnavailable>
   /** Moves the model to `entry` if its revision is still `expectedRevision` (undefined: no entry yet). */
-  readonly publish: (model: string, entry: ModelVersion, expectedRevision: number | undefined) => Effect.Effect<number, VersionConflict | RegistryUnavailable>
+  readonly publish: (
+    model: string,
+    entry: ModelVersion,
+    expectedRevision: number | undefined
+  ) => Effect.Effect<number, VersionConflict | RegistryUnavailable>
   /** Calls `onEntry` for each version published after now; the returned effect stops watching. */
-  readonly watch: (model: string, onEntry: (entry: ModelVersion, revision: number) => void) => Effect.Effect<Effect.Effect<void>, RegistryUnavailable>
+  readonly watch: (
+    model: string,
+    onEntry: (entry: ModelVersion, revision: number) => void
+  ) => Effect.Effect<Effect.Effect<void>, RegistryUnavailable>
   /** Deletes artifacts that no kept version refers to; returns how many. */
   readonly prune: (model: string) => Effect.Effect<number, RegistryUnavailable>
 }
 
 const bucketBase = (prefix: string) => prefix.replace(/[^A-Za-z0-9_-]/g, "_")
 const objectName = (model: string, digest: string) => `${model}/${digest.replace(/^sha256:/, "")}`
-const text = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
 const unavailable = (what: string) => (error: unknown) =>
-  new RegistryUnavailable({ message: `registry ${what} failed: ${text(error)}` })
+  new RegistryUnavailable({ message: `registry ${what} failed: ${messageOf(error)}` })
 
 const attempt = <A>(what: string, run: () => Promise<A>) => Effect.tryPromise({ try: run, catch: unavailable(what) })
 
@@ -63,14 +80,15 @@ const chunks = (bytes: Uint8Array, size: number, onProgress?: (sent: number, tot
 
 /** Opens (creating if needed) the registry buckets; RegistryUnavailable when JetStream is off. */
 export const openRegistry = (nc: NatsConnection, options: { readonly prefix: string; readonly retention?: number }) =>
-  Effect.gen(function*() {
-    yield* Effect.tryPromise({
-      try: async () => (await jetstreamManager(nc, { timeout: 3_000 })).getAccountInfo(),
-      catch: (error) =>
-        new RegistryUnavailable({
-          message: `JetStream is not available on this NATS server (${text(error)}): start nats-server with -js (or a jetstream {} block in its config) to use model updates; serving from the config's path works without it`
-        })
-    })
+  Effect.gen(function* () {
+    yield* checkJetStream(nc).pipe(
+      Effect.mapError(
+        (why) =>
+          new RegistryUnavailable({
+            message: `JetStream is not available on this NATS server (${why}): start nats-server with -js (or a jetstream {} block in its config) to use model updates; serving from the config's path works without it`
+          })
+      )
+    )
     const base = bucketBase(options.prefix)
     const history = Math.min(64, Math.max(1, options.retention ?? DEFAULT_RETENTION))
     const kv: KV = yield* attempt("KV bucket", () => new Kvm(nc).create(`${base}_models`, { history }))
@@ -106,15 +124,17 @@ const makeRegistry = (kv: KV, store: ObjectStore): Registry => {
       catch: (error) => error
     }).pipe(
       Effect.catch((error) => {
-        if (!/wrong last sequence|key exists/i.test(text(error))) return Effect.fail(unavailable("publish")(error))
+        if (!/wrong last sequence|key exists/i.test(messageOf(error))) return Effect.fail(unavailable("publish")(error))
         return current(model).pipe(
           Effect.flatMap((now) =>
-            Effect.fail(new VersionConflict({
-              message: `model "${model}" moved to version ${now?.entry.version ?? "?"} while this update expected version ${entry.version - 1}`,
-              model,
-              expected: entry.version - 1,
-              actual: now?.entry.version ?? 0
-            }))
+            Effect.fail(
+              new VersionConflict({
+                message: `model "${model}" moved to version ${now?.entry.version ?? "?"} while this update expected version ${entry.version - 1}`,
+                model,
+                expected: entry.version - 1,
+                actual: now?.entry.version ?? 0
+              })
+            )
           )
         )
       })
@@ -145,18 +165,25 @@ const makeRegistry = (kv: KV, store: ObjectStore): Registry => {
       attempt("download", () => store.getBlob(objectName(model, entry.digest))).pipe(
         Effect.flatMap((bytes): Effect.Effect<ModelFiles, ArtifactCorrupt | VersionNotFound> => {
           if (bytes === null) {
-            return Effect.fail(new VersionNotFound({ message: `artifacts of ${model} v${entry.version} (${entry.digest}) are not in the registry`, model }))
+            return Effect.fail(
+              new VersionNotFound({
+                message: `artifacts of ${model} v${entry.version} (${entry.digest}) are not in the registry`,
+                model
+              })
+            )
           }
           const actual = digestOf(bytes)
           const files = actual === entry.digest ? decodeBundle(bytes) : undefined
           return files !== undefined
             ? Effect.succeed(files)
-            : Effect.fail(new ArtifactCorrupt({
-              message: `artifacts of ${model} v${entry.version} do not match their digest: expected ${entry.digest}, found ${actual}`,
-              model,
-              expected: entry.digest,
-              actual
-            }))
+            : Effect.fail(
+                new ArtifactCorrupt({
+                  message: `artifacts of ${model} v${entry.version} do not match their digest: expected ${entry.digest}, found ${actual}`,
+                  model,
+                  expected: entry.digest,
+                  actual
+                })
+              )
         })
       ),
     publish,
@@ -173,14 +200,16 @@ const makeRegistry = (kv: KV, store: ObjectStore): Registry => {
         })
       ),
     prune: (model) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const kept = yield* history(model)
         if (kept.length === 0) return 0
         const stored = (yield* attempt("list artifacts", () => store.list()))
           .filter((o) => !o.deleted && o.name.startsWith(`${model}/`))
           .map((o) => `sha256:${o.name.slice(model.length + 1)}`)
         const doomed = unreferencedDigests(kept, stored)
-        yield* Effect.forEach(doomed, (d) => attempt("delete", () => store.delete(objectName(model, d))), { discard: true })
+        yield* Effect.forEach(doomed, (d) => attempt("delete", () => store.delete(objectName(model, d))), {
+          discard: true
+        })
         return doomed.length
       })
   }

@@ -46,7 +46,14 @@ export class VersionNotFound extends Schema.TaggedError<VersionNotFound>()("Vers
 }) {}
 
 /** Errors a `fit` reply can carry, encoded like the infer errors: `{"error": {"_tag", "message", …}}`. */
-export const FitError = Schema.Union([BadInput, RegistryUnavailable, VersionConflict, IncompatibleSignature, ArtifactCorrupt, VersionNotFound])
+export const FitError = Schema.Union([
+  BadInput,
+  RegistryUnavailable,
+  VersionConflict,
+  IncompatibleSignature,
+  ArtifactCorrupt,
+  VersionNotFound
+])
 export type FitError = typeof FitError.Type
 
 const encodeFitError = Schema.encodeSync(FitError)

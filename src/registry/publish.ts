@@ -1,8 +1,9 @@
 // Publishing a new model version: describe the artifacts by loading them once (format, signature),
 // refuse an incompatible signature unless forced, upload the bundle, then compare-and-swap the KV entry.
 import { Effect } from "effect"
+import { type ModelFiles, materialize } from "../model/artifacts.js"
 import { BadInput } from "../protocol/errors.js"
-import { encodeBundle, materialize, type ModelFiles } from "./bundle.js"
+import { encodeBundle } from "./bundle.js"
 import { IncompatibleSignature } from "./errors.js"
 import type { Registry } from "./Registry.js"
 import { type ModelVersion, signatureMismatch } from "./versions.js"
@@ -17,7 +18,10 @@ export interface PublishOptions {
 
 /** TensorFlow.js is imported only when a version is published, so plain clients start fast. */
 const modelRuntime = Effect.promise(async () => {
-  const [{ loadModel }, { initRuntime }] = await Promise.all([import("../model/loader.js"), import("../model/runtime.js")])
+  const [{ loadModel }, { initRuntime }] = await Promise.all([
+    import("../model/loader.js"),
+    import("../model/runtime.js")
+  ])
   return { loadModel, initRuntime }
 })
 
@@ -33,19 +37,29 @@ export const describeModel = (files: ModelFiles) =>
           model.dispose()
           return signature
         }),
-        Effect.mapError((e) => new BadInput({ message: `the new artifacts do not load as a TF.js model: ${e.message}` }))
+        Effect.mapError(
+          (e) => new BadInput({ message: `the new artifacts do not load as a TF.js model: ${e.message}` })
+        )
       ),
     (folder) => Effect.promise(() => folder.remove())
   )
 
 /** Publishes `files` as the model's next version and prunes artifacts past the retention. */
-export const publishVersion = Effect.fn("Registry.publishVersion")(function*(registry: Registry, model: string, files: ModelFiles, options: PublishOptions) {
+export const publishVersion = Effect.fn("Registry.publishVersion")(function* (
+  registry: Registry,
+  model: string,
+  files: ModelFiles,
+  options: PublishOptions
+) {
   const current = yield* registry.current(model)
   const signature = yield* describeModel(files)
   if (current !== undefined && options.force !== true) {
     const mismatch = signatureMismatch(current.entry.signature, signature)
     if (mismatch !== undefined) {
-      return yield* new IncompatibleSignature({ message: `refusing ${model} v${current.entry.version + 1}: ${mismatch} (pass force to accept)`, model })
+      return yield* new IncompatibleSignature({
+        message: `refusing ${model} v${current.entry.version + 1}: ${mismatch} (pass force to accept)`,
+        model
+      })
     }
   }
   const bundle = encodeBundle(files)
@@ -66,16 +80,28 @@ export const publishVersion = Effect.fn("Registry.publishVersion")(function*(reg
 })
 
 /** A new version that serves the artifacts of an earlier one (`to`, default the one before current). */
-export const rollbackVersion = Effect.fn("Registry.rollback")(function*(registry: Registry, model: string, to?: number) {
+export const rollbackVersion = Effect.fn("Registry.rollback")(function* (
+  registry: Registry,
+  model: string,
+  to?: number
+) {
   const current = yield* registry.current(model)
   const history = yield* registry.history(model)
   const target = to ?? (current === undefined ? undefined : current.entry.version - 1)
   const earlier = history.find((v) => v.version === target)
   if (current === undefined || earlier === undefined) {
     const kept = history.map((v) => v.version).join(", ") || "none"
-    return yield* new BadInput({ message: `cannot roll ${model} back to version ${target ?? "?"}: kept versions are ${kept}` })
+    return yield* new BadInput({
+      message: `cannot roll ${model} back to version ${target ?? "?"}: kept versions are ${kept}`
+    })
   }
-  const entry: ModelVersion = { ...earlier, version: current.entry.version + 1, createdAt: new Date().toISOString(), source: `rollback:${earlier.version}`, force: true }
+  const entry: ModelVersion = {
+    ...earlier,
+    version: current.entry.version + 1,
+    createdAt: new Date().toISOString(),
+    source: `rollback:${earlier.version}`,
+    force: true
+  }
   yield* registry.publish(model, entry, current.revision)
   return entry
 })

@@ -23,7 +23,11 @@ const sameSpecs = (a: ReadonlyArray<TensorSpec>, b: ReadonlyArray<TensorSpec>, w
   a.length === b.length &&
   a.every((x) => {
     const y = b.find((s) => s.name === x.name)
-    return y !== undefined && y.dtype === x.dtype && (!withShapes || (y.shape.length === x.shape.length && y.shape.every((d, i) => d === x.shape[i])))
+    return (
+      y !== undefined &&
+      y.dtype === x.dtype &&
+      (!withShapes || (y.shape.length === x.shape.length && y.shape.every((d, i) => d === x.shape[i])))
+    )
   })
 
 /** Why `next` cannot replace `serving` for the same callers, or undefined when it can. */
@@ -38,7 +42,10 @@ export const signatureMismatch = (serving: ModelSignature, next: ModelSignature)
 }
 
 /** Digests of artifacts no kept version refers to (safe to delete). */
-export const unreferencedDigests = (kept: ReadonlyArray<ModelVersion>, stored: ReadonlyArray<string>): ReadonlyArray<string> => {
+export const unreferencedDigests = (
+  kept: ReadonlyArray<ModelVersion>,
+  stored: ReadonlyArray<string>
+): ReadonlyArray<string> => {
   const live = new Set(kept.map((v) => v.digest))
   return stored.filter((d) => !live.has(d))
 }

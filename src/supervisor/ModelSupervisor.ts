@@ -1,10 +1,11 @@
 // The supervisor of one model's replicas: ordered child slots, a restart window, per-slot backoff,
 // hang detection and recycling, driven by one mailbox so every change is handled one at a time.
 import { Deferred, Effect, Fiber, Queue, Schema, type Scope } from "effect"
-import type { ActorMessage, ActorSettings } from "../actors/ipc.js"
+import type { ActorMessage, ActorSettings } from "../protocol/ipc.js"
 import type { ActorStatus, LifecycleEvent, LifecycleEventType, SupervisorNode } from "../protocol/messages.js"
 
 type EventFields = Partial<Pick<LifecycleEvent, "actor" | "pid" | "reason" | "restarts" | "replicas" | "loadMs">>
+
 import { forkActor } from "./actorProcess.js"
 import { backoffDelay, nextAttempt } from "./backoff.js"
 import { describeExit, type ExitReason, shouldRestart } from "./childSpec.js"
@@ -54,7 +55,7 @@ type Event =
   | { readonly type: "call"; readonly run: Effect.Effect<void> }
 
 /** Starts the replicas of `model` in order; closing the scope stops them in reverse order. */
-export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*(
+export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function* (
   model: ModelConfig,
   ctx: SupervisorContext
 ): Effect.fn.Return<ModelSupervisor, never, Scope.Scope> {
@@ -73,14 +74,35 @@ export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*
   const newSlot = (index: number): Slot => {
     const spec = replicaSpec(model, index)
     return {
-      index, spec, actorId: `${spec.id}@${ctx.supervisorId}`, primary: undefined, successor: undefined, purpose: undefined,
-      waiting: [], exits: [], due: undefined, dueToken: 0, attempt: 0, restarts: 0, recycled: 0, lastExit: undefined, recycleBlockedUntil: 0
+      index,
+      spec,
+      actorId: `${spec.id}@${ctx.supervisorId}`,
+      primary: undefined,
+      successor: undefined,
+      purpose: undefined,
+      waiting: [],
+      exits: [],
+      due: undefined,
+      dueToken: 0,
+      attempt: 0,
+      restarts: 0,
+      recycled: 0,
+      lastExit: undefined,
+      recycleBlockedUntil: 0
     }
   }
 
   const settingsOf = (slot: Slot): ActorSettings => ({
-    id: slot.actorId, model: model.name, path: model.path, servers: ctx.servers, prefix: ctx.prefix, version: 1,
-    heartbeatMs: model.heartbeatMs, registry: ctx.registry.enabled, retention: ctx.registry.retention, batching: model.batching,
+    id: slot.actorId,
+    model: model.name,
+    path: model.path,
+    servers: ctx.servers,
+    prefix: ctx.prefix,
+    version: 1,
+    heartbeatMs: model.heartbeatMs,
+    registry: ctx.registry.enabled,
+    retention: ctx.registry.retention,
+    batching: model.batching,
     ...(model.maxInflight === undefined ? {} : { maxInflight: model.maxInflight }),
     ...(model.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: model.maxPayloadBytes })
   })
@@ -117,7 +139,8 @@ export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*
       return Promise.all([retire(successor, "brutal_kill"), retire(primary, slot.spec.shutdown)])
     })
 
-  const terminateAll = (order: ReadonlyArray<Slot>) => Effect.forEach([...order].reverse(), terminate, { discard: true })
+  const terminateAll = (order: ReadonlyArray<Slot>) =>
+    Effect.forEach([...order].reverse(), terminate, { discard: true })
 
   const scheduleRestart = (slot: Slot) => {
     slot.restarts++
@@ -131,14 +154,14 @@ export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*
     }
   }
 
-  const giveUp = Effect.fnUntraced(function*(slot: Slot, reason: ExitReason) {
+  const giveUp = Effect.fnUntraced(function* (slot: Slot, reason: ExitReason) {
     yield* terminateAll(slots)
     const message = `${name} gave up: more than ${policy.intensity} restarts within ${policy.periodMs / 1000} s (last: ${slot.actorId} ${describeExit(reason)})`
     yield* Effect.logError(message)
     yield* Deferred.fail(failed, new IntensityExceeded({ supervisor: name, message }))
   })
 
-  const onPrimaryExit = Effect.fnUntraced(function*(slot: Slot, inc: Incarnation, exit: ExitReason) {
+  const onPrimaryExit = Effect.fnUntraced(function* (slot: Slot, inc: Incarnation, exit: ExitReason) {
     const reason: ExitReason = inc.hungFor === undefined ? exit : { kind: "hang", silentMs: inc.hungFor }
     slot.primary = undefined
     slot.lastExit = reason
@@ -150,7 +173,11 @@ export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*
     restartWindow = decision.window
     if (decision.exceeded) return yield* giveUp(slot, reason)
     slot.attempt = nextAttempt(slot.attempt, Date.now() - inc.startedAt, model.backoff)
-    const siblings = childrenToRestart(policy.strategy, slots.map((s) => s.spec.id), slot.spec.id)
+    const siblings = childrenToRestart(
+      policy.strategy,
+      slots.map((s) => s.spec.id),
+      slot.spec.id
+    )
       .map((id) => slots.find((s) => s.spec.id === id)!)
       .filter((s) => s !== slot)
     yield* terminateAll(siblings)
@@ -178,7 +205,11 @@ export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*
     slot.successor = slot.purpose = undefined
     if (purpose === "restart") slot.restarts++
     else slot.recycled++
-    ctx.emit(purpose === "restart" ? "restarted" : "recycled", { actor: slot.actorId, pid: fresh.process.pid, restarts: slot.restarts })
+    ctx.emit(purpose === "restart" ? "restarted" : "recycled", {
+      actor: slot.actorId,
+      pid: fresh.process.pid,
+      restarts: slot.restarts
+    })
     void retire(old, slot.spec.shutdown)
     settleWaiting(slot, true)
   }
@@ -191,12 +222,19 @@ export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*
   }
 
   const onReport = (slot: Slot, inc: Incarnation, message: ActorMessage) => {
-    if (message.type === "ready") ctx.emit("started", { actor: slot.actorId, pid: inc.process.pid, loadMs: Math.round(message.loadMs) })
+    if (message.type === "startFailed") return
+    if (message.type === "ready")
+      ctx.emit("started", { actor: slot.actorId, pid: inc.process.pid, loadMs: Math.round(message.loadMs) })
     inc.lastSeen = Date.now()
     inc.counters = message.counters
     inc.state = message.type === "ready" ? "serving" : message.type === "draining" ? "draining" : message.state
     if (inc === slot.successor && inc.state === "serving") return promote(slot)
-    if (inc === slot.primary && inc.state === "serving" && slot.successor === undefined && Date.now() >= slot.recycleBlockedUntil) {
+    if (
+      inc === slot.primary &&
+      inc.state === "serving" &&
+      slot.successor === undefined &&
+      Date.now() >= slot.recycleBlockedUntil
+    ) {
       const why = recycleReason(message.counters, model.recycle)
       if (why !== undefined) {
         runInContext(Effect.logInfo(`${slot.actorId} recycling: ${why}`))
@@ -212,7 +250,9 @@ export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*
       for (const inc of [slot.primary, slot.successor]) {
         if (inc === undefined || inc.hungFor !== undefined || now - inc.lastSeen <= model.hangTimeoutMs) continue
         inc.hungFor = now - inc.lastSeen
-        runInContext(Effect.logWarning(`${slot.actorId} pid ${inc.process.pid} silent for ${inc.hungFor} ms: killing it`))
+        runInContext(
+          Effect.logWarning(`${slot.actorId} pid ${inc.process.pid} silent for ${inc.hungFor} ms: killing it`)
+        )
         void inc.process.stop("brutal_kill")
       }
     }
@@ -230,7 +270,11 @@ export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*
           if (event.token !== event.slot.dueToken || event.slot.primary !== undefined) return
           event.slot.due = undefined
           event.slot.primary = launch(event.slot)
-          ctx.emit("restarted", { actor: event.slot.actorId, pid: event.slot.primary.process.pid, restarts: event.slot.restarts })
+          ctx.emit("restarted", {
+            actor: event.slot.actorId,
+            pid: event.slot.primary.process.pid,
+            restarts: event.slot.restarts
+          })
         })
       case "report": {
         const inc = [event.slot.primary, event.slot.successor].find((i) => i?.n === event.n)
@@ -247,7 +291,7 @@ export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*
 
   /** Runs `effect` inside the mailbox, between events, and waits for its result. */
   const call = <A>(effect: Effect.Effect<A>): Effect.Effect<A> =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const result = yield* Deferred.make<A>()
       offer({ type: "call", run: Effect.flatMap(effect, (a) => Deferred.succeed(result, a)) })
       return yield* Deferred.await(result)
@@ -256,7 +300,10 @@ export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*
   for (let i = 1; i <= model.replicas; i++) slots.push(newSlot(i))
   for (const slot of slots) slot.primary = launch(slot)
   const loop = yield* Effect.forkScoped(
-    Queue.take(mailbox).pipe(Effect.flatMap((event) => Effect.uninterruptible(handle(event))), Effect.forever)
+    Queue.take(mailbox).pipe(
+      Effect.flatMap((event) => Effect.uninterruptible(handle(event))),
+      Effect.forever
+    )
   )
   const ticker = setInterval(() => offer({ type: "tick" }), Math.min(250, model.hangTimeoutMs / 4))
   yield* Effect.addFinalizer(() =>
@@ -268,40 +315,46 @@ export const startModelSupervisor = Effect.fn("ModelSupervisor.start")(function*
   )
 
   const restart = (target?: string) =>
-    call(Effect.sync(() => {
-      const chosen = slots.filter((s) => target === undefined || s.actorId === target || s.spec.id === target)
-      return chosen.map((slot) => {
-        const done = Deferred.makeUnsafe<boolean>()
-        slot.waiting.push(done)
-        replace(slot, "restart")
-        if (slot.successor === undefined) settleWaiting(slot, false)
-        return { id: slot.actorId, done }
+    call(
+      Effect.sync(() => {
+        const chosen = slots.filter((s) => target === undefined || s.actorId === target || s.spec.id === target)
+        return chosen.map((slot) => {
+          const done = Deferred.makeUnsafe<boolean>()
+          slot.waiting.push(done)
+          replace(slot, "restart")
+          if (slot.successor === undefined) settleWaiting(slot, false)
+          return { id: slot.actorId, done }
+        })
       })
-    })).pipe(
-      Effect.flatMap((waits) => Effect.forEach(waits, (w) => Deferred.await(w.done).pipe(Effect.map((ok) => (ok ? [w.id] : []))))),
+    ).pipe(
+      Effect.flatMap((waits) =>
+        Effect.forEach(waits, (w) => Deferred.await(w.done).pipe(Effect.map((ok) => (ok ? [w.id] : []))))
+      ),
       Effect.map((ids) => ids.flat())
     )
 
   const scale = (replicas: number) =>
-    call(Effect.gen(function*() {
-      const from = slots.length
-      if (replicas > from) {
-        const added: Array<string> = []
-        let next = Math.max(0, ...slots.map((s) => s.index))
-        while (slots.length < replicas) {
-          const slot = newSlot(++next)
-          slots.push(slot)
-          slot.primary = launch(slot)
-          added.push(slot.actorId)
+    call(
+      Effect.gen(function* () {
+        const from = slots.length
+        if (replicas > from) {
+          const added: Array<string> = []
+          let next = Math.max(0, ...slots.map((s) => s.index))
+          while (slots.length < replicas) {
+            const slot = newSlot(++next)
+            slots.push(slot)
+            slot.primary = launch(slot)
+            added.push(slot.actorId)
+          }
+          ctx.emit("scaled", { replicas })
+          return added
         }
-        ctx.emit("scaled", { replicas })
-        return added
-      }
-      const removed = slots.splice(replicas)
-      yield* terminateAll(removed)
-      if (removed.length > 0) ctx.emit("scaled", { replicas })
-      return removed.map((s) => s.actorId)
-    }))
+        const removed = slots.splice(replicas)
+        yield* terminateAll(removed)
+        if (removed.length > 0) ctx.emit("scaled", { replicas })
+        return removed.map((s) => s.actorId)
+      })
+    )
 
   return {
     model: model.name,

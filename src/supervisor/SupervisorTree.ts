@@ -1,17 +1,21 @@
 // The root of the process tree: one ModelSupervisor per configured model, started in order and
 // stopped in reverse; a model supervisor that gives up is restarted by the root's OTP policy.
 import { hostname } from "node:os"
-import { jetstreamManager } from "@nats-io/jetstream"
-import type { NatsConnection } from "@nats-io/transport-node"
 import { Deferred, Effect, Exit, Fiber, Queue, Scope } from "effect"
 import { natsConnection } from "../nats/connection.js"
+import { hasJetStream } from "../nats/jetstream.js"
 import type { ConnectionError } from "../protocol/errors.js"
 import type { LifecycleEvent, SupervisorNode, SupervisorStatus } from "../protocol/messages.js"
 import { subjects } from "../protocol/subjects.js"
 import type { Config, ModelConfig } from "./config.js"
 import { answerControl } from "./control.js"
 import { recordRestart } from "./intensity.js"
-import { IntensityExceeded, type ModelSupervisor, type SupervisorContext, startModelSupervisor } from "./ModelSupervisor.js"
+import {
+  IntensityExceeded,
+  type ModelSupervisor,
+  type SupervisorContext,
+  startModelSupervisor
+} from "./ModelSupervisor.js"
 import { childrenToRestart } from "./strategy.js"
 
 export interface SupervisorTree {
@@ -33,16 +37,10 @@ interface ModelChild {
   escalations: number
 }
 
-const jetStreamAvailable = (nc: NatsConnection) =>
-  Effect.tryPromise(async () => (await jetstreamManager(nc, { timeout: 3_000 })).getAccountInfo()).pipe(
-    Effect.as(true),
-    Effect.catch(() => Effect.succeed(false))
-  )
-
 const newSupervisorId = () => Math.random().toString(36).slice(2, 8).padEnd(6, "0")
 
 /** Starts the tree; closing the scope drains every actor and disconnects. */
-export const startSupervisorTree = Effect.fn("SupervisorTree.start")(function*(
+export const startSupervisorTree = Effect.fn("SupervisorTree.start")(function* (
   config: Config,
   servers: string | ReadonlyArray<string>
 ): Effect.fn.Return<SupervisorTree, ConnectionError, Scope.Scope> {
@@ -53,10 +51,14 @@ export const startSupervisorTree = Effect.fn("SupervisorTree.start")(function*(
   const nc = yield* natsConnection({ servers, name: `modelbus-supervisor ${id}` })
   const encoder = new TextEncoder()
   const failed = yield* Deferred.make<never, IntensityExceeded>()
-  const mailbox = yield* Queue.unbounded<{ readonly child: ModelChild; readonly generation: number; readonly error: IntensityExceeded }>()
+  const mailbox = yield* Queue.unbounded<{
+    readonly child: ModelChild
+    readonly generation: number
+    readonly error: IntensityExceeded
+  }>()
   let rootWindow: ReadonlyArray<number> = []
 
-  const registryEnabled = config.registry.mode === "auto" && (yield* jetStreamAvailable(nc))
+  const registryEnabled = config.registry.mode === "auto" && (yield* hasJetStream(nc))
   if (!registryEnabled) {
     yield* Effect.logWarning(
       config.registry.mode === "off"
@@ -75,12 +77,20 @@ export const startSupervisorTree = Effect.fn("SupervisorTree.start")(function*(
       runInContext(Effect.logInfo(`${type} ${model}`).pipe(Effect.annotateLogs({ ...fields, event: type, model })))
     }
   })
-  const children: Array<ModelChild> = config.models.map((m) => ({ config: m, scope: undefined, supervisor: undefined, generation: 0, escalations: 0 }))
+  const children: Array<ModelChild> = config.models.map((m) => ({
+    config: m,
+    scope: undefined,
+    supervisor: undefined,
+    generation: 0,
+    escalations: 0
+  }))
 
-  const startChild = Effect.fnUntraced(function*(child: ModelChild) {
+  const startChild = Effect.fnUntraced(function* (child: ModelChild) {
     const scope = yield* Scope.make()
     const generation = ++child.generation
-    const supervisor = yield* startModelSupervisor(child.config, contextOf(child.config.name)).pipe(Scope.provide(scope))
+    const supervisor = yield* startModelSupervisor(child.config, contextOf(child.config.name)).pipe(
+      Scope.provide(scope)
+    )
     yield* Effect.forkIn(
       supervisor.failure.pipe(Effect.catch((error) => Queue.offer(mailbox, { child, generation, error }))),
       scope
@@ -95,9 +105,10 @@ export const startSupervisorTree = Effect.fn("SupervisorTree.start")(function*(
       child.scope = child.supervisor = undefined
       return scope === undefined ? Effect.void : Scope.close(scope, Exit.void)
     })
-  const stopAll = (order: ReadonlyArray<ModelChild>) => Effect.forEach([...order].reverse(), stopChild, { discard: true })
+  const stopAll = (order: ReadonlyArray<ModelChild>) =>
+    Effect.forEach([...order].reverse(), stopChild, { discard: true })
 
-  const onChildFailed = Effect.fnUntraced(function*(child: ModelChild, error: IntensityExceeded) {
+  const onChildFailed = Effect.fnUntraced(function* (child: ModelChild, error: IntensityExceeded) {
     contextOf(child.config.name).emit("escalated", { reason: error.message })
     const decision = recordRestart(rootWindow, Date.now(), config.root)
     rootWindow = decision.window
@@ -109,11 +120,15 @@ export const startSupervisorTree = Effect.fn("SupervisorTree.start")(function*(
     }
     child.escalations++
     const names = children.map((c) => c.config.name)
-    const restarting = childrenToRestart(config.root.strategy, names, child.config.name).map((n) => children.find((c) => c.config.name === n)!)
+    const restarting = childrenToRestart(config.root.strategy, names, child.config.name).map(
+      (n) => children.find((c) => c.config.name === n)!
+    )
     yield* stopAll(restarting)
     for (const c of restarting) {
       yield* startChild(c)
-      contextOf(c.config.name).emit("restarted", { reason: `model supervisor restarted by the root (${config.root.strategy}) after ${child.config.name} gave up` })
+      contextOf(c.config.name).emit("restarted", {
+        reason: `model supervisor restarted by the root (${config.root.strategy}) after ${child.config.name} gave up`
+      })
     }
   })
 
@@ -127,7 +142,9 @@ export const startSupervisorTree = Effect.fn("SupervisorTree.start")(function*(
   const loop = yield* Effect.forkScoped(
     Queue.take(mailbox).pipe(
       Effect.flatMap(({ child, generation, error }) =>
-        generation === child.generation && !Deferred.isDoneUnsafe(failed) ? Effect.uninterruptible(onChildFailed(child, error)) : Effect.void
+        generation === child.generation && !Deferred.isDoneUnsafe(failed)
+          ? Effect.uninterruptible(onChildFailed(child, error))
+          : Effect.void
       ),
       Effect.forever
     )
@@ -151,7 +168,13 @@ export const startSupervisorTree = Effect.fn("SupervisorTree.start")(function*(
       models: children.map((c) => {
         const node = c.supervisor?.node()
         return node === undefined
-          ? { name: c.config.name, ...c.config.supervisor, state: "restarting" as const, recentRestarts: 0, escalations: c.escalations }
+          ? {
+              name: c.config.name,
+              ...c.config.supervisor,
+              state: "restarting" as const,
+              recentRestarts: 0,
+              escalations: c.escalations
+            }
           : { ...node, escalations: c.escalations }
       })
     }

@@ -2,7 +2,7 @@
 // shutdown time, then SIGKILL; or SIGKILL at once for `brutal_kill`.
 import { type ChildProcess, fork } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { ACTOR_SETTINGS_ENV, type ActorMessage, type ActorSettings, isActorMessage } from "../actors/ipc.js"
+import { ACTOR_SETTINGS_ENV, type ActorMessage, type ActorSettings, isActorMessage } from "../protocol/ipc.js"
 import { type ExitReason, exitReasonOf, type Shutdown } from "./childSpec.js"
 
 export interface ActorProcess {

@@ -4,12 +4,13 @@ import { readFile } from "node:fs/promises"
 import { dirname, extname, resolve } from "node:path"
 import { Effect, Schema } from "effect"
 import { parse as parseYaml } from "yaml"
+import { type BatchingOptions, DEFAULT_BATCHING } from "../protocol/ipc.js"
 import { DEFAULT_PREFIX, isModelName, isSubjectPrefix } from "../protocol/subjects.js"
+import { messageOf } from "../protocol/values.js"
+import { DEFAULT_RETENTION } from "../registry/Registry.js"
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.js"
 import { type ChildSpec, RestartType, type Shutdown } from "./childSpec.js"
 import type { RecycleLimits } from "./recycle.js"
-import { type BatchingOptions, DEFAULT_BATCHING } from "../actors/batcher.js"
-import { DEFAULT_RETENTION } from "../registry/Registry.js"
 import { Strategy } from "./strategy.js"
 
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
@@ -40,7 +41,11 @@ const RecycleEntry = Schema.Struct({
 })
 
 const ModelEntry = Schema.Struct({
-  name: Schema.String.check(Schema.makeFilter((s: string) => isModelName(s) || "a model name of letters, digits, _ or - (one NATS subject token)")),
+  name: Schema.String.check(
+    Schema.makeFilter(
+      (s: string) => isModelName(s) || "a model name of letters, digits, _ or - (one NATS subject token)"
+    )
+  ),
   path: Schema.String.check(Schema.isNonEmpty()),
   replicas: Schema.optionalKey(PositiveInt),
   restart: Schema.optionalKey(Schema.Literals([RestartType.permanent, RestartType.transient, RestartType.temporary])),
@@ -49,26 +54,34 @@ const ModelEntry = Schema.Struct({
   hangTimeoutMs: Schema.optionalKey(PositiveInt),
   maxPayloadBytes: Schema.optionalKey(PositiveInt),
   maxInflight: Schema.optionalKey(PositiveInt),
-  batching: Schema.optionalKey(Schema.Struct({
-    maxBatchSize: Schema.optionalKey(PositiveInt),
-    maxDelayMs: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)))
-  })),
+  batching: Schema.optionalKey(
+    Schema.Struct({
+      maxBatchSize: Schema.optionalKey(PositiveInt),
+      maxDelayMs: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)))
+    })
+  ),
   supervisor: Schema.optionalKey(SupervisorEntry),
   backoff: Schema.optionalKey(BackoffEntry),
   recycle: Schema.optionalKey(RecycleEntry)
 })
 
 export const ConfigFile = Schema.Struct({
-  nats: Schema.optionalKey(Schema.Struct({
-    servers: Schema.Union([Schema.String, Schema.Array(Schema.String).check(Schema.isMinLength(1))])
-  })),
-  prefix: Schema.optionalKey(Schema.String.check(Schema.makeFilter((s: string) => isSubjectPrefix(s) || "dot-separated subject tokens"))),
+  nats: Schema.optionalKey(
+    Schema.Struct({
+      servers: Schema.Union([Schema.String, Schema.Array(Schema.String).check(Schema.isMinLength(1))])
+    })
+  ),
+  prefix: Schema.optionalKey(
+    Schema.String.check(Schema.makeFilter((s: string) => isSubjectPrefix(s) || "dot-separated subject tokens"))
+  ),
   supervisor: Schema.optionalKey(SupervisorEntry),
-  registry: Schema.optionalKey(Schema.Struct({
-    /** auto (default): use JetStream when the server has it; off: always serve from path. */
-    mode: Schema.optionalKey(Schema.Literals(["auto", "off"])),
-    retention: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 64 })))
-  })),
+  registry: Schema.optionalKey(
+    Schema.Struct({
+      /** auto (default): use JetStream when the server has it; off: always serve from path. */
+      mode: Schema.optionalKey(Schema.Literals(["auto", "off"])),
+      retention: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 64 })))
+    })
+  ),
   models: Schema.Array(ModelEntry).check(Schema.isMinLength(1))
 })
 export type ConfigFile = typeof ConfigFile.Type
@@ -175,20 +188,33 @@ export const decodeConfig = (raw: unknown, path: string): Effect.Effect<Config, 
       const duplicate = file.models.find((m) => seen.size === seen.add(m.name).size)
       return duplicate === undefined
         ? Effect.succeed(resolveConfig(file, dirname(path)))
-        : Effect.fail(new ConfigError({ path, message: `invalid config ${path}: model name "${duplicate.name}" appears twice\n  at ["models"]` }))
+        : Effect.fail(
+            new ConfigError({
+              path,
+              message: `invalid config ${path}: model name "${duplicate.name}" appears twice\n  at ["models"]`
+            })
+          )
     })
   )
 
 /** Reads and checks a JSON or YAML config file. */
-export const loadConfig = Effect.fn("Config.load")(function*(file: string) {
+export const loadConfig = Effect.fn("Config.load")(function* (file: string) {
   const path = resolve(file)
   const text = yield* Effect.tryPromise({
     try: () => readFile(path, "utf8"),
-    catch: (cause) => new ConfigError({ path, message: `cannot read config ${path}: ${cause instanceof Error ? cause.message : String(cause)}` })
+    catch: (cause) =>
+      new ConfigError({
+        path,
+        message: `cannot read config ${path}: ${messageOf(cause)}`
+      })
   })
   const raw = yield* Effect.try({
     try: () => (extname(path).toLowerCase() === ".json" ? JSON.parse(text) : parseYaml(text)),
-    catch: (cause) => new ConfigError({ path, message: `config ${path} is not valid ${extname(path) === ".json" ? "JSON" : "YAML"}: ${cause instanceof Error ? cause.message : String(cause)}` })
+    catch: (cause) =>
+      new ConfigError({
+        path,
+        message: `config ${path} is not valid ${extname(path) === ".json" ? "JSON" : "YAML"}: ${messageOf(cause)}`
+      })
   })
   return yield* decodeConfig(raw, path)
 })

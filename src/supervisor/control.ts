@@ -2,7 +2,7 @@
 // `restart` (a model or one actor, without a gap) and `scale` (a model's replica count).
 import type { Msg, NatsConnection } from "@nats-io/transport-node"
 import { Effect, type Scope } from "effect"
-import { CONTENT_TYPE_HEADER, encodingOf, parseBody, serialize } from "../protocol/codec.js"
+import { encodingOfMessage, parseBody, serialize } from "../protocol/codec.js"
 import type { ControlReply, SupervisorStatus } from "../protocol/messages.js"
 import type { Subjects } from "../protocol/subjects.js"
 import type { ModelSupervisor } from "./ModelSupervisor.js"
@@ -14,12 +14,14 @@ export interface ControlledTree {
 }
 
 const bodyOf = (msg: Msg): Record<string, unknown> => {
-  const parsed = parseBody(msg.data, encodingOf(msg.headers?.get(CONTENT_TYPE_HEADER) || undefined))
-  return parsed.ok && typeof parsed.value === "object" && parsed.value !== null ? (parsed.value as Record<string, unknown>) : {}
+  const parsed = parseBody(msg.data, encodingOfMessage(msg))
+  return parsed.ok && typeof parsed.value === "object" && parsed.value !== null
+    ? (parsed.value as Record<string, unknown>)
+    : {}
 }
 
 const respond = (msg: Msg, value: unknown) => {
-  if (msg.reply) msg.respond(serialize(value, encodingOf(msg.headers?.get(CONTENT_TYPE_HEADER) || undefined)))
+  if (msg.reply) msg.respond(serialize(value, encodingOfMessage(msg)))
 }
 
 /** Restarts `target` (a model name, an actor id or a slot id like `iris-2`) where it runs here. */
@@ -39,13 +41,21 @@ const scale = (tree: ControlledTree, body: Record<string, unknown>): Effect.Effe
   const target = typeof model === "string" ? tree.model(model) : undefined
   if (target === undefined) return Effect.succeed({ supervisor: tree.id, done: [] })
   if (typeof replicas !== "number" || !Number.isSafeInteger(replicas) || replicas < 0) {
-    return Effect.succeed({ supervisor: tree.id, done: [], error: `replicas: expected a whole number ≥ 0, received ${JSON.stringify(replicas)}` })
+    return Effect.succeed({
+      supervisor: tree.id,
+      done: [],
+      error: `replicas: expected a whole number ≥ 0, received ${JSON.stringify(replicas)}`
+    })
   }
   return target.scale(replicas).pipe(Effect.map((done) => ({ supervisor: tree.id, done })))
 }
 
 /** Subscribes the status and control subjects for as long as the scope is open. */
-export const answerControl = (nc: NatsConnection, subject: Subjects, tree: ControlledTree): Effect.Effect<void, never, Scope.Scope> =>
+export const answerControl = (
+  nc: NatsConnection,
+  subject: Subjects,
+  tree: ControlledTree
+): Effect.Effect<void, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => [
       nc.subscribe(subject.status, {
@@ -57,7 +67,12 @@ export const answerControl = (nc: NatsConnection, subject: Subjects, tree: Contr
         callback: (error, msg) => {
           if (error !== null) return
           const { target } = bodyOf(msg)
-          if (typeof target !== "string") return respond(msg, { supervisor: tree.id, done: [], error: "target: expected a model name or an actor id" })
+          if (typeof target !== "string")
+            return respond(msg, {
+              supervisor: tree.id,
+              done: [],
+              error: "target: expected a model name or an actor id"
+            })
           void Effect.runPromise(restart(tree, target)).then((reply) => respond(msg, reply))
         }
       }),
@@ -67,5 +82,8 @@ export const answerControl = (nc: NatsConnection, subject: Subjects, tree: Contr
         }
       })
     ]),
-    (subs) => Effect.sync(() => subs.forEach((s) => s.unsubscribe()))
+    (subs) =>
+      Effect.sync(() => {
+        for (const s of subs) s.unsubscribe()
+      })
   ).pipe(Effect.asVoid)

@@ -15,7 +15,11 @@ export interface IntensityDecision {
 }
 
 /** Records a restart at `now` against the window of earlier restarts (like supervisor:add_restart). */
-export const recordRestart = (window: ReadonlyArray<number>, now: number, policy: IntensityPolicy): IntensityDecision => {
+export const recordRestart = (
+  window: ReadonlyArray<number>,
+  now: number,
+  policy: IntensityPolicy
+): IntensityDecision => {
   const kept = [...window.filter((t) => now - t < policy.periodMs), now]
   return { window: kept, exceeded: kept.length > policy.intensity }
 }

@@ -1,7 +1,7 @@
 // A model supervisor's child slots: the slot (a stable replica id and its restart history) and
 // each process that runs in it, plus the pure mapping from a slot to its status row.
 import type { Deferred } from "effect"
-import type { ActorCounters } from "../actors/ipc.js"
+import type { ActorCounters, ProcessState } from "../protocol/ipc.js"
 import type { ActorStatus } from "../protocol/messages.js"
 import type { ActorProcess } from "./actorProcess.js"
 import { type ChildSpec, describeExit, type ExitReason } from "./childSpec.js"
@@ -14,7 +14,7 @@ export interface Incarnation {
   /** Last time it reported anything (heartbeat, ready, draining). */
   lastSeen: number
   counters: ActorCounters | undefined
-  state: "starting" | "serving" | "draining"
+  state: ProcessState
   /** Set when the hang check killed it: how long it had been silent. */
   hungFor: number | undefined
 }

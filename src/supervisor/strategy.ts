@@ -8,7 +8,11 @@ export const Strategy = {
 export type Strategy = (typeof Strategy)[keyof typeof Strategy]
 
 /** The ids to restart, in start order; empty if `failed` is not a child. */
-export const childrenToRestart = (strategy: Strategy, startOrder: ReadonlyArray<string>, failed: string): ReadonlyArray<string> => {
+export const childrenToRestart = (
+  strategy: Strategy,
+  startOrder: ReadonlyArray<string>,
+  failed: string
+): ReadonlyArray<string> => {
   const at = startOrder.indexOf(failed)
   if (at < 0) return []
   switch (strategy) {

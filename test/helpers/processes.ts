@@ -30,7 +30,10 @@ export interface CliProcess {
 
 /** Runs `node dist/cli/main.js ...args`. */
 export const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}): CliProcess => {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
   let text = ""
   const listeners = new Set<() => void>()
   const onData = (chunk: Buffer) => {
@@ -88,7 +91,11 @@ export const writeConfig = async (config: object, name = "modelbus.yaml"): Promi
 }
 
 /** Starts `modelbus supervise` on a config and waits for its ready line. */
-export const startSupervisor = async (natsUrl: string, config: object, options: { readonly waitReady?: boolean } = {}) => {
+export const startSupervisor = async (
+  natsUrl: string,
+  config: object,
+  options: { readonly waitReady?: boolean } = {}
+) => {
   const file = await writeConfig(config)
   const p = spawnCli(["supervise", "--config", file, "--server", natsUrl])
   if (options.waitReady !== false) await p.waitForLine(/modelbus ready/, 60_000)
@@ -96,7 +103,11 @@ export const startSupervisor = async (natsUrl: string, config: object, options: 
 }
 
 /** Polls `check` until it returns a value (not undefined), for state only observable by asking. */
-export const eventually = async <A>(check: () => Promise<A | undefined>, timeoutMs: number, what: string): Promise<A> => {
+export const eventually = async <A>(
+  check: () => Promise<A | undefined>,
+  timeoutMs: number,
+  what: string
+): Promise<A> => {
   const deadline = Date.now() + timeoutMs
   let last: unknown
   for (;;) {
@@ -106,7 +117,8 @@ export const eventually = async <A>(check: () => Promise<A | undefined>, timeout
     } catch (error) {
       last = error
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`)
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`)
     await new Promise((r) => setTimeout(r, 100))
   }
 }
@@ -124,5 +136,9 @@ export const isAlive = (pid: number): boolean => {
 /** The 150 rows of the Iris data set (four measurements each), as the example model takes them. */
 export const irisRows = async (): Promise<Array<Array<number>>> => {
   const csv = await readFile(join(IRIS_MODEL, "../iris.csv"), "utf8")
-  return csv.trim().split("\n").slice(1).map((line) => line.split(",").slice(0, 4).map(Number))
+  return csv
+    .trim()
+    .split("\n")
+    .slice(1)
+    .map((line) => line.split(",").slice(0, 4).map(Number))
 }

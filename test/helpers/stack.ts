@@ -1,7 +1,7 @@
 // The stack most integration tests run against: a nats-server on a free port, one supervisor
 // serving a config, a modelbus client and a plain NATS connection; `stop` ends them in reverse.
-import { connect as natsConnect, type NatsConnection } from "@nats-io/transport-node"
-import { startLocalNatsServer, type LocalNatsServer } from "../../src/cli/natsServer.js"
+import { type NatsConnection, connect as natsConnect } from "@nats-io/transport-node"
+import { type LocalNatsServer, startLocalNatsServer } from "../../src/cli/natsServer.js"
 import { type Client, connect } from "../../src/client/index.js"
 import { type CliProcess, type Exit, startSupervisor } from "./processes.js"
 

@@ -1,7 +1,7 @@
 // Chaos, bounded in time: a steady load on three replicas while random actors are SIGKILLed every
 // 1–2 s for about 20 s. A client on the default retry policy must see no failure and no wrong answer.
 import { afterAll, beforeAll, expect, it } from "vitest"
-import { startLocalNatsServer, type LocalNatsServer } from "../../src/cli/natsServer.js"
+import { type LocalNatsServer, startLocalNatsServer } from "../../src/cli/natsServer.js"
 import { type Client, connect, type LifecycleEvent } from "../../src/client/index.js"
 import { expectedAnswers, startLoad } from "../helpers/load.js"
 import { type CliProcess, IRIS_MODEL, irisRows, startSupervisor } from "../helpers/processes.js"
@@ -45,7 +45,9 @@ it("answers every request correctly while actors are SIGKILLed every 1–2 s", a
   const started = Date.now()
   while (Date.now() - started < CHAOS_MS) {
     await new Promise((resolve) => setTimeout(resolve, 1_000 + Math.random() * 1_000))
-    const live = (await client.status()).flatMap((s) => s.actors).filter((a) => a.model === "chaos" && a.pid !== null && a.state === "serving")
+    const live = (await client.status())
+      .flatMap((s) => s.actors)
+      .filter((a) => a.model === "chaos" && a.pid !== null && a.state === "serving")
     const victim = live[Math.floor(Math.random() * live.length)]
     if (victim === undefined) continue
     kills.push({ actor: victim.id, at: Date.now() })
@@ -69,7 +71,11 @@ it("answers every request correctly while actors are SIGKILLed every 1–2 s", a
     wrongAnswers: summary.wrongAnswers,
     retries: client.stats().retries - retriesBefore,
     worstLatencyMs: Math.round(summary.worstMs),
-    killToServingMs: { median: median(backInService), worst: Math.max(...backInService), samples: backInService.length },
+    killToServingMs: {
+      median: median(backInService),
+      worst: Math.max(...backInService),
+      samples: backInService.length
+    },
     modelLoadMs: { median: median(loadTimes), worst: Math.max(...loadTimes) }
   }
   console.log(`chaos figures: ${JSON.stringify(figures)}`)

@@ -2,7 +2,7 @@
 // `infer` prints a prediction, `status --json` lists actors; failures exit 1 with one typed line.
 import { spawn, spawnSync } from "node:child_process"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { startLocalNatsServer, type LocalNatsServer } from "../../src/cli/natsServer.js"
+import { type LocalNatsServer, startLocalNatsServer } from "../../src/cli/natsServer.js"
 import { CLI, IRIS_MODEL, runCli, spawnCli, startSupervisor, writeConfig } from "../helpers/processes.js"
 
 let nats: LocalNatsServer
@@ -38,17 +38,18 @@ describe("modelbus CLI", () => {
       const { actors } = JSON.parse(status.output)
       expect(actors).toHaveLength(2)
       for (const actor of actors) {
-        for (const key of ["id", "model", "pid", "state", "version", "loads", "restarts", "served", "supervisor"]) expect(actor).toHaveProperty(key)
+        for (const key of ["id", "model", "pid", "state", "version", "loads", "restarts", "served", "supervisor"])
+          expect(actor).toHaveProperty(key)
         expect(actor.state).toBe("serving")
         expect(actor.loads).toBe(1)
       }
 
       const tree = await runCli(["status", "-s", nats.url])
-      expect(tree.output).toMatch(/^supervisor \S+  pid \d+ on \S+  up \d+s$/m)
-      expect(tree.output).toMatch(/^root  one_for_one  intensity 3\/10s  running/m)
-      expect(tree.output).toMatch(/^└─ iris  one_for_one  intensity 3\/10s  running/m)
-      expect(tree.output).toMatch(/^   ├─ iris-1@\S+  pid \d+  serving  up \d+s  v1  loads 1  restarts 0/m)
-      expect(tree.output).toMatch(/^   └─ iris-2@\S+  pid \d+  serving/m)
+      expect(tree.output).toMatch(/^supervisor \S+ {2}pid \d+ on \S+ {2}up \d+s$/m)
+      expect(tree.output).toMatch(/^root {2}one_for_one {2}intensity 3\/10s {2}running/m)
+      expect(tree.output).toMatch(/^└─ iris {2}one_for_one {2}intensity 3\/10s {2}running/m)
+      expect(tree.output).toMatch(/^ {3}├─ iris-1@\S+ {2}pid \d+ {2}serving {2}up \d+s {2}v1 {2}loads 1 {2}restarts 0/m)
+      expect(tree.output).toMatch(/^ {3}└─ iris-2@\S+ {2}pid \d+ {2}serving/m)
     } finally {
       expect((await up.stop()).code).toBe(0)
     }
@@ -57,7 +58,11 @@ describe("modelbus CLI", () => {
   it("up starts its own nats-server when nothing answers on the default address", async () => {
     // A fresh network namespace, where nothing listens on 127.0.0.1:4222 (needs root, as CI has).
     const { NATS_URL: _ignored, ...env } = process.env
-    const isolated = spawn("unshare", ["-n", "sh", "-c", `ip link set lo up && exec "${process.execPath}" "${CLI}" up`], { env, stdio: ["ignore", "pipe", "pipe"] })
+    const isolated = spawn(
+      "unshare",
+      ["-n", "sh", "-c", `ip link set lo up && exec "${process.execPath}" "${CLI}" up`],
+      { env, stdio: ["ignore", "pipe", "pipe"] }
+    )
     let output = ""
     isolated.stdout.on("data", (c: Buffer) => (output += c.toString()))
     isolated.stderr.on("data", (c: Buffer) => (output += c.toString()))
@@ -73,7 +78,23 @@ describe("modelbus CLI", () => {
       })
       expect(output).toMatch(/nothing answers on nats:\/\/127\.0\.0\.1:4222; starting a local nats-server/)
       expect(url).not.toBe("nats://127.0.0.1:4222")
-      const infer = spawnSync("nsenter", ["-t", String(isolated.pid), "-n", process.execPath, CLI, "infer", "iris", "-s", url, "--input", "[[5.1,3.5,1.4,0.2]]"], { encoding: "utf8" })
+      const infer = spawnSync(
+        "nsenter",
+        [
+          "-t",
+          String(isolated.pid),
+          "-n",
+          process.execPath,
+          CLI,
+          "infer",
+          "iris",
+          "-s",
+          url,
+          "--input",
+          "[[5.1,3.5,1.4,0.2]]"
+        ],
+        { encoding: "utf8" }
+      )
       expect(infer.status).toBe(0)
       expect(JSON.parse(infer.stdout).outputs.shape).toEqual([1, 3])
     } finally {
@@ -102,7 +123,9 @@ describe("modelbus CLI", () => {
     const config = await writeConfig({ models: [{ name: "iris", path: IRIS_MODEL, extra: true }] })
     const badConfig = await runCli(["supervise", "--config", config, "-s", nats.url])
     expect(badConfig.code).toBe(1)
-    expect(badConfig.output).toMatch(/ConfigError: invalid config .*Expected no excess property\s+at \["models"\]\[0\]\["extra"\]/)
+    expect(badConfig.output).toMatch(
+      /ConfigError: invalid config .*Expected no excess property\s+at \["models"\]\[0\]\["extra"\]/
+    )
   })
 
   it("restart, scale and events operate a running supervisor from another shell", async () => {
@@ -120,7 +143,7 @@ describe("modelbus CLI", () => {
       expect(events.output()).toMatch(/ ops restarted actor=ops-1@\S+ pid=\d+ restarts=1 /)
       expect(events.output()).toMatch(/ ops started actor=ops-1@\S+ pid=\d+ loadMs=\d+ /)
       const tree = await runCli(["status", "-s", nats.url])
-      expect(tree.output).toMatch(/└─ ops-1@\S+  pid \d+  serving  up \d+s  v1  loads 1  restarts 1/)
+      expect(tree.output).toMatch(/└─ ops-1@\S+ {2}pid \d+ {2}serving {2}up \d+s {2}v1 {2}loads 1 {2}restarts 1/)
       expect(tree.output).not.toMatch(/ops-2@/)
       const unknown = await runCli(["restart", "nothing-here", "-s", nats.url])
       expect(unknown.code).toBe(1)
@@ -134,7 +157,8 @@ describe("modelbus CLI", () => {
   it("explains itself with --help", async () => {
     const help = await runCli(["--help"])
     expect(help.code).toBe(0)
-    for (const command of ["up", "supervise", "infer", "status", "restart", "scale", "events"]) expect(help.output).toContain(command)
+    for (const command of ["up", "supervise", "infer", "status", "restart", "scale", "events"])
+      expect(help.output).toContain(command)
     const inferHelp = await runCli(["infer", "--help"])
     expect(inferHelp.output).toMatch(/--server, -s/)
     expect(inferHelp.output).toMatch(/--input, -i/)

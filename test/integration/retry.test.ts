@@ -1,11 +1,21 @@
 // Client retries on a real nats-server: NoResponders until a supervisor comes up, Overloaded and
 // silent responders written with raw NATS, non-retryable errors sent once, attempts on the errors.
-import { connect as natsConnect, headers, type Msg, type NatsConnection } from "@nats-io/transport-node"
+import { headers, type Msg, type NatsConnection, connect as natsConnect } from "@nats-io/transport-node"
 import { Effect, Metric } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { startLocalNatsServer, type LocalNatsServer } from "../../src/cli/natsServer.js"
+import { type LocalNatsServer, startLocalNatsServer } from "../../src/cli/natsServer.js"
+import {
+  BadInput,
+  type Client,
+  type ClientOptions,
+  connect,
+  type HostTensor,
+  ModelClient,
+  NoResponders,
+  Overloaded,
+  Timeout
+} from "../../src/client/index.js"
 import { clientMetrics } from "../../src/client/ModelClient.js"
-import { BadInput, type Client, type ClientOptions, connect, type HostTensor, ModelClient, NoResponders, Overloaded, Timeout } from "../../src/client/index.js"
 import { encodeError, encodeReply } from "../../src/protocol/codec.js"
 import { ERROR_CODE_HEADER, ERROR_HEADER, errorCodes, type ServiceError } from "../../src/protocol/errors.js"
 import { type CliProcess, eventually, IRIS_MODEL, startSupervisor } from "../helpers/processes.js"
@@ -42,7 +52,17 @@ const errorReply = (msg: Msg, error: ServiceError) => {
 }
 
 const okReply = (msg: Msg, model: string) =>
-  msg.respond(encodeReply({ outputs: { dtype: "float32", shape: [1, 1], data: new Float32Array([42]) }, model, version: 1, actor: `${model}-1@test` }, "msgpack"))
+  msg.respond(
+    encodeReply(
+      {
+        outputs: { dtype: "float32", shape: [1, 1], data: new Float32Array([42]) },
+        model,
+        version: 1,
+        actor: `${model}-1@test`
+      },
+      "msgpack"
+    )
+  )
 
 /** A raw NATS responder on `modelbus.infer.<model>` answering request n (1-based) with `answer(msg, n)`. */
 const responder = async (model: string, answer: (msg: Msg, n: number) => void) => {
@@ -89,7 +109,9 @@ describe("retries of NoResponders", () => {
 
 describe("retries against raw responders", () => {
   it("retries Overloaded replies and succeeds on the third attempt", async () => {
-    const flaky = await responder("flaky", (msg, n) => n <= 2 ? errorReply(msg, new Overloaded({ message: "admission limit reached" })) : okReply(msg, "flaky"))
+    const flaky = await responder("flaky", (msg, n) =>
+      n <= 2 ? errorReply(msg, new Overloaded({ message: "admission limit reached" })) : okReply(msg, "flaky")
+    )
     const c = await client({ retry: { initialDelayMs: 5 } })
     const before = await Effect.runPromise(Metric.value(clientMetrics.retries))
     const reply = await c.infer("flaky", [[1]])
@@ -102,7 +124,9 @@ describe("retries against raw responders", () => {
   })
 
   it("sends a request that gets BadInput exactly once", async () => {
-    const bad = await responder("strict", (msg) => errorReply(msg, new BadInput({ message: "expected shape [?, 4], received [1, 1]" })))
+    const bad = await responder("strict", (msg) =>
+      errorReply(msg, new BadInput({ message: "expected shape [?, 4], received [1, 1]" }))
+    )
     const c = await client({ retry: { attempts: 10, initialDelayMs: 5 } })
     const error = await rejection(c.infer("strict", [[1]]))
     expect(error).toBeInstanceOf(BadInput)
@@ -132,7 +156,9 @@ describe("retries against raw responders", () => {
     const silent = await responder("quiet", () => {})
     const c = await client({ retry: false, timeoutMs: 2_000 })
     const started = performance.now()
-    const error = await rejection(c.infer("quiet", [[1]], { timeoutMs: 100, retry: { attempts: 4, initialDelayMs: 1, maxDelayMs: 1 } }))
+    const error = await rejection(
+      c.infer("quiet", [[1]], { timeoutMs: 100, retry: { attempts: 4, initialDelayMs: 1, maxDelayMs: 1 } })
+    )
     expect(performance.now() - started).toBeLessThan(2_000)
     expect(error).toMatchObject({ _tag: "Timeout", attempts: 4, timeoutMs: 100 })
     expect(silent.requests()).toBe(4)
@@ -142,7 +168,9 @@ describe("retries against raw responders", () => {
 
 describe("the errors a caller finally sees", () => {
   it("Promise façade: the same classes, with attempts, and attempts 1 when retry is off", async () => {
-    const busy = await responder("busy", (msg) => errorReply(msg, new Overloaded({ message: "admission limit reached" })))
+    const busy = await responder("busy", (msg) =>
+      errorReply(msg, new Overloaded({ message: "admission limit reached" }))
+    )
     const c = await client({ retry: { attempts: 4, initialDelayMs: 1, maxDelayMs: 5 } })
     const overloaded = await rejection(c.infer("busy", [[1]]))
     expect(overloaded).toBeInstanceOf(Overloaded)
@@ -162,7 +190,7 @@ describe("the errors a caller finally sees", () => {
   })
 
   it("Effect client: fails with the tagged class carrying attempts, and counts in stats()", async () => {
-    const program = Effect.gen(function*() {
+    const program = Effect.gen(function* () {
       const client = yield* ModelClient
       const error = yield* Effect.flip(client.infer("nobody", [[1]]))
       return { error, stats: client.stats() }

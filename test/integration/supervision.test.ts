@@ -2,7 +2,7 @@
 // intensity exceeded stops the supervisor non-zero, SIGTERM under load loses no request.
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { startLocalNatsServer, type LocalNatsServer } from "../../src/cli/natsServer.js"
+import { type LocalNatsServer, startLocalNatsServer } from "../../src/cli/natsServer.js"
 import { type Client, connect, NoResponders } from "../../src/client/index.js"
 import { eventually, IRIS_MODEL, isAlive, startSupervisor } from "../helpers/processes.js"
 
@@ -19,7 +19,8 @@ afterAll(async () => {
   await nats?.stop()
 })
 
-const actorsOf = async (model: string) => (await client.status()).flatMap((s) => s.actors).filter((a) => a.model === model)
+const actorsOf = async (model: string) =>
+  (await client.status()).flatMap((s) => s.actors).filter((a) => a.model === model)
 
 describe("supervision", () => {
   it("restarts an actor killed with SIGKILL: new pid serving, that slot's restarts is 1", async () => {
@@ -28,10 +29,14 @@ describe("supervision", () => {
       const [victim, survivor] = await actorsOf("kill-me")
       process.kill(victim!.pid!, "SIGKILL")
       const killedAt = Date.now()
-      const replaced = await eventually(async () => {
-        const slot = (await actorsOf("kill-me")).find((a) => a.id === victim!.id)
-        return slot !== undefined && slot.pid !== victim!.pid && slot.state === "serving" ? slot : undefined
-      }, 10_000, "the killed slot to serve again under a new pid")
+      const replaced = await eventually(
+        async () => {
+          const slot = (await actorsOf("kill-me")).find((a) => a.id === victim!.id)
+          return slot !== undefined && slot.pid !== victim!.pid && slot.state === "serving" ? slot : undefined
+        },
+        10_000,
+        "the killed slot to serve again under a new pid"
+      )
       expect(Date.now() - killedAt).toBeLessThan(10_000)
       expect(replaced.restarts).toBe(1)
       expect(replaced.loads).toBe(1)
@@ -40,7 +45,10 @@ describe("supervision", () => {
       const other = (await actorsOf("kill-me")).find((a) => a.id === survivor!.id)!
       expect(other.pid).toBe(survivor!.pid)
       expect(other.restarts).toBe(0)
-      const replies = await client.inferMany("kill-me", Array.from({ length: 20 }, () => [[5.1, 3.5, 1.4, 0.2]]))
+      const replies = await client.inferMany(
+        "kill-me",
+        Array.from({ length: 20 }, () => [[5.1, 3.5, 1.4, 0.2]])
+      )
       expect(new Set(replies.map((r) => r.actor))).toEqual(new Set([victim!.id, survivor!.id]))
     } finally {
       expect((await supervisor.stop()).code).toBe(0)
@@ -64,15 +72,21 @@ describe("supervision", () => {
     const output = supervisor.output()
     expect(output).toMatch(/broken supervisor gave up: more than 1 restarts within 30 s/)
     expect(output.match(/message="escalated broken"/g)).toHaveLength(2)
-    expect(output).toMatch(/IntensityExceeded: root supervisor gave up: more than 1 model supervisor restarts within 30 s/)
+    expect(output).toMatch(
+      /IntensityExceeded: root supervisor gave up: more than 1 model supervisor restarts within 30 s/
+    )
     expect(supervisor.output()).toMatch(/ModelLoadFailed/)
-    await expect(client.infer("fine", [[5.1, 3.5, 1.4, 0.2]], { timeoutMs: 2_000 })).rejects.toBeInstanceOf(NoResponders)
+    await expect(client.infer("fine", [[5.1, 3.5, 1.4, 0.2]], { timeoutMs: 2_000 })).rejects.toBeInstanceOf(
+      NoResponders
+    )
   })
 
   it("drains on SIGTERM under load: every request is answered or refused at once, none lost", async () => {
     const supervisor = await startSupervisor(nats.url, { models: [{ name: "drain", path: IRIS_MODEL, replicas: 2 }] })
     const actors = await actorsOf("drain")
-    const rows = Array.from({ length: 64 }, (_, i) => [[4 + (i % 30) / 10, 3, 1.4 + (i % 40) / 10, 0.2 + (i % 20) / 10]])
+    const rows = Array.from({ length: 64 }, (_, i) => [
+      [4 + (i % 30) / 10, 3, 1.4 + (i % 40) / 10, 0.2 + (i % 20) / 10]
+    ])
     let stop = false
     const outcomes = { ok: 0, noResponders: 0, other: [] as Array<unknown> }
     const worker = async () => {

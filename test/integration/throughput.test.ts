@@ -14,7 +14,11 @@ let rows: Array<Array<number>>
 const packr = new Packr({ useRecords: false })
 
 /** `n` Iris rows as one request's float32 tensor: a request that takes a while to run. */
-const heavy = (n: number) => ({ dtype: "float32" as const, shape: [n, 4], data: Float32Array.from({ length: n * 4 }, (_, i) => rows[(i >> 2) % 150]![i % 4]!) })
+const heavy = (n: number) => ({
+  dtype: "float32" as const,
+  shape: [n, 4],
+  data: Float32Array.from({ length: n * 4 }, (_, i) => rows[(i >> 2) % 150]![i % 4]!)
+})
 
 beforeAll(async () => {
   stack = await startStack({
@@ -56,10 +60,14 @@ describe("dynamic batching", () => {
       expect(Array.from(got.data)).toEqual(Array.from(want.data))
     })
     const good = requests.filter((r) => r.good).length
-    const after = await eventually(async () => {
-      const a = await actor("batched")
-      return a.served - before.served >= good ? a : undefined
-    }, 5_000, "the heartbeat after the burst")
+    const after = await eventually(
+      async () => {
+        const a = await actor("batched")
+        return a.served - before.served >= good ? a : undefined
+      },
+      5_000,
+      "the heartbeat after the burst"
+    )
     expect(after.served - before.served).toBe(good)
     expect(after.calls! - before.calls!).toBeLessThan(good / 4)
   })
@@ -68,7 +76,9 @@ describe("dynamic batching", () => {
 describe("admission control", () => {
   it("refuses past maxInflight with Overloaded, leaves the queue group, and rejoins when it has room", async () => {
     // many mid-sized requests in one burst: several arrive in each socket read, faster than they run
-    const burst = await Promise.allSettled(Array.from({ length: 200 }, () => client.infer("guarded", heavy(500), { retry: false, timeoutMs: 20_000 })))
+    const burst = await Promise.allSettled(
+      Array.from({ length: 200 }, () => client.infer("guarded", heavy(500), { retry: false, timeoutMs: 20_000 }))
+    )
     const refused = burst.filter((o) => o.status === "rejected").map((o) => (o as PromiseRejectedResult).reason)
     expect(burst.filter((o) => o.status === "fulfilled").length).toBeGreaterThanOrEqual(2)
     expect(refused.length).toBeGreaterThan(0)
@@ -84,11 +94,19 @@ describe("admission control", () => {
 
   it("with the default retry policy, a burst on full replicas ends with every request answered", async () => {
     await client.scale("guarded", 2)
-    await eventually(async () => {
-      const actors = (await client.status()).flatMap((s) => s.actors).filter((a) => a.model === "guarded")
-      return actors.length === 2 && actors.every((a) => a.state === "serving") ? true : undefined
-    }, 10_000, "two serving replicas")
-    const replies = await Promise.all(Array.from({ length: 24 }, () => client.infer("guarded", heavy(20_000), { timeoutMs: 20_000, retry: { attempts: 20, maxDelayMs: 200 } })))
+    await eventually(
+      async () => {
+        const actors = (await client.status()).flatMap((s) => s.actors).filter((a) => a.model === "guarded")
+        return actors.length === 2 && actors.every((a) => a.state === "serving") ? true : undefined
+      },
+      10_000,
+      "two serving replicas"
+    )
+    const replies = await Promise.all(
+      Array.from({ length: 24 }, () =>
+        client.infer("guarded", heavy(20_000), { timeoutMs: 20_000, retry: { attempts: 20, maxDelayMs: 200 } })
+      )
+    )
     expect(replies).toHaveLength(24)
     expect(new Set(replies.map((r) => r.actor)).size).toBe(2)
   })
@@ -106,16 +124,22 @@ describe("deadlines", () => {
     const before = await actor("unbatched")
     // both on one connection, so the blocker arrives first and the late one waits behind it
     const blocker = raw.request("modelbus.infer.unbatched", packr.pack({ inputs: heavy(50_000) }), { timeout: 20_000 })
-    const late = raw.request("modelbus.infer.unbatched", packr.pack({ inputs: [rows[0]], timeoutMs: 0.5 }), { timeout: 20_000 })
+    const late = raw.request("modelbus.infer.unbatched", packr.pack({ inputs: [rows[0]], timeoutMs: 0.5 }), {
+      timeout: 20_000
+    })
     const [, reply] = await Promise.all([blocker, late])
     expect(reply.headers?.get("Nats-Service-Error-Code")).toBe("504")
     const body = packr.unpack(reply.data)
     expect(body.error._tag).toBe("DeadlineExceeded")
     expect(body.error.message).toMatch(/deadline passed/)
-    const after = await eventually(async () => {
-      const a = await actor("unbatched")
-      return a.calls! > before.calls! ? a : undefined
-    }, 5_000, "the heartbeat")
+    const after = await eventually(
+      async () => {
+        const a = await actor("unbatched")
+        return a.calls! > before.calls! ? a : undefined
+      },
+      5_000,
+      "the heartbeat"
+    )
     expect(after.calls! - before.calls!).toBe(1)
   })
 })

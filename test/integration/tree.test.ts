@@ -2,10 +2,10 @@
 // recycling and operator restarts, each while a client keeps calling and checking every answer.
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { startLocalNatsServer, type LocalNatsServer } from "../../src/cli/natsServer.js"
+import { type LocalNatsServer, startLocalNatsServer } from "../../src/cli/natsServer.js"
 import { type Client, connect, type LifecycleEvent } from "../../src/client/index.js"
 import { expectedAnswers, startLoad } from "../helpers/load.js"
-import { type CliProcess, eventually, IRIS_MODEL, isAlive, irisRows, startSupervisor } from "../helpers/processes.js"
+import { type CliProcess, eventually, IRIS_MODEL, irisRows, isAlive, startSupervisor } from "../helpers/processes.js"
 
 let nats: LocalNatsServer
 let client: Client
@@ -30,15 +30,20 @@ const serve = async (model: object) => {
   return p
 }
 
-const actorsOf = async (model: string) => (await client.status()).flatMap((s) => s.actors).filter((a) => a.model === model)
+const actorsOf = async (model: string) =>
+  (await client.status()).flatMap((s) => s.actors).filter((a) => a.model === model)
 
 /** Waits until every replica of `model` serves under a pid other than the ones given. */
 const replaced = (model: string, oldPids: ReadonlyArray<number | null>, count: number, timeoutMs = 15_000) =>
-  eventually(async () => {
-    const actors = await actorsOf(model)
-    const fresh = actors.filter((a) => a.state === "serving" && !oldPids.includes(a.pid))
-    return fresh.length >= count ? actors : undefined
-  }, timeoutMs, `${count} fresh serving replicas of ${model}`)
+  eventually(
+    async () => {
+      const actors = await actorsOf(model)
+      const fresh = actors.filter((a) => a.state === "serving" && !oldPids.includes(a.pid))
+      return fresh.length >= count ? actors : undefined
+    },
+    timeoutMs,
+    `${count} fresh serving replicas of ${model}`
+  )
 
 describe("the supervision tree under fire", () => {
   it("kills and replaces a hung actor (SIGSTOP) within hangTimeout + 2 s", async () => {
@@ -46,10 +51,14 @@ describe("the supervision tree under fire", () => {
     const [victim] = await actorsOf("hang")
     process.kill(victim!.pid!, "SIGSTOP")
     const stoppedAt = Date.now()
-    const after = await eventually(async () => {
-      const slot = (await actorsOf("hang")).find((a) => a.id === victim!.id)
-      return slot?.state === "serving" && slot.pid !== victim!.pid ? slot : undefined
-    }, 10_000, "the hung slot to serve again")
+    const after = await eventually(
+      async () => {
+        const slot = (await actorsOf("hang")).find((a) => a.id === victim!.id)
+        return slot?.state === "serving" && slot.pid !== victim!.pid ? slot : undefined
+      },
+      10_000,
+      "the hung slot to serve again"
+    )
     expect(Date.now() - stoppedAt).toBeLessThan(2_000 + 2_000)
     expect(after.lastExit).toMatch(/^no heartbeat for \d+ ms$/)
     expect(after.restarts).toBe(1)
@@ -60,7 +69,11 @@ describe("the supervision tree under fire", () => {
     await serve({ name: "all", path: IRIS_MODEL, replicas: 3, supervisor: { strategy: "one_for_all" } })
     const before = await actorsOf("all")
     process.kill(before[1]!.pid!, "SIGKILL")
-    const after = await replaced("all", before.map((a) => a.pid), 3)
+    const after = await replaced(
+      "all",
+      before.map((a) => a.pid),
+      3
+    )
     expect(after.map((a) => a.restarts)).toEqual([1, 1, 1])
     for (const a of before) expect(isAlive(a.pid!)).toBe(false)
   })
@@ -69,7 +82,11 @@ describe("the supervision tree under fire", () => {
     await serve({ name: "rest", path: IRIS_MODEL, replicas: 3, supervisor: { strategy: "rest_for_one" } })
     const before = await actorsOf("rest")
     process.kill(before[1]!.pid!, "SIGKILL")
-    const after = await replaced("rest", before.map((a) => a.pid), 2)
+    const after = await replaced(
+      "rest",
+      before.map((a) => a.pid),
+      2
+    )
     expect(after[0]!.pid).toBe(before[0]!.pid)
     expect(after.map((a) => a.restarts)).toEqual([0, 1, 1])
     expect(isAlive(before[0]!.pid!)).toBe(true)
@@ -82,7 +99,12 @@ describe("the supervision tree under fire", () => {
     const load = startLoad(client, "scaled", rows, expected)
     await eventually(async () => (load.summary.requests > 200 ? true : undefined), 10_000, "load to run")
     const removed = await client.scale("scaled", 1)
-    expect(removed.flatMap((r) => r.done).map((id) => id.split("@")[0]).sort()).toEqual(["scaled-2", "scaled-3"])
+    expect(
+      removed
+        .flatMap((r) => r.done)
+        .map((id) => id.split("@")[0])
+        .sort()
+    ).toEqual(["scaled-2", "scaled-3"])
     expect(await actorsOf("scaled")).toHaveLength(1)
     const added = await client.scale("scaled", 3)
     expect(added.flatMap((r) => r.done)).toHaveLength(2)
@@ -100,11 +122,15 @@ describe("the supervision tree under fire", () => {
     const unsubscribe = await client.onEvents((e) => events.push(e), "recycled")
     const load = startLoad(client, "recycled", rows, expected, 8)
     let lowestServing = Number.POSITIVE_INFINITY
-    await eventually(async () => {
-      const actors = await actorsOf("recycled")
-      lowestServing = Math.min(lowestServing, actors.filter((a) => a.state === "serving").length)
-      return events.filter((e) => e.type === "recycled").length >= 3 ? true : undefined
-    }, 30_000, "three recycles")
+    await eventually(
+      async () => {
+        const actors = await actorsOf("recycled")
+        lowestServing = Math.min(lowestServing, actors.filter((a) => a.state === "serving").length)
+        return events.filter((e) => e.type === "recycled").length >= 3 ? true : undefined
+      },
+      30_000,
+      "three recycles"
+    )
     const summary = await load.stop()
     unsubscribe()
     expect(summary.failures).toEqual([])
@@ -134,8 +160,17 @@ describe("the supervision tree under fire", () => {
     unsubscribe()
     expect(summary.failures).toEqual([])
     expect(summary.wrongAnswers).toBe(0)
-    await eventually(async () => (events.filter((e) => e.type === "restarted").length >= 2 ? true : undefined), 5_000, "restarted events")
-    expect(events.filter((e) => e.type === "started").map((e) => e.pid).sort()).toEqual(after.map((a) => a.pid).sort())
+    await eventually(
+      async () => (events.filter((e) => e.type === "restarted").length >= 2 ? true : undefined),
+      5_000,
+      "restarted events"
+    )
+    expect(
+      events
+        .filter((e) => e.type === "started")
+        .map((e) => e.pid)
+        .sort()
+    ).toEqual(after.map((a) => a.pid).sort())
     expect(events.every((e) => e.model === "rolled" && e.supervisor === before[0]!.id.split("@")[1])).toBe(true)
   })
 
@@ -161,7 +196,9 @@ describe("the supervision tree under fire", () => {
     expect(restartedByRoot.map((e) => e.model)).toEqual(["bystander", "doomed"])
     expect(restartedByRoot[0]!.reason).toBe("model supervisor restarted by the root (one_for_all) after doomed gave up")
     expect(p.output()).toMatch(/IntensityExceeded: root supervisor gave up: more than 1 model supervisor restarts/)
-    await expect(client.infer("bystander", [[5.1, 3.5, 1.4, 0.2]], { retry: false })).rejects.toMatchObject({ _tag: "NoResponders" })
+    await expect(client.infer("bystander", [[5.1, 3.5, 1.4, 0.2]], { retry: false })).rejects.toMatchObject({
+      _tag: "NoResponders"
+    })
   })
 
   it("backs off a slot whose model cannot load: the gaps between attempts grow", async () => {
@@ -171,7 +208,14 @@ describe("the supervision tree under fire", () => {
       nats.url,
       {
         supervisor: { intensity: 0 },
-        models: [{ name: "unloadable", path: join(IRIS_MODEL, "missing"), supervisor: { intensity: 3, period: 60 }, backoff: { initialMs: 600, jitter: 0 } }]
+        models: [
+          {
+            name: "unloadable",
+            path: join(IRIS_MODEL, "missing"),
+            supervisor: { intensity: 3, period: 60 },
+            backoff: { initialMs: 600, jitter: 0 }
+          }
+        ]
       },
       { waitReady: false }
     )
@@ -179,7 +223,10 @@ describe("the supervision tree under fire", () => {
     unsubscribe()
     // the wait between each exit and the restart that follows it: 600, 1200, 2400 ms
     const waits = events.flatMap((e, i) => {
-      const exit = events.slice(0, i).reverse().find((x) => x.type === "exited")
+      const exit = events
+        .slice(0, i)
+        .reverse()
+        .find((x) => x.type === "exited")
       return e.type === "restarted" && e.actor !== undefined && exit !== undefined ? [e.at - exit.at] : []
     })
     expect(waits).toHaveLength(3)

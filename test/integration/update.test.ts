@@ -3,17 +3,25 @@
 import { copyFile, mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import type { NatsConnection } from "@nats-io/transport-node"
 import { Objm } from "@nats-io/obj"
+import type { NatsConnection } from "@nats-io/transport-node"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startLocalNatsServer } from "../../src/cli/natsServer.js"
-import { type Client, connect, type HostTensor, IncompatibleSignature, RegistryUnavailable, VersionConflict } from "../../src/client/index.js"
-import type { UpdateAck } from "../../src/protocol/messages.js"
+import {
+  type Client,
+  connect,
+  type HostTensor,
+  IncompatibleSignature,
+  RegistryUnavailable,
+  VersionConflict
+} from "../../src/client/index.js"
+import { readModelFolder } from "../../src/model/artifacts.js"
 import { folderSaveHandler } from "../../src/model/files.js"
 import { initRuntime } from "../../src/model/runtime.js"
-import { encodeBundle, readModelFolder } from "../../src/registry/bundle.js"
+import type { UpdateAck } from "../../src/protocol/messages.js"
+import { encodeBundle } from "../../src/registry/bundle.js"
 import { openRegistry } from "../../src/registry/Registry.js"
 import { expectedAnswers, startLoad } from "../helpers/load.js"
 import { eventually, FIXTURES, IRIS_MODEL, irisRows, startSupervisor } from "../helpers/processes.js"
@@ -34,7 +42,8 @@ const irisVariant = async (factor: number): Promise<string> => {
   return dir
 }
 
-const actorsOf = async (model: string) => (await client.status()).flatMap((s) => s.actors).filter((a) => a.model === model)
+const actorsOf = async (model: string) =>
+  (await client.status()).flatMap((s) => s.actors).filter((a) => a.model === model)
 const predict = async (model: string, row: ReadonlyArray<number> = SETOSA) => {
   const reply = await client.infer(model, [row])
   return { version: reply.version, data: Array.from((reply.outputs as HostTensor).data) }
@@ -68,7 +77,13 @@ describe("update-model", () => {
 
   it("rolls out ten versions under load: no failed request, versions never go back, all replicas within 2 s", async () => {
     const variants = [await irisVariant(1.05), await irisVariant(0.95)]
-    const load = startLoad(client, "iris", rows.slice(0, 30), await expectedAnswers(client, "iris", rows.slice(0, 30)), 8)
+    const load = startLoad(
+      client,
+      "iris",
+      rows.slice(0, 30),
+      await expectedAnswers(client, "iris", rows.slice(0, 30)),
+      8
+    )
     const seen = new Map<string, number>()
     let backwards = 0
     let stopWatching = false
@@ -99,11 +114,18 @@ describe("update-model", () => {
     expect(summary.failures).toEqual([])
     expect(backwards).toBe(0)
     expect(Math.max(...rollouts)).toBeLessThan(2_000)
-    const actors = await eventually(async () => {
-      const now = await actorsOf("iris")
-      return now.every((a) => a.version === 11) ? now : undefined
-    }, 5_000, "status to report version 11")
-    expect(actors.map((a) => [a.version, a.loads, a.restarts])).toEqual([[11, 11, 0], [11, 11, 0]])
+    const actors = await eventually(
+      async () => {
+        const now = await actorsOf("iris")
+        return now.every((a) => a.version === 11) ? now : undefined
+      },
+      5_000,
+      "status to report version 11"
+    )
+    expect(actors.map((a) => [a.version, a.loads, a.restarts])).toEqual([
+      [11, 11, 0],
+      [11, 11, 0]
+    ])
     // answers are the last variant's, not the original's (the load's expected answers no longer hold)
     expect((await predict("iris")).version).toBe(11)
   })
@@ -112,10 +134,14 @@ describe("update-model", () => {
     const [victim] = await actorsOf("iris")
     const version = victim!.version
     process.kill(victim!.pid!, "SIGKILL")
-    const back = await eventually(async () => {
-      const slot = (await actorsOf("iris")).find((a) => a.id === victim!.id)
-      return slot?.state === "serving" && slot.pid !== victim!.pid ? slot : undefined
-    }, 10_000, "the killed replica to serve again")
+    const back = await eventually(
+      async () => {
+        const slot = (await actorsOf("iris")).find((a) => a.id === victim!.id)
+        return slot?.state === "serving" && slot.pid !== victim!.pid ? slot : undefined
+      },
+      10_000,
+      "the killed replica to serve again"
+    )
     expect(back.version).toBe(version)
     expect(back.loads).toBe(1)
     const versions = new Set<number>()
@@ -141,9 +167,15 @@ describe("update-model", () => {
     const both = await Promise.allSettled([client.pushModel("guarded", variant), client.pushModel("guarded", variant)])
     const conflicts = both.filter((o) => o.status === "rejected").map((o) => (o as PromiseRejectedResult).reason)
     expect(conflicts.every((e) => e instanceof VersionConflict)).toBe(true)
-    const versions = both.filter((o) => o.status === "fulfilled").map((o) => (o as PromiseFulfilledResult<{ version: number }>).value.version)
+    const versions = both
+      .filter((o) => o.status === "fulfilled")
+      .map((o) => (o as PromiseFulfilledResult<{ version: number }>).value.version)
     expect(new Set(versions).size).toBe(versions.length)
-    await eventually(async () => ((await actorsOf("guarded")).every((a) => a.version === Math.max(...versions)) ? true : undefined), 5_000, "replicas on the pushed version")
+    await eventually(
+      async () => ((await actorsOf("guarded")).every((a) => a.version === Math.max(...versions)) ? true : undefined),
+      5_000,
+      "replicas on the pushed version"
+    )
   })
 
   it("refuses corrupt artifacts and an incompatible signature; the old version keeps serving", async () => {
@@ -164,19 +196,43 @@ describe("update-model", () => {
     tampered.set("weights.bin", new Uint8Array(files.get("weights.bin")!.byteLength).fill(7))
     await store.putBlob({ name: `guarded/${digest.slice("sha256:".length)}` }, encodeBundle(tampered))
     const current = (await Effect.runPromise(registry.current("guarded")))!
-    await Effect.runPromise(registry.publish("guarded", { ...current.entry, version: current.entry.version + 1, digest, source: "tampered" }, current.revision))
-    const refused = await eventually(async () => (acks.filter((a) => !a.ok).length >= 2 ? acks : undefined), 10_000, "both replicas to refuse")
-    expect(refused.every((a) => a.version === current.entry.version + 1 && /do not match their digest/.test(a.error ?? ""))).toBe(true)
+    await Effect.runPromise(
+      registry.publish(
+        "guarded",
+        { ...current.entry, version: current.entry.version + 1, digest, source: "tampered" },
+        current.revision
+      )
+    )
+    const refused = await eventually(
+      async () => (acks.filter((a) => !a.ok).length >= 2 ? acks : undefined),
+      10_000,
+      "both replicas to refuse"
+    )
+    expect(
+      refused.every((a) => a.version === current.entry.version + 1 && /do not match their digest/.test(a.error ?? ""))
+    ).toBe(true)
     expect(await predict("guarded")).toEqual(before)
 
     // an incompatible signature: the client refuses before publishing; replicas refuse it too
-    await expect(client.updateModel("guarded", { path: join(FIXTURES, "two-inputs") })).rejects.toBeInstanceOf(IncompatibleSignature)
+    await expect(client.updateModel("guarded", { path: join(FIXTURES, "two-inputs") })).rejects.toBeInstanceOf(
+      IncompatibleSignature
+    )
     const twoInputs = await readModelFolder(join(FIXTURES, "two-inputs"))
     const otherDigest = await Effect.runPromise(registry.storeArtifacts("guarded", encodeBundle(twoInputs)))
     const now = (await Effect.runPromise(registry.current("guarded")))!
     acks.length = 0
-    await Effect.runPromise(registry.publish("guarded", { ...now.entry, version: now.entry.version + 1, digest: otherDigest, source: "incompatible" }, now.revision))
-    const incompatible = await eventually(async () => (acks.filter((a) => !a.ok).length >= 2 ? acks : undefined), 10_000, "both replicas to refuse")
+    await Effect.runPromise(
+      registry.publish(
+        "guarded",
+        { ...now.entry, version: now.entry.version + 1, digest: otherDigest, source: "incompatible" },
+        now.revision
+      )
+    )
+    const incompatible = await eventually(
+      async () => (acks.filter((a) => !a.ok).length >= 2 ? acks : undefined),
+      10_000,
+      "both replicas to refuse"
+    )
     expect(incompatible.every((a) => /inputs differ/.test(a.error ?? ""))).toBe(true)
     expect(await predict("guarded")).toEqual(before)
     sub.unsubscribe()
@@ -201,7 +257,11 @@ describe("update-model", () => {
     expect(rolled.version).toBe(result.version + 1)
     const restored = await predict("learner", VERSICOLOR)
     expect(restored.data).toEqual(before.data)
-    expect((await client.modelHistory("learner")).map((v) => v.source.split(" ")[0]!.split(":")[0])).toEqual(["path", "fit", "rollback"])
+    expect((await client.modelHistory("learner")).map((v) => v.source.split(" ")[0]!.split(":")[0])).toEqual([
+      "path",
+      "fit",
+      "rollback"
+    ])
   })
 
   it("rolls out a model of a few MB", async () => {

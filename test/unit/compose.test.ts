@@ -24,10 +24,12 @@ interface Service {
   readonly stop_grace_period?: string
 }
 
-const compose = parse(readFileSync(path.join(root, "docker-compose.yml"), "utf8")) as { services?: Record<string, Service> }
+const compose = parse(readFileSync(path.join(root, "docker-compose.yml"), "utf8")) as {
+  services?: Record<string, Service>
+}
 const services = compose.services ?? {}
-const nats = services["nats"]
-const supervisor = services["supervisor"]
+const nats = services.nats
+const supervisor = services.supervisor
 
 const words = (command: Service["command"]): ReadonlyArray<string> =>
   command === undefined ? [] : typeof command === "string" ? command.trim().split(/\s+/) : command
@@ -47,25 +49,37 @@ const environment = (service: Service): Record<string, string> => {
   const env = service.environment
   if (env === undefined) return {}
   if (!Array.isArray(env)) return env as Record<string, string>
-  return Object.fromEntries((env as ReadonlyArray<string>).map((entry) => [entry.split("=")[0] ?? "", entry.split("=").slice(1).join("=")]))
+  return Object.fromEntries(
+    (env as ReadonlyArray<string>).map((entry) => [entry.split("=")[0] ?? "", entry.split("=").slice(1).join("=")])
+  )
 }
 
 // ---- the Dockerfile: its stages, each a FROM line and the instructions after it ----
-interface Stage { readonly from: string; readonly name?: string; readonly lines: ReadonlyArray<string> }
+interface Stage {
+  readonly from: string
+  readonly name?: string
+  readonly lines: ReadonlyArray<string>
+}
 
 const dockerfileStages = (text: string): ReadonlyArray<Stage> => {
-  const logical = text.replace(/\\\r?\n/g, " ").split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"))
+  const logical = text
+    .replace(/\\\r?\n/g, " ")
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"))
   const stages: Array<{ from: string; name?: string; lines: Array<string> }> = []
   for (const line of logical) {
     const from = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/i.exec(line)
-    if (from !== null) stages.push({ from: from[1] ?? "", ...(from[2] === undefined ? {} : { name: from[2] }), lines: [] })
+    if (from !== null)
+      stages.push({ from: from[1] ?? "", ...(from[2] === undefined ? {} : { name: from[2] }), lines: [] })
     else stages.at(-1)?.lines.push(line)
   }
   return stages
 }
 const instruction = (stage: Stage, name: string): ReadonlyArray<string> =>
   stage.lines.filter((l) => l.toUpperCase().startsWith(`${name} `)).map((l) => l.slice(name.length).trim())
-const execForm = (text: string | undefined): ReadonlyArray<string> => (text === undefined ? [] : (JSON.parse(text) as Array<string>))
+const execForm = (text: string | undefined): ReadonlyArray<string> =>
+  text === undefined ? [] : (JSON.parse(text) as Array<string>)
 
 const buildOf = (service: Service): { context: string; dockerfile: string } => {
   const build = service.build
@@ -84,7 +98,9 @@ const workdir = runtime === undefined ? undefined : instruction(runtime, "WORKDI
 /** A path inside the image, mapped back to the repo (the image's WORKDIR holds the repo's files). */
 const inRepo = (imagePath: string): string => {
   const base = workdir ?? "/app"
-  return path.posix.isAbsolute(imagePath) ? path.join(root, path.posix.relative(base, imagePath)) : path.join(root, imagePath)
+  return path.posix.isAbsolute(imagePath)
+    ? path.join(root, path.posix.relative(base, imagePath))
+    : path.join(root, imagePath)
 }
 
 const superviseArgs = words(supervisor?.command)
@@ -123,9 +139,10 @@ describe("docker-compose.yml", () => {
   it("serves a config the project's loader accepts, on the nats service", async () => {
     const config: Config = await Effect.runPromise(loadConfig(inRepo(configArg ?? "")))
     expect(config.models.length).toBeGreaterThan(0)
-    for (const model of config.models) expect(existsSync(path.join(model.path, "model.json")), `${model.path}/model.json`).toBe(true)
+    for (const model of config.models)
+      expect(existsSync(path.join(model.path, "model.json")), `${model.path}/model.json`).toBe(true)
     // The order `modelbus supervise` picks a server in: --server, the file's nats.servers, $NATS_URL.
-    const effective = serverArg ?? config.servers ?? environment(supervisor ?? {})["NATS_URL"]
+    const effective = serverArg ?? config.servers ?? environment(supervisor ?? {}).NATS_URL
     expect(effective).toBe("nats://nats:4222")
   })
 })
@@ -165,7 +182,10 @@ describe("the CLI the image runs", () => {
 
   beforeAll(async () => {
     if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first (npm test does)`)
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, "supervise", "--help"], { cwd: root, timeout: 30_000 })
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, "supervise", "--help"], {
+      cwd: root,
+      timeout: 30_000
+    })
     help = `${stdout}${stderr}`
   })
 

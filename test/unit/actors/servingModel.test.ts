@@ -5,7 +5,12 @@ import { acquire, release, servingModel, swapIn } from "../../../src/actors/serv
 import type { LoadedModel } from "../../../src/model/loader.js"
 
 const fakeModel = () => {
-  const model = { disposed: 0, signature: { format: "layers", inputs: [], outputs: [] }, predict: async () => ({}), dispose: () => void model.disposed++ }
+  const model = {
+    disposed: 0,
+    signature: { format: "layers", inputs: [], outputs: [] },
+    predict: async () => ({}),
+    dispose: () => void model.disposed++
+  }
   return model as unknown as LoadedModel & { disposed: number }
 }
 

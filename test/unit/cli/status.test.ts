@@ -4,13 +4,38 @@ import { formatEvent } from "../../../src/cli/control.js"
 import { formatUptime, mergeStatuses, renderTree } from "../../../src/cli/status.js"
 import type { SupervisorStatus } from "../../../src/protocol/messages.js"
 
-const node = (name: string) => ({ name, strategy: "one_for_one", intensity: 3, periodMs: 10_000, state: "running" as const, recentRestarts: 0, escalations: 0 })
+const node = (name: string) => ({
+  name,
+  strategy: "one_for_one",
+  intensity: 3,
+  periodMs: 10_000,
+  state: "running" as const,
+  recentRestarts: 0,
+  escalations: 0
+})
 const actor = (id: string, model: string, extra: object = {}) => ({
-  id, model, pid: 100, state: "serving" as const, version: 1, loads: 1, restarts: 0, served: 5, errors: 0, inflight: 0, tensors: 6, rssBytes: 1, startedAt: 0, ...extra
+  id,
+  model,
+  pid: 100,
+  state: "serving" as const,
+  version: 1,
+  loads: 1,
+  restarts: 0,
+  served: 5,
+  errors: 0,
+  inflight: 0,
+  tensors: 6,
+  rssBytes: 1,
+  startedAt: 0,
+  ...extra
 })
 const status: SupervisorStatus = {
   supervisor: { id: "abc123", pid: 42, host: "box", startedAt: 0 },
-  actors: [actor("iris-1@abc123", "iris"), actor("iris-2@abc123", "iris", { restarts: 1, lastExit: "killed by SIGKILL" }), actor("mnist-1@abc123", "mnist")],
+  actors: [
+    actor("iris-1@abc123", "iris"),
+    actor("iris-2@abc123", "iris", { restarts: 1, lastExit: "killed by SIGKILL" }),
+    actor("mnist-1@abc123", "mnist")
+  ],
   tree: { root: node("root"), models: [{ ...node("iris"), escalations: 1 }, node("mnist")] }
 }
 
@@ -33,14 +58,30 @@ describe("renderTree", () => {
   })
 
   it("formats uptimes in the two largest units", () => {
-    expect([0, 12_000, 245_000, 3 * 3600_000 + 12 * 60_000, 2 * 86400_000 + 3600_000].map(formatUptime)).toEqual(["0s", "12s", "4m05s", "3h12m", "2d01h"])
+    expect([0, 12_000, 245_000, 3 * 3600_000 + 12 * 60_000, 2 * 86400_000 + 3600_000].map(formatUptime)).toEqual([
+      "0s",
+      "12s",
+      "4m05s",
+      "3h12m",
+      "2d01h"
+    ])
   })
 })
 
 describe("formatEvent", () => {
   it("prints one readable line, or the JSON event", () => {
-    const e = { type: "exited" as const, model: "iris", supervisor: "abc123", at: 0, actor: "iris-1@abc123", pid: 7, reason: "killed by SIGKILL" }
-    expect(formatEvent(e, false)).toBe('1970-01-01T00:00:00.000Z iris exited actor=iris-1@abc123 pid=7 reason="killed by SIGKILL" supervisor=abc123')
+    const e = {
+      type: "exited" as const,
+      model: "iris",
+      supervisor: "abc123",
+      at: 0,
+      actor: "iris-1@abc123",
+      pid: 7,
+      reason: "killed by SIGKILL"
+    }
+    expect(formatEvent(e, false)).toBe(
+      '1970-01-01T00:00:00.000Z iris exited actor=iris-1@abc123 pid=7 reason="killed by SIGKILL" supervisor=abc123'
+    )
     expect(JSON.parse(formatEvent(e, true))).toEqual(e)
   })
 })

@@ -3,14 +3,22 @@
 import { Clock, Duration, Effect, Exit, Fiber, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import { describe, expect, it } from "vitest"
-import { defaultRetryPolicy, isRetryable, resolveRetryPolicy, retrying, retryPlan, type RetryPolicy, retrySchedule } from "../../../src/client/retry.js"
+import {
+  defaultRetryPolicy,
+  isRetryable,
+  type RetryPolicy,
+  resolveRetryPolicy,
+  retrying,
+  retryPlan,
+  retrySchedule
+} from "../../../src/client/retry.js"
 import {
   BadInput,
   BadReply,
   ConnectionError,
   DeadlineExceeded,
-  InferenceFailed,
   type InferError,
+  InferenceFailed,
   NoResponders,
   Overloaded,
   PayloadTooLarge,
@@ -26,19 +34,21 @@ const policy = (p: Partial<RetryPolicy>): RetryPolicy => resolveRetryPolicy(defa
 
 /** The delays a fresh run of the schedule gives for these failures, until it stops. */
 const delaysOf = (schedule: Schedule.Schedule<Duration.Duration, InferError>, inputs: ReadonlyArray<InferError>) =>
-  Effect.runSync(Effect.gen(function*() {
-    const step = yield* Schedule.toStep(schedule)
-    const delays: Array<number> = []
-    let now = 0
-    for (const input of inputs) {
-      const exit = yield* Effect.exit(step(now, input))
-      if (Exit.isFailure(exit)) break // the schedule is done
-      const ms = Duration.toMillis(exit.value[1])
-      delays.push(ms)
-      now += ms
-    }
-    return delays
-  }))
+  Effect.runSync(
+    Effect.gen(function* () {
+      const step = yield* Schedule.toStep(schedule)
+      const delays: Array<number> = []
+      let now = 0
+      for (const input of inputs) {
+        const exit = yield* Effect.exit(step(now, input))
+        if (Exit.isFailure(exit)) break // the schedule is done
+        const ms = Duration.toMillis(exit.value[1])
+        delays.push(ms)
+        now += ms
+      }
+      return delays
+    })
+  )
 
 describe("which failures are retried", () => {
   it("retries Timeout, NoResponders and Overloaded only", () => {
@@ -109,17 +119,19 @@ describe("the retry schedule", () => {
 
   it("stops at the first failure that is not retryable", () => {
     expect(delaysOf(retrySchedule(p), [badInput()])).toEqual([])
-    expect(delaysOf(retrySchedule(p), [overloaded(), noResponders(), new InferenceFailed({ message: "boom" }), timeout()])).toHaveLength(2)
+    expect(
+      delaysOf(retrySchedule(p), [overloaded(), noResponders(), new InferenceFailed({ message: "boom" }), timeout()])
+    ).toHaveLength(2)
   })
 })
 
 /** Runs `retrying` on a scripted attempt under TestClock, advancing virtual time until it ends. */
 const runScripted = (script: ReadonlyArray<InferError | "ok">, p: RetryPolicy) =>
   Effect.runPromise(
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const startedAt: Array<number> = []
       const attempt = (n: number) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           startedAt.push(yield* Clock.currentTimeMillis)
           expect(n).toBe(startedAt.length)
           const step = script[n - 1] ?? script[script.length - 1]!

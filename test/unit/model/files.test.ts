@@ -24,7 +24,14 @@ const smallModel = (): tf.LayersModel => {
   const x = tf.input({ shape: [3], name: "x" })
   const dense = tf.layers.dense({ units: 2, name: "y" })
   const y = dense.apply(x) as tf.SymbolicTensor
-  dense.setWeights([tf.tensor2d([[1, 2], [3, 4], [5, 6]]), tf.tensor1d([0.5, -0.5])])
+  dense.setWeights([
+    tf.tensor2d([
+      [1, 2],
+      [3, 4],
+      [5, 6]
+    ]),
+    tf.tensor1d([0.5, -0.5])
+  ])
   return tf.model({ inputs: x, outputs: y })
 }
 
@@ -35,10 +42,15 @@ describe("folderSaveHandler + folderLoadHandler", () => {
     await model.save(folderSaveHandler(folder))
     const json = JSON.parse(await readFile(path.join(folder, "model.json"), "utf8"))
     expect(json.format).toBe("layers-model")
-    expect(json.weightsManifest).toEqual([{
-      paths: ["weights.bin"],
-      weights: [{ name: "y/kernel", shape: [3, 2], dtype: "float32" }, { name: "y/bias", shape: [2], dtype: "float32" }]
-    }])
+    expect(json.weightsManifest).toEqual([
+      {
+        paths: ["weights.bin"],
+        weights: [
+          { name: "y/kernel", shape: [3, 2], dtype: "float32" },
+          { name: "y/bias", shape: [2], dtype: "float32" }
+        ]
+      }
+    ])
     expect((await readFile(path.join(folder, "weights.bin"))).byteLength).toBe(8 * 4)
 
     const loaded = await tf.loadLayersModel(folderLoadHandler(folder))
@@ -72,7 +84,10 @@ describe("folderSaveHandler + folderLoadHandler", () => {
 
     const loaded = await tf.loadLayersModel(folderLoadHandler(folder))
     const weights = await Promise.all(loaded.getWeights().map((w) => w.data()))
-    expect(weights.map((w) => Array.from(w))).toEqual([[1, 2, 3, 4, 5, 6], [0.5, -0.5]])
+    expect(weights.map((w) => Array.from(w))).toEqual([
+      [1, 2, 3, 4, 5, 6],
+      [0.5, -0.5]
+    ])
     model.dispose()
     loaded.dispose()
   })

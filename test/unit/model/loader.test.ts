@@ -8,11 +8,11 @@ import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { readIris } from "../../../examples/iris/dataset.js"
-import type { HostTensor } from "../../../src/protocol/tensor.js"
 import { ModelLoadFailed } from "../../../src/model/errors.js"
 import { folderLoadHandler, folderSaveHandler } from "../../../src/model/files.js"
 import { type LoadedModel, loadModel } from "../../../src/model/loader.js"
 import { initRuntime } from "../../../src/model/runtime.js"
+import type { HostTensor } from "../../../src/protocol/tensor.js"
 
 const repo = fileURLToPath(new URL("../../../", import.meta.url))
 const irisLayers = path.join(repo, "examples/iris/model")
@@ -30,7 +30,11 @@ const irisBatch: HostTensor = {
   data: Float32Array.from(iris.measurements.flat())
 }
 
-const float32 = (shape: Array<number>, values: Array<number>): HostTensor => ({ dtype: "float32", shape, data: Float32Array.from(values) })
+const float32 = (shape: Array<number>, values: Array<number>): HostTensor => ({
+  dtype: "float32",
+  shape,
+  data: Float32Array.from(values)
+})
 
 const expectClose = (actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number) => {
   expect(actual.length).toBe(expected.length)
@@ -168,7 +172,9 @@ describe("predict", () => {
   it("returns only the requested outputs, in the requested order", async () => {
     const x = tf.input({ shape: [2], name: "x" })
     const first = tf.layers.dense({ units: 1, name: "first", kernelInitializer: "ones" }).apply(x) as tf.SymbolicTensor
-    const second = tf.layers.dense({ units: 2, name: "second", kernelInitializer: "zeros", biasInitializer: "ones" }).apply(x) as tf.SymbolicTensor
+    const second = tf.layers
+      .dense({ units: 2, name: "second", kernelInitializer: "zeros", biasInitializer: "ones" })
+      .apply(x) as tf.SymbolicTensor
     const source = tf.model({ inputs: x, outputs: [first, second] })
     const folder = path.join(scratch, "two-outputs")
     await source.save(folderSaveHandler(folder))
@@ -194,9 +200,10 @@ describe("predict", () => {
       for (const spec of model.signature.inputs) {
         const shape = spec.shape.map((d) => d ?? 8)
         const size = shape.reduce((a, b) => a * b, 1)
-        inputs[spec.name] = spec.dtype === "int32"
-          ? { dtype: "int32", shape, data: Int32Array.from({ length: size }, (_, i) => i % 10) }
-          : { dtype: "float32", shape, data: Float32Array.from({ length: size }, (_, i) => i / size) }
+        inputs[spec.name] =
+          spec.dtype === "int32"
+            ? { dtype: "int32", shape, data: Int32Array.from({ length: size }, (_, i) => i % 10) }
+            : { dtype: "float32", shape, data: Float32Array.from({ length: size }, (_, i) => i / size) }
       }
       await model.predict(inputs) // first run may compile and cache kernels
       const baseline = tf.memory().numTensors
@@ -210,17 +217,24 @@ describe("predict", () => {
   it("runs a Graph with a dynamic-shape op through executeAsync (bool in, int32 out)", async () => {
     const folder = path.join(scratch, "graph-where")
     await mkdir(folder)
-    await writeFile(path.join(folder, "model.json"), JSON.stringify({
-      format: "graph-model",
-      modelTopology: {
-        node: [
-          { name: "flags", op: "Placeholder", attr: { dtype: { type: "DT_BOOL" }, shape: { shape: { dim: [{ size: "-1" }] } } } },
-          { name: "positions", op: "Where", input: ["flags"], attr: { T: { type: "DT_BOOL" } } }
-        ],
-        versions: { producer: 1395 }
-      },
-      weightsManifest: []
-    }))
+    await writeFile(
+      path.join(folder, "model.json"),
+      JSON.stringify({
+        format: "graph-model",
+        modelTopology: {
+          node: [
+            {
+              name: "flags",
+              op: "Placeholder",
+              attr: { dtype: { type: "DT_BOOL" }, shape: { shape: { dim: [{ size: "-1" }] } } }
+            },
+            { name: "positions", op: "Where", input: ["flags"], attr: { T: { type: "DT_BOOL" } } }
+          ],
+          versions: { producer: 1395 }
+        },
+        weightsManifest: []
+      })
+    )
     const model = keep(await load(folder))
     expect(model.signature).toEqual({
       format: "graph",
@@ -228,7 +242,9 @@ describe("predict", () => {
       outputs: [{ name: "positions", dtype: "int32", shape: [null, 1] }]
     })
     const baseline = tf.memory().numTensors
-    const { positions } = await model.predict({ flags: { dtype: "bool", shape: [5], data: Uint8Array.from([1, 0, 1, 1, 0]) } })
+    const { positions } = await model.predict({
+      flags: { dtype: "bool", shape: [5], data: Uint8Array.from([1, 0, 1, 1, 0]) }
+    })
     expect(positions).toEqual({ dtype: "int32", shape: [3, 1], data: Int32Array.from([0, 2, 3]) })
     expect(tf.memory().numTensors).toBe(baseline)
   })
@@ -260,7 +276,7 @@ describe("load failures", () => {
     await mkdir(dir)
     expect((await loadError(dir)).message).toBe(`no model.json in ${dir}`)
 
-    await writeFile(path.join(dir, "model.json"), "{\"modelTopology\": ")
+    await writeFile(path.join(dir, "model.json"), '{"modelTopology": ')
     expect((await loadError(dir)).message).toContain(`${path.join(dir, "model.json")} is not valid JSON`)
 
     await writeFile(path.join(dir, "model.json"), JSON.stringify({ modelTopology: { hello: 1 }, weightsManifest: [] }))

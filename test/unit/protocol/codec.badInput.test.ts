@@ -40,26 +40,54 @@ describe("decodeRequest refuses malformed bodies with a BadInput", () => {
     // an array of two elements that ends after the first
     expectMessage(decodeRequest(Uint8Array.of(0x92, 0x01), "msgpack"), "not valid msgpack", "application/json")
     // a JSON body sent without the JSON Content-Type
-    expectMessage(decodeRequest(new TextEncoder().encode(`{"inputs":[1]}`), "msgpack"), "not valid msgpack", "Content-Type: application/json")
+    expectMessage(
+      decodeRequest(new TextEncoder().encode(`{"inputs":[1]}`), "msgpack"),
+      "not valid msgpack",
+      "Content-Type: application/json"
+    )
     // a msgpack str header promising more bytes than there are
     expectMessage(decodeRequest(Uint8Array.of(0xdb, 0xff, 0xff, 0xff, 0xff, 0x41), "msgpack"), "not valid msgpack")
   })
 
   it("a body that is not an object, or has no inputs, says the body shape expected and what came", () => {
     for (const encoding of ENCODINGS) {
-      expectMessage(decodeRequest(bodyIn(encoding, [1, 2, 3]), encoding), `expected a body {"inputs"`, "received an array of 3")
-      expectMessage(decodeRequest(bodyIn(encoding, "hello"), encoding), `expected a body {"inputs"`, `received the string "hello"`)
+      expectMessage(
+        decodeRequest(bodyIn(encoding, [1, 2, 3]), encoding),
+        `expected a body {"inputs"`,
+        "received an array of 3"
+      )
+      expectMessage(
+        decodeRequest(bodyIn(encoding, "hello"), encoding),
+        `expected a body {"inputs"`,
+        `received the string "hello"`
+      )
       expectMessage(decodeRequest(bodyIn(encoding, 42), encoding), `expected a body {"inputs"`, "received number 42")
       expectMessage(decodeRequest(bodyIn(encoding, null), encoding), `expected a body {"inputs"`, "received null")
-      expectMessage(decodeRequest(bodyIn(encoding, { input: [1] }), encoding), `expected a body {"inputs"`, "received an object")
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { input: [1] }), encoding),
+        `expected a body {"inputs"`,
+        "received an object"
+      )
     }
   })
 
   it("inputs that are neither a tensor, nested arrays nor a map", () => {
     for (const encoding of ENCODINGS) {
-      expectMessage(decodeRequest(bodyIn(encoding, { inputs: "x" }), encoding), "inputs: expected a tensor", `received the string "x"`)
-      expectMessage(decodeRequest(bodyIn(encoding, { inputs: {} }), encoding), "expected at least one input", "received an empty object")
-      const named = expectMessage(decodeRequest(bodyIn(encoding, { inputs: { a: [1], b: "x" } }), encoding), "inputs.b:", "expected a tensor")
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: "x" }), encoding),
+        "inputs: expected a tensor",
+        `received the string "x"`
+      )
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: {} }), encoding),
+        "expected at least one input",
+        "received an empty object"
+      )
+      const named = expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: { a: [1], b: "x" } }), encoding),
+        "inputs.b:",
+        "expected a tensor"
+      )
       expect(named.input).toBe("b")
     }
   })
@@ -72,7 +100,11 @@ describe("decodeRequest refuses malformed bodies with a BadInput", () => {
         `received the string "float64"`
       )
       expect(e.input).toBe("x")
-      expectMessage(decodeRequest(bodyIn(encoding, { inputs: { dtype: 3, shape: [1], data: [1] } }), encoding), "inputs: dtype:", "received number 3")
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: { dtype: 3, shape: [1], data: [1] } }), encoding),
+        "inputs: dtype:",
+        "received number 3"
+      )
     }
   })
 
@@ -125,27 +157,70 @@ describe("decodeRequest refuses malformed bodies with a BadInput", () => {
   // with a flat number array must not be truncated or wrapped silently either.
   it("flat data values that the dtype cannot hold (int32: 1.5, 2^31; bool: 2)", () => {
     for (const encoding of ENCODINGS) {
-      expectMessage(decodeRequest(bodyIn(encoding, { inputs: { dtype: "int32", shape: [2], data: [1, 1.5] } }), encoding), "data[1]", "1.5")
-      expectMessage(decodeRequest(bodyIn(encoding, { inputs: { dtype: "int32", shape: [1], data: [2 ** 31] } }), encoding), "data[0]", String(2 ** 31))
-      expectMessage(decodeRequest(bodyIn(encoding, { inputs: { dtype: "bool", shape: [1], data: [2] } }), encoding), "data[0]", "2")
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: { dtype: "int32", shape: [2], data: [1, 1.5] } }), encoding),
+        "data[1]",
+        "1.5"
+      )
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: { dtype: "int32", shape: [1], data: [2 ** 31] } }), encoding),
+        "data[0]",
+        String(2 ** 31)
+      )
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: { dtype: "bool", shape: [1], data: [2] } }), encoding),
+        "data[0]",
+        "2"
+      )
     }
   })
 
   it("data that is neither bytes nor an array of numbers", () => {
     for (const encoding of ENCODINGS) {
-      expectMessage(decodeRequest(bodyIn(encoding, { inputs: { dtype: "float32", shape: [1], data: "AAAA" } }), encoding), "data: expected raw bytes or a flat number array")
-      expectMessage(decodeRequest(bodyIn(encoding, { inputs: { dtype: "float32", shape: [2], data: [1, "2"] } }), encoding), "data[1]: expected a number", `received the string "2"`)
-      expectMessage(decodeRequest(bodyIn(encoding, { inputs: { dtype: "float32", shape: [2], data: [1, [2]] } }), encoding), "data[1]: expected a number", "received an array of 1")
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: { dtype: "float32", shape: [1], data: "AAAA" } }), encoding),
+        "data: expected raw bytes or a flat number array"
+      )
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: { dtype: "float32", shape: [2], data: [1, "2"] } }), encoding),
+        "data[1]: expected a number",
+        `received the string "2"`
+      )
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: { dtype: "float32", shape: [2], data: [1, [2]] } }), encoding),
+        "data[1]: expected a number",
+        "received an array of 1"
+      )
     }
   })
 
   it("ragged nested arrays say where and what length was expected", () => {
     for (const encoding of ENCODINGS) {
-      expectMessage(decodeRequest(bodyIn(encoding, { inputs: [[1, 2], [3]] }), encoding), "ragged nesting at [1]", "expected an array of 2", "received an array of 1")
-      expectMessage(decodeRequest(bodyIn(encoding, { inputs: [[1, 2], 3] }), encoding), "ragged nesting at [1]", "received number 3")
-      expectMessage(decodeRequest(bodyIn(encoding, { inputs: [1, [2]] }), encoding), "expected a number at [1]", "received an array of 1")
-      expectMessage(decodeRequest(bodyIn(encoding, { inputs: [[1, "a"]] }), encoding), "expected a number at [0][1]", `received the string "a"`)
-      expectMessage(decodeRequest(bodyIn(encoding, { inputs: { x: [[1], [2, 3]] } }), encoding), "inputs.x: ragged nesting at [1]")
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: [[1, 2], [3]] }), encoding),
+        "ragged nesting at [1]",
+        "expected an array of 2",
+        "received an array of 1"
+      )
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: [[1, 2], 3] }), encoding),
+        "ragged nesting at [1]",
+        "received number 3"
+      )
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: [1, [2]] }), encoding),
+        "expected a number at [1]",
+        "received an array of 1"
+      )
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: [[1, "a"]] }), encoding),
+        "expected a number at [0][1]",
+        `received the string "a"`
+      )
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: { x: [[1], [2, 3]] } }), encoding),
+        "inputs.x: ragged nesting at [1]"
+      )
     }
   })
 
@@ -154,7 +229,10 @@ describe("decodeRequest refuses malformed bodies with a BadInput", () => {
       const ok = decodeRequest(new TextEncoder().encode(`{"inputs":${deepArray(MAX_RANK)}}`), "json")
       expect(ok).not.toBeInstanceOf(BadInput)
       const tooDeep = JSON.parse(deepArray(MAX_RANK + 1)) as unknown
-      expectMessage(decodeRequest(bodyIn(encoding, { inputs: tooDeep }), encoding), `nesting deeper than ${MAX_RANK} levels`)
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: tooDeep }), encoding),
+        `nesting deeper than ${MAX_RANK} levels`
+      )
     }
   })
 
@@ -187,11 +265,25 @@ describe("decodeRequest refuses malformed bodies with a BadInput", () => {
 
   it("outputs that are not an array of strings", () => {
     for (const encoding of ENCODINGS) {
-      expectMessage(decodeRequest(bodyIn(encoding, { inputs: [1], outputs: "y" }), encoding), "outputs: expected an array of output names", `received the string "y"`)
-      expectMessage(decodeRequest(bodyIn(encoding, { inputs: [1], outputs: ["y", 2] }), encoding), "outputs: expected an array of output names", "received an array of 2")
-      expectMessage(decodeRequest(bodyIn(encoding, { inputs: [1], outputs: { y: 1 } }), encoding), "outputs: expected an array of output names", "received an object")
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: [1], outputs: "y" }), encoding),
+        "outputs: expected an array of output names",
+        `received the string "y"`
+      )
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: [1], outputs: ["y", 2] }), encoding),
+        "outputs: expected an array of output names",
+        "received an array of 2"
+      )
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: [1], outputs: { y: 1 } }), encoding),
+        "outputs: expected an array of output names",
+        "received an object"
+      )
       // absent or null outputs mean "all outputs"
-      expect(decodeRequest(bodyIn(encoding, { inputs: [1], outputs: null }), encoding)).toEqual({ inputs: { kind: "single", value: { kind: "nested", shape: [1], values: [1] } } })
+      expect(decodeRequest(bodyIn(encoding, { inputs: [1], outputs: null }), encoding)).toEqual({
+        inputs: { kind: "single", value: { kind: "nested", shape: [1], values: [1] } }
+      })
     }
   })
 })
@@ -226,7 +318,9 @@ const neverThrows = (bytes: Uint8Array, encoding: Encoding): void => {
 describe("decodeRequest on arbitrary input (property)", () => {
   it("random bytes never throw: always a request or a BadInput", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 256 }), fc.constantFrom<Encoding>("msgpack", "json"), (bytes, encoding) => neverThrows(bytes, encoding)),
+      fc.property(fc.uint8Array({ maxLength: 256 }), fc.constantFrom<Encoding>("msgpack", "json"), (bytes, encoding) =>
+        neverThrows(bytes, encoding)
+      ),
       { numRuns: 2000 }
     )
   })
@@ -255,24 +349,36 @@ describe("decodeRequest on arbitrary input (property)", () => {
 
   it("any msgpack-encodable value as inputs never throws", () => {
     fc.assert(
-      fc.property(fc.anything({ withTypedArray: true, withMap: true, withSet: true, withBigInt: true, withDate: true }), (inputs) => {
-        let body: Uint8Array
-        try {
-          body = msgpack({ inputs })
-        } catch {
-          return // not encodable by msgpackr; nothing to send
+      fc.property(
+        fc.anything({ withTypedArray: true, withMap: true, withSet: true, withBigInt: true, withDate: true }),
+        (inputs) => {
+          let body: Uint8Array
+          try {
+            body = msgpack({ inputs })
+          } catch {
+            return // not encodable by msgpackr; nothing to send
+          }
+          neverThrows(body, "msgpack")
         }
-        neverThrows(body, "msgpack")
-      })
+      )
     )
   })
 
   it("tensor-shaped objects with random fields never throw", () => {
-    const field = fc.oneof(fc.jsonValue(), fc.uint8Array({ maxLength: 16 }), fc.array(fc.integer({ min: -2, max: 4 }), { maxLength: 10 }))
+    const field = fc.oneof(
+      fc.jsonValue(),
+      fc.uint8Array({ maxLength: 16 }),
+      fc.array(fc.integer({ min: -2, max: 4 }), { maxLength: 10 })
+    )
     fc.assert(
-      fc.property(fc.oneof(fc.constantFrom("float32", "int32", "bool"), fc.jsonValue()), field, field, (dtype, shape, data) => {
-        neverThrows(msgpack({ inputs: { dtype, shape, data } }), "msgpack")
-      })
+      fc.property(
+        fc.oneof(fc.constantFrom("float32", "int32", "bool"), fc.jsonValue()),
+        field,
+        field,
+        (dtype, shape, data) => {
+          neverThrows(msgpack({ inputs: { dtype, shape, data } }), "msgpack")
+        }
+      )
     )
   })
 })

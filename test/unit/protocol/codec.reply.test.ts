@@ -3,13 +3,23 @@
 import fc from "fast-check"
 import { Packr, unpack } from "msgpackr"
 import { describe, expect, it } from "vitest"
-import { decodeReply, encodeReply, type Encoding } from "../../../src/protocol/codec.js"
+import { decodeReply, type Encoding, encodeReply } from "../../../src/protocol/codec.js"
 import type { InferReply } from "../../../src/protocol/messages.js"
 import type { HostTensor } from "../../../src/protocol/tensor.js"
-import { anyPlainTensorArb, expectTensor, hostTensor, littleEndianBytes, type PlainTensor } from "./tensorArbitraries.js"
+import {
+  anyPlainTensorArb,
+  expectTensor,
+  hostTensor,
+  littleEndianBytes,
+  type PlainTensor
+} from "./tensorArbitraries.js"
 
 const ENCODINGS: ReadonlyArray<Encoding> = ["msgpack", "json"]
-const metaArb = fc.record({ model: fc.stringMatching(/^[A-Za-z0-9_-]{1,12}$/), version: fc.nat(), actor: fc.string({ maxLength: 20 }) })
+const metaArb = fc.record({
+  model: fc.stringMatching(/^[A-Za-z0-9_-]{1,12}$/),
+  version: fc.nat(),
+  actor: fc.string({ maxLength: 20 })
+})
 
 const decodedReply = (bytes: Uint8Array, encoding: Encoding): InferReply => {
   const decoded = decodeReply(bytes, encoding)
@@ -17,7 +27,8 @@ const decodedReply = (bytes: Uint8Array, encoding: Encoding): InferReply => {
   return decoded.reply
 }
 
-const isSingle = (o: InferReply["outputs"]): o is HostTensor => "dtype" in o && ArrayBuffer.isView((o as HostTensor).data)
+const isSingle = (o: InferReply["outputs"]): o is HostTensor =>
+  "dtype" in o && ArrayBuffer.isView((o as HostTensor).data)
 
 describe("encodeReply → decodeReply", () => {
   for (const encoding of ENCODINGS) {
@@ -38,7 +49,10 @@ describe("encodeReply → decodeReply", () => {
     it(`a map of named outputs round-trips in ${encoding}`, () => {
       fc.assert(
         fc.property(
-          fc.dictionary(fc.stringMatching(/^[a-z][a-z0-9_:/]{0,10}$/), anyPlainTensorArb(finite), { minKeys: 1, maxKeys: 4 }),
+          fc.dictionary(fc.stringMatching(/^[a-z][a-z0-9_:/]{0,10}$/), anyPlainTensorArb(finite), {
+            minKeys: 1,
+            maxKeys: 4
+          }),
           metaArb,
           (tensors, meta) => {
             fc.pre(!Object.hasOwn(tensors, "dtype"))
@@ -60,7 +74,12 @@ describe("encodeReply → decodeReply", () => {
     fc.assert(
       fc.property(anyPlainTensorArb(), (t) => {
         const body = encodeReply({ outputs: hostTensor(t), model: "m", version: 2, actor: "m-1" }, "msgpack")
-        const plain = unpack(body) as { outputs: { dtype: string; shape: Array<number>; data: Uint8Array }; model: string; version: number; actor: string }
+        const plain = unpack(body) as {
+          outputs: { dtype: string; shape: Array<number>; data: Uint8Array }
+          model: string
+          version: number
+          actor: string
+        }
         expect(plain.model).toBe("m")
         expect(plain.version).toBe(2)
         expect(plain.actor).toBe("m-1")
@@ -72,7 +91,15 @@ describe("encodeReply → decodeReply", () => {
   })
 
   it("JSON replies carry data as flat number arrays", () => {
-    const body = encodeReply({ outputs: { y: { dtype: "int32", shape: [2], data: new Int32Array([3, -4]) } }, model: "m", version: 1, actor: "a" }, "json")
+    const body = encodeReply(
+      {
+        outputs: { y: { dtype: "int32", shape: [2], data: new Int32Array([3, -4]) } },
+        model: "m",
+        version: 1,
+        actor: "a"
+      },
+      "json"
+    )
     expect(JSON.parse(new TextDecoder().decode(body))).toEqual({
       outputs: { y: { dtype: "int32", shape: [2], data: [3, -4] } },
       model: "m",
@@ -84,7 +111,15 @@ describe("encodeReply → decodeReply", () => {
   // A model may output NaN or ±Infinity (log(0), 0/0). JSON.stringify turns them into null,
   // and decodeReply then rejects the actor's own reply as malformed.
   it("a JSON reply whose outputs hold NaN or Infinity is still a reply to the client", () => {
-    const body = encodeReply({ outputs: { dtype: "float32", shape: [3], data: new Float32Array([NaN, Infinity, 1]) }, model: "m", version: 1, actor: "a" }, "json")
+    const body = encodeReply(
+      {
+        outputs: { dtype: "float32", shape: [3], data: new Float32Array([NaN, Infinity, 1]) },
+        model: "m",
+        version: 1,
+        actor: "a"
+      },
+      "json"
+    )
     const decoded = decodeReply(body, "json")
     expect(decoded.kind).toBe("reply")
   })
@@ -97,8 +132,16 @@ describe("encodeReply → decodeReply", () => {
       [new TextEncoder().encode("[1]"), "json", "expected a reply object"],
       [new TextEncoder().encode(`{"outputs":5}`), "json", "outputs: expected a tensor or a map of tensors"],
       [new TextEncoder().encode(`{"outputs":{"y":5}}`), "json", "outputs.y: expected a tensor"],
-      [packr.pack({ outputs: { dtype: "float32", shape: [2], data: [1] }, model: "m", version: 1, actor: "a" }), "msgpack", "needs 2 values, received 1"],
-      [packr.pack({ outputs: { dtype: "float32", shape: [1], data: [1] }, model: "m", actor: "a" }), "msgpack", "expected model, version and actor"]
+      [
+        packr.pack({ outputs: { dtype: "float32", shape: [2], data: [1] }, model: "m", version: 1, actor: "a" }),
+        "msgpack",
+        "needs 2 values, received 1"
+      ],
+      [
+        packr.pack({ outputs: { dtype: "float32", shape: [1], data: [1] }, model: "m", actor: "a" }),
+        "msgpack",
+        "expected model, version and actor"
+      ]
     ]
     for (const [bytes, encoding, reason] of cases) {
       const decoded = decodeReply(bytes, encoding)

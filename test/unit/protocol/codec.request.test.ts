@@ -3,7 +3,13 @@
 import fc from "fast-check"
 import { Packr, unpack } from "msgpackr"
 import { describe, expect, it } from "vitest"
-import { decodeRequest, encodeRequest, type Encoding, encodingOf, type TensorInput } from "../../../src/protocol/codec.js"
+import {
+  decodeRequest,
+  type Encoding,
+  encodeRequest,
+  encodingOf,
+  type TensorInput
+} from "../../../src/protocol/codec.js"
 import { BadInput } from "../../../src/protocol/errors.js"
 import {
   anyPlainTensorArb,
@@ -72,7 +78,8 @@ describe("encodeRequest → decodeRequest", () => {
         (encoding, tensors, outputs) => {
           fc.pre(!Object.hasOwn(tensors, "dtype") && !Object.hasOwn(tensors, "__proto__"))
           const inputs: Record<string, TensorInput> = {}
-          for (const [name, t] of Object.entries(tensors)) inputs[name] = { dtype: t.dtype, shape: t.shape, data: typed(t.dtype, t.values) }
+          for (const [name, t] of Object.entries(tensors))
+            inputs[name] = { dtype: t.dtype, shape: t.shape, data: typed(t.dtype, t.values) }
           const decoded = decodeRequest(encodeRequest(inputs, outputs, encoding), encoding)
           if (decoded instanceof BadInput) throw new Error(decoded.message)
           expect(decoded.outputs).toEqual(outputs)
@@ -90,8 +97,21 @@ describe("encodeRequest → decodeRequest", () => {
 
   it("nested number arrays decode to their shape and row-major values, with no dtype yet", () => {
     for (const encoding of ENCODINGS) {
-      const decoded = decodeRequest(encodeRequest([[1, 2, 3], [4, 5, 6]], ["y"], encoding), encoding)
-      expect(decoded).toEqual({ inputs: { kind: "single", value: { kind: "nested", shape: [2, 3], values: [1, 2, 3, 4, 5, 6] } }, outputs: ["y"] })
+      const decoded = decodeRequest(
+        encodeRequest(
+          [
+            [1, 2, 3],
+            [4, 5, 6]
+          ],
+          ["y"],
+          encoding
+        ),
+        encoding
+      )
+      expect(decoded).toEqual({
+        inputs: { kind: "single", value: { kind: "nested", shape: [2, 3], values: [1, 2, 3, 4, 5, 6] } },
+        outputs: ["y"]
+      })
       const scalar = decodeRequest(encodeRequest({ x: [] }, undefined, encoding), encoding)
       expect(scalar).toEqual({ inputs: { kind: "named", values: { x: { kind: "nested", shape: [0], values: [] } } } })
     }
@@ -100,7 +120,11 @@ describe("encodeRequest → decodeRequest", () => {
   it("a typed-array view into a larger buffer sends only its own elements", () => {
     const backing = new Float32Array([9, 1.5, -2.25, 3, 9])
     const body = encodeRequest({ dtype: "float32", shape: [3], data: backing.subarray(1, 4) }, undefined, "msgpack")
-    expectTensor(singleTensor(decodeRequest(body, "msgpack")), { dtype: "float32", shape: [3], values: [1.5, -2.25, 3] })
+    expectTensor(singleTensor(decodeRequest(body, "msgpack")), {
+      dtype: "float32",
+      shape: [3],
+      values: [1.5, -2.25, 3]
+    })
   })
 
   // encodeRequest accepts any ArrayLike<number> as data (TensorInput), and JSON sends the values;
@@ -129,7 +153,12 @@ describe("wire bytes", () => {
   it("a float32 or int32 tensor travels in msgpack as a bin of numpy-style little-endian bytes", () => {
     fc.assert(
       fc.property(fc.constantFrom(...DTYPES), fc.array(fc.float(), { maxLength: 64 }), (dtype, raw) => {
-        const values = Array.from(typed(dtype, raw.map((v) => (dtype === "float32" ? v : Number.isFinite(v) ? Math.trunc(v) : 0))))
+        const values = Array.from(
+          typed(
+            dtype,
+            raw.map((v) => (dtype === "float32" ? v : Number.isFinite(v) ? Math.trunc(v) : 0))
+          )
+        )
         const body = encodeRequest({ dtype, shape: [values.length], data: typed(dtype, values) }, undefined, "msgpack")
         // any msgpack library sees a plain map whose data is a bin of exactly those bytes
         const plain = unpack(body) as { inputs: { dtype: string; shape: Array<number>; data: Uint8Array } }
@@ -153,10 +182,19 @@ describe("wire bytes", () => {
     const str = (s: string) => [0xa0 | s.length, ...utf8.encode(s)]
     const payload = littleEndianBytes("float32", [0.5, -1, 2, 1e-3])
     const body = Uint8Array.from([
-      0x81, ...str("inputs"),
-      0x83, ...str("dtype"), ...str("float32"),
-      ...str("shape"), 0x92, 0x02, 0x02,
-      ...str("data"), 0xc4, payload.length, ...payload
+      0x81,
+      ...str("inputs"),
+      0x83,
+      ...str("dtype"),
+      ...str("float32"),
+      ...str("shape"),
+      0x92,
+      0x02,
+      0x02,
+      ...str("data"),
+      0xc4,
+      payload.length,
+      ...payload
     ])
     expectTensor(singleTensor(decodeRequest(body, "msgpack")), {
       dtype: "float32",
@@ -168,7 +206,11 @@ describe("wire bytes", () => {
   it("decodes correctly at every byte alignment of the bin (msgpackr hands out unaligned slices)", () => {
     fc.assert(
       fc.property(anyPlainTensorArb(), fc.integer({ min: 0, max: 7 }), (t, shift) => {
-        const body = encodeRequest({ dtype: t.dtype, shape: t.shape, data: typed(t.dtype, t.values) }, undefined, "msgpack")
+        const body = encodeRequest(
+          { dtype: t.dtype, shape: t.shape, data: typed(t.dtype, t.values) },
+          undefined,
+          "msgpack"
+        )
         const { view } = shifted(body, shift)
         expectTensor(singleTensor(decodeRequest(view, "msgpack")), t)
       })
@@ -214,8 +256,14 @@ describe("wire bytes", () => {
 
   it("plain msgpack maps, no msgpackr records, so other libraries can read requests", () => {
     const packr = new Packr({ useRecords: false })
-    const body = encodeRequest({ a: { dtype: "int32", shape: [1], data: [7] }, b: { dtype: "int32", shape: [1], data: [8] } }, undefined, "msgpack")
-    expect(packr.unpack(body)).toEqual({ inputs: { a: { dtype: "int32", shape: [1], data: [7] }, b: { dtype: "int32", shape: [1], data: [8] } } })
+    const body = encodeRequest(
+      { a: { dtype: "int32", shape: [1], data: [7] }, b: { dtype: "int32", shape: [1], data: [8] } },
+      undefined,
+      "msgpack"
+    )
+    expect(packr.unpack(body)).toEqual({
+      inputs: { a: { dtype: "int32", shape: [1], data: [7] }, b: { dtype: "int32", shape: [1], data: [8] } }
+    })
     // a fixmap (0x8X) or map16 (0xde) at the top, never an extension (0xd4-0xd8, 0xc7-0xc9)
     expect([0x81, 0xde]).toContain(body[0])
   })

@@ -42,13 +42,16 @@ describe("isModelName", () => {
   })
 
   it("rejects empty names, dots, wildcards, spaces and non-ASCII letters", () => {
-    for (const name of ["", "a.b", "*", ">", "a b", "iris\n", "é", "a/b", "a\tb", "modèle", "a>"]) expect(isModelName(name)).toBe(false)
+    for (const name of ["", "a.b", "*", ">", "a b", "iris\n", "é", "a/b", "a\tb", "modèle", "a>"])
+      expect(isModelName(name)).toBe(false)
   })
 
   it("accepts exactly the strings over [A-Za-z0-9_-] (property)", () => {
-    fc.assert(fc.property(tokenArb, (name) => {
-      expect(isModelName(name)).toBe(true)
-    }))
+    fc.assert(
+      fc.property(tokenArb, (name) => {
+        expect(isModelName(name)).toBe(true)
+      })
+    )
     fc.assert(
       fc.property(fc.string({ unit: "binary", maxLength: 20 }), (name) => {
         const reference = name.length > 0 && [...name].every((c) => TOKEN_CHARS.includes(c))

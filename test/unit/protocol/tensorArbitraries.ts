@@ -17,8 +17,8 @@ export const valueArb = (dtype: DType, finite = false): fc.Arbitrary<number> =>
   dtype === "float32"
     ? fc.float(finite ? { noNaN: true, noDefaultInfinity: true } : {}).map((v) => (finite && Object.is(v, -0) ? 0 : v))
     : dtype === "int32"
-    ? fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })
-    : fc.integer({ min: 0, max: 1 })
+      ? fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })
+      : fc.integer({ min: 0, max: 1 })
 
 export interface PlainTensor {
   readonly dtype: DType
@@ -28,7 +28,9 @@ export interface PlainTensor {
 
 export const plainTensorArb = (dtype: DType, finite = false): fc.Arbitrary<PlainTensor> =>
   shapeArb.chain((shape) =>
-    fc.array(valueArb(dtype, finite), { minLength: product(shape), maxLength: product(shape) }).map((values) => ({ dtype, shape, values }))
+    fc
+      .array(valueArb(dtype, finite), { minLength: product(shape), maxLength: product(shape) })
+      .map((values) => ({ dtype, shape, values }))
   )
 
 export const anyPlainTensorArb = (finite = false): fc.Arbitrary<PlainTensor> =>
@@ -36,9 +38,17 @@ export const anyPlainTensorArb = (finite = false): fc.Arbitrary<PlainTensor> =>
 
 /** The typed array a tensor of this dtype travels as. */
 export const typed = (dtype: DType, values: ReadonlyArray<number>): Float32Array | Int32Array | Uint8Array =>
-  dtype === "float32" ? Float32Array.from(values) : dtype === "int32" ? Int32Array.from(values) : Uint8Array.from(values)
+  dtype === "float32"
+    ? Float32Array.from(values)
+    : dtype === "int32"
+      ? Int32Array.from(values)
+      : Uint8Array.from(values)
 
-export const hostTensor = (t: PlainTensor): HostTensor => ({ dtype: t.dtype, shape: t.shape, data: typed(t.dtype, t.values) })
+export const hostTensor = (t: PlainTensor): HostTensor => ({
+  dtype: t.dtype,
+  shape: t.shape,
+  data: typed(t.dtype, t.values)
+})
 
 /** numpy's `a.astype('<f4' | '<i4' | '?').tobytes()`, written with a DataView. */
 export const littleEndianBytes = (dtype: DType, values: ReadonlyArray<number>): Uint8Array => {
@@ -66,7 +76,9 @@ export const singleTensor = (decoded: InferRequest | BadInput): HostTensor => {
 export const expectTensor = (actual: HostTensor, expected: PlainTensor): void => {
   expect(actual.dtype).toBe(expected.dtype)
   expect([...actual.shape]).toEqual(expected.shape)
-  expect(actual.data).toBeInstanceOf(expected.dtype === "float32" ? Float32Array : expected.dtype === "int32" ? Int32Array : Uint8Array)
+  expect(actual.data).toBeInstanceOf(
+    expected.dtype === "float32" ? Float32Array : expected.dtype === "int32" ? Int32Array : Uint8Array
+  )
   expect(actual.data.length).toBe(expected.values.length)
   expect(new Uint8Array(actual.data.buffer, actual.data.byteOffset, actual.data.byteLength)).toEqual(
     littleEndianBytes(expected.dtype, expected.values)

@@ -8,12 +8,21 @@ const bytes = (...xs: Array<number>) => Uint8Array.from(xs)
 
 describe("bundles", () => {
   it("encode the same files to the same bytes whatever their order, and decode back", () => {
-    const a = new Map([["model.json", bytes(1, 2)], ["weights.bin", bytes(3)]])
-    const b = new Map([["weights.bin", bytes(3)], ["model.json", bytes(1, 2)]])
+    const a = new Map([
+      ["model.json", bytes(1, 2)],
+      ["weights.bin", bytes(3)]
+    ])
+    const b = new Map([
+      ["weights.bin", bytes(3)],
+      ["model.json", bytes(1, 2)]
+    ])
     expect(digestOf(encodeBundle(a))).toBe(digestOf(encodeBundle(b)))
     expect(digestOf(encodeBundle(a))).toMatch(/^sha256:[0-9a-f]{64}$/)
     const decoded = decodeBundle(encodeBundle(a))!
-    expect([...decoded].map(([name, data]) => [name, Array.from(data)])).toEqual([["model.json", [1, 2]], ["weights.bin", [3]]])
+    expect([...decoded].map(([name, data]) => [name, Array.from(data)])).toEqual([
+      ["model.json", [1, 2]],
+      ["weights.bin", [3]]
+    ])
   })
 
   it("change their digest when any byte changes, and refuse what is not a bundle", () => {
@@ -24,7 +33,11 @@ describe("bundles", () => {
   })
 })
 
-const signature = (inputShape: Array<number | null>, dtype: "float32" | "int32" = "float32", outputs = ["species"]): ModelSignature => ({
+const signature = (
+  inputShape: Array<number | null>,
+  dtype: "float32" | "int32" = "float32",
+  outputs = ["species"]
+): ModelSignature => ({
   format: "layers",
   inputs: [{ name: "measurements", dtype, shape: inputShape }],
   outputs: outputs.map((name) => ({ name, dtype: "float32", shape: [null, 3] }))
@@ -40,13 +53,17 @@ describe("signatureMismatch", () => {
       "inputs differ: serving measurements float32[?,4]; new measurements float32[?,5]"
     )
     expect(signatureMismatch(signature([null, 4]), signature([null, 4], "int32"))).toMatch(/^inputs differ/)
-    expect(signatureMismatch(signature([null, 4]), signature([null, 4], "float32", ["probabilities"]))).toMatch(/^outputs differ/)
+    expect(signatureMismatch(signature([null, 4]), signature([null, 4], "float32", ["probabilities"]))).toMatch(
+      /^outputs differ/
+    )
   })
 })
 
 describe("unreferencedDigests", () => {
   it("keeps every digest a kept version refers to, rollbacks included", () => {
     const v = (version: number, digest: string) => ({ version, digest }) as ModelVersion
-    expect(unreferencedDigests([v(3, "sha256:b"), v(4, "sha256:a")], ["sha256:a", "sha256:b", "sha256:c"])).toEqual(["sha256:c"])
+    expect(unreferencedDigests([v(3, "sha256:b"), v(4, "sha256:a")], ["sha256:a", "sha256:b", "sha256:c"])).toEqual([
+      "sha256:c"
+    ])
   })
 })

@@ -6,7 +6,9 @@ import { backoffDelay, DEFAULT_BACKOFF, nextAttempt } from "../../../src/supervi
 describe("backoffDelay", () => {
   it("doubles from initialMs and stops at maxMs without jitter", () => {
     const policy = { initialMs: 100, maxMs: 1_000, jitter: 0, resetAfterMs: 10_000 }
-    expect([0, 1, 2, 3, 4, 5, 60, 5000].map((a) => backoffDelay(a, policy, 0.5))).toEqual([100, 200, 400, 800, 1000, 1000, 1000, 1000])
+    expect([0, 1, 2, 3, 4, 5, 60, 5000].map((a) => backoffDelay(a, policy, 0.5))).toEqual([
+      100, 200, 400, 800, 1000, 1000, 1000, 1000
+    ])
   })
 
   it("stays within ±jitter of the capped exponential delay (property)", () => {
@@ -31,9 +33,15 @@ describe("backoffDelay", () => {
 
   it("never decreases with the attempt number for the same random draw (property)", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 100 }), fc.double({ min: 0, max: 0.9999, noNaN: true }), (attempt, random) => {
-        expect(backoffDelay(attempt + 1, DEFAULT_BACKOFF, random)).toBeGreaterThanOrEqual(backoffDelay(attempt, DEFAULT_BACKOFF, random))
-      })
+      fc.property(
+        fc.integer({ min: 0, max: 100 }),
+        fc.double({ min: 0, max: 0.9999, noNaN: true }),
+        (attempt, random) => {
+          expect(backoffDelay(attempt + 1, DEFAULT_BACKOFF, random)).toBeGreaterThanOrEqual(
+            backoffDelay(attempt, DEFAULT_BACKOFF, random)
+          )
+        }
+      )
     )
   })
 })

@@ -1,6 +1,13 @@
 // OTP's restart rule for one child and how a process exit becomes an exit reason.
 import { describe, expect, it } from "vitest"
-import { describeExit, type ExitReason, exitReasonOf, isAbnormal, type RestartType, shouldRestart } from "../../../src/supervisor/childSpec.js"
+import {
+  describeExit,
+  type ExitReason,
+  exitReasonOf,
+  isAbnormal,
+  type RestartType,
+  shouldRestart
+} from "../../../src/supervisor/childSpec.js"
 
 const normal: ExitReason = { kind: "normal" }
 const code: ExitReason = { kind: "code", code: 1 }

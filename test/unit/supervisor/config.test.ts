@@ -6,10 +6,17 @@ import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type Config, ConfigError, decodeConfig, DEFAULTS, loadConfig, replicaSpec } from "../../../src/supervisor/config.js"
-import { DEFAULT_BACKOFF } from "../../../src/supervisor/backoff.js"
-import { DEFAULT_BATCHING } from "../../../src/actors/batcher.js"
+import { DEFAULT_BATCHING } from "../../../src/protocol/ipc.js"
 import { DEFAULT_RETENTION } from "../../../src/registry/Registry.js"
+import { DEFAULT_BACKOFF } from "../../../src/supervisor/backoff.js"
+import {
+  type Config,
+  ConfigError,
+  DEFAULTS,
+  decodeConfig,
+  loadConfig,
+  replicaSpec
+} from "../../../src/supervisor/config.js"
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../../..")
 const CONFIG_PATH = "/etc/modelbus/modelbus.yaml"
@@ -33,18 +40,20 @@ describe("decodeConfig", () => {
       prefix: "modelbus",
       root: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
       registry: { mode: "auto", retention: DEFAULT_RETENTION },
-      models: [{
-        name: "iris",
-        path: "/etc/modelbus/model",
-        replicas: 1,
-        restart: "permanent",
-        shutdown: DEFAULTS.shutdownMs,
-        heartbeatMs: DEFAULTS.heartbeatMs,
-        hangTimeoutMs: DEFAULTS.hangTimeoutMs,
-        batching: DEFAULT_BATCHING,
-        supervisor: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
-        backoff: DEFAULT_BACKOFF
-      }]
+      models: [
+        {
+          name: "iris",
+          path: "/etc/modelbus/model",
+          replicas: 1,
+          restart: "permanent",
+          shutdown: DEFAULTS.shutdownMs,
+          heartbeatMs: DEFAULTS.heartbeatMs,
+          hangTimeoutMs: DEFAULTS.hangTimeoutMs,
+          batching: DEFAULT_BATCHING,
+          supervisor: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
+          backoff: DEFAULT_BACKOFF
+        }
+      ]
     })
     expect(config.servers).toBeUndefined()
   })
@@ -55,7 +64,15 @@ describe("decodeConfig", () => {
       prefix: "acme.ml",
       supervisor: { strategy: "rest_for_one", intensity: 0, period: 2.5 },
       models: [
-        { name: "a", path: "/models/a", replicas: 3, restart: "transient", shutdown: "brutal_kill", heartbeatMs: 250, maxPayloadBytes: 1024 },
+        {
+          name: "a",
+          path: "/models/a",
+          replicas: 3,
+          restart: "transient",
+          shutdown: "brutal_kill",
+          heartbeatMs: 250,
+          maxPayloadBytes: 1024
+        },
         { name: "b", path: "b", restart: "temporary", shutdown: 0 }
       ]
     })
@@ -63,13 +80,25 @@ describe("decodeConfig", () => {
     expect(config.prefix).toBe("acme.ml")
     expect(config.root).toEqual({ strategy: "rest_for_one", intensity: 0, periodMs: 2_500 })
     expect(config.models[0]).toEqual({
-      name: "a", path: "/models/a", replicas: 3, restart: "transient", shutdown: "brutal_kill", heartbeatMs: 250, maxPayloadBytes: 1024,
+      name: "a",
+      path: "/models/a",
+      replicas: 3,
+      restart: "transient",
+      shutdown: "brutal_kill",
+      heartbeatMs: 250,
+      maxPayloadBytes: 1024,
       hangTimeoutMs: DEFAULTS.hangTimeoutMs,
       batching: DEFAULT_BATCHING,
       supervisor: { strategy: "rest_for_one", intensity: 0, periodMs: 2_500 },
       backoff: DEFAULT_BACKOFF
     })
-    expect(config.models[1]).toMatchObject({ name: "b", path: "/etc/modelbus/b", replicas: 1, restart: "temporary", shutdown: 0 })
+    expect(config.models[1]).toMatchObject({
+      name: "b",
+      path: "/etc/modelbus/b",
+      replicas: 1,
+      restart: "temporary",
+      shutdown: 0
+    })
     expect([1, 2, 3].map((i) => replicaSpec(config.models[0]!, i))).toEqual([
       { id: "a-1", restart: "transient", shutdown: "brutal_kill" },
       { id: "a-2", restart: "transient", shutdown: "brutal_kill" },
@@ -78,7 +107,15 @@ describe("decodeConfig", () => {
   })
 
   it("resolves a relative model path against the config file's folder, and keeps an absolute one", async () => {
-    const config = await decoded({ models: [{ name: "a", path: "../shared/models/a" }, { name: "b", path: "/opt/b" }] }, "/srv/app/conf/modelbus.json")
+    const config = await decoded(
+      {
+        models: [
+          { name: "a", path: "../shared/models/a" },
+          { name: "b", path: "/opt/b" }
+        ]
+      },
+      "/srv/app/conf/modelbus.json"
+    )
     expect(config.models.map((m) => m.path)).toEqual(["/srv/app/shared/models/a", "/opt/b"])
   })
 
@@ -88,15 +125,24 @@ describe("decodeConfig", () => {
   })
 
   it("an unknown key inside a model entry names its path", async () => {
-    const e = await refused({ models: [{ name: "iris", path: "./model" }, { name: "b", path: "b", extra: true }] })
+    const e = await refused({
+      models: [
+        { name: "iris", path: "./model" },
+        { name: "b", path: "b", extra: true }
+      ]
+    })
     expect(e.message).toContain(`["models"][1]["extra"]`)
     const first = await refused({ models: [{ name: "iris", path: "./model", replica: 2 }] })
     expect(first.message).toContain(`["models"][0]["replica"]`)
   })
 
   it("an unknown key inside supervisor or nats names its path", async () => {
-    expect((await refused({ ...minimal, supervisor: { stratgey: "one_for_all" } })).message).toContain(`["supervisor"]["stratgey"]`)
-    expect((await refused({ ...minimal, nats: { servers: "nats://x", user: "u" } })).message).toContain(`["nats"]["user"]`)
+    expect((await refused({ ...minimal, supervisor: { stratgey: "one_for_all" } })).message).toContain(
+      `["supervisor"]["stratgey"]`
+    )
+    expect((await refused({ ...minimal, nats: { servers: "nats://x", user: "u" } })).message).toContain(
+      `["nats"]["user"]`
+    )
   })
 
   it("a model name that is not one subject token", async () => {
@@ -142,7 +188,13 @@ describe("decodeConfig", () => {
   })
 
   it("duplicate model names", async () => {
-    const e = await refused({ models: [{ name: "a", path: "x" }, { name: "b", path: "y" }, { name: "a", path: "z" }] })
+    const e = await refused({
+      models: [
+        { name: "a", path: "x" },
+        { name: "b", path: "y" },
+        { name: "a", path: "z" }
+      ]
+    })
     expect(e.message).toContain(`model name "a" appears twice`)
     expect(e.message).toContain(`["models"]`)
   })
@@ -172,18 +224,20 @@ describe("loadConfig", () => {
       prefix: "modelbus",
       root: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
       registry: { mode: "auto", retention: DEFAULT_RETENTION },
-      models: [{
-        name: "iris",
-        path: join(repo, "examples/iris/model"),
-        replicas: 2,
-        restart: "permanent",
-        shutdown: DEFAULTS.shutdownMs,
-        heartbeatMs: DEFAULTS.heartbeatMs,
-        hangTimeoutMs: DEFAULTS.hangTimeoutMs,
-        batching: DEFAULT_BATCHING,
-        supervisor: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
-        backoff: DEFAULT_BACKOFF
-      }]
+      models: [
+        {
+          name: "iris",
+          path: join(repo, "examples/iris/model"),
+          replicas: 2,
+          restart: "permanent",
+          shutdown: DEFAULTS.shutdownMs,
+          heartbeatMs: DEFAULTS.heartbeatMs,
+          hangTimeoutMs: DEFAULTS.hangTimeoutMs,
+          batching: DEFAULT_BATCHING,
+          supervisor: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
+          backoff: DEFAULT_BACKOFF
+        }
+      ]
     })
   })
 
@@ -191,8 +245,14 @@ describe("loadConfig", () => {
     await mkdir(join(dir, "conf"), { recursive: true })
     const yamlFile = join(dir, "conf", "modelbus.yaml")
     const jsonFile = join(dir, "conf", "modelbus.json")
-    await writeFile(yamlFile, "models:\n  - name: iris\n    path: ../models/iris\n    replicas: 2\nsupervisor:\n  period: 5\n")
-    await writeFile(jsonFile, JSON.stringify({ models: [{ name: "iris", path: "../models/iris", replicas: 2 }], supervisor: { period: 5 } }))
+    await writeFile(
+      yamlFile,
+      "models:\n  - name: iris\n    path: ../models/iris\n    replicas: 2\nsupervisor:\n  period: 5\n"
+    )
+    await writeFile(
+      jsonFile,
+      JSON.stringify({ models: [{ name: "iris", path: "../models/iris", replicas: 2 }], supervisor: { period: 5 } })
+    )
     const fromYaml = await Effect.runPromise(loadConfig(yamlFile))
     const fromJson = await Effect.runPromise(loadConfig(jsonFile))
     expect(fromYaml).toEqual(fromJson)
@@ -249,14 +309,16 @@ describe("supervision settings per model", () => {
   it("takes a model's own supervisor policy, backoff, hang timeout and recycle limits", async () => {
     const config = await decoded({
       supervisor: { strategy: "one_for_all", intensity: 7, period: 20 },
-      models: [{
-        name: "m",
-        path: "./m",
-        hangTimeoutMs: 5000,
-        supervisor: { strategy: "rest_for_one" },
-        backoff: { initialMs: 10, maxMs: 100 },
-        recycle: { afterRequests: 1000, maxRssMb: 512, maxTensors: 200 }
-      }]
+      models: [
+        {
+          name: "m",
+          path: "./m",
+          hangTimeoutMs: 5000,
+          supervisor: { strategy: "rest_for_one" },
+          backoff: { initialMs: 10, maxMs: 100 },
+          recycle: { afterRequests: 1000, maxRssMb: 512, maxTensors: 200 }
+        }
+      ]
     })
     const model = config.models[0]!
     expect(config.root).toEqual({ strategy: "one_for_all", intensity: 7, periodMs: 20_000 })
@@ -267,9 +329,17 @@ describe("supervision settings per model", () => {
   })
 
   it("rejects bad supervision values with their paths", async () => {
-    expect((await refused({ models: [{ name: "m", path: "p", backoff: { jitter: 2 } }] })).message).toContain(`["models"][0]["backoff"]["jitter"]`)
-    expect((await refused({ models: [{ name: "m", path: "p", recycle: { afterRequests: 0 } }] })).message).toContain(`["models"][0]["recycle"]["afterRequests"]`)
-    expect((await refused({ models: [{ name: "m", path: "p", supervisor: { strategy: "simple_one_for_one" } }] })).message).toContain(`["models"][0]["supervisor"]["strategy"]`)
-    expect((await refused({ models: [{ name: "m", path: "p", hangTimeoutMs: 0 }] })).message).toContain(`["models"][0]["hangTimeoutMs"]`)
+    expect((await refused({ models: [{ name: "m", path: "p", backoff: { jitter: 2 } }] })).message).toContain(
+      `["models"][0]["backoff"]["jitter"]`
+    )
+    expect((await refused({ models: [{ name: "m", path: "p", recycle: { afterRequests: 0 } }] })).message).toContain(
+      `["models"][0]["recycle"]["afterRequests"]`
+    )
+    expect(
+      (await refused({ models: [{ name: "m", path: "p", supervisor: { strategy: "simple_one_for_one" } }] })).message
+    ).toContain(`["models"][0]["supervisor"]["strategy"]`)
+    expect((await refused({ models: [{ name: "m", path: "p", hangTimeoutMs: 0 }] })).message).toContain(
+      `["models"][0]["hangTimeoutMs"]`
+    )
   })
 })

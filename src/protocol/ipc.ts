@@ -1,0 +1,62 @@
+// The supervisor ↔ actor contract: the settings a supervisor hands an actor process (in its
+// environment), the messages an actor sends back over the fork IPC channel, and their defaults.
+import { Schema } from "effect"
+
+/** What an actor process is doing, as it reports it. */
+export const ProcessState = { starting: "starting", serving: "serving", draining: "draining" } as const
+export type ProcessState = (typeof ProcessState)[keyof typeof ProcessState]
+
+export interface BatchingOptions {
+  /** Rows per model call at most; 1 turns batching off. */
+  readonly maxBatchSize: number
+  /** How long a partial batch may wait for more requests; 0 never waits. */
+  readonly maxDelayMs: number
+}
+
+export const DEFAULT_BATCHING: BatchingOptions = { maxBatchSize: 32, maxDelayMs: 0 }
+
+/** Requests an actor accepts before it leaves its queue group (per actor). */
+export const DEFAULT_MAX_INFLIGHT = 1024
+
+export interface ActorCounters {
+  readonly version: number
+  readonly loads: number
+  readonly served: number
+  readonly errors: number
+  readonly inflight: number
+  readonly calls: number
+  readonly tensors: number
+  readonly rssBytes: number
+}
+
+export type ActorMessage =
+  | { readonly type: "ready"; readonly backend: string; readonly loadMs: number; readonly counters: ActorCounters }
+  | { readonly type: "heartbeat"; readonly state: ProcessState; readonly counters: ActorCounters }
+  | { readonly type: "draining"; readonly counters: ActorCounters }
+  /** Sent before the process exits because it could not start: the typed error's tag and message. */
+  | { readonly type: "startFailed"; readonly error: string }
+
+const actorMessageTypes: ReadonlySet<unknown> = new Set(["ready", "heartbeat", "draining", "startFailed"])
+
+export const isActorMessage = (value: unknown): value is ActorMessage =>
+  typeof value === "object" && value !== null && actorMessageTypes.has((value as { type?: unknown }).type)
+
+/** Environment variable holding the actor's settings as JSON. */
+export const ACTOR_SETTINGS_ENV = "MODELBUS_ACTOR"
+
+export const ActorSettings = Schema.Struct({
+  id: Schema.String,
+  model: Schema.String,
+  path: Schema.String,
+  servers: Schema.Union([Schema.String, Schema.Array(Schema.String)]),
+  prefix: Schema.String,
+  version: Schema.Number,
+  heartbeatMs: Schema.Number,
+  /** Load the registry's current version (JetStream) instead of `path`, and follow updates. */
+  registry: Schema.optional(Schema.Boolean),
+  retention: Schema.optional(Schema.Number),
+  maxPayloadBytes: Schema.optional(Schema.Number),
+  maxInflight: Schema.optional(Schema.Number),
+  batching: Schema.optional(Schema.Struct({ maxBatchSize: Schema.Number, maxDelayMs: Schema.Number }))
+})
+export type ActorSettings = typeof ActorSettings.Type
