@@ -32,7 +32,7 @@ export const encodingOf = (contentType: string | undefined): Encoding =>
 
 /** The encoding a NATS message's Content-Type header asks for (msgpack when it has none). */
 export const encodingOfMessage = (msg: { readonly headers?: { get(key: string): string } | undefined }): Encoding =>
-  encodingOfMessage(msg)
+  encodingOf(msg.headers?.get(CONTENT_TYPE_HEADER) || undefined)
 
 // Plain maps and bins only (no msgpackr records), so any msgpack library can talk to modelbus.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false })
