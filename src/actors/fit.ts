@@ -6,6 +6,7 @@ import type { TensorSpec } from "../model/specs.js"
 import { trainCopy } from "../model/training.js"
 import { encodingOfMessage, parseBody, readTensor, serialize } from "../protocol/codec.js"
 import { BadInput } from "../protocol/errors.js"
+import type { FitReply } from "../protocol/fit.js"
 import type { ActorSettings } from "../protocol/ipc.js"
 import { flattenNested } from "../protocol/nested.js"
 import { subjects } from "../protocol/subjects.js"
@@ -14,21 +15,6 @@ import { type FitError, fitErrorBody } from "../registry/errors.js"
 import { publishVersion } from "../registry/publish.js"
 import type { Registry } from "../registry/Registry.js"
 import type { ServingModel } from "./servingModel.js"
-
-export interface FitRequest {
-  readonly x: unknown
-  readonly y: unknown
-  readonly epochs?: number
-  readonly batchSize?: number
-  readonly loss?: string
-  readonly learningRate?: number
-}
-
-export interface FitReply {
-  readonly version: number
-  readonly loss: ReadonlyArray<number>
-  readonly actor: string
-}
 
 /** A tensor from a `{dtype, shape, data}` object or nested arrays (of `dtype`). */
 const tensorFrom = (raw: unknown, name: string, dtype: TensorSpec["dtype"]): HostTensor | BadInput => {

@@ -7,6 +7,7 @@ import { readModelFolder } from "../model/artifacts.js"
 import type { InferInputs } from "../protocol/codec.js"
 import { parseBody, serialize } from "../protocol/codec.js"
 import { BadInput, ConnectionError } from "../protocol/errors.js"
+import type { FitOptions } from "../protocol/fit.js"
 import type { SupervisorStatus, UpdateAck } from "../protocol/messages.js"
 import { subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
@@ -15,13 +16,10 @@ import { publishVersion, rollbackVersion } from "../registry/publish.js"
 import { openRegistry, type Registry } from "../registry/Registry.js"
 import type { ModelVersion } from "../registry/versions.js"
 
-export interface FitData {
+/** Training data and options for `fit` (the wire body is protocol/fit's FitRequest). */
+export interface FitData extends FitOptions {
   readonly x: InferInputs
   readonly y: InferInputs
-  readonly epochs?: number
-  readonly batchSize?: number
-  readonly loss?: string
-  readonly learningRate?: number
 }
 
 export type UpdateSource = { readonly path: string } | { readonly fit: FitData }

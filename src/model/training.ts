@@ -4,20 +4,12 @@ import { rm } from "node:fs/promises"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { BadInput } from "../protocol/errors.js"
+import type { FitOptions } from "../protocol/fit.js"
 import type { HostTensor } from "../protocol/tensor.js"
 import { messageOf } from "../protocol/values.js"
 import { type ModelFiles, materialize, readModelFolder } from "./artifacts.js"
 import { folderLoadHandler, folderSaveHandler, readModelJson } from "./files.js"
 import { detectFormat } from "./format.js"
-
-export interface FitOptions {
-  readonly epochs?: number
-  readonly batchSize?: number
-  /** A tfjs loss name (default: the model's saved training config, else categoricalCrossentropy). */
-  readonly loss?: string
-  /** Adam's learning rate (default 0.01). */
-  readonly learningRate?: number
-}
 
 export interface Trained {
   readonly files: ModelFiles
