@@ -10,6 +10,8 @@ export interface LocalNatsServer {
   readonly url: string
   readonly port: number
   readonly pid: number
+  /** The HTTP monitoring endpoint (`/varz`, `/connz`, …), when started with `monitor: true`. */
+  readonly monitorUrl: string | undefined
   /** Stops the server (SIGTERM, then SIGKILL after a grace period) and removes its store. */
   readonly stop: () => Promise<void>
   readonly [Symbol.asyncDispose]: () => Promise<void>
@@ -20,6 +22,8 @@ export interface LocalNatsServerOptions {
   readonly jetstream?: boolean
   readonly args?: ReadonlyArray<string>
   readonly startTimeoutMs?: number
+  /** Also serve the HTTP monitoring endpoint on a free loopback port (default false). */
+  readonly monitor?: boolean
 }
 
 export class NatsServerNotFound extends Error {
@@ -27,6 +31,7 @@ export class NatsServerNotFound extends Error {
 }
 
 const LISTENING = /Listening for client connections on [^:\s]+:(\d+)/
+const MONITORING = /Starting http monitor on ([^:\s]+):(\d+)/
 
 const exited = (child: ChildProcess) =>
   new Promise<void>((resolve) => {
@@ -44,10 +49,11 @@ export const startLocalNatsServer = async (options: LocalNatsServerOptions = {})
     "-p",
     "-1",
     ...(options.jetstream === false ? [] : ["-js", "-sd", storeDir]),
+    ...(options.monitor === true ? ["-m", "-1"] : []),
     ...(options.args ?? [])
   ]
   const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] })
-  const port = await new Promise<number>((resolve, reject) => {
+  const ready = await new Promise<{ port: number; monitorUrl: string | undefined }>((resolve, reject) => {
     const lines = createInterface({ input: child.stderr! })
     const log: Array<string> = []
     const timer = setTimeout(
@@ -72,15 +78,21 @@ export const startLocalNatsServer = async (options: LocalNatsServerOptions = {})
     child.once("exit", (code, signal) =>
       fail(new Error(`nats-server exited (${signal ?? code}) before it was ready:\n${log.join("\n")}`))
     )
+    // with the monitor on, both lines are awaited (in whichever order they come)
+    let port: number | undefined
+    let monitorUrl: string | undefined
     lines.on("line", (line) => {
       if (log.length < 200) log.push(line)
-      const match = LISTENING.exec(line)
-      if (match) {
+      const listening = LISTENING.exec(line)
+      if (listening) port = Number(listening[1])
+      const monitoring = MONITORING.exec(line)
+      if (monitoring) monitorUrl = `http://${monitoring[1]}:${monitoring[2]}`
+      if (port !== undefined && (options.monitor !== true || monitorUrl !== undefined)) {
         clearTimeout(timer)
         child.removeAllListeners("exit")
         lines.removeAllListeners("line")
         child.stderr!.resume()
-        resolve(Number(match[1]))
+        resolve({ port, monitorUrl })
       }
     })
   }).catch(async (error) => {
@@ -97,5 +109,12 @@ export const startLocalNatsServer = async (options: LocalNatsServerOptions = {})
       clearTimeout(timer)
       await rm(storeDir, { recursive: true, force: true })
     })())
-  return { url: `nats://127.0.0.1:${port}`, port, pid: child.pid!, stop, [Symbol.asyncDispose]: stop }
+  return {
+    url: `nats://127.0.0.1:${ready.port}`,
+    port: ready.port,
+    pid: child.pid!,
+    monitorUrl: ready.monitorUrl,
+    stop,
+    [Symbol.asyncDispose]: stop
+  }
 }

@@ -20,7 +20,7 @@ const SWEEP_MS = 10
 export interface Requester {
   /** Publishes `body` to `subject` with a reply token and waits for the reply, or a typed failure. */
   readonly request: (subject: string, body: Uint8Array, timeoutMs: number, headers?: MsgHdrs) => Outcome
-  /** Fails every pending request and stops listening. */
+  /** Fails every pending request (and any later one) with ConnectionError and unsubscribes the inbox; idempotent. */
   readonly close: () => void
 }
 
@@ -30,6 +30,7 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
   const pending = new Map<number, Pending>()
   let next = 0
   let sweeper: ReturnType<typeof setInterval> | undefined
+  let closed = false
 
   const settle = (id: number, outcome: Outcome) => {
     const p = pending.get(id)
@@ -59,7 +60,7 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
     }
   }
 
-  nc.subscribe(`${inbox}.*`, {
+  const replies = nc.subscribe(`${inbox}.*`, {
     callback: (error, msg) => {
       if (error !== null) return
       const id = Number(msg.subject.slice(tokenAt))
@@ -75,6 +76,10 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
 
   const request = (subject: string, body: Uint8Array, timeoutMs: number, headers?: MsgHdrs): Outcome =>
     Effect.callback<Msg, Timeout | NoResponders | ConnectionError | PayloadTooLarge>((resume) => {
+      if (closed) {
+        resume(Effect.fail(new ConnectionError({ message: "the client was closed" })))
+        return
+      }
       const id = ++next
       pending.set(id, { resume, deadline: performance.now() + timeoutMs, subject, timeoutMs })
       const limit = nc.info?.max_payload
@@ -116,9 +121,13 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
     })
 
   const close = () => {
+    if (closed) return
+    closed = true
     for (const id of [...pending.keys()])
       settle(id, Effect.fail(new ConnectionError({ message: "the client was closed" })))
     if (sweeper !== undefined) clearInterval(sweeper)
+    sweeper = undefined
+    if (!replies.isClosed()) replies.unsubscribe()
   }
 
   return { request, close }

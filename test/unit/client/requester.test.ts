@@ -1,0 +1,140 @@
+// The muxed requester on a real nats-server (with its HTTP monitor): timeouts, no responders, the
+// server's max_payload, replies correlated under concurrency, and close (pending fail, inbox gone).
+import { type Msg, type NatsConnection, connect as natsConnect } from "@nats-io/transport-node"
+import { Effect } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type LocalNatsServer, startLocalNatsServer } from "../../../src/cli/natsServer.js"
+import { muxedRequester } from "../../../src/client/requester.js"
+import { ConnectionError, NoResponders, PayloadTooLarge, Timeout } from "../../../src/protocol/errors.js"
+
+const CLIENT_NAME = "requester-under-test"
+
+let nats: LocalNatsServer
+let nc: NatsConnection
+let responders: NatsConnection
+
+beforeAll(async () => {
+  nats = await startLocalNatsServer({ jetstream: false, monitor: true })
+  nc = await natsConnect({ servers: nats.url, name: CLIENT_NAME })
+  responders = await natsConnect({ servers: nats.url, name: "responders" })
+})
+
+afterAll(async () => {
+  await responders?.close()
+  await nc?.close()
+  await nats?.stop()
+})
+
+/** A responder on `subject` that never answers; `received` resolves once `count` requests arrived. */
+const silentResponder = async (subject: string, count = 1) => {
+  let seen = 0
+  let arrived!: () => void
+  const received = new Promise<void>((resolve) => (arrived = resolve))
+  const sub = responders.subscribe(subject, {
+    callback: () => {
+      if (++seen === count) arrived()
+    }
+  })
+  await responders.flush()
+  return { received, requests: () => seen, stop: () => sub.unsubscribe() }
+}
+
+/** The subjects the requester's connection is subscribed to, as the server's monitor reports them. */
+const serverSideSubscriptions = async (): Promise<ReadonlyArray<string>> => {
+  await nc.flush() // the server has processed every SUB/UNSUB sent before this
+  const connz = (await (await fetch(`${nats.monitorUrl}/connz?subs=1`)).json()) as {
+    connections: Array<{ name?: string; subscriptions_list?: Array<string> }>
+  }
+  const mine = connz.connections.filter((c) => c.name === CLIENT_NAME)
+  expect(mine).toHaveLength(1)
+  return mine[0]!.subscriptions_list ?? []
+}
+
+const failureOf = <E>(effect: Effect.Effect<unknown, E>) => Effect.runPromise(Effect.flip(effect))
+
+describe("the muxed requester", () => {
+  it("fails a request nobody answers in time with Timeout naming the subject and timeoutMs", async () => {
+    const silent = await silentResponder("test.silent")
+    const requester = muxedRequester(nc)
+    const error = await failureOf(requester.request("test.silent", new Uint8Array([1]), 50))
+    expect(error).toBeInstanceOf(Timeout)
+    expect(error).toMatchObject({
+      _tag: "Timeout",
+      subject: "test.silent",
+      timeoutMs: 50,
+      message: "no reply on test.silent within 50 ms"
+    })
+    expect(silent.requests()).toBe(1)
+    requester.close()
+    silent.stop()
+  })
+
+  it("fails at once with NoResponders when nobody is subscribed to the subject", async () => {
+    const requester = muxedRequester(nc)
+    const error = await failureOf(requester.request("test.nobody", new Uint8Array([1]), 10_000))
+    expect(error).toBeInstanceOf(NoResponders)
+    expect(error).toMatchObject({ _tag: "NoResponders", subject: "test.nobody" })
+    requester.close()
+  })
+
+  it("refuses a body over the server's max_payload with PayloadTooLarge, publishing nothing", async () => {
+    const watcher = await silentResponder("test.big")
+    const requester = muxedRequester(nc)
+    const limit = nc.info!.max_payload
+    const error = await failureOf(requester.request("test.big", new Uint8Array(limit + 1), 10_000))
+    expect(error).toBeInstanceOf(PayloadTooLarge)
+    expect(error).toMatchObject({ _tag: "PayloadTooLarge", limit, size: limit + 1 })
+    await Effect.runPromise(Effect.flip(requester.request("test.big", new Uint8Array(limit), 20)))
+    expect(watcher.requests()).toBe(1) // only the second, allowed, request reached the bus
+    requester.close()
+    watcher.stop()
+  })
+
+  it("hands every caller its own reply when replies come back in reverse order", async () => {
+    const callers = 200
+    const held: Array<Msg> = []
+    const sub = responders.subscribe("test.echo", {
+      callback: (_error, msg) => {
+        held.push(msg)
+        if (held.length === callers) for (const m of held.reverse()) m.respond(m.data)
+      }
+    })
+    await responders.flush()
+    const requester = muxedRequester(nc)
+    const bodies = Array.from({ length: callers }, (_, i) => new TextEncoder().encode(`caller ${i}`))
+    const replies = await Effect.runPromise(
+      Effect.forEach(bodies, (body) => requester.request("test.echo", body, 10_000), { concurrency: "unbounded" })
+    )
+    expect(replies.map((msg) => msg.string())).toEqual(bodies.map((b) => new TextDecoder().decode(b)))
+    requester.close()
+    sub.unsubscribe()
+  })
+
+  it("close fails the pending requests with ConnectionError, unsubscribes its inbox, and is idempotent", async () => {
+    const silent = await silentResponder("test.pending", 3)
+    const without = await serverSideSubscriptions()
+    const requester = muxedRequester(nc)
+    const inbox = (await serverSideSubscriptions()).filter((s) => !without.includes(s))
+    expect(inbox).toEqual([expect.stringMatching(/^_INBOX\.\w+\.\*$/)])
+
+    const pending = Array.from({ length: 3 }, () =>
+      failureOf(requester.request("test.pending", new Uint8Array(), 60_000))
+    )
+    await silent.received
+    requester.close()
+    for (const error of await Promise.all(pending)) {
+      expect(error).toBeInstanceOf(ConnectionError)
+      expect(error).toMatchObject({ _tag: "ConnectionError", message: "the client was closed" })
+    }
+    const after = await serverSideSubscriptions()
+    expect(after).not.toContain(inbox[0])
+    expect(after).toEqual(without)
+
+    expect(() => requester.close()).not.toThrow()
+    const late = await failureOf(requester.request("test.pending", new Uint8Array(), 60_000))
+    expect(late).toBeInstanceOf(ConnectionError)
+    expect(silent.requests()).toBe(3) // a request after close is not published
+    expect(nc.isClosed()).toBe(false)
+    silent.stop()
+  })
+})
