@@ -40,7 +40,7 @@ import {
 import { updatesOn } from "./update.js"
 
 /** update-model: publish, train, push, roll back, list and history (see update.ts). */
-export type Updates = ReturnType<typeof updatesOn>
+export type Updates = ReturnType<typeof updatesOn<ConnectionError | BadReply>>
 
 export interface ClientOptions {
   /** NATS server URL(s); default `$NATS_URL`, else nats://127.0.0.1:4222. */
@@ -256,7 +256,7 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
   })
 
   // replicas on one bus answer status within milliseconds: a shorter quiet gap keeps rollouts quick
-  const statusPromise = () => Effect.runPromise(status({ quietMs: 100 }))
+  const rolloutStatus = status({ quietMs: 100 })
   return ModelClient.of({
     infer,
     inferMany,
@@ -264,7 +264,7 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
     stats,
     close: requester.close,
     ...controlOn(nc, options.prefix),
-    ...updatesOn(nc, options.prefix, statusPromise)
+    ...updatesOn(nc, options.prefix, rolloutStatus)
   })
 }
 

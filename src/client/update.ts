@@ -2,19 +2,20 @@
 // until every live replica reports the new version; plus listing, history, push and rollback.
 import { resolve } from "node:path"
 import type { NatsConnection } from "@nats-io/transport-node"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { readModelFolder } from "../model/artifacts.js"
 import type { InferInputs } from "../protocol/codec.js"
 import { parseBody, serialize } from "../protocol/codec.js"
 import { BadInput, ConnectionError } from "../protocol/errors.js"
 import type { FitOptions } from "../protocol/fit.js"
-import type { SupervisorStatus, UpdateAck } from "../protocol/messages.js"
+import type { SupervisorStatus } from "../protocol/messages.js"
 import { subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
 import { type FitError, fitErrorFromBody, UpdateFailed } from "../registry/errors.js"
 import { publishVersion, rollbackVersion } from "../registry/publish.js"
 import { openRegistry, type Registry } from "../registry/Registry.js"
 import type { ModelVersion } from "../registry/versions.js"
+import { type AckCollector, ackCollector } from "./rollout.js"
 
 /** Training data and options for `fit` (the wire body is protocol/fit's FitRequest). */
 export interface FitData extends FitOptions {
@@ -46,72 +47,19 @@ export interface UpdateResult {
   readonly rolloutMs: number
 }
 
-/**
- * Collects the replicas' acknowledgements of `model` from now on. The live replicas are listed
- * while the new version uploads; `until` waits for a version's acks (or its timeout), then asks
- * status once more for replicas that restarted onto it meanwhile.
- */
-const ackCollector = (
+/** Update operations over an open connection; `status` asks every supervisor for its actors. */
+export const updatesOn = <E>(
   nc: NatsConnection,
   prefix: string | undefined,
-  model: string,
-  status: () => Promise<ReadonlyArray<SupervisorStatus>>
+  status: Effect.Effect<ReadonlyArray<SupervisorStatus>, E>
 ) => {
-  const acks = new Map<string, UpdateAck>()
-  let wake: (() => void) | undefined
-  const sub = nc.subscribe(subjects(prefix).updateAcks(model), {
-    callback: (error, msg) => {
-      if (error !== null) return
-      const parsed = parseBody(msg.data, "json")
-      if (!parsed.ok) return
-      const ack = parsed.value as UpdateAck
-      acks.set(`${ack.actor}#${ack.version}`, ack)
-      wake?.()
-    }
-  })
-  const live = async () => (await status()).flatMap((s) => s.actors).filter((a) => a.model === model && a.pid !== null)
-  const listed = live()
-  listed.catch(() => undefined)
-  const until = (version: number, timeoutMs: number) =>
-    Effect.tryPromise({
-      try: async () => {
-        const deadline = Date.now() + timeoutMs
-        const replicas = (await listed).map((r) => r.id)
-        for (;;) {
-          const failed = replicas.map((id) => acks.get(`${id}#${version}`)).find((a) => a !== undefined && !a.ok)
-          if (failed !== undefined) return { failed, acked: [], pending: [] }
-          const acked = replicas.filter((id) => acks.get(`${id}#${version}`)?.ok === true)
-          const pending = replicas.filter((id) => !acked.includes(id))
-          if (pending.length === 0) return { failed: undefined, acked, pending }
-          if (Date.now() >= deadline) {
-            const now = await live()
-            const caughtUp = now.filter((a) => a.version >= version).map((a) => a.id)
-            return {
-              failed: undefined,
-              acked: [...new Set([...acked, ...caughtUp])],
-              pending: now.map((a) => a.id).filter((id) => !acked.includes(id) && !caughtUp.includes(id))
-            }
-          }
-          await new Promise<void>((res) => {
-            const timer = setTimeout(res, Math.max(0, deadline - Date.now()))
-            wake = () => {
-              clearTimeout(timer)
-              res()
-            }
-          })
-        }
-      },
-      catch: (e) => new ConnectionError({ message: `waiting for ${model} replicas failed: ${messageOf(e)}` })
-    })
-  return { until, stop: () => sub.unsubscribe() }
-}
+  /** The replicas of `model` that have a process now. */
+  const liveReplicas = (model: string) =>
+    Effect.map(status, (statuses) =>
+      statuses.flatMap((s) => s.actors).filter((a) => a.model === model && a.pid !== null)
+    )
+  const collectAcks = (model: string) => ackCollector(nc, subjects(prefix).updateAcks(model), liveReplicas(model))
 
-/** Update operations over an open connection; `status` lists the live replicas. */
-export const updatesOn = (
-  nc: NatsConnection,
-  prefix: string | undefined,
-  status: () => Promise<ReadonlyArray<SupervisorStatus>>
-) => {
   let opened: Registry | undefined
   const registry = Effect.suspend(() =>
     opened !== undefined
@@ -121,36 +69,36 @@ export const updatesOn = (
         )
   )
 
-  const waitForReplicas = (
+  const waitForReplicas = Effect.fnUntraced(function* (
     model: string,
     version: number,
     started: number,
     timeoutMs: number,
-    collector: ReturnType<typeof ackCollector>,
+    collector: AckCollector<E>,
     loss?: ReadonlyArray<number>
-  ) =>
-    collector.until(version, timeoutMs).pipe(
-      Effect.flatMap(({ failed, acked, pending }) =>
-        failed !== undefined
-          ? Effect.fail(
-              new UpdateFailed({
-                message: `replica ${failed.actor} could not load ${model} v${version} and keeps serving its version: ${failed.error ?? "unknown"}`,
-                model,
-                version,
-                replica: failed.actor,
-                cause: failed.error ?? "unknown"
-              })
-            )
-          : Effect.succeed<UpdateResult>({
-              model,
-              version,
-              acked,
-              pending,
-              rolloutMs: Date.now() - started,
-              ...(loss === undefined ? {} : { loss })
-            })
-      )
-    )
+  ) {
+    const outcome = yield* collector.until(version, timeoutMs)
+    if (outcome._tag === "Refused") {
+      const { actor, error } = outcome.ack
+      return yield* new UpdateFailed({
+        message: `replica ${actor} could not load ${model} v${version} and keeps serving its version: ${error ?? "unknown"}`,
+        model,
+        version,
+        replica: actor,
+        cause: error ?? "unknown"
+      })
+    }
+    const finished = yield* Clock.currentTimeMillis
+    const result: UpdateResult = {
+      model,
+      version,
+      acked: outcome.acked,
+      pending: outcome.pending,
+      rolloutMs: finished - started,
+      ...(loss === undefined ? {} : { loss })
+    }
+    return result
+  })
 
   const fitVersion = (model: string, data: FitData, timeoutMs: number) =>
     Effect.tryPromise({
@@ -171,30 +119,28 @@ export const updatesOn = (
 
   /** Publishes a new version (from a folder, or trained by a replica) and waits for every replica. */
   const updateModel = (model: string, source: UpdateSource, options: UpdateOptions = {}) =>
-    Effect.acquireUseRelease(
-      Effect.sync(() => ackCollector(nc, prefix, model, status)),
-      (collector) =>
-        Effect.gen(function* () {
-          const timeoutMs = options.timeoutMs ?? 30_000
-          const started = Date.now()
-          if ("fit" in source) {
-            yield* registry
-            const fitted = yield* fitVersion(model, source.fit, Math.max(timeoutMs, 120_000))
-            return yield* waitForReplicas(model, fitted.version, started, timeoutMs, collector, fitted.loss)
-          }
-          const r = yield* registry
-          const files = yield* Effect.tryPromise({
-            try: () => readModelFolder(resolve(source.path)),
-            catch: (e) => new BadInput({ message: `cannot read a TF.js model from ${source.path}: ${messageOf(e)}` })
-          })
-          const entry = yield* publishVersion(r, model, files, {
-            source: `path:${resolve(source.path)}`,
-            ...(options.force === undefined ? {} : { force: options.force }),
-            ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress })
-          })
-          return yield* waitForReplicas(model, entry.version, started, timeoutMs, collector)
-        }),
-      (collector) => Effect.sync(() => collector.stop())
+    Effect.scoped(
+      Effect.gen(function* () {
+        const collector = yield* collectAcks(model)
+        const timeoutMs = options.timeoutMs ?? 30_000
+        const started = yield* Clock.currentTimeMillis
+        if ("fit" in source) {
+          yield* registry
+          const fitted = yield* fitVersion(model, source.fit, Math.max(timeoutMs, 120_000))
+          return yield* waitForReplicas(model, fitted.version, started, timeoutMs, collector, fitted.loss)
+        }
+        const r = yield* registry
+        const files = yield* Effect.tryPromise({
+          try: () => readModelFolder(resolve(source.path)),
+          catch: (e) => new BadInput({ message: `cannot read a TF.js model from ${source.path}: ${messageOf(e)}` })
+        })
+        const entry = yield* publishVersion(r, model, files, {
+          source: `path:${resolve(source.path)}`,
+          ...(options.force === undefined ? {} : { force: options.force }),
+          ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress })
+        })
+        return yield* waitForReplicas(model, entry.version, started, timeoutMs, collector)
+      })
     )
 
   /** Publishes artifacts as the next version without waiting for the replicas. */
@@ -218,16 +164,13 @@ export const updatesOn = (
 
   /** A new version serving an earlier version's artifacts (default: the one before current); waits for the replicas. */
   const rollbackModel = (model: string, to?: number, options: UpdateOptions = {}) =>
-    Effect.acquireUseRelease(
-      Effect.sync(() => ackCollector(nc, prefix, model, status)),
-      (collector) =>
-        registry.pipe(
-          Effect.flatMap((r) => rollbackVersion(r, model, to)),
-          Effect.flatMap((entry) =>
-            waitForReplicas(model, entry.version, Date.now(), options.timeoutMs ?? 30_000, collector)
-          )
-        ),
-      (collector) => Effect.sync(() => collector.stop())
+    Effect.scoped(
+      Effect.gen(function* () {
+        const collector = yield* collectAcks(model)
+        const started = yield* Clock.currentTimeMillis
+        const entry = yield* rollbackVersion(yield* registry, model, to)
+        return yield* waitForReplicas(model, entry.version, started, options.timeoutMs ?? 30_000, collector)
+      })
     )
 
   /** Each model's current version. */
