@@ -6,7 +6,14 @@ import { Effect } from "effect"
 import { Packr } from "msgpackr"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { LocalNatsServer } from "../../src/cli/natsServer.js"
-import { BadInput, type Client, type HostTensor, ModelClient, NoResponders } from "../../src/client/index.js"
+import {
+  BadInput,
+  type Client,
+  type HostTensor,
+  type InferInputs,
+  ModelClient,
+  NoResponders
+} from "../../src/client/index.js"
 import { loadModel } from "../../src/model/loader.js"
 import { initRuntime } from "../../src/model/runtime.js"
 import { eventually, FIXTURES, IRIS_MODEL, irisRows } from "../helpers/processes.js"
@@ -161,6 +168,13 @@ const deeplyNested = (depth: number): unknown => {
   return value
 }
 
+/** A valid request for each model of the bad-input table, and the output shape it gets. */
+const validCall: Record<string, { inputs: InferInputs; shape: ReadonlyArray<number> }> = {
+  iris: { inputs: [[5.1, 3.5, 1.4, 0.2]], shape: [1, 3] },
+  "two-inputs": { inputs: { a: [[1, 2, 3]], b: [[4, 5]] }, shape: [1, 2] },
+  tokens: { inputs: [[1, 2, 3, 4]], shape: [1, 1] }
+}
+
 describe("bad input", () => {
   const packr = new Packr({ useRecords: false })
   const cases: Array<[string, string, () => Promise<unknown>, RegExp]> = [
@@ -215,7 +229,11 @@ describe("bad input", () => {
       )
       expect(error).toBeInstanceOf(BadInput)
       expect((error as BadInput).message).toMatch(message)
-      expect(model).toBeTruthy()
+      // the model the bad call went to still answers a valid one, itself
+      const { inputs, shape } = validCall[model]!
+      const reply = await client.infer(model, inputs)
+      expect(reply.model).toBe(model)
+      expect((reply.outputs as HostTensor).shape).toEqual(shape)
     })
   }
 
