@@ -2,11 +2,12 @@
 // with upload progress on stderr and one line per result on stdout.
 import { readFile } from "node:fs/promises"
 import { Console, Effect } from "effect"
-import type { FitData, UpdateResult } from "../client/update.js"
+import type { UpdateResult } from "../client/update.js"
 import { BadInput } from "../protocol/errors.js"
 import { messageOf } from "../protocol/values.js"
 import type { ModelVersion } from "../registry/versions.js"
 import { type Connection, withClient } from "./client.js"
+import { decodeFitFile } from "./fitFile.js"
 
 /** Upload progress as a line rewritten in place on stderr. */
 const progress = (sent: number, total: number) => {
@@ -24,14 +25,12 @@ const resultLine = (r: UpdateResult) =>
 const versionLine = (v: ModelVersion) =>
   `v${v.version}  ${v.createdAt}  ${v.format}  ${(v.size / 1024).toFixed(1)} KiB  ${v.digest.slice(0, 19)}…  ${v.source}${v.force ? "  (forced)" : ""}`
 
+/** The training body of `--fit FILE`, checked against the fit wire schema. */
 const readFit = (file: string) =>
   Effect.tryPromise({
-    try: async () => JSON.parse(await readFile(file, "utf8")) as FitData,
-    catch: (e) =>
-      new BadInput({
-        message: `--fit ${file}: expected a JSON file {"x": [...], "y": [...], "epochs"?, "batchSize"?}: ${messageOf(e)}`
-      })
-  })
+    try: () => readFile(file, "utf8"),
+    catch: (cause) => new BadInput({ message: `--fit ${file}: cannot read it: ${messageOf(cause)}` })
+  }).pipe(Effect.flatMap((text) => decodeFitFile(file, text)))
 
 export const update = (
   c: Connection,

@@ -7,7 +7,7 @@ import { readModelFolder } from "../model/artifacts.js"
 import type { InferInputs } from "../protocol/codec.js"
 import { parseBody, serialize } from "../protocol/codec.js"
 import { BadInput, ConnectionError } from "../protocol/errors.js"
-import type { FitOptions } from "../protocol/fit.js"
+import type { FitOptions, FitRequest } from "../protocol/fit.js"
 import type { SupervisorStatus } from "../protocol/messages.js"
 import { subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
@@ -23,7 +23,8 @@ export interface FitData extends FitOptions {
   readonly y: InferInputs
 }
 
-export type UpdateSource = { readonly path: string } | { readonly fit: FitData }
+/** New artifacts from a folder, or training data for one replica to fit a copy on (typed, or a FitRequest body read from JSON). */
+export type UpdateSource = { readonly path: string } | { readonly fit: FitData | FitRequest }
 
 export interface UpdateOptions {
   /** Accept new artifacts whose signature differs from the serving one. */
@@ -100,7 +101,7 @@ export const updatesOn = <E>(
     return result
   })
 
-  const fitVersion = (model: string, data: FitData, timeoutMs: number) =>
+  const fitVersion = (model: string, data: FitRequest, timeoutMs: number) =>
     Effect.tryPromise({
       try: () => nc.request(subjects(prefix).fit(model), serialize(data, "msgpack"), { timeout: timeoutMs }),
       catch: (e) => new ConnectionError({ message: `fit request for ${model} failed: ${messageOf(e)}` })

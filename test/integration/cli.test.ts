@@ -120,6 +120,14 @@ describe("modelbus CLI", () => {
     expect(noServer.code).toBe(1)
     expect(noServer.output).toMatch(/ConnectionError: cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/)
 
+    const fitFile = await writeConfig({ x: [[5.1, 3.5, 1.4, 0.2]], epochs: "3" }, "train.json")
+    const badFit = await runCli(["update", "iris", "--fit", fitFile, "-s", nats.url])
+    expect(badFit.code).toBe(1)
+    expect(badFit.output.trim().split("\n")).toHaveLength(1)
+    expect(badFit.output).toContain(`modelbus: BadInput: --fit ${fitFile}: expected a JSON object {"x": inputs`)
+    expect(badFit.output).toContain('epochs: Expected number, received the string "3"')
+    expect(badFit.output).toContain("; y: missing")
+
     const config = await writeConfig({ models: [{ name: "iris", path: IRIS_MODEL, extra: true }] })
     const badConfig = await runCli(["supervise", "--config", config, "-s", nats.url])
     expect(badConfig.code).toBe(1)

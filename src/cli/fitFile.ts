@@ -1,0 +1,41 @@
+// Reading `--fit FILE`: its JSON decoded with protocol/fit's FitRequest (the wire body, declared
+// once), so a bad file is a BadInput naming the file, the shape expected and what arrived where.
+import { Effect, Schema, SchemaIssue } from "effect"
+import { BadInput } from "../protocol/errors.js"
+import { FitRequest } from "../protocol/fit.js"
+import { describe, isRecord, messageOf } from "../protocol/values.js"
+
+const EXPECTED = `expected a JSON object {"x": inputs, "y": targets, "epochs"?, "batchSize"?, "loss"?, "learningRate"?}`
+
+const decodeBody = Schema.decodeUnknownEffect(FitRequest)
+const issuesOf = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/** The value at `keys` inside `root` (undefined when absent). */
+const valueAt = (root: unknown, keys: ReadonlyArray<string>): unknown =>
+  keys.reduce<unknown>((value, key) => (isRecord(value) ? value[key] : undefined), root)
+
+/** One line per problem: where, what the schema expected, and what the file holds there. */
+const problems = (body: unknown, issue: SchemaIssue.Issue): string =>
+  issuesOf(issue)
+    .issues.map(({ path, message }) => {
+      const keys = (path ?? []).map((p) => String(typeof p === "object" ? p.key : p))
+      const where = keys.length === 0 ? "the file" : keys.join(".")
+      const value = valueAt(body, keys)
+      return value === undefined ? `${where}: missing` : `${where}: ${message}, received ${describe(value)}`
+    })
+    .join("; ")
+
+/** The fit request body in the text of `file`, or BadInput saying what is wrong with it. */
+export const decodeFitFile = (file: string, text: string): Effect.Effect<FitRequest, BadInput> =>
+  Effect.try({
+    try: () => JSON.parse(text) as unknown,
+    catch: (cause) => new BadInput({ message: `--fit ${file}: ${EXPECTED}; not valid JSON: ${messageOf(cause)}` })
+  }).pipe(
+    Effect.flatMap((body) =>
+      decodeBody(body, { errors: "all", onExcessProperty: "error" }).pipe(
+        Effect.mapError(
+          (error) => new BadInput({ message: `--fit ${file}: ${EXPECTED}; ${problems(body, error.issue)}` })
+        )
+      )
+    )
+  )
