@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises"
 import { Console, Effect, Schema } from "effect"
 import { encodeReply } from "../protocol/codec.js"
 import { BadInput } from "../protocol/errors.js"
-import { messageOf } from "../protocol/values.js"
+import { isRecord, messageOf } from "../protocol/values.js"
 import { withClient } from "./client.js"
 
 export class InputMissing extends Schema.TaggedError<InputMissing>()("InputMissing", {
@@ -36,7 +36,7 @@ export const infer = Effect.fnUntraced(function* (options: {
     try: () => JSON.parse(text) as unknown,
     catch: (cause) => new BadInput({ message: `--input is not valid JSON: ${messageOf(cause)}` })
   })
-  const isBody = typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) && "inputs" in parsed
+  const isBody = isRecord(parsed) && "inputs" in parsed
   const body = isBody ? (parsed as { inputs: never; outputs?: Array<string> }) : { inputs: parsed as never }
   const reply = yield* withClient(
     options,
