@@ -100,7 +100,7 @@ export class ModelClient extends Context.Service<
     status(options?: StatusOptions): Effect.Effect<ReadonlyArray<SupervisorStatus>, ConnectionError | BadReply>
     /** This client's counters so far (a snapshot). */
     stats(): ClientStats
-    /** Fails the requests still waiting (the connection closes with the client's scope). */
+    /** Fails the requests still waiting, and any later `infer`, with ConnectionError (the connection closes with the client's scope). */
     close(): void
     /** Replaces every replica of a model, or one actor, without a gap (fresh process serving first). */
     restart(
