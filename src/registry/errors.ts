@@ -45,6 +45,17 @@ export class VersionNotFound extends Schema.TaggedError<VersionNotFound>()("Vers
   model: Schema.String
 }) {}
 
+/** A version whose weights or warm-up outputs hold NaN or ±Infinity: it never goes live. */
+export class ModelNotFinite extends Schema.TaggedError<ModelNotFinite>()("ModelNotFinite", {
+  message: Schema.String,
+  model: Schema.String
+}) {}
+
+/** 500: training failed for a reason the caller's data does not explain (the replica keeps serving). */
+export class FitFailed extends Schema.TaggedError<FitFailed>()("FitFailed", {
+  message: Schema.String
+}) {}
+
 /** Errors a `fit` reply can carry, encoded like the infer errors: `{"error": {"_tag", "message", …}}`. */
 export const FitError = Schema.Union([
   BadInput,
@@ -52,7 +63,9 @@ export const FitError = Schema.Union([
   VersionConflict,
   IncompatibleSignature,
   ArtifactCorrupt,
-  VersionNotFound
+  VersionNotFound,
+  ModelNotFinite,
+  FitFailed
 ])
 export type FitError = typeof FitError.Type
 
