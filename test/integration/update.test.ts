@@ -10,6 +10,7 @@ import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startLocalNatsServer } from "../../src/cli/natsServer.js"
 import {
+  BadInput,
   type Client,
   connect,
   FitFailed,
@@ -370,7 +371,7 @@ describe("update-model", () => {
     expect((await predict("guarded")).version).toBe(result.version)
   })
 
-  it("answers FitFailed when training hits a defect (its temp folder is gone); the actor keeps running", async () => {
+  it("answers BadInput to a malformed fit body, and FitFailed when training hits a defect (its temp folder is gone); the actor keeps running", async () => {
     const tmp = await mkdtemp(join(tmpdir(), "modelbus-tmpdir-"))
     const config = await writeConfig({ models: [{ name: "fragile", path: IRIS_MODEL }] })
     const supervisor = spawnCli(["supervise", "--config", config, "--server", stack.nats.url], { TMPDIR: tmp })
@@ -378,9 +379,17 @@ describe("update-model", () => {
       await supervisor.waitForLine(/modelbus ready/, 60_000)
       const [before] = await actorsOf("fragile")
       expect(before!.state).toBe("serving")
-      await rm(tmp, { recursive: true, force: true })
       const json = natsHeaders()
       json.set("Content-Type", "application/json")
+      const malformed = await raw.request(subjects().fit("fragile"), JSON.stringify({ x: [SETOSA], epochs: 0 }), {
+        timeout: 15_000,
+        headers: json
+      })
+      const badInput = fitErrorFromBody(malformed.json())
+      expect(badInput).toBeInstanceOf(BadInput)
+      expect(badInput!.message).toContain("y: Missing key")
+      expect(badInput!.message).toContain("epochs: Expected a value greater than or equal to 1, got 0")
+      await rm(tmp, { recursive: true, force: true })
       const reply = await raw.request(
         subjects().fit("fragile"),
         JSON.stringify({ x: [SETOSA], y: [[1, 0, 0]], epochs: 1 }),
