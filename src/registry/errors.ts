@@ -2,6 +2,7 @@
 // Each names what was expected and what was found.
 import { Schema } from "effect"
 import { BadInput } from "../protocol/errors.js"
+import { isRecord } from "../protocol/values.js"
 
 /** The NATS server has no JetStream, so there is no registry: serving works, updates do not. */
 export class RegistryUnavailable extends Schema.TaggedError<RegistryUnavailable>()("RegistryUnavailable", {
@@ -75,7 +76,7 @@ const decodeFitError = Schema.decodeUnknownOption(FitError)
 export const fitErrorBody = (error: FitError) => ({ error: encodeFitError(error) })
 
 export const fitErrorFromBody = (body: unknown): FitError | undefined => {
-  if (typeof body !== "object" || body === null || !("error" in body)) return undefined
-  const decoded = decodeFitError((body as { error: unknown }).error)
+  if (!isRecord(body) || !("error" in body)) return undefined
+  const decoded = decodeFitError(body.error)
   return decoded._tag === "Some" ? decoded.value : undefined
 }
