@@ -166,9 +166,8 @@ export const runModelActor = Effect.fn("ModelActor.run")(function* (
     },
     answered
   )
-  const log = Effect.runSyncWith(yield* Effect.context<never>())
   if (registry !== undefined) {
-    yield* followUpdates(nc, registry, serving, settings, (message) => log(Effect.logInfo(message)))
+    yield* followUpdates(nc, registry, serving, settings)
     yield* answerFit(nc, registry, serving, settings)
   }
   yield* Effect.promise(() => nc.flush())

@@ -6,7 +6,7 @@ import type { Encoding } from "../protocol/codec.js"
 import { DeadlineExceeded, InferenceFailed } from "../protocol/errors.js"
 import type { BatchingOptions } from "../protocol/ipc.js"
 import type { ReplyOutputs } from "../protocol/messages.js"
-import { elementCount, type HostTensor, type TensorData } from "../protocol/tensor.js"
+import { allocate, elementCount, type HostTensor } from "../protocol/tensor.js"
 import { messageOf } from "../protocol/values.js"
 import { replyError, replyOk } from "./replies.js"
 import { acquire, release, type ServingModel, type ServingVersion } from "./servingModel.js"
@@ -52,8 +52,7 @@ const stack = (jobs: ReadonlyArray<Queued>, rows: number): Record<string, HostTe
   for (const name in jobs[0]!.inputs) {
     const first = jobs[0]!.inputs[name]!
     const rowSize = elementCount(first.shape.slice(1))
-    const Ctor = first.data.constructor as new (n: number) => TensorData
-    const data = new Ctor(rows * rowSize)
+    const data = allocate(first.dtype, rows * rowSize)
     let offset = 0
     for (const job of jobs) {
       const part = job.inputs[name]!.data

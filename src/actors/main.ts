@@ -1,16 +1,27 @@
 // Entry point of an actor process (forked by the supervisor): reads its settings from the
 // environment, serves until SIGTERM or until its supervisor goes away, then drains and exits 0.
-import { Effect, Schema } from "effect"
-import { parentGone, runProcess } from "../lifecycle/runProcess.js"
+import { Cause, Effect, Schema } from "effect"
+import { describeFailure, parentGone, runProcess } from "../lifecycle/runProcess.js"
 import { ACTOR_SETTINGS_ENV, ActorSettings } from "../protocol/ipc.js"
+import { tellSupervisorBeforeExit } from "./ipc.js"
 import { runModelActor } from "./ModelActor.js"
 
-const settings = Schema.decodeUnknownSync(Schema.fromJsonString(ActorSettings))(process.env[ACTOR_SETTINGS_ENV] ?? "")
+/** Decodes the settings and runs the actor until it is ready; a failure is reported to the supervisor as startFailed. */
+const start = Schema.decodeUnknownEffect(Schema.fromJsonString(ActorSettings))(
+  process.env[ACTOR_SETTINGS_ENV] ?? ""
+).pipe(
+  Effect.tap(runModelActor),
+  Effect.tapCause((cause) =>
+    Cause.hasInterruptsOnly(cause)
+      ? Effect.void
+      : tellSupervisorBeforeExit({ type: "startFailed", error: describeFailure(cause) })
+  )
+)
 
 runProcess(
   Effect.scoped(
     Effect.gen(function* () {
-      yield* runModelActor(settings)
+      const settings = yield* start
       yield* parentGone
       yield* Effect.logWarning(`actor ${settings.id}: supervisor gone, draining`)
     })

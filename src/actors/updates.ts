@@ -1,17 +1,16 @@
 // How an actor follows the registry: load the current version at start (seeding version 1 from
 // its path when the registry is empty), then preload, check, warm up and swap in each new version.
 import type { NatsConnection } from "@nats-io/transport-node"
-import { Cause, Effect, Queue, type Scope } from "effect"
+import { Cause, Effect, Exit, type Scope, Stream } from "effect"
 import { materialize, readModelFolder } from "../model/artifacts.js"
 import { ModelLoadFailed } from "../model/errors.js"
-import { type LoadedModel, loadModel } from "../model/loader.js"
-import { probeInputs } from "../model/specs.js"
+import { loadModel } from "../model/loader.js"
 import type { ActorSettings } from "../protocol/ipc.js"
 import type { UpdateAck } from "../protocol/messages.js"
 import { subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
-import { IncompatibleSignature } from "../registry/errors.js"
-import { publishVersion } from "../registry/publish.js"
+import { IncompatibleSignature, type RegistryUnavailable } from "../registry/errors.js"
+import { checkFinite, publishVersion } from "../registry/publish.js"
 import type { Registry } from "../registry/Registry.js"
 import { type ModelVersion, signatureMismatch } from "../registry/versions.js"
 import { type ServingModel, swapIn } from "./servingModel.js"
@@ -53,21 +52,33 @@ export const currentVersion = Effect.fnUntraced(function* (registry: Registry, s
   )
 })
 
-/** Runs the model once on zeros so its kernels are compiled before it takes traffic. */
-const warmUp = (model: LoadedModel) =>
-  Effect.promise(() => model.predict(probeInputs(model.signature.inputs))).pipe(Effect.asVoid)
+/**
+ * Loads `entry`, checks it against the serving version (signature, finite weights and warm-up
+ * outputs; the warm-up also compiles its kernels) and swaps it in. The loaded model is disposed on
+ * every path that does not end in the swap, so a refused version leaves no tensor behind.
+ */
+const swapInVersion = (registry: Registry, serving: ServingModel, model: string, entry: ModelVersion) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const next = yield* Effect.acquireRelease(loadVersion(registry, model, entry), (loaded, exit) =>
+        Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => loaded.dispose())
+      )
+      const mismatch =
+        entry.force === true ? undefined : signatureMismatch(serving.current.model.signature, next.signature)
+      if (mismatch !== undefined) return yield* new IncompatibleSignature({ message: mismatch, model })
+      yield* checkFinite(model, entry.version, next)
+      swapIn(serving, next, entry.version)
+    })
+  )
 
 /** Follows new versions for as long as the scope is open, acknowledging each on the bus. */
 export const followUpdates = Effect.fnUntraced(function* (
   nc: NatsConnection,
   registry: Registry,
   serving: ServingModel,
-  settings: ActorSettings,
-  log: (message: string) => void
-): Effect.fn.Return<void, unknown, Scope.Scope> {
-  const published = yield* Queue.unbounded<ModelVersion>()
-  const stop = yield* registry.watch(settings.model, (entry) => Queue.offerUnsafe(published, entry))
-  yield* Effect.addFinalizer(() => stop)
+  settings: ActorSettings
+): Effect.fn.Return<void, RegistryUnavailable, Scope.Scope> {
+  const published = yield* registry.watch(settings.model)
   const ackSubject = subjects(settings.prefix).updateAcks(settings.model)
   const ack = (version: number, error?: string) => {
     const body: UpdateAck = {
@@ -81,29 +92,33 @@ export const followUpdates = Effect.fnUntraced(function* (
     if (!nc.isClosed()) nc.publish(ackSubject, JSON.stringify(body))
   }
   const apply = (entry: ModelVersion) =>
-    Effect.gen(function* () {
-      if (entry.version <= serving.current.version) return
-      const next = yield* loadVersion(registry, settings.model, entry)
-      const mismatch =
-        entry.force === true ? undefined : signatureMismatch(serving.current.model.signature, next.signature)
-      if (mismatch !== undefined) {
-        next.dispose()
-        return yield* new IncompatibleSignature({ message: mismatch, model: settings.model })
-      }
-      yield* warmUp(next)
-      swapIn(serving, next, entry.version)
-      ack(entry.version)
-      log(`actor ${settings.id} now serves ${settings.model} v${entry.version} (${entry.source})`)
-    }).pipe(
-      Effect.catchCause((cause) =>
-        Effect.sync(() => {
-          const why = messageOf(Cause.squash(cause))
-          ack(entry.version, why)
-          log(
-            `actor ${settings.id} refused ${settings.model} v${entry.version}, keeps v${serving.current.version}: ${why}`
-          )
-        })
-      )
-    )
-  yield* Effect.forkScoped(Queue.take(published).pipe(Effect.flatMap(apply), Effect.forever))
+    entry.version <= serving.current.version
+      ? Effect.void
+      : swapInVersion(registry, serving, settings.model, entry).pipe(
+          Effect.andThen(
+            Effect.suspend(() => {
+              ack(entry.version)
+              return Effect.logInfo(
+                `actor ${settings.id} now serves ${settings.model} v${entry.version} (${entry.source})`
+              )
+            })
+          ),
+          Effect.catchCause((cause) => {
+            if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+            const why = messageOf(Cause.squash(cause))
+            ack(entry.version, why)
+            return Effect.logWarning(
+              `actor ${settings.id} refused ${settings.model} v${entry.version}, keeps v${serving.current.version}: ${why}`
+            )
+          })
+        )
+  yield* published.pipe(
+    Stream.runForEach(apply),
+    Effect.catchCause((cause) =>
+      Cause.hasInterruptsOnly(cause)
+        ? Effect.failCause(cause)
+        : Effect.logError(`actor ${settings.id} stopped following ${settings.model} updates: ${Cause.pretty(cause)}`)
+    ),
+    Effect.forkScoped
+  )
 })

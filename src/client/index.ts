@@ -26,7 +26,9 @@ export type {
 export type { DType, HostTensor } from "../protocol/tensor.js"
 export {
   ArtifactCorrupt,
+  FitFailed,
   IncompatibleSignature,
+  ModelNotFinite,
   RegistryUnavailable,
   UpdateFailed,
   VersionConflict,

@@ -20,8 +20,19 @@ import {
 
 export type { ModelSignature, TensorSpec } from "./specs.js"
 
+/** One weight of a loaded model, read on demand (off the serving path). */
+export interface ModelWeight {
+  /** Its name in the model's weights manifest. */
+  readonly name: string
+  readonly dtype: string
+  /** Its values, copied into host memory. */
+  readonly values: () => Promise<ArrayLike<number>>
+}
+
 export interface LoadedModel {
   readonly signature: ModelSignature
+  /** The model's weights (to check them before the model goes live). */
+  readonly weights: () => ReadonlyArray<ModelWeight>
   /**
    * Runs the model. Inputs keyed by input name (already validated by the caller against the
    * signature); returns host tensors keyed by output name (all outputs, or only
@@ -132,6 +143,12 @@ const loadLayers = (folder: string, handler: tf.io.IOHandler) =>
     })
     return {
       signature,
+      weights: () =>
+        model.weights.map((w) => ({
+          name: w.originalName,
+          dtype: w.dtype,
+          values: () => w.read().data<"float32">()
+        })),
       predict: hostPredictor(signature, layersRunner(model, signature)),
       dispose: () => model.dispose()
     }
@@ -178,6 +195,14 @@ const loadGraph = (folder: string, handler: tf.io.IOHandler, modelJson: tf.io.Mo
     })
     return {
       signature,
+      weights: () =>
+        Object.entries(model.weights).flatMap(([name, tensors]) =>
+          tensors.map((t, i) => ({
+            name: tensors.length === 1 ? name : `${name}:${i}`,
+            dtype: t.dtype,
+            values: () => t.data<"float32">()
+          }))
+        ),
       predict: hostPredictor(signature, graphRunner(model, signature, needsAsync)),
       dispose: () => model.dispose()
     }

@@ -2,6 +2,7 @@
 // Layers or Graph model and its model.json. Pure functions; failures are thrown Errors.
 import type * as tf from "@tensorflow/tfjs"
 import { allocate, type DType, elementCount, type HostTensor, isDType } from "../protocol/tensor.js"
+import { isRecord } from "../protocol/values.js"
 import type { ModelFormat } from "./format.js"
 
 /** One input or output. `null` in `shape` is a dynamic dimension (e.g. the batch). */
@@ -78,7 +79,7 @@ const nodeOf = (tensorName: string): string => tensorName.replace(/:\d+$/, "")
 
 /** The model.json `signature` entry for the tensor a Graph input/output name refers to. */
 const signatureEntry = (entries: unknown, key: string, nodeName: string): SignatureEntry | undefined => {
-  if (typeof entries !== "object" || entries === null) return undefined
+  if (!isRecord(entries)) return undefined
   const table = entries as Record<string, SignatureEntry>
   return table[key] ?? Object.values(table).find((entry) => entry.name !== undefined && nodeOf(entry.name) === nodeName)
 }
@@ -120,7 +121,7 @@ export const graphSpecs = (
   model: tf.GraphModel,
   signature: unknown
 ): { inputs: Array<TensorSpec>; outputs: Array<PartialTensorSpec> } => {
-  const table = (typeof signature === "object" && signature !== null ? signature : {}) as Record<string, unknown>
+  const table = isRecord(signature) ? signature : {}
   const inputs = model.inputs.map((info, i) => {
     const name = model.inputNodes[i] ?? info.name
     const spec = graphSpec(name, info, signatureEntry(table.inputs, name, info.name))

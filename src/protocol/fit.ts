@@ -1,6 +1,7 @@
 // The `fit` wire contract, declared once: the request body a client sends (training data and
 // options, checked with Schema by the replica that trains) and the reply it gets back.
-import { Schema } from "effect"
+import { Exit, Schema, SchemaIssue } from "effect"
+import { BadInput } from "./errors.js"
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 const PositiveFinite = Schema.Finite.check(Schema.isGreaterThan(0))
@@ -26,6 +27,24 @@ export const FitRequest = Schema.Struct({
   ...FitOptions.fields
 })
 export type FitRequest = typeof FitRequest.Type
+
+const decodeFitBody = Schema.decodeUnknownExit(FitRequest)
+const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/**
+ * A parsed fit body checked against FitRequest; BadInput naming each field that is wrong, what it
+ * expected and what arrived (`epochs: Expected an integer, got 2.5`).
+ */
+export const decodeFitRequest = (body: unknown): FitRequest | BadInput => {
+  const decoded = decodeFitBody(body, { errors: "all", reportInput: true })
+  if (Exit.isSuccess(decoded)) return decoded.value
+  const error = Exit.findErrorOption(decoded)
+  const issues = error._tag === "Some" ? formatIssue(error.value.issue).issues : []
+  const problems = issues.map((i) => `${i.path?.length ? i.path.map(String).join(".") : "body"}: ${i.message}`)
+  return new BadInput({
+    message: `fit request {x, y, epochs?, batchSize?, loss?, learningRate?}: ${problems.join("; ") || "does not decode"}`
+  })
+}
 
 /** A successful fit: the version it published, the loss after each epoch, the replica that trained. */
 export interface FitReply {

@@ -3,7 +3,7 @@
 import { type KV, Kvm, KvWatchInclude } from "@nats-io/kv"
 import { type ObjectStore, Objm } from "@nats-io/obj"
 import type { NatsConnection } from "@nats-io/transport-node"
-import { Effect } from "effect"
+import { Effect, type Scope, Stream } from "effect"
 import type { ModelFiles } from "../model/artifacts.js"
 import { checkJetStream } from "../nats/jetstream.js"
 import { messageOf } from "../protocol/values.js"
@@ -40,11 +40,13 @@ export interface Registry {
     entry: ModelVersion,
     expectedRevision: number | undefined
   ) => Effect.Effect<number, VersionConflict | RegistryUnavailable>
-  /** Calls `onEntry` for each version published after now; the returned effect stops watching. */
+  /**
+   * The versions of the model published after now. Watching starts before this returns (none is
+   * missed after it) and stops when the scope closes; consume the stream in a fiber of that scope.
+   */
   readonly watch: (
-    model: string,
-    onEntry: (entry: ModelVersion, revision: number) => void
-  ) => Effect.Effect<Effect.Effect<void>, RegistryUnavailable>
+    model: string
+  ) => Effect.Effect<Stream.Stream<ModelVersion, RegistryUnavailable>, RegistryUnavailable, Scope.Scope>
   /** Deletes artifacts that no kept version refers to; returns how many. */
   readonly prune: (model: string) => Effect.Effect<number, RegistryUnavailable>
 }
@@ -187,17 +189,17 @@ const makeRegistry = (kv: KV, store: ObjectStore): Registry => {
         })
       ),
     publish,
-    watch: (model, onEntry) =>
-      attempt("watch", () => kv.watch({ key: model, include: KvWatchInclude.UpdatesOnly })).pipe(
-        Effect.map((watcher) => {
-          void (async () => {
-            for await (const e of watcher) {
-              const entry = e.operation === "PUT" ? parseEntry(e.value) : undefined
-              if (entry !== undefined) onEntry(entry, e.revision)
-            }
-          })()
-          return Effect.sync(() => watcher.stop())
-        })
+    watch: (model) =>
+      Effect.acquireRelease(
+        attempt("watch", () => kv.watch({ key: model, include: KvWatchInclude.UpdatesOnly })),
+        (watcher) => Effect.sync(() => watcher.stop())
+      ).pipe(
+        Effect.map((watcher) =>
+          Stream.fromAsyncIterable(watcher, unavailable("watch")).pipe(
+            Stream.map((e) => (e.operation === "PUT" ? parseEntry(e.value) : undefined)),
+            Stream.filter((entry): entry is ModelVersion => entry !== undefined)
+          )
+        )
       ),
     prune: (model) =>
       Effect.gen(function* () {

@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto"
 import { Packr } from "msgpackr"
 import type { ModelFiles } from "../model/artifacts.js"
+import { isRecord } from "../protocol/values.js"
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
 
@@ -16,8 +17,8 @@ export const encodeBundle = (files: ModelFiles): Uint8Array => {
 /** The files of a bundle, or undefined if the bytes are not one. */
 export const decodeBundle = (bytes: Uint8Array): ModelFiles | undefined => {
   try {
-    const value = packr.unpack(bytes) as { files?: Record<string, unknown> }
-    if (typeof value?.files !== "object" || value.files === null) return undefined
+    const value: unknown = packr.unpack(bytes)
+    if (!isRecord(value) || !isRecord(value.files)) return undefined
     const files = new Map<string, Uint8Array>()
     for (const [name, data] of Object.entries(value.files)) {
       if (!(data instanceof Uint8Array)) return undefined

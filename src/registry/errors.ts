@@ -2,6 +2,7 @@
 // Each names what was expected and what was found.
 import { Schema } from "effect"
 import { BadInput } from "../protocol/errors.js"
+import { isRecord } from "../protocol/values.js"
 
 /** The NATS server has no JetStream, so there is no registry: serving works, updates do not. */
 export class RegistryUnavailable extends Schema.TaggedError<RegistryUnavailable>()("RegistryUnavailable", {
@@ -45,6 +46,17 @@ export class VersionNotFound extends Schema.TaggedError<VersionNotFound>()("Vers
   model: Schema.String
 }) {}
 
+/** A version whose weights or warm-up outputs hold NaN or ±Infinity: it never goes live. */
+export class ModelNotFinite extends Schema.TaggedError<ModelNotFinite>()("ModelNotFinite", {
+  message: Schema.String,
+  model: Schema.String
+}) {}
+
+/** 500: training failed for a reason the caller's data does not explain (the replica keeps serving). */
+export class FitFailed extends Schema.TaggedError<FitFailed>()("FitFailed", {
+  message: Schema.String
+}) {}
+
 /** Errors a `fit` reply can carry, encoded like the infer errors: `{"error": {"_tag", "message", …}}`. */
 export const FitError = Schema.Union([
   BadInput,
@@ -52,7 +64,9 @@ export const FitError = Schema.Union([
   VersionConflict,
   IncompatibleSignature,
   ArtifactCorrupt,
-  VersionNotFound
+  VersionNotFound,
+  ModelNotFinite,
+  FitFailed
 ])
 export type FitError = typeof FitError.Type
 
@@ -62,7 +76,7 @@ const decodeFitError = Schema.decodeUnknownOption(FitError)
 export const fitErrorBody = (error: FitError) => ({ error: encodeFitError(error) })
 
 export const fitErrorFromBody = (body: unknown): FitError | undefined => {
-  if (typeof body !== "object" || body === null || !("error" in body)) return undefined
-  const decoded = decodeFitError((body as { error: unknown }).error)
+  if (!isRecord(body) || !("error" in body)) return undefined
+  const decoded = decodeFitError(body.error)
   return decoded._tag === "Some" ? decoded.value : undefined
 }

@@ -1,10 +1,13 @@
-// Publishing a new model version: describe the artifacts by loading them once (format, signature),
-// refuse an incompatible signature unless forced, upload the bundle, then compare-and-swap the KV entry.
+// Publishing a new model version: load it once to describe and vet it (signature, finite weights and
+// warm-up outputs), refuse an incompatible signature unless forced, upload, compare-and-swap the KV entry.
 import { Effect } from "effect"
 import { type ModelFiles, materialize } from "../model/artifacts.js"
+import { findNonFinite } from "../model/finite.js"
+import type { LoadedModel } from "../model/loader.js"
 import { BadInput } from "../protocol/errors.js"
+import { messageOf } from "../protocol/values.js"
 import { encodeBundle } from "./bundle.js"
-import { IncompatibleSignature } from "./errors.js"
+import { IncompatibleSignature, ModelNotFinite } from "./errors.js"
 import type { Registry } from "./Registry.js"
 import { type ModelVersion, signatureMismatch } from "./versions.js"
 
@@ -25,20 +28,39 @@ const modelRuntime = Effect.promise(async () => {
   return { loadModel, initRuntime }
 })
 
-/** The format and signature of the model in `files`; BadInput when it does not load. */
-export const describeModel = (files: ModelFiles) =>
+/** ModelNotFinite when a weight of `loaded` or its output on a zero probe batch is NaN or ±Infinity. */
+export const checkFinite = (model: string, version: number, loaded: LoadedModel) =>
+  Effect.tryPromise({
+    try: () => findNonFinite(loaded),
+    catch: (e) => new BadInput({ message: `${model} v${version} fails on a zero probe batch: ${messageOf(e)}` })
+  }).pipe(
+    Effect.flatMap((problem) =>
+      problem === undefined
+        ? Effect.void
+        : Effect.fail(new ModelNotFinite({ message: `${model} v${version} is not finite: ${problem}`, model }))
+    )
+  )
+
+/**
+ * The format and signature of the model in `files` (to be `model` v`version`): BadInput when it
+ * does not load or run, ModelNotFinite when its weights or warm-up outputs are not finite.
+ */
+export const describeModel = (model: string, version: number, files: ModelFiles) =>
   Effect.acquireUseRelease(
     Effect.promise(() => materialize(files)),
     (folder) =>
       modelRuntime.pipe(
-        Effect.flatMap(({ initRuntime, loadModel }) => initRuntime().pipe(Effect.andThen(loadModel(folder.dir)))),
-        Effect.map((model) => {
-          const signature = model.signature
-          model.dispose()
-          return signature
-        }),
-        Effect.mapError(
-          (e) => new BadInput({ message: `the new artifacts do not load as a TF.js model: ${e.message}` })
+        Effect.flatMap(({ initRuntime, loadModel }) =>
+          Effect.acquireUseRelease(
+            initRuntime().pipe(
+              Effect.andThen(loadModel(folder.dir)),
+              Effect.mapError(
+                (e) => new BadInput({ message: `the new artifacts do not load as a TF.js model: ${e.message}` })
+              )
+            ),
+            (loaded) => checkFinite(model, version, loaded).pipe(Effect.as(loaded.signature)),
+            (loaded) => Effect.sync(() => loaded.dispose())
+          )
         )
       ),
     (folder) => Effect.promise(() => folder.remove())
@@ -52,7 +74,7 @@ export const publishVersion = Effect.fn("Registry.publishVersion")(function* (
   options: PublishOptions
 ) {
   const current = yield* registry.current(model)
-  const signature = yield* describeModel(files)
+  const signature = yield* describeModel(model, (current?.entry.version ?? 0) + 1, files)
   if (current !== undefined && options.force !== true) {
     const mismatch = signatureMismatch(current.entry.signature, signature)
     if (mismatch !== undefined) {

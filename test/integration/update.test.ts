@@ -1,19 +1,22 @@
 // update-model on a real JetStream nats-server: rollouts under load, restarts onto the new version,
 // compare-and-swap conflicts, refused artifacts, training on a replica, rollback, and no JetStream.
-import { copyFile, mkdtemp, readFile, writeFile } from "node:fs/promises"
+import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Objm } from "@nats-io/obj"
-import type { NatsConnection } from "@nats-io/transport-node"
+import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startLocalNatsServer } from "../../src/cli/natsServer.js"
 import {
+  BadInput,
   type Client,
   connect,
+  FitFailed,
   type HostTensor,
   IncompatibleSignature,
+  ModelNotFinite,
   RegistryUnavailable,
   VersionConflict
 } from "../../src/client/index.js"
@@ -21,10 +24,20 @@ import { readModelFolder } from "../../src/model/artifacts.js"
 import { folderSaveHandler } from "../../src/model/files.js"
 import { initRuntime } from "../../src/model/runtime.js"
 import type { UpdateAck } from "../../src/protocol/messages.js"
+import { subjects } from "../../src/protocol/subjects.js"
 import { encodeBundle } from "../../src/registry/bundle.js"
+import { fitErrorFromBody } from "../../src/registry/errors.js"
 import { openRegistry } from "../../src/registry/Registry.js"
 import { expectedAnswers, startLoad } from "../helpers/load.js"
-import { eventually, FIXTURES, IRIS_MODEL, irisRows, startSupervisor } from "../helpers/processes.js"
+import {
+  eventually,
+  FIXTURES,
+  IRIS_MODEL,
+  irisRows,
+  spawnCli,
+  startSupervisor,
+  writeConfig
+} from "../helpers/processes.js"
 import { type Stack, startStack } from "../helpers/stack.js"
 
 let stack: Stack
@@ -39,6 +52,22 @@ const irisVariant = async (factor: number): Promise<string> => {
   await copyFile(join(IRIS_MODEL, "model.json"), join(dir, "model.json"))
   const weights = new Float32Array(new Uint8Array(await readFile(join(IRIS_MODEL, "weights.bin"))).buffer)
   await writeFile(join(dir, "weights.bin"), new Uint8Array(weights.map((w) => w * factor).buffer))
+  return dir
+}
+
+/**
+ * A copy of the Iris model whose weights are all finite but whose outputs overflow: a hidden bias of
+ * 3e38 summed by a kernel of ones gives Infinity logits, so softmax answers NaN for any input.
+ */
+const overflowingIris = async (): Promise<string> => {
+  const dir = await mkdtemp(join(tmpdir(), "modelbus-overflow-"))
+  await copyFile(join(IRIS_MODEL, "model.json"), join(dir, "model.json"))
+  const weights = new Float32Array(new Uint8Array(await readFile(join(IRIS_MODEL, "weights.bin"))).buffer)
+  // manifest order: hidden/kernel [4,16], hidden/bias [16], species/kernel [16,3], species/bias [3]
+  weights.fill(3e38, 64, 80)
+  weights.fill(1, 80, 128)
+  weights.fill(0, 128, 131)
+  await writeFile(join(dir, "weights.bin"), new Uint8Array(weights.buffer))
   return dir
 }
 
@@ -238,6 +267,48 @@ describe("update-model", () => {
     sub.unsubscribe()
   })
 
+  it("refuses a version whose warm-up output is not finite, frees its tensors and keeps serving", async () => {
+    const before = await predict("guarded")
+    const tensorsBefore = new Map((await actorsOf("guarded")).map((a) => [a.id, a.tensors]))
+    const acks: Array<UpdateAck> = []
+    const sub = raw.subscribe("modelbus.update.ack.guarded", {
+      callback: (_e, m) => {
+        acks.push(m.json<UpdateAck>())
+      }
+    })
+    // written straight into the registry, past publish's own checks
+    const registry = await Effect.runPromise(openRegistry(raw, { prefix: "modelbus" }))
+    const files = await readModelFolder(await overflowingIris())
+    const digest = await Effect.runPromise(registry.storeArtifacts("guarded", encodeBundle(files)))
+    const current = (await Effect.runPromise(registry.current("guarded")))!
+    const bad = current.entry.version + 1
+    await Effect.runPromise(
+      registry.publish("guarded", { ...current.entry, version: bad, digest, source: "overflowing" }, current.revision)
+    )
+    const answered = await eventually(
+      async () =>
+        acks.filter((a) => a.version === bad).length >= 2 ? acks.filter((a) => a.version === bad) : undefined,
+      10_000,
+      "both replicas to answer the overflowing version"
+    )
+    sub.unsubscribe()
+    expect(answered.map((a) => a.ok)).toEqual([false, false])
+    expect(answered.every((a) => /output species .*NaN/.test(a.error ?? ""))).toBe(true)
+    expect(await predict("guarded")).toEqual(before)
+
+    // a good version after it: once status reports it, the heartbeat is newer than the refusal
+    const good = await client.updateModel("guarded", { path: await irisVariant(0.9) }, { timeoutMs: 5_000 })
+    expect(good.pending).toEqual([])
+    await eventually(
+      async () => {
+        const now = await actorsOf("guarded")
+        return now.every((a) => a.version === good.version && a.tensors === tensorsBefore.get(a.id)) ? now : undefined
+      },
+      10_000,
+      `the replicas' live tensor counts to return to ${JSON.stringify([...tensorsBefore])}`
+    )
+  })
+
   it("fit lowers the loss on its data and changes the served predictions; rollback restores them exactly", async () => {
     const VERSICOLOR = [5.9, 3.0, 4.2, 1.5]
     const before = await predict("learner", VERSICOLOR)
@@ -264,6 +335,23 @@ describe("update-model", () => {
     ])
   })
 
+  it("refuses a fit that trains the model into NaN: ModelNotFinite, history unchanged, answers stay finite", async () => {
+    const history = await client.modelHistory("learner")
+    const x = Array.from({ length: 16 }, () => [1e38, 1e38, 1e38, 1e38])
+    const y = Array.from({ length: 16 }, () => [1, 0, 0])
+    const error = await client
+      .updateModel("learner", { fit: { x, y, epochs: 3, batchSize: 16 } })
+      .catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(ModelNotFinite)
+    expect((error as ModelNotFinite).message).toMatch(/(weight|output) \S+ .*(NaN|Infinity)/)
+    expect(await client.modelHistory("learner")).toEqual(history)
+    for (let i = 0; i < 10; i++) {
+      const answer = await predict("learner", rows[i * 15]!)
+      expect(answer.version).toBe(history.at(-1)!.version)
+      expect(answer.data.every(Number.isFinite)).toBe(true)
+    }
+  })
+
   it("rolls out a model of a few MB", async () => {
     await Effect.runPromise(initRuntime("wasm"))
     const big = tf.sequential({
@@ -281,6 +369,41 @@ describe("update-model", () => {
     console.log(`rollout of a ${sizeMb.toFixed(1)} MB model to 2 replicas: ${result.rolloutMs} ms`)
     expect(result.pending).toEqual([])
     expect((await predict("guarded")).version).toBe(result.version)
+  })
+
+  it("answers BadInput to a malformed fit body, and FitFailed when training hits a defect (its temp folder is gone); the actor keeps running", async () => {
+    const tmp = await mkdtemp(join(tmpdir(), "modelbus-tmpdir-"))
+    const config = await writeConfig({ models: [{ name: "fragile", path: IRIS_MODEL }] })
+    const supervisor = spawnCli(["supervise", "--config", config, "--server", stack.nats.url], { TMPDIR: tmp })
+    try {
+      await supervisor.waitForLine(/modelbus ready/, 60_000)
+      const [before] = await actorsOf("fragile")
+      expect(before!.state).toBe("serving")
+      const json = natsHeaders()
+      json.set("Content-Type", "application/json")
+      const malformed = await raw.request(subjects().fit("fragile"), JSON.stringify({ x: [SETOSA], epochs: 0 }), {
+        timeout: 15_000,
+        headers: json
+      })
+      const badInput = fitErrorFromBody(malformed.json())
+      expect(badInput).toBeInstanceOf(BadInput)
+      expect(badInput!.message).toContain("y: Missing key")
+      expect(badInput!.message).toContain("epochs: Expected a value greater than or equal to 1, got 0")
+      await rm(tmp, { recursive: true, force: true })
+      const reply = await raw.request(
+        subjects().fit("fragile"),
+        JSON.stringify({ x: [SETOSA], y: [[1, 0, 0]], epochs: 1 }),
+        { timeout: 15_000, headers: json }
+      )
+      const error = fitErrorFromBody(reply.json())
+      expect(error).toBeInstanceOf(FitFailed)
+      expect(error!.message).toMatch(/ENOENT/)
+      const [after] = await actorsOf("fragile")
+      expect([after!.pid, after!.state, after!.restarts]).toEqual([before!.pid, "serving", 0])
+      expect((await predict("fragile")).data.every(Number.isFinite)).toBe(true)
+    } finally {
+      expect((await supervisor.stop()).code).toBe(0)
+    }
   })
 })
 

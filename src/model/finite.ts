@@ -1,0 +1,48 @@
+// Whether a model is numerically fit to serve: every float weight and every float output of a
+// warm-up run on a zero probe batch is finite (no NaN, no ±Infinity). Used before a version goes live.
+import type { LoadedModel } from "./loader.js"
+import { probeInputs } from "./specs.js"
+
+/** Where `values` first holds NaN or ±Infinity and how many such values it holds; undefined when all are finite. */
+export const nonFiniteValues = (
+  values: ArrayLike<number>
+): { readonly index: number; readonly value: number; readonly count: number } | undefined => {
+  let index = -1
+  let count = 0
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) {
+      if (index < 0) index = i
+      count++
+    }
+  }
+  return index < 0 ? undefined : { index, value: values[index]!, count }
+}
+
+/** `weight hidden/bias holds 2 non-finite values of 16 (first NaN at index 3)`, or undefined when finite. */
+export const describeNonFinite = (what: string, values: ArrayLike<number>): string | undefined => {
+  const found = nonFiniteValues(values)
+  if (found === undefined) return undefined
+  const plural = found.count === 1 ? "value" : "values"
+  return `${what} holds ${found.count} non-finite ${plural} of ${values.length} (first ${found.value} at index ${found.index})`
+}
+
+/**
+ * What is not finite in `model`: its first non-finite float weight, else the first non-finite float
+ * output of one run on a zero probe batch (the run that also compiles its kernels); undefined when
+ * it is fit to serve. Rejects when the model throws while computing.
+ */
+export const findNonFinite = async (model: LoadedModel): Promise<string | undefined> => {
+  for (const weight of model.weights()) {
+    if (weight.dtype !== "float32") continue
+    const problem = describeNonFinite(`weight ${weight.name}`, await weight.values())
+    if (problem !== undefined) return problem
+  }
+  const outputs = await model.predict(probeInputs(model.signature.inputs))
+  for (const name in outputs) {
+    const output = outputs[name]!
+    if (output.dtype !== "float32") continue
+    const problem = describeNonFinite(`output ${name}`, output.data)
+    if (problem !== undefined) return `${problem} on a zero probe batch`
+  }
+  return undefined
+}

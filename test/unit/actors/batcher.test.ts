@@ -1,0 +1,125 @@
+// The batcher on a fake model: requests queued together run as one stacked call and are answered
+// with their own rows; a model that ignores the batch falls back to one call each; late requests
+// are refused unrun; a failing model fails each request; the in-flight count returns to 0.
+import { describe, expect, it } from "vitest"
+import { type BatchContext, type Job, makeBatcher } from "../../../src/actors/batcher.js"
+import { servingModel } from "../../../src/actors/servingModel.js"
+import type { HostTensor } from "../../../src/protocol/tensor.js"
+import { type FakeMsg, fakeModel, fakeMsg, rowSums, xRows } from "./fakes.js"
+
+type Predict = Parameters<typeof fakeModel>[0]
+
+/** A batcher over a fake model; `idle` resolves once every submitted request is answered. */
+const setup = (predict: Predict, maxBatchSize = 32) => {
+  const { model, calls } = fakeModel(predict)
+  const stats = { served: 0, errors: 0, inflight: 0, calls: 0 }
+  let wake: (() => void) | undefined
+  const ctx: BatchContext = {
+    actorId: "fake-1",
+    modelName: "fake",
+    serving: servingModel(model, 7),
+    stats,
+    onAnswered: () => {
+      if (stats.inflight === 0) wake?.()
+    }
+  }
+  const batcher = makeBatcher(ctx, { maxBatchSize, maxDelayMs: 0 }, () => true)
+  const submit = (x: HostTensor, deadline = Number.POSITIVE_INFINITY): FakeMsg => {
+    const fake = fakeMsg({})
+    const job: Job = { msg: fake.msg, encoding: "json", inputs: { x }, outputs: undefined, deadline }
+    batcher.submit(job)
+    return fake
+  }
+  const idle = () => new Promise<void>((resolve) => (wake = resolve))
+  return { stats, calls, submit, idle }
+}
+
+/** The y values of the one answer a request got, or its error tag and status code. */
+const answerOf = (fake: FakeMsg) => {
+  expect(fake.answers).toHaveLength(1)
+  const { reply, code } = fake.answers[0]!
+  if (reply.kind === "reply") {
+    expect(reply.reply.version).toBe(7)
+    return Array.from((reply.reply.outputs as HostTensor).data)
+  }
+  return reply.kind === "error" ? { error: reply.error._tag, code } : { malformed: reply.reason }
+}
+
+describe("makeBatcher", () => {
+  it("stacks requests that arrive together into one call and answers each with its own rows", async () => {
+    const b = setup(async (inputs) => rowSums(inputs))
+    const done = b.idle()
+    const first = b.submit(xRows(1, 1))
+    const second = b.submit(xRows(3, 2))
+    const third = b.submit(xRows(2, 5))
+    expect(b.stats.inflight).toBe(3)
+    await done
+    expect(b.calls).toEqual([6])
+    expect(answerOf(first)).toEqual([2])
+    expect(answerOf(second)).toEqual([4, 15, 26])
+    expect(answerOf(third)).toEqual([10, 21])
+    expect(b.stats).toEqual({ served: 3, errors: 0, inflight: 0, calls: 1 })
+  })
+
+  it("never puts more than maxBatchSize rows in one call", async () => {
+    const b = setup(async (inputs) => rowSums(inputs), 4)
+    const done = b.idle()
+    const fakes = [b.submit(xRows(3)), b.submit(xRows(2)), b.submit(xRows(1)), b.submit(xRows(2))]
+    await done
+    expect(b.calls).toEqual([4, 4])
+    expect(fakes.map((f) => answerOf(f))).toEqual([[0, 11, 22], [0, 11], [0], [0, 11]])
+    expect(b.stats.inflight).toBe(0)
+  })
+
+  it("runs the requests one by one when the model answers a batch of another size", async () => {
+    // a model that always returns one row, whatever the batch: fine alone, wrong for a stack
+    const b = setup(async (inputs) => {
+      const sums = rowSums(inputs).y!
+      return { y: { dtype: "float32", shape: [1, 1], data: sums.data.subarray(0, 1) } }
+    })
+    const done = b.idle()
+    const first = b.submit(xRows(1, 1))
+    const second = b.submit(xRows(1, 3))
+    await done
+    expect(b.calls).toEqual([2, 1, 1])
+    expect(answerOf(first)).toEqual([2])
+    expect(answerOf(second)).toEqual([6])
+    expect(b.stats).toEqual({ served: 2, errors: 0, inflight: 0, calls: 3 })
+  })
+
+  it("answers DeadlineExceeded without computing when the caller's deadline has passed", async () => {
+    const b = setup(async (inputs) => rowSums(inputs))
+    const done = b.idle()
+    const late = b.submit(xRows(1), performance.now() - 1)
+    const onTime = b.submit(xRows(1, 4))
+    await done
+    expect(answerOf(late)).toEqual({ error: "DeadlineExceeded", code: "504" })
+    expect(answerOf(onTime)).toEqual([8])
+    expect(b.calls).toEqual([1])
+    expect(b.stats).toEqual({ served: 1, errors: 1, inflight: 0, calls: 1 })
+  })
+
+  it("answers InferenceFailed to every request of a call the model fails", async () => {
+    const b = setup(async () => {
+      throw new Error("kernel exploded")
+    })
+    const done = b.idle()
+    const fakes = [b.submit(xRows(1)), b.submit(xRows(2))]
+    await done
+    for (const fake of fakes) {
+      expect(answerOf(fake)).toEqual({ error: "InferenceFailed", code: "500" })
+      expect(fake.answers[0]!.errorHeader).toMatch(/failed while computing a batch of 3: kernel exploded/)
+    }
+    expect(b.stats).toEqual({ served: 0, errors: 2, inflight: 0, calls: 1 })
+  })
+
+  it("answers InferenceFailed to a lone request whose call fails", async () => {
+    const b = setup(() => Promise.reject(new Error("out of memory")))
+    const done = b.idle()
+    const alone = b.submit(xRows(1))
+    await done
+    expect(answerOf(alone)).toEqual({ error: "InferenceFailed", code: "500" })
+    expect(alone.answers[0]!.errorHeader).toMatch(/out of memory/)
+    expect(b.stats).toEqual({ served: 0, errors: 1, inflight: 0, calls: 1 })
+  })
+})

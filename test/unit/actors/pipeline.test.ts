@@ -1,0 +1,111 @@
+// The actor's admission of one infer message: refused at once with a typed error and its NATS micro
+// status header (503 at the in-flight limit, 413 over the size limit, 400 undecodable or not fitting
+// the signature), else handed to the batcher with its deadline.
+import { describe, expect, it } from "vitest"
+import type { Job } from "../../../src/actors/batcher.js"
+import { type ActorStats, answerInfer, type PipelineContext } from "../../../src/actors/pipeline.js"
+import { servingModel } from "../../../src/actors/servingModel.js"
+import { fakeModel, fakeMsg, rowSums } from "./fakes.js"
+
+const setup = (options: { readonly maxInflight?: number; readonly maxPayloadBytes?: number } = {}) => {
+  const submitted: Array<Job> = []
+  const stats: ActorStats = { served: 0, errors: 0, inflight: 0, calls: 0 }
+  const ctx: PipelineContext = {
+    actorId: "fake-1",
+    modelName: "fake",
+    serving: servingModel(fakeModel(async (inputs) => rowSums(inputs)).model, 1),
+    maxPayloadBytes: options.maxPayloadBytes ?? 1024,
+    maxInflight: options.maxInflight ?? 8,
+    stats,
+    batcher: { submit: (job) => void submitted.push(job) }
+  }
+  return { ctx, stats, submitted }
+}
+
+const VALID = { inputs: [[1, 2]] }
+
+/** The error a refused message was answered with: tag, status header and message. */
+const refusal = (fake: ReturnType<typeof fakeMsg>) => {
+  expect(fake.answers).toHaveLength(1)
+  const { reply, code, errorHeader } = fake.answers[0]!
+  if (reply.kind !== "error") throw new Error(`expected an error reply, got ${JSON.stringify(reply)}`)
+  expect(errorHeader).toBe(reply.error.message)
+  return { tag: reply.error._tag, code, message: reply.error.message }
+}
+
+describe("answerInfer", () => {
+  it("hands a valid request to the batcher with its inputs, outputs and deadline, and answers nothing itself", () => {
+    const { ctx, stats, submitted } = setup()
+    const fake = fakeMsg({ ...VALID, outputs: ["y"], timeoutMs: 250 })
+    const before = performance.now()
+    answerInfer(ctx, fake.msg)
+    expect(fake.answers).toEqual([])
+    expect(submitted).toHaveLength(1)
+    const job = submitted[0]!
+    expect(job.encoding).toBe("json")
+    expect(job.outputs).toEqual(["y"])
+    expect(job.inputs.x!.shape).toEqual([1, 2])
+    expect(Array.from(job.inputs.x!.data)).toEqual([1, 2])
+    expect(job.deadline).toBeGreaterThanOrEqual(before + 250)
+    expect(job.deadline).toBeLessThanOrEqual(performance.now() + 250)
+    expect(stats.errors).toBe(0)
+  })
+
+  it("refuses with Overloaded (503) at maxInflight, without decoding", () => {
+    const { ctx, stats, submitted } = setup({ maxInflight: 2 })
+    stats.inflight = 2
+    const fake = fakeMsg(VALID)
+    answerInfer(ctx, fake.msg)
+    expect(refusal(fake)).toEqual({
+      tag: "Overloaded",
+      code: "503",
+      message: "fake-1 has 2 requests in flight (limit 2)"
+    })
+    expect(submitted).toEqual([])
+    expect(stats.errors).toBe(1)
+  })
+
+  it("refuses a body over maxPayloadBytes with PayloadTooLarge (413) naming both sizes", () => {
+    const { ctx, stats, submitted } = setup({ maxPayloadBytes: 16 })
+    const fake = fakeMsg({ inputs: [[1, 2]], padding: "0123456789" })
+    answerInfer(ctx, fake.msg)
+    const size = fake.msg.data.byteLength
+    expect(refusal(fake)).toEqual({
+      tag: "PayloadTooLarge",
+      code: "413",
+      message: `request body is ${size} bytes; this actor accepts at most 16`
+    })
+    expect(submitted).toEqual([])
+    expect(stats.errors).toBe(1)
+  })
+
+  it("refuses an undecodable body with BadInput (400) saying what it expected", () => {
+    const { ctx, stats, submitted } = setup()
+    const fake = fakeMsg("{not json")
+    answerInfer(ctx, fake.msg)
+    const refused = refusal(fake)
+    expect([refused.tag, refused.code]).toEqual(["BadInput", "400"])
+    expect(refused.message).toMatch(/body is not valid JSON/)
+    expect(submitted).toEqual([])
+    expect(stats.errors).toBe(1)
+  })
+
+  it("refuses inputs that do not fit the signature with BadInput (400) naming expected and received", () => {
+    const { ctx, submitted } = setup()
+    const fake = fakeMsg({ inputs: [[1, 2, 3]] })
+    answerInfer(ctx, fake.msg)
+    const refused = refusal(fake)
+    expect([refused.tag, refused.code]).toEqual(["BadInput", "400"])
+    expect(refused.message).toMatch(/expected shape \[\?, 2\], received \[1, 3\]/)
+    expect(submitted).toEqual([])
+  })
+
+  it("ignores a message nobody waits for (no reply subject)", () => {
+    const { ctx, stats, submitted } = setup()
+    const fake = fakeMsg(VALID, { reply: false })
+    answerInfer(ctx, fake.msg)
+    expect(fake.answers).toEqual([])
+    expect(submitted).toEqual([])
+    expect(stats.errors).toBe(0)
+  })
+})

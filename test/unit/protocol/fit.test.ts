@@ -1,0 +1,33 @@
+// The fit request body, decoded with protocol/fit's Schema: defaults left to the replica, and a
+// BadInput naming every wrong field with what it expected and what arrived.
+import { describe, expect, it } from "vitest"
+import { BadInput } from "../../../src/protocol/errors.js"
+import { decodeFitRequest } from "../../../src/protocol/fit.js"
+
+const messageOf = (body: unknown): string => {
+  const decoded = decodeFitRequest(body)
+  if (!(decoded instanceof BadInput)) throw new Error(`expected BadInput, decoded ${JSON.stringify(decoded)}`)
+  return decoded.message
+}
+
+describe("decodeFitRequest", () => {
+  it("accepts x and y with or without options", () => {
+    expect(decodeFitRequest({ x: [[1]], y: [[0, 1]] })).toEqual({ x: [[1]], y: [[0, 1]] })
+    const full = { x: [[1]], y: [[1]], epochs: 3, batchSize: 8, loss: "meanSquaredError", learningRate: 0.5 }
+    expect(decodeFitRequest(full)).toEqual(full)
+  })
+
+  it("names each wrong option, what it expected and what arrived", () => {
+    const message = messageOf({ x: [[1]], y: [[1]], epochs: 0, batchSize: 2.5, learningRate: "fast" })
+    expect(message).toMatch(/^fit request \{x, y, epochs\?, batchSize\?, loss\?, learningRate\?\}: /)
+    expect(message).toContain("epochs: Expected a value greater than or equal to 1, got 0")
+    expect(message).toContain("batchSize: Expected an integer, got 2.5")
+    expect(message).toContain('learningRate: Expected number, got "fast"')
+  })
+
+  it("names a missing x or y, and a body that is not an object", () => {
+    expect(messageOf({ x: [[1]] })).toContain("y: Missing key")
+    expect(messageOf([1, 2])).toContain("body: Expected object, got [1,2]")
+    expect(messageOf(null)).toContain("body: Expected object, got null")
+  })
+})
