@@ -10,8 +10,8 @@ import { messageOf } from "../protocol/values.js"
 import { DEFAULT_RETENTION } from "../registry/Registry.js"
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.js"
 import { type ChildSpec, RestartType, type Shutdown } from "./childSpec.js"
-import type { RecycleLimits } from "./recycle.js"
 import type { SupervisorFlags } from "./machine/state.js"
+import type { RecycleLimits } from "./recycle.js"
 import { Strategy } from "./strategy.js"
 
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {

@@ -12,7 +12,12 @@ export interface ModelTreeOptions {
   /** The settings an actor process of `model` starts with, for child `childId` (e.g. `iris-2`). */
   readonly settingsOf: (model: ModelConfig, childId: string) => ActorSettings
   /** A lifecycle event of `model`; `childId` names the replica (undefined for the model's supervisor). */
-  readonly emit: (model: string, event: EmitCommand, pid: number | undefined, childId: string | undefined) => Effect.Effect<void>
+  readonly emit: (
+    model: string,
+    event: EmitCommand,
+    pid: number | undefined,
+    childId: string | undefined
+  ) => Effect.Effect<void>
 }
 
 export interface ModelTree {
@@ -40,6 +45,7 @@ export const startModelTree = Effect.fnUntraced(function* (
         launcher.launch(options.settingsOf(model, replica.id), replicaSignal)
       const supervisor = yield* startSupervisor({
         name: model.name,
+        label: `model ${model.name}`,
         flags: model.supervisor,
         children: Array.from({ length: model.replicas }, (_, i) => replicaSpec(model, i + 1)),
         template: (index) => replicaSpec(model, index),
@@ -63,6 +69,7 @@ export const startModelTree = Effect.fnUntraced(function* (
 
   const root = yield* startSupervisor({
     name: "root",
+    label: "root supervisor",
     flags: config.root,
     children: config.models.map(modelSupervisorSpec),
     start: startModel,
@@ -71,7 +78,9 @@ export const startModelTree = Effect.fnUntraced(function* (
   return {
     root,
     model: (model) => running.get(model),
-    started: root.started.pipe(Effect.mapError((failure) => new StartFailed({ supervisor: "root", message: failure.message }))),
+    started: root.started.pipe(
+      Effect.mapError((failure) => new StartFailed({ supervisor: "root", message: failure.message }))
+    ),
     failure: root.failed.pipe(Effect.flatMap((failure) => Effect.fail(failureError("root", failure))))
   }
 })

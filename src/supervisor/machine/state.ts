@@ -68,6 +68,8 @@ export interface PendingCall {
 
 export interface SupervisorState {
   readonly name: string
+  /** How messages name this supervisor ("model iris", "root supervisor"). */
+  readonly label: string
   readonly flags: SupervisorFlags
   readonly phase: Phase
   readonly children: ReadonlyArray<Child>
@@ -99,11 +101,13 @@ export const newChild = (spec: ChildSpec): Child => ({
 
 export const initialState = (options: {
   readonly name: string
+  readonly label?: string
   readonly flags: SupervisorFlags
   readonly children: ReadonlyArray<ChildSpec>
   readonly template?: (index: number) => ChildSpec
 }): SupervisorState => ({
   name: options.name,
+  label: options.label ?? options.name,
   flags: options.flags,
   phase: "starting",
   children: options.children.map(newChild),

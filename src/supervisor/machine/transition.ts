@@ -189,11 +189,7 @@ const onExited = (step: Step, id: string, n: number, exit: ExitReason): void => 
   if (isWorker(child.spec)) emit(step, "exited", id, n, { reason: described })
   else emit(step, "escalated", id, undefined, { reason: describeChildFailure(reason) })
   if (step.state.phase === "starting" && inc.state === "starting") {
-    return fail(
-      step,
-      "startFailed",
-      `${step.state.name} could not start: ${describeChild(child)} ${describeChildStart(reason)}`
-    )
+    return fail(step, "startFailed", couldNotStart(step.state, child, reason))
   }
   if (!shouldRestart(child.spec.restart, reason)) {
     // A temporary child, or a transient one that ended normally: it stays down (a replacement too).
@@ -208,7 +204,7 @@ const onExited = (step: Step, id: string, n: number, exit: ExitReason): void => 
     return fail(
       step,
       "gaveUp",
-      `${step.state.name} gave up: more than ${intensity} restarts within ${periodMs / 1000} s (last: ${describeChild(child)} ${described})`
+      `${step.state.label} gave up: more than ${intensity} restarts within ${periodMs / 1000} s (last: ${lastWords(child, reason)})`
     )
   }
   const attempt =
@@ -261,7 +257,7 @@ const restartFields = (step: Step, child: Child, failed: string, restarts: numbe
     ? { restarts }
     : {
         restarts,
-        reason: `model supervisor restarted by the ${step.state.name} (${step.state.flags.strategy}) after ${failed} gave up`
+        reason: `model supervisor restarted by the ${step.state.label} (${step.state.flags.strategy}) after ${failed} gave up`
       }
 
 const onSuccessorExit = (step: Step, child: Child, exit: ExitReason): void => {
@@ -290,12 +286,21 @@ const fail = (step: Step, kind: "startFailed" | "gaveUp", message: string): void
   step.commands.push({ _tag: "Fail", failure: { kind, message } })
 }
 
-const describeChild = (child: Child): string =>
-  isWorker(child.spec) ? `replica ${child.spec.id}` : `model ${child.spec.id}`
+/** What ended a child, in words: a worker's exit, or a nested supervisor's own account (it names its model). */
+const lastWords = (child: Child, reason: ExitReason): string =>
+  isWorker(child.spec)
+    ? `replica ${child.spec.id} ${describeExit(reason)}`
+    : reason.kind === "gaveUp" || reason.kind === "startFailed"
+      ? reason.message
+      : `model ${child.spec.id} ${describeExit(reason)}`
 
-/** A nested supervisor's own message already says what failed; a worker's exit is described. */
-const describeChildStart = (reason: ExitReason): string =>
-  reason.kind === "startFailed" ? `failed to start: ${reason.message}` : `${describeExit(reason)} before it served`
+/** Why the start failed: a nested supervisor's message is passed up as it is, a worker's exit is described. */
+const couldNotStart = (state: SupervisorState, child: Child, reason: ExitReason): string => {
+  if (!isWorker(child.spec) && reason.kind === "startFailed") return reason.message
+  const how =
+    reason.kind === "startFailed" ? `failed to start: ${reason.message}` : `${describeExit(reason)} before it served`
+  return `${state.label} could not start: replica ${child.spec.id} ${how}`
+}
 
 const describeChildFailure = (reason: ExitReason): string =>
   reason.kind === "gaveUp" || reason.kind === "startFailed" ? reason.message : describeExit(reason)

@@ -34,6 +34,8 @@ export type EmitCommand = Extract<Command, { _tag: "Emit" }>
 
 export interface SupervisorOptions {
   readonly name: string
+  /** How messages name this supervisor (default: its name). */
+  readonly label?: string
   readonly flags: SupervisorFlags
   readonly children: ReadonlyArray<ChildSpec>
   /** The spec of child number `index`, for a supervisor that can scale. */
@@ -69,6 +71,8 @@ export const startSupervisor = Effect.fnUntraced(function* (
   options: SupervisorOptions
 ): Effect.fn.Return<Supervisor, never, Scope.Scope> {
   const scope = yield* Effect.scope
+  // Children live in a scope of their own, closed only after the ordered shutdown below has stopped them.
+  const childrenScope = yield* Scope.make()
   const clock = yield* Clock.Clock
   const mailbox = yield* Queue.unbounded<Event>()
   const timers = yield* FiberMap.make<string>()
@@ -93,7 +97,7 @@ export const startSupervisor = Effect.fnUntraced(function* (
     switch (command._tag) {
       case "Start":
         return Effect.gen(function* () {
-          const childScope = yield* Scope.fork(scope)
+          const childScope = yield* Scope.fork(childrenScope)
           const { id, n } = command
           const signal = (s: ChildSignal) =>
             offer(
@@ -161,7 +165,8 @@ export const startSupervisor = Effect.fnUntraced(function* (
   yield* Effect.addFinalizer(() =>
     Fiber.interrupt(loop).pipe(
       Effect.andThen(Effect.uninterruptible(step({ _tag: "Shutdown" }))),
-      Effect.andThen(FiberSet.awaitEmpty(retiring))
+      Effect.andThen(FiberSet.awaitEmpty(retiring)),
+      Effect.andThen(Scope.close(childrenScope, Exit.void))
     )
   )
   offer({ _tag: "Init" })

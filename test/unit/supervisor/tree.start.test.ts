@@ -44,7 +44,7 @@ describe("starting the tree", () => {
     )
     expect(error._tag).toBe("StartFailed")
     expect(error.message).toBe(
-      "root could not start: model doomed failed to start: doomed could not start: replica doomed-1 failed to start: ModelLoadFailed: no model folder for doomed-1@test"
+      "model doomed could not start: replica doomed-1 failed to start: ModelLoadFailed: no model folder for doomed-1@test"
     )
     expect(fake.processes.filter((p) => p.id.startsWith("doomed"))).toHaveLength(1)
     expect(fake.processes.every((p) => !p.alive)).toBe(true)

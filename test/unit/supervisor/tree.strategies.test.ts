@@ -139,11 +139,15 @@ describe("escalation", () => {
     )
     expect(result.afterFirst).toEqual({ bystanderReplaced: true, escalations: [1, 1] })
     expect(result.error._tag).toBe("IntensityExceeded")
-    expect(result.error.message).toMatch(/^root gave up: more than 1 restarts within 60 s \(last: model doomed /)
+    expect(result.error.message).toBe(
+      "root supervisor gave up: more than 1 restarts within 60 s (last: model doomed gave up: more than 0 restarts within 60 s (last: replica doomed-1 killed by SIGKILL))"
+    )
     expect(result.events.filter((e) => e.type === "escalated").map((e) => e.model)).toEqual(["doomed", "doomed"])
     const byRoot = result.events.filter((e) => e.type === "restarted" && e.child === undefined)
     expect(byRoot.map((e) => e.model)).toEqual(["bystander", "doomed"])
-    expect(byRoot[0]!.reason).toBe("model supervisor restarted by the root (one_for_all) after doomed gave up")
+    expect(byRoot[0]!.reason).toBe(
+      "model supervisor restarted by the root supervisor (one_for_all) after doomed gave up"
+    )
     expect(result.alive).toBe(0)
   })
 })
