@@ -1,3 +1,5 @@
+// The supervisor as one pure transition `(state, event, env) → (state, commands)`, the same at every
+// level of the tree: starting children, reading their reports, silence, replacements and recycling.
 import { recycleReason } from "../recycle.js"
 import { onExited } from "./exits.js"
 import { onRestartRequested, onScaleRequested, onShutdown } from "./operations.js"
