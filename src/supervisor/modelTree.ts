@@ -73,7 +73,8 @@ export const startModelTree = Effect.fnUntraced(function* (
     flags: config.root,
     children: config.models.map(modelSupervisorSpec),
     start: startModel,
-    emit: (event, pid) => options.emit(event.id, event, pid, undefined)
+    // Every event of the root is about one model's supervisor (the root never scales).
+    emit: (event, pid) => (event.id === undefined ? Effect.void : options.emit(event.id, event, pid, undefined))
   })
   return {
     root,

@@ -51,14 +51,14 @@ export const onScaleRequested = (
     while (children.length + added.length < replicas) added.push(newChild(template(++index)))
     step.state = { ...step.state, children: [...children, ...added] }
     for (const child of added) startChild(step, child)
-    emit(step, "scaled", added[0]!.spec.id, undefined, { replicas })
+    emit(step, "scaled", undefined, undefined, { replicas })
     step.commands.push({ _tag: "Reply", call, done: added.map((c) => c.spec.id) })
     return
   }
   const removed = children.slice(replicas).map((c) => c.spec.id)
   terminateAll(step, removed)
   step.state = { ...step.state, children: step.state.children.slice(0, replicas) }
-  emit(step, "scaled", removed[0]!, undefined, { replicas })
+  emit(step, "scaled", undefined, undefined, { replicas })
   step.commands.push({ _tag: "Reply", call, done: removed })
 }
 

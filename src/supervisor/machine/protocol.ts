@@ -59,11 +59,11 @@ export type Command =
   /** Deliver `event` after `delayMs`, replacing any timer of the same key. */
   | { readonly _tag: "SetTimer"; readonly key: string; readonly delayMs: number; readonly event: Event }
   | { readonly _tag: "CancelTimer"; readonly key: string }
-  /** A lifecycle event about child `id` (and its incarnation `n`, whose pid the interpreter knows). */
+  /** A lifecycle event about child `id` (undefined: about this supervisor) and its incarnation `n`, whose pid the interpreter knows. */
   | {
       readonly _tag: "Emit"
       readonly type: LifecycleEventType
-      readonly id: string
+      readonly id: string | undefined
       readonly n: number | undefined
       readonly fields: EmitFields
     }

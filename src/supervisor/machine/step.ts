@@ -25,7 +25,7 @@ export const updateChild = (step: Step, id: string, change: (child: Child) => Ch
 export const emit = (
   step: Step,
   type: Extract<Command, { _tag: "Emit" }>["type"],
-  id: string,
+  id: string | undefined,
   n: number | undefined,
   fields: EmitFields = {}
 ): void => {

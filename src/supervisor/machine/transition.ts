@@ -154,7 +154,7 @@ const onSilence = (step: Step, id: string, n: number): void => {
   const child = childById(step, id)
   const inc = child?.primary?.n === n ? child.primary : child?.successor?.n === n ? child.successor : undefined
   if (child === undefined || inc === undefined || inc.hungFor !== undefined) return
-  const silentMs = step.env.now - inc.lastSeen
+  const silentMs = Math.round(step.env.now - inc.lastSeen)
   if (silentMs < (child.spec.hangTimeoutMs ?? Number.POSITIVE_INFINITY)) return armSilence(step, child.spec, n)
   updateChild(step, id, (c) =>
     c.primary?.n === n
