@@ -5,6 +5,7 @@ import { Console, Effect, Schema } from "effect"
 import { DEFAULT_SERVER, natsConnection } from "../nats/connection.js"
 import { messageOf } from "../protocol/values.js"
 import { type Config, loadConfig } from "../supervisor/config.js"
+import { ActorLauncher } from "../supervisor/runtime/actorLauncher.js"
 import { startSupervisorTree } from "../supervisor/SupervisorTree.js"
 import { startLocalNatsServer } from "./natsServer.js"
 
@@ -18,7 +19,10 @@ export const EXAMPLE_CONFIG = fileURLToPath(new URL("../../examples/iris/modelbu
 const serverText = (servers: string | ReadonlyArray<string>) =>
   typeof servers === "string" ? servers : servers.join(",")
 
-/** Runs the tree until a signal (graceful, exit 0) or a model supervisor gives up (exit 1). */
+/**
+ * Runs the tree until a signal (graceful, exit 0), a model that cannot start (StartFailed, exit 1)
+ * or the root giving up (IntensityExceeded, exit 1).
+ */
 export const superviseUntilDone = Effect.fnUntraced(function* (
   config: Config,
   servers: string | ReadonlyArray<string>,
@@ -27,23 +31,22 @@ export const superviseUntilDone = Effect.fnUntraced(function* (
   return yield* Effect.scoped(
     Effect.gen(function* () {
       const tree = yield* startSupervisorTree(config, servers)
-      yield* Effect.forkScoped(
-        tree.serving.pipe(
-          Effect.andThen(() => {
-            const replicas = config.models.map((m) => `${m.name} ×${m.replicas}`).join(", ")
-            const hint =
-              tryModel === undefined
-                ? ""
-                : `\n  try: modelbus infer ${tryModel} -s ${serverText(servers)} --input '[[5.1,3.5,1.4,0.2]]'`
-            return Console.log(
-              `modelbus ready: supervisor ${tree.id} serving ${replicas} on ${serverText(servers)}${hint}`
-            )
-          })
-        )
+      const ready = tree.started.pipe(
+        Effect.andThen(() => {
+          const replicas = config.models.map((m) => `${m.name} ×${m.replicas}`).join(", ")
+          const hint =
+            tryModel === undefined
+              ? ""
+              : `\n  try: modelbus infer ${tryModel} -s ${serverText(servers)} --input '[[5.1,3.5,1.4,0.2]]'`
+          return Console.log(
+            `modelbus ready: supervisor ${tree.id} serving ${replicas} on ${serverText(servers)}${hint}`
+          )
+        })
       )
+      yield* ready
       return yield* tree.failure
     })
-  )
+  ).pipe(Effect.provide(ActorLauncher.layer))
 })
 
 /** `modelbus supervise --config F`: the server is --server, else $NATS_URL, else the file's, else the default. */

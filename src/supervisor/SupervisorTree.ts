@@ -1,191 +1,134 @@
-// The root of the process tree: one ModelSupervisor per configured model, started in order and
-// stopped in reverse; a model supervisor that gives up is restarted by the root's OTP policy.
+// A supervisor process on the bus: its NATS connection, the model tree it runs, the lifecycle events
+// it publishes and logs, its status, and the control commands it answers.
 import { hostname } from "node:os"
-import { Deferred, Effect, Exit, Fiber, Queue, Scope } from "effect"
+import { Clock, Effect, Random, type Scope } from "effect"
 import { natsConnection } from "../nats/connection.js"
 import { hasJetStream } from "../nats/jetstream.js"
 import type { ConnectionError } from "../protocol/errors.js"
+import type { ActorSettings } from "../protocol/ipc.js"
 import type { LifecycleEvent, SupervisorNode, SupervisorStatus } from "../protocol/messages.js"
 import { subjects } from "../protocol/subjects.js"
 import type { Config, ModelConfig } from "./config.js"
 import { answerControl } from "./control.js"
-import { recordRestart } from "./intensity.js"
-import {
-  IntensityExceeded,
-  type ModelSupervisor,
-  type SupervisorContext,
-  startModelSupervisor
-} from "./ModelSupervisor.js"
-import { childrenToRestart } from "./strategy.js"
+import type { IntensityExceeded, StartFailed } from "./errors.js"
+import { childRow, supervisorNode } from "./machine/status.js"
+import { startModelTree } from "./modelTree.js"
+import type { ActorLauncher } from "./runtime/actorLauncher.js"
+import type { EmitCommand } from "./runtime/interpreter.js"
 
 export interface SupervisorTree {
   readonly id: string
   readonly status: () => SupervisorStatus
-  /** The model supervisor currently running `model`, if any. */
-  readonly model: (model: string) => ModelSupervisor | undefined
-  /** Completes once every replica of every model has served. */
-  readonly serving: Effect.Effect<void>
-  /** Fails when the root gives up: model supervisors failed more often than its intensity allows. */
-  readonly failure: Effect.Effect<never, IntensityExceeded>
+  /** Completes once every replica of every model has served; fails if the tree could not start. */
+  readonly started: Effect.Effect<void, StartFailed>
+  /** Fails when the root stops supervising (a start failure, or escalation that exceeded its intensity). */
+  readonly failure: Effect.Effect<never, StartFailed | IntensityExceeded>
 }
 
-interface ModelChild {
-  readonly config: ModelConfig
-  scope: Scope.Closeable | undefined
-  supervisor: ModelSupervisor | undefined
-  generation: number
-  escalations: number
-}
+/** A short random id for this supervisor process (six base-36 characters). */
+const newSupervisorId = Random.nextIntBetween(0, 36 ** 6 - 1).pipe(Effect.map((n) => n.toString(36).padStart(6, "0")))
 
-const newSupervisorId = () => Math.random().toString(36).slice(2, 8).padEnd(6, "0")
-
-/** Starts the tree; closing the scope drains every actor and disconnects. */
+/** Starts the tree; closing the scope stops answering, drains every actor in order, then disconnects. */
 export const startSupervisorTree = Effect.fn("SupervisorTree.start")(function* (
   config: Config,
   servers: string | ReadonlyArray<string>
-): Effect.fn.Return<SupervisorTree, ConnectionError, Scope.Scope> {
-  const id = newSupervisorId()
-  const runInContext = Effect.runSyncWith(yield* Effect.context<never>())
-  const startedAt = Date.now()
+): Effect.fn.Return<SupervisorTree, ConnectionError, Scope.Scope | ActorLauncher> {
+  const id = yield* newSupervisorId
+  const startedAt = yield* Clock.currentTimeMillis
   const subject = subjects(config.prefix)
   const nc = yield* natsConnection({ servers, name: `modelbus-supervisor ${id}` })
-  const encoder = new TextEncoder()
-  const failed = yield* Deferred.make<never, IntensityExceeded>()
-  const mailbox = yield* Queue.unbounded<{
-    readonly child: ModelChild
-    readonly generation: number
-    readonly error: IntensityExceeded
-  }>()
-  let rootWindow: ReadonlyArray<number> = []
-
-  const registryEnabled = config.registry.mode === "auto" && (yield* hasJetStream(nc))
-  if (!registryEnabled) {
+  const registry = config.registry.mode === "auto" && (yield* hasJetStream(nc))
+  if (!registry) {
     yield* Effect.logWarning(
       config.registry.mode === "off"
         ? "registry off: actors serve their config path; updates are disabled"
         : "JetStream is not available on this NATS server: actors serve their config path; updates need nats-server -js"
     )
   }
-  const contextOf = (model: string): SupervisorContext => ({
-    supervisorId: id,
+  const actorId = (childId: string) => `${childId}@${id}`
+
+  const settingsOf = (model: ModelConfig, childId: string): ActorSettings => ({
+    id: actorId(childId),
+    model: model.name,
+    path: model.path,
     servers,
     prefix: config.prefix,
-    registry: { enabled: registryEnabled, retention: config.registry.retention },
-    emit: (type, fields) => {
-      const event: LifecycleEvent = { type, model, supervisor: id, at: Date.now(), ...fields }
-      if (!nc.isClosed()) nc.publish(subject.events(model), encoder.encode(JSON.stringify(event)))
-      runInContext(Effect.logInfo(`${type} ${model}`).pipe(Effect.annotateLogs({ ...fields, event: type, model })))
-    }
-  })
-  const children: Array<ModelChild> = config.models.map((m) => ({
-    config: m,
-    scope: undefined,
-    supervisor: undefined,
-    generation: 0,
-    escalations: 0
-  }))
-
-  const startChild = Effect.fnUntraced(function* (child: ModelChild) {
-    const scope = yield* Scope.make()
-    const generation = ++child.generation
-    const supervisor = yield* startModelSupervisor(child.config, contextOf(child.config.name)).pipe(
-      Scope.provide(scope)
-    )
-    yield* Effect.forkIn(
-      supervisor.failure.pipe(Effect.catch((error) => Queue.offer(mailbox, { child, generation, error }))),
-      scope
-    )
-    child.scope = scope
-    child.supervisor = supervisor
+    version: 1,
+    heartbeatMs: model.heartbeatMs,
+    registry,
+    retention: config.registry.retention,
+    batching: model.batching,
+    ...(model.maxInflight === undefined ? {} : { maxInflight: model.maxInflight }),
+    ...(model.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: model.maxPayloadBytes })
   })
 
-  const stopChild = (child: ModelChild) =>
-    Effect.suspend(() => {
-      const scope = child.scope
-      child.scope = child.supervisor = undefined
-      return scope === undefined ? Effect.void : Scope.close(scope, Exit.void)
+  const emit = (model: string, command: EmitCommand, pid: number | undefined, childId: string | undefined) =>
+    Effect.gen(function* () {
+      const event: LifecycleEvent = {
+        type: command.type,
+        model,
+        supervisor: id,
+        at: yield* Clock.currentTimeMillis,
+        ...(childId === undefined ? {} : { actor: actorId(childId) }),
+        ...(pid === undefined ? {} : { pid }),
+        ...command.fields
+      }
+      if (!nc.isClosed()) nc.publish(subject.events(model), JSON.stringify(event))
+      const { type: _, at: __, supervisor: ___, ...fields } = event
+      yield* Effect.logInfo(`${event.type} ${model}`).pipe(Effect.annotateLogs({ event: event.type, ...fields }))
     })
-  const stopAll = (order: ReadonlyArray<ModelChild>) =>
-    Effect.forEach([...order].reverse(), stopChild, { discard: true })
 
-  const onChildFailed = Effect.fnUntraced(function* (child: ModelChild, error: IntensityExceeded) {
-    contextOf(child.config.name).emit("escalated", { reason: error.message })
-    const decision = recordRestart(rootWindow, Date.now(), config.root)
-    rootWindow = decision.window
-    if (decision.exceeded) {
-      yield* stopAll(children)
-      const message = `root supervisor gave up: more than ${config.root.intensity} model supervisor restarts within ${config.root.periodMs / 1000} s (last: ${error.message})`
-      yield* Effect.logError(message)
-      return yield* Deferred.fail(failed, new IntensityExceeded({ supervisor: "root", message }))
+  yield* Effect.addFinalizer(() => Effect.logInfo(`supervisor ${id} stopped`))
+  const tree = yield* startModelTree({ config, settingsOf, emit })
+  yield* Effect.addFinalizer(() => Effect.logInfo(`supervisor ${id} stopping: draining every actor`))
+
+  const modelNode = (model: ModelConfig): SupervisorNode => {
+    const underRoot = tree.root.state().children.find((c) => c.spec.id === model.name)
+    const escalations = underRoot?.restarts ?? 0
+    const running = tree.model(model.name)
+    if (running === undefined || underRoot?.primary === undefined) {
+      return { name: model.name, ...model.supervisor, state: "restarting", recentRestarts: 0, escalations }
     }
-    child.escalations++
-    const names = children.map((c) => c.config.name)
-    const restarting = childrenToRestart(config.root.strategy, names, child.config.name).map(
-      (n) => children.find((c) => c.config.name === n)!
-    )
-    yield* stopAll(restarting)
-    for (const c of restarting) {
-      yield* startChild(c)
-      contextOf(c.config.name).emit("restarted", {
-        reason: `model supervisor restarted by the root (${config.root.strategy}) after ${child.config.name} gave up`
-      })
-    }
-  })
+    return supervisorNode(running.state(), running.clock(), escalations)
+  }
 
-  yield* Effect.addFinalizer(() =>
-    Effect.logInfo(`supervisor ${id} stopping: draining every actor`).pipe(
-      Effect.andThen(stopAll(children)),
-      Effect.andThen(Effect.logInfo(`supervisor ${id} stopped`))
-    )
-  )
-  for (const child of children) yield* startChild(child)
-  const loop = yield* Effect.forkScoped(
-    Queue.take(mailbox).pipe(
-      Effect.flatMap(({ child, generation, error }) =>
-        generation === child.generation && !Deferred.isDoneUnsafe(failed)
-          ? Effect.uninterruptible(onChildFailed(child, error))
-          : Effect.void
-      ),
-      Effect.forever
-    )
-  )
-  yield* Effect.addFinalizer(() => Fiber.interrupt(loop))
-
-  const rootNode = (): SupervisorNode => ({
-    name: "root",
-    strategy: config.root.strategy,
-    intensity: config.root.intensity,
-    periodMs: config.root.periodMs,
-    state: Deferred.isDoneUnsafe(failed) ? "failed" : "running",
-    recentRestarts: rootWindow.filter((t) => Date.now() - t < config.root.periodMs).length,
-    escalations: 0
-  })
   const status = (): SupervisorStatus => ({
     supervisor: { id, pid: process.pid, host: hostname(), startedAt },
-    actors: children.flatMap((c) => c.supervisor?.status() ?? []),
-    tree: {
-      root: rootNode(),
-      models: children.map((c) => {
-        const node = c.supervisor?.node()
-        return node === undefined
-          ? {
-              name: c.config.name,
-              ...c.config.supervisor,
-              state: "restarting" as const,
-              recentRestarts: 0,
-              escalations: c.escalations
-            }
-          : { ...node, escalations: c.escalations }
-      })
-    }
+    actors: config.models.flatMap((model) => {
+      const running = tree.model(model.name)
+      if (running === undefined) return []
+      const clock = running.clock()
+      return running
+        .state()
+        .children.map((child) => childRow(child, { ...clock, model: model.name, actorId, pidOf: running.pidOf }))
+    }),
+    tree: { root: supervisorNode(tree.root.state(), tree.root.clock()), models: config.models.map(modelNode) }
   })
-  const tree: SupervisorTree = {
-    id,
-    status,
-    model: (model) => children.find((c) => c.config.name === model)?.supervisor,
-    serving: Effect.forEach(children, (c) => c.supervisor?.serving ?? Effect.void, { discard: true }),
-    failure: Deferred.await(failed)
+
+  /** A model name restarts every replica of it; `iris-2` or `iris-2@<this id>` restarts one. */
+  const restart = (target: string) => {
+    const toActorIds = (ids: ReadonlyArray<string>) => ids.map(actorId)
+    const whole = tree.model(target)
+    if (whole !== undefined) return whole.restart().pipe(Effect.map(toActorIds))
+    const [childId, owner] = target.split("@")
+    if (childId === undefined || (owner !== undefined && owner !== id)) return Effect.succeed([])
+    const model = config.models.find((m) =>
+      tree
+        .model(m.name)
+        ?.state()
+        .children.some((c) => c.spec.id === childId)
+    )
+    const running = model === undefined ? undefined : tree.model(model.name)
+    return running === undefined ? Effect.succeed([]) : running.restart(childId).pipe(Effect.map(toActorIds))
   }
-  yield* answerControl(nc, subject, tree)
-  return tree
+
+  const scale = (model: string, replicas: number) => {
+    const running = tree.model(model)
+    return running === undefined
+      ? Effect.succeed([])
+      : running.scale(replicas).pipe(Effect.map((ids) => ids.map(actorId)))
+  }
+
+  yield* answerControl(nc, subject, { id, status, restart, scale })
+  return { id, status, started: tree.started, failure: tree.failure }
 })

@@ -1,5 +1,8 @@
 // OTP child specifications and exit reasons, with the pure rule that decides whether a child
 // that exited is restarted (permanent: always; transient: only if abnormal; temporary: never).
+import type { BackoffPolicy } from "./backoff.js"
+import type { RecycleLimits } from "./recycle.js"
+
 export const RestartType = {
   permanent: "permanent",
   transient: "transient",
@@ -7,13 +10,25 @@ export const RestartType = {
 } as const
 export type RestartType = (typeof RestartType)[keyof typeof RestartType]
 
-/** Milliseconds to wait after SIGTERM before SIGKILL, or kill at once. */
-export type Shutdown = number | "brutal_kill"
+/** Milliseconds to wait after SIGTERM before SIGKILL, kill at once, or wait as long as it takes (supervisors). */
+export type Shutdown = number | "brutal_kill" | "infinity"
+
+/** A worker is an actor process; a supervisor child is a supervisor of its own children. */
+export const ChildType = { worker: "worker", supervisor: "supervisor" } as const
+export type ChildType = (typeof ChildType)[keyof typeof ChildType]
 
 export interface ChildSpec {
   readonly id: string
   readonly restart: RestartType
   readonly shutdown: Shutdown
+  /** Default worker. */
+  readonly type?: ChildType
+  /** A child that reports nothing for this long is killed and restarted as a crash (workers). */
+  readonly hangTimeoutMs?: number
+  /** Delays between restarts of a child that keeps crashing; none: restart at once (OTP). */
+  readonly backoff?: BackoffPolicy
+  /** Limits past which a serving child is replaced by a fresh one, overlap first (workers). */
+  readonly recycle?: RecycleLimits
 }
 
 /** How a child process ended. `normal` is exit code 0 (a drained shutdown). */
@@ -23,6 +38,8 @@ export type ExitReason =
   | { readonly kind: "signal"; readonly signal: string }
   | { readonly kind: "hang"; readonly silentMs: number }
   | { readonly kind: "startFailed"; readonly message: string }
+  /** A supervisor child gave up (its restart intensity was exceeded). */
+  | { readonly kind: "gaveUp"; readonly message: string }
 
 export const exitReasonOf = (code: number | null, signal: string | null): ExitReason =>
   signal !== null ? { kind: "signal", signal } : code === 0 ? { kind: "normal" } : { kind: "code", code: code ?? -1 }
@@ -41,6 +58,8 @@ export const describeExit = (reason: ExitReason): string => {
       return `no heartbeat for ${reason.silentMs} ms`
     case "startFailed":
       return `failed to start: ${reason.message}`
+    case "gaveUp":
+      return `gave up: ${reason.message}`
   }
 }
 

@@ -10,6 +10,7 @@ import { messageOf } from "../protocol/values.js"
 import { DEFAULT_RETENTION } from "../registry/Registry.js"
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.js"
 import { type ChildSpec, RestartType, type Shutdown } from "./childSpec.js"
+import type { SupervisorFlags } from "./machine/state.js"
 import type { RecycleLimits } from "./recycle.js"
 import { Strategy } from "./strategy.js"
 
@@ -86,12 +87,8 @@ export const ConfigFile = Schema.Struct({
 })
 export type ConfigFile = typeof ConfigFile.Type
 
-/** How one supervisor in the tree restarts its children. */
-export interface SupervisorPolicy {
-  readonly strategy: Strategy
-  readonly intensity: number
-  readonly periodMs: number
-}
+/** How one supervisor in the tree restarts its children (OTP's supervisor flags). */
+export type SupervisorPolicy = SupervisorFlags
 
 export interface ModelConfig {
   readonly name: string
@@ -174,7 +171,19 @@ export const resolveConfig = (file: ConfigFile, baseDir: string): Config => {
 export const replicaSpec = (model: ModelConfig, index: number): ChildSpec => ({
   id: `${model.name}-${index}`,
   restart: model.restart,
-  shutdown: model.shutdown
+  shutdown: model.shutdown,
+  type: "worker",
+  hangTimeoutMs: model.hangTimeoutMs,
+  backoff: model.backoff,
+  ...(model.recycle === undefined ? {} : { recycle: model.recycle })
+})
+
+/** The child spec of a model's supervisor under the root: restarted by the root's strategy, stopped in order. */
+export const modelSupervisorSpec = (model: ModelConfig): ChildSpec => ({
+  id: model.name,
+  restart: "permanent",
+  shutdown: "infinity",
+  type: "supervisor"
 })
 
 const decodeConfigFile = Schema.decodeUnknownEffect(ConfigFile)

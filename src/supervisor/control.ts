@@ -1,89 +1,77 @@
 // A supervisor's answers on the bus: `status` (its tree and actors), and the control commands
-// `restart` (a model or one actor, without a gap) and `scale` (a model's replica count).
+// `restart` and `scale`, decoded with Schema and run as fibers of the supervisor's own scope.
 import type { Msg, NatsConnection } from "@nats-io/transport-node"
-import { Effect, type Scope } from "effect"
+import { Effect, FiberSet, Schema, type Scope } from "effect"
 import { encodingOfMessage, parseBody, serialize } from "../protocol/codec.js"
+import { RestartRequest, ScaleRequest } from "../protocol/control.js"
 import type { ControlReply, SupervisorStatus } from "../protocol/messages.js"
 import type { Subjects } from "../protocol/subjects.js"
-import type { ModelSupervisor } from "./ModelSupervisor.js"
 
+/** What the control subjects need of a supervisor process. */
 export interface ControlledTree {
   readonly id: string
   readonly status: () => SupervisorStatus
-  readonly model: (model: string) => ModelSupervisor | undefined
-}
-
-const bodyOf = (msg: Msg): Record<string, unknown> => {
-  const parsed = parseBody(msg.data, encodingOfMessage(msg))
-  return parsed.ok && typeof parsed.value === "object" && parsed.value !== null
-    ? (parsed.value as Record<string, unknown>)
-    : {}
+  /** Replaces a model's replicas, or one replica, without a gap: the actor ids replaced. */
+  readonly restart: (target: string) => Effect.Effect<ReadonlyArray<string>>
+  /** Sets a model's replica count: the actor ids added or removed (none when the model does not run here). */
+  readonly scale: (model: string, replicas: number) => Effect.Effect<ReadonlyArray<string>>
 }
 
 const respond = (msg: Msg, value: unknown) => {
   if (msg.reply) msg.respond(serialize(value, encodingOfMessage(msg)))
 }
 
-/** Restarts `target` (a model name, an actor id or a slot id like `iris-2`) where it runs here. */
-const restart = (tree: ControlledTree, target: string): Effect.Effect<ControlReply> => {
-  const whole = tree.model(target)
-  if (whole !== undefined) return whole.restart().pipe(Effect.map((done) => ({ supervisor: tree.id, done })))
-  const owner = tree.status().actors.find((a) => a.id === target || a.id.split("@")[0] === target)
-  const supervisor = owner === undefined ? undefined : tree.model(owner.model)
-  return supervisor === undefined
-    ? Effect.succeed({ supervisor: tree.id, done: [] })
-    : supervisor.restart(target).pipe(Effect.map((done) => ({ supervisor: tree.id, done })))
+/** The request body decoded with `schema`, or the reason it does not fit. */
+const decode = <S extends Schema.Decoder<unknown>>(schema: S, msg: Msg) => {
+  const parsed = parseBody(msg.data, encodingOfMessage(msg))
+  if (!parsed.ok) return Effect.fail(parsed.reason)
+  return Schema.decodeUnknownEffect(schema)(parsed.value).pipe(Effect.mapError((error) => error.message))
 }
 
-const scale = (tree: ControlledTree, body: Record<string, unknown>): Effect.Effect<ControlReply> => {
-  const { model, replicas, supervisor } = body
-  if (supervisor !== undefined && supervisor !== tree.id) return Effect.succeed({ supervisor: tree.id, done: [] })
-  const target = typeof model === "string" ? tree.model(model) : undefined
-  if (target === undefined) return Effect.succeed({ supervisor: tree.id, done: [] })
-  if (typeof replicas !== "number" || !Number.isSafeInteger(replicas) || replicas < 0) {
-    return Effect.succeed({
-      supervisor: tree.id,
-      done: [],
-      error: `replicas: expected a whole number ≥ 0, received ${JSON.stringify(replicas)}`
-    })
-  }
-  return target.scale(replicas).pipe(Effect.map((done) => ({ supervisor: tree.id, done })))
-}
+const answer = (tree: ControlledTree, msg: Msg, work: Effect.Effect<ReadonlyArray<string>, string>) =>
+  work.pipe(
+    Effect.match({
+      onSuccess: (done): ControlReply => ({ supervisor: tree.id, done }),
+      onFailure: (error): ControlReply => ({ supervisor: tree.id, done: [], error })
+    }),
+    Effect.flatMap((reply) => Effect.sync(() => respond(msg, reply)))
+  )
 
-/** Subscribes the status and control subjects for as long as the scope is open. */
-export const answerControl = (
+const restart = (tree: ControlledTree, msg: Msg) =>
+  answer(tree, msg, decode(RestartRequest, msg).pipe(Effect.flatMap((request) => tree.restart(request.target))))
+
+const scale = (tree: ControlledTree, msg: Msg) =>
+  answer(
+    tree,
+    msg,
+    decode(ScaleRequest, msg).pipe(
+      Effect.flatMap((request) =>
+        request.supervisor !== undefined && request.supervisor !== tree.id
+          ? Effect.succeed([])
+          : tree.scale(request.model, request.replicas)
+      )
+    )
+  )
+
+/** Answers the status and control subjects for as long as the scope is open. */
+export const answerControl = Effect.fnUntraced(function* (
   nc: NatsConnection,
   subject: Subjects,
   tree: ControlledTree
-): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.acquireRelease(
+): Effect.fn.Return<void, never, Scope.Scope> {
+  const run = yield* FiberSet.makeRuntime<never, void, never>()
+  const handle = (work: (msg: Msg) => Effect.Effect<void>) => (error: Error | null, msg: Msg) => {
+    if (error === null) run(work(msg))
+  }
+  yield* Effect.acquireRelease(
     Effect.sync(() => [
-      nc.subscribe(subject.status, {
-        callback: (error, msg) => {
-          if (error === null) respond(msg, tree.status())
-        }
-      }),
-      nc.subscribe(subject.control("restart"), {
-        callback: (error, msg) => {
-          if (error !== null) return
-          const { target } = bodyOf(msg)
-          if (typeof target !== "string")
-            return respond(msg, {
-              supervisor: tree.id,
-              done: [],
-              error: "target: expected a model name or an actor id"
-            })
-          void Effect.runPromise(restart(tree, target)).then((reply) => respond(msg, reply))
-        }
-      }),
-      nc.subscribe(subject.control("scale"), {
-        callback: (error, msg) => {
-          if (error === null) void Effect.runPromise(scale(tree, bodyOf(msg))).then((reply) => respond(msg, reply))
-        }
-      })
+      nc.subscribe(subject.status, { callback: handle((msg) => Effect.sync(() => respond(msg, tree.status()))) }),
+      nc.subscribe(subject.control("restart"), { callback: handle((msg) => restart(tree, msg)) }),
+      nc.subscribe(subject.control("scale"), { callback: handle((msg) => scale(tree, msg)) })
     ]),
-    (subs) =>
+    (subscriptions) =>
       Effect.sync(() => {
-        for (const s of subs) s.unsubscribe()
+        for (const subscription of subscriptions) subscription.unsubscribe()
       })
-  ).pipe(Effect.asVoid)
+  )
+})

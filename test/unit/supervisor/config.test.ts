@@ -99,11 +99,17 @@ describe("decodeConfig", () => {
       restart: "temporary",
       shutdown: 0
     })
-    expect([1, 2, 3].map((i) => replicaSpec(config.models[0]!, i))).toEqual([
-      { id: "a-1", restart: "transient", shutdown: "brutal_kill" },
-      { id: "a-2", restart: "transient", shutdown: "brutal_kill" },
-      { id: "a-3", restart: "transient", shutdown: "brutal_kill" }
-    ])
+    const model = config.models[0]!
+    expect([1, 2, 3].map((i) => replicaSpec(model, i))).toEqual(
+      ["a-1", "a-2", "a-3"].map((id) => ({
+        id,
+        restart: "transient",
+        shutdown: "brutal_kill",
+        type: "worker",
+        hangTimeoutMs: model.hangTimeoutMs,
+        backoff: model.backoff
+      }))
+    )
   })
 
   it("resolves a relative model path against the config file's folder, and keeps an absolute one", async () => {

@@ -1,5 +1,5 @@
 // OTP restart intensity as a pure sliding window, checked against a reference model: a restart
-// counts while `now - t < periodMs`; more than `intensity` counted restarts means give up.
+// counts while `now - t <= periodMs` (OTP's inPeriod); more than `intensity` counted restarts means give up.
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { type IntensityPolicy, recordRestart } from "../../../src/supervisor/intensity.js"
@@ -20,7 +20,7 @@ const timesArb = fc
 
 /** The reference: from the full history, which restarts are within the period of `now`. */
 const inWindow = (history: ReadonlyArray<number>, now: number, periodMs: number) =>
-  history.filter((t) => now - t < periodMs)
+  history.filter((t) => now - t <= periodMs)
 
 const replay = (times: ReadonlyArray<number>, policy: IntensityPolicy) => {
   let window: ReadonlyArray<number> = []
@@ -56,14 +56,14 @@ describe("recordRestart", () => {
     )
   })
 
-  it("restarts spaced one period apart never exceed an intensity of 1 or more (property)", () => {
+  it("restarts spaced more than one period apart never exceed an intensity of 1 or more (property)", () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 6 }),
         fc.integer({ min: 1, max: 10_000 }),
         fc.integer({ min: 1, max: 50 }),
         (intensity, periodMs, n) => {
-          const times = Array.from({ length: n }, (_, i) => i * periodMs)
+          const times = Array.from({ length: n }, (_, i) => i * (periodMs + 1))
           for (const d of replay(times, { intensity, periodMs })) {
             expect(d.exceeded).toBe(false)
             expect(d.window).toHaveLength(1)
@@ -90,8 +90,8 @@ describe("recordRestart", () => {
           const decisions = replay(times, { intensity, periodMs })
           for (const d of decisions.slice(0, -1)) expect(d.exceeded).toBe(false)
           expect(decisions.at(-1)!.exceeded).toBe(true)
-          // the same restart one full period after the first is not within it
-          const late = [...times.slice(0, -1), Math.max(times.at(-1)!, times[0]! + periodMs)]
+          // the same restart more than one period after the first is not within it
+          const late = [...times.slice(0, -1), Math.max(times.at(-1)!, times[0]! + periodMs + 1)]
           if (intensity > 0) expect(replay(late, { intensity, periodMs }).at(-1)!.exceeded).toBe(false)
         }
       )
@@ -109,19 +109,20 @@ describe("recordRestart", () => {
           const now = (sorted.at(-1) ?? 0) + gap
           const { window } = recordRestart(sorted, now, policy)
           expect(window.at(-1)).toBe(now)
-          for (const t of window.slice(0, -1)) expect(now - t).toBeLessThan(policy.periodMs)
-          expect(window.length - 1).toBe(sorted.filter((t) => now - t < policy.periodMs).length)
+          for (const t of window.slice(0, -1)) expect(now - t).toBeLessThanOrEqual(policy.periodMs)
+          expect(window.length - 1).toBe(sorted.filter((t) => now - t <= policy.periodMs).length)
           // nothing is invented or reordered
-          expect(window.slice(0, -1)).toEqual(sorted.filter((t) => now - t < policy.periodMs))
+          expect(window.slice(0, -1)).toEqual(sorted.filter((t) => now - t <= policy.periodMs))
         }
       )
     )
   })
 
-  it("a restart exactly periodMs after another no longer counts it", () => {
+  it("a restart exactly periodMs old still counts, as in OTP (defect 7); one ms later it does not", () => {
     const policy = { intensity: 1, periodMs: 10_000 }
     expect(recordRestart([0], 9_999, policy)).toEqual({ window: [0, 9_999], exceeded: true })
-    expect(recordRestart([0], 10_000, policy)).toEqual({ window: [10_000], exceeded: false })
+    expect(recordRestart([0], 10_000, policy)).toEqual({ window: [0, 10_000], exceeded: true })
+    expect(recordRestart([0], 10_001, policy)).toEqual({ window: [10_001], exceeded: false })
   })
 
   it("intensity 0 means the first restart exceeds", () => {
