@@ -14,7 +14,9 @@ const start = Schema.decodeUnknownEffect(Schema.fromJsonString(ActorSettings))(
   Effect.tapCause((cause) =>
     Cause.hasInterruptsOnly(cause)
       ? Effect.void
-      : tellSupervisorBeforeExit({ type: "startFailed", error: describeFailure(cause) })
+      : tellSupervisorBeforeExit({ type: "startFailed", error: describeFailure(cause) }).pipe(
+          Effect.andThen(Effect.logError(`actor could not start: ${describeFailure(cause)}`))
+        )
   )
 )
 
@@ -25,5 +27,7 @@ runProcess(
       yield* parentGone
       yield* Effect.logWarning(`actor ${settings.id}: supervisor gone, draining`)
     })
-  )
+  ),
+  // Under a supervisor the cause goes to it (startFailed) and into the log; the supervisor prints the one line.
+  { printFailure: process.send === undefined }
 )

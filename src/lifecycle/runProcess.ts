@@ -25,11 +25,16 @@ export const describeFailure = (cause: Cause.Cause<unknown>): string => {
   return String(error)
 }
 
+export interface RunProcessOptions {
+  /** Write the failure's one line (`modelbus: Tag: message`) on stderr (default true). */
+  readonly printFailure?: boolean
+}
+
 /**
  * Runs `program` and exits the process: 0 on success or after a signal, 1 on failure (with one
  * line on stderr). A second signal while shutting down exits at once with 130.
  */
-export const runProcess = <E>(program: Effect.Effect<void, E>): void => {
+export const runProcess = <E>(program: Effect.Effect<void, E>, options: RunProcessOptions = {}): void => {
   const fiber = Effect.runFork(Effect.provide(program, processLogger))
   let signals = 0
   const onSignal = () => {
@@ -40,7 +45,7 @@ export const runProcess = <E>(program: Effect.Effect<void, E>): void => {
   process.on("SIGTERM", onSignal)
   fiber.addObserver((exit) => {
     if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) process.exit(0)
-    process.stderr.write(`modelbus: ${describeFailure(exit.cause)}\n`)
+    if (options.printFailure !== false) process.stderr.write(`modelbus: ${describeFailure(exit.cause)}\n`)
     process.exit(1)
   })
 }

@@ -25,20 +25,22 @@ const runActor = (settings: ActorSettings) => {
     serialization: "advanced"
   })
   const messages: Array<ActorMessage> = []
-  let stderr = ""
+  let output = ""
   child.on("message", (message) => messages.push(message as ActorMessage))
-  child.stderr!.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString()
-  })
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString()
+  }
+  child.stdout!.on("data", collect)
+  child.stderr!.on("data", collect)
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
   const disconnected = new Promise<void>((resolve) => child.once("disconnect", () => resolve()))
-  return Promise.all([exited, disconnected]).then(([code]) => ({ code, messages, stderr }))
+  return Promise.all([exited, disconnected]).then(([code]) => ({ code, messages, output }))
 }
 
 describe("an actor that cannot start", () => {
   it("sends startFailed naming the typed error, then exits 1", async () => {
     const missing = join(ROOT, "test/fixtures/no-such-model")
-    const { code, messages, stderr } = await runActor({
+    const { code, messages, output } = await runActor({
       id: "ghost-0",
       model: "ghost",
       path: missing,
@@ -48,7 +50,9 @@ describe("an actor that cannot start", () => {
       heartbeatMs: 60_000
     })
     expect(code).toBe(1)
-    expect(stderr).toMatch(/ModelLoadFailed/)
+    // It logs the cause; the one `modelbus: …` line is its supervisor's to print.
+    expect(output).toMatch(/level=ERROR .*actor could not start: ModelLoadFailed/)
+    expect(output).not.toMatch(/^modelbus: /m)
     const failed = messages.filter((m) => m.type === "startFailed")
     expect(failed).toHaveLength(1)
     expect(failed[0]).toEqual({
