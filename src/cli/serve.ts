@@ -6,7 +6,7 @@ import { DEFAULT_SERVER, natsConnection } from "../nats/connection.js"
 import { messageOf } from "../protocol/values.js"
 import { type Config, loadConfig } from "../supervisor/config.js"
 import { ActorLauncher } from "../supervisor/runtime/actorLauncher.js"
-import { startSupervisorTree } from "../supervisor/SupervisorTree.js"
+import { startSupervisorProcess } from "../supervisor/supervisorProcess.js"
 import { startLocalNatsServer } from "./natsServer.js"
 
 export class NatsServerUnavailable extends Schema.TaggedError<NatsServerUnavailable>()("NatsServerUnavailable", {
@@ -30,7 +30,7 @@ export const superviseUntilDone = Effect.fnUntraced(function* (
 ) {
   return yield* Effect.scoped(
     Effect.gen(function* () {
-      const tree = yield* startSupervisorTree(config, servers)
+      const tree = yield* startSupervisorProcess(config, servers)
       const ready = tree.started.pipe(
         Effect.andThen(() => {
           const replicas = config.models.map((m) => `${m.name} ×${m.replicas}`).join(", ")

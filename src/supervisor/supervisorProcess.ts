@@ -16,7 +16,7 @@ import { startModelTree } from "./modelTree.js"
 import type { ActorLauncher } from "./runtime/actorLauncher.js"
 import type { EmitCommand } from "./runtime/interpreter.js"
 
-export interface SupervisorTree {
+export interface SupervisorProcess {
   readonly id: string
   readonly status: () => SupervisorStatus
   /** Completes once every replica of every model has served; fails if the tree could not start. */
@@ -29,10 +29,10 @@ export interface SupervisorTree {
 const newSupervisorId = Random.nextIntBetween(0, 36 ** 6 - 1).pipe(Effect.map((n) => n.toString(36).padStart(6, "0")))
 
 /** Starts the tree; closing the scope stops answering, drains every actor in order, then disconnects. */
-export const startSupervisorTree = Effect.fn("SupervisorTree.start")(function* (
+export const startSupervisorProcess = Effect.fn("SupervisorProcess.start")(function* (
   config: Config,
   servers: string | ReadonlyArray<string>
-): Effect.fn.Return<SupervisorTree, ConnectionError, Scope.Scope | ActorLauncher> {
+): Effect.fn.Return<SupervisorProcess, ConnectionError, Scope.Scope | ActorLauncher> {
   const id = yield* newSupervisorId
   const startedAt = yield* Clock.currentTimeMillis
   const subject = subjects(config.prefix)
