@@ -145,13 +145,19 @@ describe("the supervision tree under fire", () => {
   })
 
   it("restart replaces every replica without a failed request, and events tell the story", async () => {
-    await serve({ name: "rolled", path: IRIS_MODEL, replicas: 2 })
+    const p = await serve({ name: "rolled", path: IRIS_MODEL, replicas: 2 })
     const before = await actorsOf("rolled")
     const expected = await expectedAnswers(client, "rolled", rows)
     const events: Array<LifecycleEvent> = []
     const unsubscribe = await client.onEvents((e) => events.push(e), "rolled")
     const load = startLoad(client, "rolled", rows, expected, 8)
-    const replies = await client.restart("rolled")
+    const replies = await client.restart("rolled", { timeoutMs: 40_000 }).catch(async (error: unknown) => {
+      // What the supervisor and the bus looked like, for a failure that cannot be reproduced at will.
+      console.log(
+        `restart failed: ${String(error)}\nstatus: ${JSON.stringify(await client.status())}\n${p.output().slice(-4_000)}`
+      )
+      throw error
+    })
     expect(replies.flatMap((r) => r.done).sort()).toEqual(before.map((a) => a.id).sort())
     const after = await actorsOf("rolled")
     for (const a of after) {
