@@ -1,6 +1,6 @@
 // Runs one supervisor's state machine: a mailbox handled one event at a time (time from Effect's
 // Clock, jitter from its Random), commands carried out in order, children and timers in its Scope.
-import { Clock, Deferred, Effect, Exit, Fiber, FiberMap, FiberSet, Queue, Random, Scope } from "effect"
+import { Cause, Clock, Deferred, Effect, Exit, Fiber, FiberMap, FiberSet, Queue, Random, Scope } from "effect"
 import type { ChildSpec, ExitReason, Shutdown } from "../childSpec.js"
 import type { ChildReport, Command, Event, Failure } from "../machine/protocol.js"
 import { initialState, type SupervisorFlags, type SupervisorState } from "../machine/state.js"
@@ -155,13 +155,15 @@ export const startSupervisor = Effect.fnUntraced(function* (
       if (event._tag === "Exited") yield* release(event.n)
     })
 
-  const loop = yield* Effect.forkIn(
-    Queue.take(mailbox).pipe(
-      Effect.flatMap((event) => Effect.uninterruptible(step(event))),
-      Effect.forever
-    ),
-    scope
-  )
+  // A defect while handling one event is a bug: it is logged with its cause, and the mailbox goes on
+  // (a supervisor that stopped reading its mailbox would leave every caller waiting).
+  const handle = (event: Event) =>
+    Effect.uninterruptible(step(event)).pipe(
+      Effect.catchCause((cause) =>
+        Effect.logError(`${options.name} supervisor: handling ${event._tag} failed`, Cause.pretty(cause))
+      )
+    )
+  const loop = yield* Effect.forkIn(Queue.take(mailbox).pipe(Effect.flatMap(handle), Effect.forever), scope)
   yield* Effect.addFinalizer(() =>
     Fiber.interrupt(loop).pipe(
       Effect.andThen(Effect.uninterruptible(step({ _tag: "Shutdown" }))),
