@@ -1,91 +1,26 @@
-// The config file (JSON or YAML): its schema with unknown keys rejected by path, the defaults,
-// and model paths resolved against the file's folder.
+// The config (JSON or YAML file): reading and decoding it, the defaults, model paths resolved
+// against the file's folder, and the child specs it gives the tree.
 import { readFile } from "node:fs/promises"
 import { dirname, extname, resolve } from "node:path"
 import { Effect, Schema } from "effect"
 import { parse as parseYaml } from "yaml"
 import { type BatchingOptions, DEFAULT_BATCHING } from "../protocol/ipc.js"
-import { DEFAULT_PREFIX, isModelName, isSubjectPrefix } from "../protocol/subjects.js"
+import { DEFAULT_PREFIX } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
 import { DEFAULT_RETENTION } from "../registry/Registry.js"
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.js"
 import { type ChildSpec, RestartType, type Shutdown } from "./childSpec.js"
+import { ConfigFile, type SupervisorEntry } from "./configFile.js"
 import type { SupervisorFlags } from "./machine/state.js"
 import type { RecycleLimits } from "./recycle.js"
 import { Strategy } from "./strategy.js"
+
+export { ConfigFile } from "./configFile.js"
 
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
   path: Schema.String,
   message: Schema.String
 }) {}
-
-const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
-const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
-
-const SupervisorEntry = Schema.Struct({
-  strategy: Schema.optionalKey(Schema.Literals([Strategy.one_for_one, Strategy.one_for_all, Strategy.rest_for_one])),
-  intensity: Schema.optionalKey(NonNegativeInt),
-  period: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThan(0)))
-})
-
-const BackoffEntry = Schema.Struct({
-  initialMs: Schema.optionalKey(NonNegativeInt),
-  maxMs: Schema.optionalKey(NonNegativeInt),
-  jitter: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
-  resetAfterMs: Schema.optionalKey(NonNegativeInt)
-})
-
-const RecycleEntry = Schema.Struct({
-  afterRequests: Schema.optionalKey(PositiveInt),
-  maxRssMb: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThan(0))),
-  maxTensors: Schema.optionalKey(PositiveInt)
-})
-
-const ModelEntry = Schema.Struct({
-  name: Schema.String.check(
-    Schema.makeFilter(
-      (s: string) => isModelName(s) || "a model name of letters, digits, _ or - (one NATS subject token)"
-    )
-  ),
-  path: Schema.String.check(Schema.isNonEmpty()),
-  replicas: Schema.optionalKey(PositiveInt),
-  restart: Schema.optionalKey(Schema.Literals([RestartType.permanent, RestartType.transient, RestartType.temporary])),
-  shutdown: Schema.optionalKey(Schema.Union([NonNegativeInt, Schema.Literal("brutal_kill")])),
-  heartbeatMs: Schema.optionalKey(PositiveInt),
-  hangTimeoutMs: Schema.optionalKey(PositiveInt),
-  maxPayloadBytes: Schema.optionalKey(PositiveInt),
-  maxInflight: Schema.optionalKey(PositiveInt),
-  batching: Schema.optionalKey(
-    Schema.Struct({
-      maxBatchSize: Schema.optionalKey(PositiveInt),
-      maxDelayMs: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)))
-    })
-  ),
-  supervisor: Schema.optionalKey(SupervisorEntry),
-  backoff: Schema.optionalKey(BackoffEntry),
-  recycle: Schema.optionalKey(RecycleEntry)
-})
-
-export const ConfigFile = Schema.Struct({
-  nats: Schema.optionalKey(
-    Schema.Struct({
-      servers: Schema.Union([Schema.String, Schema.Array(Schema.String).check(Schema.isMinLength(1))])
-    })
-  ),
-  prefix: Schema.optionalKey(
-    Schema.String.check(Schema.makeFilter((s: string) => isSubjectPrefix(s) || "dot-separated subject tokens"))
-  ),
-  supervisor: Schema.optionalKey(SupervisorEntry),
-  registry: Schema.optionalKey(
-    Schema.Struct({
-      /** auto (default): use JetStream when the server has it; off: always serve from path. */
-      mode: Schema.optionalKey(Schema.Literals(["auto", "off"])),
-      retention: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 64 })))
-    })
-  ),
-  models: Schema.Array(ModelEntry).check(Schema.isMinLength(1))
-})
-export type ConfigFile = typeof ConfigFile.Type
 
 /** How one supervisor in the tree restarts its children (OTP's supervisor flags). */
 export type SupervisorPolicy = SupervisorFlags
@@ -128,8 +63,6 @@ export const DEFAULTS = {
   heartbeatMs: 1_000,
   hangTimeoutMs: 30_000
 } as const
-
-type SupervisorEntry = typeof SupervisorEntry.Type
 
 const policyOf = (entry: SupervisorEntry | undefined, fallback: SupervisorPolicy): SupervisorPolicy => ({
   strategy: entry?.strategy ?? fallback.strategy,

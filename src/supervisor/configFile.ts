@@ -1,0 +1,75 @@
+// The config file's schema: every key with its type and bounds, unknown keys rejected by path
+// (decoded with onExcessProperty "error"); what the file may say, before defaults are applied.
+import { Schema } from "effect"
+import { isModelName, isSubjectPrefix } from "../protocol/subjects.js"
+import { RestartType } from "./childSpec.js"
+import { Strategy } from "./strategy.js"
+
+const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+
+export const SupervisorEntry = Schema.Struct({
+  strategy: Schema.optionalKey(Schema.Literals([Strategy.one_for_one, Strategy.one_for_all, Strategy.rest_for_one])),
+  intensity: Schema.optionalKey(NonNegativeInt),
+  period: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThan(0)))
+})
+
+const BackoffEntry = Schema.Struct({
+  initialMs: Schema.optionalKey(NonNegativeInt),
+  maxMs: Schema.optionalKey(NonNegativeInt),
+  jitter: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
+  resetAfterMs: Schema.optionalKey(NonNegativeInt)
+})
+
+const RecycleEntry = Schema.Struct({
+  afterRequests: Schema.optionalKey(PositiveInt),
+  maxRssMb: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThan(0))),
+  maxTensors: Schema.optionalKey(PositiveInt)
+})
+
+const ModelEntry = Schema.Struct({
+  name: Schema.String.check(
+    Schema.makeFilter(
+      (s: string) => isModelName(s) || "a model name of letters, digits, _ or - (one NATS subject token)"
+    )
+  ),
+  path: Schema.String.check(Schema.isNonEmpty()),
+  replicas: Schema.optionalKey(PositiveInt),
+  restart: Schema.optionalKey(Schema.Literals([RestartType.permanent, RestartType.transient, RestartType.temporary])),
+  shutdown: Schema.optionalKey(Schema.Union([NonNegativeInt, Schema.Literal("brutal_kill")])),
+  heartbeatMs: Schema.optionalKey(PositiveInt),
+  hangTimeoutMs: Schema.optionalKey(PositiveInt),
+  maxPayloadBytes: Schema.optionalKey(PositiveInt),
+  maxInflight: Schema.optionalKey(PositiveInt),
+  batching: Schema.optionalKey(
+    Schema.Struct({
+      maxBatchSize: Schema.optionalKey(PositiveInt),
+      maxDelayMs: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)))
+    })
+  ),
+  supervisor: Schema.optionalKey(SupervisorEntry),
+  backoff: Schema.optionalKey(BackoffEntry),
+  recycle: Schema.optionalKey(RecycleEntry)
+})
+
+export const ConfigFile = Schema.Struct({
+  nats: Schema.optionalKey(
+    Schema.Struct({
+      servers: Schema.Union([Schema.String, Schema.Array(Schema.String).check(Schema.isMinLength(1))])
+    })
+  ),
+  prefix: Schema.optionalKey(
+    Schema.String.check(Schema.makeFilter((s: string) => isSubjectPrefix(s) || "dot-separated subject tokens"))
+  ),
+  supervisor: Schema.optionalKey(SupervisorEntry),
+  registry: Schema.optionalKey(
+    Schema.Struct({
+      /** auto (default): use JetStream when the server has it; off: always serve from path. */
+      mode: Schema.optionalKey(Schema.Literals(["auto", "off"])),
+      retention: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 64 })))
+    })
+  ),
+  models: Schema.Array(ModelEntry).check(Schema.isMinLength(1))
+})
+export type ConfigFile = typeof ConfigFile.Type
+export type SupervisorEntry = typeof SupervisorEntry.Type
