@@ -1,7 +1,7 @@
 // The Effect client of modelbus: `infer` (with safe retries), `inferMany`, `status` and `stats` over one
 // NATS connection, every failure a typed error (service errors plus Timeout, NoResponders, ConnectionError).
 import { type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
-import { Context, Effect, Layer, Metric, type Stream } from "effect"
+import { Context, Effect, Layer, Metric, Stream } from "effect"
 import { defaultServers, natsConnection } from "../nats/connection.js"
 import { gather } from "../nats/gather.js"
 import {
@@ -27,7 +27,8 @@ import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from 
 import { DEFAULT_PREFIX, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
 import { type ControlOptions, type ControlRefused, controlOn, type NotFound } from "./control.js"
-import { muxedRequester } from "./requester.js"
+import { gatherPlan, membershipOn } from "./members.js"
+import { muxedRequester, type Requester } from "./requester.js"
 import {
   DEFAULT_TIMEOUT_MS,
   defaultRetryPolicy,
@@ -152,7 +153,11 @@ const readReply = (msg: Msg, subject: string): Effect.Effect<InferReply, InferEr
 }
 
 /** Builds the client's operations on an open connection. */
-export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): ModelClient["Service"] => {
+export const clientOn = (
+  nc: NatsConnection,
+  options: ClientOptions = {},
+  requester: Requester = muxedRequester(nc)
+): ModelClient["Service"] => {
   const subject = subjects(options.prefix ?? DEFAULT_PREFIX)
   const encoding = options.encoding ?? "msgpack"
   const headers = encoding === "json" ? natsHeaders() : undefined
@@ -182,8 +187,6 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
     Effect.sync(() => void counts.failures++),
     Metric.update(clientMetrics.failures, 1)
   )
-
-  const requester = muxedRequester(nc)
 
   /** NATS says no responders both when nobody serves `model` and when every replica is full; presence tells them apart. */
   const classify = (model: string, noResponders: NoResponders): Effect.Effect<never, NoResponders | Overloaded> =>
@@ -230,13 +233,15 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
 
   const stats = (): ClientStats => ({ ...counts })
 
+  const membership = membershipOn(nc, subject.prefix)
+
   const status = Effect.fn("ModelClient.status")(function* (opts?: StatusOptions) {
+    const expected = yield* membership.ids
+    if (expected?.length === 0) return []
     const replies = yield* Effect.tryPromise({
       try: () =>
         gather(nc, subject.status, serialize({}, "json"), {
-          strategy: "stall",
-          stall: opts?.quietMs ?? 300,
-          maxWait: opts?.timeoutMs ?? 3_000,
+          ...gatherPlan(expected, opts?.quietMs ?? 300, opts?.timeoutMs ?? 3_000),
           headers: jsonHeaders()
         }),
       catch: (error) =>
@@ -255,7 +260,7 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
     return statuses.sort((a, b) => a.supervisor.id.localeCompare(b.supervisor.id))
   })
 
-  // replicas on one bus answer status within milliseconds: a shorter quiet gap keeps rollouts quick
+  // without membership (no JetStream), replicas on one bus answer within milliseconds: a short gap keeps rollouts quick
   const rolloutStatus = status({ quietMs: 100 })
   return ModelClient.of({
     infer,
@@ -263,7 +268,7 @@ export const clientOn = (nc: NatsConnection, options: ClientOptions = {}): Model
     status,
     stats,
     close: requester.close,
-    ...controlOn(nc, options.prefix),
+    ...controlOn(nc, membership, options.prefix),
     ...updatesOn(nc, options.prefix, rolloutStatus)
   })
 }
@@ -280,7 +285,25 @@ export const makeModelClient = Effect.fnUntraced(function* (options: ClientOptio
     servers: options.servers ?? defaultServers(),
     name: options.name ?? "modelbus-client"
   })
-  const client = clientOn(nc, options)
+  const requester = muxedRequester(nc)
+  // A reply cannot come over a lost connection: requests in flight fail at once (retryable). Those
+  // sent while reconnecting may have reached the new server before the client's inbox did, so on
+  // reconnecting they are given up too, and every retry goes out on the new connection.
+  yield* Effect.forkScoped(
+    Stream.fromAsyncIterable(nc.status(), messageOf).pipe(
+      Stream.runForEach((status) => {
+        if (status.type === "disconnect") {
+          return Effect.sync(() => requester.abandon(`the connection to ${status.server} was lost before it came`))
+        }
+        if (status.type === "reconnect") {
+          return Effect.sync(() => requester.abandon(`sent while reconnecting; the client is now on ${status.server}`))
+        }
+        return Effect.void
+      }),
+      Effect.ignore
+    )
+  )
+  const client = clientOn(nc, options, requester)
   yield* Effect.addFinalizer(() => Effect.sync(client.close))
   return client
 })

@@ -8,6 +8,7 @@ import { ConnectionError } from "../protocol/errors.js"
 import type { ControlReply, LifecycleEvent } from "../protocol/messages.js"
 import { type ControlCommand, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
+import type { Membership } from "./members.js"
 
 /** No supervisor on the bus runs the model or actor named in a control command. */
 export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
@@ -45,7 +46,7 @@ const collect = (
   })
 
 /** Control operations over an open connection. */
-export const controlOn = (nc: NatsConnection, prefix?: string) => {
+export const controlOn = (nc: NatsConnection, membership: Membership, prefix?: string) => {
   const subject = subjects(prefix)
 
   const command = Effect.fnUntraced(function* (
@@ -54,8 +55,12 @@ export const controlOn = (nc: NatsConnection, prefix?: string) => {
     target: string,
     options: ControlOptions
   ) {
-    const supervisors = (yield* collect(nc, subject.status, {}, { strategy: "stall", stall: 300, maxWait: 3_000 }))
-      .length
+    // Every announced supervisor answers a command (with what it did, possibly nothing); without
+    // membership, those that answer status within a quiet gap are counted.
+    const announced = yield* membership.ids
+    const supervisors =
+      announced?.length ??
+      (yield* collect(nc, subject.status, {}, { strategy: "stall", stall: 300, maxWait: 3_000 })).length
     if (supervisors === 0) return yield* new NotFound({ message: `no supervisor answers on ${subject.status}`, target })
     const replies = (yield* collect(nc, subject.control(command), body, {
       strategy: "count",

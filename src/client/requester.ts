@@ -22,6 +22,11 @@ export interface Requester {
   readonly request: (subject: string, body: Uint8Array, timeoutMs: number, headers?: MsgHdrs) => Outcome
   /** Fails every pending request (and any later one) with ConnectionError and unsubscribes the inbox; idempotent. */
   readonly close: () => void
+  /**
+   * Gives up on the requests in flight because their replies cannot come (the connection was lost):
+   * each fails at once with a retryable Timeout that says why, instead of after its full timeout.
+   */
+  readonly abandon: (why: string) => void
 }
 
 export const muxedRequester = (nc: NatsConnection): Requester => {
@@ -120,6 +125,17 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
       return Effect.sync(() => void pending.delete(id))
     })
 
+  const abandon = (why: string) => {
+    for (const [id, p] of [...pending]) {
+      settle(
+        id,
+        Effect.fail(
+          new Timeout({ message: `no reply on ${p.subject}: ${why}`, subject: p.subject, timeoutMs: p.timeoutMs })
+        )
+      )
+    }
+  }
+
   const close = () => {
     if (closed) return
     closed = true
@@ -130,5 +146,5 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
     if (!replies.isClosed()) replies.unsubscribe()
   }
 
-  return { request, close }
+  return { request, close, abandon }
 }

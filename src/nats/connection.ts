@@ -1,5 +1,5 @@
-// The NATS connection as a scoped resource: opened with the project's defaults (reconnect for
-// ever, a name for monitoring), drained when its scope closes; failures are ConnectionError.
+// The NATS connection as a scoped resource: opened with the project's defaults (a list of servers
+// tried in order, reconnect for ever with jittered waits, a name for monitoring), drained when its scope closes.
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Effect, type Scope } from "effect"
 import { ConnectionError } from "../protocol/errors.js"
@@ -17,7 +17,14 @@ export interface NatsOptions {
   readonly connectTimeoutMs?: number
 }
 
-const serverList = (servers: string | ReadonlyArray<string>) =>
+/** Reconnect waits: 250 ms plus up to 250 ms of jitter, so clients of a lost node do not return in lockstep. */
+export const RECONNECT = { waitMs: 250, jitterMs: 250 } as const
+
+/** A silent server (a cut link: no TCP reset) is given up after this many unanswered pings, this far apart. */
+export const PING = { intervalMs: 5_000, maxOut: 2 } as const
+
+/** The servers as a list: a comma-separated string (like the `nats` CLI's `-s`) or an array. */
+export const serverList = (servers: string | ReadonlyArray<string>): Array<string> =>
   (typeof servers === "string" ? servers.split(",") : [...servers]).map((s) => s.trim()).filter((s) => s.length > 0)
 
 /** Opens a connection; it is drained (pending replies flushed) when the scope closes. */
@@ -29,8 +36,14 @@ export const natsConnection = (options: NatsOptions): Effect.Effect<NatsConnecti
           servers: serverList(options.servers),
           name: options.name,
           timeout: options.connectTimeoutMs ?? 5_000,
+          // The list is an order of preference (a supervisor lists its own host's node first); the
+          // servers a cluster announces are added to it, so any live node will do after a loss.
+          noRandomize: true,
           maxReconnectAttempts: -1,
-          reconnectTimeWait: 250
+          reconnectTimeWait: RECONNECT.waitMs,
+          reconnectJitter: RECONNECT.jitterMs,
+          pingInterval: PING.intervalMs,
+          maxPingOut: PING.maxOut
         }),
       catch: (cause) =>
         new ConnectionError({

@@ -1,5 +1,6 @@
 // The shapes of infer requests, replies and status answers as the rest of modelbus sees them,
 // after decoding and before encoding.
+import { Schema } from "effect"
 import type { HostTensor } from "./tensor.js"
 
 /** One input as the request gave it: a tensor, or nested arrays whose dtype the model decides. */
@@ -128,3 +129,13 @@ export interface UpdateAck {
   readonly error?: string
   readonly loads: number
 }
+
+/** A live supervisor, as it announces itself in the deployment's `<prefix>_supervisors` bucket. */
+export const SupervisorMember = Schema.Struct({
+  id: Schema.String,
+  host: Schema.String,
+  pid: Schema.Number,
+  models: Schema.Array(Schema.String),
+  startedAt: Schema.Number
+})
+export type SupervisorMember = typeof SupervisorMember.Type

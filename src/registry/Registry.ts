@@ -5,6 +5,7 @@ import { type ObjectStore, Objm } from "@nats-io/obj"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Effect, type Scope, Stream } from "effect"
 import type { ModelFiles } from "../model/artifacts.js"
+import { autoReplicas, bucketNames, kvStream, objectStream, raiseReplicas } from "../nats/buckets.js"
 import { checkJetStream } from "../nats/jetstream.js"
 import { messageOf } from "../protocol/values.js"
 import { decodeBundle, digestOf } from "./bundle.js"
@@ -51,7 +52,6 @@ export interface Registry {
   readonly prune: (model: string) => Effect.Effect<number, RegistryUnavailable>
 }
 
-const bucketBase = (prefix: string) => prefix.replace(/[^A-Za-z0-9_-]/g, "_")
 const objectName = (model: string, digest: string) => `${model}/${digest.replace(/^sha256:/, "")}`
 
 const unavailable = (what: string) => (error: unknown) =>
@@ -80,8 +80,18 @@ const chunks = (bytes: Uint8Array, size: number, onProgress?: (sent: number, tot
   })
 }
 
+export interface RegistryOptions {
+  readonly prefix: string
+  /** Versions kept per model (default 10, at most 64). */
+  readonly retention?: number
+  /** Replicas of the buckets' streams when they are created (default: 3 on a cluster of ≥ 3 servers, else 1). */
+  readonly replicas?: number
+  /** Raise buckets that exist with fewer replicas (what a supervisor does at start). */
+  readonly raiseReplicas?: boolean
+}
+
 /** Opens (creating if needed) the registry buckets; RegistryUnavailable when JetStream is off. */
-export const openRegistry = (nc: NatsConnection, options: { readonly prefix: string; readonly retention?: number }) =>
+export const openRegistry = (nc: NatsConnection, options: RegistryOptions) =>
   Effect.gen(function* () {
     yield* checkJetStream(nc).pipe(
       Effect.mapError(
@@ -91,10 +101,28 @@ export const openRegistry = (nc: NatsConnection, options: { readonly prefix: str
           })
       )
     )
-    const base = bucketBase(options.prefix)
+    const names = bucketNames(options.prefix)
     const history = Math.min(64, Math.max(1, options.retention ?? DEFAULT_RETENTION))
-    const kv: KV = yield* attempt("KV bucket", () => new Kvm(nc).create(`${base}_models`, { history }))
-    const store: ObjectStore = yield* attempt("object store", () => new Objm(nc).create(`${base}_artifacts`))
+    const create = (replicas: number) =>
+      Effect.all([
+        attempt("KV bucket", () => new Kvm(nc).create(names.models, { history, replicas })),
+        attempt("object store", () => new Objm(nc).create(names.artifacts, { replicas })),
+        Effect.succeed(replicas)
+      ])
+    // An explicit replica count is required; the automatic one falls back to 1 where the cluster's
+    // JetStream cannot place 3 (fewer JetStream servers than NATS servers).
+    const auto = autoReplicas(nc.info)
+    const [kv, store, replicas]: [KV, ObjectStore, number] =
+      options.replicas === undefined && auto > 1
+        ? yield* create(auto).pipe(Effect.catch(() => create(1)))
+        : yield* create(options.replicas ?? auto)
+    if (options.raiseReplicas === true) {
+      for (const stream of [kvStream(names.models), objectStream(names.artifacts)]) {
+        yield* raiseReplicas(nc, stream, replicas).pipe(
+          Effect.mapError((message) => new RegistryUnavailable({ message: `registry: ${message}` }))
+        )
+      }
+    }
     return makeRegistry(kv, store)
   })
 

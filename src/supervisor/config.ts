@@ -49,7 +49,12 @@ export interface Config {
   /** The root's policy over the model supervisors (escalation target). */
   readonly root: SupervisorPolicy
   /** Model versions on JetStream: used when the server has it, unless mode is off. */
-  readonly registry: { readonly mode: "auto" | "off"; readonly retention: number }
+  readonly registry: {
+    readonly mode: "auto" | "off"
+    readonly retention: number
+    /** Replicas of the registry's streams; undefined: decided from the cluster. */
+    readonly replicas?: number
+  }
   readonly models: ReadonlyArray<ModelConfig>
 }
 
@@ -81,7 +86,11 @@ export const resolveConfig = (file: ConfigFile, baseDir: string): Config => {
     ...(file.nats === undefined ? {} : { servers: file.nats.servers }),
     prefix: file.prefix ?? DEFAULT_PREFIX,
     root,
-    registry: { mode: file.registry?.mode ?? "auto", retention: file.registry?.retention ?? DEFAULT_RETENTION },
+    registry: {
+      mode: file.registry?.mode ?? "auto",
+      retention: file.registry?.retention ?? DEFAULT_RETENTION,
+      ...(file.registry?.replicas === undefined ? {} : { replicas: file.registry.replicas })
+    },
     models: file.models.map((m) => ({
       name: m.name,
       path: resolve(baseDir, m.path),

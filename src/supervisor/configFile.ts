@@ -66,7 +66,9 @@ export const ConfigFile = Schema.Struct({
     Schema.Struct({
       /** auto (default): use JetStream when the server has it; off: always serve from path. */
       mode: Schema.optionalKey(Schema.Literals(["auto", "off"])),
-      retention: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 64 })))
+      retention: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 64 }))),
+      /** Replicas of the registry's streams (default: 3 on a JetStream cluster of ≥ 3 servers, else 1). */
+      replicas: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 5 })))
     })
   ),
   models: Schema.Array(ModelEntry).check(Schema.isMinLength(1))

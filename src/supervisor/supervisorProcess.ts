@@ -1,13 +1,16 @@
 // A supervisor process on the bus: its NATS connection, the model tree it runs, the lifecycle events
 // it publishes and logs, its status, and the control commands it answers.
 import { hostname } from "node:os"
+import type { NatsConnection } from "@nats-io/transport-node"
 import { Clock, Effect, Random, type Scope } from "effect"
 import { natsConnection } from "../nats/connection.js"
 import { hasJetStream } from "../nats/jetstream.js"
+import { announce, openMembers } from "../nats/members.js"
 import type { ConnectionError } from "../protocol/errors.js"
 import type { ActorSettings } from "../protocol/ipc.js"
 import type { LifecycleEvent, SupervisorNode, SupervisorStatus } from "../protocol/messages.js"
 import { subjects } from "../protocol/subjects.js"
+import { openRegistry } from "../registry/Registry.js"
 import type { Config, ModelConfig } from "./config.js"
 import { answerControl } from "./control.js"
 import type { IntensityExceeded, StartFailed } from "./errors.js"
@@ -25,6 +28,17 @@ export interface SupervisorProcess {
   readonly failure: Effect.Effect<never, StartFailed | IntensityExceeded>
 }
 
+/**
+ * Creates the registry's buckets before any actor opens them, with the configured replicas, and raises
+ * buckets made with fewer; a refusal is logged with how to fix it (serving goes on).
+ */
+const prepareRegistry = (nc: NatsConnection, config: Config) =>
+  openRegistry(nc, {
+    prefix: config.prefix,
+    retention: config.registry.retention,
+    ...(config.registry.replicas === undefined ? {} : { replicas: config.registry.replicas, raiseReplicas: true })
+  }).pipe(Effect.catch((error) => Effect.logWarning(error.message)))
+
 /** A short random id for this supervisor process (six base-36 characters). */
 const newSupervisorId = Random.nextIntBetween(0, 36 ** 6 - 1).pipe(Effect.map((n) => n.toString(36).padStart(6, "0")))
 
@@ -37,12 +51,25 @@ export const startSupervisorProcess = Effect.fn("SupervisorProcess.start")(funct
   const startedAt = yield* Clock.currentTimeMillis
   const subject = subjects(config.prefix)
   const nc = yield* natsConnection({ servers, name: `modelbus-supervisor ${id}` })
-  const registry = config.registry.mode === "auto" && (yield* hasJetStream(nc))
-  if (!registry) {
+  const jetStream = yield* hasJetStream(nc)
+  const registry = config.registry.mode === "auto" && jetStream
+  if (registry) yield* prepareRegistry(nc, config)
+  else {
     yield* Effect.logWarning(
       config.registry.mode === "off"
         ? "registry off: actors serve their config path; updates are disabled"
         : "JetStream is not available on this NATS server: actors serve their config path; updates need nats-server -js"
+    )
+  }
+  if (jetStream) {
+    const member = { id, host: hostname(), pid: process.pid, models: config.models.map((m) => m.name), startedAt }
+    yield* openMembers(nc, config.prefix, config.registry.replicas).pipe(
+      Effect.flatMap((kv) => announce(kv, member)),
+      Effect.catch((why) =>
+        Effect.logWarning(
+          `supervisor ${id} cannot announce itself (${why}): callers fall back to waiting for a quiet gap`
+        )
+      )
     )
   }
   const actorId = (childId: string) => `${childId}@${id}`

@@ -5,6 +5,7 @@ import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type LocalNatsServer, startLocalNatsServer } from "../../../src/cli/natsServer.js"
 import { muxedRequester } from "../../../src/client/requester.js"
+import { isRetryable } from "../../../src/client/retry.js"
 import { ConnectionError, NoResponders, PayloadTooLarge, Timeout } from "../../../src/protocol/errors.js"
 
 const CLIENT_NAME = "requester-under-test"
@@ -65,6 +66,26 @@ describe("the muxed requester", () => {
       message: "no reply on test.silent within 50 ms"
     })
     expect(silent.requests()).toBe(1)
+    requester.close()
+    silent.stop()
+  })
+
+  it("abandon fails the requests in flight at once with a retryable Timeout saying why; later ones are unaffected", async () => {
+    const silent = await silentResponder("test.lost")
+    const requester = muxedRequester(nc)
+    const pending = Effect.runPromise(Effect.flip(requester.request("test.lost", new Uint8Array([1]), 60_000)))
+    await silent.received
+    requester.abandon("the connection to 127.0.0.1:4222 was lost before it came")
+    const error = await pending
+    expect(error).toBeInstanceOf(Timeout)
+    expect(error).toMatchObject({
+      subject: "test.lost",
+      timeoutMs: 60_000,
+      message: "no reply on test.lost: the connection to 127.0.0.1:4222 was lost before it came"
+    })
+    expect(isRetryable(error)).toBe(true)
+    const later = await failureOf(requester.request("test.lost", new Uint8Array([2]), 50))
+    expect(later).toMatchObject({ _tag: "Timeout", message: "no reply on test.lost within 50 ms" })
     requester.close()
     silent.stop()
   })

@@ -1,0 +1,38 @@
+// The supervisors a caller waits for: the ones announced in the deployment's members bucket, read
+// fresh for each call; undefined when the bus has none (no JetStream), where callers wait for a quiet gap.
+import type { KV } from "@nats-io/kv"
+import type { NatsConnection } from "@nats-io/transport-node"
+import { Effect } from "effect"
+import { bindMembers, memberIds } from "../nats/members.js"
+
+export interface Membership {
+  /** The announced supervisors' ids now, or undefined when nothing is announced on this bus. */
+  readonly ids: Effect.Effect<ReadonlyArray<string> | undefined>
+}
+
+export const membershipOn = (nc: NatsConnection, prefix: string): Membership => {
+  let bound: KV | undefined
+  const kv = Effect.suspend(() =>
+    bound !== undefined
+      ? Effect.succeed(bound)
+      : bindMembers(nc, prefix).pipe(Effect.tap((b) => Effect.sync(() => (bound = b))))
+  )
+  return {
+    ids: kv.pipe(
+      Effect.flatMap(memberIds),
+      Effect.catch(() => Effect.succeed(undefined))
+    )
+  }
+}
+
+/** How long a scatter-gather waits: for every announced supervisor, else until a quiet gap. */
+export const gatherPlan = (
+  expected: ReadonlyArray<string> | undefined,
+  quietMs: number,
+  timeoutMs: number
+):
+  | { strategy: "count"; maxMessages: number; maxWait: number }
+  | { strategy: "stall"; stall: number; maxWait: number } =>
+  expected === undefined
+    ? { strategy: "stall", stall: quietMs, maxWait: timeoutMs }
+    : { strategy: "count", maxMessages: expected.length, maxWait: timeoutMs }
