@@ -348,4 +348,17 @@ describe("supervision settings per model", () => {
       `["models"][0]["hangTimeoutMs"]`
     )
   })
+
+  it("takes registry.replicas from 1 to 5 and rejects others with their path", async () => {
+    expect((await decoded({ registry: { replicas: 3 }, models: [{ name: "m", path: "p" }] })).registry).toEqual({
+      mode: "auto",
+      retention: DEFAULT_RETENTION,
+      replicas: 3
+    })
+    for (const replicas of [0, 6, 2.5]) {
+      expect((await refused({ registry: { replicas }, models: [{ name: "m", path: "p" }] })).message).toContain(
+        `["registry"]["replicas"]`
+      )
+    }
+  })
 })
