@@ -8,7 +8,7 @@ import { ConnectionError } from "../protocol/errors.js"
 import type { ControlReply, LifecycleEvent } from "../protocol/messages.js"
 import { type ControlCommand, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
-import type { Membership } from "./members.js"
+import { gatherPlan, type Membership } from "./members.js"
 
 /** No supervisor on the bus runs the model or actor named in a control command. */
 export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
@@ -55,12 +55,13 @@ export const controlOn = (nc: NatsConnection, membership: Membership, prefix?: s
     target: string,
     options: ControlOptions
   ) {
-    // Every announced supervisor answers a command (with what it did, possibly nothing); without
-    // membership, those that answer status within a quiet gap are counted.
+    // Every live supervisor answers a command (with what it did, possibly nothing). Who is live: those
+    // that answer status, waiting for every announced one (a supervisor killed a moment ago is still
+    // announced until its entry expires: it costs the status wait, not the command's whole timeout),
+    // or, without membership, for a quiet gap.
     const announced = yield* membership.ids
     const supervisors =
-      announced?.length ??
-      (yield* collect(nc, subject.status, {}, { strategy: "stall", stall: 300, maxWait: 3_000 })).length
+      announced?.length === 0 ? 0 : (yield* collect(nc, subject.status, {}, gatherPlan(announced, 300, 3_000))).length
     if (supervisors === 0) return yield* new NotFound({ message: `no supervisor answers on ${subject.status}`, target })
     const replies = (yield* collect(nc, subject.control(command), body, {
       strategy: "count",
