@@ -37,8 +37,10 @@ export interface Cluster {
   readonly serversPreferring: (node: string) => ReadonlyArray<string>
   /** SIGKILLs a node and waits for it to exit. */
   readonly killNode: (node: string) => Promise<void>
-  /** Starts a node again on its store; resolves once it has routes to every other node and knows the meta leader. */
+  /** Starts a node again on its store; resolves once it routes to every other node and its JetStream is current. */
   readonly startNode: (node: string) => Promise<void>
+  /** Resolves once every running node routes to the others and answers /healthz ok (JetStream current). */
+  readonly healthy: (timeoutMs?: number) => Promise<void>
   readonly stop: () => Promise<void>
 }
 
@@ -121,16 +123,27 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
     await running.exited
   }
 
-  const startNode = async (node: string) => {
-    await launchNode(node)
-    await eventually(
+  const running = () => [...nodes].filter(([, p]) => p.child.exitCode === null && p.child.signalCode === null)
+
+  /** `node` routes to every other running node and its /healthz answers ok. */
+  const nodeHealthy = (node: string, timeoutMs: number) =>
+    eventually(
       async () => {
         const routez = await monitor<{ num_routes: number }>(node, "/routez")
-        return routez.num_routes >= nodeNames(topology).length - 1 ? true : undefined
+        if (routez.num_routes < running().length - 1) return undefined
+        return (await monitor<{ status?: string }>(node, "/healthz")).status === "ok" ? true : undefined
       },
-      30_000,
-      `${node} to route to every other node`
+      timeoutMs,
+      `${node} to route to every other running node and answer /healthz`
     )
+
+  const startNode = async (node: string) => {
+    await launchNode(node)
+    await nodeHealthy(node, 60_000)
+  }
+
+  const healthy = async (timeoutMs = 60_000) => {
+    await Promise.all(running().map(([node]) => nodeHealthy(node, timeoutMs)))
   }
 
   return {
@@ -144,6 +157,7 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
     serversPreferring: (node) => serversPreferring(topology, addressOf, node),
     killNode,
     startNode,
+    healthy,
     stop
   }
 }

@@ -18,6 +18,18 @@ import { irisRows } from "./processes.js"
 const clients = new Map<string, Client>()
 const loads = new Map<string, Load>()
 const retriesAtStart = new Map<string, number>()
+let markedAt = Date.now()
+const firstReplyAfterMark = new Map<string, number>()
+
+/** The client, noting which actor answered each request of the load (the reply names it). */
+const observed = (client: Client): Client => ({
+  ...client,
+  infer: async (model, inputs, options) => {
+    const reply = await client.infer(model, inputs, options)
+    if (!firstReplyAfterMark.has(reply.actor)) firstReplyAfterMark.set(reply.actor, Date.now() - markedAt)
+    return reply
+  }
+})
 
 const firstClient = (name?: string): Client => {
   const client = name === undefined ? clients.values().next().value : clients.get(name)
@@ -55,11 +67,17 @@ const handlers: { [K in AgentOp]: (args: AgentOps[K]["args"]) => Promise<AgentOp
     const expected = await expectedAnswers(firstClient(), model, rows)
     for (const [name, client] of clients) {
       retriesAtStart.set(name, client.stats().retries)
-      loads.set(name, startLoad(client, model, rows, expected, concurrencyPerClient))
+      loads.set(name, startLoad(observed(client), model, rows, expected, concurrencyPerClient))
     }
     return null
   },
   loadProgress: async () => loadFigures(),
+  mark: async () => {
+    markedAt = Date.now()
+    firstReplyAfterMark.clear()
+    return null
+  },
+  firstReplies: async () => Object.fromEntries(firstReplyAfterMark),
   stopLoad: async () => {
     await Promise.all([...loads.values()].map((load) => load.stop()))
     const figures = loadFigures()

@@ -27,6 +27,10 @@ export interface AgentOps {
   /** Starts checked load (expected answers computed first) on every client. */
   startLoad: { args: { model: string; concurrencyPerClient: number }; result: null }
   loadProgress: { args: Record<string, never>; result: ReadonlyArray<ClientLoad> }
+  /** Starts timing anew: `firstReplies` then says when each actor first answered the load after this. */
+  mark: { args: Record<string, never>; result: null }
+  /** Each actor that answered the load since the last `mark`: ms from the mark to its first reply. */
+  firstReplies: { args: Record<string, never>; result: Record<string, number> }
   stopLoad: { args: Record<string, never>; result: ReadonlyArray<ClientLoad> }
   status: { args: { client?: string }; result: { ms: number; statuses: ReadonlyArray<SupervisorStatus> } }
   update: { args: { client?: string; model: string; path: string }; result: { ms: number; result: UpdateResult } }

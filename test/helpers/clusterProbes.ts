@@ -99,3 +99,15 @@ export const loadProgressed = async (
     throw new Error(`${String(error)}; load now: ${JSON.stringify(progress)}`)
   }
 }
+
+/** Waits until every one of `actors` has answered the load since the agent's last `mark`; the latest first reply, in ms. */
+export const answeredSinceMark = (cluster: Cluster, actors: ReadonlyArray<string>, timeoutMs = 60_000) =>
+  eventually(
+    async () => {
+      const first = await cluster.agent.call("firstReplies", {})
+      const times = actors.map((id) => first[id])
+      return times.every((t) => t !== undefined) ? Math.max(...(times as Array<number>)) : undefined
+    },
+    timeoutMs,
+    `${actors.join(", ")} to answer again`
+  )
