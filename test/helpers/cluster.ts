@@ -20,6 +20,16 @@ import { CLI, type CliProcess, eventually, ROOT, spawnProcess } from "./processe
 /** A node has joined when it logs the JetStream meta leader (itself or another). */
 const META_LEADER = /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/
 const AGENT = join(ROOT, "test/helpers/clusterAgent.ts")
+const STOP_GRACE_MS = 20_000
+
+const withinGrace = (stopped: Promise<unknown>) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, STOP_GRACE_MS)
+    void stopped.finally(() => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
 
 export interface Cluster {
   readonly topology: Topology
@@ -75,10 +85,12 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
     return (await agent.call("monitor", { url })) as A
   }
 
+  // Orderly first (the agent and the supervisors drain, then the nodes stop); whatever is still running
+  // after STOP_GRACE_MS is SIGKILLed with its namespace by network.remove().
   const stop = async () => {
     if (agent?.process.child.connected) agent.process.child.disconnect()
-    await Promise.all([agent?.process.exited, ...[...supervisors.values()].map((s) => s.stop())])
-    await Promise.all([...nodes.values()].map((n) => n.stop()))
+    await withinGrace(Promise.all([agent?.process.exited, ...[...supervisors.values()].map((s) => s.stop())]))
+    await withinGrace(Promise.all([...nodes.values()].map((n) => n.stop())))
     await network.remove()
     await rm(stores, { recursive: true, force: true })
   }
