@@ -29,10 +29,19 @@ export interface CliProcess {
 }
 
 /** Runs `node dist/cli/main.js ...args`. */
-export const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}): CliProcess => {
-  const child = spawn(process.execPath, [CLI, ...args], {
+export const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}): CliProcess =>
+  spawnProcess(process.execPath, [CLI, ...args], env)
+
+/** Runs any command with its output captured like `spawnCli`'s; `ipc` adds a Node IPC channel (fd 3). */
+export const spawnProcess = (
+  command: string,
+  args: ReadonlyArray<string>,
+  env: NodeJS.ProcessEnv = {},
+  options: { readonly ipc?: boolean } = {}
+): CliProcess => {
+  const child = spawn(command, args, {
     env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"]
+    stdio: options.ipc === true ? ["ignore", "pipe", "pipe", "ipc"] : ["ignore", "pipe", "pipe"]
   })
   let text = ""
   const listeners = new Set<() => void>()

@@ -1,5 +1,5 @@
-// docker-compose.yml and the Dockerfile, checked without a Docker engine: the services, the command
-// the supervisor runs (against the real CLI's flags), and the config it serves (the project's own loader).
+// docker-compose.yml and the Dockerfile, checked without a Docker engine: `docker-compose config` accepts the
+// file, which runs deploy/topology.json on deploy/'s files as the namespace tests do; the image runs the CLI.
 import { execFile } from "node:child_process"
 import { existsSync, readFileSync, realpathSync } from "node:fs"
 import path from "node:path"
@@ -10,26 +10,60 @@ import { beforeAll, describe, expect, it } from "vitest"
 import { parse } from "yaml"
 import { EXAMPLE_CONFIG } from "../../src/cli/serve.js"
 import { type Config, loadConfig } from "../../src/supervisor/config.js"
+import {
+  type AddressOf,
+  clientUrl,
+  DEPLOY,
+  natsEnvironment,
+  nodeNames,
+  readTopology,
+  serversPreferring
+} from "../helpers/clusterTopology.js"
 
 const root = fileURLToPath(new URL("../../", import.meta.url))
 const cli = path.join(root, "dist/cli/main.js")
+const run = promisify(execFile)
+
+const topology = readTopology()
+/** In docker-compose a node is reached by its service name. */
+const composeAddress: AddressOf = (node) => node
+const natsConfig = path.join(DEPLOY, topology.natsConfig)
+const supervisorConfig = path.join(DEPLOY, topology.supervisorConfig)
 
 interface Service {
   readonly image?: string
   readonly build?: string | { readonly context?: string; readonly dockerfile?: string }
   readonly command?: string | ReadonlyArray<string>
-  readonly environment?: Record<string, string> | ReadonlyArray<string>
-  readonly depends_on?: ReadonlyArray<string> | Record<string, unknown>
+  readonly environment?: Record<string, string>
+  readonly volumes?: ReadonlyArray<string>
+  readonly depends_on?: ReadonlyArray<string> | Record<string, { readonly condition?: string }>
+  readonly healthcheck?: { readonly test?: string | ReadonlyArray<string> }
+  readonly sysctls?: Record<string, string | number>
   readonly restart?: string
   readonly stop_grace_period?: string
 }
 
-const compose = parse(readFileSync(path.join(root, "docker-compose.yml"), "utf8")) as {
-  services?: Record<string, Service>
+/** The services as `docker-compose config` resolves them (anchors merged, bind-mount paths made absolute). */
+let services: Record<string, Service> = {}
+
+beforeAll(async () => {
+  const { stdout } = await run("docker-compose", ["--file", "docker-compose.yml", "config"], { cwd: root }).catch(
+    (error: NodeJS.ErrnoException & { stderr?: string }) => {
+      if (error.code === "ENOENT")
+        throw new Error(
+          "docker-compose is not on PATH: install Debian's package (apt-get install docker-compose); .ci/run does when it is missing"
+        )
+      throw new Error(`docker-compose config rejects docker-compose.yml: ${error.stderr ?? error.message}`)
+    }
+  )
+  services = (parse(stdout) as { services?: Record<string, Service> }).services ?? {}
+}, 60_000)
+
+const service = (name: string): Service => {
+  const found = services[name]
+  if (found === undefined) throw new Error(`docker-compose.yml has no service ${name}`)
+  return found
 }
-const services = compose.services ?? {}
-const nats = services.nats
-const supervisor = services.supervisor
 
 const words = (command: Service["command"]): ReadonlyArray<string> =>
   command === undefined ? [] : typeof command === "string" ? command.trim().split(/\s+/) : command
@@ -45,14 +79,129 @@ const flagValue = (args: ReadonlyArray<string>, names: ReadonlyArray<string>): s
   return undefined
 }
 
-const environment = (service: Service): Record<string, string> => {
-  const env = service.environment
-  if (env === undefined) return {}
-  if (!Array.isArray(env)) return env as Record<string, string>
-  return Object.fromEntries(
-    (env as ReadonlyArray<string>).map((entry) => [entry.split("=")[0] ?? "", entry.split("=").slice(1).join("=")])
-  )
+/** A service's volumes: `source:target[:mode]`, the source an absolute path for a bind mount, else a volume name. */
+const mounts = (s: Service) =>
+  (s.volumes ?? []).map((v) => {
+    const [source = "", target = ""] = v.split(":")
+    return { source, target, bind: path.isAbsolute(source) }
+  })
+
+/** A path inside a service's container, mapped back to the repo through its bind mounts, else the image's WORKDIR. */
+const inRepo = (s: Service, containerPath: string): string => {
+  for (const { source, target, bind } of mounts(s)) {
+    const rest = path.posix.relative(target, containerPath)
+    if (bind && !rest.startsWith("..") && !path.posix.isAbsolute(rest)) return path.join(source, rest)
+  }
+  const base = workdir ?? "/app"
+  return path.posix.isAbsolute(containerPath)
+    ? path.join(root, path.posix.relative(base, containerPath))
+    : path.join(root, containerPath)
 }
+
+const dependencies = (s: Service): Record<string, string | undefined> => {
+  const deps = s.depends_on ?? []
+  return Array.isArray(deps)
+    ? Object.fromEntries(deps.map((d) => [d, undefined]))
+    : Object.fromEntries(Object.entries(deps).map(([name, d]) => [name, d.condition]))
+}
+
+describe("docker-compose.yml runs the cluster of deploy/topology.json", () => {
+  it("has one service per NATS node and per supervisor of the topology", () => {
+    const expected = [...nodeNames(topology), ...topology.supervisors.map((s) => s.name)]
+    expect(Object.keys(services).sort()).toEqual(expected.sort())
+  })
+
+  it("runs every node on deploy/nats/cluster.conf, routed to the other nodes, with a store of its own", () => {
+    for (const node of nodeNames(topology)) {
+      const s = service(node)
+      expect(s.image, node).toMatch(/^nats:/)
+      const args = words(s.command)
+      expect(inRepo(s, flagValue(args, ["-c", "--config"]) ?? ""), node).toBe(natsConfig)
+      const storeDir = s.environment?.NATS_STORE_DIR ?? ""
+      expect(s.environment, node).toEqual(natsEnvironment(topology, composeAddress, node, storeDir))
+      expect(
+        mounts(s).filter((m) => !m.bind && m.target === storeDir),
+        `a volume at ${storeDir}`
+      ).toHaveLength(1)
+    }
+    const stores = nodeNames(topology).flatMap((n) =>
+      mounts(service(n))
+        .filter((m) => !m.bind)
+        .map((m) => m.source)
+    )
+    expect(new Set(stores).size).toBe(nodeNames(topology).length)
+  })
+
+  it("gives nats-server a valid config for every node (nats-server -t), with the topology's cluster and ports", async () => {
+    for (const node of nodeNames(topology)) {
+      const env = { ...process.env, ...service(node).environment }
+      const { stdout, stderr } = await run("nats-server", ["-c", natsConfig, "-t"], { env })
+      expect(`${stdout}${stderr}`, node).toMatch(/is valid/)
+    }
+    const conf = readFileSync(natsConfig, "utf8")
+    expect(conf).toMatch(new RegExp(`^\\s*name:\\s*${topology.cluster}\\s*$`, "m"))
+    expect(conf).toMatch(new RegExp(`^listen:\\s*0\\.0\\.0\\.0:${topology.ports.client}\\s*$`, "m"))
+    expect(conf).toMatch(new RegExp(`^\\s+listen:\\s*0\\.0\\.0\\.0:${topology.ports.cluster}\\s*$`, "m"))
+    expect(conf).toMatch(new RegExp(`^http:\\s*${topology.ports.monitor}\\s*$`, "m"))
+    expect(conf).toMatch(/^\s*store_dir:\s*\$NATS_STORE_DIR\s*$/m)
+  })
+
+  it("checks every node's health on its monitoring port and sets the topology's kernel settings", () => {
+    for (const node of nodeNames(topology)) {
+      const s = service(node)
+      expect(words(s.healthcheck?.test).join(" "), node).toContain(`:${topology.ports.monitor}/healthz`)
+      const sysctls = Object.fromEntries(Object.entries(s.sysctls ?? {}).map(([k, v]) => [k, String(v)]))
+      expect(sysctls, node).toEqual(topology.sysctls)
+    }
+  })
+
+  it("attaches each supervisor to its node first, serving deploy/modelbus.cluster.yaml", () => {
+    for (const { name, node } of topology.supervisors) {
+      const s = service(name)
+      const args = words(s.command)
+      expect(args[0], name).toBe("supervise")
+      expect(inRepo(s, flagValue(args, ["--config", "-c"]) ?? ""), name).toBe(supervisorConfig)
+      const servers = serversPreferring(topology, composeAddress, node).join(",")
+      expect(flagValue(args, ["--server", "-s"]), name).toBe(servers)
+      expect(s.environment?.NATS_URL, `${name}'s NATS_URL for the CLI`).toBe(servers)
+    }
+    const attachedTo = new Set(topology.supervisors.map((s) => s.node))
+    expect(attachedTo.size, "supervisors attached to different nodes").toBeGreaterThanOrEqual(2)
+  })
+
+  it("starts every supervisor once every node is healthy, checks it, restarts it and leaves it time to drain", () => {
+    for (const { name } of topology.supervisors) {
+      const s = service(name)
+      const deps = dependencies(s)
+      for (const node of nodeNames(topology)) expect(deps[node], `${name} waits for ${node}`).toBe("service_healthy")
+      expect(words(s.healthcheck?.test).join(" "), name).toMatch(/status/)
+      expect(s.restart).toBe("unless-stopped")
+      const grace = /^(\d+)s$/.exec(s.stop_grace_period ?? "")
+      expect(Number(grace?.[1] ?? 0)).toBeGreaterThanOrEqual(15)
+    }
+  })
+
+  it("builds every supervisor from the repo's own Dockerfile", () => {
+    for (const { name } of topology.supervisors) {
+      const build = service(name).build
+      const context = typeof build === "string" ? build : (build?.context ?? "")
+      const dockerfile = typeof build === "string" ? "Dockerfile" : (build?.dockerfile ?? "Dockerfile")
+      expect(path.resolve(root, context), name).toBe(path.resolve(root))
+      expect(path.resolve(root, context, dockerfile), name).toBe(dockerfilePath)
+    }
+  })
+
+  it("serves a config the project's loader accepts: the example's model, every node listed", async () => {
+    const config: Config = await Effect.runPromise(loadConfig(supervisorConfig))
+    const example: Config = await Effect.runPromise(loadConfig(EXAMPLE_CONFIG))
+    expect(config.models.map((m) => [m.name, realpathSync(m.path)])).toEqual(
+      example.models.map((m) => [m.name, realpathSync(m.path)])
+    )
+    for (const model of config.models) expect(existsSync(path.join(model.path, "model.json"))).toBe(true)
+    const listed = typeof config.servers === "string" ? config.servers.split(",") : [...(config.servers ?? [])]
+    expect(listed.sort()).toEqual(nodeNames(topology).map((n) => clientUrl(topology, composeAddress, n)))
+  })
+})
 
 // ---- the Dockerfile: its stages, each a FROM line and the instructions after it ----
 interface Stage {
@@ -81,71 +230,12 @@ const instruction = (stage: Stage, name: string): ReadonlyArray<string> =>
 const execForm = (text: string | undefined): ReadonlyArray<string> =>
   text === undefined ? [] : (JSON.parse(text) as Array<string>)
 
-const buildOf = (service: Service): { context: string; dockerfile: string } => {
-  const build = service.build
-  if (build === undefined) return { context: "", dockerfile: "" }
-  return typeof build === "string"
-    ? { context: build, dockerfile: "Dockerfile" }
-    : { context: build.context ?? ".", dockerfile: build.dockerfile ?? "Dockerfile" }
-}
-
-const supervisorBuild = supervisor === undefined ? { context: "", dockerfile: "" } : buildOf(supervisor)
-const dockerfilePath = path.resolve(root, supervisorBuild.context, supervisorBuild.dockerfile)
+const dockerfilePath = path.join(root, "Dockerfile")
 const stages = existsSync(dockerfilePath) ? dockerfileStages(readFileSync(dockerfilePath, "utf8")) : []
 const runtime = stages.at(-1)
 const workdir = runtime === undefined ? undefined : instruction(runtime, "WORKDIR").at(-1)
-
 /** A path inside the image, mapped back to the repo (the image's WORKDIR holds the repo's files). */
-const inRepo = (imagePath: string): string => {
-  const base = workdir ?? "/app"
-  return path.posix.isAbsolute(imagePath)
-    ? path.join(root, path.posix.relative(base, imagePath))
-    : path.join(root, imagePath)
-}
-
-const superviseArgs = words(supervisor?.command)
-const configArg = flagValue(superviseArgs, ["--config", "-c"])
-const serverArg = flagValue(superviseArgs, ["--server", "-s"])
-
-describe("docker-compose.yml", () => {
-  it("has a nats service running JetStream and a supervisor service", () => {
-    expect(Object.keys(services)).toEqual(expect.arrayContaining(["nats", "supervisor"]))
-    expect(nats?.image).toMatch(/^nats:/)
-    expect(words(nats?.command)).toContain("-js")
-  })
-
-  it("builds the supervisor from the repo's own Dockerfile", () => {
-    expect(path.resolve(root, supervisorBuild.context)).toBe(path.resolve(root))
-    expect(existsSync(dockerfilePath), `${dockerfilePath} exists`).toBe(true)
-  })
-
-  it("starts the supervisor after nats, restarts it, and leaves it time to drain", () => {
-    const dependsOn = supervisor?.depends_on
-    const deps = Array.isArray(dependsOn) ? dependsOn : Object.keys(dependsOn ?? {})
-    expect(deps).toContain("nats")
-    expect(supervisor?.restart).toBe("unless-stopped")
-    const grace = /^(\d+)s$/.exec(supervisor?.stop_grace_period ?? "")
-    expect(Number(grace?.[1] ?? 0)).toBeGreaterThanOrEqual(15)
-  })
-
-  it("runs `supervise --config` on the example config that `modelbus up` serves", () => {
-    expect(superviseArgs[0]).toBe("supervise")
-    expect(configArg).toBeDefined()
-    const config = inRepo(configArg ?? "")
-    expect(existsSync(config), `${configArg} is ${config} in the repo`).toBe(true)
-    expect(realpathSync(config)).toBe(realpathSync(EXAMPLE_CONFIG))
-  })
-
-  it("serves a config the project's loader accepts, on the nats service", async () => {
-    const config: Config = await Effect.runPromise(loadConfig(inRepo(configArg ?? "")))
-    expect(config.models.length).toBeGreaterThan(0)
-    for (const model of config.models)
-      expect(existsSync(path.join(model.path, "model.json")), `${model.path}/model.json`).toBe(true)
-    // The order `modelbus supervise` picks a server in: --server, the file's nats.servers, $NATS_URL.
-    const effective = serverArg ?? config.servers ?? environment(supervisor ?? {}).NATS_URL
-    expect(effective).toBe("nats://nats:4222")
-  })
-})
+const inImage = (imagePath: string): string => inRepo({}, imagePath)
 
 describe("Dockerfile", () => {
   it("has a build stage and a runtime stage on node:20-bookworm-slim", () => {
@@ -173,7 +263,7 @@ describe("Dockerfile", () => {
     expect(cmd[0]).toBe("supervise")
     const config = flagValue(cmd, ["--config", "-c"])
     expect(config).toBeDefined()
-    expect(realpathSync(inRepo(config ?? ""))).toBe(realpathSync(EXAMPLE_CONFIG))
+    expect(realpathSync(inImage(config ?? ""))).toBe(realpathSync(EXAMPLE_CONFIG))
   })
 })
 
@@ -194,8 +284,11 @@ describe("the CLI the image runs", () => {
   })
 
   it("defines every flag the compose file passes to it", () => {
-    const flags = superviseArgs.filter((arg) => arg.startsWith("-")).map((arg) => arg.split("=")[0] ?? arg)
-    expect(flags).toEqual(expect.arrayContaining(["--config", "--server"]))
-    for (const flag of flags) expect(help).toMatch(new RegExp(`(^|[\\s,])${flag}[\\s,=]`, "m"))
+    for (const { name } of topology.supervisors) {
+      const args = words(service(name).command)
+      const flags = args.filter((arg) => arg.startsWith("-")).map((arg) => arg.split("=")[0] ?? arg)
+      expect(flags).toEqual(expect.arrayContaining(["--config", "--server"]))
+      for (const flag of flags) expect(help).toMatch(new RegExp(`(^|[\\s,])${flag}[\\s,=]`, "m"))
+    }
   })
 })
