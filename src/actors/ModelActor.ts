@@ -167,7 +167,9 @@ export const runModelActor = Effect.fn("ModelActor.run")(function* (
     answered
   )
   if (registry !== undefined) {
-    yield* followUpdates(nc, registry, serving, settings)
+    yield* followUpdates(nc, registry, serving, settings, () =>
+      tellSupervisor({ type: "heartbeat", state: life.state, counters: counters() })
+    )
     yield* answerFit(nc, registry, serving, settings)
   }
   yield* Effect.promise(() => nc.flush())

@@ -14,6 +14,7 @@ import { checkFinite, publishVersion } from "../registry/publish.js"
 import type { Registry } from "../registry/Registry.js"
 import { type ModelVersion, signatureMismatch } from "../registry/versions.js"
 import { type ServingModel, swapIn } from "./servingModel.js"
+import { versionNotices } from "./versionNotices.js"
 
 /** Downloads (digest-checked) and loads a version's artifacts. */
 export const loadVersion = (registry: Registry, model: string, entry: ModelVersion) =>
@@ -71,14 +72,43 @@ const swapInVersion = (registry: Registry, serving: ServingModel, model: string,
     })
   )
 
-/** Follows new versions for as long as the scope is open, acknowledging each on the bus. */
+/**
+ * Follows new versions for as long as the scope is open, acknowledging each on the bus; `swapped`
+ * runs after each swap, before the acknowledgement (the actor reports its new version to its supervisor).
+ */
 export const followUpdates = Effect.fnUntraced(function* (
   nc: NatsConnection,
   registry: Registry,
   serving: ServingModel,
-  settings: ActorSettings
+  settings: ActorSettings,
+  swapped: () => void = () => {}
 ): Effect.fn.Return<void, RegistryUnavailable, Scope.Scope> {
-  const published = yield* registry.watch(settings.model)
+  const watched = (yield* registry.watch(settings.model)).pipe(
+    Stream.catchCause((cause) =>
+      Cause.hasInterruptsOnly(cause)
+        ? Stream.failCause(cause)
+        : Stream.fromEffect(
+            Effect.logWarning(
+              `actor ${settings.id}: the registry watch of ${settings.model} ended: ${Cause.pretty(cause)}`
+            )
+          ).pipe(Stream.drain)
+    )
+  )
+  // A publisher also says so on the bus: the replica then reads the current version by a direct get,
+  // which any live JetStream node answers (a watch's consumer may sit on a lost node for a while).
+  const announced = yield* versionNotices(nc, subjects(settings.prefix).versions(settings.model))
+  const published = Stream.merge(
+    watched,
+    announced.pipe(
+      Stream.mapEffect(() =>
+        registry.current(settings.model).pipe(
+          Effect.map((found) => found?.entry),
+          Effect.catch(() => Effect.succeed(undefined))
+        )
+      ),
+      Stream.filter((entry): entry is ModelVersion => entry !== undefined)
+    )
+  )
   const ackSubject = subjects(settings.prefix).updateAcks(settings.model)
   const ack = (version: number, error?: string) => {
     const body: UpdateAck = {
@@ -91,12 +121,18 @@ export const followUpdates = Effect.fnUntraced(function* (
     }
     if (!nc.isClosed()) nc.publish(ackSubject, JSON.stringify(body))
   }
+  // A version arrives twice (the watch and the notice): each is tried once, refused or not.
+  let tried = 0
   const apply = (entry: ModelVersion) =>
-    entry.version <= serving.current.version
+    entry.version <= Math.max(serving.current.version, tried)
       ? Effect.void
-      : swapInVersion(registry, serving, settings.model, entry).pipe(
+      : Effect.sync(() => {
+          tried = entry.version
+        }).pipe(
+          Effect.andThen(swapInVersion(registry, serving, settings.model, entry)),
           Effect.andThen(
             Effect.suspend(() => {
+              swapped()
               ack(entry.version)
               return Effect.logInfo(
                 `actor ${settings.id} now serves ${settings.model} v${entry.version} (${entry.source})`

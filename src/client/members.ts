@@ -19,7 +19,7 @@ export const membershipOn = (nc: NatsConnection, prefix: string): Membership => 
   )
   return {
     ids: kv.pipe(
-      Effect.flatMap(memberIds),
+      Effect.flatMap((members) => memberIds(nc, members, prefix)),
       Effect.catch(() => Effect.succeed(undefined))
     )
   }

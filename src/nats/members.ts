@@ -1,5 +1,6 @@
 // Who is on the bus: each supervisor announces itself in a KV bucket whose entries expire, refreshed
 // while it runs and deleted when it stops, so callers know whom to wait for instead of guessing a quiet gap.
+import { jetstreamManager } from "@nats-io/jetstream"
 import { type KV, Kvm } from "@nats-io/kv"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Effect, Schedule, Schema, type Scope } from "effect"
@@ -67,12 +68,22 @@ export const listMembers = (kv: KV): Effect.Effect<ReadonlyArray<SupervisorMembe
     catch: messageOf
   })
 
-/** The ids of the supervisors announced now: what a caller waits for. */
-export const memberIds = (kv: KV): Effect.Effect<ReadonlyArray<string>, string> =>
+/**
+ * The ids of the supervisors announced now: what a caller waits for. Read without a consumer (the
+ * stream's subjects, then each key's last entry by direct get), so a lost node cannot stall it.
+ */
+export const memberIds = (nc: NatsConnection, kv: KV, prefix: string): Effect.Effect<ReadonlyArray<string>, string> =>
   Effect.tryPromise({
     try: async () => {
+      const bucket = bucketNames(prefix).supervisors
+      const jsm = await jetstreamManager(nc, { timeout: 2_000 })
+      const info = await jsm.streams.info(kvStream(bucket), { subjects_filter: ">" })
+      const keyAt = `$KV.${bucket}.`.length
       const ids: Array<string> = []
-      for await (const key of await kv.keys()) ids.push(key)
+      for (const subject of Object.keys(info.state.subjects ?? {})) {
+        const entry = await kv.get(subject.slice(keyAt))
+        if (entry?.operation === "PUT") ids.push(entry.key)
+      }
       return ids
     },
     catch: messageOf

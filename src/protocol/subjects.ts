@@ -24,6 +24,8 @@ export interface Subjects {
   readonly control: (command: ControlCommand) => string
   /** Where each replica reports the outcome of loading a new version of `model`. */
   readonly updateAcks: (model: string) => string
+  /** Where a publisher says `model` has a new version (replicas then read it from the registry). */
+  readonly versions: (model: string) => string
   /** Request/reply: one replica of `model` trains a copy and publishes it as the next version. */
   readonly fit: (model: string) => string
   /** Answered by any replica of `model`, even one that left the infer queue group because it is full. */
@@ -41,6 +43,7 @@ export const subjects = (prefix: string = DEFAULT_PREFIX): Subjects => ({
   events: (model) => `${prefix}.events.${model}`,
   control: (command) => `${prefix}.control.${command}`,
   updateAcks: (model) => `${prefix}.update.ack.${model}`,
+  versions: (model) => `${prefix}.update.version.${model}`,
   fit: (model) => `${prefix}.fit.${model}`,
   presence: (model) => `${prefix}.presence.${model}`
 })

@@ -7,8 +7,10 @@ import { Effect, type Scope, Stream } from "effect"
 import type { ModelFiles } from "../model/artifacts.js"
 import { autoReplicas, bucketNames, kvStream, objectStream, raiseReplicas } from "../nats/buckets.js"
 import { checkJetStream } from "../nats/jetstream.js"
+import { subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
 import { decodeBundle, digestOf } from "./bundle.js"
+import { readHistory, readObject } from "./download.js"
 import { ArtifactCorrupt, RegistryUnavailable, VersionConflict, VersionNotFound } from "./errors.js"
 import { type ModelVersion, unreferencedDigests } from "./versions.js"
 
@@ -123,10 +125,25 @@ export const openRegistry = (nc: NatsConnection, options: RegistryOptions) =>
         )
       }
     }
-    return makeRegistry(kv, store)
+    const versions = subjects(options.prefix).versions
+    return makeRegistry(kv, store, {
+      download: (name) => readObject(nc, store, names.artifacts, name),
+      history: (model) => readHistory(nc, names.models, model),
+      announce: (model, version) => {
+        if (!nc.isClosed()) nc.publish(versions(model), JSON.stringify({ version }))
+      }
+    })
   })
 
-const makeRegistry = (kv: KV, store: ObjectStore): Registry => {
+/** What the registry reads and says without a JetStream consumer (see download.ts). */
+interface Reads {
+  readonly download: (name: string) => Effect.Effect<Uint8Array | null, string>
+  readonly history: (model: string) => Effect.Effect<ReadonlyArray<Uint8Array>, string>
+  /** Tells the replicas on the bus that `model` moved to `version`. */
+  readonly announce: (model: string, version: number) => void
+}
+
+const makeRegistry = (kv: KV, store: ObjectStore, reads: Reads): Registry => {
   const current = (model: string) =>
     attempt("read", () => kv.get(model)).pipe(
       Effect.map((e) => {
@@ -136,14 +153,17 @@ const makeRegistry = (kv: KV, store: ObjectStore): Registry => {
     )
 
   const history = (model: string) =>
-    attempt("history", async () => {
-      const versions: Array<ModelVersion> = []
-      for await (const e of await kv.history({ key: model })) {
-        const entry = e.operation === "PUT" ? parseEntry(e.value) : undefined
-        if (entry !== undefined) versions.push(entry)
-      }
-      return versions.sort((a, b) => a.version - b.version)
-    })
+    reads.history(model).pipe(
+      Effect.mapError((why) => new RegistryUnavailable({ message: `registry history failed: ${why}` })),
+      Effect.map((values) =>
+        values
+          .flatMap((value) => {
+            const entry = parseEntry(value)
+            return entry === undefined ? [] : [entry]
+          })
+          .sort((a, b) => a.version - b.version)
+      )
+    )
 
   const publish = (model: string, entry: ModelVersion, expectedRevision: number | undefined) =>
     Effect.tryPromise({
@@ -153,6 +173,7 @@ const makeRegistry = (kv: KV, store: ObjectStore): Registry => {
       },
       catch: (error) => error
     }).pipe(
+      Effect.tap(() => Effect.sync(() => reads.announce(model, entry.version))),
       Effect.catch((error) => {
         if (!/wrong last sequence|key exists/i.test(messageOf(error))) return Effect.fail(unavailable("publish")(error))
         return current(model).pipe(
@@ -192,7 +213,8 @@ const makeRegistry = (kv: KV, store: ObjectStore): Registry => {
         return digest
       }),
     fetchArtifacts: (model, entry) =>
-      attempt("download", () => store.getBlob(objectName(model, entry.digest))).pipe(
+      reads.download(objectName(model, entry.digest)).pipe(
+        Effect.mapError((why) => new RegistryUnavailable({ message: `registry download failed: ${why}` })),
         Effect.flatMap((bytes): Effect.Effect<ModelFiles, ArtifactCorrupt | VersionNotFound> => {
           if (bytes === null) {
             return Effect.fail(

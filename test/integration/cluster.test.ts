@@ -315,6 +315,7 @@ it("updates and rolls back with one of three nodes down, and the node catches up
 
     expect(update.result.pending).toEqual([])
     expect([...update.result.acked].sort()).toEqual(afterUpdate.map((a) => a.id).sort())
+    // Each replica reports its new version to its supervisor before it acknowledges: status has it.
     for (const actor of afterUpdate) expect([actor.id, actor.version]).toEqual([actor.id, update.result.version])
     expect(updated.version).toBe(update.result.version)
     expect(updated.data).not.toEqual(original.data)

@@ -1,0 +1,21 @@
+// The bus's word that a model has a new version: a core NATS subscription for as long as the scope is
+// open, as a stream of notices (what they say is read from the registry, not trusted from the message).
+import type { NatsConnection } from "@nats-io/transport-node"
+import { Effect, type Scope, Stream } from "effect"
+
+/** Notices published on `subject` from now until the scope closes. */
+export const versionNotices = (
+  nc: NatsConnection,
+  subject: string
+): Effect.Effect<Stream.Stream<void>, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => nc.subscribe(subject)),
+    (sub) => Effect.sync(() => sub.unsubscribe())
+  ).pipe(
+    Effect.map((sub) =>
+      Stream.fromAsyncIterable(sub, () => undefined).pipe(
+        Stream.map(() => undefined),
+        Stream.catch(() => Stream.empty)
+      )
+    )
+  )

@@ -1,0 +1,79 @@
+// Reading an artifact bundle from the Object Store without a consumer: its info, then each chunk by
+// a direct get that any live replica answers, each step retried, so a lost node does not stall a load.
+import { jetstreamManager } from "@nats-io/jetstream"
+import type { ObjectStore } from "@nats-io/obj"
+import type { NatsConnection } from "@nats-io/transport-node"
+import { Effect, Schedule } from "effect"
+import { kvStream, objectStream } from "../nats/buckets.js"
+import { messageOf } from "../protocol/values.js"
+
+/** Each step (the info, each chunk) is tried up to 6 times, 250 ms apart and doubling. */
+const retries = Schedule.exponential("250 millis").pipe(Schedule.upTo({ times: 5 }))
+
+const step = <A>(what: string, run: () => Promise<A>): Effect.Effect<A, string> =>
+  Effect.tryPromise({ try: run, catch: (error) => `${what}: ${messageOf(error)}` }).pipe(Effect.retry(retries))
+
+/**
+ * The bytes of object `name` in `bucket`, or null when there is no such object; fails with the reason.
+ * Chunks are read in order by direct gets (`next_by_subj` from the previous chunk's sequence): every
+ * replica of the stream answers those, where a consumer (what `ObjectStore.get` uses) can be placed
+ * on a lost node and time out.
+ */
+export const readObject = (
+  nc: NatsConnection,
+  store: ObjectStore,
+  bucket: string,
+  name: string
+): Effect.Effect<Uint8Array | null, string> =>
+  Effect.gen(function* () {
+    const info = yield* step(`reading the info of ${name}`, () => store.info(name))
+    if (info === null || info.deleted) return null
+    const jsm = yield* step("reaching JetStream", () => jetstreamManager(nc, { timeout: 2_000 }))
+    const stream = objectStream(bucket)
+    const subject = `$O.${bucket}.C.${info.nuid}`
+    const bytes = new Uint8Array(info.size)
+    let offset = 0
+    let seq = 1
+    for (let chunk = 1; chunk <= info.chunks; chunk++) {
+      const what = `reading chunk ${chunk} of ${info.chunks} of ${name}`
+      const message = yield* step(what, () => jsm.direct.getMessage(stream, { seq, next_by_subj: subject }))
+      if (message === null) return yield* Effect.fail(`${what}: it is missing`)
+      if (offset + message.data.byteLength > bytes.byteLength) {
+        return yield* Effect.fail(`${name} holds more than the ${info.size} bytes its info declares`)
+      }
+      bytes.set(message.data, offset)
+      offset += message.data.byteLength
+      seq = message.seq + 1
+    }
+    if (offset !== bytes.byteLength)
+      return yield* Effect.fail(`${name} holds ${offset} bytes; its info declares ${info.size}`)
+    return bytes
+  })
+
+/**
+ * Every kept value of `key` in KV bucket `bucket`, oldest first, by direct gets walking the key's
+ * subject (`next_by_subj`); delete and purge markers are skipped.
+ */
+export const readHistory = (
+  nc: NatsConnection,
+  bucket: string,
+  key: string
+): Effect.Effect<ReadonlyArray<Uint8Array>, string> =>
+  Effect.gen(function* () {
+    const jsm = yield* step("reaching JetStream", () => jetstreamManager(nc, { timeout: 2_000 }))
+    const subject = `$KV.${bucket}.${key}`
+    const values: Array<Uint8Array> = []
+    for (let seq = 1; ; ) {
+      const message = yield* step(`reading the history of ${key}`, () =>
+        jsm.direct.getMessage(kvStream(bucket), { seq, next_by_subj: subject }).catch((error: unknown) => {
+          // No message at or after `seq` on that subject: the walk is over.
+          if (/no message found|not found/i.test(messageOf(error))) return null
+          throw error
+        })
+      )
+      if (message === null) return values
+      const operation = message.header?.get("KV-Operation")
+      if (operation !== "DEL" && operation !== "PURGE") values.push(message.data)
+      seq = message.seq + 1
+    }
+  })
