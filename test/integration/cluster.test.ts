@@ -208,8 +208,16 @@ it("rides out a host cut off from the others, and its actors serve again when th
   const others = NODES.filter((n) => n !== node)
   const address = addressOfHost(host)
   const routed = async () => Promise.all(others.map((n) => routesTo(cluster, n, address)))
-  const before = await actorsOn(cluster, host, MODEL)
-  expect(before.length).toBeGreaterThan(0)
+  // Right after the previous test restarted a node, JetStream may still be electing leaders: wait
+  // until status shows this host's replicas serving.
+  const before = await eventually(
+    async () => {
+      const actors = await actorsOn(cluster, host, MODEL)
+      return actors.length > 0 && actors.every((a) => a.state === "serving") ? actors : undefined
+    },
+    30_000,
+    `${host}'s replicas serving in status`
+  )
   const figures: Record<string, unknown> = { cut: host }
 
   try {
