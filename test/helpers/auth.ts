@@ -17,9 +17,10 @@ export const PASSWORDS = {
 } as const
 
 /** nats-server with deploy/auth/nats-server.conf on a free port, the roles' passwords from its environment. */
-export const startAuthServer = (): Promise<LocalNatsServer> =>
+export const startAuthServer = (options: { readonly monitor?: boolean } = {}): Promise<LocalNatsServer> =>
   startLocalNatsServer({
     config: AUTH_CONFIG,
+    monitor: options.monitor === true,
     env: {
       MODELBUS_CALLER_PASSWORD: PASSWORDS.caller,
       MODELBUS_OPERATOR_PASSWORD: PASSWORDS.operator,
