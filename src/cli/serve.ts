@@ -63,10 +63,11 @@ export const supervise = Effect.fnUntraced(function* (configFile: string, server
   yield* superviseUntilDone(config, servers, authOf(flags, config))
 })
 
+/** Something answers at `servers`: a connection succeeds, or a server refuses these credentials. */
 const answers = (servers: string, auth: NatsAuth) =>
   Effect.scoped(natsConnection({ servers, name: "modelbus-probe", connectTimeoutMs: 1_000, auth })).pipe(
     Effect.as(true),
-    Effect.catch(() => Effect.succeed(false))
+    Effect.catch((error) => Effect.succeed(/authorization|authentication/i.test(error.message)))
   )
 
 /** `modelbus up`: a given server must answer; the default one is replaced by a local nats-server if silent. */
