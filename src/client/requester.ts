@@ -2,6 +2,7 @@
 // by reply token, and one sweep timer for all deadlines, instead of a `request()` per call.
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node"
 import { Effect } from "effect"
+import { permissionDeniedOf } from "../nats/permissions.js"
 import { ConnectionError, NoResponders, PayloadTooLarge, type PermissionDenied, Timeout } from "../protocol/errors.js"
 import { messageOf } from "../protocol/values.js"
 
@@ -74,7 +75,12 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
 
   const replies = nc.subscribe(`${inbox}.*`, {
     callback: (error, msg) => {
-      if (error !== null) return
+      if (error !== null) {
+        // the server refused the reply inbox: no reply can ever come
+        const denied = permissionDeniedOf(error)
+        if (denied !== undefined) deny(denied)
+        return
+      }
       const id = Number(msg.subject.slice(tokenAt))
       const p = pending.get(id)
       if (p === undefined) return

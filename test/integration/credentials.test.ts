@@ -1,12 +1,13 @@
 // The other ways to authenticate, on real nats-servers: an nkey seed file (server config made at test
-// time with a fresh user nkey) and a token (flag, environment, URL); the wrong ones are refused.
+// time with a fresh user nkey) and a token (flag, environment, URL); the wrong ones are refused. And a
+// user who may not receive replies gets PermissionDenied for its requests, not a Timeout.
 import { mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { nkeys } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type LocalNatsServer, startLocalNatsServer } from "../../src/cli/natsServer.js"
-import { ConnectionError, connect } from "../../src/client/index.js"
+import { ConnectionError, connect, PermissionDenied } from "../../src/client/index.js"
 import { runCli } from "../helpers/processes.js"
 
 const TOKEN = "token-Tk-5wQ8z"
@@ -25,7 +26,11 @@ beforeAll(async () => {
   await writeFile(seedFile, `${new TextDecoder().decode(user.getSeed())}\n`)
   await writeFile(otherSeedFile, `${new TextDecoder().decode(nkeys.createUser().getSeed())}\n`)
   const config = join(dir, "nats-server.conf")
-  await writeFile(config, `authorization {\n  users: [ { nkey: ${user.getPublicKey()} } ]\n}\n`)
+  // the nkey user, and a user who may publish anything but subscribe to nothing (no reply inbox)
+  await writeFile(
+    config,
+    `authorization {\n  users: [\n    { nkey: ${user.getPublicKey()} }\n    { user: deaf, password: deaf-Pw-2xR7, permissions: { subscribe: { deny: [">"] } } }\n  ]\n}\n`
+  )
   nkeyServer = await startLocalNatsServer({ config, jetstream: false })
   tokenServer = await startLocalNatsServer({ jetstream: false, args: ["--auth", TOKEN] })
 })
@@ -67,5 +72,22 @@ describe("nkey and token", () => {
     expect(wrong.output.trim()).toMatch(
       /^modelbus: ConnectionError: cannot connect to NATS at nats:\/\/\*\*\*@127\.0\.0\.1:\d+: Authorization Violation$/
     )
+  })
+})
+
+describe("a refused reply inbox", () => {
+  it("fails infer and status with PermissionDenied on the inbox, before the timeout", async () => {
+    const client = await connect({ servers: nkeyServer.url, user: "deaf", password: "deaf-Pw-2xR7", timeoutMs: 10_000 })
+    try {
+      const started = performance.now()
+      const infer = await client.infer("iris", [[1, 2, 3, 4]]).catch((e: unknown) => e)
+      expect(infer).toBeInstanceOf(PermissionDenied)
+      expect(infer).toMatchObject({ operation: "subscribe", subject: expect.stringMatching(/^_INBOX\./) })
+      const status = await client.status({ timeoutMs: 10_000 }).catch((e: unknown) => e)
+      expect(status).toBeInstanceOf(PermissionDenied)
+      expect(performance.now() - started).toBeLessThan(10_000)
+    } finally {
+      await client.close()
+    }
   })
 })
