@@ -1,6 +1,5 @@
-// Roles as NATS subject permissions (deploy/auth on a real nats-server): a supervisor and its actors run
-// as `service`; a `caller` infers and gets status but is refused update, restart and scale at once with
-// PermissionDenied (never a Timeout); an `operator` may restart, scale and update.
+// Roles as subject permissions (deploy/auth on nats-server): the tree runs as `service`; a `caller` infers and gets
+// status but its update, restart and scale fail at once with PermissionDenied; an `operator` may do them.
 import { type NatsConnection, connect as natsConnect } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"

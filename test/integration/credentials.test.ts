@@ -1,6 +1,5 @@
-// The other ways to authenticate, on real nats-servers: an nkey seed file (server config made at test
-// time with a fresh user nkey) and a token (flag, environment, URL); the wrong ones are refused. And a
-// user who may not receive replies gets PermissionDenied for its requests, not a Timeout.
+// The other ways to authenticate: an nkey seed file and a token (options, flag, environment, URL), wrong ones
+// refused; and a user who may not receive replies gets PermissionDenied for its requests, not a Timeout.
 import { mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"

@@ -1,7 +1,5 @@
-// Secrets stay secret: supervisors given their password in a config file, in a server URL and in the
-// environment, and CLI commands given theirs in flags, the environment and a URL (wrong ones too), print
-// none of them — not on stdout or stderr, in events or status — and actors' command lines and
-// environments hold none.
+// Secrets stay secret: supervisors and CLI commands given passwords in a config file, a URL, the environment
+// and flags (wrong ones too) print none of them, nor do events, status, or actors' command lines and environments.
 import { readFile } from "node:fs/promises"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { LocalNatsServer } from "../../src/cli/natsServer.js"

@@ -1,6 +1,5 @@
-// TLS with client certificates on a real nats-server (CA and certificates made by openssl at test
-// time): the supervisor and its actors (TLS files in the config, relative to it), both clients and the
-// CLI (flags and the nats CLI's variables) connect over tls://; without a certificate nothing does.
+// TLS with client certificates (made by openssl at test time): supervisor and actors (files in the config),
+// clients and the CLI (flags, NATS_* variables) connect over tls://; without a certificate nothing does.
 import { copyFile } from "node:fs/promises"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
