@@ -5,6 +5,7 @@ import { Effect, type Scope } from "effect"
 import { loadModel } from "../model/loader.js"
 import { initRuntime, requestedBackend } from "../model/runtime.js"
 import { natsConnection } from "../nats/connection.js"
+import type { NatsAuth } from "../protocol/auth.js"
 import {
   type ActorCounters,
   type ActorSettings,
@@ -106,7 +107,8 @@ const initialModel = (settings: ActorSettings, registry: Registry | undefined) =
 
 /** Runs one actor until its scope closes; heartbeats start before the model loads. */
 export const runModelActor = Effect.fn("ModelActor.run")(function* (
-  settings: ActorSettings
+  settings: ActorSettings,
+  auth?: NatsAuth
 ): Effect.fn.Return<void, unknown, Scope.Scope> {
   const stats: ActorStats = { served: 0, errors: 0, inflight: 0, calls: 0 }
   const life = {
@@ -124,7 +126,11 @@ export const runModelActor = Effect.fn("ModelActor.run")(function* (
   )
   const runtime = yield* initRuntime(yield* requestedBackend(process.env))
   life.tensors = () => runtime.tf.memory().numTensors
-  const nc = yield* natsConnection({ servers: settings.servers, name: `modelbus-actor ${settings.id}` })
+  const nc = yield* natsConnection({
+    servers: settings.servers,
+    name: `modelbus-actor ${settings.id}`,
+    ...(auth === undefined ? {} : { auth })
+  })
   const registry =
     settings.registry === true
       ? yield* openRegistry(nc, {

@@ -3,14 +3,22 @@
 import { Cause, Effect, Schema } from "effect"
 import { describeFailure, parentGone, runProcess } from "../lifecycle/runProcess.js"
 import { ACTOR_SETTINGS_ENV, ActorSettings } from "../protocol/ipc.js"
+import { credentialsFromSupervisor } from "./credentials.js"
 import { tellSupervisorBeforeExit } from "./ipc.js"
 import { runModelActor } from "./ModelActor.js"
 
-/** Decodes the settings and runs the actor until it is ready; a failure is reported to the supervisor as startFailed. */
+/**
+ * Decodes the settings, gets the NATS credentials from the supervisor when they say so, and runs the
+ * actor until it is ready; a failure is reported to the supervisor as startFailed.
+ */
 const start = Schema.decodeUnknownEffect(Schema.fromJsonString(ActorSettings))(
   process.env[ACTOR_SETTINGS_ENV] ?? ""
 ).pipe(
-  Effect.tap(runModelActor),
+  Effect.tap((settings) =>
+    settings.credentialsOverIpc === true
+      ? Effect.flatMap(credentialsFromSupervisor(), (auth) => runModelActor(settings, auth))
+      : runModelActor(settings)
+  ),
   Effect.tapCause((cause) =>
     Cause.hasInterruptsOnly(cause)
       ? Effect.void

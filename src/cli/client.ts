@@ -1,11 +1,15 @@
-// The CLI's connection to the bus: `-s/--server` and `--prefix` as given (else the defaults), one
-// client per command, closed when the command ends.
+// The CLI's connection to the bus: `-s/--server`, `--prefix` and the credentials as given (flags, then
+// the nats CLI's environment variables), else the defaults; one client per command, closed when it ends.
 import { Effect } from "effect"
 import { type ClientOptions, makeModelClient } from "../client/ModelClient.js"
+import { authFromEnv, mergeAuth } from "../nats/credentials.js"
+import type { NatsAuth } from "../protocol/auth.js"
 
 export interface Connection {
   readonly server: string | undefined
   readonly prefix: string | undefined
+  /** Credentials given as flags. */
+  readonly auth?: NatsAuth
 }
 
 type Client = Effect.Success<ReturnType<typeof makeModelClient>>
@@ -21,6 +25,7 @@ export const withClient = <A, E>(
       makeModelClient({
         ...(c.server === undefined ? {} : { servers: c.server }),
         ...(c.prefix === undefined ? {} : { prefix: c.prefix }),
+        ...mergeAuth(c.auth, authFromEnv()),
         name: "modelbus-cli",
         ...extra
       }),

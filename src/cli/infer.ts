@@ -2,6 +2,7 @@
 // calls the model once and prints the reply as one JSON line.
 import { readFile } from "node:fs/promises"
 import { Console, Effect, Schema } from "effect"
+import type { NatsAuth } from "../protocol/auth.js"
 import { encodeReply } from "../protocol/codec.js"
 import { BadInput } from "../protocol/errors.js"
 import { isRecord, messageOf } from "../protocol/values.js"
@@ -28,6 +29,7 @@ export const infer = Effect.fnUntraced(function* (options: {
   readonly file: string | undefined
   readonly server: string | undefined
   readonly prefix: string | undefined
+  readonly auth?: NatsAuth
   readonly timeoutMs: number
   readonly attempts: number
 }) {

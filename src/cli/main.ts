@@ -1,38 +1,31 @@
 #!/usr/bin/env node
 // The `modelbus` command: up, supervise, infer and status, built with effect/cli; every command
-// takes -s/--server like the `nats` CLI and fails with one line naming the typed error.
+// takes -s/--server and the credential flags like the `nats` CLI and fails with one line naming the typed error.
 import { NodeServices } from "@effect/platform-node"
 import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { runProcess } from "../lifecycle/runProcess.js"
 import { events, restart, scale } from "./control.js"
+import { authFromFlags, connectionFlags, connectionOf } from "./flags.js"
 import { infer } from "./infer.js"
 import { history, list, push, rollback, update } from "./models.js"
 import { supervise, up } from "./serve.js"
 import { status } from "./status.js"
 
-const server = Flag.String("server").pipe(
-  Flag.withAlias("s"),
-  Flag.withDescription("NATS server URL(s), comma-separated (default: $NATS_URL, else nats://127.0.0.1:4222)"),
-  Flag.optional
-)
-const prefix = Flag.String("prefix").pipe(
-  Flag.withDescription("Subject prefix of the deployment (default: modelbus)"),
-  Flag.optional
-)
+const { prefix: _prefix, ...serveFlags } = connectionFlags
 const opt = <A>(o: Option.Option<A>): A | undefined => Option.getOrUndefined(o)
 
 const upCommand = Command.make(
   "up",
   {
-    server,
+    ...serveFlags,
     config: Flag.File("config").pipe(
       Flag.withAlias("c"),
       Flag.withDescription("Config file to serve (default: the bundled Iris example)"),
       Flag.optional
     )
   },
-  (o) => up(opt(o.config), opt(o.server))
+  (o) => up(opt(o.config), opt(o.server), authFromFlags({ ...o, prefix: Option.none() }))
 ).pipe(
   Command.withDescription(
     "Serve the bundled example (or --config) on the NATS at --server/$NATS_URL; when nothing answers on the default address, start a local nats-server with JetStream and stop it on exit."
@@ -43,10 +36,10 @@ const upCommand = Command.make(
 const superviseCommand = Command.make(
   "supervise",
   {
-    server,
+    ...serveFlags,
     config: Flag.File("config").pipe(Flag.withAlias("c"), Flag.withDescription("Config file (JSON or YAML)"))
   },
-  (o) => supervise(o.config, opt(o.server))
+  (o) => supervise(o.config, opt(o.server), authFromFlags({ ...o, prefix: Option.none() }))
 ).pipe(
   Command.withDescription(
     "Run a supervisor: fork the configured actor processes, restart them by OTP rules, answer status. SIGTERM/SIGINT drain every actor and exit 0; restart intensity exceeded exits 1."
@@ -62,8 +55,7 @@ const superviseCommand = Command.make(
 const inferCommand = Command.make(
   "infer",
   {
-    server,
-    prefix,
+    ...connectionFlags,
     model: Argument.String("model").pipe(Argument.withDescription("Model name")),
     input: Flag.String("input").pipe(
       Flag.withAlias("i"),
@@ -91,8 +83,7 @@ const inferCommand = Command.make(
       model: o.model,
       input: opt(o.input),
       file: opt(o.file),
-      server: opt(o.server),
-      prefix: opt(o.prefix),
+      ...connectionOf(o),
       timeoutMs: o.timeout,
       attempts: o.attempts
     })
@@ -106,11 +97,10 @@ const inferCommand = Command.make(
 const statusCommand = Command.make(
   "status",
   {
-    server,
-    prefix,
+    ...connectionFlags,
     json: Flag.Boolean("json").pipe(Flag.withDescription('Print {"actors": [...]} as JSON'), Flag.withDefault(false))
   },
-  (o) => status({ json: o.json, server: opt(o.server), prefix: opt(o.prefix) })
+  (o) => status({ json: o.json, ...connectionOf(o) })
 ).pipe(Command.withDescription("Show every actor of every supervisor on the bus."))
 
 const controlTimeout = Flag.Int("timeout").pipe(
@@ -121,14 +111,13 @@ const controlTimeout = Flag.Int("timeout").pipe(
 const restartCommand = Command.make(
   "restart",
   {
-    server,
-    prefix,
+    ...connectionFlags,
     target: Argument.String("target").pipe(
       Argument.withDescription("A model name, an actor id (iris-2@k3j9x2) or a slot (iris-2)")
     ),
     timeout: controlTimeout
   },
-  (o) => restart({ server: opt(o.server), prefix: opt(o.prefix) }, o.target, o.timeout)
+  (o) => restart(connectionOf(o), o.target, o.timeout)
 ).pipe(
   Command.withDescription(
     "Replace a model's replicas (or one actor) with fresh processes, each serving before the old one drains: no gap."
@@ -139,8 +128,7 @@ const restartCommand = Command.make(
 const scaleCommand = Command.make(
   "scale",
   {
-    server,
-    prefix,
+    ...connectionFlags,
     model: Argument.String("model").pipe(Argument.withDescription("Model name")),
     replicas: Argument.Int("replicas").pipe(Argument.withDescription("Replicas per supervisor")),
     supervisor: Flag.String("supervisor").pipe(
@@ -149,7 +137,7 @@ const scaleCommand = Command.make(
     ),
     timeout: controlTimeout
   },
-  (o) => scale({ server: opt(o.server), prefix: opt(o.prefix) }, o.model, o.replicas, opt(o.supervisor), o.timeout)
+  (o) => scale(connectionOf(o), o.model, o.replicas, opt(o.supervisor), o.timeout)
 ).pipe(
   Command.withDescription("Set a model's replica count on every supervisor running it; removed replicas drain first."),
   Command.withExamples([{ command: "modelbus scale iris 4", description: "Four iris replicas per supervisor" }])
@@ -158,25 +146,21 @@ const scaleCommand = Command.make(
 const eventsCommand = Command.make(
   "events",
   {
-    server,
-    prefix,
+    ...connectionFlags,
     model: Argument.String("model").pipe(
       Argument.withDescription("Model name (default: every model)"),
       Argument.optional
     ),
     json: Flag.Boolean("json").pipe(Flag.withDescription("Print each event as JSON"), Flag.withDefault(false))
   },
-  (o) => events({ server: opt(o.server), prefix: opt(o.prefix) }, opt(o.model), o.json)
+  (o) => events(connectionOf(o), opt(o.model), o.json)
 ).pipe(
   Command.withDescription(
     "Follow lifecycle events (started, exited, restarted, escalated, recycled, scaled) until Ctrl-C."
   )
 )
 
-const conn = (o: { server: Option.Option<string>; prefix: Option.Option<string> }) => ({
-  server: opt(o.server),
-  prefix: opt(o.prefix)
-})
+const conn = connectionOf
 const modelArg = Argument.String("model").pipe(Argument.withDescription("Model name"))
 const force = Flag.Boolean("force").pipe(
   Flag.withDescription("Accept a signature that differs from the serving version's"),
@@ -190,8 +174,7 @@ const rolloutTimeout = Flag.Int("timeout").pipe(
 const updateCommand = Command.make(
   "update",
   {
-    server,
-    prefix,
+    ...connectionFlags,
     model: modelArg,
     path: Flag.Directory("path").pipe(
       Flag.withDescription("Folder with the new model.json and weights"),
@@ -215,17 +198,16 @@ const updateCommand = Command.make(
 const modelsCommand = Command.make("models").pipe(
   Command.withDescription("The model registry on JetStream: versions, history, rollback, push."),
   Command.withSubcommands([
-    Command.make("list", { server, prefix }, (o) => list(conn(o))).pipe(
+    Command.make("list", connectionFlags, (o) => list(conn(o))).pipe(
       Command.withDescription("Each model's current version.")
     ),
-    Command.make("history", { server, prefix, model: modelArg }, (o) => history(conn(o), o.model)).pipe(
+    Command.make("history", { ...connectionFlags, model: modelArg }, (o) => history(conn(o), o.model)).pipe(
       Command.withDescription("Every kept version of a model.")
     ),
     Command.make(
       "rollback",
       {
-        server,
-        prefix,
+        ...connectionFlags,
         model: modelArg,
         to: Flag.Int("to").pipe(
           Flag.withDescription("Version to return to (default: the one before current)"),
@@ -242,8 +224,7 @@ const modelsCommand = Command.make("models").pipe(
     Command.make(
       "push",
       {
-        server,
-        prefix,
+        ...connectionFlags,
         model: modelArg,
         path: Flag.Directory("path").pipe(Flag.withDescription("Folder with model.json and weights")),
         force

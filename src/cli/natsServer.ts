@@ -24,6 +24,12 @@ export interface LocalNatsServerOptions {
   readonly startTimeoutMs?: number
   /** Also serve the HTTP monitoring endpoint on a free loopback port (default false). */
   readonly monitor?: boolean
+  /** A server config file (`-c`); the address, port and store given here still win over its own. */
+  readonly config?: string
+  /** Extra environment for the server (a config file may read variables, e.g. passwords). */
+  readonly env?: NodeJS.ProcessEnv
+  /** The URL scheme clients use (default nats; tls for a server whose config requires TLS). */
+  readonly scheme?: "nats" | "tls"
 }
 
 export class NatsServerNotFound extends Error {
@@ -44,6 +50,7 @@ export const startLocalNatsServer = async (options: LocalNatsServerOptions = {})
   const binary = options.binary ?? process.env.NATS_SERVER_BIN ?? "nats-server"
   const storeDir = await mkdtemp(join(tmpdir(), "modelbus-nats-"))
   const args = [
+    ...(options.config === undefined ? [] : ["-c", options.config]),
     "-a",
     "127.0.0.1",
     "-p",
@@ -52,7 +59,10 @@ export const startLocalNatsServer = async (options: LocalNatsServerOptions = {})
     ...(options.monitor === true ? ["-m", "-1"] : []),
     ...(options.args ?? [])
   ]
-  const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] })
+  const child = spawn(binary, args, {
+    stdio: ["ignore", "ignore", "pipe"],
+    ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } })
+  })
   const ready = await new Promise<{ port: number; monitorUrl: string | undefined }>((resolve, reject) => {
     const lines = createInterface({ input: child.stderr! })
     const log: Array<string> = []
@@ -110,7 +120,7 @@ export const startLocalNatsServer = async (options: LocalNatsServerOptions = {})
       await rm(storeDir, { recursive: true, force: true })
     })())
   return {
-    url: `nats://127.0.0.1:${ready.port}`,
+    url: `${options.scheme ?? "nats"}://127.0.0.1:${ready.port}`,
     port: ready.port,
     pid: child.pid!,
     monitorUrl: ready.monitorUrl,

@@ -1,8 +1,11 @@
 // Running a supervisor tree from the CLI: `supervise` with a config file, and `up`, which serves
 // the bundled example on the given NATS or, when nothing answers on the default address, on a local nats-server.
+// Credentials: flags, then the nats CLI's environment variables, then the config file.
 import { fileURLToPath } from "node:url"
 import { Console, Effect, Schema } from "effect"
-import { DEFAULT_SERVER, natsConnection } from "../nats/connection.js"
+import { DEFAULT_SERVER, natsConnection, serverList } from "../nats/connection.js"
+import { authFromEnv, mergeAuth, showServers } from "../nats/credentials.js"
+import type { NatsAuth } from "../protocol/auth.js"
 import { messageOf } from "../protocol/values.js"
 import { type Config, loadConfig } from "../supervisor/config.js"
 import { ActorLauncher } from "../supervisor/runtime/actorLauncher.js"
@@ -16,8 +19,11 @@ export class NatsServerUnavailable extends Schema.TaggedError<NatsServerUnavaila
 /** The config `modelbus up` serves when none is given: the Iris example. */
 export const EXAMPLE_CONFIG = fileURLToPath(new URL("../../examples/iris/modelbus.yaml", import.meta.url))
 
-const serverText = (servers: string | ReadonlyArray<string>) =>
-  typeof servers === "string" ? servers : servers.join(",")
+/** The servers as shown in the ready line: credentials in a URL masked. */
+const serverText = (servers: string | ReadonlyArray<string>) => showServers(serverList(servers))
+
+/** The credentials a supervisor uses: each setting from the flags, else the environment, else the config file. */
+const authOf = (flags: NatsAuth, config: Config): NatsAuth => mergeAuth(flags, authFromEnv(), config.auth)
 
 /**
  * Runs the tree until a signal (graceful, exit 0), a model that cannot start (StartFailed, exit 1)
@@ -26,11 +32,12 @@ const serverText = (servers: string | ReadonlyArray<string>) =>
 export const superviseUntilDone = Effect.fnUntraced(function* (
   config: Config,
   servers: string | ReadonlyArray<string>,
+  auth: NatsAuth,
   tryModel?: string
 ) {
   return yield* Effect.scoped(
     Effect.gen(function* () {
-      const tree = yield* startSupervisorProcess(config, servers)
+      const tree = yield* startSupervisorProcess(config, servers, auth)
       const ready = tree.started.pipe(
         Effect.andThen(() => {
           const replicas = config.models.map((m) => `${m.name} ×${m.replicas}`).join(", ")
@@ -50,25 +57,31 @@ export const superviseUntilDone = Effect.fnUntraced(function* (
 })
 
 /** `modelbus supervise --config F`: the server is --server, else $NATS_URL, else the file's, else the default. */
-export const supervise = Effect.fnUntraced(function* (configFile: string, server: string | undefined) {
+export const supervise = Effect.fnUntraced(function* (configFile: string, server: string | undefined, flags: NatsAuth) {
   const config = yield* loadConfig(configFile)
   const servers = server ?? process.env.NATS_URL ?? config.servers ?? DEFAULT_SERVER
-  yield* superviseUntilDone(config, servers)
+  yield* superviseUntilDone(config, servers, authOf(flags, config))
 })
 
-const answers = (servers: string) =>
-  Effect.scoped(natsConnection({ servers, name: "modelbus-probe", connectTimeoutMs: 1_000 })).pipe(
+/** Something answers at `servers`: a connection succeeds, or a server refuses these credentials. */
+const answers = (servers: string, auth: NatsAuth) =>
+  Effect.scoped(natsConnection({ servers, name: "modelbus-probe", connectTimeoutMs: 1_000, auth })).pipe(
     Effect.as(true),
-    Effect.catch(() => Effect.succeed(false))
+    Effect.catch((error) => Effect.succeed(/authorization|authentication/i.test(error.message)))
   )
 
 /** `modelbus up`: a given server must answer; the default one is replaced by a local nats-server if silent. */
-export const up = Effect.fnUntraced(function* (configFile: string | undefined, server: string | undefined) {
+export const up = Effect.fnUntraced(function* (
+  configFile: string | undefined,
+  server: string | undefined,
+  flags: NatsAuth
+) {
   const config = yield* loadConfig(configFile ?? EXAMPLE_CONFIG)
   const chosen = server ?? process.env.NATS_URL
   const tryModel = config.models[0]?.name
-  if (chosen !== undefined || (yield* answers(DEFAULT_SERVER))) {
-    return yield* superviseUntilDone(config, chosen ?? DEFAULT_SERVER, tryModel)
+  const auth = authOf(flags, config)
+  if (chosen !== undefined || (yield* answers(DEFAULT_SERVER, auth))) {
+    return yield* superviseUntilDone(config, chosen ?? DEFAULT_SERVER, auth, tryModel)
   }
   yield* Console.log(`nothing answers on ${DEFAULT_SERVER}; starting a local nats-server with JetStream`)
   return yield* Effect.scoped(
@@ -80,7 +93,8 @@ export const up = Effect.fnUntraced(function* (configFile: string | undefined, s
         }),
         (server) => Effect.promise(() => server.stop())
       )
-      return yield* superviseUntilDone(config, local.url, tryModel)
+      // a local server asks for no credentials
+      return yield* superviseUntilDone(config, local.url, {}, tryModel)
     })
   )
 })

@@ -1,6 +1,7 @@
 // `modelbus status [--json]`: asks every supervisor and prints its tree (root → model supervisors
 // → replicas with pid, state, uptime, restarts, last exit), or `{"actors": [...]}` merged.
 import { Console, Effect } from "effect"
+import type { NatsAuth } from "../protocol/auth.js"
 import type { ActorStatus, SupervisorNode, SupervisorStatus } from "../protocol/messages.js"
 import { withClient } from "./client.js"
 
@@ -66,6 +67,7 @@ export const status = Effect.fnUntraced(function* (options: {
   readonly json: boolean
   readonly server: string | undefined
   readonly prefix: string | undefined
+  readonly auth?: NatsAuth
 }) {
   const statuses = yield* withClient(options, (client) => client.status())
   yield* Console.log(

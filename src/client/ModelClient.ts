@@ -4,6 +4,8 @@ import { type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/
 import { Context, Effect, Layer, Metric, Stream } from "effect"
 import { defaultServers, natsConnection } from "../nats/connection.js"
 import { gather } from "../nats/gather.js"
+import { deniedBy, permissionDeniedOf, violationOf } from "../nats/permissions.js"
+import type { NatsAuth } from "../protocol/auth.js"
 import {
   CONTENT_TYPE_HEADER,
   decodeReply,
@@ -21,7 +23,8 @@ import {
   ConnectionError,
   type InferError,
   type NoResponders,
-  Overloaded
+  Overloaded,
+  type PermissionDenied
 } from "../protocol/errors.js"
 import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from "../protocol/messages.js"
 import { DEFAULT_PREFIX, subjects } from "../protocol/subjects.js"
@@ -41,11 +44,17 @@ import {
 import { updatesOn } from "./update.js"
 
 /** update-model: publish, train, push, roll back, list and history (see update.ts). */
-export type Updates = ReturnType<typeof updatesOn<ConnectionError | BadReply>>
+export type Updates = ReturnType<typeof updatesOn<ConnectionError | BadReply | PermissionDenied>>
 
-export interface ClientOptions {
-  /** NATS server URL(s); default `$NATS_URL`, else nats://127.0.0.1:4222. */
+/**
+ * Where and how to connect: servers and credentials (`user`/`password`, `token`, `creds` or `nkey`
+ * file, `tls: { ca, cert, key }` files), or an open `connection` the client uses and leaves open.
+ */
+export interface ClientOptions extends NatsAuth {
+  /** NATS server URL(s), `tls://` to require TLS, credentials allowed in them (`nats://user:pass@host`); default `$NATS_URL`, else nats://127.0.0.1:4222. */
   readonly servers?: string | ReadonlyArray<string>
+  /** An open connection to use instead of opening one (its owner closes it; `servers` and credentials are then unused). */
+  readonly connection?: NatsConnection
   /** Subject prefix of the deployment (default `modelbus`). */
   readonly prefix?: string
   /** How long one attempt waits for its reply, in ms (default 5 000); `retry.attemptTimeoutMs` overrides it. */
@@ -98,7 +107,9 @@ export class ModelClient extends Context.Service<
       options?: InferOptions
     ): Effect.Effect<ReadonlyArray<InferReply>, InferError>
     /** Asks every supervisor for its actors. */
-    status(options?: StatusOptions): Effect.Effect<ReadonlyArray<SupervisorStatus>, ConnectionError | BadReply>
+    status(
+      options?: StatusOptions
+    ): Effect.Effect<ReadonlyArray<SupervisorStatus>, ConnectionError | BadReply | PermissionDenied>
     /** This client's counters so far (a snapshot). */
     stats(): ClientStats
     /** Fails the requests still waiting, and any later `infer`, with ConnectionError (the connection closes with the client's scope). */
@@ -107,20 +118,23 @@ export class ModelClient extends Context.Service<
     restart(
       target: string,
       options?: ControlOptions
-    ): Effect.Effect<ReadonlyArray<ControlReply>, NotFound | ControlRefused | ConnectionError>
+    ): Effect.Effect<ReadonlyArray<ControlReply>, NotFound | ControlRefused | ConnectionError | PermissionDenied>
     /** Sets the replica count of `model` on every supervisor running it (or one, with `supervisor`). */
     scale(
       model: string,
       replicas: number,
       options?: ControlOptions & { readonly supervisor?: string }
-    ): Effect.Effect<ReadonlyArray<ControlReply>, NotFound | ControlRefused | ConnectionError>
+    ): Effect.Effect<ReadonlyArray<ControlReply>, NotFound | ControlRefused | ConnectionError | PermissionDenied>
     /** Lifecycle events of `model` (default: every model) as they happen. */
-    events(model?: string): Stream.Stream<LifecycleEvent, ConnectionError>
+    events(model?: string): Stream.Stream<LifecycleEvent, ConnectionError | PermissionDenied>
     /** Calls `onEvent` for each event; succeeds once subscribed, with the function that stops it. */
-    onEvents(onEvent: (event: LifecycleEvent) => void, model?: string): Effect.Effect<() => void, ConnectionError>
+    onEvents(
+      onEvent: (event: LifecycleEvent) => void,
+      model?: string
+    ): Effect.Effect<() => void, ConnectionError | PermissionDenied>
   } & Updates
 >()("modelbus/client/ModelClient") {
-  /** A client on its own connection, closed with the layer. */
+  /** A client on its own connection (closed with the layer), or on `options.connection` (left open). */
   static readonly layer = (options: ClientOptions = {}) => Layer.effect(ModelClient, makeModelClient(options))
 }
 
@@ -245,6 +259,7 @@ export const clientOn = (
           headers: jsonHeaders()
         }),
       catch: (error) =>
+        permissionDeniedOf(error) ??
         new ConnectionError({
           message: `status request failed: ${messageOf(error)}`
         })
@@ -279,16 +294,29 @@ const jsonHeaders = () => {
   return h
 }
 
-/** Connects and builds a client; the connection closes with the scope. */
+const authOf = ({ user, password, token, creds, nkey, tls }: ClientOptions): NatsAuth => ({
+  ...(user === undefined ? {} : { user }),
+  ...(password === undefined ? {} : { password }),
+  ...(token === undefined ? {} : { token }),
+  ...(creds === undefined ? {} : { creds }),
+  ...(nkey === undefined ? {} : { nkey }),
+  ...(tls === undefined ? {} : { tls })
+})
+
+/** Connects (unless given a connection) and builds a client; a connection it opened closes with the scope. */
 export const makeModelClient = Effect.fnUntraced(function* (options: ClientOptions = {}) {
-  const nc = yield* natsConnection({
-    servers: options.servers ?? defaultServers(),
-    name: options.name ?? "modelbus-client"
-  })
+  const nc =
+    options.connection ??
+    (yield* natsConnection({
+      servers: options.servers ?? defaultServers(),
+      name: options.name ?? "modelbus-client",
+      auth: authOf(options)
+    }))
   const requester = muxedRequester(nc)
   // A reply cannot come over a lost connection: requests in flight fail at once (retryable). Those
   // sent while reconnecting may have reached the new server before the client's inbox did, so on
-  // reconnecting they are given up too, and every retry goes out on the new connection.
+  // reconnecting they are given up too, and every retry goes out on the new connection. A publish the
+  // server refuses (reported here, asynchronously) fails the requests waiting on that subject at once.
   yield* Effect.forkScoped(
     Stream.fromAsyncIterable(nc.status(), messageOf).pipe(
       Stream.runForEach((status) => {
@@ -298,6 +326,8 @@ export const makeModelClient = Effect.fnUntraced(function* (options: ClientOptio
         if (status.type === "reconnect") {
           return Effect.sync(() => requester.abandon(`sent while reconnecting; the client is now on ${status.server}`))
         }
+        const violation = violationOf(status)
+        if (violation !== undefined) return Effect.sync(() => requester.deny(deniedBy(violation)))
         return Effect.void
       }),
       Effect.ignore

@@ -3,8 +3,9 @@
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Effect, Schema, Stream } from "effect"
 import { gather } from "../nats/gather.js"
+import { permissionDeniedOf } from "../nats/permissions.js"
 import { parseBody, serialize } from "../protocol/codec.js"
-import { ConnectionError } from "../protocol/errors.js"
+import { ConnectionError, type PermissionDenied } from "../protocol/errors.js"
 import type { ControlReply, LifecycleEvent } from "../protocol/messages.js"
 import { type ControlCommand, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
@@ -42,8 +43,12 @@ const collect = (
       }
       return replies
     },
-    catch: (error) => new ConnectionError({ message: `request on ${subject} failed: ${messageOf(error)}` })
+    catch: (error) =>
+      permissionDeniedOf(error) ?? new ConnectionError({ message: `request on ${subject} failed: ${messageOf(error)}` })
   })
+
+const subscriptionFailed = (error: unknown) =>
+  permissionDeniedOf(error) ?? new ConnectionError({ message: `event subscription failed: ${messageOf(error)}` })
 
 /** Control operations over an open connection. */
 export const controlOn = (nc: NatsConnection, membership: Membership, prefix?: string) => {
@@ -90,26 +95,30 @@ export const controlOn = (nc: NatsConnection, membership: Membership, prefix?: s
       ),
     /** Lifecycle events of `model` (or every model), as they happen. */
     /** Calls `onEvent` for each event of `model`; resolves once the server has the subscription (no event after that is missed) with the function that stops it. */
-    onEvents: (onEvent: (event: LifecycleEvent) => void, model = "*"): Effect.Effect<() => void, ConnectionError> =>
+    onEvents: (
+      onEvent: (event: LifecycleEvent) => void,
+      model = "*"
+    ): Effect.Effect<() => void, ConnectionError | PermissionDenied> =>
       Effect.tryPromise({
         try: async () => {
+          let refused: unknown
           const sub = nc.subscribe(subject.events(model), {
             callback: (error, msg) => {
               if (error === null) onEvent(JSON.parse(new TextDecoder().decode(msg.data)) as LifecycleEvent)
+              else refused = error
             }
           })
+          // a refused subscription is answered before the flush's PONG
           await nc.flush()
+          if (refused !== undefined) throw refused
           return () => sub.unsubscribe()
         },
-        catch: (error) => new ConnectionError({ message: `event subscription failed: ${messageOf(error)}` })
+        catch: subscriptionFailed
       }),
-    events: (model = "*"): Stream.Stream<LifecycleEvent, ConnectionError> =>
+    events: (model = "*"): Stream.Stream<LifecycleEvent, ConnectionError | PermissionDenied> =>
       Stream.suspend(() => {
         const sub = nc.subscribe(subject.events(model))
-        return Stream.fromAsyncIterable(
-          sub,
-          (error) => new ConnectionError({ message: `event subscription failed: ${messageOf(error)}` })
-        ).pipe(
+        return Stream.fromAsyncIterable(sub, subscriptionFailed).pipe(
           Stream.map((msg) => JSON.parse(new TextDecoder().decode(msg.data)) as LifecycleEvent),
           Stream.ensuring(Effect.sync(() => sub.unsubscribe()))
         )

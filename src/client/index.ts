@@ -1,6 +1,7 @@
 // The public surface of the modelbus package: the Effect client, the Promise façade, the typed
 // errors and the wire types a caller needs.
 
+export type { NatsAuth } from "../protocol/auth.js"
 export type { InferInputs, NestedArray, TensorInput } from "../protocol/codec.js"
 export {
   BadInput,
@@ -12,6 +13,7 @@ export {
   NoResponders,
   Overloaded,
   PayloadTooLarge,
+  PermissionDenied,
   type ServiceError,
   Timeout
 } from "../protocol/errors.js"

@@ -2,10 +2,11 @@
 // by reply token, and one sweep timer for all deadlines, instead of a `request()` per call.
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node"
 import { Effect } from "effect"
-import { ConnectionError, NoResponders, PayloadTooLarge, Timeout } from "../protocol/errors.js"
+import { permissionDeniedOf } from "../nats/permissions.js"
+import { ConnectionError, NoResponders, PayloadTooLarge, type PermissionDenied, Timeout } from "../protocol/errors.js"
 import { messageOf } from "../protocol/values.js"
 
-type Outcome = Effect.Effect<Msg, Timeout | NoResponders | ConnectionError | PayloadTooLarge>
+type Outcome = Effect.Effect<Msg, Timeout | NoResponders | ConnectionError | PayloadTooLarge | PermissionDenied>
 
 interface Pending {
   readonly resume: (outcome: Outcome) => void
@@ -27,6 +28,12 @@ export interface Requester {
    * each fails at once with a retryable Timeout that says why, instead of after its full timeout.
    */
   readonly abandon: (why: string) => void
+  /**
+   * The server refused a publish or subscription (nats.js reports it on the connection's status):
+   * the requests waiting on that subject fail at once with it; a refused reply inbox fails them all,
+   * and every later request.
+   */
+  readonly deny: (denied: PermissionDenied) => void
 }
 
 export const muxedRequester = (nc: NatsConnection): Requester => {
@@ -36,6 +43,7 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
   let next = 0
   let sweeper: ReturnType<typeof setInterval> | undefined
   let closed = false
+  let inboxDenied: PermissionDenied | undefined
 
   const settle = (id: number, outcome: Outcome) => {
     const p = pending.get(id)
@@ -67,7 +75,12 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
 
   const replies = nc.subscribe(`${inbox}.*`, {
     callback: (error, msg) => {
-      if (error !== null) return
+      if (error !== null) {
+        // the server refused the reply inbox: no reply can ever come
+        const denied = permissionDeniedOf(error)
+        if (denied !== undefined) deny(denied)
+        return
+      }
       const id = Number(msg.subject.slice(tokenAt))
       const p = pending.get(id)
       if (p === undefined) return
@@ -80,9 +93,13 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
   })
 
   const request = (subject: string, body: Uint8Array, timeoutMs: number, headers?: MsgHdrs): Outcome =>
-    Effect.callback<Msg, Timeout | NoResponders | ConnectionError | PayloadTooLarge>((resume) => {
+    Effect.callback<Msg, Timeout | NoResponders | ConnectionError | PayloadTooLarge | PermissionDenied>((resume) => {
       if (closed) {
         resume(Effect.fail(new ConnectionError({ message: "the client was closed" })))
+        return
+      }
+      if (inboxDenied !== undefined) {
+        resume(Effect.fail(inboxDenied))
         return
       }
       const id = ++next
@@ -136,6 +153,15 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
     }
   }
 
+  const deny = (denied: PermissionDenied) => {
+    const everything = denied.operation === "subscribe" && denied.subject === `${inbox}.*`
+    if (everything) inboxDenied = denied
+    for (const [id, p] of [...pending]) {
+      if (everything || (denied.operation === "publish" && p.subject === denied.subject))
+        settle(id, Effect.fail(denied))
+    }
+  }
+
   const close = () => {
     if (closed) return
     closed = true
@@ -146,5 +172,5 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
     if (!replies.isClosed()) replies.unsubscribe()
   }
 
-  return { request, close, abandon }
+  return { request, close, abandon, deny }
 }

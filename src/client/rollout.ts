@@ -2,8 +2,9 @@
 // a subscription that lives in the caller's Scope, folded by pure decisions until done or timeoutMs.
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Effect, Fiber, Option, Queue, Schema, type Scope } from "effect"
+import { permissionDeniedOf } from "../nats/permissions.js"
 import { parseBody } from "../protocol/codec.js"
-import { ConnectionError } from "../protocol/errors.js"
+import { ConnectionError, type PermissionDenied } from "../protocol/errors.js"
 import type { ActorStatus, UpdateAck } from "../protocol/messages.js"
 import { messageOf } from "../protocol/values.js"
 
@@ -99,21 +100,27 @@ export interface AckCollector<E> {
 
 /**
  * Subscribes to `subject` (one model's update acks) from now on and lists the model's `live`
- * replicas meanwhile (while the new version uploads); both end with the scope.
+ * replicas meanwhile (while the new version uploads); both end with the scope. Fails with
+ * PermissionDenied when the server refuses the subscription (checked with one round trip, before
+ * anything is published).
  */
 export const ackCollector = <E>(
   nc: NatsConnection,
   subject: string,
   live: Effect.Effect<ReadonlyArray<Pick<ActorStatus, "id" | "version">>, E>
-): Effect.Effect<AckCollector<E>, ConnectionError, Scope.Scope> =>
+): Effect.Effect<AckCollector<E>, ConnectionError | PermissionDenied, Scope.Scope> =>
   Effect.gen(function* () {
     const acks = yield* Queue.unbounded<UpdateAck>()
+    let refused: unknown
     yield* Effect.acquireRelease(
       Effect.try({
         try: () =>
           nc.subscribe(subject, {
             callback: (error, msg) => {
-              if (error !== null) return
+              if (error !== null) {
+                refused = error
+                return
+              }
               const parsed = parseBody(msg.data, "json")
               if (!parsed.ok) return
               const ack = decodeAck(parsed.value)
@@ -124,6 +131,13 @@ export const ackCollector = <E>(
       }),
       (sub) => Effect.sync(() => sub.unsubscribe())
     )
+    // the server answers a refused subscription before the flush's PONG
+    yield* Effect.tryPromise({
+      try: () => nc.flush(),
+      catch: (cause) => new ConnectionError({ message: `cannot subscribe to ${subject}: ${messageOf(cause)}` })
+    })
+    const denied = refused === undefined ? undefined : permissionDeniedOf(refused)
+    if (denied !== undefined) return yield* Effect.fail(denied)
     const listed = yield* Effect.forkScoped(live)
     return {
       until: (version, timeoutMs) =>

@@ -4,6 +4,7 @@ import { resolve } from "node:path"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Clock, Effect } from "effect"
 import { readModelFolder } from "../model/artifacts.js"
+import { permissionDeniedOf } from "../nats/permissions.js"
 import type { InferInputs } from "../protocol/codec.js"
 import { parseBody, serialize } from "../protocol/codec.js"
 import { BadInput, ConnectionError } from "../protocol/errors.js"
@@ -15,6 +16,7 @@ import { type FitError, fitErrorFromBody, UpdateFailed } from "../registry/error
 import { publishVersion, rollbackVersion } from "../registry/publish.js"
 import { openRegistry, type Registry } from "../registry/Registry.js"
 import type { ModelVersion } from "../registry/versions.js"
+import { refusedOr } from "./refused.js"
 import { type AckCollector, ackCollector } from "./rollout.js"
 
 /** Training data and options for `fit` (the wire body is protocol/fit's FitRequest). */
@@ -104,7 +106,8 @@ export const updatesOn = <E>(
   const fitVersion = (model: string, data: FitRequest, timeoutMs: number) =>
     Effect.tryPromise({
       try: () => nc.request(subjects(prefix).fit(model), serialize(data, "msgpack"), { timeout: timeoutMs }),
-      catch: (e) => new ConnectionError({ message: `fit request for ${model} failed: ${messageOf(e)}` })
+      catch: (e) =>
+        permissionDeniedOf(e) ?? new ConnectionError({ message: `fit request for ${model} failed: ${messageOf(e)}` })
     }).pipe(
       Effect.flatMap(
         (msg): Effect.Effect<{ version: number; loss: ReadonlyArray<number> }, ConnectionError | FitError> => {
@@ -194,5 +197,15 @@ export const updatesOn = <E>(
 
   const modelHistory = (model: string) => registry.pipe(Effect.flatMap((r) => r.history(model)))
 
-  return { updateModel, pushModel, rollbackModel, listModels, modelHistory }
+  // a refusal by the server (no right to the registry's subjects) is PermissionDenied, not RegistryUnavailable
+  return {
+    updateModel: (model: string, source: UpdateSource, options?: UpdateOptions) =>
+      Effect.mapError(updateModel(model, source, options), refusedOr),
+    pushModel: (model: string, path: string, options?: UpdateOptions) =>
+      Effect.mapError(pushModel(model, path, options), refusedOr),
+    rollbackModel: (model: string, to?: number, options?: UpdateOptions) =>
+      Effect.mapError(rollbackModel(model, to, options), refusedOr),
+    listModels: Effect.mapError(listModels, refusedOr),
+    modelHistory: (model: string) => Effect.mapError(modelHistory(model), refusedOr)
+  }
 }

@@ -1,10 +1,14 @@
 // Runs an Effect as a process's main program: the first SIGTERM or SIGINT interrupts it, so its
 // scopes close gracefully (exit 0); a failure prints one line naming the typed error, exit non-zero.
+// Neither that line nor a log line ever shows a secret (protocol/auth's redact).
 import { Cause, Effect, Exit, Logger } from "effect"
+import { redact } from "../protocol/auth.js"
 
-/** Log lines as logfmt, or JSON with MODELBUS_LOG_FORMAT=json: one structured line per event. */
+/** Log lines as logfmt, or JSON with MODELBUS_LOG_FORMAT=json: one structured line per event, secrets masked. */
 export const processLogger = Logger.layer([
-  process.env.MODELBUS_LOG_FORMAT === "json" ? Logger.consoleJson : Logger.consoleLogFmt
+  Logger.withConsoleLog(
+    Logger.map(process.env.MODELBUS_LOG_FORMAT === "json" ? Logger.formatJson : Logger.formatLogFmt, redact)
+  )
 ])
 
 /** Completes when this process's parent closes the IPC channel; never, if it has none. */
@@ -15,14 +19,14 @@ export const parentGone: Effect.Effect<void> = Effect.callback<void>((resume) =>
   return Effect.sync(() => process.removeListener("disconnect", onDisconnect))
 })
 
-/** The one-line message for a failed run: the typed error's tag and message. */
+/** The one-line message for a failed run: the typed error's tag and message, secrets masked. */
 export const describeFailure = (cause: Cause.Cause<unknown>): string => {
   const error = Cause.squash(cause)
   if (error instanceof Error) {
     const tag = (error as { _tag?: unknown })._tag
-    return `${typeof tag === "string" ? tag : error.name}: ${error.message.split("\n").join(" ")}`
+    return redact(`${typeof tag === "string" ? tag : error.name}: ${error.message.split("\n").join(" ")}`)
   }
-  return String(error)
+  return redact(String(error))
 }
 
 export interface RunProcessOptions {

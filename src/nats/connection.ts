@@ -1,9 +1,12 @@
 // The NATS connection as a scoped resource: opened with the project's defaults (a list of servers
-// tried in order, reconnect for ever with jittered waits, a name for monitoring), drained when its scope closes.
+// tried in order, reconnect for ever with jittered waits, a name for monitoring, credentials and TLS),
+// drained when its scope closes; what it says about a failure never holds a secret.
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import { Effect, type Scope } from "effect"
+import { type NatsAuth, redact } from "../protocol/auth.js"
 import { ConnectionError } from "../protocol/errors.js"
 import { messageOf } from "../protocol/values.js"
+import { connectAuth, showServers } from "./credentials.js"
 
 export const DEFAULT_SERVER = "nats://127.0.0.1:4222"
 
@@ -15,6 +18,8 @@ export interface NatsOptions {
   readonly name: string
   /** Give up connecting after this long at first connect (default 5 s). */
   readonly connectTimeoutMs?: number
+  /** Credentials and TLS files; those written in a server URL are used when these do not say. */
+  readonly auth?: NatsAuth
 }
 
 /** Reconnect waits: 250 ms plus up to 250 ms of jitter, so clients of a lost node do not return in lockstep. */
@@ -33,7 +38,7 @@ export const natsConnection = (options: NatsOptions): Effect.Effect<NatsConnecti
     Effect.tryPromise({
       try: () =>
         connect({
-          servers: serverList(options.servers),
+          ...connectAuth(serverList(options.servers), options.auth),
           name: options.name,
           timeout: options.connectTimeoutMs ?? 5_000,
           // The list is an order of preference (a supervisor lists its own host's node first); the
@@ -47,7 +52,7 @@ export const natsConnection = (options: NatsOptions): Effect.Effect<NatsConnecti
         }),
       catch: (cause) =>
         new ConnectionError({
-          message: `cannot connect to NATS at ${serverList(options.servers).join(", ")}: ${messageOf(cause)}`
+          message: redact(`cannot connect to NATS at ${showServers(serverList(options.servers))}: ${messageOf(cause)}`)
         })
     }),
     (nc) => Effect.promise(() => (nc.isClosed() ? Promise.resolve() : nc.drain().catch(() => nc.close())))

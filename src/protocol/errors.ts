@@ -54,6 +54,16 @@ export class ConnectionError extends Schema.TaggedError<ConnectionError>()("Conn
   message: Schema.String
 }) {}
 
+/**
+ * Client side: the NATS server refused this connection an operation its user's permissions do not
+ * allow (publish to, or subscribe to, `subject`); reported at once, and never retried.
+ */
+export class PermissionDenied extends Schema.TaggedError<PermissionDenied>()("PermissionDenied", {
+  message: Schema.String,
+  subject: Schema.String,
+  operation: Schema.Literals(["publish", "subscribe"])
+}) {}
+
 /** Client side: a reply arrived that is not a modelbus reply (wrong service on the subject). */
 export class BadReply extends Schema.TaggedError<BadReply>()("BadReply", {
   message: Schema.String,
@@ -65,7 +75,7 @@ export const ServiceError = Schema.Union([BadInput, PayloadTooLarge, InferenceFa
 export type ServiceError = typeof ServiceError.Type
 
 /** Every error a client call can end with. */
-export type InferError = ServiceError | Timeout | NoResponders | ConnectionError | BadReply
+export type InferError = ServiceError | Timeout | NoResponders | ConnectionError | BadReply | PermissionDenied
 
 /** NATS micro status codes (`Nats-Service-Error-Code`) of the service errors. */
 export const errorCodes = {

@@ -1,6 +1,8 @@
 // The supervisor ↔ actor contract: the settings a supervisor hands an actor process (in its
-// environment), the messages an actor sends back over the fork IPC channel, and their defaults.
+// environment), its NATS credentials (over the fork IPC channel, never in the environment or argv),
+// the messages an actor sends back over that channel, and their defaults.
 import { Schema } from "effect"
+import { NatsAuth } from "./auth.js"
 
 /** What an actor process is doing, as it reports it. */
 export const ProcessState = { starting: "starting", serving: "serving", draining: "draining" } as const
@@ -35,11 +37,23 @@ export type ActorMessage =
   | { readonly type: "draining"; readonly counters: ActorCounters }
   /** Sent before the process exits because it could not start: the typed error's tag and message. */
   | { readonly type: "startFailed"; readonly error: string }
+  /** Asks the supervisor for the NATS credentials (settings `credentialsOverIpc`); answered with `credentials`. */
+  | { readonly type: "credentialsRequest" }
 
-const actorMessageTypes: ReadonlySet<unknown> = new Set(["ready", "heartbeat", "draining", "startFailed"])
+const actorMessageTypes: ReadonlySet<unknown> = new Set([
+  "ready",
+  "heartbeat",
+  "draining",
+  "startFailed",
+  "credentialsRequest"
+])
 
 export const isActorMessage = (value: unknown): value is ActorMessage =>
   typeof value === "object" && value !== null && actorMessageTypes.has((value as { type?: unknown }).type)
+
+/** The supervisor's answer to `credentialsRequest`: how the actor authenticates to NATS. */
+export const CredentialsMessage = Schema.Struct({ type: Schema.Literal("credentials"), auth: NatsAuth })
+export type CredentialsMessage = typeof CredentialsMessage.Type
 
 /** Environment variable holding the actor's settings as JSON. */
 export const ACTOR_SETTINGS_ENV = "MODELBUS_ACTOR"
@@ -48,7 +62,10 @@ export const ActorSettings = Schema.Struct({
   id: Schema.String,
   model: Schema.String,
   path: Schema.String,
+  /** Without credentials: those written in a URL travel with the others, over IPC. */
   servers: Schema.Union([Schema.String, Schema.Array(Schema.String)]),
+  /** The NATS credentials come over the IPC channel (ask with `credentialsRequest`). */
+  credentialsOverIpc: Schema.optional(Schema.Boolean),
   prefix: Schema.String,
   version: Schema.Number,
   heartbeatMs: Schema.Number,
@@ -60,3 +77,6 @@ export const ActorSettings = Schema.Struct({
   batching: Schema.optional(Schema.Struct({ maxBatchSize: Schema.Number, maxDelayMs: Schema.Number }))
 })
 export type ActorSettings = typeof ActorSettings.Type
+
+/** What a supervisor starts an actor with: the settings (its environment) and the credentials its launcher sends over IPC. */
+export type ActorLaunch = ActorSettings & { readonly auth?: NatsAuth }

@@ -4,9 +4,11 @@ import { readFile } from "node:fs/promises"
 import { dirname, extname, resolve } from "node:path"
 import { Effect, Schema } from "effect"
 import { parse as parseYaml } from "yaml"
+import { authProblem, resolveAuthPaths } from "../nats/credentials.js"
+import { type NatsAuth, rememberSecret } from "../protocol/auth.js"
 import { type BatchingOptions, DEFAULT_BATCHING } from "../protocol/ipc.js"
 import { DEFAULT_PREFIX } from "../protocol/subjects.js"
-import { messageOf } from "../protocol/values.js"
+import { isRecord, messageOf } from "../protocol/values.js"
 import { DEFAULT_RETENTION } from "../registry/Registry.js"
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.js"
 import { type ChildSpec, RestartType, type Shutdown } from "./childSpec.js"
@@ -45,6 +47,8 @@ export interface ModelConfig {
 
 export interface Config {
   readonly servers?: string | ReadonlyArray<string>
+  /** The file's credentials and TLS files (paths made absolute); flags and environment win over them. */
+  readonly auth?: NatsAuth
   readonly prefix: string
   /** The root's policy over the model supervisors (escalation target). */
   readonly root: SupervisorPolicy
@@ -75,6 +79,9 @@ const policyOf = (entry: SupervisorEntry | undefined, fallback: SupervisorPolicy
   periodMs: entry?.period === undefined ? fallback.periodMs : entry.period * 1000
 })
 
+const authEntry = ({ servers: _, ...auth }: NonNullable<ConfigFile["nats"]>, baseDir: string) =>
+  Object.keys(auth).length === 0 ? {} : { auth: resolveAuthPaths(auth, baseDir) }
+
 /** Applies the defaults and resolves model paths against `baseDir` (pure). */
 export const resolveConfig = (file: ConfigFile, baseDir: string): Config => {
   const root = policyOf(file.supervisor, {
@@ -83,7 +90,8 @@ export const resolveConfig = (file: ConfigFile, baseDir: string): Config => {
     periodMs: DEFAULTS.periodSeconds * 1000
   })
   return {
-    ...(file.nats === undefined ? {} : { servers: file.nats.servers }),
+    ...(file.nats?.servers === undefined ? {} : { servers: file.nats.servers }),
+    ...(file.nats === undefined ? {} : authEntry(file.nats, baseDir)),
     prefix: file.prefix ?? DEFAULT_PREFIX,
     root,
     registry: {
@@ -130,13 +138,26 @@ export const modelSupervisorSpec = (model: ModelConfig): ChildSpec => ({
 
 const decodeConfigFile = Schema.decodeUnknownEffect(ConfigFile)
 
+/** The file's secrets are masked in any message from now on, even in an error about their own type. */
+const rememberSecretsOf = (raw: unknown) => {
+  const nats = isRecord(raw) && isRecord(raw.nats) ? raw.nats : {}
+  for (const key of ["password", "token"]) {
+    const value = nats[key]
+    if (typeof value === "string" || typeof value === "number") rememberSecret(String(value))
+  }
+}
+
 /** Checks a parsed config value; `path` names the file in error messages. */
 export const decodeConfig = (raw: unknown, path: string): Effect.Effect<Config, ConfigError> =>
-  decodeConfigFile(raw, { onExcessProperty: "error", errors: "all" }).pipe(
+  Effect.sync(() => rememberSecretsOf(raw)).pipe(
+    Effect.andThen(decodeConfigFile(raw, { onExcessProperty: "error", errors: "all" })),
     Effect.mapError((error) => new ConfigError({ path, message: `invalid config ${path}: ${error.message}` })),
     Effect.flatMap((file) => {
       const seen = new Set<string>()
       const duplicate = file.models.find((m) => seen.size === seen.add(m.name).size)
+      const auth = file.nats === undefined ? undefined : authProblem(file.nats)
+      if (auth !== undefined)
+        return Effect.fail(new ConfigError({ path, message: `invalid config ${path}: ${auth}\n  at ["nats"]` }))
       return duplicate === undefined
         ? Effect.succeed(resolveConfig(file, dirname(path)))
         : Effect.fail(

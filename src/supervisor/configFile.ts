@@ -52,12 +52,29 @@ const ModelEntry = Schema.Struct({
   recycle: Schema.optionalKey(RecycleEntry)
 })
 
-export const ConfigFile = Schema.Struct({
-  nats: Schema.optionalKey(
+const NonEmptyString = Schema.String.check(Schema.isNonEmpty())
+
+/** Where and how supervisors and actors connect; file paths are relative to the config file. */
+const NatsEntry = Schema.Struct({
+  servers: Schema.optionalKey(Schema.Union([Schema.String, Schema.Array(Schema.String).check(Schema.isMinLength(1))])),
+  user: Schema.optionalKey(NonEmptyString),
+  password: Schema.optionalKey(NonEmptyString),
+  token: Schema.optionalKey(NonEmptyString),
+  /** A .creds file (user JWT and nkey seed). */
+  creds: Schema.optionalKey(NonEmptyString),
+  /** A file holding an nkey seed. */
+  nkey: Schema.optionalKey(NonEmptyString),
+  tls: Schema.optionalKey(
     Schema.Struct({
-      servers: Schema.Union([Schema.String, Schema.Array(Schema.String).check(Schema.isMinLength(1))])
+      ca: Schema.optionalKey(NonEmptyString),
+      cert: Schema.optionalKey(NonEmptyString),
+      key: Schema.optionalKey(NonEmptyString)
     })
-  ),
+  )
+})
+
+export const ConfigFile = Schema.Struct({
+  nats: Schema.optionalKey(NatsEntry),
   prefix: Schema.optionalKey(
     Schema.String.check(Schema.makeFilter((s: string) => isSubjectPrefix(s) || "dot-separated subject tokens"))
   ),

@@ -1,7 +1,7 @@
 // The process tree: a root supervisor whose children are the models' supervisors, whose children are
 // the replicas. Every level runs the same interpreter; only how a child starts differs.
 import { Effect, type Scope } from "effect"
-import type { ActorSettings } from "../protocol/ipc.js"
+import type { ActorLaunch } from "../protocol/ipc.js"
 import { type Config, type ModelConfig, modelSupervisorSpec, replicaSpec } from "./config.js"
 import { failureError, type IntensityExceeded, StartFailed } from "./errors.js"
 import { ActorLauncher } from "./runtime/actorLauncher.js"
@@ -10,7 +10,7 @@ import { type EmitCommand, type StartChild, type Supervisor, startSupervisor } f
 export interface ModelTreeOptions {
   readonly config: Config
   /** The settings an actor process of `model` starts with, for child `childId` (e.g. `iris-2`). */
-  readonly settingsOf: (model: ModelConfig, childId: string) => ActorSettings
+  readonly settingsOf: (model: ModelConfig, childId: string) => ActorLaunch
   /** A lifecycle event of `model`; `childId` names the replica (undefined for the model's supervisor). */
   readonly emit: (
     model: string,

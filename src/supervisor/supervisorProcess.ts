@@ -3,11 +3,13 @@
 import { hostname } from "node:os"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Clock, Effect, Random, type Scope } from "effect"
-import { natsConnection } from "../nats/connection.js"
+import { natsConnection, serverList } from "../nats/connection.js"
+import { separateCredentials } from "../nats/credentials.js"
 import { hasJetStream } from "../nats/jetstream.js"
 import { announce, openMembers } from "../nats/members.js"
+import type { NatsAuth } from "../protocol/auth.js"
 import type { ConnectionError } from "../protocol/errors.js"
-import type { ActorSettings } from "../protocol/ipc.js"
+import type { ActorLaunch } from "../protocol/ipc.js"
 import type { LifecycleEvent, SupervisorNode, SupervisorStatus } from "../protocol/messages.js"
 import { subjects } from "../protocol/subjects.js"
 import { openRegistry } from "../registry/Registry.js"
@@ -42,15 +44,21 @@ const prepareRegistry = (nc: NatsConnection, config: Config) =>
 /** A short random id for this supervisor process (six base-36 characters). */
 const newSupervisorId = Random.nextIntBetween(0, 36 ** 6 - 1).pipe(Effect.map((n) => n.toString(36).padStart(6, "0")))
 
-/** Starts the tree; closing the scope stops answering, drains every actor in order, then disconnects. */
+/**
+ * Starts the tree; closing the scope stops answering, drains every actor in order, then disconnects.
+ * `auth` (else credentials in a server URL) is what the supervisor and its actors connect with; actors
+ * get it over IPC.
+ */
 export const startSupervisorProcess = Effect.fn("SupervisorProcess.start")(function* (
   config: Config,
-  servers: string | ReadonlyArray<string>
+  servers: string | ReadonlyArray<string>,
+  auth: NatsAuth = {}
 ): Effect.fn.Return<SupervisorProcess, ConnectionError, Scope.Scope | ActorLauncher> {
   const id = yield* newSupervisorId
   const startedAt = yield* Clock.currentTimeMillis
   const subject = subjects(config.prefix)
-  const nc = yield* natsConnection({ servers, name: `modelbus-supervisor ${id}` })
+  const nc = yield* natsConnection({ servers, name: `modelbus-supervisor ${id}`, auth })
+  const forActors = separateCredentials(serverList(servers), auth)
   const jetStream = yield* hasJetStream(nc)
   const registry = config.registry.mode === "auto" && jetStream
   if (registry) yield* prepareRegistry(nc, config)
@@ -74,11 +82,12 @@ export const startSupervisorProcess = Effect.fn("SupervisorProcess.start")(funct
   }
   const actorId = (childId: string) => `${childId}@${id}`
 
-  const settingsOf = (model: ModelConfig, childId: string): ActorSettings => ({
+  const settingsOf = (model: ModelConfig, childId: string): ActorLaunch => ({
     id: actorId(childId),
     model: model.name,
     path: model.path,
-    servers,
+    servers: forActors.servers,
+    ...(Object.keys(forActors.auth).length === 0 ? {} : { auth: forActors.auth }),
     prefix: config.prefix,
     version: 1,
     heartbeatMs: model.heartbeatMs,

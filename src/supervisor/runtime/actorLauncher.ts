@@ -1,9 +1,16 @@
-// The launcher of actor processes: a service that forks `actors/main` with its settings, turns its
-// IPC messages and exit into child signals, and ends it the OTP way (SIGTERM, then SIGKILL).
+// The launcher of actor processes: a service that forks `actors/main` with its settings (credentials
+// only over IPC, on request), turns its IPC messages and exit into child signals, and ends it the OTP way.
 import { type ChildProcess, fork } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { Context, Deferred, Duration, Effect, Layer, type Scope } from "effect"
-import { ACTOR_SETTINGS_ENV, type ActorMessage, type ActorSettings, isActorMessage } from "../../protocol/ipc.js"
+import { CREDENTIAL_ENV } from "../../nats/credentials.js"
+import {
+  ACTOR_SETTINGS_ENV,
+  type ActorLaunch,
+  type ActorMessage,
+  type CredentialsMessage,
+  isActorMessage
+} from "../../protocol/ipc.js"
 import { type ExitReason, exitReasonOf, type Shutdown } from "../childSpec.js"
 import type { ChildReport } from "../machine/protocol.js"
 import type { ChildHandle, ChildSignal } from "./interpreter.js"
@@ -13,7 +20,7 @@ export class ActorLauncher extends Context.Service<
   {
     /** Starts an actor process in the current scope (killed, if still alive, when the scope closes). */
     readonly launch: (
-      settings: ActorSettings,
+      settings: ActorLaunch,
       signal: (signal: ChildSignal) => void
     ) => Effect.Effect<ChildHandle, never, Scope.Scope>
   }
@@ -37,15 +44,27 @@ const reportOf = (message: ActorMessage): ChildReport | undefined => {
     case "draining":
       return { _tag: "Draining", counters: message.counters }
     case "startFailed":
+    case "credentialsRequest":
       return undefined
   }
+}
+
+/** The supervisor's environment without NATS credentials: an actor gets them over IPC. */
+const actorEnv = (settings: ActorLaunch): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = { ...process.env }
+  // NATS_URL too: it may hold credentials, and the actor's servers are in its settings
+  for (const name of [...CREDENTIAL_ENV, "NATS_URL"]) delete env[name]
+  const { auth, ...rest } = settings
+  const overIpc = auth !== undefined && Object.keys(auth).length > 0
+  env[ACTOR_SETTINGS_ENV] = JSON.stringify(overIpc ? { ...rest, credentialsOverIpc: true } : rest)
+  return env
 }
 
 const alive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null
 
 /** Forks one actor; its exit is signalled once, with the cause it reported if it could not start. */
 const forkActor = (
-  settings: ActorSettings,
+  settings: ActorLaunch,
   signal: (signal: ChildSignal) => void
 ): Effect.Effect<ChildHandle, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -56,7 +75,7 @@ const forkActor = (
     }
     const child = yield* Effect.sync(() => {
       const forked = fork(actorEntry, [], {
-        env: { ...process.env, [ACTOR_SETTINGS_ENV]: JSON.stringify(settings) },
+        env: actorEnv(settings),
         execArgv: runningFromSource ? ["--import", "tsx"] : [],
         stdio: ["ignore", "inherit", "inherit", "ipc"],
         // Its own process group: a terminal's Ctrl-C reaches the supervisor, which drains its actors in order.
@@ -72,6 +91,10 @@ const forkActor = (
       forked.on("message", (message) => {
         if (!isActorMessage(message)) return
         if (message.type === "startFailed") startError = message.error
+        if (message.type === "credentialsRequest" && settings.auth !== undefined && forked.connected) {
+          const answer: CredentialsMessage = { type: "credentials", auth: settings.auth }
+          forked.send(answer, undefined, undefined, () => {})
+        }
         const report = reportOf(message)
         if (report !== undefined) signal({ _tag: "Reported", report })
       })

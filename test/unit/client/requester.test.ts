@@ -6,7 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type LocalNatsServer, startLocalNatsServer } from "../../../src/cli/natsServer.js"
 import { muxedRequester } from "../../../src/client/requester.js"
 import { isRetryable } from "../../../src/client/retry.js"
-import { ConnectionError, NoResponders, PayloadTooLarge, Timeout } from "../../../src/protocol/errors.js"
+import {
+  ConnectionError,
+  NoResponders,
+  PayloadTooLarge,
+  PermissionDenied,
+  Timeout
+} from "../../../src/protocol/errors.js"
 
 const CLIENT_NAME = "requester-under-test"
 
@@ -88,6 +94,28 @@ describe("the muxed requester", () => {
     expect(later).toMatchObject({ _tag: "Timeout", message: "no reply on test.lost within 50 ms" })
     requester.close()
     silent.stop()
+  })
+
+  it("deny fails at once the requests waiting on the refused subject, not retryable; others wait on", async () => {
+    const refused = await silentResponder("test.refused")
+    const other = await silentResponder("test.other")
+    const requester = muxedRequester(nc)
+    const onRefused = failureOf(requester.request("test.refused", new Uint8Array([1]), 60_000))
+    const onOther = failureOf(requester.request("test.other", new Uint8Array([1]), 300))
+    await Promise.all([refused.received, other.received])
+    const denied = new PermissionDenied({
+      message: "may not publish to test.refused",
+      subject: "test.refused",
+      operation: "publish"
+    })
+    requester.deny(denied)
+    const error = await onRefused
+    expect(error).toBe(denied)
+    expect(isRetryable(error)).toBe(false)
+    expect(await onOther).toBeInstanceOf(Timeout)
+    requester.close()
+    refused.stop()
+    other.stop()
   })
 
   it("fails at once with NoResponders when nobody is subscribed to the subject", async () => {

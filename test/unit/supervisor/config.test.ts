@@ -6,6 +6,7 @@ import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { redact } from "../../../src/protocol/auth.js"
 import { DEFAULT_BATCHING } from "../../../src/protocol/ipc.js"
 import { DEFAULT_RETENTION } from "../../../src/registry/Registry.js"
 import { DEFAULT_BACKOFF } from "../../../src/supervisor/backoff.js"
@@ -146,8 +147,8 @@ describe("decodeConfig", () => {
     expect((await refused({ ...minimal, supervisor: { stratgey: "one_for_all" } })).message).toContain(
       `["supervisor"]["stratgey"]`
     )
-    expect((await refused({ ...minimal, nats: { servers: "nats://x", user: "u" } })).message).toContain(
-      `["nats"]["user"]`
+    expect((await refused({ ...minimal, nats: { servers: "nats://x", username: "u" } })).message).toContain(
+      `["nats"]["username"]`
     )
   })
 
@@ -360,5 +361,44 @@ describe("supervision settings per model", () => {
         `["registry"]["replicas"]`
       )
     }
+  })
+})
+
+describe("connection settings (nats)", () => {
+  it("takes credentials and TLS files, their paths relative to the config file", async () => {
+    const config = await decoded({
+      ...minimal,
+      nats: {
+        servers: ["tls://a:4222", "tls://b:4222"],
+        user: "service",
+        password: "s3cret",
+        tls: { ca: "certs/ca.pem", cert: "/abs/cert.pem", key: "../key.pem" }
+      }
+    })
+    expect(config.servers).toEqual(["tls://a:4222", "tls://b:4222"])
+    expect(config.auth).toEqual({
+      user: "service",
+      password: "s3cret",
+      tls: { ca: "/etc/modelbus/certs/ca.pem", cert: "/abs/cert.pem", key: "/etc/key.pem" }
+    })
+    expect((await decoded({ ...minimal, nats: { creds: "svc.creds" } })).auth).toEqual({
+      creds: "/etc/modelbus/svc.creds"
+    })
+    expect((await decoded(minimal)).auth).toBeUndefined()
+  })
+
+  it("refuses two ways to authenticate, and unknown keys under nats or nats.tls, with their path", async () => {
+    const both = await refused({ ...minimal, nats: { token: "t0ken", nkey: "user.nk" } })
+    expect(both.message).toContain("give one way to authenticate to NATS, not token and nkey")
+    expect(both.message).toContain(`["nats"]`)
+    expect((await refused({ ...minimal, nats: { tls: { cafile: "x" } } })).message).toContain(
+      `["nats"]["tls"]["cafile"]`
+    )
+  })
+
+  it("never shows the password, even when its type is wrong", async () => {
+    const error = await refused({ ...minimal, nats: { user: "service", password: 73519846 } })
+    expect(error.message).toContain(`["nats"]["password"]`)
+    expect(redact(error.message)).not.toContain("73519846")
   })
 })
