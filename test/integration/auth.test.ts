@@ -79,13 +79,16 @@ describe("roles as subject permissions", () => {
         },
         { run: () => limited.pushModel("iris", IRIS_MODEL), subject: "$JS.API.INFO" }
       ]
+      const figures: Record<string, number> = {}
       for (const { run, subject } of cases) {
         const { error, ms } = await refusal(run)
+        figures[subject] = Math.round(ms)
         expect(error).toBeInstanceOf(PermissionDenied)
         expect(error).toMatchObject({ _tag: "PermissionDenied", subject })
         expect((error as PermissionDenied).message).toContain(subject)
         expect(ms).toBeLessThan(TIMEOUT_MS)
       }
+      console.log(`PermissionDenied for a caller, ms from the call: ${JSON.stringify(figures)}`)
     } finally {
       await limited.close()
     }
