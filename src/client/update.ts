@@ -4,6 +4,7 @@ import { resolve } from "node:path"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Clock, Effect } from "effect"
 import { readModelFolder } from "../model/artifacts.js"
+import { ArtifactCheckFailed } from "../model/manifest.js"
 import type { InferInputs } from "../protocol/codec.js"
 import { parseBody, serialize } from "../protocol/codec.js"
 import { BadInput, ConnectionError } from "../protocol/errors.js"
@@ -11,7 +12,7 @@ import type { FitOptions, FitRequest } from "../protocol/fit.js"
 import type { SupervisorStatus } from "../protocol/messages.js"
 import { subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
-import { type FitError, fitErrorFromBody, UpdateFailed } from "../registry/errors.js"
+import { artifactCorrupt, type FitError, fitErrorFromBody, UpdateFailed } from "../registry/errors.js"
 import { publishVersion, rollbackVersion } from "../registry/publish.js"
 import { openRegistry, type Registry } from "../registry/Registry.js"
 import type { ModelVersion } from "../registry/versions.js"
@@ -47,6 +48,19 @@ export interface UpdateResult {
   /** From the update call to the last replica's acknowledgement. */
   readonly rolloutMs: number
 }
+
+/**
+ * The model in folder `path`, read and checked against the registry's limits: ArtifactCorrupt for a
+ * path leaving the folder, a size the manifest does not declare or too many bytes; BadInput otherwise.
+ */
+const readArtifacts = (registry: Registry, model: string, path: string) =>
+  Effect.tryPromise({
+    try: () => readModelFolder(resolve(path), registry.limits),
+    catch: (e) =>
+      e instanceof ArtifactCheckFailed
+        ? artifactCorrupt(model, resolve(path), e.problem)
+        : new BadInput({ message: `cannot read a TF.js model from ${path}: ${messageOf(e)}` })
+  })
 
 /** Update operations over an open connection; `status` asks every supervisor for its actors. */
 export const updatesOn = <E>(
@@ -131,10 +145,7 @@ export const updatesOn = <E>(
           return yield* waitForReplicas(model, fitted.version, started, timeoutMs, collector, fitted.loss)
         }
         const r = yield* registry
-        const files = yield* Effect.tryPromise({
-          try: () => readModelFolder(resolve(source.path)),
-          catch: (e) => new BadInput({ message: `cannot read a TF.js model from ${source.path}: ${messageOf(e)}` })
-        })
+        const files = yield* readArtifacts(r, model, source.path)
         const entry = yield* publishVersion(r, model, files, {
           source: `path:${resolve(source.path)}`,
           ...(options.force === undefined ? {} : { force: options.force }),
@@ -148,10 +159,7 @@ export const updatesOn = <E>(
   const pushModel = (model: string, path: string, options: UpdateOptions = {}) =>
     registry.pipe(
       Effect.flatMap((r) =>
-        Effect.tryPromise({
-          try: () => readModelFolder(resolve(path)),
-          catch: (e) => new BadInput({ message: `cannot read a TF.js model from ${path}: ${messageOf(e)}` })
-        }).pipe(
+        readArtifacts(r, model, path).pipe(
           Effect.flatMap((files) =>
             publishVersion(r, model, files, {
               source: `path:${resolve(path)}`,
