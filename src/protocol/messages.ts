@@ -120,15 +120,19 @@ export interface ControlReply {
   readonly error?: string
 }
 
-/** A replica's report after a new version was published: swapped in, or refused with the cause. */
-export interface UpdateAck {
-  readonly actor: string
-  readonly model: string
-  readonly version: number
-  readonly ok: boolean
-  readonly error?: string
-  readonly loads: number
-}
+/**
+ * A replica's report after a new version was published: swapped in, or refused with the cause.
+ * Published as JSON on the model's update-ack subject; readers decode it with this Schema.
+ */
+export const UpdateAck = Schema.Struct({
+  actor: Schema.String,
+  model: Schema.String,
+  version: Schema.Number,
+  ok: Schema.Boolean,
+  error: Schema.optionalKey(Schema.String),
+  loads: Schema.Number
+})
+export type UpdateAck = typeof UpdateAck.Type
 
 /** A live supervisor, as it announces itself in the deployment's `<prefix>_supervisors` bucket. */
 export const SupervisorMember = Schema.Struct({
