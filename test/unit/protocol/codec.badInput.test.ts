@@ -305,6 +305,13 @@ describe("decodeRequest gives hostile bodies nothing to work with", () => {
     }
   })
 
+  it("refuses JSON nested deeper than 64 levels before parsing it; brackets inside strings do not count", () => {
+    const deep = new TextEncoder().encode(`{"inputs": ${deepArray(64)}}`)
+    expectMessage(decodeRequest(deep, "json"), "body is JSON nested deeper than 64 levels")
+    const quoted = json({ inputs: [[1, 2, 3, 4]], note: `"${"[".repeat(200)}\\"` })
+    expect(decodeRequest(quoted, "json")).not.toBeInstanceOf(BadInput)
+  })
+
   it("refuses msgpack structured-clone references: 140 KB may not stand for 400 million values", () => {
     const inner = new Array<number>(20_000).fill(1)
     const body = new Packr({ useRecords: false, structuredClone: true }).pack({ inputs: new Array(20_000).fill(inner) })
