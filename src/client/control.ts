@@ -1,11 +1,11 @@
 // Operating a running deployment from a client: restart a model or one actor without a gap,
 // scale a model, and follow lifecycle events; the supervisors that own the target answer.
 import type { NatsConnection } from "@nats-io/transport-node"
-import { Effect, Schema, Stream } from "effect"
+import { Effect, Option, Result, Schema, Stream } from "effect"
 import { gather } from "../nats/gather.js"
 import { parseBody, serialize } from "../protocol/codec.js"
 import { ConnectionError } from "../protocol/errors.js"
-import type { ControlReply, LifecycleEvent } from "../protocol/messages.js"
+import { ControlReply, LifecycleEvent } from "../protocol/messages.js"
 import { type ControlCommand, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
 import type { Membership } from "./members.js"
@@ -45,6 +45,15 @@ const collect = (
     catch: (error) => new ConnectionError({ message: `request on ${subject} failed: ${messageOf(error)}` })
   })
 
+const decodeControlReply = Schema.decodeUnknownOption(ControlReply)
+const decodeEvent = Schema.decodeUnknownOption(LifecycleEvent)
+
+/** A lifecycle event published as JSON, or none when the message is not one (someone else wrote it). */
+const eventOf = (data: Uint8Array): Option.Option<LifecycleEvent> => {
+  const parsed = parseBody(data, "json")
+  return parsed.ok ? decodeEvent(parsed.value) : Option.none()
+}
+
 /** Control operations over an open connection. */
 export const controlOn = (nc: NatsConnection, membership: Membership, prefix?: string) => {
   const subject = subjects(prefix)
@@ -62,11 +71,12 @@ export const controlOn = (nc: NatsConnection, membership: Membership, prefix?: s
       announced?.length ??
       (yield* collect(nc, subject.status, {}, { strategy: "stall", stall: 300, maxWait: 3_000 })).length
     if (supervisors === 0) return yield* new NotFound({ message: `no supervisor answers on ${subject.status}`, target })
+    // a reply that is not a ControlReply (someone else answered on the subject) is left out
     const replies = (yield* collect(nc, subject.control(command), body, {
       strategy: "count",
       maxMessages: supervisors,
       maxWait: options.timeoutMs ?? 60_000
-    })) as Array<ControlReply>
+    })).flatMap((reply) => Option.toArray(decodeControlReply(reply)))
     const refused = replies.find((r) => r.error !== undefined)
     if (refused !== undefined)
       return yield* new ControlRefused({ message: refused.error!, supervisor: refused.supervisor })
@@ -94,7 +104,9 @@ export const controlOn = (nc: NatsConnection, membership: Membership, prefix?: s
         try: async () => {
           const sub = nc.subscribe(subject.events(model), {
             callback: (error, msg) => {
-              if (error === null) onEvent(JSON.parse(new TextDecoder().decode(msg.data)) as LifecycleEvent)
+              if (error !== null) return
+              const event = eventOf(msg.data)
+              if (Option.isSome(event)) onEvent(event.value)
             }
           })
           await nc.flush()
@@ -109,7 +121,7 @@ export const controlOn = (nc: NatsConnection, membership: Membership, prefix?: s
           sub,
           (error) => new ConnectionError({ message: `event subscription failed: ${messageOf(error)}` })
         ).pipe(
-          Stream.map((msg) => JSON.parse(new TextDecoder().decode(msg.data)) as LifecycleEvent),
+          Stream.filterMap((msg) => Result.fromOption(eventOf(msg.data), () => undefined)),
           Stream.ensuring(Effect.sync(() => sub.unsubscribe()))
         )
       })

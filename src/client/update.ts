@@ -8,8 +8,9 @@ import { ArtifactCheckFailed } from "../model/manifest.js"
 import type { InferInputs } from "../protocol/codec.js"
 import { parseBody, serialize } from "../protocol/codec.js"
 import { BadInput, ConnectionError } from "../protocol/errors.js"
-import type { FitOptions, FitRequest } from "../protocol/fit.js"
+import { type FitOptions, FitReply, type FitRequest } from "../protocol/fit.js"
 import type { SupervisorStatus } from "../protocol/messages.js"
+import { decoderOf } from "../protocol/schemaIssues.js"
 import { subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
 import { artifactCorrupt, type FitError, fitErrorFromBody, UpdateFailed } from "../registry/errors.js"
@@ -61,6 +62,8 @@ const readArtifacts = (registry: Registry, model: string, path: string) =>
         ? artifactCorrupt(model, resolve(path), e.problem)
         : new BadInput({ message: `cannot read a TF.js model from ${path}: ${messageOf(e)}` })
   })
+
+const decodeFitReply = decoderOf(FitReply, "fit reply")
 
 /** Update operations over an open connection; `status` asks every supervisor for its actors. */
 export const updatesOn = <E>(
@@ -125,9 +128,11 @@ export const updatesOn = <E>(
           const parsed = parseBody(msg.data, "msgpack")
           if (!parsed.ok) return Effect.fail(new ConnectionError({ message: `unexpected fit reply: ${parsed.reason}` }))
           const error = fitErrorFromBody(parsed.value)
-          return error !== undefined
-            ? Effect.fail(error)
-            : Effect.succeed(parsed.value as { version: number; loss: ReadonlyArray<number> })
+          if (error !== undefined) return Effect.fail(error)
+          const reply = decodeFitReply(parsed.value)
+          return reply.ok
+            ? Effect.succeed(reply.value)
+            : Effect.fail(new ConnectionError({ message: `unexpected fit reply: ${reply.reason}` }))
         }
       )
     )

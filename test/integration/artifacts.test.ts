@@ -145,7 +145,7 @@ describe("artifacts checked before anything loads them", () => {
   })
 })
 
-describe("registry entries decoded with Schema", () => {
+describe("control-plane input decoded with Schema", () => {
   it("ignores a malformed KV entry (replicas keep serving and following), and refuses it as current with the field named", async () => {
     const pids = (await actors()).map((a) => a.pid).sort()
     const before = await predict()
@@ -171,5 +171,23 @@ describe("registry entries decoded with Schema", () => {
     expect(result.acked).toHaveLength(2)
     expect((await predict()).version).toBe(result.version)
     expect((await actors()).map((a) => a.pid).sort()).toEqual(pids)
+  })
+
+  it("passes on lifecycle events that decode and leaves out what someone else published on the subject", async () => {
+    const events: Array<unknown> = []
+    const unsubscribe = await client.onEvents((e) => events.push(e), "guarded")
+    const valid = { type: "scaled", model: "guarded", supervisor: "elsewhere", at: 1, replicas: 2 }
+    for (const junk of [
+      "not json",
+      "[]",
+      JSON.stringify({ type: "exploded", model: "guarded" }),
+      JSON.stringify(valid)
+    ]) {
+      raw.publish("modelbus.events.guarded", junk)
+    }
+    await raw.flush()
+    await eventually(async () => (events.length > 0 ? events : undefined), 5_000, "the valid event")
+    unsubscribe()
+    expect(events).toEqual([valid])
   })
 })
