@@ -37,7 +37,7 @@ interface Queued extends Job {
 
 /** Requests can share a call when their non-batch dimensions and requested outputs agree. */
 const keyOf = (job: Job): string => {
-  let key = job.outputs === undefined ? "" : job.outputs.join(",")
+  let key = job.outputs === undefined ? "*" : job.outputs.join(",")
   for (const name in job.inputs) key += `|${name}:${job.inputs[name]!.shape.slice(1).join("x")}`
   return key
 }
@@ -82,8 +82,9 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
   const answer = (job: Queued, version: ServingVersion, computed: Readonly<Record<string, HostTensor>>) => {
     const outputs = version.model.signature.outputs
     const only = outputs[0]
-    const result: ReplyOutputs =
-      job.outputs === undefined && outputs.length === 1 && only !== undefined ? computed[only.name]! : computed
+    const result: ReplyOutputs | undefined =
+      job.outputs === undefined && outputs.length === 1 && only !== undefined ? computed[only.name] : computed
+    if (result === undefined) throw new Error(`the model returned no tensor for output ${only?.name}`)
     ctx.stats.served++
     replyOk(job.msg, job.encoding, {
       outputs: result,
@@ -98,10 +99,22 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
     replyError(job.msg, job.encoding, error)
   }
 
+  /** Answers, or fails the job when its answer cannot be made (an output the model did not return). */
+  const answerOrFail = (job: Queued, version: ServingVersion, computed: Readonly<Record<string, HostTensor>>) => {
+    try {
+      answer(job, version, computed)
+    } catch (cause) {
+      fail(
+        job,
+        new InferenceFailed({ message: `model "${ctx.modelName}" gave no answer to send: ${messageOf(cause)}` })
+      )
+    }
+  }
+
   const runOne = async (job: Queued, version: ServingVersion) => {
     try {
       ctx.stats.calls++
-      answer(job, version, await version.model.predict(job.inputs, job.outputs))
+      answerOrFail(job, version, await version.model.predict(job.inputs, job.outputs))
     } catch (cause) {
       fail(
         job,
@@ -149,7 +162,7 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
       for (const job of live) {
         const mine: Record<string, HostTensor> = {}
         for (const name in computed) mine[name] = slice(computed[name]!, from, job.rows)
-        answer(job, version, mine)
+        answerOrFail(job, version, mine)
         from += job.rows
       }
     } finally {
@@ -184,7 +197,8 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
     if (running) return
     running = true
     try {
-      while (queue.length > 0) await runBatch(take())
+      // a reply that cannot be sent at all (a closed connection) leaves its caller to time out, never the loop
+      while (queue.length > 0) await runBatch(take()).catch(() => undefined)
     } finally {
       running = false
     }

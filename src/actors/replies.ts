@@ -7,6 +7,12 @@ import type { InferReply } from "../protocol/messages.js"
 
 let jsonHeaders: MsgHdrs | undefined
 
+/** An error message as a header value: one line, at most 1024 characters (the body has the whole message). */
+const headerText = (message: string): string => {
+  const line = message.replace(/[\r\n]+/g, " ")
+  return line.length > 1024 ? `${line.slice(0, 1023)}…` : line
+}
+
 const headersFor = (encoding: Encoding, error?: ServiceError): MsgHdrs | undefined => {
   if (error === undefined) {
     if (encoding !== "json") return undefined
@@ -19,7 +25,7 @@ const headersFor = (encoding: Encoding, error?: ServiceError): MsgHdrs | undefin
   const h = natsHeaders()
   if (encoding === "json") h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE)
   h.set(ERROR_CODE_HEADER, String(errorCodes[error._tag]))
-  h.set(ERROR_HEADER, error.message.replace(/[\r\n]+/g, " "))
+  h.set(ERROR_HEADER, headerText(error.message))
   return h
 }
 

@@ -2,9 +2,9 @@
 // its path when the registry is empty), then preload, check, warm up and swap in each new version.
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Cause, Effect, Exit, type Scope, Stream } from "effect"
-import { materialize, readModelFolder } from "../model/artifacts.js"
+import { readModelFolder } from "../model/artifacts.js"
 import { ModelLoadFailed } from "../model/errors.js"
-import { loadModel } from "../model/loader.js"
+import { loadModelFiles } from "../model/loader.js"
 import type { ActorSettings } from "../protocol/ipc.js"
 import type { UpdateAck } from "../protocol/messages.js"
 import { subjects } from "../protocol/subjects.js"
@@ -16,17 +16,11 @@ import { type ModelVersion, signatureMismatch } from "../registry/versions.js"
 import { type ServingModel, swapIn } from "./servingModel.js"
 import { versionNotices } from "./versionNotices.js"
 
-/** Downloads (digest-checked) and loads a version's artifacts. */
+/** Downloads (digest- and size-checked) and loads a version's artifacts. */
 export const loadVersion = (registry: Registry, model: string, entry: ModelVersion) =>
-  registry.fetchArtifacts(model, entry).pipe(
-    Effect.flatMap((files) =>
-      Effect.acquireUseRelease(
-        Effect.promise(() => materialize(files)),
-        (folder) => loadModel(folder.dir),
-        (folder) => Effect.promise(() => folder.remove())
-      )
-    )
-  )
+  registry
+    .fetchArtifacts(model, entry)
+    .pipe(Effect.flatMap((files) => loadModelFiles(files, `${model} v${entry.version}`, registry.limits)))
 
 /** The registry's current version, after seeding version 1 from `path` if there is none yet. */
 export const currentVersion = Effect.fnUntraced(function* (registry: Registry, settings: ActorSettings) {
@@ -40,7 +34,8 @@ export const currentVersion = Effect.fnUntraced(function* (registry: Registry, s
         message: `cannot seed version 1 from ${settings.path}: ${messageOf(e)}`
       })
   })
-  return yield* publishVersion(registry, settings.model, files, { source: `path:${settings.path}` }).pipe(
+  // `after: 0`: a replica that lost the race to seed reads the winner's version instead of publishing a second one
+  return yield* publishVersion(registry, settings.model, files, { source: `path:${settings.path}`, after: 0 }).pipe(
     Effect.catchTag("VersionConflict", () =>
       registry
         .current(settings.model)

@@ -1,12 +1,12 @@
 // Operating a running deployment from a client: restart a model or one actor without a gap,
 // scale a model, and follow lifecycle events; the supervisors that own the target answer.
 import type { NatsConnection } from "@nats-io/transport-node"
-import { Effect, Schema, Stream } from "effect"
+import { Effect, Option, Result, Schema, Stream } from "effect"
 import { gather } from "../nats/gather.js"
 import { permissionDeniedOf } from "../nats/permissions.js"
 import { parseBody, serialize } from "../protocol/codec.js"
 import { ConnectionError, type PermissionDenied } from "../protocol/errors.js"
-import type { ControlReply, LifecycleEvent } from "../protocol/messages.js"
+import { ControlReply, LifecycleEvent } from "../protocol/messages.js"
 import { type ControlCommand, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
 import { gatherPlan, type Membership } from "./members.js"
@@ -50,6 +50,15 @@ const collect = (
 const subscriptionFailed = (error: unknown) =>
   permissionDeniedOf(error) ?? new ConnectionError({ message: `event subscription failed: ${messageOf(error)}` })
 
+const decodeControlReply = Schema.decodeUnknownOption(ControlReply)
+const decodeEvent = Schema.decodeUnknownOption(LifecycleEvent)
+
+/** A lifecycle event published as JSON, or none when the message is not one (someone else wrote it). */
+const eventOf = (data: Uint8Array): Option.Option<LifecycleEvent> => {
+  const parsed = parseBody(data, "json")
+  return parsed.ok ? decodeEvent(parsed.value) : Option.none()
+}
+
 /** Control operations over an open connection. */
 export const controlOn = (nc: NatsConnection, membership: Membership, prefix?: string) => {
   const subject = subjects(prefix)
@@ -68,11 +77,12 @@ export const controlOn = (nc: NatsConnection, membership: Membership, prefix?: s
     const supervisors =
       announced?.length === 0 ? 0 : (yield* collect(nc, subject.status, {}, gatherPlan(announced, 300, 3_000))).length
     if (supervisors === 0) return yield* new NotFound({ message: `no supervisor answers on ${subject.status}`, target })
+    // a reply that is not a ControlReply (someone else answered on the subject) is left out
     const replies = (yield* collect(nc, subject.control(command), body, {
       strategy: "count",
       maxMessages: supervisors,
       maxWait: options.timeoutMs ?? 60_000
-    })) as Array<ControlReply>
+    })).flatMap((reply) => Option.toArray(decodeControlReply(reply)))
     const refused = replies.find((r) => r.error !== undefined)
     if (refused !== undefined)
       return yield* new ControlRefused({ message: refused.error!, supervisor: refused.supervisor })
@@ -104,8 +114,12 @@ export const controlOn = (nc: NatsConnection, membership: Membership, prefix?: s
           let refused: unknown
           const sub = nc.subscribe(subject.events(model), {
             callback: (error, msg) => {
-              if (error === null) onEvent(JSON.parse(new TextDecoder().decode(msg.data)) as LifecycleEvent)
-              else refused = error
+              if (error !== null) {
+                refused = error
+                return
+              }
+              const event = eventOf(msg.data)
+              if (Option.isSome(event)) onEvent(event.value)
             }
           })
           // a refused subscription is answered before the flush's PONG
@@ -119,7 +133,7 @@ export const controlOn = (nc: NatsConnection, membership: Membership, prefix?: s
       Stream.suspend(() => {
         const sub = nc.subscribe(subject.events(model))
         return Stream.fromAsyncIterable(sub, subscriptionFailed).pipe(
-          Stream.map((msg) => JSON.parse(new TextDecoder().decode(msg.data)) as LifecycleEvent),
+          Stream.filterMap((msg) => Result.fromOption(eventOf(msg.data), () => undefined)),
           Stream.ensuring(Effect.sync(() => sub.unsubscribe()))
         )
       })

@@ -5,7 +5,7 @@ import { Effect, Fiber, Option, Queue, Schema, type Scope } from "effect"
 import { permissionDeniedOf } from "../nats/permissions.js"
 import { parseBody } from "../protocol/codec.js"
 import { ConnectionError, type PermissionDenied } from "../protocol/errors.js"
-import type { ActorStatus, UpdateAck } from "../protocol/messages.js"
+import { type ActorStatus, UpdateAck } from "../protocol/messages.js"
 import { messageOf } from "../protocol/values.js"
 
 /** Where a rollout stands: every listed replica acked, one refused, or some still to come. */
@@ -83,15 +83,7 @@ export const awaitRollout = <E>(
   })
 
 /** An update ack as the replicas publish it (JSON); anything else on the subject is ignored. */
-const UpdateAckBody = Schema.Struct({
-  actor: Schema.String,
-  model: Schema.String,
-  version: Schema.Number,
-  ok: Schema.Boolean,
-  error: Schema.optionalKey(Schema.String),
-  loads: Schema.Number
-})
-const decodeAck: (body: unknown) => Option.Option<UpdateAck> = Schema.decodeUnknownOption(UpdateAckBody)
+const decodeAck: (body: unknown) => Option.Option<UpdateAck> = Schema.decodeUnknownOption(UpdateAck)
 
 export interface AckCollector<E> {
   /** Waits for the replicas listed when the collector started to ack `version` (see `awaitRollout`). */

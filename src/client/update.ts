@@ -4,15 +4,17 @@ import { resolve } from "node:path"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Clock, Effect } from "effect"
 import { readModelFolder } from "../model/artifacts.js"
+import { ArtifactCheckFailed } from "../model/manifest.js"
 import { permissionDeniedOf } from "../nats/permissions.js"
 import type { InferInputs } from "../protocol/codec.js"
 import { parseBody, serialize } from "../protocol/codec.js"
 import { BadInput, ConnectionError } from "../protocol/errors.js"
-import type { FitOptions, FitRequest } from "../protocol/fit.js"
+import { type FitOptions, FitReply, type FitRequest } from "../protocol/fit.js"
 import type { SupervisorStatus } from "../protocol/messages.js"
+import { decoderOf } from "../protocol/schemaIssues.js"
 import { subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
-import { type FitError, fitErrorFromBody, UpdateFailed } from "../registry/errors.js"
+import { artifactCorrupt, type FitError, fitErrorFromBody, UpdateFailed } from "../registry/errors.js"
 import { publishVersion, rollbackVersion } from "../registry/publish.js"
 import { openRegistry, type Registry } from "../registry/Registry.js"
 import type { ModelVersion } from "../registry/versions.js"
@@ -49,6 +51,21 @@ export interface UpdateResult {
   /** From the update call to the last replica's acknowledgement. */
   readonly rolloutMs: number
 }
+
+/**
+ * The model in folder `path`, read and checked against the registry's limits: ArtifactCorrupt for a
+ * path leaving the folder, a size the manifest does not declare or too many bytes; BadInput otherwise.
+ */
+const readArtifacts = (registry: Registry, model: string, path: string) =>
+  Effect.tryPromise({
+    try: () => readModelFolder(resolve(path), registry.limits),
+    catch: (e) =>
+      e instanceof ArtifactCheckFailed
+        ? artifactCorrupt(model, resolve(path), e.problem)
+        : new BadInput({ message: `cannot read a TF.js model from ${path}: ${messageOf(e)}` })
+  })
+
+const decodeFitReply = decoderOf(FitReply, "fit reply")
 
 /** Update operations over an open connection; `status` asks every supervisor for its actors. */
 export const updatesOn = <E>(
@@ -114,9 +131,11 @@ export const updatesOn = <E>(
           const parsed = parseBody(msg.data, "msgpack")
           if (!parsed.ok) return Effect.fail(new ConnectionError({ message: `unexpected fit reply: ${parsed.reason}` }))
           const error = fitErrorFromBody(parsed.value)
-          return error !== undefined
-            ? Effect.fail(error)
-            : Effect.succeed(parsed.value as { version: number; loss: ReadonlyArray<number> })
+          if (error !== undefined) return Effect.fail(error)
+          const reply = decodeFitReply(parsed.value)
+          return reply.ok
+            ? Effect.succeed(reply.value)
+            : Effect.fail(new ConnectionError({ message: `unexpected fit reply: ${reply.reason}` }))
         }
       )
     )
@@ -134,10 +153,7 @@ export const updatesOn = <E>(
           return yield* waitForReplicas(model, fitted.version, started, timeoutMs, collector, fitted.loss)
         }
         const r = yield* registry
-        const files = yield* Effect.tryPromise({
-          try: () => readModelFolder(resolve(source.path)),
-          catch: (e) => new BadInput({ message: `cannot read a TF.js model from ${source.path}: ${messageOf(e)}` })
-        })
+        const files = yield* readArtifacts(r, model, source.path)
         const entry = yield* publishVersion(r, model, files, {
           source: `path:${resolve(source.path)}`,
           ...(options.force === undefined ? {} : { force: options.force }),
@@ -151,10 +167,7 @@ export const updatesOn = <E>(
   const pushModel = (model: string, path: string, options: UpdateOptions = {}) =>
     registry.pipe(
       Effect.flatMap((r) =>
-        Effect.tryPromise({
-          try: () => readModelFolder(resolve(path)),
-          catch: (e) => new BadInput({ message: `cannot read a TF.js model from ${path}: ${messageOf(e)}` })
-        }).pipe(
+        readArtifacts(r, model, path).pipe(
           Effect.flatMap((files) =>
             publishVersion(r, model, files, {
               source: `path:${resolve(path)}`,

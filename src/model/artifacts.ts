@@ -1,23 +1,61 @@
 // A model version's artifacts in memory: model.json and the weight files its manifest names, read
-// from a folder (paths kept inside it), and written back to a fresh temp folder for the loader.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+// from a folder and checked (paths, sizes, limit), and written back to a fresh temp folder.
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import path from "node:path"
-import { manifestPaths, modelJsonFile, readModelJsonFile, weightPath } from "./files.js"
+import { messageOf } from "../protocol/values.js"
+import { modelJsonFile, readModelJsonFile, weightPath } from "./files.js"
+import {
+  ArtifactCheckFailed,
+  type ArtifactLimits,
+  checkModelFiles,
+  DEFAULT_MAX_ARTIFACT_BYTES,
+  weightGroupsOf
+} from "./manifest.js"
 
-/** File name (relative, `/`-separated) → bytes; always holds `model.json`. */
+/** File name (relative, `/`-separated, as the manifest spells it) → bytes; always holds `model.json`. */
 export type ModelFiles = ReadonlyMap<string, Uint8Array>
 
-/** model.json and every weight file its manifest names, read from a folder. */
-export const readModelFolder = async (dir: string): Promise<ModelFiles> => {
+const sizeOf = async (file: string, folder: string): Promise<number> => {
+  const info = await stat(file).catch((cause: unknown) => {
+    const missing = (cause as { code?: unknown }).code === "ENOENT"
+    throw new Error(
+      missing
+        ? `weight file ${file} listed in ${path.join(folder, modelJsonFile)} is missing`
+        : `cannot read weight file ${file}: ${messageOf(cause)}`
+    )
+  })
+  if (!info.isFile()) throw new Error(`weight file ${file} listed in ${path.join(folder, modelJsonFile)} is not a file`)
+  return info.size
+}
+
+/**
+ * model.json and every weight file its manifest names, read from a folder and checked before
+ * anyone loads them. Throws ArtifactCheckFailed (its message does not name the folder) for a path leaving the folder, a size the manifest
+ * does not declare or files over the limit (sizes are checked before reading); an Error otherwise.
+ */
+export const readModelFolder = async (dir: string, limits: ArtifactLimits = {}): Promise<ModelFiles> => {
   const folder = path.resolve(dir)
-  const { json, bytes } = await readModelJsonFile(folder)
-  const files = new Map<string, Uint8Array>([[modelJsonFile, bytes]])
-  for (const relative of manifestPaths(json.weightsManifest)) {
-    const file = weightPath(folder, relative)
-    files.set(path.relative(folder, file).split(path.sep).join("/"), await readFile(file))
+  const { bytes } = await readModelJsonFile(folder)
+  const groups = weightGroupsOf(bytes)
+  if (!groups.ok) throw new ArtifactCheckFailed(groups.problem)
+  const maxBytes = limits.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES
+  const names = groups.value.flatMap((g) => g.paths)
+  const files = names.map((name) => ({ name, file: weightPath(folder, name) }))
+  let total = bytes.byteLength
+  for (const { file } of files) total += await sizeOf(file, folder)
+  if (total > maxBytes) {
+    throw new ArtifactCheckFailed({
+      message: `the model's files are too large: expected at most ${maxBytes} bytes, received ${total} bytes`,
+      expected: `at most ${maxBytes} bytes`,
+      actual: `${total} bytes`
+    })
   }
-  return files
+  const read = new Map<string, Uint8Array>([[modelJsonFile, bytes]])
+  for (const { name, file } of files) read.set(name, await readFile(file))
+  const problem = checkModelFiles(read, limits)
+  if (problem !== undefined) throw new ArtifactCheckFailed(problem)
+  return read
 }
 
 /** A temp folder holding a model's files; `remove` deletes it. */

@@ -27,10 +27,6 @@ export const weightPath = (folder: string, relative: string): string => {
   return file
 }
 
-/** Every weight file path of a manifest (relative to the model folder), in manifest order. */
-export const manifestPaths = (manifest: WeightsManifestConfig): Array<string> =>
-  manifest.flatMap((group) => group.paths)
-
 /**
  * Reads and checks `<dir>/model.json`, returning it parsed and as the bytes read. Throws an Error
  * whose message names the path and says what is wrong: no folder, not a folder, no model.json,
@@ -115,6 +111,25 @@ export const readWeights = async (
   }
   return [specs, concatenate(chunks)]
 }
+
+/**
+ * An IO handler that loads a model from its files in memory (name → bytes, as the manifest spells
+ * the names; checked beforehand), for tf.loadLayersModel / tf.loadGraphModel.
+ */
+export const filesLoadHandler = (json: ModelJSON, files: ReadonlyMap<string, Uint8Array>): tf.io.IOHandler => ({
+  load: async () =>
+    tf.io.getModelArtifactsForJSON(json, async (manifest) => {
+      const specs = manifest.flatMap((group) => group.weights)
+      const chunks = manifest.flatMap((group) =>
+        group.paths.map((name) => {
+          const bytes = files.get(name)
+          if (bytes === undefined) throw new Error(`weight file ${name} is missing`)
+          return bytes
+        })
+      )
+      return [specs, concatenate(chunks)]
+    })
+})
 
 /**
  * An IO handler that loads the model in `dir` for tf.loadLayersModel / tf.loadGraphModel.

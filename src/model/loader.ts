@@ -5,9 +5,11 @@ import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import type { HostTensor, TensorData } from "../protocol/tensor.js"
 import { messageOf } from "../protocol/values.js"
+import { type ModelFiles, readModelFolder } from "./artifacts.js"
 import { ModelLoadFailed } from "./errors.js"
-import { folderLoadHandler, modelJsonFile, readModelJson } from "./files.js"
+import { filesLoadHandler, modelJsonFile } from "./files.js"
 import { detectFormat, graphNeedsAsync } from "./format.js"
+import { ArtifactCheckFailed, type ArtifactLimits, checkModelFiles } from "./manifest.js"
 import {
   completeSpec,
   graphSpecs,
@@ -208,25 +210,46 @@ const loadGraph = (folder: string, handler: tf.io.IOHandler, modelJson: tf.io.Mo
     }
   })
 
+const formatProblem = (where: string) =>
+  `the ${modelJsonFile} of ${where} is neither a Layers model (format "layers-model", or a topology with ` +
+  `class_name and config) nor a Graph model (format "graph-model", or a topology with a node list)`
+
 /**
- * Loads the TF.js model in folder `dir` (model.json + weight files), Layers or Graph,
- * whichever model.json describes. Run `initRuntime` first so it lands on the chosen backend.
+ * Loads a TF.js model (Layers or Graph, whichever model.json describes) from its files in memory,
+ * after checking them (paths, dtypes, sizes, `limits`); `where` names it in errors (a folder, or
+ * `iris v3`). Run `initRuntime` first so it lands on the chosen backend.
  */
-export const loadModel = Effect.fn("Model.load")(function* (
-  dir: string
+export const loadModelFiles = Effect.fn("Model.loadFiles")(function* (
+  files: ModelFiles,
+  where: string,
+  limits: ArtifactLimits = {}
 ): Effect.fn.Return<LoadedModel, ModelLoadFailed> {
-  const folder = path.resolve(dir)
-  const modelJson = yield* Effect.tryPromise({
-    try: () => readModelJson(folder),
-    catch: (cause) => loadFailed(folder, messageOf(cause))
+  const problem = checkModelFiles(files, limits)
+  if (problem !== undefined) return yield* loadFailed(where, `${where}: ${problem.message}`)
+  const modelJson = yield* Effect.try({
+    try: () => JSON.parse(new TextDecoder().decode(files.get(modelJsonFile))) as tf.io.ModelJSON,
+    catch: (cause) => loadFailed(where, `${where}: ${messageOf(cause)}`)
   })
   const format = detectFormat(modelJson as unknown as Record<string, unknown>)
-  const handler = folderLoadHandler(folder, modelJson)
-  if (format === "layers") return yield* loadLayers(folder, handler)
-  if (format === "graph") return yield* loadGraph(folder, handler, modelJson)
-  return yield* loadFailed(
-    folder,
-    `${path.join(folder, modelJsonFile)} is neither a Layers model (format "layers-model", or a topology with ` +
-      `class_name and config) nor a Graph model (format "graph-model", or a topology with a node list)`
-  )
+  const handler = filesLoadHandler(modelJson, files)
+  if (format === "layers") return yield* loadLayers(where, handler)
+  if (format === "graph") return yield* loadGraph(where, handler, modelJson)
+  return yield* loadFailed(where, formatProblem(where))
+})
+
+/**
+ * Loads the TF.js model in folder `dir` (model.json + weight files, read and checked first), Layers
+ * or Graph, whichever model.json describes. Run `initRuntime` first so it lands on the chosen backend.
+ */
+export const loadModel = Effect.fn("Model.load")(function* (
+  dir: string,
+  limits: ArtifactLimits = {}
+): Effect.fn.Return<LoadedModel, ModelLoadFailed> {
+  const folder = path.resolve(dir)
+  const files = yield* Effect.tryPromise({
+    try: () => readModelFolder(folder, limits),
+    catch: (cause) =>
+      loadFailed(folder, cause instanceof ArtifactCheckFailed ? `${folder}: ${cause.message}` : messageOf(cause))
+  })
+  return yield* loadModelFiles(files, folder, limits)
 })

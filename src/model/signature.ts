@@ -10,7 +10,14 @@ export type { ModelSignature, TensorSpec } from "./specs.js"
 const formatShape = (shape: ReadonlyArray<number | null>): string =>
   `[${shape.map((d) => (d === null ? "?" : String(d))).join(", ")}]`
 
-const nameList = (names: ReadonlyArray<string>): string => names.map((n) => JSON.stringify(n)).join(", ")
+/** A name as quoted in a message: at most 64 characters (a caller's key may be any length). */
+const quoted = (name: string): string => JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name)
+
+/** Names as listed in a message: the first 5, then how many more, so a reply never grows with the request. */
+const nameList = (names: ReadonlyArray<string>): string =>
+  names.length > 5
+    ? `${names.slice(0, 5).map(quoted).join(", ")} and ${names.length - 5} more`
+    : names.map(quoted).join(", ")
 
 const badInput = (spec: TensorSpec, message: string) =>
   new BadInput({ message: `input "${spec.name}": ${message}`, input: spec.name })
@@ -64,7 +71,7 @@ export const checkInputs = (
   if (unknown.length > 0) {
     return new BadInput({
       message: `unknown input ${nameList(unknown)}; this model takes ${nameList(expectedNames)}`,
-      input: unknown[0]!
+      input: unknown[0]!.slice(0, 256)
     })
   }
   let batch: { readonly size: number; readonly from: string } | undefined

@@ -34,10 +34,32 @@ export const encodingOf = (contentType: string | undefined): Encoding =>
 export const encodingOfMessage = (msg: { readonly headers?: { get(key: string): string } | undefined }): Encoding =>
   encodingOf(msg.headers?.get(CONTENT_TYPE_HEADER) || undefined)
 
-// Plain maps and bins only (no msgpackr records), so any msgpack library can talk to modelbus.
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false })
+// Plain maps and bins only (no msgpackr records), so any msgpack library can talk to modelbus. Structured-clone
+// references are off: they would let a small body stand for billions of values (one array referenced everywhere).
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, structuredClone: false })
 const textDecoder = new TextDecoder()
 const textEncoder = new TextEncoder()
+
+/** JSON nesting deeper than this is refused before parsing (a request needs about 3 + MAX_RANK levels). */
+export const MAX_JSON_DEPTH = 64
+
+/** True when the JSON text's brackets nest deeper than `limit` (inside strings skipped): found without parsing. */
+const jsonTooDeep = (bytes: Uint8Array, limit: number): boolean => {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!
+    if (inString) {
+      if (b === 0x5c)
+        i++ // a backslash escapes the next byte
+      else if (b === 0x22) inString = false
+    } else if (b === 0x22) inString = true
+    else if (b === 0x5b || b === 0x7b) {
+      if (++depth > limit) return true
+    } else if (b === 0x5d || b === 0x7d) depth--
+  }
+  return false
+}
 
 /** Parses a message body into a plain value, or says why it cannot. */
 export const parseBody = (
@@ -45,6 +67,9 @@ export const parseBody = (
   encoding: Encoding
 ): { ok: true; value: unknown } | { ok: false; reason: string } => {
   if (bytes.byteLength === 0) return { ok: false, reason: "empty body" }
+  if (encoding === Encoding.json && jsonTooDeep(bytes, MAX_JSON_DEPTH)) {
+    return { ok: false, reason: `body is JSON nested deeper than ${MAX_JSON_DEPTH} levels` }
+  }
   try {
     return encoding === Encoding.json
       ? { ok: true, value: JSON.parse(textDecoder.decode(bytes)) }
@@ -109,9 +134,9 @@ export const readTensor = (raw: Record<string, unknown>, at: string, input?: str
   return bad(`data: expected raw bytes or a flat number array, received ${describe(data)}`)
 }
 
-const readInputValue = (raw: unknown, name?: string): InputValue | BadInput => {
+const readInputValue = (raw: unknown, maxValues: number, name?: string): InputValue | BadInput => {
   if (Array.isArray(raw) || typeof raw === "number") {
-    const flat = flattenNested(raw)
+    const flat = flattenNested(raw, maxValues)
     if (!flat.ok)
       return new BadInput({ message: `${where(name)}: ${flat.reason}`, ...(name === undefined ? {} : { input: name }) })
     return { kind: "nested", shape: flat.shape, values: flat.values }
@@ -126,11 +151,13 @@ const readInputValue = (raw: unknown, name?: string): InputValue | BadInput => {
   })
 }
 
-const readInputs = (raw: unknown): RequestInputs | BadInput => {
+/** `maxValues`: no input holds more values than this (each takes at least a byte of the body). */
+const readInputs = (raw: unknown, maxValues: number): RequestInputs | BadInput => {
   if (isRecord(raw) && !("dtype" in raw)) {
-    const values: Record<string, InputValue> = {}
+    // no prototype: a caller's "__proto__" or "constructor" is an input name like any other (and unknown)
+    const values: Record<string, InputValue> = Object.create(null)
     for (const [name, value] of Object.entries(raw)) {
-      const read = readInputValue(value, name)
+      const read = readInputValue(value, maxValues, name)
       if (read instanceof BadInput) return read
       values[name] = read
     }
@@ -138,7 +165,7 @@ const readInputs = (raw: unknown): RequestInputs | BadInput => {
       return new BadInput({ message: "inputs: expected at least one input, received an empty object" })
     return { kind: "named", values }
   }
-  const value = readInputValue(raw)
+  const value = readInputValue(raw, maxValues)
   return value instanceof BadInput ? value : { kind: "single", value }
 }
 
@@ -150,7 +177,7 @@ export const decodeRequest = (bytes: Uint8Array, encoding: Encoding): InferReque
   if (!isRecord(body) || !("inputs" in body)) {
     return new BadInput({ message: `expected a body {"inputs": ..., "outputs"?: [...]}, received ${describe(body)}` })
   }
-  const inputs = readInputs(body.inputs)
+  const inputs = readInputs(body.inputs, bytes.byteLength)
   if (inputs instanceof BadInput) return inputs
   const { outputs, timeoutMs } = body
   if (timeoutMs !== undefined && timeoutMs !== null && !(typeof timeoutMs === "number" && timeoutMs > 0)) {
@@ -160,8 +187,10 @@ export const decodeRequest = (bytes: Uint8Array, encoding: Encoding): InferReque
   }
   const deadline = typeof timeoutMs === "number" ? { timeoutMs } : {}
   if (outputs === undefined || outputs === null) return { inputs, ...deadline }
-  if (!Array.isArray(outputs) || !outputs.every((o) => typeof o === "string")) {
-    return new BadInput({ message: `outputs: expected an array of output names, received ${describe(outputs)}` })
+  if (!Array.isArray(outputs) || outputs.length === 0 || !outputs.every((o) => typeof o === "string")) {
+    return new BadInput({
+      message: `outputs: expected a non-empty array of output names, received ${describe(outputs)}`
+    })
   }
   return { inputs, outputs, ...deadline }
 }

@@ -46,9 +46,10 @@ export const decodeFitRequest = (body: unknown): FitRequest | BadInput => {
   })
 }
 
-/** A successful fit: the version it published, the loss after each epoch, the replica that trained. */
-export interface FitReply {
-  readonly version: number
-  readonly loss: ReadonlyArray<number>
-  readonly actor: string
-}
+/** A successful fit: the version it published, the loss after each epoch, the replica that trained (decoded with this Schema). */
+export const FitReply = Schema.Struct({
+  version: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+  loss: Schema.Array(Schema.Number),
+  actor: Schema.String
+})
+export type FitReply = typeof FitReply.Type

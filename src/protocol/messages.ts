@@ -98,37 +98,43 @@ export const LifecycleEventType = {
 } as const
 export type LifecycleEventType = (typeof LifecycleEventType)[keyof typeof LifecycleEventType]
 
-/** Published on `<prefix>.events.<model>` and logged, one per lifecycle change. */
-export interface LifecycleEvent {
-  readonly type: LifecycleEventType
-  readonly model: string
-  readonly supervisor: string
-  readonly at: number
-  readonly actor?: string
-  readonly pid?: number
-  readonly reason?: string
-  readonly restarts?: number
-  readonly replicas?: number
+/** Published on `<prefix>.events.<model>` (JSON) and logged, one per lifecycle change; readers decode it with this Schema. */
+export const LifecycleEvent = Schema.Struct({
+  type: Schema.Literals(Object.values(LifecycleEventType)),
+  model: Schema.String,
+  supervisor: Schema.String,
+  at: Schema.Number,
+  actor: Schema.optionalKey(Schema.String),
+  pid: Schema.optionalKey(Schema.Number),
+  reason: Schema.optionalKey(Schema.String),
+  restarts: Schema.optionalKey(Schema.Number),
+  replicas: Schema.optionalKey(Schema.Number),
   /** For `started`: how long the model took to load. */
-  readonly loadMs?: number
-}
+  loadMs: Schema.optionalKey(Schema.Number)
+})
+export type LifecycleEvent = typeof LifecycleEvent.Type
 
-/** A supervisor's answer to a control command; `done` lists the actor ids it acted on. */
-export interface ControlReply {
-  readonly supervisor: string
-  readonly done: ReadonlyArray<string>
-  readonly error?: string
-}
+/** A supervisor's answer to a control command; `done` lists the actor ids it acted on. Decoded with this Schema. */
+export const ControlReply = Schema.Struct({
+  supervisor: Schema.String,
+  done: Schema.Array(Schema.String),
+  error: Schema.optionalKey(Schema.String)
+})
+export type ControlReply = typeof ControlReply.Type
 
-/** A replica's report after a new version was published: swapped in, or refused with the cause. */
-export interface UpdateAck {
-  readonly actor: string
-  readonly model: string
-  readonly version: number
-  readonly ok: boolean
-  readonly error?: string
-  readonly loads: number
-}
+/**
+ * A replica's report after a new version was published: swapped in, or refused with the cause.
+ * Published as JSON on the model's update-ack subject; readers decode it with this Schema.
+ */
+export const UpdateAck = Schema.Struct({
+  actor: Schema.String,
+  model: Schema.String,
+  version: Schema.Number,
+  ok: Schema.Boolean,
+  error: Schema.optionalKey(Schema.String),
+  loads: Schema.Number
+})
+export type UpdateAck = typeof UpdateAck.Type
 
 /** A live supervisor, as it announces itself in the deployment's `<prefix>_supervisors` bucket. */
 export const SupervisorMember = Schema.Struct({

@@ -22,10 +22,20 @@ const shapeOf = (value: unknown): ReadonlyArray<number> | string => {
   return shape
 }
 
-/** Flattens nested arrays of numbers (or booleans) into a shape and row-major values. */
-export const flattenNested = (value: unknown): Flattened => {
+/**
+ * Flattens nested arrays of numbers (or booleans) into a shape and row-major values. Refuses, before
+ * walking, a shape of more than `maxValues` values (a body cannot hold more leaves than it has bytes).
+ */
+export const flattenNested = (value: unknown, maxValues = Number.POSITIVE_INFINITY): Flattened => {
   const shape = shapeOf(value)
   if (typeof shape === "string") return { ok: false, reason: shape }
+  const count = shape.reduce((n, d) => n * d, 1)
+  if (count > maxValues) {
+    return {
+      ok: false,
+      reason: `nesting of shape [${shape.join(", ")}] holds ${count} values; the body has room for at most ${maxValues}`
+    }
+  }
   const values: Array<number> = []
   const walk = (node: unknown, depth: number, at: string): string | undefined => {
     if (depth === shape.length) {

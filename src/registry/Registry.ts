@@ -3,16 +3,21 @@
 import { type KV, Kvm, KvWatchInclude } from "@nats-io/kv"
 import { type ObjectStore, Objm } from "@nats-io/obj"
 import type { NatsConnection } from "@nats-io/transport-node"
-import { Effect, type Scope, Stream } from "effect"
+import { Effect, Result, Schedule, type Scope, Stream } from "effect"
 import type { ModelFiles } from "../model/artifacts.js"
+import { type ArtifactLimits, checkModelFiles, DEFAULT_MAX_ARTIFACT_BYTES } from "../model/manifest.js"
 import { autoReplicas, bucketNames, kvStream, objectStream, raiseReplicas } from "../nats/buckets.js"
 import { checkJetStream } from "../nats/jetstream.js"
+import type { Decoded } from "../protocol/schemaIssues.js"
 import { subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
 import { decodeBundle, digestOf } from "./bundle.js"
 import { readHistory, readObject } from "./download.js"
-import { ArtifactCorrupt, RegistryUnavailable, VersionConflict, VersionNotFound } from "./errors.js"
-import { type ModelVersion, unreferencedDigests } from "./versions.js"
+import { ArtifactCorrupt, artifactCorrupt, RegistryUnavailable, VersionConflict, VersionNotFound } from "./errors.js"
+import { decodeModelVersion, type ModelVersion, unreferencedDigests } from "./versions.js"
+
+/** A read of the registry is tried up to 6 times, 250 ms apart and doubling (a leader may be moving). */
+const READ_RETRIES = Schedule.exponential("250 millis").pipe(Schedule.upTo({ times: 5 }))
 
 /** Versions kept per model (history of the KV key, and their artifacts), at most 64. */
 export const DEFAULT_RETENTION = 10
@@ -52,6 +57,8 @@ export interface Registry {
   ) => Effect.Effect<Stream.Stream<ModelVersion, RegistryUnavailable>, RegistryUnavailable, Scope.Scope>
   /** Deletes artifacts that no kept version refers to; returns how many. */
   readonly prune: (model: string) => Effect.Effect<number, RegistryUnavailable>
+  /** The size limit artifacts are checked against before anything loads them. */
+  readonly limits: ArtifactLimits
 }
 
 const objectName = (model: string, digest: string) => `${model}/${digest.replace(/^sha256:/, "")}`
@@ -61,13 +68,24 @@ const unavailable = (what: string) => (error: unknown) =>
 
 const attempt = <A>(what: string, run: () => Promise<A>) => Effect.tryPromise({ try: run, catch: unavailable(what) })
 
-const parseEntry = (value: Uint8Array): ModelVersion | undefined => {
-  try {
-    return JSON.parse(new TextDecoder().decode(value)) as ModelVersion
-  } catch {
-    return undefined
+/** A KV entry someone wrote, as a ModelVersion, or why it is not one (too large, not JSON, a wrong field). */
+const parseEntry = (model: string, revision: number, value: Uint8Array): Decoded<ModelVersion> => {
+  const where = `registry entry ${model} (revision ${revision})`
+  if (value.byteLength > MAX_ENTRY_BYTES) {
+    return { ok: false, reason: `${where} is ${value.byteLength} bytes; a model version is at most ${MAX_ENTRY_BYTES}` }
   }
+  let json: unknown
+  try {
+    json = JSON.parse(new TextDecoder().decode(value))
+  } catch (cause) {
+    return { ok: false, reason: `${where} is not JSON: ${messageOf(cause)}` }
+  }
+  const decoded = decodeModelVersion(json)
+  return decoded.ok ? decoded : { ok: false, reason: `${where} is not a model version: ${decoded.reason}` }
 }
+
+/** KV entries larger than this are not model versions (a signature of 1024 inputs fits well within it). */
+const MAX_ENTRY_BYTES = 256 * 1024
 
 const chunks = (bytes: Uint8Array, size: number, onProgress?: (sent: number, total: number) => void) => {
   let offset = 0
@@ -90,6 +108,8 @@ export interface RegistryOptions {
   readonly replicas?: number
   /** Raise buckets that exist with fewer replicas (what a supervisor does at start). */
   readonly raiseReplicas?: boolean
+  /** Artifacts larger than this are refused before they are downloaded or loaded (default 1 GiB). */
+  readonly maxArtifactBytes?: number
 }
 
 /** Opens (creating if needed) the registry buckets; RegistryUnavailable when JetStream is off. */
@@ -126,44 +146,112 @@ export const openRegistry = (nc: NatsConnection, options: RegistryOptions) =>
       }
     }
     const versions = subjects(options.prefix).versions
-    return makeRegistry(kv, store, {
-      download: (name) => readObject(nc, store, names.artifacts, name),
-      history: (model) => readHistory(nc, names.models, model),
-      announce: (model, version) => {
-        if (!nc.isClosed()) nc.publish(versions(model), JSON.stringify({ version }))
+    return makeRegistry(
+      kv,
+      store,
+      { maxBytes: options.maxArtifactBytes ?? DEFAULT_MAX_ARTIFACT_BYTES },
+      {
+        download: (name) => readObject(nc, store, names.artifacts, name),
+        history: (model) => readHistory(nc, names.models, model),
+        announce: (model, version) => {
+          if (!nc.isClosed()) nc.publish(versions(model), JSON.stringify({ version }))
+        }
       }
-    })
+    )
   })
 
 /** What the registry reads and says without a JetStream consumer (see download.ts). */
 interface Reads {
   readonly download: (name: string) => Effect.Effect<Uint8Array | null, string>
-  readonly history: (model: string) => Effect.Effect<ReadonlyArray<Uint8Array>, string>
+  readonly history: (
+    model: string
+  ) => Effect.Effect<ReadonlyArray<{ readonly seq: number; readonly data: Uint8Array }>, string>
   /** Tells the replicas on the bus that `model` moved to `version`. */
   readonly announce: (model: string, version: number) => void
 }
 
-const makeRegistry = (kv: KV, store: ObjectStore, reads: Reads): Registry => {
+const makeRegistry = (kv: KV, store: ObjectStore, limits: ArtifactLimits, reads: Reads): Registry => {
+  const maxBytes = limits.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES
+  /** A malformed current entry is refused (no version can follow it until someone publishes a valid one). */
   const current = (model: string) =>
     attempt("read", () => kv.get(model)).pipe(
-      Effect.map((e) => {
-        const entry = e === null || e.operation !== "PUT" ? undefined : parseEntry(e.value)
-        return entry === undefined || e === null ? undefined : { entry, revision: e.revision }
+      Effect.flatMap((e) => {
+        if (e === null || e.operation !== "PUT") return Effect.succeed(undefined)
+        const entry = parseEntry(model, e.revision, e.value)
+        return entry.ok
+          ? Effect.succeed({ entry: entry.value, revision: e.revision })
+          : Effect.fail(new RegistryUnavailable({ message: entry.reason }))
       })
     )
 
+  /** Malformed entries are left out of the history (and logged). */
   const history = (model: string) =>
     reads.history(model).pipe(
       Effect.mapError((why) => new RegistryUnavailable({ message: `registry history failed: ${why}` })),
-      Effect.map((values) =>
-        values
-          .flatMap((value) => {
-            const entry = parseEntry(value)
-            return entry === undefined ? [] : [entry]
-          })
-          .sort((a, b) => a.version - b.version)
-      )
+      Effect.map((values) => {
+        const versions: Array<ModelVersion> = []
+        const skipped: Array<string> = []
+        for (const { seq, data } of values) {
+          const entry = parseEntry(model, seq, data)
+          if (entry.ok) versions.push(entry.value)
+          else skipped.push(entry.reason)
+        }
+        return { versions: versions.sort((a, b) => a.version - b.version), skipped }
+      }),
+      Effect.tap(({ skipped }) => Effect.forEach(skipped, (reason) => Effect.logWarning(`skipped: ${reason}`))),
+      Effect.map(({ versions }) => versions)
     )
+
+  /** The files of a version's bundle, checked: size before download, digest, bundle shape, then the model's files. */
+  const fetchArtifacts = (model: string, entry: ModelVersion) =>
+    Effect.gen(function* () {
+      const what = `${model} v${entry.version}`
+      const name = objectName(model, entry.digest)
+      // retried like every read of a bundle: a stream leader may be moving off a lost node
+      const info = yield* attempt("download", () => store.info(name)).pipe(Effect.retry(READ_RETRIES))
+      if (info === null || info.deleted) {
+        return yield* new VersionNotFound({
+          message: `artifacts of ${what} (${entry.digest}) are not in the registry`,
+          model
+        })
+      }
+      if (info.size > maxBytes) {
+        return yield* artifactCorrupt(model, what, {
+          message: `the bundle is too large: expected at most ${maxBytes} bytes, received ${info.size} bytes`,
+          expected: `at most ${maxBytes} bytes`,
+          actual: `${info.size} bytes`
+        })
+      }
+      const bytes = yield* reads
+        .download(name)
+        .pipe(Effect.mapError((why) => new RegistryUnavailable({ message: `registry download failed: ${why}` })))
+      if (bytes === null) {
+        return yield* new VersionNotFound({
+          message: `artifacts of ${what} (${entry.digest}) are not in the registry`,
+          model
+        })
+      }
+      const actual = digestOf(bytes)
+      if (actual !== entry.digest) {
+        return yield* new ArtifactCorrupt({
+          message: `artifacts of ${what} do not match their digest: expected ${entry.digest}, received ${actual}`,
+          model,
+          expected: entry.digest,
+          actual
+        })
+      }
+      const files = decodeBundle(bytes)
+      if (!files.ok) {
+        return yield* artifactCorrupt(model, what, {
+          message: `the bundle does not decode: ${files.reason}`,
+          expected: "a bundle {files: {name: bytes}} with a model.json",
+          actual: files.reason
+        })
+      }
+      const problem = checkModelFiles(files.value, limits)
+      if (problem !== undefined) return yield* artifactCorrupt(model, what, problem)
+      return files.value
+    })
 
   const publish = (model: string, entry: ModelVersion, expectedRevision: number | undefined) =>
     Effect.tryPromise({
@@ -212,32 +300,7 @@ const makeRegistry = (kv: KV, store: ObjectStore, reads: Reads): Registry => {
         }
         return digest
       }),
-    fetchArtifacts: (model, entry) =>
-      reads.download(objectName(model, entry.digest)).pipe(
-        Effect.mapError((why) => new RegistryUnavailable({ message: `registry download failed: ${why}` })),
-        Effect.flatMap((bytes): Effect.Effect<ModelFiles, ArtifactCorrupt | VersionNotFound> => {
-          if (bytes === null) {
-            return Effect.fail(
-              new VersionNotFound({
-                message: `artifacts of ${model} v${entry.version} (${entry.digest}) are not in the registry`,
-                model
-              })
-            )
-          }
-          const actual = digestOf(bytes)
-          const files = actual === entry.digest ? decodeBundle(bytes) : undefined
-          return files !== undefined
-            ? Effect.succeed(files)
-            : Effect.fail(
-                new ArtifactCorrupt({
-                  message: `artifacts of ${model} v${entry.version} do not match their digest: expected ${entry.digest}, found ${actual}`,
-                  model,
-                  expected: entry.digest,
-                  actual
-                })
-              )
-        })
-      ),
+    fetchArtifacts,
     publish,
     watch: (model) =>
       Effect.acquireRelease(
@@ -246,8 +309,10 @@ const makeRegistry = (kv: KV, store: ObjectStore, reads: Reads): Registry => {
       ).pipe(
         Effect.map((watcher) =>
           Stream.fromAsyncIterable(watcher, unavailable("watch")).pipe(
-            Stream.map((e) => (e.operation === "PUT" ? parseEntry(e.value) : undefined)),
-            Stream.filter((entry): entry is ModelVersion => entry !== undefined)
+            Stream.filter((e) => e.operation === "PUT"),
+            Stream.map((e) => parseEntry(model, e.revision, e.value)),
+            Stream.tap((entry) => (entry.ok ? Effect.void : Effect.logWarning(`ignored: ${entry.reason}`))),
+            Stream.filterMap((entry) => (entry.ok ? Result.succeed(entry.value) : Result.failVoid))
           )
         )
       ),
@@ -263,6 +328,7 @@ const makeRegistry = (kv: KV, store: ObjectStore, reads: Reads): Registry => {
           discard: true
         })
         return doomed.length
-      })
+      }),
+    limits: { maxBytes }
   }
 }

@@ -1,11 +1,22 @@
 // A model version's artifacts as one deterministic bundle (model.json and its weight files in a
 // msgpack map sorted by name) and the bundle's sha256 digest.
 import { createHash } from "node:crypto"
+import { Schema } from "effect"
 import { Packr } from "msgpackr"
 import type { ModelFiles } from "../model/artifacts.js"
-import { isRecord } from "../protocol/values.js"
+import { type Decoded, decoderOf } from "../protocol/schemaIssues.js"
+import { messageOf } from "../protocol/values.js"
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true })
+// Plain maps and bins only; no records, typed-array or structured-clone extensions from a bundle someone else wrote.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, structuredClone: false })
+
+/** A bundle: file name → bytes, model.json among them (names and sizes are checked before loading). */
+const Bundle = Schema.Struct({
+  files: Schema.Record(Schema.String, Schema.Uint8Array).check(
+    Schema.makeFilter((files) => Object.hasOwn(files, "model.json") || "a model.json file")
+  )
+})
+const decodeBundleValue = decoderOf(Bundle, "bundle")
 
 /** The bundle bytes: the same files always give the same bytes. */
 export const encodeBundle = (files: ModelFiles): Uint8Array => {
@@ -14,20 +25,16 @@ export const encodeBundle = (files: ModelFiles): Uint8Array => {
   return packr.pack({ files: sorted })
 }
 
-/** The files of a bundle, or undefined if the bytes are not one. */
-export const decodeBundle = (bytes: Uint8Array): ModelFiles | undefined => {
+/** The files of a bundle, or why the bytes are not one (`{files: {name: bytes}}` with a model.json). */
+export const decodeBundle = (bytes: Uint8Array): Decoded<ModelFiles> => {
+  let value: unknown
   try {
-    const value: unknown = packr.unpack(bytes)
-    if (!isRecord(value) || !isRecord(value.files)) return undefined
-    const files = new Map<string, Uint8Array>()
-    for (const [name, data] of Object.entries(value.files)) {
-      if (!(data instanceof Uint8Array)) return undefined
-      files.set(name, data)
-    }
-    return files.has("model.json") ? files : undefined
-  } catch {
-    return undefined
+    value = packr.unpack(bytes)
+  } catch (cause) {
+    return { ok: false, reason: `bundle is not msgpack: ${messageOf(cause)}` }
   }
+  const decoded = decodeBundleValue(value)
+  return decoded.ok ? { ok: true, value: new Map(Object.entries(decoded.value.files)) } : decoded
 }
 
 /** `sha256:<hex>` of the bytes. */

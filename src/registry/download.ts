@@ -51,18 +51,18 @@ export const readObject = (
   })
 
 /**
- * Every kept value of `key` in KV bucket `bucket`, oldest first, by direct gets walking the key's
- * subject (`next_by_subj`); delete and purge markers are skipped.
+ * Every kept value of `key` in KV bucket `bucket` with its revision, oldest first, by direct gets
+ * walking the key's subject (`next_by_subj`); delete and purge markers are skipped.
  */
 export const readHistory = (
   nc: NatsConnection,
   bucket: string,
   key: string
-): Effect.Effect<ReadonlyArray<Uint8Array>, string> =>
+): Effect.Effect<ReadonlyArray<{ readonly seq: number; readonly data: Uint8Array }>, string> =>
   Effect.gen(function* () {
     const jsm = yield* step("reaching JetStream", () => jetstreamManager(nc, { timeout: 2_000 }))
     const subject = `$KV.${bucket}.${key}`
-    const values: Array<Uint8Array> = []
+    const values: Array<{ readonly seq: number; readonly data: Uint8Array }> = []
     for (let seq = 1; ; ) {
       const message = yield* step(`reading the history of ${key}`, () =>
         jsm.direct.getMessage(kvStream(bucket), { seq, next_by_subj: subject }).catch((error: unknown) => {
@@ -73,7 +73,7 @@ export const readHistory = (
       )
       if (message === null) return values
       const operation = message.header?.get("KV-Operation")
-      if (operation !== "DEL" && operation !== "PURGE") values.push(message.data)
+      if (operation !== "DEL" && operation !== "PURGE") values.push({ seq: message.seq, data: message.data })
       seq = message.seq + 1
     }
   })

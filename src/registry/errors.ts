@@ -32,13 +32,31 @@ export class IncompatibleSignature extends Schema.TaggedError<IncompatibleSignat
   model: Schema.String
 }) {}
 
-/** Artifacts whose sha256 does not match the digest the registry recorded. */
+/**
+ * Artifacts that may not be loaded: a bundle whose sha256 is not the recorded digest, or that does
+ * not decode; a weight path leaving the model; a weight file whose size is not what the manifest
+ * declares; an unknown dtype; more bytes than the limit. `expected` and `actual` say what was
+ * expected and what arrived (`524 bytes` / `31457280 bytes`).
+ */
 export class ArtifactCorrupt extends Schema.TaggedError<ArtifactCorrupt>()("ArtifactCorrupt", {
   message: Schema.String,
   model: Schema.String,
   expected: Schema.String,
   actual: Schema.String
 }) {}
+
+/** The ArtifactCorrupt refusing `what` (`iris v3`, a folder) of `model` for a checked problem. */
+export const artifactCorrupt = (
+  model: string,
+  what: string,
+  problem: { readonly message: string; readonly expected: string; readonly actual: string }
+) =>
+  new ArtifactCorrupt({
+    message: `refusing the artifacts of ${what}: ${problem.message}`,
+    model,
+    expected: problem.expected,
+    actual: problem.actual
+  })
 
 /** No such model or version in the registry. */
 export class VersionNotFound extends Schema.TaggedError<VersionNotFound>()("VersionNotFound", {

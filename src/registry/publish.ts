@@ -1,13 +1,14 @@
-// Publishing a new model version: load it once to describe and vet it (signature, finite weights and
-// warm-up outputs), refuse an incompatible signature unless forced, upload, compare-and-swap the KV entry.
+// Publishing a new model version: check its files, load it once to describe and vet it (signature, finite
+// weights, warm-up outputs), refuse an incompatible signature unless forced, upload, compare-and-swap.
 import { Effect } from "effect"
-import { type ModelFiles, materialize } from "../model/artifacts.js"
+import type { ModelFiles } from "../model/artifacts.js"
 import { findNonFinite } from "../model/finite.js"
 import type { LoadedModel } from "../model/loader.js"
+import { checkModelFiles } from "../model/manifest.js"
 import { BadInput } from "../protocol/errors.js"
 import { messageOf } from "../protocol/values.js"
 import { encodeBundle } from "./bundle.js"
-import { IncompatibleSignature, ModelNotFinite } from "./errors.js"
+import { artifactCorrupt, IncompatibleSignature, ModelNotFinite, VersionConflict } from "./errors.js"
 import type { Registry } from "./Registry.js"
 import { type ModelVersion, signatureMismatch } from "./versions.js"
 
@@ -16,16 +17,18 @@ export interface PublishOptions {
   readonly source: string
   /** Accept a signature that differs from the current version's. */
   readonly force?: boolean
+  /** Publish only while the current version is still this one (0: none yet); VersionConflict otherwise. */
+  readonly after?: number
   readonly onProgress?: (sent: number, total: number) => void
 }
 
 /** TensorFlow.js is imported only when a version is published, so plain clients start fast. */
 const modelRuntime = Effect.promise(async () => {
-  const [{ loadModel }, { initRuntime }] = await Promise.all([
+  const [{ loadModelFiles }, { initRuntime }] = await Promise.all([
     import("../model/loader.js"),
     import("../model/runtime.js")
   ])
-  return { loadModel, initRuntime }
+  return { loadModelFiles, initRuntime }
 })
 
 /** ModelNotFinite when a weight of `loaded` or its output on a zero probe batch is NaN or ±Infinity. */
@@ -46,25 +49,26 @@ export const checkFinite = (model: string, version: number, loaded: LoadedModel)
  * does not load or run, ModelNotFinite when its weights or warm-up outputs are not finite.
  */
 export const describeModel = (model: string, version: number, files: ModelFiles) =>
-  Effect.acquireUseRelease(
-    Effect.promise(() => materialize(files)),
-    (folder) =>
-      modelRuntime.pipe(
-        Effect.flatMap(({ initRuntime, loadModel }) =>
-          Effect.acquireUseRelease(
-            initRuntime().pipe(
-              Effect.andThen(loadModel(folder.dir)),
-              Effect.mapError(
-                (e) => new BadInput({ message: `the new artifacts do not load as a TF.js model: ${e.message}` })
-              )
-            ),
-            (loaded) => checkFinite(model, version, loaded).pipe(Effect.as(loaded.signature)),
-            (loaded) => Effect.sync(() => loaded.dispose())
+  modelRuntime.pipe(
+    Effect.flatMap(({ initRuntime, loadModelFiles }) =>
+      Effect.acquireUseRelease(
+        initRuntime().pipe(
+          Effect.andThen(loadModelFiles(files, `${model} v${version}`)),
+          Effect.mapError(
+            (e) => new BadInput({ message: `the new artifacts do not load as a TF.js model: ${e.message}` })
           )
-        )
-      ),
-    (folder) => Effect.promise(() => folder.remove())
+        ),
+        (loaded) => checkFinite(model, version, loaded).pipe(Effect.as(loaded.signature)),
+        (loaded) => Effect.sync(() => loaded.dispose())
+      )
+    )
   )
+
+/** ArtifactCorrupt when `files` may not be loaded (paths, dtypes, sizes, the registry's size limit). */
+export const checkArtifacts = (registry: Registry, model: string, version: number, files: ModelFiles) => {
+  const problem = checkModelFiles(files, registry.limits)
+  return problem === undefined ? Effect.void : Effect.fail(artifactCorrupt(model, `${model} v${version}`, problem))
+}
 
 /** Publishes `files` as the model's next version and prunes artifacts past the retention. */
 export const publishVersion = Effect.fn("Registry.publishVersion")(function* (
@@ -74,12 +78,22 @@ export const publishVersion = Effect.fn("Registry.publishVersion")(function* (
   options: PublishOptions
 ) {
   const current = yield* registry.current(model)
-  const signature = yield* describeModel(model, (current?.entry.version ?? 0) + 1, files)
+  const version = (current?.entry.version ?? 0) + 1
+  if (options.after !== undefined && options.after !== version - 1) {
+    return yield* new VersionConflict({
+      message: `model "${model}" is at version ${version - 1} while this update expected version ${options.after}`,
+      model,
+      expected: options.after,
+      actual: version - 1
+    })
+  }
+  yield* checkArtifacts(registry, model, version, files)
+  const signature = yield* describeModel(model, version, files)
   if (current !== undefined && options.force !== true) {
     const mismatch = signatureMismatch(current.entry.signature, signature)
     if (mismatch !== undefined) {
       return yield* new IncompatibleSignature({
-        message: `refusing ${model} v${current.entry.version + 1}: ${mismatch} (pass force to accept)`,
+        message: `refusing ${model} v${version}: ${mismatch} (pass force to accept)`,
         model
       })
     }
@@ -87,7 +101,7 @@ export const publishVersion = Effect.fn("Registry.publishVersion")(function* (
   const bundle = encodeBundle(files)
   const digest = yield* registry.storeArtifacts(model, bundle, options.onProgress)
   const entry: ModelVersion = {
-    version: (current?.entry.version ?? 0) + 1,
+    version,
     digest,
     format: signature.format,
     signature,

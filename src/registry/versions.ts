@@ -1,21 +1,44 @@
 // What the registry records for each model version, and the pure rules over versions:
 // signature compatibility between the serving version and a new one, and which versions to keep.
+import { Schema } from "effect"
 import type { ModelSignature, TensorSpec } from "../model/specs.js"
+import { decoderOf } from "../protocol/schemaIssues.js"
+import { DType } from "../protocol/tensor.js"
 
-export interface ModelVersion {
-  readonly version: number
+const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const Text = Schema.String.check(Schema.isMaxLength(4096))
+
+const TensorSpecSchema = Schema.Struct({
+  name: Text,
+  dtype: Schema.Literals(Object.values(DType)),
+  shape: Schema.Array(Schema.NullOr(Count)).check(Schema.isMaxLength(16))
+})
+
+const ModelSignatureSchema = Schema.Struct({
+  format: Schema.Literals(["layers", "graph"]),
+  inputs: Schema.Array(TensorSpecSchema).check(Schema.isMaxLength(1024)),
+  outputs: Schema.Array(TensorSpecSchema).check(Schema.isMaxLength(1024))
+})
+
+/** What the registry records for one version (a KV entry's JSON), decoded with this Schema when read. */
+export const ModelVersion = Schema.Struct({
+  version: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
   /** `sha256:<hex>` of the artifact bundle. */
-  readonly digest: string
-  readonly format: "layers" | "graph"
-  readonly signature: ModelSignature
-  readonly createdAt: string
+  digest: Schema.String.check(Schema.isPattern(/^sha256:[0-9a-f]{64}$/)),
+  format: Schema.Literals(["layers", "graph"]),
+  signature: ModelSignatureSchema,
+  createdAt: Text,
   /** Where it came from: `path:<dir>`, `fit:<actor>`, `rollback:<version>`. */
-  readonly source: string
+  source: Text,
   /** Bundle size in bytes. */
-  readonly size: number
+  size: Count,
   /** Accepted even though its signature differs from the version before it. */
-  readonly force?: boolean
-}
+  force: Schema.optionalKey(Schema.Boolean)
+})
+export type ModelVersion = typeof ModelVersion.Type
+
+/** A KV entry's parsed JSON as a ModelVersion, or a message naming each wrong field. */
+export const decodeModelVersion = decoderOf(ModelVersion, "entry")
 
 const specText = (s: TensorSpec) => `${s.name} ${s.dtype}[${s.shape.map((d) => (d === null ? "?" : d)).join(",")}]`
 

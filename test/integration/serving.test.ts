@@ -243,7 +243,7 @@ describe("bad input", () => {
     [
       "JSON nested 100,000 levels deep",
       new TextEncoder().encode(`{"inputs":${"[".repeat(100_000)}1${"]".repeat(100_000)}}`),
-      /nesting deeper than 8|not valid JSON/,
+      /nested deeper than 64 levels|nesting deeper than 8|not valid JSON/,
       true
     ],
     [

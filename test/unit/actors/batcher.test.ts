@@ -122,4 +122,22 @@ describe("makeBatcher", () => {
     expect(alone.answers[0]!.errorHeader).toMatch(/out of memory/)
     expect(b.stats).toEqual({ served: 0, errors: 1, inflight: 0, calls: 1 })
   })
+
+  it("answers InferenceFailed, and goes on serving, when the model returns no tensor for the output (alone or batched)", async () => {
+    let empty = true
+    const b = setup(async (inputs) => (empty ? {} : rowSums(inputs)))
+    const done = b.idle()
+    const fakes = [b.submit(xRows(1)), b.submit(xRows(2))]
+    await done
+    for (const fake of fakes) {
+      expect(answerOf(fake)).toEqual({ error: "InferenceFailed", code: "500" })
+      expect(fake.answers[0]!.errorHeader).toMatch(/returned no tensor for output y/)
+    }
+    empty = false
+    const next = b.idle()
+    const after = b.submit(xRows(1, 2))
+    await next
+    expect(answerOf(after)).toEqual([4])
+    expect(b.stats.inflight).toBe(0)
+  })
 })

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest"
 import { decodeRequest, type Encoding } from "../../../src/protocol/codec.js"
 import { BadInput } from "../../../src/protocol/errors.js"
 import type { InferRequest, InputValue } from "../../../src/protocol/messages.js"
-import { MAX_RANK } from "../../../src/protocol/nested.js"
+import { flattenNested, MAX_RANK } from "../../../src/protocol/nested.js"
 import { elementCount } from "../../../src/protocol/tensor.js"
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true })
@@ -267,24 +267,68 @@ describe("decodeRequest refuses malformed bodies with a BadInput", () => {
     for (const encoding of ENCODINGS) {
       expectMessage(
         decodeRequest(bodyIn(encoding, { inputs: [1], outputs: "y" }), encoding),
-        "outputs: expected an array of output names",
+        "outputs: expected a non-empty array of output names",
         `received the string "y"`
       )
       expectMessage(
         decodeRequest(bodyIn(encoding, { inputs: [1], outputs: ["y", 2] }), encoding),
-        "outputs: expected an array of output names",
+        "outputs: expected a non-empty array of output names",
         "received an array of 2"
       )
       expectMessage(
         decodeRequest(bodyIn(encoding, { inputs: [1], outputs: { y: 1 } }), encoding),
-        "outputs: expected an array of output names",
+        "outputs: expected a non-empty array of output names",
         "received an object"
+      )
+      expectMessage(
+        decodeRequest(bodyIn(encoding, { inputs: [1], outputs: [] }), encoding),
+        "outputs: expected a non-empty array of output names",
+        "received an array of 0"
       )
       // absent or null outputs mean "all outputs"
       expect(decodeRequest(bodyIn(encoding, { inputs: [1], outputs: null }), encoding)).toEqual({
         inputs: { kind: "single", value: { kind: "nested", shape: [1], values: [1] } }
       })
     }
+  })
+})
+
+describe("decodeRequest gives hostile bodies nothing to work with", () => {
+  it('keeps "__proto__" and Object.prototype names as input names (unknown to any model), never as a prototype', () => {
+    const row = "[[1, 2, 3, 4]]"
+    for (const name of ["__proto__", "constructor", "toString"]) {
+      const body = new TextEncoder().encode(`{"inputs": {"measurements": ${row}, ${JSON.stringify(name)}: ${row}}}`)
+      const decoded = decodeRequest(body, "json")
+      if (decoded instanceof BadInput || decoded.inputs.kind !== "named") throw new Error("expected named inputs")
+      expect(Object.keys(decoded.inputs.values).sort()).toEqual([name, "measurements"].sort())
+      expect(Object.getPrototypeOf(decoded.inputs.values)).toBeNull()
+    }
+  })
+
+  it("refuses JSON nested deeper than 64 levels before parsing it; brackets inside strings do not count", () => {
+    const deep = new TextEncoder().encode(`{"inputs": ${deepArray(64)}}`)
+    expectMessage(decodeRequest(deep, "json"), "body is JSON nested deeper than 64 levels")
+    const quoted = json({ inputs: [[1, 2, 3, 4]], note: `"${"[".repeat(200)}\\"` })
+    expect(decodeRequest(quoted, "json")).not.toBeInstanceOf(BadInput)
+  })
+
+  it("refuses msgpack structured-clone references: 140 KB may not stand for 400 million values", () => {
+    const inner = new Array<number>(20_000).fill(1)
+    const body = new Packr({ useRecords: false, structuredClone: true }).pack({ inputs: new Array(20_000).fill(inner) })
+    expect(body.byteLength).toBeLessThan(200_000)
+    expectMessage(decodeRequest(body, "msgpack"), "Structured clone extension is disabled")
+  })
+
+  it("refuses nesting that holds more values than the body has bytes, before walking it", () => {
+    const row = new Array<number>(1000).fill(1)
+    const shared = new Array(1000).fill(row) // what references would decode to: 10^6 values from one row
+    expect(flattenNested(shared, 5000)).toEqual({
+      ok: false,
+      reason: "nesting of shape [1000, 1000] holds 1000000 values; the body has room for at most 5000"
+    })
+    expect(flattenNested(shared).ok).toBe(true)
+    // a body's own nesting always fits its bytes
+    expect(decodeRequest(json({ inputs: [row, row] }), "json")).not.toBeInstanceOf(BadInput)
   })
 })
 

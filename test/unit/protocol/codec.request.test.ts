@@ -74,7 +74,7 @@ describe("encodeRequest → decodeRequest", () => {
       fc.property(
         fc.constantFrom(...ENCODINGS),
         fc.dictionary(fc.stringMatching(/^[a-z_][a-z0-9_]{0,8}$/), anyPlainTensorArb(true), { minKeys: 1, maxKeys: 4 }),
-        fc.option(fc.array(fc.string(), { maxLength: 3 }), { nil: undefined }),
+        fc.option(fc.array(fc.string(), { minLength: 1, maxLength: 3 }), { nil: undefined }),
         (encoding, tensors, outputs) => {
           fc.pre(!Object.hasOwn(tensors, "dtype") && !Object.hasOwn(tensors, "__proto__"))
           const inputs: Record<string, TensorInput> = {}

@@ -18,8 +18,9 @@ describe("bundles", () => {
     ])
     expect(digestOf(encodeBundle(a))).toBe(digestOf(encodeBundle(b)))
     expect(digestOf(encodeBundle(a))).toMatch(/^sha256:[0-9a-f]{64}$/)
-    const decoded = decodeBundle(encodeBundle(a))!
-    expect([...decoded].map(([name, data]) => [name, Array.from(data)])).toEqual([
+    const decoded = decodeBundle(encodeBundle(a))
+    if (!decoded.ok) throw new Error(decoded.reason)
+    expect([...decoded.value].map(([name, data]) => [name, Array.from(data)])).toEqual([
       ["model.json", [1, 2]],
       ["weights.bin", [3]]
     ])
@@ -28,8 +29,12 @@ describe("bundles", () => {
   it("change their digest when any byte changes, and refuse what is not a bundle", () => {
     const a = new Map([["model.json", bytes(1, 2)]])
     expect(digestOf(encodeBundle(a))).not.toBe(digestOf(encodeBundle(new Map([["model.json", bytes(1, 3)]]))))
-    expect(decodeBundle(bytes(0xc1))).toBeUndefined()
-    expect(decodeBundle(encodeBundle(new Map([["weights.bin", bytes(1)]])))).toBeUndefined()
+    expect(decodeBundle(bytes(0xc1)).ok).toBe(false)
+    expect(decodeBundle(bytes(0x92, 0x01))).toMatchObject({ ok: false, reason: expect.stringMatching(/not msgpack/) })
+    expect(decodeBundle(encodeBundle(new Map([["weights.bin", bytes(1)]])))).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/model\.json/)
+    })
   })
 })
 

@@ -1,0 +1,31 @@
+// The Schemas of what replicas and supervisors publish (update acks, lifecycle events, control and fit
+// replies): what they write decodes; anything else someone publishes on those subjects is refused.
+import { Option, Schema } from "effect"
+import { describe, expect, it } from "vitest"
+import { FitReply } from "../../../src/protocol/fit.js"
+import { ControlReply, LifecycleEvent, UpdateAck } from "../../../src/protocol/messages.js"
+
+const decodes = (schema: Schema.ConstraintDecoder<unknown>, value: unknown) =>
+  Option.isSome(Schema.decodeUnknownOption(schema)(value))
+
+describe("published message Schemas", () => {
+  it("decode what modelbus writes", () => {
+    expect(decodes(UpdateAck, { actor: "a-1@x", model: "a", version: 2, ok: false, error: "why", loads: 2 })).toBe(true)
+    expect(decodes(LifecycleEvent, { type: "started", model: "a", supervisor: "x", at: 1, pid: 4, loadMs: 3 })).toBe(
+      true
+    )
+    expect(decodes(ControlReply, { supervisor: "x", done: ["a-1@x"] })).toBe(true)
+    expect(decodes(FitReply, { version: 3, loss: [0.5, 0.25], actor: "a-1@x" })).toBe(true)
+  })
+
+  it("refuse anything else: wrong types, unknown event types, missing fields", () => {
+    for (const value of [null, "x", [], { actor: "a", model: "a", version: "2", ok: true, loads: 1 }]) {
+      expect(decodes(UpdateAck, value)).toBe(false)
+    }
+    expect(decodes(LifecycleEvent, { type: "exploded", model: "a", supervisor: "x", at: 1 })).toBe(false)
+    expect(decodes(LifecycleEvent, { type: "started", model: "a", at: 1 })).toBe(false)
+    expect(decodes(ControlReply, { supervisor: "x", done: "a-1@x" })).toBe(false)
+    expect(decodes(FitReply, { version: 0, loss: [], actor: "a" })).toBe(false)
+    expect(decodes(FitReply, { version: 2, loss: ["x"], actor: "a" })).toBe(false)
+  })
+})
