@@ -16,15 +16,20 @@ export type RolloutProgress =
 
 export type RolloutOutcome = Exclude<RolloutProgress, { readonly _tag: "Waiting" }>
 
-/** The replicas listed when the rollout began, against their acks of the version (by actor id). */
+/**
+ * The replicas listed when the rollout began, against their acks of the version (by actor id) and
+ * the ones status shows already serving it (`caughtUp`: started onto it, so they never ack it).
+ */
 export const rolloutProgress = (
   replicas: ReadonlyArray<string>,
-  acks: ReadonlyMap<string, UpdateAck>
+  acks: ReadonlyMap<string, UpdateAck>,
+  caughtUp: ReadonlySet<string> = new Set()
 ): RolloutProgress => {
   const refusal = replicas.map((id) => acks.get(id)).find((a) => a !== undefined && !a.ok)
   if (refusal !== undefined) return { _tag: "Refused", ack: refusal }
-  const acked = replicas.filter((id) => acks.get(id)?.ok === true)
-  const pending = replicas.filter((id) => acks.get(id)?.ok !== true)
+  const served = (id: string) => acks.get(id)?.ok === true || caughtUp.has(id)
+  const acked = replicas.filter(served)
+  const pending = replicas.filter((id) => !served(id))
   return pending.length === 0 ? { _tag: "Served", acked, pending } : { _tag: "Waiting", acked, pending }
 }
 
@@ -42,10 +47,15 @@ export const settleAtTimeout = (
   return { _tag: "Served", acked: serving, pending: live.map((a) => a.id).filter((id) => !serving.includes(id)) }
 }
 
+/** While acks are awaited, status is asked after this long without one (Clock time). */
+export const RECHECK_MS = 1_000
+
 /**
- * Takes acks from the queue until every listed replica acked `version` or one refused; after
- * `timeoutMs` (Clock time) asks `live` once for replicas that restarted onto it. Acks of other
- * versions are skipped; acks queued before the call count.
+ * Takes acks from the queue until every listed replica acked `version` or one refused. After each
+ * `RECHECK_MS` without an ack it asks `live`: a listed replica already on the version counts (it
+ * started onto it: a replica started by `scale` meanwhile never acks), one gone is dropped. After
+ * `timeoutMs` (Clock time) it settles with `live` once more. Acks of other versions are skipped;
+ * acks queued before the call count.
  */
 export const awaitRollout = <E>(
   acks: Queue.Dequeue<UpdateAck>,
@@ -56,12 +66,23 @@ export const awaitRollout = <E>(
 ): Effect.Effect<RolloutOutcome, E> =>
   Effect.suspend(() => {
     const seen = new Map<string, UpdateAck>()
+    const caughtUp = new Set<string>()
+    let listed = replicas
     const decided = Effect.gen(function* () {
       for (;;) {
-        const progress = rolloutProgress(replicas, seen)
+        const progress = rolloutProgress(listed, seen, caughtUp)
         if (progress._tag !== "Waiting") return progress
-        const ack = yield* Queue.take(acks)
-        if (ack.version === version) seen.set(ack.actor, ack)
+        const next = yield* Queue.take(acks).pipe(Effect.timeoutOption(RECHECK_MS))
+        if (Option.isSome(next)) {
+          if (next.value.version === version) seen.set(next.value.actor, next.value)
+          continue
+        }
+        // a failed look is no verdict while there is time: the next quiet second looks again
+        const now = yield* Effect.option(live)
+        if (Option.isNone(now)) continue
+        const present = new Set(now.value.map((a) => a.id))
+        listed = listed.filter((id) => present.has(id) || seen.has(id))
+        for (const actor of now.value) if (actor.version >= version) caughtUp.add(actor.id)
       }
     })
     return decided.pipe(

@@ -62,14 +62,15 @@ const underTestClock = <A>(program: (acks: Queue.Queue<UpdateAck>) => Effect.Eff
   )
 
 describe("waiting for the acks (TestClock)", () => {
-  const noStatus = Effect.die("status is asked only at the timeout")
+  /** Status that shows the listed replicas still on version 1. */
+  const behind = (...ids: Array<string>) => Effect.succeed(ids.map((id) => ({ id, version: 1 })))
 
   it("returns as soon as every replica acked, counting acks queued before it started and skipping other versions", async () => {
     const outcome = await underTestClock((acks) =>
       Effect.gen(function* () {
         Queue.offerUnsafe(acks, ack("a", 1))
         Queue.offerUnsafe(acks, ack("a", 2))
-        const fiber = yield* Effect.forkChild(awaitRollout(acks, ["a", "b"], 2, 30_000, noStatus))
+        const fiber = yield* Effect.forkChild(awaitRollout(acks, ["a", "b"], 2, 30_000, behind("a", "b")))
         yield* TestClock.adjust(5_000)
         expect(fiber.pollUnsafe()).toBeUndefined()
         Queue.offerUnsafe(acks, ack("b", 2))
@@ -83,13 +84,13 @@ describe("waiting for the acks (TestClock)", () => {
     const outcome = await underTestClock((acks) =>
       Effect.gen(function* () {
         Queue.offerUnsafe(acks, ack("b", 7, false))
-        return yield* awaitRollout(acks, ["a", "b", "c"], 7, 30_000, noStatus)
+        return yield* awaitRollout(acks, ["a", "b", "c"], 7, 30_000, behind("a", "b", "c"))
       })
     )
     expect(outcome).toEqual({ _tag: "Refused", ack: ack("b", 7, false) })
   })
 
-  it("gives up exactly at timeoutMs of Clock time, then asks status once for replicas that restarted onto the version", async () => {
+  it("gives up exactly at timeoutMs of Clock time, counting live replicas already on the version and listing those behind", async () => {
     let asked = 0
     const live = Effect.sync(() => {
       asked++
@@ -109,9 +110,28 @@ describe("waiting for the acks (TestClock)", () => {
         return { before, exit: yield* Fiber.await(fiber) }
       })
     )
-    expect(before).toEqual({ done: false, asked: 0 })
+    // asked after each quiet second (RECHECK_MS) while waiting, then once more at the timeout
+    expect(before).toEqual({ done: false, asked: 9 })
     expect(exit).toEqual(Exit.succeed({ _tag: "Served", acked: ["a", "c2"], pending: ["b"] }))
-    expect(asked).toBe(1)
+  })
+
+  it("counts a replica that started onto the version (it never acks) as soon as status shows it, long before the timeout", async () => {
+    const { afterAck, exit } = await underTestClock((acks) =>
+      Effect.gen(function* () {
+        const live = Effect.succeed([
+          { id: "a", version: 2 },
+          { id: "scaled-up", version: 2 }
+        ])
+        const fiber = yield* Effect.forkChild(awaitRollout(acks, ["a", "scaled-up", "gone"], 2, 30_000, live))
+        Queue.offerUnsafe(acks, ack("a", 2))
+        yield* TestClock.adjust(500)
+        const afterAck = fiber.pollUnsafe() !== undefined
+        yield* TestClock.adjust(1_000)
+        return { afterAck, exit: yield* Fiber.await(fiber) }
+      })
+    )
+    expect(afterAck).toBe(false)
+    expect(exit).toEqual(Exit.succeed({ _tag: "Served", acked: ["a", "scaled-up"], pending: [] }))
   })
 
   it("fails with status's own error when status fails at the timeout", async () => {
