@@ -3,21 +3,20 @@
 import { type KV, Kvm, KvWatchInclude } from "@nats-io/kv"
 import { type ObjectStore, Objm } from "@nats-io/obj"
 import type { NatsConnection } from "@nats-io/transport-node"
-import { Effect, Result, Schedule, type Scope, Stream } from "effect"
+import { Effect, Result, type Scope, Stream } from "effect"
 import type { ModelFiles } from "../model/artifacts.js"
-import { type ArtifactLimits, checkModelFiles, DEFAULT_MAX_ARTIFACT_BYTES } from "../model/manifest.js"
+import { type ArtifactLimits, DEFAULT_MAX_ARTIFACT_BYTES } from "../model/manifest.js"
 import { autoReplicas, bucketNames, kvStream, objectStream, raiseReplicas } from "../nats/buckets.js"
 import { checkJetStream } from "../nats/jetstream.js"
-import type { Decoded } from "../protocol/schemaIssues.js"
 import { subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
-import { decodeBundle, digestOf } from "./bundle.js"
+import { digestOf } from "./bundle.js"
 import { readHistory, readObject } from "./download.js"
-import { ArtifactCorrupt, artifactCorrupt, RegistryUnavailable, VersionConflict, VersionNotFound } from "./errors.js"
-import { decodeModelVersion, type ModelVersion, unreferencedDigests } from "./versions.js"
-
-/** A read of the registry is tried up to 6 times, 250 ms apart and doubling (a leader may be moving). */
-const READ_RETRIES = Schedule.exponential("250 millis").pipe(Schedule.upTo({ times: 5 }))
+import { parseEntry } from "./entries.js"
+import { type ArtifactCorrupt, RegistryUnavailable, VersionConflict, type VersionNotFound } from "./errors.js"
+import { fetchChecked } from "./fetch.js"
+import { attempt, chunks, objectName, unavailable } from "./io.js"
+import { type ModelVersion, unreferencedDigests } from "./versions.js"
 
 /** Versions kept per model (history of the KV key, and their artifacts), at most 64. */
 export const DEFAULT_RETENTION = 10
@@ -59,45 +58,6 @@ export interface Registry {
   readonly prune: (model: string) => Effect.Effect<number, RegistryUnavailable>
   /** The size limit artifacts are checked against before anything loads them. */
   readonly limits: ArtifactLimits
-}
-
-const objectName = (model: string, digest: string) => `${model}/${digest.replace(/^sha256:/, "")}`
-
-const unavailable = (what: string) => (error: unknown) =>
-  new RegistryUnavailable({ message: `registry ${what} failed: ${messageOf(error)}` })
-
-const attempt = <A>(what: string, run: () => Promise<A>) => Effect.tryPromise({ try: run, catch: unavailable(what) })
-
-/** A KV entry someone wrote, as a ModelVersion, or why it is not one (too large, not JSON, a wrong field). */
-const parseEntry = (model: string, revision: number, value: Uint8Array): Decoded<ModelVersion> => {
-  const where = `registry entry ${model} (revision ${revision})`
-  if (value.byteLength > MAX_ENTRY_BYTES) {
-    return { ok: false, reason: `${where} is ${value.byteLength} bytes; a model version is at most ${MAX_ENTRY_BYTES}` }
-  }
-  let json: unknown
-  try {
-    json = JSON.parse(new TextDecoder().decode(value))
-  } catch (cause) {
-    return { ok: false, reason: `${where} is not JSON: ${messageOf(cause)}` }
-  }
-  const decoded = decodeModelVersion(json)
-  return decoded.ok ? decoded : { ok: false, reason: `${where} is not a model version: ${decoded.reason}` }
-}
-
-/** KV entries larger than this are not model versions (a signature of 1024 inputs fits well within it). */
-const MAX_ENTRY_BYTES = 256 * 1024
-
-const chunks = (bytes: Uint8Array, size: number, onProgress?: (sent: number, total: number) => void) => {
-  let offset = 0
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (offset >= bytes.byteLength) return controller.close()
-      const chunk = bytes.subarray(offset, Math.min(offset + size, bytes.byteLength))
-      offset += chunk.byteLength
-      controller.enqueue(chunk)
-      onProgress?.(offset, bytes.byteLength)
-    }
-  })
 }
 
 export interface RegistryOptions {
@@ -202,56 +162,7 @@ const makeRegistry = (kv: KV, store: ObjectStore, limits: ArtifactLimits, reads:
       Effect.map(({ versions }) => versions)
     )
 
-  /** The files of a version's bundle, checked: size before download, digest, bundle shape, then the model's files. */
-  const fetchArtifacts = (model: string, entry: ModelVersion) =>
-    Effect.gen(function* () {
-      const what = `${model} v${entry.version}`
-      const name = objectName(model, entry.digest)
-      // retried like every read of a bundle: a stream leader may be moving off a lost node
-      const info = yield* attempt("download", () => store.info(name)).pipe(Effect.retry(READ_RETRIES))
-      if (info === null || info.deleted) {
-        return yield* new VersionNotFound({
-          message: `artifacts of ${what} (${entry.digest}) are not in the registry`,
-          model
-        })
-      }
-      if (info.size > maxBytes) {
-        return yield* artifactCorrupt(model, what, {
-          message: `the bundle is too large: expected at most ${maxBytes} bytes, received ${info.size} bytes`,
-          expected: `at most ${maxBytes} bytes`,
-          actual: `${info.size} bytes`
-        })
-      }
-      const bytes = yield* reads
-        .download(name)
-        .pipe(Effect.mapError((why) => new RegistryUnavailable({ message: `registry download failed: ${why}` })))
-      if (bytes === null) {
-        return yield* new VersionNotFound({
-          message: `artifacts of ${what} (${entry.digest}) are not in the registry`,
-          model
-        })
-      }
-      const actual = digestOf(bytes)
-      if (actual !== entry.digest) {
-        return yield* new ArtifactCorrupt({
-          message: `artifacts of ${what} do not match their digest: expected ${entry.digest}, received ${actual}`,
-          model,
-          expected: entry.digest,
-          actual
-        })
-      }
-      const files = decodeBundle(bytes)
-      if (!files.ok) {
-        return yield* artifactCorrupt(model, what, {
-          message: `the bundle does not decode: ${files.reason}`,
-          expected: "a bundle {files: {name: bytes}} with a model.json",
-          actual: files.reason
-        })
-      }
-      const problem = checkModelFiles(files.value, limits)
-      if (problem !== undefined) return yield* artifactCorrupt(model, what, problem)
-      return files.value
-    })
+  const fetchArtifacts = fetchChecked(store, reads.download, limits)
 
   const publish = (model: string, entry: ModelVersion, expectedRevision: number | undefined) =>
     Effect.tryPromise({

@@ -1,0 +1,68 @@
+// Fetching a version's artifacts for a replica, every check before anything loads them: the bundle's
+// size before download, its digest, its shape, then the model's own files against their manifest.
+import type { ObjectStore } from "@nats-io/obj"
+import { Effect } from "effect"
+import type { ModelFiles } from "../model/artifacts.js"
+import { type ArtifactLimits, checkModelFiles, DEFAULT_MAX_ARTIFACT_BYTES } from "../model/manifest.js"
+import { decodeBundle, digestOf } from "./bundle.js"
+import { ArtifactCorrupt, artifactCorrupt, RegistryUnavailable, VersionNotFound } from "./errors.js"
+import { attempt, objectName, READ_RETRIES } from "./io.js"
+import type { ModelVersion } from "./versions.js"
+
+/** The checked fetch of artifacts over `download` (bytes of an object, or null when there is none). */
+export const fetchChecked =
+  (store: ObjectStore, download: (name: string) => Effect.Effect<Uint8Array | null, string>, limits: ArtifactLimits) =>
+  (
+    model: string,
+    entry: ModelVersion
+  ): Effect.Effect<ModelFiles, ArtifactCorrupt | VersionNotFound | RegistryUnavailable> => {
+    const maxBytes = limits.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES
+    return Effect.gen(function* () {
+      const what = `${model} v${entry.version}`
+      const name = objectName(model, entry.digest)
+      // retried like every read of a bundle: a stream leader may be moving off a lost node
+      const info = yield* attempt("download", () => store.info(name)).pipe(Effect.retry(READ_RETRIES))
+      if (info === null || info.deleted) {
+        return yield* new VersionNotFound({
+          message: `artifacts of ${what} (${entry.digest}) are not in the registry`,
+          model
+        })
+      }
+      if (info.size > maxBytes) {
+        return yield* artifactCorrupt(model, what, {
+          message: `the bundle is too large: expected at most ${maxBytes} bytes, received ${info.size} bytes`,
+          expected: `at most ${maxBytes} bytes`,
+          actual: `${info.size} bytes`
+        })
+      }
+      const bytes = yield* download(name).pipe(
+        Effect.mapError((why) => new RegistryUnavailable({ message: `registry download failed: ${why}` }))
+      )
+      if (bytes === null) {
+        return yield* new VersionNotFound({
+          message: `artifacts of ${what} (${entry.digest}) are not in the registry`,
+          model
+        })
+      }
+      const actual = digestOf(bytes)
+      if (actual !== entry.digest) {
+        return yield* new ArtifactCorrupt({
+          message: `artifacts of ${what} do not match their digest: expected ${entry.digest}, received ${actual}`,
+          model,
+          expected: entry.digest,
+          actual
+        })
+      }
+      const files = decodeBundle(bytes)
+      if (!files.ok) {
+        return yield* artifactCorrupt(model, what, {
+          message: `the bundle does not decode: ${files.reason}`,
+          expected: "a bundle {files: {name: bytes}} with a model.json",
+          actual: files.reason
+        })
+      }
+      const problem = checkModelFiles(files.value, limits)
+      if (problem !== undefined) return yield* artifactCorrupt(model, what, problem)
+      return files.value
+    })
+  }

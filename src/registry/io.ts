@@ -1,0 +1,30 @@
+// The registry's plumbing: object names of bundles, JetStream calls as Effects whose failure is
+// RegistryUnavailable, the retry policy of reads, and a bundle as a stream of upload chunks.
+import { Effect, Schedule } from "effect"
+import { messageOf } from "../protocol/values.js"
+import { RegistryUnavailable } from "./errors.js"
+
+/** A read of the registry is tried up to 6 times, 250 ms apart and doubling (a leader may be moving). */
+export const READ_RETRIES = Schedule.exponential("250 millis").pipe(Schedule.upTo({ times: 5 }))
+
+export const objectName = (model: string, digest: string) => `${model}/${digest.replace(/^sha256:/, "")}`
+
+export const unavailable = (what: string) => (error: unknown) =>
+  new RegistryUnavailable({ message: `registry ${what} failed: ${messageOf(error)}` })
+
+export const attempt = <A>(what: string, run: () => Promise<A>) =>
+  Effect.tryPromise({ try: run, catch: unavailable(what) })
+
+/** The bytes as a stream of `size`-byte chunks for an Object Store upload; `onProgress` sees each. */
+export const chunks = (bytes: Uint8Array, size: number, onProgress?: (sent: number, total: number) => void) => {
+  let offset = 0
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (offset >= bytes.byteLength) return controller.close()
+      const chunk = bytes.subarray(offset, Math.min(offset + size, bytes.byteLength))
+      offset += chunk.byteLength
+      controller.enqueue(chunk)
+      onProgress?.(offset, bytes.byteLength)
+    }
+  })
+}
