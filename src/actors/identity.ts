@@ -11,7 +11,7 @@ export interface ActorIdentity {
   readonly supervisor: string
   readonly backend: string
   readonly prefix: string
-  /** The NATS micro instance id: one subject token, new for every process (22 base64url characters). */
+  /** The NATS micro instance id: new for every process, 22 letters and digits (like a NUID; never starts with `-`). */
   readonly instance: string
   /** When this process started serving, RFC 3339 in UTC. */
   readonly started: string
@@ -23,6 +23,15 @@ export const supervisorOf = (actorId: string): string => {
   return at < 0 ? "" : actorId.slice(at + 1)
 }
 
+const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+/** 22 random base-62 characters (~131 bits). */
+const instanceId = (): string => {
+  let id = ""
+  for (const byte of randomBytes(22)) id += ALPHABET[byte % ALPHABET.length]
+  return id
+}
+
 export const actorIdentity = (fields: {
   readonly model: string
   readonly actor: string
@@ -31,7 +40,7 @@ export const actorIdentity = (fields: {
 }): ActorIdentity => ({
   ...fields,
   supervisor: supervisorOf(fields.actor),
-  instance: randomBytes(16).toString("base64url"),
+  instance: instanceId(),
   started: new Date().toISOString()
 })
 
