@@ -16,10 +16,13 @@ import {
 import { subjects } from "../protocol/subjects.js"
 import { openRegistry, type Registry } from "../registry/Registry.js"
 import { makeBatcher } from "./batcher.js"
+import { answerDiscovery } from "./discovery.js"
 import { answerFit } from "./fit.js"
+import { actorIdentity } from "./identity.js"
 import { tellSupervisor } from "./ipc.js"
-import { type ActorStats, answerInfer, type PipelineContext } from "./pipeline.js"
+import { answerInfer, type PipelineContext } from "./pipeline.js"
 import { type ServingModel, servingModel } from "./servingModel.js"
+import { type ActorStats, actorStats } from "./stats.js"
 import { currentVersion, followUpdates, loadVersion } from "./updates.js"
 
 /** What to do after requests are answered (rejoin the queue group, finish a drain); set by `serve`. */
@@ -110,7 +113,7 @@ export const runModelActor = Effect.fn("ModelActor.run")(function* (
   settings: ActorSettings,
   auth?: NatsAuth
 ): Effect.fn.Return<void, unknown, Scope.Scope> {
-  const stats: ActorStats = { served: 0, errors: 0, inflight: 0, calls: 0 }
+  const stats = actorStats()
   const life = {
     state: "starting" as ProcessState,
     serving: undefined as ServingModel | undefined,
@@ -171,6 +174,13 @@ export const runModelActor = Effect.fn("ModelActor.run")(function* (
       return counters()
     },
     answered
+  )
+  // acquired after `serve`, so released before it: an actor leaves discovery as it starts draining
+  yield* answerDiscovery(
+    nc,
+    actorIdentity({ model: settings.model, actor: settings.id, backend: runtime.backend, prefix: settings.prefix }),
+    serving,
+    stats
   )
   if (registry !== undefined) {
     yield* followUpdates(nc, registry, serving, settings, () =>

@@ -10,6 +10,7 @@ import { allocate, elementCount, type HostTensor } from "../protocol/tensor.js"
 import { messageOf } from "../protocol/values.js"
 import { replyError, replyOk } from "./replies.js"
 import { acquire, release, type ServingModel, type ServingVersion } from "./servingModel.js"
+import type { ActorStats } from "./stats.js"
 
 export interface Job {
   readonly msg: Msg
@@ -18,13 +19,15 @@ export interface Job {
   readonly outputs: ReadonlyArray<string> | undefined
   /** performance.now() after which the caller has given up. */
   readonly deadline: number
+  /** performance.now() when the message arrived (processing time runs from here to the reply). */
+  readonly arrived: number
 }
 
 export interface BatchContext {
   readonly actorId: string
   readonly modelName: string
   readonly serving: ServingModel
-  readonly stats: { served: number; errors: number; inflight: number; calls: number }
+  readonly stats: ActorStats
   /** Called after each batch is answered (in-flight count already lowered). */
   readonly onAnswered: () => void
 }
@@ -85,18 +88,21 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
     const result: ReplyOutputs | undefined =
       job.outputs === undefined && outputs.length === 1 && only !== undefined ? computed[only.name] : computed
     if (result === undefined) throw new Error(`the model returned no tensor for output ${only?.name}`)
-    ctx.stats.served++
     replyOk(job.msg, job.encoding, {
       outputs: result,
       model: ctx.modelName,
       version: version.version,
       actor: ctx.actorId
     })
+    ctx.stats.served++
+    ctx.stats.processingMs += performance.now() - job.arrived
   }
 
   const fail = (job: Queued, error: DeadlineExceeded | InferenceFailed) => {
     ctx.stats.errors++
+    ctx.stats.lastError = error
     replyError(job.msg, job.encoding, error)
+    ctx.stats.processingMs += performance.now() - job.arrived
   }
 
   /** Answers, or fails the job when its answer cannot be made (an output the model did not return). */

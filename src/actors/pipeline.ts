@@ -7,14 +7,9 @@ import { BadInput, Overloaded, PayloadTooLarge, type ServiceError } from "../pro
 import type { Batcher } from "./batcher.js"
 import { replyError } from "./replies.js"
 import type { ServingModel } from "./servingModel.js"
+import type { ActorStats } from "./stats.js"
 
-export interface ActorStats {
-  served: number
-  errors: number
-  inflight: number
-  /** Model invocations: fewer than requests answered when requests were batched. */
-  calls: number
-}
+export type { ActorStats } from "./stats.js"
 
 export interface PipelineContext {
   readonly actorId: string
@@ -27,9 +22,17 @@ export interface PipelineContext {
   readonly batcher: Batcher
 }
 
-const refuse = (ctx: PipelineContext, msg: Msg, encoding: Encoding, error: ServiceError): undefined => {
+const refuse = (
+  ctx: PipelineContext,
+  msg: Msg,
+  encoding: Encoding,
+  error: ServiceError,
+  arrived: number
+): undefined => {
   ctx.stats.errors++
+  ctx.stats.lastError = error
   replyError(msg, encoding, error)
+  ctx.stats.processingMs += performance.now() - arrived
   return undefined
 }
 
@@ -45,7 +48,8 @@ export const answerInfer = (ctx: PipelineContext, msg: Msg): undefined => {
       encoding,
       new Overloaded({
         message: `${ctx.actorId} has ${ctx.stats.inflight} requests in flight (limit ${ctx.maxInflight})`
-      })
+      }),
+      arrived
     )
   }
   if (msg.data.byteLength > ctx.maxPayloadBytes) {
@@ -57,16 +61,17 @@ export const answerInfer = (ctx: PipelineContext, msg: Msg): undefined => {
         message: `request body is ${msg.data.byteLength} bytes; this actor accepts at most ${ctx.maxPayloadBytes}`,
         limit: ctx.maxPayloadBytes,
         size: msg.data.byteLength
-      })
+      }),
+      arrived
     )
   }
   const request = decodeRequest(msg.data, encoding)
-  if (request instanceof BadInput) return refuse(ctx, msg, encoding, request)
+  if (request instanceof BadInput) return refuse(ctx, msg, encoding, request, arrived)
   const { signature } = ctx.serving.current.model
   const inputs = checkInputs(signature, request)
-  if (inputs instanceof BadInput) return refuse(ctx, msg, encoding, inputs)
+  if (inputs instanceof BadInput) return refuse(ctx, msg, encoding, inputs, arrived)
   const unknownOutput = checkOutputs(signature, request.outputs)
-  if (unknownOutput !== undefined) return refuse(ctx, msg, encoding, unknownOutput)
+  if (unknownOutput !== undefined) return refuse(ctx, msg, encoding, unknownOutput, arrived)
   const deadline = request.timeoutMs === undefined ? Number.POSITIVE_INFINITY : arrived + request.timeoutMs
-  ctx.batcher.submit({ msg, encoding, inputs, outputs: request.outputs, deadline })
+  ctx.batcher.submit({ msg, encoding, inputs, outputs: request.outputs, deadline, arrived })
 }

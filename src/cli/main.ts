@@ -8,7 +8,7 @@ import { runProcess } from "../lifecycle/runProcess.js"
 import { events, restart, scale } from "./control.js"
 import { authFromFlags, connectionFlags, connectionOf } from "./flags.js"
 import { infer } from "./infer.js"
-import { history, list, push, rollback, update } from "./models.js"
+import { describeModel, history, list, push, rollback, update } from "./models.js"
 import { supervise, up } from "./serve.js"
 import { status } from "./status.js"
 
@@ -196,7 +196,9 @@ const updateCommand = Command.make(
 )
 
 const modelsCommand = Command.make("models").pipe(
-  Command.withDescription("The model registry on JetStream: versions, history, rollback, push."),
+  Command.withDescription(
+    "The model registry on JetStream: versions, history, rollback, push; describe a serving model."
+  ),
   Command.withSubcommands([
     Command.make("list", connectionFlags, (o) => list(conn(o))).pipe(
       Command.withDescription("Each model's current version.")
@@ -230,7 +232,20 @@ const modelsCommand = Command.make("models").pipe(
         force
       },
       (o) => push(conn(o), o.model, o.path, o.force)
-    ).pipe(Command.withDescription("Upload a folder as the model's next version without waiting for the replicas."))
+    ).pipe(Command.withDescription("Upload a folder as the model's next version without waiting for the replicas.")),
+    Command.make(
+      "describe",
+      {
+        ...connectionFlags,
+        model: modelArg,
+        json: Flag.Boolean("json").pipe(Flag.withDescription("Print the metadata as JSON"), Flag.withDefault(false))
+      },
+      (o) => describeModel(conn(o), o.model, o.json)
+    ).pipe(
+      Command.withDescription(
+        "A serving model's inputs and outputs (names, dtypes, shapes), version, format and backend, as one replica answers."
+      )
+    )
   ])
 )
 

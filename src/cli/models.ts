@@ -1,9 +1,10 @@
-// `modelbus update` and `modelbus models list|history|rollback|push`: versions in the registry,
-// with upload progress on stderr and one line per result on stdout.
+// `modelbus update` and `modelbus models list|history|rollback|push|describe`: versions in the registry,
+// with upload progress on stderr and one line per result on stdout; a serving model's inputs and outputs.
 import { readFile } from "node:fs/promises"
 import { Console, Effect } from "effect"
 import type { UpdateResult } from "../client/update.js"
 import { BadInput } from "../protocol/errors.js"
+import type { ModelMetadata } from "../protocol/metadata.js"
 import { messageOf } from "../protocol/values.js"
 import type { ModelVersion } from "../registry/versions.js"
 import { type Connection, withClient } from "./client.js"
@@ -76,4 +77,32 @@ export const rollback = (c: Connection, model: string, to: number | undefined, t
 export const push = (c: Connection, model: string, path: string, force: boolean) =>
   withClient(c, (client) => client.pushModel(model, path, { force, onProgress: progress })).pipe(
     Effect.flatMap((v) => Console.log(`${model} ${versionLine(v)}`))
+  )
+
+const shapeText = (shape: ReadonlyArray<number | null>) => `[${shape.map((d) => (d === null ? "?" : d)).join(", ")}]`
+
+/** A model's metadata as text: who answered, then one row per input and output, columns aligned (pure). */
+export const renderMetadata = (m: ModelMetadata): string => {
+  const rows = [
+    ["KIND", "NAME", "DTYPE", "SHAPE"],
+    ...m.inputs.map((t) => ["input", t.name, t.dtype, shapeText(t.shape)]),
+    ...m.outputs.map((t) => ["output", t.name, t.dtype, shapeText(t.shape)])
+  ]
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  const table = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  "))
+  const answeredBy = m.supervisor === "" ? m.actor : `${m.actor} (supervisor ${m.supervisor})`
+  return [
+    `model    ${m.name}`,
+    `version  ${m.version}`,
+    `format   ${m.format}`,
+    `backend  ${m.backend}`,
+    `actor    ${answeredBy}`,
+    "",
+    ...table
+  ].join("\n")
+}
+
+export const describeModel = (c: Connection, model: string, json: boolean) =>
+  withClient(c, (client) => client.describe(model)).pipe(
+    Effect.flatMap((m) => Console.log(json ? JSON.stringify(m, null, 2) : renderMetadata(m)))
   )

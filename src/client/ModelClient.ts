@@ -1,4 +1,4 @@
-// The Effect client of modelbus: `infer` (with safe retries), `inferMany`, `status` and `stats` over one
+// The Effect client of modelbus: `infer` (with safe retries), `inferMany`, `describe`, `status` and `stats` over one
 // NATS connection, every failure a typed error (service errors plus Timeout, NoResponders, ConnectionError).
 import { type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
 import { Context, Effect, Layer, Metric, Stream } from "effect"
@@ -27,9 +27,11 @@ import {
   type PermissionDenied
 } from "../protocol/errors.js"
 import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from "../protocol/messages.js"
+import type { ModelMetadata } from "../protocol/metadata.js"
 import { DEFAULT_PREFIX, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
 import { type ControlOptions, type ControlRefused, controlOn, type NotFound } from "./control.js"
+import { type DescribeError, type DescribeOptions, describeOn } from "./describe.js"
 import { gatherPlan, membershipOn } from "./members.js"
 import { muxedRequester, type Requester } from "./requester.js"
 import {
@@ -106,6 +108,8 @@ export class ModelClient extends Context.Service<
       inputs: ReadonlyArray<InferInputs>,
       options?: InferOptions
     ): Effect.Effect<ReadonlyArray<InferReply>, InferError>
+    /** One replica's answer about `model`: inputs and outputs (names, dtypes, shapes), version, format, backend; NotFound when nobody serves it. */
+    describe(model: string, options?: DescribeOptions): Effect.Effect<ModelMetadata, DescribeError>
     /** Asks every supervisor for its actors. */
     status(
       options?: StatusOptions
@@ -280,6 +284,7 @@ export const clientOn = (
   return ModelClient.of({
     infer,
     inferMany,
+    describe: describeOn(requester, options.prefix, clientPolicy.attemptTimeoutMs),
     status,
     stats,
     close: requester.close,

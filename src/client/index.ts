@@ -25,6 +25,7 @@ export type {
   SupervisorNode,
   SupervisorStatus
 } from "../protocol/messages.js"
+export type { ModelMetadata, TensorMetadata } from "../protocol/metadata.js"
 export type { DType, HostTensor } from "../protocol/tensor.js"
 export {
   ArtifactCorrupt,
@@ -38,6 +39,7 @@ export {
 } from "../registry/errors.js"
 export type { ModelVersion } from "../registry/versions.js"
 export { type ControlOptions, ControlRefused, NotFound } from "./control.js"
+export type { DescribeError, DescribeOptions } from "./describe.js"
 export {
   type ClientOptions,
   type ClientStats,

@@ -1,10 +1,12 @@
 // The Promise façade for code that does not use Effect: `connect()` returns infer, inferMany,
-// status, stats and close; a rejection is the same tagged error class the Effect API fails with.
+// describe, status, stats and close; a rejection is the same tagged error class the Effect API fails with.
 import { Cause, Effect, Exit, Scope } from "effect"
 import type { InferInputs } from "../protocol/codec.js"
 import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from "../protocol/messages.js"
+import type { ModelMetadata } from "../protocol/metadata.js"
 import type { ModelVersion } from "../registry/versions.js"
 import type { ControlOptions } from "./control.js"
+import type { DescribeOptions } from "./describe.js"
 import {
   type ClientOptions,
   type ClientStats,
@@ -21,6 +23,8 @@ export interface Client {
     inputs: ReadonlyArray<InferInputs>,
     options?: InferOptions
   ): Promise<ReadonlyArray<InferReply>>
+  /** One replica's answer about `model` (inputs, outputs, version, format, backend); rejects with NotFound when nobody serves it. */
+  describe(model: string, options?: DescribeOptions): Promise<ModelMetadata>
   status(options?: StatusOptions): Promise<ReadonlyArray<SupervisorStatus>>
   /** Requests, attempts, retries and failures so far (a snapshot). */
   stats(): ClientStats
@@ -64,6 +68,7 @@ export const connect = async (options: ClientOptions = {}): Promise<Client> => {
   return {
     infer: (model, inputs, opts) => run(client.infer(model, inputs, opts)),
     inferMany: (model, inputs, opts) => run(client.inferMany(model, inputs, opts)),
+    describe: (model, opts) => run(client.describe(model, opts)),
     status: (opts) => run(client.status(opts)),
     stats: () => client.stats(),
     restart: (target, opts) => run(client.restart(target, opts)),

@@ -30,6 +30,10 @@ export interface Subjects {
   readonly fit: (model: string) => string
   /** Answered by any replica of `model`, even one that left the infer queue group because it is full. */
   readonly presence: (model: string) => string
+  /** Request/reply, one replica answers (also its queue group): `model`'s inputs, outputs, version, format and backend. */
+  readonly describe: (model: string) => string
+  /** The NATS micro (ADR-32) service name of `model`'s actors: the prefix's tokens and the model, joined by `-`. */
+  readonly service: (model: string) => string
 }
 
 export const ControlCommand = { restart: "restart", scale: "scale" } as const
@@ -45,5 +49,15 @@ export const subjects = (prefix: string = DEFAULT_PREFIX): Subjects => ({
   updateAcks: (model) => `${prefix}.update.ack.${model}`,
   versions: (model) => `${prefix}.update.version.${model}`,
   fit: (model) => `${prefix}.fit.${model}`,
-  presence: (model) => `${prefix}.presence.${model}`
+  presence: (model) => `${prefix}.presence.${model}`,
+  describe: (model) => `${prefix}.describe.${model}`,
+  service: (model) => `${prefix.replaceAll(".", "-")}-${model}`
 })
+
+/** The NATS micro discovery verbs (ADR-32); each is asked on `$SRV.<VERB>[.<name>[.<id>]]`. */
+export const MicroVerb = { ping: "PING", info: "INFO", stats: "STATS" } as const
+export type MicroVerb = (typeof MicroVerb)[keyof typeof MicroVerb]
+
+/** `$SRV.<VERB>`, `$SRV.<VERB>.<name>` or `$SRV.<VERB>.<name>.<id>`: every service, one service, one instance. */
+export const microSubject = (verb: MicroVerb, name?: string, id?: string): string =>
+  name === undefined ? `$SRV.${verb}` : id === undefined ? `$SRV.${verb}.${name}` : `$SRV.${verb}.${name}.${id}`

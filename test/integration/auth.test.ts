@@ -132,6 +132,19 @@ describe("roles as subject permissions", () => {
     }
   })
 
+  it("a caller describes a model; an operator reads NATS micro discovery", async () => {
+    expect(await caller.describe("iris")).toMatchObject({ name: "iris", inputs: [{ name: "measurements" }] })
+    const nc = await natsConnect({ servers: nats.url, user: "operator", pass: PASSWORDS.operator })
+    try {
+      const ping = await nc.request("$SRV.PING.modelbus-iris", undefined, { timeout: TIMEOUT_MS })
+      expect(ping.json()).toMatchObject({ type: "io.nats.micro.v1.ping_response", name: "modelbus-iris" })
+    } finally {
+      await nc.close()
+    }
+    // the actors' describe and $SRV subscriptions are allowed to the service role
+    expect(supervisor.output()).not.toMatch(/violation/i)
+  })
+
   it("an operator restarts, updates and scales", async () => {
     const restarted = await operator.restart("iris", { timeoutMs: 60_000 })
     expect(restarted.flatMap((r) => r.done)).toHaveLength(1)

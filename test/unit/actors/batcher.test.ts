@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest"
 import { type BatchContext, type Job, makeBatcher } from "../../../src/actors/batcher.js"
 import { servingModel } from "../../../src/actors/servingModel.js"
+import { actorStats } from "../../../src/actors/stats.js"
 import type { HostTensor } from "../../../src/protocol/tensor.js"
 import { type FakeMsg, fakeModel, fakeMsg, rowSums, xRows } from "./fakes.js"
 
@@ -12,7 +13,7 @@ type Predict = Parameters<typeof fakeModel>[0]
 /** A batcher over a fake model; `idle` resolves once every submitted request is answered. */
 const setup = (predict: Predict, maxBatchSize = 32) => {
   const { model, calls } = fakeModel(predict)
-  const stats = { served: 0, errors: 0, inflight: 0, calls: 0 }
+  const stats = actorStats()
   let wake: (() => void) | undefined
   const ctx: BatchContext = {
     actorId: "fake-1",
@@ -24,9 +25,16 @@ const setup = (predict: Predict, maxBatchSize = 32) => {
     }
   }
   const batcher = makeBatcher(ctx, { maxBatchSize, maxDelayMs: 0 }, () => true)
-  const submit = (x: HostTensor, deadline = Number.POSITIVE_INFINITY): FakeMsg => {
+  const submit = (x: HostTensor, deadline = Number.POSITIVE_INFINITY, arrived = performance.now()): FakeMsg => {
     const fake = fakeMsg({})
-    const job: Job = { msg: fake.msg, encoding: "json", inputs: { x }, outputs: undefined, deadline }
+    const job: Job = {
+      msg: fake.msg,
+      encoding: "json",
+      inputs: { x },
+      outputs: undefined,
+      deadline,
+      arrived
+    }
     batcher.submit(job)
     return fake
   }
@@ -58,7 +66,20 @@ describe("makeBatcher", () => {
     expect(answerOf(first)).toEqual([2])
     expect(answerOf(second)).toEqual([4, 15, 26])
     expect(answerOf(third)).toEqual([10, 21])
-    expect(b.stats).toEqual({ served: 3, errors: 0, inflight: 0, calls: 1 })
+    expect(b.stats).toMatchObject({ served: 3, errors: 0, inflight: 0, calls: 1, lastError: undefined })
+  })
+
+  it("adds each answered request's time from arrival to reply to processingMs (queue wait included)", async () => {
+    const b = setup(async (inputs) => rowSums(inputs))
+    const done = b.idle()
+    const before = performance.now()
+    b.submit(xRows(1))
+    b.submit(xRows(1), Number.POSITIVE_INFINITY, before - 50)
+    await done
+    const elapsed = performance.now() - before
+    // the second request arrived 50 ms before it was submitted: its time counts from then
+    expect(b.stats.processingMs).toBeGreaterThan(50)
+    expect(b.stats.processingMs).toBeLessThanOrEqual(2 * elapsed + 50)
   })
 
   it("never puts more than maxBatchSize rows in one call", async () => {
@@ -84,7 +105,7 @@ describe("makeBatcher", () => {
     expect(b.calls).toEqual([2, 1, 1])
     expect(answerOf(first)).toEqual([2])
     expect(answerOf(second)).toEqual([6])
-    expect(b.stats).toEqual({ served: 2, errors: 0, inflight: 0, calls: 3 })
+    expect(b.stats).toMatchObject({ served: 2, errors: 0, inflight: 0, calls: 3 })
   })
 
   it("answers DeadlineExceeded without computing when the caller's deadline has passed", async () => {
@@ -96,7 +117,8 @@ describe("makeBatcher", () => {
     expect(answerOf(late)).toEqual({ error: "DeadlineExceeded", code: "504" })
     expect(answerOf(onTime)).toEqual([8])
     expect(b.calls).toEqual([1])
-    expect(b.stats).toEqual({ served: 1, errors: 1, inflight: 0, calls: 1 })
+    expect(b.stats).toMatchObject({ served: 1, errors: 1, inflight: 0, calls: 1 })
+    expect(b.stats.lastError?._tag).toBe("DeadlineExceeded")
   })
 
   it("answers InferenceFailed to every request of a call the model fails", async () => {
@@ -110,7 +132,7 @@ describe("makeBatcher", () => {
       expect(answerOf(fake)).toEqual({ error: "InferenceFailed", code: "500" })
       expect(fake.answers[0]!.errorHeader).toMatch(/failed while computing a batch of 3: kernel exploded/)
     }
-    expect(b.stats).toEqual({ served: 0, errors: 2, inflight: 0, calls: 1 })
+    expect(b.stats).toMatchObject({ served: 0, errors: 2, inflight: 0, calls: 1 })
   })
 
   it("answers InferenceFailed to a lone request whose call fails", async () => {
@@ -120,7 +142,8 @@ describe("makeBatcher", () => {
     await done
     expect(answerOf(alone)).toEqual({ error: "InferenceFailed", code: "500" })
     expect(alone.answers[0]!.errorHeader).toMatch(/out of memory/)
-    expect(b.stats).toEqual({ served: 0, errors: 1, inflight: 0, calls: 1 })
+    expect(b.stats).toMatchObject({ served: 0, errors: 1, inflight: 0, calls: 1 })
+    expect(b.stats.lastError?.message).toMatch(/out of memory/)
   })
 
   it("answers InferenceFailed, and goes on serving, when the model returns no tensor for the output (alone or batched)", async () => {

@@ -5,11 +5,12 @@ import { describe, expect, it } from "vitest"
 import type { Job } from "../../../src/actors/batcher.js"
 import { type ActorStats, answerInfer, type PipelineContext } from "../../../src/actors/pipeline.js"
 import { servingModel } from "../../../src/actors/servingModel.js"
+import { actorStats } from "../../../src/actors/stats.js"
 import { fakeModel, fakeMsg, rowSums } from "./fakes.js"
 
 const setup = (options: { readonly maxInflight?: number; readonly maxPayloadBytes?: number } = {}) => {
   const submitted: Array<Job> = []
-  const stats: ActorStats = { served: 0, errors: 0, inflight: 0, calls: 0 }
+  const stats: ActorStats = actorStats()
   const ctx: PipelineContext = {
     actorId: "fake-1",
     modelName: "fake",
@@ -48,6 +49,7 @@ describe("answerInfer", () => {
     expect(Array.from(job.inputs.x!.data)).toEqual([1, 2])
     expect(job.deadline).toBeGreaterThanOrEqual(before + 250)
     expect(job.deadline).toBeLessThanOrEqual(performance.now() + 250)
+    expect(job.arrived).toBeCloseTo(job.deadline - 250, 6)
     expect(stats.errors).toBe(0)
   })
 
@@ -63,6 +65,9 @@ describe("answerInfer", () => {
     })
     expect(submitted).toEqual([])
     expect(stats.errors).toBe(1)
+    // what NATS micro STATS reports: the last error, and the time the refusal took
+    expect(stats.lastError?._tag).toBe("Overloaded")
+    expect(stats.processingMs).toBeGreaterThan(0)
   })
 
   it("refuses a body over maxPayloadBytes with PayloadTooLarge (413) naming both sizes", () => {
@@ -107,5 +112,6 @@ describe("answerInfer", () => {
     expect(fake.answers).toEqual([])
     expect(submitted).toEqual([])
     expect(stats.errors).toBe(0)
+    expect(stats.processingMs).toBe(0)
   })
 })

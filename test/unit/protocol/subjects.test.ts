@@ -1,7 +1,14 @@
 // Subjects come from one pure builder; model names are single subject tokens.
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { DEFAULT_PREFIX, isModelName, isSubjectPrefix, subjects } from "../../../src/protocol/subjects.js"
+import {
+  DEFAULT_PREFIX,
+  isModelName,
+  isSubjectPrefix,
+  MicroVerb,
+  microSubject,
+  subjects
+} from "../../../src/protocol/subjects.js"
 
 const TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
 const tokenArb = fc.string({ unit: fc.constantFrom(...TOKEN_CHARS), minLength: 1, maxLength: 30 })
@@ -33,6 +40,26 @@ describe("subjects", () => {
         expect(s.infer(a)).not.toBe(s.status)
       })
     )
+  })
+})
+
+describe("discovery subjects", () => {
+  it("describe is prefixed like infer; the micro service name is one token of prefix and model", () => {
+    expect(subjects().describe("iris")).toBe("modelbus.describe.iris")
+    expect(subjects("acme.ml").describe("iris")).toBe("acme.ml.describe.iris")
+    expect(subjects().service("iris")).toBe("modelbus-iris")
+    expect(subjects("acme.ml").service("my_model-2")).toBe("acme-ml-my_model-2")
+    fc.assert(
+      fc.property(tokenArb, tokenArb, (prefix, model) => {
+        expect(subjects(prefix).service(model)).toMatch(/^[A-Za-z0-9_-]+$/)
+      })
+    )
+  })
+
+  it("NATS micro verbs: every service, one service, one instance (ADR-32)", () => {
+    expect(microSubject(MicroVerb.ping)).toBe("$SRV.PING")
+    expect(microSubject(MicroVerb.info, "modelbus-iris")).toBe("$SRV.INFO.modelbus-iris")
+    expect(microSubject(MicroVerb.stats, "modelbus-iris", "abc")).toBe("$SRV.STATS.modelbus-iris.abc")
   })
 })
 

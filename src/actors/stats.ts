@@ -1,0 +1,26 @@
+// An actor's own counters, bumped on the per-message path with integer and float adds only: they feed
+// its heartbeats to the supervisor and its NATS micro STATS answer (requests, errors, processing time).
+import type { ServiceError } from "../protocol/errors.js"
+
+export interface ActorStats {
+  /** Requests answered with outputs. */
+  served: number
+  /** Requests answered with a typed error (refused, timed out or failed). */
+  errors: number
+  inflight: number
+  /** Model invocations: fewer than requests answered when requests were batched. */
+  calls: number
+  /** Summed over answered requests: from arrival to the reply being sent, in ms (queue wait included). */
+  processingMs: number
+  /** The last error a request was answered with (kept as is; formatted only when asked for). */
+  lastError: ServiceError | undefined
+}
+
+export const actorStats = (): ActorStats => ({
+  served: 0,
+  errors: 0,
+  inflight: 0,
+  calls: 0,
+  processingMs: 0,
+  lastError: undefined
+})

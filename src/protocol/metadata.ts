@@ -1,0 +1,31 @@
+// A model's metadata as one replica answers it on `<prefix>.describe.<model>` (JSON): its inputs and
+// outputs with dtypes and shapes, version, format, backend — what Triton's model metadata API gives.
+import { Schema } from "effect"
+import { DType } from "./tensor.js"
+
+const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+
+/** One input or output; `null` in `shape` is a dynamic dimension (the batch, usually). */
+export const TensorMetadata = Schema.Struct({
+  name: Schema.String,
+  dtype: Schema.Literals(Object.values(DType)),
+  shape: Schema.Array(Schema.NullOr(Count))
+})
+export type TensorMetadata = typeof TensorMetadata.Type
+
+export const ModelMetadata = Schema.Struct({
+  /** The model's name (its subject token). */
+  name: Schema.String,
+  /** The version the answering replica serves now. */
+  version: Count,
+  /** TF.js model format: `layers` or `graph`. */
+  format: Schema.Literals(["layers", "graph"]),
+  /** The TF.js backend the replica runs it on: `tensorflow`, `wasm` or `cpu`. */
+  backend: Schema.String,
+  inputs: Schema.Array(TensorMetadata),
+  outputs: Schema.Array(TensorMetadata),
+  /** The replica that answered, and its supervisor. */
+  actor: Schema.String,
+  supervisor: Schema.String
+})
+export type ModelMetadata = typeof ModelMetadata.Type
