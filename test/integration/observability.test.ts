@@ -7,7 +7,7 @@ import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type LocalNatsServer, startLocalNatsServer } from "../../src/cli/natsServer.js"
 import { ModelClient } from "../../src/client/ModelClient.js"
-import { type CliProcess, eventually, IRIS_MODEL, spawnCli, writeConfig } from "../helpers/processes.js"
+import { type CliProcess, eventually, IRIS_MODEL, runCli, spawnCli, writeConfig } from "../helpers/processes.js"
 import { histogram, parseScrape, sampleValue } from "../helpers/prometheus.js"
 import { type Stack, startStack } from "../helpers/stack.js"
 
@@ -100,6 +100,36 @@ describe("metrics and health endpoints", () => {
       "/readyz to answer 200"
     )
     expect(sampleValue(await scrape(), "modelbus_model_ready", iris)).toBe(1)
+  })
+})
+
+describe("the metrics port", () => {
+  it("taken, or out of range, ends supervise with one line naming the typed error, exit 1", async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, resolve))
+    const busy = (taken.address() as AddressInfo).port
+    try {
+      const file = await writeConfig({ models: [{ name: "iris", path: IRIS_MODEL }] })
+      // the endpoints open before the NATS connection: no server needed to see the refusal
+      const inUse = await runCli([
+        "supervise",
+        "--config",
+        file,
+        "-s",
+        "nats://127.0.0.1:1",
+        "--metrics-port",
+        `${busy}`
+      ])
+      expect(inUse.code).toBe(1)
+      expect(inUse.output).toMatch(
+        new RegExp(`modelbus: MetricsUnavailable: cannot serve metrics on port ${busy}: .*EADDRINUSE`)
+      )
+      const outOfRange = await runCli(["supervise", "--config", file, "--metrics-port", "70000"])
+      expect(outOfRange.code).toBe(1)
+      expect(outOfRange.output).toMatch(/modelbus: ConfigError: --metrics-port must be a port number from 0 to 65535/)
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()))
+    }
   })
 })
 
