@@ -30,6 +30,12 @@ RUN npm ci --omit=dev && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY examples ./examples
 USER node
+# `supervise` and `up` serve /metrics (Prometheus), /healthz and /readyz on this port (--metrics-port wins).
+ENV MODELBUS_METRICS_PORT=9090
+EXPOSE 9090
+# Alive while the supervisor answers /healthz (docker-compose.yml asks /readyz: every model serving).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.MODELBUS_METRICS_PORT}/healthz`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # SIGTERM drains every actor and exits 0; give it time (docker-compose.yml: stop_grace_period).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "dist/cli/main.js"]

@@ -20,9 +20,11 @@ import { answerDiscovery } from "./discovery.js"
 import { answerFit } from "./fit.js"
 import { actorIdentity } from "./identity.js"
 import { tellSupervisor } from "./ipc.js"
+import { type Measurements, makeMeasurements, snapshot } from "./measurements.js"
 import { answerInfer, type PipelineContext } from "./pipeline.js"
 import { type ServingModel, servingModel } from "./servingModel.js"
 import { type ActorStats, actorStats } from "./stats.js"
+import { otlpTracer } from "./tracing.js"
 import { currentVersion, followUpdates, loadVersion } from "./updates.js"
 
 /** What to do after requests are answered (rejoin the queue group, finish a drain); set by `serve`. */
@@ -30,7 +32,13 @@ interface AnsweredHook {
   run: () => void
 }
 
-const countersOf = (stats: ActorStats, version: number, loads: number, tensors: number): ActorCounters => ({
+const countersOf = (
+  stats: ActorStats,
+  version: number,
+  loads: number,
+  tensors: number,
+  measure: Measurements | undefined
+): ActorCounters => ({
   version,
   loads,
   served: stats.served,
@@ -38,7 +46,8 @@ const countersOf = (stats: ActorStats, version: number, loads: number, tensors: 
   inflight: stats.inflight,
   calls: stats.calls,
   tensors,
-  rssBytes: process.memoryUsage.rss()
+  rssBytes: process.memoryUsage.rss(),
+  ...(measure === undefined ? {} : { metrics: snapshot(measure) })
 })
 
 /**
@@ -95,6 +104,8 @@ const serve = (
       Effect.gen(function* () {
         tellSupervisor({ type: "draining", counters: counters() })
         yield* Effect.promise(stop)
+        // the counters of the requests answered while draining
+        tellSupervisor({ type: "heartbeat", state: "draining", counters: counters() })
       })
   )
 
@@ -119,14 +130,22 @@ export const runModelActor = Effect.fn("ModelActor.run")(function* (
     serving: undefined as ServingModel | undefined,
     tensors: () => 0
   }
+  const measure = settings.metrics === true ? makeMeasurements() : undefined
   const counters = () =>
-    countersOf(stats, life.serving?.current.version ?? settings.version, life.serving?.loads ?? 0, life.tensors())
+    countersOf(
+      stats,
+      life.serving?.current.version ?? settings.version,
+      life.serving?.loads ?? 0,
+      life.tensors(),
+      measure
+    )
   yield* Effect.forkScoped(
     Effect.sync(() => tellSupervisor({ type: "heartbeat", state: life.state, counters: counters() })).pipe(
       Effect.andThen(Effect.sleep(settings.heartbeatMs)),
       Effect.forever
     )
   )
+  const tracer = yield* otlpTracer(process.env)
   const runtime = yield* initRuntime(yield* requestedBackend(process.env))
   life.tensors = () => runtime.tf.memory().numTensors
   const nc = yield* natsConnection({
@@ -159,8 +178,18 @@ export const runModelActor = Effect.fn("ModelActor.run")(function* (
     maxPayloadBytes: settings.maxPayloadBytes ?? nc.info?.max_payload ?? 1024 * 1024,
     maxInflight: settings.maxInflight ?? DEFAULT_MAX_INFLIGHT,
     stats,
+    measure,
+    tracer,
     batcher: makeBatcher(
-      { actorId: settings.id, modelName: settings.model, serving, stats, onAnswered: () => answered.run() },
+      {
+        actorId: settings.id,
+        modelName: settings.model,
+        serving,
+        stats,
+        onAnswered: () => answered.run(),
+        measure,
+        tracer
+      },
       settings.batching ?? DEFAULT_BATCHING,
       batchable
     )

@@ -2,15 +2,18 @@
 // dimension, run as one call, split and answered; an idle actor runs a lone request at once.
 
 import type { Msg } from "@nats-io/transport-node"
+import type { Tracer } from "effect"
 import type { Encoding } from "../protocol/codec.js"
 import { DeadlineExceeded, InferenceFailed } from "../protocol/errors.js"
 import type { BatchingOptions } from "../protocol/ipc.js"
 import type { ReplyOutputs } from "../protocol/messages.js"
 import { allocate, elementCount, type HostTensor } from "../protocol/tensor.js"
 import { messageOf } from "../protocol/values.js"
+import { type Measurements, observe, outcomeOf } from "./measurements.js"
 import { replyError, replyOk } from "./replies.js"
 import { acquire, release, type ServingModel, type ServingVersion } from "./servingModel.js"
 import type { ActorStats } from "./stats.js"
+import { recordRequestSpans } from "./tracing.js"
 
 export interface Job {
   readonly msg: Msg
@@ -19,8 +22,10 @@ export interface Job {
   readonly outputs: ReadonlyArray<string> | undefined
   /** performance.now() after which the caller has given up. */
   readonly deadline: number
-  /** performance.now() when the message arrived (processing time runs from here to the reply). */
+  /** performance.now() when the message arrived (processing time, metrics and traces run from here). */
   readonly arrived: number
+  /** The trace the request carries, when this actor exports traces. */
+  readonly trace?: Tracer.ExternalSpan | undefined
 }
 
 export interface BatchContext {
@@ -30,12 +35,24 @@ export interface BatchContext {
   readonly stats: ActorStats
   /** Called after each batch is answered (in-flight count already lowered). */
   readonly onAnswered: () => void
+  /** Where latencies, batch sizes and outcomes are counted, when metrics are on. */
+  readonly measure?: Measurements | undefined
+  /** Where the spans of requests carrying a trace go, when traces are exported. */
+  readonly tracer?: Tracer.Tracer | undefined
 }
 
 interface Queued extends Job {
   readonly rows: number
   /** Filled in only when the job is compared for a shared batch. */
   key?: string
+  /** Set when the job was answered with an error (read only for its trace). */
+  failure?: DeadlineExceeded | InferenceFailed | undefined
+}
+
+/** When the model call of the batch being run started and ended (performance.now() ms; NaN: not run or not timed). */
+interface CallTimes {
+  start: number
+  end: number
 }
 
 /** Requests can share a call when their non-batch dimensions and requested outputs agree. */
@@ -79,6 +96,8 @@ const slice = (t: HostTensor, from: number, rows: number): HostTensor => {
 /** Makes the batching queue of one actor. `batchable`: every input and output has a dynamic first dimension. */
 export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchable: () => boolean) => {
   const queue: Array<Queued> = []
+  // one batch runs at a time: its call times are kept in one object
+  const callTimes: CallTimes = { start: Number.NaN, end: Number.NaN }
   let scheduled = false
   let running = false
 
@@ -88,6 +107,7 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
     const result: ReplyOutputs | undefined =
       job.outputs === undefined && outputs.length === 1 && only !== undefined ? computed[only.name] : computed
     if (result === undefined) throw new Error(`the model returned no tensor for output ${only?.name}`)
+    if (ctx.measure !== undefined) ctx.measure.outcomes.ok++
     replyOk(job.msg, job.encoding, {
       outputs: result,
       model: ctx.modelName,
@@ -101,6 +121,8 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
   const fail = (job: Queued, error: DeadlineExceeded | InferenceFailed) => {
     ctx.stats.errors++
     ctx.stats.lastError = error
+    if (ctx.measure !== undefined) ctx.measure.outcomes[outcomeOf[error._tag]]++
+    if (job.trace !== undefined) job.failure = error
     replyError(job.msg, job.encoding, error)
     ctx.stats.processingMs += performance.now() - job.arrived
   }
@@ -117,10 +139,21 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
     }
   }
 
-  const runOne = async (job: Queued, version: ServingVersion) => {
+  /** Counts a model call of `requests` requests that took from `start` to `end` (ms). */
+  const measureCall = (m: Measurements, requests: number, start: number, end: number) => {
+    observe(m.compute, (end - start) / 1000, requests)
+    observe(m.batchSize, requests)
+  }
+
+  const runOne = async (job: Queued, version: ServingVersion, times: CallTimes | undefined) => {
     try {
       ctx.stats.calls++
-      answerOrFail(job, version, await version.model.predict(job.inputs, job.outputs))
+      if (times === undefined) return answerOrFail(job, version, await version.model.predict(job.inputs, job.outputs))
+      times.start = performance.now()
+      const computed = await version.model.predict(job.inputs, job.outputs)
+      times.end = performance.now()
+      if (ctx.measure !== undefined) measureCall(ctx.measure, 1, times.start, times.end)
+      answerOrFail(job, version, computed)
     } catch (cause) {
       fail(
         job,
@@ -131,10 +164,36 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
     }
   }
 
+  /** After a batch is answered: its total latencies, and the spans of the requests that carry a trace. */
+  const afterBatch = (jobs: ReadonlyArray<Queued>, started: number, times: CallTimes, live: number) => {
+    const answered = performance.now()
+    const m = ctx.measure
+    for (const job of jobs) {
+      const arrived = job.arrived
+      if (m !== undefined) observe(m.total, (answered - arrived) / 1000)
+      if (job.trace !== undefined && ctx.tracer !== undefined) {
+        recordRequestSpans(
+          ctx.tracer,
+          job.trace,
+          { model: ctx.modelName, actor: ctx.actorId, batchSize: live },
+          { arrived, started, computeStart: times.start, computeEnd: times.end, answered },
+          job.failure
+        )
+      }
+    }
+  }
+
   const runBatch = async (jobs: ReadonlyArray<Queued>) => {
     const now = performance.now()
+    const m = ctx.measure
+    // timed only when measured or traced: off, a batch costs no clock reads beyond the one above
+    const times =
+      m !== undefined || (ctx.tracer !== undefined && jobs.some((j) => j.trace !== undefined)) ? callTimes : undefined
+    callTimes.start = Number.NaN
+    callTimes.end = Number.NaN
     const live: Array<Queued> = []
     for (const job of jobs) {
+      if (m !== undefined) observe(m.queueWait, (now - job.arrived) / 1000)
       if (now > job.deadline)
         fail(
           job,
@@ -144,15 +203,22 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
         )
       else live.push(job)
     }
-    if (live.length === 0) return
+    if (live.length === 0) {
+      ctx.stats.inflight -= jobs.length
+      if (times !== undefined) afterBatch(jobs, now, times, 0)
+      ctx.onAnswered()
+      return
+    }
     const version = acquire(ctx.serving)
     try {
-      if (live.length === 1) return await runOne(live[0]!, version)
+      if (live.length === 1) return await runOne(live[0]!, version, times)
       const rows = live.reduce((n, j) => n + j.rows, 0)
       let computed: Record<string, HostTensor>
       try {
         ctx.stats.calls++
+        if (times !== undefined) times.start = performance.now()
         computed = await version.model.predict(stack(live, rows), live[0]!.outputs)
+        if (times !== undefined) times.end = performance.now()
       } catch (cause) {
         const error = new InferenceFailed({
           message: `model "${ctx.modelName}" failed while computing a batch of ${rows}: ${messageOf(cause)}`
@@ -161,9 +227,10 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
         return
       }
       if (Object.values(computed).some((t) => t.shape[0] !== rows)) {
-        for (const job of live) await runOne(job, version)
+        for (const job of live) await runOne(job, version, times)
         return
       }
+      if (m !== undefined) measureCall(m, live.length, times!.start, times!.end)
       let from = 0
       for (const job of live) {
         const mine: Record<string, HostTensor> = {}
@@ -174,6 +241,7 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
     } finally {
       release(version)
       ctx.stats.inflight -= jobs.length
+      if (times !== undefined) afterBatch(jobs, now, times, live.length)
       ctx.onAnswered()
     }
   }
@@ -221,7 +289,7 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
   /** Queues a checked request; it counts as in flight until answered. */
   const submit = (job: Job): void => {
     ctx.stats.inflight++
-    queue.push({ ...job, rows: rowsOf(job) })
+    queue.push({ ...job, rows: rowsOf(job), failure: undefined })
     schedule()
   }
 

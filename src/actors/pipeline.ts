@@ -1,13 +1,16 @@
 // The per-message path of a model actor: admission → decode → check against the signature →
 // queue for (batched) execution; every failure is answered as a typed error reply, never thrown.
 import type { Msg } from "@nats-io/transport-node"
+import type { Tracer } from "effect"
 import { checkInputs, checkOutputs } from "../model/signature.js"
 import { decodeRequest, type Encoding, encodingOfMessage } from "../protocol/codec.js"
 import { BadInput, Overloaded, PayloadTooLarge, type ServiceError } from "../protocol/errors.js"
 import type { Batcher } from "./batcher.js"
+import { type Measurements, outcomeOf } from "./measurements.js"
 import { replyError } from "./replies.js"
 import type { ServingModel } from "./servingModel.js"
 import type { ActorStats } from "./stats.js"
+import { traceOf } from "./tracing.js"
 
 export type { ActorStats } from "./stats.js"
 
@@ -20,6 +23,10 @@ export interface PipelineContext {
   readonly maxInflight: number
   readonly stats: ActorStats
   readonly batcher: Batcher
+  /** Where refusals are counted by outcome, when metrics are on. */
+  readonly measure?: Measurements | undefined
+  /** Set when traces are exported: a request's `traceparent` is then read. */
+  readonly tracer?: Tracer.Tracer | undefined
 }
 
 const refuse = (
@@ -31,6 +38,7 @@ const refuse = (
 ): undefined => {
   ctx.stats.errors++
   ctx.stats.lastError = error
+  if (ctx.measure !== undefined) ctx.measure.outcomes[outcomeOf[error._tag]]++
   replyError(msg, encoding, error)
   ctx.stats.processingMs += performance.now() - arrived
   return undefined
@@ -73,5 +81,6 @@ export const answerInfer = (ctx: PipelineContext, msg: Msg): undefined => {
   const unknownOutput = checkOutputs(signature, request.outputs)
   if (unknownOutput !== undefined) return refuse(ctx, msg, encoding, unknownOutput, arrived)
   const deadline = request.timeoutMs === undefined ? Number.POSITIVE_INFINITY : arrived + request.timeoutMs
-  ctx.batcher.submit({ msg, encoding, inputs, outputs: request.outputs, deadline, arrived })
+  const trace = ctx.tracer === undefined ? undefined : traceOf(msg)
+  ctx.batcher.submit({ msg, encoding, inputs, outputs: request.outputs, deadline, arrived, trace })
 }

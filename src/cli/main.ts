@@ -12,7 +12,16 @@ import { describeModel, history, list, push, rollback, update } from "./models.j
 import { supervise, up } from "./serve.js"
 import { status } from "./status.js"
 
-const { prefix: _prefix, ...serveFlags } = connectionFlags
+const { prefix: _prefix, ...connectionServeFlags } = connectionFlags
+const serveFlags = {
+  ...connectionServeFlags,
+  metricsPort: Flag.Int("metrics-port").pipe(
+    Flag.withDescription(
+      "Serve /metrics (Prometheus), /healthz and /readyz on this HTTP port (0: a free one); default $MODELBUS_METRICS_PORT, else the config's metrics.port, else none"
+    ),
+    Flag.optional
+  )
+}
 const opt = <A>(o: Option.Option<A>): A | undefined => Option.getOrUndefined(o)
 
 const upCommand = Command.make(
@@ -25,7 +34,7 @@ const upCommand = Command.make(
       Flag.optional
     )
   },
-  (o) => up(opt(o.config), opt(o.server), authFromFlags({ ...o, prefix: Option.none() }))
+  (o) => up(opt(o.config), opt(o.server), authFromFlags({ ...o, prefix: Option.none() }), opt(o.metricsPort))
 ).pipe(
   Command.withDescription(
     "Serve the bundled example (or --config) on the NATS at --server/$NATS_URL; when nothing answers on the default address, start a local nats-server with JetStream and stop it on exit."
@@ -39,7 +48,7 @@ const superviseCommand = Command.make(
     ...serveFlags,
     config: Flag.File("config").pipe(Flag.withAlias("c"), Flag.withDescription("Config file (JSON or YAML)"))
   },
-  (o) => supervise(o.config, opt(o.server), authFromFlags({ ...o, prefix: Option.none() }))
+  (o) => supervise(o.config, opt(o.server), authFromFlags({ ...o, prefix: Option.none() }), opt(o.metricsPort))
 ).pipe(
   Command.withDescription(
     "Run a supervisor: fork the configured actor processes, restart them by OTP rules, answer status. SIGTERM/SIGINT drain every actor and exit 0; restart intensity exceeded exits 1."

@@ -7,7 +7,7 @@ import { DEFAULT_SERVER, natsConnection, serverList } from "../nats/connection.j
 import { authFromEnv, mergeAuth, showServers } from "../nats/credentials.js"
 import type { NatsAuth } from "../protocol/auth.js"
 import { messageOf } from "../protocol/values.js"
-import { type Config, loadConfig } from "../supervisor/config.js"
+import { type Config, ConfigError, loadConfig } from "../supervisor/config.js"
 import { ActorLauncher } from "../supervisor/runtime/actorLauncher.js"
 import { startSupervisorProcess } from "../supervisor/supervisorProcess.js"
 import { startLocalNatsServer } from "./natsServer.js"
@@ -25,6 +25,23 @@ const serverText = (servers: string | ReadonlyArray<string>) => showServers(serv
 /** The credentials a supervisor uses: each setting from the flags, else the environment, else the config file. */
 const authOf = (flags: NatsAuth, config: Config): NatsAuth => mergeAuth(flags, authFromEnv(), config.auth)
 
+/** Environment fallback of `--metrics-port` (the Docker image sets it, so its HEALTHCHECK has a port to ask). */
+export const METRICS_PORT_ENV = "MODELBUS_METRICS_PORT"
+
+/** The config with the metrics port of `--metrics-port`, else of $MODELBUS_METRICS_PORT, else its own. */
+const withMetricsPort = (config: Config, flag: number | undefined): Effect.Effect<Config, ConfigError> => {
+  const fromEnv = process.env[METRICS_PORT_ENV]
+  if (flag === undefined && (fromEnv === undefined || fromEnv === "")) return Effect.succeed(config)
+  const port = flag ?? Number(fromEnv)
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    const source = flag === undefined ? `$${METRICS_PORT_ENV}` : "--metrics-port"
+    return Effect.fail(
+      new ConfigError({ path: source, message: `${source} must be a port number from 0 to 65535, not ${port}` })
+    )
+  }
+  return Effect.succeed({ ...config, metrics: { port } })
+}
+
 /**
  * Runs the tree until a signal (graceful, exit 0), a model that cannot start (StartFailed, exit 1)
  * or the root giving up (IntensityExceeded, exit 1).
@@ -38,6 +55,8 @@ export const superviseUntilDone = Effect.fnUntraced(function* (
   return yield* Effect.scoped(
     Effect.gen(function* () {
       const tree = yield* startSupervisorProcess(config, servers, auth)
+      if (tree.metricsPort !== undefined)
+        yield* Console.log(`modelbus metrics: /metrics, /healthz and /readyz on port ${tree.metricsPort}`)
       const ready = tree.started.pipe(
         Effect.andThen(() => {
           const replicas = config.models.map((m) => `${m.name} ×${m.replicas}`).join(", ")
@@ -57,8 +76,13 @@ export const superviseUntilDone = Effect.fnUntraced(function* (
 })
 
 /** `modelbus supervise --config F`: the server is --server, else $NATS_URL, else the file's, else the default. */
-export const supervise = Effect.fnUntraced(function* (configFile: string, server: string | undefined, flags: NatsAuth) {
-  const config = yield* loadConfig(configFile)
+export const supervise = Effect.fnUntraced(function* (
+  configFile: string,
+  server: string | undefined,
+  flags: NatsAuth,
+  metricsPort?: number
+) {
+  const config = yield* withMetricsPort(yield* loadConfig(configFile), metricsPort)
   const servers = server ?? process.env.NATS_URL ?? config.servers ?? DEFAULT_SERVER
   yield* superviseUntilDone(config, servers, authOf(flags, config))
 })
@@ -74,9 +98,10 @@ const answers = (servers: string, auth: NatsAuth) =>
 export const up = Effect.fnUntraced(function* (
   configFile: string | undefined,
   server: string | undefined,
-  flags: NatsAuth
+  flags: NatsAuth,
+  metricsPort?: number
 ) {
-  const config = yield* loadConfig(configFile ?? EXAMPLE_CONFIG)
+  const config = yield* withMetricsPort(yield* loadConfig(configFile ?? EXAMPLE_CONFIG), metricsPort)
   const chosen = server ?? process.env.NATS_URL
   const tryModel = config.models[0]?.name
   const auth = authOf(flags, config)

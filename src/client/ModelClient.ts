@@ -1,7 +1,7 @@
 // The Effect client of modelbus: `infer` (with safe retries), `inferMany`, `describe`, `status` and `stats` over one
 // NATS connection, every failure a typed error (service errors plus Timeout, NoResponders, ConnectionError).
-import { type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
-import { Context, Effect, Layer, Metric, Stream } from "effect"
+import { type Msg, type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
+import { Context, Effect, Layer, Metric, Stream, Tracer } from "effect"
 import { defaultServers, natsConnection } from "../nats/connection.js"
 import { gather } from "../nats/gather.js"
 import { deniedBy, permissionDeniedOf, violationOf } from "../nats/permissions.js"
@@ -158,6 +158,15 @@ export const clientMetrics = {
   })
 } as const
 
+/** The W3C trace context header an actor continues a trace from. */
+const TRACEPARENT_HEADER = "traceparent"
+
+/** The caller's current span (its parent span for what it calls), unless propagation is disabled there. */
+const currentSpan = Effect.withFiberSucceed((fiber): Tracer.AnySpan | undefined => {
+  const span = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
+  return span === undefined || Context.get(span.annotations, Tracer.DisablePropagation) ? undefined : span
+})
+
 const readReply = (msg: Msg, subject: string): Effect.Effect<InferReply, InferError> => {
   const decoded = decodeReply(msg.data, encodingOfMessage(msg))
   switch (decoded.kind) {
@@ -216,8 +225,16 @@ export const clientOn = (
       })
     )
 
-  const send = (to: string, model: string, body: Uint8Array, timeout: number) =>
-    requester.request(to, body, timeout, headers).pipe(
+  /** The request headers of a call made inside `parent` (a span of the caller's): its W3C traceparent added. */
+  const tracedHeaders = (parent: Tracer.AnySpan): MsgHdrs => {
+    const h = natsHeaders()
+    if (encoding === "json") h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE)
+    h.set(TRACEPARENT_HEADER, `00-${parent.traceId}-${parent.spanId}-${parent.sampled ? "01" : "00"}`)
+    return h
+  }
+
+  const send = (to: string, model: string, body: Uint8Array, timeout: number, sendHeaders: MsgHdrs | undefined) =>
+    requester.request(to, body, timeout, sendHeaders).pipe(
       Effect.catchTag("NoResponders", (e) => classify(model, e)),
       Effect.flatMap((msg) => readReply(msg, to))
     )
@@ -236,11 +253,14 @@ export const clientOn = (
             message: `cannot encode the inputs for ${to}: ${messageOf(cause)}`
           })
       })
+      // A span of the caller's, if the call runs inside one: a context lookup, no allocation otherwise.
+      const parent = yield* currentSpan
+      const sendHeaders = parent === undefined ? headers : tracedHeaders(parent)
       return yield* retrying((n) => {
         counts.attempts++
-        if (n === 1) return send(to, model, body, timeout)
+        if (n === 1) return send(to, model, body, timeout, sendHeaders)
         counts.retries++
-        return Effect.andThen(countRetry, send(to, model, body, timeout))
+        return Effect.andThen(countRetry, send(to, model, body, timeout, sendHeaders))
       }, plan)
     },
     Effect.tapError(() => countFailure)

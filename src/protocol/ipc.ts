@@ -20,6 +20,43 @@ export const DEFAULT_BATCHING: BatchingOptions = { maxBatchSize: 32, maxDelayMs:
 /** Requests an actor accepts before it leaves its queue group (per actor). */
 export const DEFAULT_MAX_INFLIGHT = 1024
 
+/** What became of a request an actor took off the bus: the `outcome` label of `modelbus_requests_total`. */
+export const OUTCOMES = [
+  "ok",
+  "bad_input",
+  "payload_too_large",
+  "inference_failed",
+  "overloaded",
+  "deadline_exceeded"
+] as const
+export type Outcome = (typeof OUTCOMES)[number]
+
+/** Upper bounds (seconds) of the latency histograms' buckets; an open bucket (+Inf) follows the last. */
+export const LATENCY_BUCKETS: ReadonlyArray<number> = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
+]
+/** Upper bounds of the batch size histogram's buckets (requests per model call). */
+export const BATCH_SIZE_BUCKETS: ReadonlyArray<number> = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+
+/** A histogram as an actor reports it: per-bucket counts (not cumulative; one more than the bounds) and the sum. */
+export interface HistogramCounts {
+  readonly counts: ReadonlyArray<number>
+  readonly sum: number
+}
+
+/** What an actor measured since it started (settings `metrics`), sent with each heartbeat. */
+export interface ActorMetrics {
+  readonly outcomes: Readonly<Record<Outcome, number>>
+  /** From taking a request off the bus to its model call starting. */
+  readonly queueWait: HistogramCounts
+  /** The model call that computed a request (a batch's call counts for each of its requests). */
+  readonly compute: HistogramCounts
+  /** From taking a request off the bus to its reply being sent (requests that reached the queue). */
+  readonly total: HistogramCounts
+  /** Requests per model call. */
+  readonly batchSize: HistogramCounts
+}
+
 export interface ActorCounters {
   readonly version: number
   readonly loads: number
@@ -29,6 +66,8 @@ export interface ActorCounters {
   readonly calls: number
   readonly tensors: number
   readonly rssBytes: number
+  /** Cumulative since the process started; only when its settings ask for metrics. */
+  readonly metrics?: ActorMetrics
 }
 
 export type ActorMessage =
@@ -74,7 +113,9 @@ export const ActorSettings = Schema.Struct({
   retention: Schema.optional(Schema.Number),
   maxPayloadBytes: Schema.optional(Schema.Number),
   maxInflight: Schema.optional(Schema.Number),
-  batching: Schema.optional(Schema.Struct({ maxBatchSize: Schema.Number, maxDelayMs: Schema.Number }))
+  batching: Schema.optional(Schema.Struct({ maxBatchSize: Schema.Number, maxDelayMs: Schema.Number })),
+  /** Measure latencies, batch sizes and outcomes and send them with each heartbeat (the supervisor serves /metrics). */
+  metrics: Schema.optional(Schema.Boolean)
 })
 export type ActorSettings = typeof ActorSettings.Type
 

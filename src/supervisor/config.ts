@@ -59,6 +59,8 @@ export interface Config {
     /** Replicas of the registry's streams; undefined: decided from the cluster. */
     readonly replicas?: number
   }
+  /** Serve /metrics, /healthz and /readyz on this port (0: a free one). */
+  readonly metrics?: { readonly port: number }
   readonly models: ReadonlyArray<ModelConfig>
 }
 
@@ -99,6 +101,7 @@ export const resolveConfig = (file: ConfigFile, baseDir: string): Config => {
       retention: file.registry?.retention ?? DEFAULT_RETENTION,
       ...(file.registry?.replicas === undefined ? {} : { replicas: file.registry.replicas })
     },
+    ...(file.metrics === undefined ? {} : { metrics: { port: file.metrics.port } }),
     models: file.models.map((m) => ({
       name: m.name,
       path: resolve(baseDir, m.path),

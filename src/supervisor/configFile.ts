@@ -88,6 +88,10 @@ export const ConfigFile = Schema.Struct({
       replicas: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 5 })))
     })
   ),
+  /** The supervisor's HTTP port for /metrics, /healthz and /readyz (0: a free port); none without it. */
+  metrics: Schema.optionalKey(
+    Schema.Struct({ port: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65_535 })) })
+  ),
   models: Schema.Array(ModelEntry).check(Schema.isMinLength(1))
 })
 export type ConfigFile = typeof ConfigFile.Type

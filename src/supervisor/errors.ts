@@ -19,3 +19,9 @@ export const failureError = (supervisor: string, failure: Failure): StartFailed 
   failure.kind === "startFailed"
     ? new StartFailed({ supervisor, message: failure.message })
     : new IntensityExceeded({ supervisor, message: failure.message })
+
+/** The metrics port cannot be listened on (taken, or not allowed). */
+export class MetricsUnavailable extends Schema.TaggedError<MetricsUnavailable>()("MetricsUnavailable", {
+  port: Schema.Number,
+  message: Schema.String
+}) {}

@@ -5,7 +5,13 @@ import type { ActorLaunch } from "../protocol/ipc.js"
 import { type Config, type ModelConfig, modelSupervisorSpec, replicaSpec } from "./config.js"
 import { failureError, type IntensityExceeded, StartFailed } from "./errors.js"
 import { ActorLauncher } from "./runtime/actorLauncher.js"
-import { type EmitCommand, type StartChild, type Supervisor, startSupervisor } from "./runtime/interpreter.js"
+import {
+  type ChildSignal,
+  type EmitCommand,
+  type StartChild,
+  type Supervisor,
+  startSupervisor
+} from "./runtime/interpreter.js"
 
 export interface ModelTreeOptions {
   readonly config: Config
@@ -18,6 +24,8 @@ export interface ModelTreeOptions {
     pid: number | undefined,
     childId: string | undefined
   ) => Effect.Effect<void>
+  /** Sees what incarnation `n` of replica `childId` of `model` signals (its reports and its exit), before its supervisor does. */
+  readonly observe?: (model: string, childId: string, n: number, signal: ChildSignal) => void
 }
 
 export interface ModelTree {
@@ -41,8 +49,17 @@ export const startModelTree = Effect.fnUntraced(function* (
   const startModel: StartChild = (spec, _n, signal) =>
     Effect.gen(function* () {
       const model = config.models.find((m) => m.name === spec.id)!
-      const startReplica: StartChild = (replica, _, replicaSignal) =>
-        launcher.launch(options.settingsOf(model, replica.id), replicaSignal)
+      const { observe } = options
+      const startReplica: StartChild = (replica, n, replicaSignal) =>
+        launcher.launch(
+          options.settingsOf(model, replica.id),
+          observe === undefined
+            ? replicaSignal
+            : (s) => {
+                observe(model.name, replica.id, n, s)
+                replicaSignal(s)
+              }
+        )
       const supervisor = yield* startSupervisor({
         name: model.name,
         label: `model ${model.name}`,

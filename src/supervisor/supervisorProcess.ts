@@ -15,9 +15,10 @@ import { subjects } from "../protocol/subjects.js"
 import { openRegistry } from "../registry/Registry.js"
 import type { Config, ModelConfig } from "./config.js"
 import { answerControl } from "./control.js"
-import type { IntensityExceeded, StartFailed } from "./errors.js"
+import type { IntensityExceeded, MetricsUnavailable, StartFailed } from "./errors.js"
 import { childRow, supervisorNode } from "./machine/status.js"
 import { startModelTree } from "./modelTree.js"
+import { makeSupervisorMetrics, type SupervisorMetrics } from "./observability/supervisorMetrics.js"
 import type { ActorLauncher } from "./runtime/actorLauncher.js"
 import type { EmitCommand } from "./runtime/interpreter.js"
 
@@ -28,6 +29,8 @@ export interface SupervisorProcess {
   readonly started: Effect.Effect<void, StartFailed>
   /** Fails when the root stops supervising (a start failure, or escalation that exceeded its intensity). */
   readonly failure: Effect.Effect<never, StartFailed | IntensityExceeded>
+  /** The port /metrics, /healthz and /readyz are served on, when the config asks for them. */
+  readonly metricsPort: number | undefined
 }
 
 /**
@@ -44,6 +47,27 @@ const prepareRegistry = (nc: NatsConnection, config: Config) =>
 /** A short random id for this supervisor process (six base-36 characters). */
 const newSupervisorId = Random.nextIntBetween(0, 36 ** 6 - 1).pipe(Effect.map((n) => n.toString(36).padStart(6, "0")))
 
+/** The metrics and health endpoints, started before the tree so they outlive its drain; `view.status` is set once the tree runs. */
+const startObservability = (
+  port: number,
+  metrics: SupervisorMetrics,
+  view: StatusView,
+  models: ReadonlyArray<string>
+) =>
+  Effect.promise(() => import("./observability/httpServer.js")).pipe(
+    Effect.flatMap(({ serveObservability }) =>
+      serveObservability(port, {
+        status: () => view.status(),
+        models,
+        metrics: () => metrics.render(view.status())
+      })
+    )
+  )
+
+interface StatusView {
+  status: () => SupervisorStatus
+}
+
 /**
  * Starts the tree; closing the scope stops answering, drains every actor in order, then disconnects.
  * `auth` (else credentials in a server URL) is what the supervisor and its actors connect with; actors
@@ -53,9 +77,16 @@ export const startSupervisorProcess = Effect.fn("SupervisorProcess.start")(funct
   config: Config,
   servers: string | ReadonlyArray<string>,
   auth: NatsAuth = {}
-): Effect.fn.Return<SupervisorProcess, ConnectionError, Scope.Scope | ActorLauncher> {
+): Effect.fn.Return<SupervisorProcess, ConnectionError | MetricsUnavailable, Scope.Scope | ActorLauncher> {
   const id = yield* newSupervisorId
   const startedAt = yield* Clock.currentTimeMillis
+  const models = config.models.map((m) => m.name)
+  const view: StatusView = { status: () => ({ supervisor: { id, pid: process.pid, host: hostname() }, actors: [] }) }
+  const metrics = config.metrics === undefined ? undefined : yield* makeSupervisorMetrics(models)
+  const metricsPort =
+    config.metrics === undefined || metrics === undefined
+      ? undefined
+      : yield* startObservability(config.metrics.port, metrics, view, models)
   const subject = subjects(config.prefix)
   const nc = yield* natsConnection({ servers, name: `modelbus-supervisor ${id}`, auth })
   const forActors = separateCredentials(serverList(servers), auth)
@@ -94,6 +125,7 @@ export const startSupervisorProcess = Effect.fn("SupervisorProcess.start")(funct
     registry,
     retention: config.registry.retention,
     batching: model.batching,
+    ...(metrics === undefined ? {} : { metrics: true }),
     ...(model.maxInflight === undefined ? {} : { maxInflight: model.maxInflight }),
     ...(model.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: model.maxPayloadBytes })
   })
@@ -110,12 +142,20 @@ export const startSupervisorProcess = Effect.fn("SupervisorProcess.start")(funct
         ...command.fields
       }
       if (!nc.isClosed()) nc.publish(subject.events(model), JSON.stringify(event))
+      if (metrics !== undefined) yield* metrics.onEvent(model, command.type, childId)
       const { type: _, at: __, supervisor: ___, ...fields } = event
       yield* Effect.logInfo(`${event.type} ${model}`).pipe(Effect.annotateLogs({ event: event.type, ...fields }))
     })
 
   yield* Effect.addFinalizer(() => Effect.logInfo(`supervisor ${id} stopped`))
-  const tree = yield* startModelTree({ config, settingsOf, emit })
+  const tree = yield* startModelTree({
+    config,
+    settingsOf,
+    emit,
+    ...(metrics === undefined
+      ? {}
+      : { observe: (_model, childId, n, signal) => metrics.observe(actorId(childId), n, signal) })
+  })
   yield* Effect.addFinalizer(() => Effect.logInfo(`supervisor ${id} stopping: draining every actor`))
 
   const modelNode = (model: ModelConfig): SupervisorNode => {
@@ -165,6 +205,7 @@ export const startSupervisorProcess = Effect.fn("SupervisorProcess.start")(funct
       : running.scale(replicas).pipe(Effect.map((ids) => ids.map(actorId)))
   }
 
+  view.status = status
   yield* answerControl(nc, subject, { id, status, restart, scale })
-  return { id, status, started: tree.started, failure: tree.failure }
+  return { id, status, started: tree.started, failure: tree.failure, metricsPort }
 })

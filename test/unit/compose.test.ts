@@ -174,7 +174,9 @@ describe("docker-compose.yml runs the cluster of deploy/topology.json", () => {
       const s = service(name)
       const deps = dependencies(s)
       for (const node of nodeNames(topology)) expect(deps[node], `${name} waits for ${node}`).toBe("service_healthy")
-      expect(words(s.healthcheck?.test).join(" "), name).toMatch(/status/)
+      // /readyz on the metrics port the image sets (MODELBUS_METRICS_PORT): 200 once every model serves
+      expect(words(s.healthcheck?.test).join(" "), name).toMatch(/MODELBUS_METRICS_PORT\}?\/readyz/)
+      expect(imageEnv.MODELBUS_METRICS_PORT, "the image sets the metrics port").toMatch(/^\d+$/)
       expect(s.restart).toBe("unless-stopped")
       const grace = /^(\d+)s$/.exec(s.stop_grace_period ?? "")
       expect(Number(grace?.[1] ?? 0)).toBeGreaterThanOrEqual(15)
@@ -234,6 +236,15 @@ const dockerfilePath = path.join(root, "Dockerfile")
 const stages = existsSync(dockerfilePath) ? dockerfileStages(readFileSync(dockerfilePath, "utf8")) : []
 const runtime = stages.at(-1)
 const workdir = runtime === undefined ? undefined : instruction(runtime, "WORKDIR").at(-1)
+/** The runtime stage's ENV settings (`ENV NAME=value` forms). */
+const imageEnv: Record<string, string> = Object.fromEntries(
+  (runtime === undefined ? [] : instruction(runtime, "ENV")).flatMap((line) =>
+    line
+      .split(/\s+/)
+      .map((pair) => /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(pair))
+      .flatMap((m) => (m === null ? [] : [[m[1]!, m[2]!] as const]))
+  )
+)
 /** A path inside the image, mapped back to the repo (the image's WORKDIR holds the repo's files). */
 const inImage = (imagePath: string): string => inRepo({}, imagePath)
 
@@ -256,6 +267,15 @@ describe("Dockerfile", () => {
     const copies = instruction(runtime!, "COPY").map((c) => c.split(/\s+/).filter((w) => !w.startsWith("--")))
     expect(copies.some((c) => c.slice(0, -1).some((src) => /^(\.\/)?examples\/?$/.test(src)))).toBe(true)
     expect(copies.some((c) => c.slice(0, -1).some((src) => /^(\/app\/)?dist\/?$/.test(src)))).toBe(true)
+  })
+
+  it("serves metrics on a port it exposes, and checks its health on /healthz there", () => {
+    expect(imageEnv.MODELBUS_METRICS_PORT).toMatch(/^\d+$/)
+    expect(instruction(runtime!, "EXPOSE").join(" ").split(/\s+/)).toContain(imageEnv.MODELBUS_METRICS_PORT)
+    const check = instruction(runtime!, "HEALTHCHECK").at(-1) ?? ""
+    const command = execForm(/CMD\s+(\[.*\])$/.exec(check)?.[1])
+    expect(command.slice(0, 2)).toEqual(["node", "-e"])
+    expect(command[2]).toMatch(/MODELBUS_METRICS_PORT\}\/healthz/)
   })
 
   it("defaults to supervising the example config", () => {

@@ -362,6 +362,15 @@ describe("supervision settings per model", () => {
       )
     }
   })
+
+  it("takes metrics.port from 0 (a free port) to 65535, none by default, and rejects others with their path", async () => {
+    expect((await decoded(minimal)).metrics).toBeUndefined()
+    expect((await decoded({ ...minimal, metrics: { port: 0 } })).metrics).toEqual({ port: 0 })
+    expect((await decoded({ ...minimal, metrics: { port: 9090 } })).metrics).toEqual({ port: 9090 })
+    for (const metrics of [{ port: -1 }, { port: 65_536 }, { port: 80.5 }, { port: 9090, host: "x" }]) {
+      expect((await refused({ ...minimal, metrics })).message).toContain(`["metrics"]`)
+    }
+  })
 })
 
 describe("connection settings (nats)", () => {

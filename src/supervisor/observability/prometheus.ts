@@ -1,0 +1,153 @@
+// The supervisor's metrics as Effect `Metric`s in its own registry, rendered in the Prometheus text
+// format by Effect's encoder: per actor what its processes reported, per supervisor its restarts.
+import { Context, Effect, Metric } from "effect"
+import { PrometheusMetrics } from "effect/observability"
+import {
+  BATCH_SIZE_BUCKETS,
+  type HistogramCounts,
+  LATENCY_BUCKETS,
+  OUTCOMES,
+  type Outcome
+} from "../../protocol/ipc.js"
+import type { ActorStatus, LifecycleEventType, SupervisorStatus } from "../../protocol/messages.js"
+import type { Totals } from "./actorTotals.js"
+
+const latency = (name: string, description: string) =>
+  Metric.histogram(name, { description, boundaries: LATENCY_BUCKETS })
+
+/** Every series of one actor, labelled `model` and `actor` (and `outcome` for requests). */
+const actorMetrics = {
+  requests: Metric.counter("modelbus_requests_total", {
+    description: "Requests an actor took off the bus, by outcome",
+    incremental: true
+  }),
+  total: latency(
+    "modelbus_request_duration_seconds",
+    "From taking a request off the bus to sending its reply (requests that reached the model queue)"
+  ),
+  queueWait: latency("modelbus_queue_wait_seconds", "From taking a request off the bus to its model call starting"),
+  compute: latency("modelbus_compute_seconds", "The model call that computed a request"),
+  batchSize: Metric.histogram("modelbus_batch_size", {
+    description: "Requests per model call",
+    boundaries: BATCH_SIZE_BUCKETS
+  }),
+  inflight: Metric.gauge("modelbus_inflight_requests", { description: "Requests accepted and not yet answered" }),
+  version: Metric.gauge("modelbus_model_version", { description: "The model version the actor serves" }),
+  loads: Metric.counter("modelbus_model_loads_total", {
+    description: "Models built from artifacts, over every process of the actor slot",
+    incremental: true
+  }),
+  restarts: Metric.counter("modelbus_actor_restarts_total", {
+    description: "Restarts of the actor slot",
+    incremental: true
+  }),
+  rss: Metric.gauge("modelbus_resident_memory_bytes", { description: "Resident memory of the actor process" }),
+  tensors: Metric.gauge("modelbus_live_tensors", { description: "Live TensorFlow.js tensors in the actor process" }),
+  serving: Metric.gauge("modelbus_actor_serving", { description: "1 while the actor serves, else 0" })
+} as const
+
+const modelReady = Metric.gauge("modelbus_model_ready", {
+  description: "1 while the model has a serving replica on this supervisor, else 0"
+})
+
+/** Counted as the supervisor's lifecycle events happen, labelled `supervisor` (root or a model's name). */
+const supervisorMetrics = {
+  restarts: Metric.counter("modelbus_supervisor_restarts_total", {
+    description: "Children a supervisor restarted (replicas for a model's supervisor, model supervisors for the root)",
+    incremental: true
+  }),
+  escalations: Metric.counter("modelbus_supervisor_escalations_total", {
+    description: "Times a model's supervisor gave up and escalated to the root",
+    incremental: true
+  })
+} as const
+
+const histogramState = (bounds: ReadonlyArray<number>, h: HistogramCounts): Metric.HistogramState => {
+  let cumulative = 0
+  const buckets: Array<[number, number]> = bounds.map((bound, i) => {
+    cumulative += h.counts[i] ?? 0
+    return [bound, cumulative]
+  })
+  const count = cumulative + (h.counts[bounds.length] ?? 0)
+  return { buckets, count, min: Number.NaN, max: Number.NaN, sum: h.sum }
+}
+
+export interface MetricsRegistry {
+  /** Counts a lifecycle event of a supervisor (`childId` undefined: an event of the root about a model's supervisor). */
+  readonly onEvent: (model: string, type: LifecycleEventType, childId: string | undefined) => Effect.Effect<void>
+  /** The Prometheus text of the supervisor now. */
+  readonly render: (
+    status: SupervisorStatus,
+    models: ReadonlyArray<string>,
+    totals: (actor: string) => Totals | undefined
+  ) => string
+}
+
+/** The registry of a supervisor running `models`; their supervisors' counters start at 0. */
+export const makeMetricsRegistry = Effect.fnUntraced(function* (models: ReadonlyArray<string>) {
+  const registry: Metric.MetricRegistry = new Map()
+  const context = Context.make(Metric.MetricRegistry, registry)
+  let actorSeries: Array<Metric.Registration> = []
+
+  const count = (metric: Metric.Counter<number>, supervisor: string, by = 1) =>
+    Metric.update(Metric.withAttributes(metric, { supervisor }), by).pipe(
+      Effect.provideService(Metric.MetricRegistry, registry)
+    )
+
+  const register = <I, S>(metric: Metric.Metric<I, S>, attributes: Record<string, string>, state: S) => {
+    actorSeries.push(Metric.registerUnsafe(Metric.withAttributes(metric, attributes), context, constant(state)))
+  }
+
+  const registerActor = (actor: ActorStatus, totals: Totals | undefined) => {
+    const labels = { model: actor.model, actor: actor.id }
+    for (const outcome of OUTCOMES) {
+      const n = totals?.outcomes[outcome as Outcome] ?? 0
+      register(actorMetrics.requests, { ...labels, outcome }, { count: n, incremental: true })
+    }
+    if (totals !== undefined) {
+      register(actorMetrics.total, labels, histogramState(LATENCY_BUCKETS, totals.total))
+      register(actorMetrics.queueWait, labels, histogramState(LATENCY_BUCKETS, totals.queueWait))
+      register(actorMetrics.compute, labels, histogramState(LATENCY_BUCKETS, totals.compute))
+      register(actorMetrics.batchSize, labels, histogramState(BATCH_SIZE_BUCKETS, totals.batchSize))
+    }
+    register(actorMetrics.inflight, labels, { value: actor.inflight })
+    register(actorMetrics.version, labels, { value: actor.version })
+    register(actorMetrics.loads, labels, { count: totals?.loads ?? actor.loads, incremental: true })
+    register(actorMetrics.restarts, labels, { count: actor.restarts, incremental: true })
+    register(actorMetrics.rss, labels, { value: actor.rssBytes })
+    register(actorMetrics.tensors, labels, { value: actor.tensors })
+    register(actorMetrics.serving, labels, { value: actor.state === "serving" ? 1 : 0 })
+  }
+
+  for (const supervisor of ["root", ...models]) {
+    yield* count(supervisorMetrics.restarts, supervisor, 0)
+    if (supervisor !== "root") yield* count(supervisorMetrics.escalations, supervisor, 0)
+  }
+
+  const metrics: MetricsRegistry = {
+    onEvent: (model, type, childId) =>
+      type === "restarted"
+        ? count(supervisorMetrics.restarts, childId === undefined ? "root" : model)
+        : type === "escalated"
+          ? count(supervisorMetrics.escalations, model)
+          : Effect.void,
+    render: (status, models, totals) => {
+      for (const series of actorSeries) series.remove()
+      actorSeries = []
+      for (const model of models) {
+        const ready = status.actors.some((a) => a.model === model && a.state === "serving")
+        register(modelReady, { model }, { value: ready ? 1 : 0 })
+      }
+      for (const actor of status.actors) registerActor(actor, totals(actor.id))
+      return PrometheusMetrics.formatUnsafe(context)
+    }
+  }
+  return metrics
+})
+
+/** Hooks of a series whose state is fixed when it is registered (registered again at each scrape). */
+const constant = <S>(state: S): Metric.Metric.Hooks<never, S> => ({
+  get: () => state,
+  update: () => {},
+  modify: () => {}
+})
