@@ -99,9 +99,14 @@ export const forkHelper = (file: string, name: string, env: NodeJS.ProcessEnv = 
   return track(child, name)
 }
 
-/** Spawns `node dist/cli/main.js ...args` (the modelbus CLI as a user runs it). */
-export const spawnCli = (args: ReadonlyArray<string>, name: string, env: NodeJS.ProcessEnv = {}): Started => {
-  const child = spawn(process.execPath, [join(ROOT, "dist/cli/main.js"), ...args], {
+/** Spawns `node dist/cli/main.js ...args` (the modelbus CLI as a user runs it; another build's with `cli`). */
+export const spawnCli = (
+  args: ReadonlyArray<string>,
+  name: string,
+  env: NodeJS.ProcessEnv = {},
+  cli = join(ROOT, "dist/cli/main.js")
+): Started => {
+  const child = spawn(process.execPath, [cli, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"]

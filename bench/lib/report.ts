@@ -6,6 +6,7 @@ import type { Machine } from "./machine.js"
 import { RESULTS_DIR, ROOT } from "./paths.js"
 import type { ProcDelta } from "./procStats.js"
 import { type Row, Section, type Soak, type Timing } from "./rows.js"
+import { writeMain } from "./sections.js"
 import type { TargetResult } from "./targets.js"
 
 export interface Results {
@@ -172,6 +173,15 @@ export const writeJson = async (r: Results): Promise<string> => {
   return file
 }
 
+/** Writes a separate bench's figures to bench/results/<name>-<time>.json. */
+export const writeResultJson = async (name: string, figures: { readonly machine: Machine }): Promise<string> => {
+  await mkdir(RESULTS_DIR, { recursive: true })
+  const stamp = figures.machine.date.replace(/:/g, "-").replace(/\.\d+Z$/, "Z")
+  const file = join(RESULTS_DIR, `${name}-${stamp}.json`)
+  await writeFile(file, `${JSON.stringify(figures, null, 2)}\n`)
+  return file
+}
+
 export const writeMarkdown = async (r: Results, jsonFile: string, analysis: string): Promise<string> => {
   const m = r.machine
   const t = r.timing
@@ -249,7 +259,5 @@ export const writeMarkdown = async (r: Results, jsonFile: string, analysis: stri
     ...(r.notes.length > 0 ? ["## Notes", "", ...r.notes.map((n) => `- ${n}`), ""] : []),
     ...(analysis.trim().length > 0 ? [analysis.trim(), ""] : [])
   ].join("\n")
-  const file = join(ROOT, "BENCHMARKS.md")
-  await writeFile(file, text)
-  return file
+  return writeMain(text)
 }
