@@ -1,5 +1,5 @@
 // Reading an artifact bundle from the Object Store without a consumer: its info, then each chunk by
-// a direct get that any live replica answers, each step retried, so a lost node does not stall a load.
+// a direct get that any live replica answers, each step retried (a lagging replica's "missing" too).
 import { jetstreamManager } from "@nats-io/jetstream"
 import type { ObjectStore } from "@nats-io/obj"
 import type { NatsConnection } from "@nats-io/transport-node"
@@ -12,6 +12,15 @@ const retries = Schedule.exponential("250 millis").pipe(Schedule.upTo({ times: 5
 
 const step = <A>(what: string, run: () => Promise<A>): Effect.Effect<A, string> =>
   Effect.tryPromise({ try: run, catch: (error) => `${what}: ${messageOf(error)}` }).pipe(Effect.retry(retries))
+
+/**
+ * A read that must find something, retried like a failure while it finds nothing: a direct get is
+ * answered by any replica, and one may lag behind the replica that answered the read before it.
+ */
+const present = <A>(what: string, run: () => Promise<A | null>): Effect.Effect<A, string> =>
+  step(what, () =>
+    run().then((found) => found ?? Promise.reject(new Error("it is missing (on the replica that answered)")))
+  )
 
 /**
  * The bytes of object `name` in `bucket`, or null when there is no such object; fails with the reason.
@@ -36,8 +45,7 @@ export const readObject = (
     let seq = 1
     for (let chunk = 1; chunk <= info.chunks; chunk++) {
       const what = `reading chunk ${chunk} of ${info.chunks} of ${name}`
-      const message = yield* step(what, () => jsm.direct.getMessage(stream, { seq, next_by_subj: subject }))
-      if (message === null) return yield* Effect.fail(`${what}: it is missing`)
+      const message = yield* present(what, () => jsm.direct.getMessage(stream, { seq, next_by_subj: subject }))
       if (offset + message.data.byteLength > bytes.byteLength) {
         return yield* Effect.fail(`${name} holds more than the ${info.size} bytes its info declares`)
       }

@@ -9,6 +9,9 @@ import { ArtifactCorrupt, artifactCorrupt, RegistryUnavailable, VersionNotFound 
 import { attempt, objectName, READ_RETRIES } from "./io.js"
 import type { ModelVersion } from "./versions.js"
 
+/** What a read that found nothing fails with while it is tried again. */
+const NOT_YET = "not found yet" as const
+
 /** The checked fetch of artifacts over `download` (bytes of an object, or null when there is none). */
 export const fetchChecked =
   (store: ObjectStore, download: (name: string) => Effect.Effect<Uint8Array | null, string>, limits: ArtifactLimits) =>
@@ -20,8 +23,13 @@ export const fetchChecked =
     return Effect.gen(function* () {
       const what = `${model} v${entry.version}`
       const name = objectName(model, entry.digest)
-      // retried like every read of a bundle: a stream leader may be moving off a lost node
-      const info = yield* attempt("download", () => store.info(name)).pipe(Effect.retry(READ_RETRIES))
+      // retried like every read of a bundle: a stream leader may be moving off a lost node, and the
+      // replica that answers may lag behind the one that gave the version's entry (then it finds nothing)
+      const info = yield* attempt("download", () => store.info(name)).pipe(
+        Effect.flatMap((found) => (found === null ? Effect.fail(NOT_YET) : Effect.succeed(found))),
+        Effect.retry(READ_RETRIES),
+        Effect.catch((error) => (error === NOT_YET ? Effect.succeed(null) : Effect.fail(error)))
+      )
       if (info === null || info.deleted) {
         return yield* new VersionNotFound({
           message: `artifacts of ${what} (${entry.digest}) are not in the registry`,

@@ -25,6 +25,11 @@ export interface ChildSpec {
   readonly type?: ChildType
   /** A child that reports nothing for this long is killed and restarted as a crash (workers). */
   readonly hangTimeoutMs?: number
+  /**
+   * Until its first report, a child is judged by this longer limit instead (a process still loading its
+   * runtime on a busy host cannot report yet): Kubernetes' startup probe beside its liveness probe.
+   */
+  readonly startTimeoutMs?: number
   /** Delays between restarts of a child that keeps crashing; none: restart at once (OTP). */
   readonly backoff?: BackoffPolicy
   /** Limits past which a serving child is replaced by a fresh one, overlap first (workers). */

@@ -36,6 +36,8 @@ export interface ModelConfig {
   readonly heartbeatMs: number
   /** A replica silent this long is killed and restarted as a crash. */
   readonly hangTimeoutMs: number
+  /** A new replica that has not reported at all this long (still starting its runtime) is killed as hung. */
+  readonly startTimeoutMs: number
   readonly maxPayloadBytes?: number
   /** Requests a replica accepts before it leaves the queue group until it has room. */
   readonly maxInflight?: number
@@ -72,7 +74,8 @@ export const DEFAULTS = {
   restart: RestartType.permanent,
   shutdownMs: 10_000,
   heartbeatMs: 1_000,
-  hangTimeoutMs: 30_000
+  hangTimeoutMs: 30_000,
+  startTimeoutMs: 60_000
 } as const
 
 const policyOf = (entry: SupervisorEntry | undefined, fallback: SupervisorPolicy): SupervisorPolicy => ({
@@ -110,6 +113,7 @@ export const resolveConfig = (file: ConfigFile, baseDir: string): Config => {
       shutdown: m.shutdown ?? DEFAULTS.shutdownMs,
       heartbeatMs: m.heartbeatMs ?? DEFAULTS.heartbeatMs,
       hangTimeoutMs: m.hangTimeoutMs ?? DEFAULTS.hangTimeoutMs,
+      startTimeoutMs: m.startTimeoutMs ?? DEFAULTS.startTimeoutMs,
       ...(m.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: m.maxPayloadBytes }),
       ...(m.maxInflight === undefined ? {} : { maxInflight: m.maxInflight }),
       batching: { ...DEFAULT_BATCHING, ...m.batching },
@@ -127,6 +131,7 @@ export const replicaSpec = (model: ModelConfig, index: number): ChildSpec => ({
   shutdown: model.shutdown,
   type: "worker",
   hangTimeoutMs: model.hangTimeoutMs,
+  startTimeoutMs: model.startTimeoutMs,
   backoff: model.backoff,
   ...(model.recycle === undefined ? {} : { recycle: model.recycle })
 })

@@ -39,6 +39,7 @@ const ModelEntry = Schema.Struct({
   shutdown: Schema.optionalKey(Schema.Union([NonNegativeInt, Schema.Literal("brutal_kill")])),
   heartbeatMs: Schema.optionalKey(PositiveInt),
   hangTimeoutMs: Schema.optionalKey(PositiveInt),
+  startTimeoutMs: Schema.optionalKey(PositiveInt),
   maxPayloadBytes: Schema.optionalKey(PositiveInt),
   maxInflight: Schema.optionalKey(PositiveInt),
   batching: Schema.optionalKey(

@@ -15,8 +15,10 @@ export interface SupervisorFlags {
 export interface Incarnation {
   readonly n: number
   readonly startedAt: number
-  /** Last time it reported anything (ready, heartbeat, draining). */
+  /** Last time it reported anything (ready, heartbeat, draining); its start time until it has. */
   readonly lastSeen: number
+  /** It has reported at least once: from then on silence is judged by the hang timeout. */
+  readonly reported: boolean
   readonly state: ProcessState
   readonly counters: ActorCounters | undefined
   /** Set when it was killed for silence: how long it had been silent. */
@@ -122,6 +124,7 @@ export const newIncarnation = (n: number, now: number): Incarnation => ({
   n,
   startedAt: now,
   lastSeen: now,
+  reported: false,
   state: "starting",
   counters: undefined,
   hungFor: undefined

@@ -39,13 +39,20 @@ export const log = (step: Step, level: "info" | "warning" | "error", message: st
 const silenceKey = (id: string, n: number) => `silence:${id}:${n}`
 const restartKey = (id: string) => `restart:${id}`
 
-/** (Re)arms the silence timer of incarnation `n` of a child that must report within its hang timeout. */
-export const armSilence = (step: Step, spec: ChildSpec, n: number): void => {
-  if (spec.hangTimeoutMs === undefined) return
+/** How long an incarnation may stay silent: the start timeout until its first report, then the hang timeout. */
+export const silenceLimitMs = (spec: ChildSpec, reported: boolean): number | undefined =>
+  spec.hangTimeoutMs === undefined || reported
+    ? spec.hangTimeoutMs
+    : Math.max(spec.hangTimeoutMs, spec.startTimeoutMs ?? spec.hangTimeoutMs)
+
+/** (Re)arms the silence timer of incarnation `n` of a child that must report within its limit. */
+export const armSilence = (step: Step, spec: ChildSpec, n: number, reported = true): void => {
+  const delayMs = silenceLimitMs(spec, reported)
+  if (delayMs === undefined) return
   step.commands.push({
     _tag: "SetTimer",
     key: silenceKey(spec.id, n),
-    delayMs: spec.hangTimeoutMs,
+    delayMs,
     event: { _tag: "SilenceDue", id: spec.id, n }
   })
 }
@@ -55,7 +62,7 @@ export const launch = (step: Step, spec: ChildSpec): Incarnation => {
   const n = step.state.nextIncarnation
   step.state = { ...step.state, nextIncarnation: n + 1 }
   step.commands.push({ _tag: "Start", id: spec.id, n, spec })
-  armSilence(step, spec, n)
+  armSilence(step, spec, n, false)
   return newIncarnation(n, step.env.now)
 }
 

@@ -15,6 +15,7 @@ import {
   log,
   type Step,
   settleWaiters,
+  silenceLimitMs,
   stop,
   updateChild
 } from "./step.js"
@@ -107,6 +108,7 @@ const onReported = (step: Step, id: string, n: number, report: ChildReport): voi
   const updated = {
     ...before,
     lastSeen: step.env.now,
+    reported: true,
     state: stateAfter(report, before.state),
     counters: report.counters ?? before.counters
   }
@@ -155,7 +157,8 @@ const onSilence = (step: Step, id: string, n: number): void => {
   const inc = child?.primary?.n === n ? child.primary : child?.successor?.n === n ? child.successor : undefined
   if (child === undefined || inc === undefined || inc.hungFor !== undefined) return
   const silentMs = Math.round(step.env.now - inc.lastSeen)
-  if (silentMs < (child.spec.hangTimeoutMs ?? Number.POSITIVE_INFINITY)) return armSilence(step, child.spec, n)
+  if (silentMs < (silenceLimitMs(child.spec, inc.reported) ?? Number.POSITIVE_INFINITY))
+    return armSilence(step, child.spec, n, inc.reported)
   updateChild(step, id, (c) =>
     c.primary?.n === n
       ? { ...c, primary: { ...c.primary, hungFor: silentMs } }

@@ -34,16 +34,20 @@ afterAll(async () => {
 
 /** A responder on `subject` that never answers; `received` resolves once `count` requests arrived. */
 const silentResponder = async (subject: string, count = 1) => {
-  let seen = 0
-  let arrived!: () => void
-  const received = new Promise<void>((resolve) => (arrived = resolve))
+  const sizes: Array<number> = []
+  const waiting: Array<{ readonly n: number; readonly resolve: () => void }> = []
+  /** Resolves once `n` requests arrived. */
+  const arrivals = (n: number) =>
+    new Promise<void>((resolve) => (sizes.length >= n ? resolve() : waiting.push({ n, resolve })))
+  const received = arrivals(count)
   const sub = responders.subscribe(subject, {
-    callback: () => {
-      if (++seen === count) arrived()
+    callback: (_error, msg) => {
+      sizes.push(msg.data.length)
+      for (const w of waiting) if (w.n === sizes.length) w.resolve()
     }
   })
   await responders.flush()
-  return { received, requests: () => seen, stop: () => sub.unsubscribe() }
+  return { received, arrivals, requests: () => sizes.length, sizes: () => sizes, stop: () => sub.unsubscribe() }
 }
 
 /** The subjects the requester's connection is subscribed to, as the server's monitor reports them. */
@@ -71,6 +75,7 @@ describe("the muxed requester", () => {
       timeoutMs: 50,
       message: "no reply on test.silent within 50 ms"
     })
+    await silent.received
     expect(silent.requests()).toBe(1)
     requester.close()
     silent.stop()
@@ -134,7 +139,9 @@ describe("the muxed requester", () => {
     expect(error).toBeInstanceOf(PayloadTooLarge)
     expect(error).toMatchObject({ _tag: "PayloadTooLarge", limit, size: limit + 1 })
     await Effect.runPromise(Effect.flip(requester.request("test.big", new Uint8Array(limit), 20)))
-    expect(watcher.requests()).toBe(1) // only the second, allowed, request reached the bus
+    // one connection's messages arrive in order: had the refused body been published, it would come first
+    await watcher.received
+    expect(watcher.sizes()[0]).toBe(limit)
     requester.close()
     watcher.stop()
   })
@@ -182,7 +189,10 @@ describe("the muxed requester", () => {
     expect(() => requester.close()).not.toThrow()
     const late = await failureOf(requester.request("test.pending", new Uint8Array(), 60_000))
     expect(late).toBeInstanceOf(ConnectionError)
-    expect(silent.requests()).toBe(3) // a request after close is not published
+    // a marker published after it on the same connection arrives fourth: the late request never went out
+    nc.publish("test.pending", new Uint8Array([7, 7, 7]))
+    await silent.arrivals(4)
+    expect(silent.sizes()).toEqual([0, 0, 0, 3])
     expect(nc.isClosed()).toBe(false)
     silent.stop()
   })

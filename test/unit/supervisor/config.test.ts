@@ -50,6 +50,7 @@ describe("decodeConfig", () => {
           shutdown: DEFAULTS.shutdownMs,
           heartbeatMs: DEFAULTS.heartbeatMs,
           hangTimeoutMs: DEFAULTS.hangTimeoutMs,
+          startTimeoutMs: DEFAULTS.startTimeoutMs,
           batching: DEFAULT_BATCHING,
           supervisor: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
           backoff: DEFAULT_BACKOFF
@@ -89,6 +90,7 @@ describe("decodeConfig", () => {
       heartbeatMs: 250,
       maxPayloadBytes: 1024,
       hangTimeoutMs: DEFAULTS.hangTimeoutMs,
+      startTimeoutMs: DEFAULTS.startTimeoutMs,
       batching: DEFAULT_BATCHING,
       supervisor: { strategy: "rest_for_one", intensity: 0, periodMs: 2_500 },
       backoff: DEFAULT_BACKOFF
@@ -108,6 +110,7 @@ describe("decodeConfig", () => {
         shutdown: "brutal_kill",
         type: "worker",
         hangTimeoutMs: model.hangTimeoutMs,
+        startTimeoutMs: model.startTimeoutMs,
         backoff: model.backoff
       }))
     )
@@ -240,6 +243,7 @@ describe("loadConfig", () => {
           shutdown: DEFAULTS.shutdownMs,
           heartbeatMs: DEFAULTS.heartbeatMs,
           hangTimeoutMs: DEFAULTS.hangTimeoutMs,
+          startTimeoutMs: DEFAULTS.startTimeoutMs,
           batching: DEFAULT_BATCHING,
           supervisor: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
           backoff: DEFAULT_BACKOFF

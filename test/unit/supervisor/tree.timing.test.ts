@@ -2,7 +2,7 @@
 // window's edges (a restart exactly `period` old still counts), the backoff sequence, hang detection.
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { makeFakeLauncher } from "./fakeLauncher.js"
+import { counters, makeFakeLauncher } from "./fakeLauncher.js"
 import { advance, runTree, settle } from "./treeHarness.js"
 
 describe("restart intensity on monotonic time", () => {
@@ -114,5 +114,44 @@ describe("hang detection", () => {
       restarts: 1,
       replaced: true
     })
+  })
+
+  it("gives a new process startTimeoutMs before its first report, then hangTimeoutMs", async () => {
+    const fake = makeFakeLauncher(() => "silent")
+    const result = await runTree(
+      { models: [{ name: "m", path: "m", hangTimeoutMs: 2_000, startTimeoutMs: 10_000, heartbeatMs: 200 }] },
+      fake,
+      () =>
+        Effect.gen(function* () {
+          yield* settle
+          const starting = fake.current("m-1")
+          yield* advance(9_999)
+          const aliveJustBefore = starting.alive
+          yield* advance(1)
+          return { pastHangTimeout: aliveJustBefore, killedWith: starting.stoppedWith }
+        })
+    )
+    expect(result).toEqual({ pastHangTimeout: true, killedWith: "brutal_kill" })
+  })
+
+  it("judges a process that reported once by hangTimeoutMs again", async () => {
+    const fake = makeFakeLauncher(() => "silent")
+    const result = await runTree(
+      { models: [{ name: "m", path: "m", hangTimeoutMs: 2_000, startTimeoutMs: 10_000, heartbeatMs: 200 }] },
+      fake,
+      () =>
+        Effect.gen(function* () {
+          yield* settle
+          const starting = fake.current("m-1")
+          yield* advance(5_000)
+          starting.signal({ _tag: "Reported", report: { _tag: "Heartbeat", state: "starting", counters: counters() } })
+          yield* settle
+          yield* advance(1_999)
+          const aliveJustBefore = starting.alive
+          yield* advance(1)
+          return { aliveJustBefore, killedWith: starting.stoppedWith }
+        })
+    )
+    expect(result).toEqual({ aliveJustBefore: true, killedWith: "brutal_kill" })
   })
 })
