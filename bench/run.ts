@@ -8,6 +8,7 @@ import { runCeiling } from "./lib/ceiling.js"
 import { killAllNow, stopAll } from "./lib/children.js"
 import { ensureCnnModel } from "./lib/cnnModel.js"
 import { runClientAlone, runEcho, runLoadPerRequest, runMoleculer } from "./lib/comparisons.js"
+import { type InterleavedResult, runInterleaved } from "./lib/interleavedTargets.js"
 import { describeMachine } from "./lib/machine.js"
 import { runModelbus } from "./lib/modelbusRun.js"
 import { MODELS } from "./lib/models.js"
@@ -15,7 +16,8 @@ import { CNN_MODEL_DIR, dist, ROOT } from "./lib/paths.js"
 import { quietGate } from "./lib/quiet.js"
 import { type Results, textReport, writeJson, writeMarkdown } from "./lib/report.js"
 import { FULL, QUICK } from "./lib/rows.js"
-import { computeTargets } from "./lib/targets.js"
+import { speedTargets } from "./lib/speedTargets.js"
+import { soakTargets } from "./lib/targets.js"
 
 const args = process.argv.slice(2)
 const quick = args.includes("--quick")
@@ -26,8 +28,10 @@ const only = args
 const writeMd = !quick || args.includes("--write-md")
 /** Server processes per scenario: modelbus's replica count, mirrored by every comparison. */
 const PROCESSES = 2
+/** Rounds of the interleaved target windows (ceiling, echo, client, modelbus, peer in turn). */
+const INTERLEAVED_ROUNDS = 7
 /** The whole run is abandoned (and everything stopped) past this. */
-const budgetMs = quick ? 5 * 60_000 : 15 * 60_000
+const budgetMs = quick ? 8 * 60_000 : 20 * 60_000
 
 const log = (line: string) => console.log(line)
 
@@ -81,6 +85,7 @@ const main = async (): Promise<number> => {
     settle
   }
   const failures: Array<string> = []
+  const interleaved: Array<InterleavedResult> = []
   const step = async (what: string, run: () => Promise<unknown>) => {
     log(`- ${what}`)
     try {
@@ -100,6 +105,9 @@ const main = async (): Promise<number> => {
     await step(`${model.name}: modelbus`, () => runModelbus(ctx, model, model.name === "iris"))
     await step(`${model.name}: anti-pattern (load per request)`, () => runLoadPerRequest(ctx, model, PROCESSES))
     await step(`${model.name}: peer (Moleculer)`, () => runMoleculer(ctx, model, PROCESSES))
+    await step(`${model.name}: targets, interleaved rounds`, async () => {
+      interleaved.push(await runInterleaved(ctx, model, PROCESSES, quick ? 2 : INTERLEAVED_ROUNDS))
+    })
   }
   await cleanup()
   const results: Results = {
@@ -108,7 +116,8 @@ const main = async (): Promise<number> => {
     timing: ctx.timing,
     rows: ctx.rows,
     soaks: ctx.soaks,
-    targets: computeTargets(ctx.rows, ctx.soaks),
+    interleaved,
+    targets: [...speedTargets(interleaved), ...soakTargets(ctx.soaks)],
     notes: ctx.notes,
     durationSeconds: (performance.now() - started) / 1000
   }

@@ -54,7 +54,7 @@ interface Supervised {
 }
 
 /** Starts a supervisor and waits for its actors; a string (the reason) when the config is rejected because of the batching key. */
-const startSupervisor = async (
+export const startSupervisor = async (
   ctx: BenchContext,
   model: BenchModel,
   extra: Record<string, unknown>
@@ -154,7 +154,7 @@ const variantRows = async (
   ]
 }
 
-const serversOf = (s: Supervised): Array<Watched> => [
+export const serversOf = (s: Supervised): Array<Watched> => [
   ...s.actors.map((a) => ({ role: a.id.split("@")[0]!, pid: a.pid })),
   { role: "supervisor", pid: s.supervisor.pid }
 ]

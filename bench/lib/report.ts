@@ -2,6 +2,7 @@
 // cost per request by process role, the targets section, and the JSON file under bench/results/.
 import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
+import type { InterleavedResult } from "./interleavedTargets.js"
 import type { Machine } from "./machine.js"
 import { RESULTS_DIR, ROOT } from "./paths.js"
 import type { ProcDelta } from "./procStats.js"
@@ -15,6 +16,8 @@ export interface Results {
   readonly timing: Timing
   readonly rows: ReadonlyArray<Row>
   readonly soaks: ReadonlyArray<Soak>
+  /** The rounds behind the speed targets: every variant measured back to back, in a rotating order. */
+  readonly interleaved: ReadonlyArray<InterleavedResult>
   readonly targets: ReadonlyArray<TargetResult>
   readonly notes: ReadonlyArray<string>
   readonly durationSeconds: number
@@ -252,7 +255,9 @@ export const writeMarkdown = async (r: Results, jsonFile: string, analysis: stri
           ])
         ]
       : []),
-    "## Targets (issue 5)",
+    "## Targets",
+    "",
+    `Every speed target is judged on interleaved rounds: per model, the in-process ceiling (its best batch size, chosen once), the muxed NATS echo, the modelbus client against canned replies, modelbus and Moleculer run one after another in each round (rotating order; c=64 windows of ${r.interleaved[0]?.windowMs ?? "–"} ms, c=1 windows half as long), on servers started once for all rounds. Each figure is computed within a round and reported as the median of the rounds (min–max): the machine's speed drifts by tens of percent within a minute, so figures from different minutes are not compared.`,
     "",
     mdTable(TARGET_HEADER, r.targets.map(targetCells)),
     "",
