@@ -95,6 +95,7 @@ const answers = (servers: string, auth: NatsAuth) =>
     Effect.catch((error) => Effect.succeed(/authorization|authentication/i.test(error.message)))
   )
 
+/** A local nats-server for the scope (on `port`, else a free one): a port it cannot bind stays `NatsPortUnavailable`. */
 const localServer = (port?: number) =>
   Effect.acquireRelease(
     Effect.tryPromise({
