@@ -4,29 +4,35 @@
 #   docker build -t modelbus .
 #   docker run --rm modelbus supervise --config examples/iris/modelbus.yaml --server nats://HOST:4222
 #
+# Node.js 24, the current LTS line (package.json's engines: 22.19+ or 24+).
+#
 # Model runtime: @tensorflow/tfjs-node is an *optional* dependency. Its install script downloads
-# libtensorflow (and its prebuilt addon) at `npm ci` time; when that download or build fails (no
-# internet, an unsupported platform) npm drops the package and modelbus falls back to the WASM
-# backend (@tensorflow/tfjs-backend-wasm), then to the pure-JS cpu backend. Set MODELBUS_BACKEND
-# to force one.
+# libtensorflow (and its prebuilt addon); when that download or build fails (no internet, an
+# unsupported platform) the package is dropped and modelbus falls back to the WASM backend
+# (@tensorflow/tfjs-backend-wasm), then to the pure-JS cpu backend. Set MODELBUS_BACKEND to force one.
 
 # ---- build: all dependencies, compile src/ to dist/ ----
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# tsc needs no install script: skip them here so the build stage does not download libtensorflow
-# only to throw it away (the runtime stage runs them).
+# tsc needs no install script: skip them here (the package's own `prepare`, a build, too) so the build
+# stage does not download libtensorflow only to throw it away (the runtime stage runs that one).
 RUN npm ci --ignore-scripts
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build
 
 # ---- runtime: production dependencies, dist/, examples/ ----
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
+# `--ignore-scripts`: the package's own `prepare` builds dist/ with dev dependencies, and dist/ comes from the
+# build stage; `npm rebuild` then runs the one install script wanted, tfjs-node's. Where it fails, the package
+# is removed, as npm drops a failed optional dependency, and modelbus serves on WASM.
+RUN npm ci --omit=dev --ignore-scripts \
+  && (npm rebuild @tensorflow/tfjs-node || rm -rf node_modules/@tensorflow/tfjs-node) \
+  && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY examples ./examples
 USER node

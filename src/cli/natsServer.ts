@@ -1,5 +1,5 @@
-// Starting and stopping a local `nats-server` (with JetStream) on a free loopback port: what
-// `modelbus up` falls back to when nothing answers, and what the test harness runs against.
+// Starting and stopping a local `nats-server` (with JetStream) on a loopback port, a free one unless told:
+// what `modelbus up` falls back to when nothing answers, and what the test harness runs against.
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -19,6 +19,8 @@ export interface LocalNatsServer {
 
 export interface LocalNatsServerOptions {
   readonly binary?: string
+  /** The loopback port to listen on (default: a free one); a port it cannot bind is `NatsPortUnavailable`. */
+  readonly port?: number
   readonly jetstream?: boolean
   readonly args?: ReadonlyArray<string>
   readonly startTimeoutMs?: number
@@ -36,7 +38,14 @@ export class NatsServerNotFound extends Error {
   override readonly name = "NatsServerNotFound"
 }
 
+/** nats-server could not listen on the port it was given: taken by another program, or not allowed. */
+export class NatsPortUnavailable extends Error {
+  override readonly name = "NatsPortUnavailable"
+}
+
 const LISTENING = /Listening for client connections on [^:\s]+:(\d+)/
+/** nats-server's fatal line when it cannot bind: `Error listening on port: 127.0.0.1:4222, "listen tcp …"`. */
+const CANNOT_LISTEN = /Error listening on port: (.*)$/
 const MONITORING = /Starting http monitor on ([^:\s]+):(\d+)/
 
 const exited = (child: ChildProcess) =>
@@ -45,7 +54,7 @@ const exited = (child: ChildProcess) =>
     else child.once("exit", () => resolve())
   })
 
-/** Starts `nats-server` on a random free port of 127.0.0.1 and resolves once it accepts clients. */
+/** Starts `nats-server` on 127.0.0.1 (a free port unless `port` is given) and resolves once it accepts clients. */
 export const startLocalNatsServer = async (options: LocalNatsServerOptions = {}): Promise<LocalNatsServer> => {
   const binary = options.binary ?? process.env.NATS_SERVER_BIN ?? "nats-server"
   const storeDir = await mkdtemp(join(tmpdir(), "modelbus-nats-"))
@@ -54,7 +63,7 @@ export const startLocalNatsServer = async (options: LocalNatsServerOptions = {})
     "-a",
     "127.0.0.1",
     "-p",
-    "-1",
+    String(options.port ?? -1),
     ...(options.jetstream === false ? [] : ["-js", "-sd", storeDir]),
     ...(options.monitor === true ? ["-m", "-1"] : []),
     ...(options.args ?? [])
@@ -85,9 +94,15 @@ export const startLocalNatsServer = async (options: LocalNatsServerOptions = {})
           : error
       )
     )
-    child.once("exit", (code, signal) =>
-      fail(new Error(`nats-server exited (${signal ?? code}) before it was ready:\n${log.join("\n")}`))
-    )
+    // "close", not "exit": the last stderr lines (the fatal one) have been read by then
+    child.once("close", (code, signal) => {
+      const cannotListen = log.map((line) => CANNOT_LISTEN.exec(line)?.[1]).find((reason) => reason !== undefined)
+      fail(
+        cannotListen === undefined
+          ? new Error(`nats-server exited (${signal ?? code}) before it was ready:\n${log.join("\n")}`)
+          : new NatsPortUnavailable(`nats-server cannot listen on ${cannotListen}`)
+      )
+    })
     // with the monitor on, both lines are awaited (in whichever order they come)
     let port: number | undefined
     let monitorUrl: string | undefined
@@ -99,7 +114,7 @@ export const startLocalNatsServer = async (options: LocalNatsServerOptions = {})
       if (monitoring) monitorUrl = `http://${monitoring[1]}:${monitoring[2]}`
       if (port !== undefined && (options.monitor !== true || monitorUrl !== undefined)) {
         clearTimeout(timer)
-        child.removeAllListeners("exit")
+        child.removeAllListeners("close")
         lines.removeAllListeners("line")
         child.stderr!.resume()
         resolve({ port, monitorUrl })

@@ -1,8 +1,8 @@
-// Running a supervisor tree from the CLI: `supervise` with a config file, and `up`, which serves
-// the bundled example on the given NATS or, when nothing answers on the default address, on a local nats-server.
+// Running a supervisor tree from the CLI: `supervise` with a config file, and `up`, which serves the bundled
+// example on the given NATS or, when none is given and nothing answers on the default address, on its own nats-server.
 // Credentials: flags, then the nats CLI's environment variables, then the config file.
 import { fileURLToPath } from "node:url"
-import { Console, Effect, Schema } from "effect"
+import { Console, Effect, Schema, type Scope } from "effect"
 import { DEFAULT_SERVER, natsConnection, serverList } from "../nats/connection.js"
 import { authFromEnv, mergeAuth, showServers } from "../nats/credentials.js"
 import type { NatsAuth } from "../protocol/auth.js"
@@ -10,7 +10,8 @@ import { messageOf } from "../protocol/values.js"
 import { type Config, ConfigError, loadConfig } from "../supervisor/config.js"
 import { ActorLauncher } from "../supervisor/runtime/actorLauncher.js"
 import { startSupervisorProcess } from "../supervisor/supervisorProcess.js"
-import { startLocalNatsServer } from "./natsServer.js"
+import { type LocalNatsServer, NatsPortUnavailable, startLocalNatsServer } from "./natsServer.js"
+import { chooseServers, DEFAULT_PORT, exportHint, ServerSource, tryCommand } from "./serverChoice.js"
 
 export class NatsServerUnavailable extends Schema.TaggedError<NatsServerUnavailable>()("NatsServerUnavailable", {
   message: Schema.String
@@ -60,10 +61,7 @@ export const superviseUntilDone = Effect.fnUntraced(function* (
       const ready = tree.started.pipe(
         Effect.andThen(() => {
           const replicas = config.models.map((m) => `${m.name} ×${m.replicas}`).join(", ")
-          const hint =
-            tryModel === undefined
-              ? ""
-              : `\n  try: modelbus infer ${tryModel} -s ${serverText(servers)} --input '[[5.1,3.5,1.4,0.2]]'`
+          const hint = tryModel === undefined ? "" : `\n  try: ${tryCommand(tryModel, servers, serverText(servers))}`
           return Console.log(
             `modelbus ready: supervisor ${tree.id} serving ${replicas} on ${serverText(servers)}${hint}`
           )
@@ -83,8 +81,11 @@ export const supervise = Effect.fnUntraced(function* (
   metricsPort?: number
 ) {
   const config = yield* withMetricsPort(yield* loadConfig(configFile), metricsPort)
-  const servers = server ?? process.env.NATS_URL ?? config.servers ?? DEFAULT_SERVER
-  yield* superviseUntilDone(config, servers, authOf(flags, config))
+  yield* superviseUntilDone(
+    config,
+    chooseServers(server, process.env.NATS_URL, config.servers).servers,
+    authOf(flags, config)
+  )
 })
 
 /** Something answers at `servers`: a connection succeeds, or a server refuses these credentials. */
@@ -94,7 +95,41 @@ const answers = (servers: string, auth: NatsAuth) =>
     Effect.catch((error) => Effect.succeed(/authorization|authentication/i.test(error.message)))
   )
 
-/** `modelbus up`: a given server must answer; the default one is replaced by a local nats-server if silent. */
+/** A local nats-server for the scope (on `port`, else a free one): a port it cannot bind stays `NatsPortUnavailable`. */
+const localServer = (port?: number) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => startLocalNatsServer(port === undefined ? {} : { port }),
+      catch: (error) =>
+        error instanceof NatsPortUnavailable ? error : new NatsServerUnavailable({ message: messageOf(error) })
+    }),
+    (server) => Effect.promise(() => server.stop())
+  )
+
+/**
+ * A local nats-server with JetStream on the default port, so every command finds it with no flag; on a free port
+ * when that one cannot be bound (another program holds it), telling the user which NATS_URL to export.
+ */
+const ownNatsServer: Effect.Effect<LocalNatsServer, NatsServerUnavailable, Scope.Scope> = localServer(
+  DEFAULT_PORT
+).pipe(
+  Effect.catchIf(
+    (error): error is NatsPortUnavailable => error instanceof NatsPortUnavailable,
+    (error) =>
+      localServer().pipe(
+        Effect.tap((server) => Console.log(exportHint(server.url, error.message))),
+        Effect.catchIf(
+          (again): again is NatsPortUnavailable => again instanceof NatsPortUnavailable,
+          (again) => Effect.fail(new NatsServerUnavailable({ message: again.message }))
+        )
+      )
+  )
+)
+
+/**
+ * `modelbus up`: the servers are --server, else $NATS_URL, else the config's, else the default address; given
+ * ones must answer; when none is given and nothing answers on the default address, `up` starts its own.
+ */
 export const up = Effect.fnUntraced(function* (
   configFile: string | undefined,
   server: string | undefined,
@@ -102,22 +137,16 @@ export const up = Effect.fnUntraced(function* (
   metricsPort?: number
 ) {
   const config = yield* withMetricsPort(yield* loadConfig(configFile ?? EXAMPLE_CONFIG), metricsPort)
-  const chosen = server ?? process.env.NATS_URL
+  const chosen = chooseServers(server, process.env.NATS_URL, config.servers)
   const tryModel = config.models[0]?.name
   const auth = authOf(flags, config)
-  if (chosen !== undefined || (yield* answers(DEFAULT_SERVER, auth))) {
-    return yield* superviseUntilDone(config, chosen ?? DEFAULT_SERVER, auth, tryModel)
+  if (chosen.source !== ServerSource.default || (yield* answers(DEFAULT_SERVER, auth))) {
+    return yield* superviseUntilDone(config, chosen.servers, auth, tryModel)
   }
   yield* Console.log(`nothing answers on ${DEFAULT_SERVER}; starting a local nats-server with JetStream`)
   return yield* Effect.scoped(
     Effect.gen(function* () {
-      const local = yield* Effect.acquireRelease(
-        Effect.tryPromise({
-          try: () => startLocalNatsServer(),
-          catch: (error) => new NatsServerUnavailable({ message: messageOf(error) })
-        }),
-        (server) => Effect.promise(() => server.stop())
-      )
+      const local = yield* ownNatsServer
       // a local server asks for no credentials
       return yield* superviseUntilDone(config, local.url, {}, tryModel)
     })

@@ -10,7 +10,7 @@ const ip = (...args: ReadonlyArray<string>) => run("ip", args)
 
 /** Every namespace of a run is named `mb<pid>-…` after the test process that made it. */
 const PREFIX = "mb"
-const namespaceOf = (pid: number, name: string) => `${PREFIX}${pid}-${name}`
+export const namespaceOf = (pid: number, name: string) => `${PREFIX}${pid}-${name}`
 const OWNER = new RegExp(`^${PREFIX}(\\d+)-`)
 
 /** The switch's end of a host's veth pair (the host's end is eth0 in the host's namespace). */
@@ -37,7 +37,7 @@ const namespaces = async (): Promise<ReadonlyArray<string>> => {
 }
 
 /** Kills every process left in a namespace (by pid, from `ip netns pids`) and deletes it. */
-const removeNamespace = async (namespace: string) => {
+export const removeNamespace = async (namespace: string) => {
   const { stdout } = await ip("netns", "pids", namespace).catch(() => ({ stdout: "" }))
   for (const pid of stdout.split("\n").filter((p) => p !== "")) {
     try {

@@ -249,9 +249,9 @@ const imageEnv: Record<string, string> = Object.fromEntries(
 const inImage = (imagePath: string): string => inRepo({}, imagePath)
 
 describe("Dockerfile", () => {
-  it("has a build stage and a runtime stage on node:20-bookworm-slim", () => {
+  it("has a build stage and a runtime stage on node:24-bookworm-slim, the current LTS line", () => {
     expect(stages.length).toBeGreaterThanOrEqual(2)
-    for (const stage of stages) expect(stage.from).toBe("node:20-bookworm-slim")
+    for (const stage of stages) expect(stage.from).toBe("node:24-bookworm-slim")
     expect(instruction(stages[0]!, "RUN").join("\n")).toMatch(/npm run build/)
   })
 

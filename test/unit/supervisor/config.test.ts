@@ -229,8 +229,8 @@ describe("loadConfig", () => {
   it("parses the iris example", async () => {
     const file = join(repo, "examples/iris/modelbus.yaml")
     const config = await Effect.runPromise(loadConfig(file))
+    // no servers: `up` and `supervise` take --server, $NATS_URL or the default address
     expect(config).toEqual({
-      servers: "nats://127.0.0.1:4222",
       prefix: "modelbus",
       root: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
       registry: { mode: "auto", retention: DEFAULT_RETENTION },
