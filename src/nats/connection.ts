@@ -11,7 +11,8 @@ import { connectAuth, showServers } from "./credentials.js"
 export const DEFAULT_SERVER = "nats://127.0.0.1:4222"
 
 /** `--server`, else `$NATS_URL`, else the local default, like the `nats` CLI. */
-export const defaultServers = (env: NodeJS.ProcessEnv = process.env): string => env.NATS_URL ?? DEFAULT_SERVER
+export const defaultServers = (env: NodeJS.ProcessEnv = process.env): string =>
+  env.NATS_URL === undefined || env.NATS_URL.trim() === "" ? DEFAULT_SERVER : env.NATS_URL
 
 export interface NatsOptions {
   readonly servers: string | ReadonlyArray<string>
