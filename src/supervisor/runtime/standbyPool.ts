@@ -18,6 +18,8 @@ export interface StandbyPoolOptions {
   readonly backoff?: BackoffPolicy
   /** How long a standby may take to exit after SIGTERM at shutdown before it is killed (default 5 s). */
   readonly shutdownMs?: number
+  /** A ready standby silent this long (no heartbeat) is hung: never handed a slot, killed and replaced (default 10 s). */
+  readonly staleAfterMs?: number
 }
 
 export interface StandbyPool {
@@ -41,6 +43,8 @@ interface Standby {
   readonly startedWall: number
   ready: boolean
   rssBytes: number
+  /** Monotonic ms of its latest report. */
+  lastSeen: number
 }
 
 interface Slot {
@@ -64,6 +68,8 @@ export const makeStandbyPool = Effect.fnUntraced(function* (
 ): Effect.fn.Return<StandbyPool, never, Scope.Scope | ActorLauncher> {
   const launcher = yield* ActorLauncher
   const scope = yield* Effect.scope
+  // Every standby's scope is forked from this one, closed after `shutdown` (a finalizer added later) stopped them gracefully.
+  const standbysScope = yield* Scope.fork(scope)
   const clock = yield* Clock.Clock
   const timers = yield* FiberMap.make<string>()
   const mailbox = yield* Queue.unbounded<PoolEvent>()
@@ -81,7 +87,7 @@ export const makeStandbyPool = Effect.fnUntraced(function* (
   const start = (slot: Slot) =>
     Effect.gen(function* () {
       if (closing || slot.current !== undefined) return
-      const standbyScope = yield* Scope.fork(scope)
+      const standbyScope = yield* Scope.fork(standbysScope)
       let standby: Standby | undefined
       const signal = (s: StandbySignal) => {
         // after it was assigned a slot, the process signals to that slot's supervisor instead
@@ -91,19 +97,22 @@ export const makeStandbyPool = Effect.fnUntraced(function* (
           offer({ _tag: "Died", slot, standby, reason: s.reason })
         } else {
           standby.rssBytes = s.rssBytes
+          standby.lastSeen = monotonicMs()
           if (s._tag === "Ready") standby.ready = true
         }
       }
       const process = yield* launcher
         .startStandby(options.settingsOf(slot.id), signal)
         .pipe(Scope.provide(standbyScope))
+      const now = monotonicMs()
       standby = {
         process,
         scope: standbyScope,
-        startedAt: monotonicMs(),
+        startedAt: now,
         startedWall: clock.currentTimeMillisUnsafe(),
         ready: false,
-        rssBytes: 0
+        rssBytes: 0,
+        lastSeen: now
       }
       slot.current = standby
     })
@@ -162,14 +171,38 @@ export const makeStandbyPool = Effect.fnUntraced(function* (
       )
     }
 
+  const staleAfterMs = options.staleAfterMs ?? 10_000
+  /** Ready standbys that stopped reporting are killed (then replaced like any dead one). */
+  const killHung = Effect.suspend(() => {
+    const now = monotonicMs()
+    const hung = slots.flatMap((s) =>
+      s.current?.ready === true && now - s.current.lastSeen > staleAfterMs ? [s.current] : []
+    )
+    return Effect.forEach(
+      hung,
+      (standby) =>
+        Effect.logWarning(
+          `standby pid ${standby.process.pid} silent for ${Math.round(now - standby.lastSeen)} ms: killed`
+        ).pipe(Effect.andThen(Effect.forkIn(standby.process.stop("brutal_kill"), scope))),
+      { discard: true }
+    )
+  })
+
   const launch: ActorLauncher["Service"]["launch"] = (settings, signal) =>
-    Effect.suspend(() => {
-      const slot = closing ? undefined : slots.find((s) => s.current?.ready === true)
-      const standby = slot?.current
-      if (slot === undefined || standby === undefined) return launcher.launch(settings, signal)
-      slot.current = undefined
-      return adopt(slot, standby)(settings, signal)
-    })
+    killHung.pipe(
+      Effect.andThen(
+        Effect.suspend(() => {
+          const now = monotonicMs()
+          const slot = closing
+            ? undefined
+            : slots.find((s) => s.current?.ready === true && now - s.current.lastSeen <= staleAfterMs)
+          const standby = slot?.current
+          if (slot === undefined || standby === undefined) return launcher.launch(settings, signal)
+          slot.current = undefined
+          return adopt(slot, standby)(settings, signal)
+        })
+      )
+    )
 
   const shutdown = Effect.gen(function* () {
     closing = true
