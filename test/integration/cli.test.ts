@@ -3,13 +3,28 @@
 import { spawn, spawnSync } from "node:child_process"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type LocalNatsServer, startLocalNatsServer } from "../../src/cli/natsServer.js"
-import { CLI, IRIS_MODEL, runCli, spawnCli, startSupervisor, writeConfig } from "../helpers/processes.js"
+import { CLI, eventually, IRIS_MODEL, runCli, spawnCli, startSupervisor, writeConfig } from "../helpers/processes.js"
 
 let nats: LocalNatsServer
 
 beforeAll(async () => {
-  nats = await startLocalNatsServer()
+  nats = await startLocalNatsServer({ monitor: true })
 })
+
+/** Waits until a `modelbus events` process is subscribed to `subject` (the server's monitor lists it). */
+const subscribed = (subject: string) =>
+  eventually(
+    async () => {
+      const connz = (await (await fetch(`${nats.monitorUrl}/connz?subs=1`)).json()) as {
+        connections: Array<{ name?: string; subscriptions_list?: Array<string> }>
+      }
+      return connz.connections.some((c) => c.name === "modelbus-cli" && c.subscriptions_list?.includes(subject))
+        ? true
+        : undefined
+    },
+    30_000,
+    `the events command to subscribe to ${subject}`
+  )
 
 afterAll(async () => {
   await nats?.stop()
@@ -144,6 +159,8 @@ describe("modelbus CLI", () => {
     const supervisor = await startSupervisor(nats.url, { models: [{ name: "ops", path: IRIS_MODEL, replicas: 2 }] })
     const events = spawnCli(["events", "ops", "-s", nats.url])
     try {
+      // a standby takes ops-1's slot within a fraction of a second: the events must be subscribed first
+      await subscribed("modelbus.events.ops")
       const restarted = await runCli(["restart", "ops-1", "-s", nats.url])
       expect(restarted.code).toBe(0)
       expect(restarted.output).toMatch(/^supervisor \S+: replaced ops-1@\S+$/m)
