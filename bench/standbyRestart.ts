@@ -13,10 +13,8 @@ import { dist, IRIS_MODEL_DIR, RESULTS_DIR } from "./lib/paths.js"
 const arg = (name: string, fallback: number) =>
   Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback)
 const KILLS = arg("kills", 12)
-/** Between failed attempts of the probe: short enough to see the gap to a few ms, long enough not to eat the CPU the restart needs. */
-const PROBE_PAUSE_MS = 5
-/** A probe sent while the killed process's connection is still open is lost: it is given up after this long. */
-const PROBE_TIMEOUT_MS = 200
+/** A probe request every this many ms: the gap is seen to a few ms, without eating the CPU the restart needs. */
+const PROBE_INTERVAL_MS = 5
 /** The restart's own target (issue 12). */
 const TARGET_MS = 250
 
@@ -44,15 +42,38 @@ const summary = (xs: ReadonlyArray<number>) => ({
 const fmt = (s: ReturnType<typeof summary>) =>
   `median ${s.median.toFixed(0)} ms (p10 ${s.p10.toFixed(0)}, p90 ${s.p90.toFixed(0)}, min ${s.min.toFixed(0)}, max ${s.max.toFixed(0)}; n=${s.n})`
 
+const measures = () => ({
+  gapsMs: [] as Array<number>,
+  loadMs: [] as Array<number>,
+  fromStandby: [] as Array<boolean>,
+  restartedMs: [] as Array<number>,
+  startedMs: [] as Array<number>,
+  lostProbes: 0
+})
+
 interface Variant {
   readonly id: "on" | "off"
   readonly prefix: string
   readonly standby: number
   readonly gapsMs: Array<number>
   readonly loadMs: Array<number>
-  /** pids that served after a kill: the standby's (on) or a fresh fork's. */
+  /** Whether the process that served after a kill was the standby's. */
   readonly fromStandby: Array<boolean>
+  /** ms from the kill to the supervisor's `restarted` event (a process took the slot) and `started` (it serves). */
+  readonly restartedMs: Array<number>
+  readonly startedMs: Array<number>
+  /** Probes sent to the killed process (lost: timed out). */
+  lostProbes: number
 }
+
+const figures = (v: Variant) => ({
+  gapMs: summary(v.gapsMs),
+  restartedEventMs: summary(v.restartedMs),
+  startedEventMs: summary(v.startedMs),
+  loadMs: summary(v.loadMs),
+  lostProbes: v.lostProbes,
+  raw: { gapMs: v.gapsMs, restartedEventMs: v.restartedMs, startedEventMs: v.startedMs, loadMs: v.loadMs }
+})
 
 const main = async () => {
   const { startLocalNatsServer } = await dist.natsServer()
@@ -62,8 +83,8 @@ const main = async () => {
   stopNats = nats.stop
   const dir = await mkdtemp(join(tmpdir(), "modelbus-standby-bench-"))
   const variants: Array<Variant> = [
-    { id: "on", prefix: "sbon", standby: 1, gapsMs: [], loadMs: [], fromStandby: [] },
-    { id: "off", prefix: "sboff", standby: 0, gapsMs: [], loadMs: [], fromStandby: [] }
+    { id: "on", prefix: "sbon", standby: 1, ...measures() },
+    { id: "off", prefix: "sboff", standby: 0, ...measures() }
   ]
   for (const v of variants) {
     const file = join(dir, `${v.id}.json`)
@@ -97,61 +118,92 @@ const main = async () => {
       await sleep(50)
     }
   }
-  const loadTimes = new Map<string, Array<number>>()
+  /** The lifecycle events of each variant's model, as they come (wall clock `at`, ms). */
+  const events = new Map<string, Array<{ type: string; at: number; loadMs?: number; pid?: number }>>()
   for (const v of variants) {
-    loadTimes.set(v.id, [])
+    const seen: Array<{ type: string; at: number; loadMs?: number; pid?: number }> = []
+    events.set(v.id, seen)
     nc.subscribe(`${v.prefix}.events.iris`, {
       callback: (error, msg) => {
-        if (error !== null) return
-        const event = msg.json<{ type: string; loadMs?: number }>()
-        if (event.type === "started" && event.loadMs !== undefined) loadTimes.get(v.id)!.push(event.loadMs)
+        if (error === null) seen.push(msg.json())
       }
     })
   }
+  const nextEvent = async (v: Variant, type: string, after: number) => {
+    for (;;) {
+      const found = events.get(v.id)!.find((e) => e.type === type && e.at >= after)
+      if (found !== undefined) return found
+      await sleep(20)
+    }
+  }
 
-  /** Kills the replica and returns ms from the SIGKILL to the first successful reply. */
+  /**
+   * Kills the replica while a steady client sends a request every PROBE_INTERVAL_MS (each waits up to a
+   * second: one sent to the dying process is lost, a later one is not held up by it); ms from the SIGKILL
+   * to the first successful reply, and to the supervisor's restarted and started events.
+   */
   const killAndProbe = async (v: Variant) => {
     const before = await settled(v)
     adopt(before.pid)
     if (before.standby !== undefined) adopt(before.standby)
     await sleep(300) // the last status poll's traffic is over
     const subject = `${v.prefix}.infer.iris`
+    let answeredAt: number | undefined
+    let lost = 0
+    const inFlight: Array<Promise<void>> = []
+    const killedWall = Date.now()
     const killedAt = performance.now()
     process.kill(before.pid, "SIGKILL")
-    for (;;) {
-      try {
-        await nc.request(subject, body, { timeout: PROBE_TIMEOUT_MS })
-        break
-      } catch {
-        await sleep(PROBE_PAUSE_MS)
-      }
+    while (answeredAt === undefined) {
+      inFlight.push(
+        nc.request(subject, body, { timeout: 1_000 }).then(
+          () => {
+            answeredAt ??= performance.now()
+          },
+          (error: Error) => {
+            if (/timeout/i.test(error.message)) lost++
+          }
+        )
+      )
+      await sleep(PROBE_INTERVAL_MS)
     }
-    const gap = performance.now() - killedAt
+    const gap = answeredAt - killedAt
+    await Promise.all(inFlight)
+    const restarted = await nextEvent(v, "restarted", killedWall)
+    const started = await nextEvent(v, "started", killedWall)
     const after = await settled(v, before.pid)
     adopt(after.pid)
     v.gapsMs.push(gap)
     v.fromStandby.push(after.pid === before.standby)
-    return { gap, fromStandby: after.pid === before.standby }
+    v.restartedMs.push(restarted.at - killedWall)
+    v.startedMs.push(started.at - killedWall)
+    if (started.loadMs !== undefined) v.loadMs.push(started.loadMs)
+    v.lostProbes += lost
+    return {
+      gap,
+      fromStandby: after.pid === before.standby,
+      restarted: restarted.at - killedWall,
+      started: started.at - killedWall
+    }
   }
 
   // one unmeasured kill each: the first restart also warms the supervisor's code paths
   for (const v of variants) await killAndProbe(v)
   for (const v of variants) {
-    v.gapsMs.length = 0
-    v.fromStandby.length = 0
+    for (const xs of [v.gapsMs, v.fromStandby, v.loadMs, v.restartedMs, v.startedMs]) xs.length = 0
+    v.lostProbes = 0
   }
-  const loadsBefore = new Map(variants.map((v) => [v.id, loadTimes.get(v.id)!.length]))
 
   for (let round = 0; round < KILLS; round++) {
     const order = round % 2 === 0 ? variants : [...variants].reverse()
     for (const v of order) {
-      const { gap, fromStandby } = await killAndProbe(v)
+      const { gap, fromStandby, restarted, started } = await killAndProbe(v)
       console.log(
-        `kill ${String(round + 1).padStart(2)} standby ${v.id.padEnd(3)}  next reply after ${gap.toFixed(0).padStart(5)} ms${fromStandby ? "  (the standby took the slot)" : ""}`
+        `kill ${String(round + 1).padStart(2)} standby ${v.id.padEnd(3)}  next reply after ${gap.toFixed(0).padStart(5)} ms` +
+          `  (restarted event +${restarted} ms, started +${started} ms${fromStandby ? ", the standby took the slot" : ""})`
       )
     }
   }
-  for (const v of variants) v.loadMs.push(...loadTimes.get(v.id)!.slice(loadsBefore.get(v.id)!))
 
   const on = variants[0]!
   const off = variants[1]!
@@ -159,16 +211,10 @@ const main = async () => {
     date: new Date().toISOString(),
     machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version },
     kills: KILLS,
-    probePauseMs: PROBE_PAUSE_MS,
-    probeTimeoutMs: PROBE_TIMEOUT_MS,
+    probeIntervalMs: PROBE_INTERVAL_MS,
     targetMs: TARGET_MS,
-    standbyOn: {
-      gapMs: summary(on.gapsMs),
-      loadMs: summary(on.loadMs),
-      servedByStandby: on.fromStandby.filter(Boolean).length,
-      raw: on.gapsMs
-    },
-    standbyOff: { gapMs: summary(off.gapsMs), loadMs: summary(off.loadMs), raw: off.gapsMs },
+    standbyOn: { ...figures(on), servedByStandby: on.fromStandby.filter(Boolean).length },
+    standbyOff: figures(off),
     pairedRatioMedian: quantile(
       on.gapsMs.map((g, i) => g / off.gapsMs[i]!),
       0.5
@@ -181,6 +227,9 @@ const main = async () => {
   console.log(`  standby off: ${fmt(report.standbyOff.gapMs)}`)
   console.log(
     `  model load time (loadMs the new actor reports): on ${fmt(report.standbyOn.loadMs)}; off ${fmt(report.standbyOff.loadMs)}`
+  )
+  console.log(
+    `  kill → started event (the new actor serves): on ${fmt(report.standbyOn.startedEventMs)}; off ${fmt(report.standbyOff.startedEventMs)}`
   )
   console.log(`  on/off per round, median: ${report.pairedRatioMedian.toFixed(2)}`)
   console.log(
