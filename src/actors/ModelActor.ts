@@ -3,8 +3,6 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { Effect, type Scope } from "effect"
 import { loadModel } from "../model/loader.js"
-import { initRuntime, requestedBackend } from "../model/runtime.js"
-import { natsConnection } from "../nats/connection.js"
 import type { NatsAuth } from "../protocol/auth.js"
 import {
   type ActorCounters,
@@ -14,7 +12,7 @@ import {
   type ProcessState
 } from "../protocol/ipc.js"
 import { subjects } from "../protocol/subjects.js"
-import { openRegistry, type Registry } from "../registry/Registry.js"
+import type { Registry } from "../registry/Registry.js"
 import { makeBatcher } from "./batcher.js"
 import { answerDiscovery } from "./discovery.js"
 import { answerFit } from "./fit.js"
@@ -22,9 +20,9 @@ import { actorIdentity } from "./identity.js"
 import { tellSupervisor } from "./ipc.js"
 import { type Measurements, makeMeasurements, snapshot } from "./measurements.js"
 import { answerInfer, type PipelineContext } from "./pipeline.js"
+import { type PreparedActor, prepareActor } from "./preparation.js"
 import { type ServingModel, servingModel } from "./servingModel.js"
 import { type ActorStats, actorStats } from "./stats.js"
-import { otlpTracer } from "./tracing.js"
 import { currentVersion, followUpdates, loadVersion } from "./updates.js"
 
 /** What to do after requests are answered (rejoin the queue group, finish a drain); set by `serve`. */
@@ -119,10 +117,14 @@ const initialModel = (settings: ActorSettings, registry: Registry | undefined) =
         )
       )
 
-/** Runs one actor until its scope closes; heartbeats start before the model loads. */
+/**
+ * Runs one actor until its scope closes; heartbeats start before the model loads. A standby hands
+ * over what it `prepared` (runtime, connection, registry); a fresh actor sets them up here.
+ */
 export const runModelActor = Effect.fn("ModelActor.run")(function* (
   settings: ActorSettings,
-  auth?: NatsAuth
+  auth?: NatsAuth,
+  prepared?: PreparedActor
 ): Effect.fn.Return<void, unknown, Scope.Scope> {
   const stats = actorStats()
   const life = {
@@ -145,21 +147,8 @@ export const runModelActor = Effect.fn("ModelActor.run")(function* (
       Effect.forever
     )
   )
-  const tracer = yield* otlpTracer(process.env)
-  const runtime = yield* initRuntime(yield* requestedBackend(process.env))
+  const { runtime, nc, registry, tracer } = prepared ?? (yield* prepareActor(settings, auth))
   life.tensors = () => runtime.tf.memory().numTensors
-  const nc = yield* natsConnection({
-    servers: settings.servers,
-    name: `modelbus-actor ${settings.id}`,
-    ...(auth === undefined ? {} : { auth })
-  })
-  const registry =
-    settings.registry === true
-      ? yield* openRegistry(nc, {
-          prefix: settings.prefix,
-          ...(settings.retention === undefined ? {} : { retention: settings.retention })
-        })
-      : undefined
   const started = performance.now()
   const first = yield* initialModel(settings, registry)
   const loadMs = performance.now() - started

@@ -1,6 +1,7 @@
 // The actor's end of the IPC channel to its supervisor: sending a message when this process has
-// a supervisor, ignoring a channel that has closed, or waiting until a last message is handed over.
+// a supervisor, ignoring a channel that has closed, waiting until a last message is handed over or the channel is gone.
 import { Effect } from "effect"
+import { parentGone } from "../lifecycle/runProcess.js"
 import type { ActorMessage } from "../protocol/ipc.js"
 
 /** Sends a message to the supervisor if this process has one; a closed channel is ignored. */
@@ -14,3 +15,8 @@ export const tellSupervisorBeforeExit = (message: ActorMessage): Effect.Effect<v
     if (process.send === undefined || !process.connected) return resume(Effect.void)
     process.send(message, undefined, undefined, () => resume(Effect.void))
   })
+
+/** Completes once the supervisor's IPC channel is gone, also when it closed before this was asked. */
+export const supervisorGone: Effect.Effect<void> = Effect.suspend(() =>
+  process.send !== undefined && !process.connected ? Effect.void : parentGone
+)

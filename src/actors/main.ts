@@ -1,24 +1,38 @@
-// Entry point of an actor process (forked by the supervisor): reads its settings from the
-// environment, serves until SIGTERM or until its supervisor goes away, then drains and exits 0.
-import { Cause, Effect, Schema } from "effect"
-import { describeFailure, parentGone, runProcess } from "../lifecycle/runProcess.js"
-import { ACTOR_SETTINGS_ENV, ActorSettings } from "../protocol/ipc.js"
+// Entry point of an actor process (forked by the supervisor): reads its settings from the environment
+// (an actor's, or a standby's that waits for a model), serves until SIGTERM or until its supervisor goes
+// away, then drains and exits 0.
+import { Cause, Effect, Schema, type Scope } from "effect"
+import { describeFailure, runProcess } from "../lifecycle/runProcess.js"
+import type { NatsAuth } from "../protocol/auth.js"
+import { ACTOR_SETTINGS_ENV, ActorSettings, STANDBY_SETTINGS_ENV, StandbySettings } from "../protocol/ipc.js"
 import { credentialsFromSupervisor } from "./credentials.js"
-import { tellSupervisorBeforeExit } from "./ipc.js"
+import { supervisorGone, tellSupervisorBeforeExit } from "./ipc.js"
 import { runModelActor } from "./ModelActor.js"
+import { runStandby } from "./standby.js"
 
-/**
- * Decodes the settings, gets the NATS credentials from the supervisor when they say so, and runs the
- * actor until it is ready; a failure is reported to the supervisor as startFailed.
- */
-const start = Schema.decodeUnknownEffect(Schema.fromJsonString(ActorSettings))(
-  process.env[ACTOR_SETTINGS_ENV] ?? ""
-).pipe(
-  Effect.tap((settings) =>
-    settings.credentialsOverIpc === true
-      ? Effect.flatMap(credentialsFromSupervisor(), (auth) => runModelActor(settings, auth))
-      : runModelActor(settings)
-  ),
+/** The NATS credentials from the supervisor when the settings say so. */
+const credentials = (settings: {
+  readonly credentialsOverIpc?: boolean | undefined
+}): Effect.Effect<NatsAuth | undefined, unknown> =>
+  settings.credentialsOverIpc === true ? credentialsFromSupervisor() : Effect.succeed(undefined)
+
+/** Runs an actor, or a standby until it is assigned one; completes with the id it serves as (undefined: none). */
+const startFromEnvironment = (): Effect.Effect<string | undefined, unknown, Scope.Scope> => {
+  const standby = process.env[STANDBY_SETTINGS_ENV]
+  if (standby !== undefined) {
+    return Schema.decodeUnknownEffect(Schema.fromJsonString(StandbySettings))(standby).pipe(
+      Effect.flatMap((settings) => Effect.flatMap(credentials(settings), (auth) => runStandby(settings, auth))),
+      Effect.map((assigned) => assigned?.id)
+    )
+  }
+  return Schema.decodeUnknownEffect(Schema.fromJsonString(ActorSettings))(process.env[ACTOR_SETTINGS_ENV] ?? "").pipe(
+    Effect.tap((settings) => Effect.flatMap(credentials(settings), (auth) => runModelActor(settings, auth))),
+    Effect.map((settings) => settings.id)
+  )
+}
+
+/** Runs until ready; a failure is reported to the supervisor as startFailed. */
+const start = Effect.suspend(startFromEnvironment).pipe(
   Effect.tapCause((cause) =>
     Cause.hasInterruptsOnly(cause)
       ? Effect.void
@@ -31,9 +45,10 @@ const start = Schema.decodeUnknownEffect(Schema.fromJsonString(ActorSettings))(
 runProcess(
   Effect.scoped(
     Effect.gen(function* () {
-      const settings = yield* start
-      yield* parentGone
-      yield* Effect.logWarning(`actor ${settings.id}: supervisor gone, draining`)
+      const id = yield* start
+      if (id === undefined) return
+      yield* supervisorGone
+      yield* Effect.logWarning(`actor ${id}: supervisor gone, draining`)
     })
   ),
   // Under a supervisor the cause goes to it (startFailed) and into the log; the supervisor prints the one line.

@@ -2,7 +2,7 @@
 // → replicas with pid, state, uptime, restarts, last exit), or `{"actors": [...]}` merged.
 import { Console, Effect } from "effect"
 import type { NatsAuth } from "../protocol/auth.js"
-import type { ActorStatus, SupervisorNode, SupervisorStatus } from "../protocol/messages.js"
+import { type ActorStatus, isStandby, type SupervisorNode, type SupervisorStatus } from "../protocol/messages.js"
 import { withClient } from "./client.js"
 
 /** Every actor of every supervisor, each naming its supervisor (pure). */
@@ -40,23 +40,41 @@ const actorLine = (a: ActorStatus, now: number) =>
     .filter((p) => p !== undefined)
     .join("  ")
 
-/** The supervision trees as text (pure; `now` for uptimes). */
+const standbyLine = (a: ActorStatus, now: number) =>
+  [
+    a.id,
+    `pid ${a.pid ?? "-"}`,
+    a.state,
+    a.startedAt === undefined ? undefined : `up ${formatUptime(now - a.startedAt)}`,
+    `rss ${Math.round(a.rssBytes / (1024 * 1024))} MB`
+  ]
+    .filter((p) => p !== undefined)
+    .join("  ")
+
+/** The supervision trees as text (pure; `now` for uptimes); a supervisor's standby processes follow its models. */
 export const renderTree = (statuses: ReadonlyArray<SupervisorStatus>, now: number): string => {
   if (statuses.length === 0) return "no supervisor answered"
   const lines: Array<string> = []
   for (const s of statuses) {
     const up = s.supervisor.startedAt === undefined ? "" : `  up ${formatUptime(now - s.supervisor.startedAt)}`
     lines.push(`supervisor ${s.supervisor.id}  pid ${s.supervisor.pid} on ${s.supervisor.host}${up}`)
+    const standbys = s.actors.filter(isStandby)
     const models =
-      s.tree?.models ?? [...new Set(s.actors.map((a) => a.model))].map((name) => ({ name }) as SupervisorNode)
+      s.tree?.models ??
+      [...new Set(s.actors.filter((a) => !isStandby(a)).map((a) => a.model))].map(
+        (name) => ({ name }) as SupervisorNode
+      )
     if (s.tree !== undefined) lines.push(nodeLine(s.tree.root))
     models.forEach((m, i) => {
-      const lastModel = i === models.length - 1
+      const lastModel = i === models.length - 1 && standbys.length === 0
       lines.push(`${lastModel ? "└─" : "├─"} ${m.strategy === undefined ? m.name : nodeLine(m)}`)
       const actors = s.actors.filter((a) => a.model === m.name)
       actors.forEach((a, j) => {
         lines.push(`${lastModel ? "   " : "│  "}${j === actors.length - 1 ? "└─" : "├─"} ${actorLine(a, now)}`)
       })
+    })
+    standbys.forEach((a, j) => {
+      lines.push(`${j === standbys.length - 1 ? "└─" : "├─"} ${standbyLine(a, now)}`)
     })
     lines.push("")
   }

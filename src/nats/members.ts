@@ -27,7 +27,9 @@ export const openMembers = (nc: NatsConnection, prefix: string, replicas?: numbe
     })
   const created = replicas === undefined && want > 1 ? create(want).pipe(Effect.catch(() => create(1))) : create(want)
   return created.pipe(
-    Effect.tap(() => (replicas === undefined ? Effect.void : raiseReplicas(nc, kvStream(bucket), replicas)))
+    Effect.tap(() =>
+      replicas === undefined ? Effect.void : Effect.asVoid(raiseReplicas(nc, kvStream(bucket), replicas))
+    )
   )
 }
 

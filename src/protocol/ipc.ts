@@ -1,6 +1,6 @@
-// The supervisor ↔ actor contract: the settings a supervisor hands an actor process (in its
-// environment), its NATS credentials (over the fork IPC channel, never in the environment or argv),
-// the messages an actor sends back over that channel, and their defaults.
+// The supervisor ↔ actor contract: the settings a supervisor hands an actor or standby process (in its
+// environment), its NATS credentials and a standby's model (over the fork IPC channel, never in the
+// environment or argv), the messages an actor sends back over that channel, and their defaults.
 import { Schema } from "effect"
 import { NatsAuth } from "./auth.js"
 
@@ -78,13 +78,26 @@ export type ActorMessage =
   | { readonly type: "startFailed"; readonly error: string }
   /** Asks the supervisor for the NATS credentials (settings `credentialsOverIpc`); answered with `credentials`. */
   | { readonly type: "credentialsRequest" }
+  | StandbyReport
+
+/**
+ * What a standby process (no model yet) reports: `standbyReady` once its runtime is initialised and
+ * NATS connected (it then waits for `assign`), `standbyHeartbeat` every `heartbeatMs` after that.
+ */
+export const StandbyReport = Schema.Union([
+  Schema.Struct({ type: Schema.Literal("standbyReady"), backend: Schema.String, rssBytes: Schema.Number }),
+  Schema.Struct({ type: Schema.Literal("standbyHeartbeat"), rssBytes: Schema.Number })
+])
+export type StandbyReport = typeof StandbyReport.Type
 
 const actorMessageTypes: ReadonlySet<unknown> = new Set([
   "ready",
   "heartbeat",
   "draining",
   "startFailed",
-  "credentialsRequest"
+  "credentialsRequest",
+  "standbyReady",
+  "standbyHeartbeat"
 ])
 
 export const isActorMessage = (value: unknown): value is ActorMessage =>
@@ -97,27 +110,50 @@ export type CredentialsMessage = typeof CredentialsMessage.Type
 /** Environment variable holding the actor's settings as JSON. */
 export const ACTOR_SETTINGS_ENV = "MODELBUS_ACTOR"
 
-export const ActorSettings = Schema.Struct({
+/** What every process a supervisor forks needs before it has a model: who it is, how it connects, what it runs with. */
+const processFields = {
   id: Schema.String,
-  model: Schema.String,
-  path: Schema.String,
   /** Without credentials: those written in a URL travel with the others, over IPC. */
   servers: Schema.Union([Schema.String, Schema.Array(Schema.String)]),
   /** The NATS credentials come over the IPC channel (ask with `credentialsRequest`). */
   credentialsOverIpc: Schema.optional(Schema.Boolean),
   prefix: Schema.String,
-  version: Schema.Number,
   heartbeatMs: Schema.Number,
   /** Load the registry's current version (JetStream) instead of `path`, and follow updates. */
   registry: Schema.optional(Schema.Boolean),
   retention: Schema.optional(Schema.Number),
-  maxPayloadBytes: Schema.optional(Schema.Number),
-  maxInflight: Schema.optional(Schema.Number),
-  batching: Schema.optional(Schema.Struct({ maxBatchSize: Schema.Number, maxDelayMs: Schema.Number })),
   /** Measure latencies, batch sizes and outcomes and send them with each heartbeat (the supervisor serves /metrics). */
   metrics: Schema.optional(Schema.Boolean)
+}
+
+export const ActorSettings = Schema.Struct({
+  ...processFields,
+  model: Schema.String,
+  path: Schema.String,
+  version: Schema.Number,
+  maxPayloadBytes: Schema.optional(Schema.Number),
+  maxInflight: Schema.optional(Schema.Number),
+  batching: Schema.optional(Schema.Struct({ maxBatchSize: Schema.Number, maxDelayMs: Schema.Number }))
 })
 export type ActorSettings = typeof ActorSettings.Type
 
 /** What a supervisor starts an actor with: the settings (its environment) and the credentials its launcher sends over IPC. */
 export type ActorLaunch = ActorSettings & { readonly auth?: NatsAuth }
+
+/** Environment variable holding a standby's settings as JSON (instead of ACTOR_SETTINGS_ENV). */
+export const STANDBY_SETTINGS_ENV = "MODELBUS_STANDBY"
+
+/** A standby: a process that initialises the runtime and connects, then waits for `assign` to load a model. */
+export const StandbySettings = Schema.Struct(processFields)
+export type StandbySettings = typeof StandbySettings.Type
+
+/** What a supervisor starts a standby with; like ActorLaunch, the credentials go over IPC. */
+export type StandbyLaunch = StandbySettings & { readonly auth?: NatsAuth }
+
+/**
+ * The supervisor hands a standby a child slot: from now on it is that actor (`settings.id`) and starts
+ * as a fresh actor would from its model on (the registry's current version, else `path`). The
+ * connection fields of `settings` are those the standby already connected with.
+ */
+export const AssignMessage = Schema.Struct({ type: Schema.Literal("assign"), settings: ActorSettings })
+export type AssignMessage = typeof AssignMessage.Type

@@ -29,14 +29,22 @@ export interface InferReply {
   readonly actor: string
 }
 
+/** `standby`: a warm process with no model yet (row `model` is STANDBY_MODEL), ready to take a slot that needs a process. */
 export const ActorState = {
   starting: "starting",
   serving: "serving",
   draining: "draining",
   restarting: "restarting",
-  failed: "failed"
+  failed: "failed",
+  standby: "standby"
 } as const
 export type ActorState = (typeof ActorState)[keyof typeof ActorState]
+
+/** The `model` of a standby's status row (`starting` until its runtime is up, then `standby`): it has none. */
+export const STANDBY_MODEL = ""
+
+/** A standby's row, not a model's replica. */
+export const isStandby = (actor: { readonly model: string }): boolean => actor.model === STANDBY_MODEL
 
 export interface ActorStatus {
   readonly id: string

@@ -15,6 +15,7 @@ import { type ChildSpec, RestartType, type Shutdown } from "./childSpec.js"
 import { ConfigFile, type SupervisorEntry } from "./configFile.js"
 import type { SupervisorFlags } from "./machine/state.js"
 import type { RecycleLimits } from "./recycle.js"
+import { DEFAULT_STANDBY } from "./standbyPolicy.js"
 import { Strategy } from "./strategy.js"
 
 export { ConfigFile } from "./configFile.js"
@@ -54,6 +55,8 @@ export interface Config {
   readonly prefix: string
   /** The root's policy over the model supervisors (escalation target). */
   readonly root: SupervisorPolicy
+  /** Standby processes the supervisor keeps warm to take a slot that needs a process (0: none). */
+  readonly standby: number
   /** Model versions on JetStream: used when the server has it, unless mode is off. */
   readonly registry: {
     readonly mode: "auto" | "off"
@@ -99,6 +102,7 @@ export const resolveConfig = (file: ConfigFile, baseDir: string): Config => {
     ...(file.nats === undefined ? {} : authEntry(file.nats, baseDir)),
     prefix: file.prefix ?? DEFAULT_PREFIX,
     root,
+    standby: file.supervisor?.standby ?? DEFAULT_STANDBY,
     registry: {
       mode: file.registry?.mode ?? "auto",
       retention: file.registry?.retention ?? DEFAULT_RETENTION,

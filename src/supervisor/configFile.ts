@@ -14,6 +14,13 @@ export const SupervisorEntry = Schema.Struct({
   period: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThan(0)))
 })
 
+/** The root's flags, plus what only a whole supervisor process has: its pool of warm standby processes. */
+const RootSupervisorEntry = Schema.Struct({
+  ...SupervisorEntry.fields,
+  /** Standby processes kept warm (runtime up, NATS connected, no model) to take a slot at once; 0 turns them off. */
+  standby: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 16 })))
+})
+
 const BackoffEntry = Schema.Struct({
   initialMs: Schema.optionalKey(NonNegativeInt),
   maxMs: Schema.optionalKey(NonNegativeInt),
@@ -79,7 +86,7 @@ export const ConfigFile = Schema.Struct({
   prefix: Schema.optionalKey(
     Schema.String.check(Schema.makeFilter((s: string) => isSubjectPrefix(s) || "dot-separated subject tokens"))
   ),
-  supervisor: Schema.optionalKey(SupervisorEntry),
+  supervisor: Schema.optionalKey(RootSupervisorEntry),
   registry: Schema.optionalKey(
     Schema.Struct({
       /** auto (default): use JetStream when the server has it; off: always serve from path. */

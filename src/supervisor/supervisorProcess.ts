@@ -9,18 +9,19 @@ import { hasJetStream } from "../nats/jetstream.js"
 import { announce, openMembers } from "../nats/members.js"
 import type { NatsAuth } from "../protocol/auth.js"
 import type { ConnectionError } from "../protocol/errors.js"
-import type { ActorLaunch } from "../protocol/ipc.js"
+import type { ActorLaunch, StandbyLaunch } from "../protocol/ipc.js"
 import type { LifecycleEvent, SupervisorNode, SupervisorStatus } from "../protocol/messages.js"
 import { subjects } from "../protocol/subjects.js"
 import { openRegistry } from "../registry/Registry.js"
-import type { Config, ModelConfig } from "./config.js"
+import { type Config, DEFAULTS, type ModelConfig } from "./config.js"
 import { answerControl } from "./control.js"
 import type { IntensityExceeded, MetricsUnavailable, StartFailed } from "./errors.js"
 import { childRow, supervisorNode } from "./machine/status.js"
 import { startModelTree } from "./modelTree.js"
 import { makeSupervisorMetrics, type SupervisorMetrics } from "./observability/supervisorMetrics.js"
-import type { ActorLauncher } from "./runtime/actorLauncher.js"
+import { ActorLauncher } from "./runtime/actorLauncher.js"
 import type { EmitCommand } from "./runtime/interpreter.js"
+import { makeStandbyPool } from "./runtime/standbyPool.js"
 
 export interface SupervisorProcess {
   readonly id: string
@@ -113,22 +114,35 @@ export const startSupervisorProcess = Effect.fn("SupervisorProcess.start")(funct
   }
   const actorId = (childId: string) => `${childId}@${id}`
 
-  const settingsOf = (model: ModelConfig, childId: string): ActorLaunch => ({
-    id: actorId(childId),
-    model: model.name,
-    path: model.path,
+  /** What every process of this supervisor starts with, actor or standby: one connection, one registry, one metrics switch. */
+  const processSettingsOf = (processId: string): StandbyLaunch => ({
+    id: actorId(processId),
     servers: forActors.servers,
     ...(Object.keys(forActors.auth).length === 0 ? {} : { auth: forActors.auth }),
     prefix: config.prefix,
-    version: 1,
-    heartbeatMs: model.heartbeatMs,
+    heartbeatMs: DEFAULTS.heartbeatMs,
     registry,
     retention: config.registry.retention,
+    ...(metrics === undefined ? {} : { metrics: true })
+  })
+
+  const settingsOf = (model: ModelConfig, childId: string): ActorLaunch => ({
+    ...processSettingsOf(childId),
+    model: model.name,
+    path: model.path,
+    version: 1,
+    heartbeatMs: model.heartbeatMs,
     batching: model.batching,
-    ...(metrics === undefined ? {} : { metrics: true }),
     ...(model.maxInflight === undefined ? {} : { maxInflight: model.maxInflight }),
     ...(model.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: model.maxPayloadBytes })
   })
+
+  // Created before the tree, so closed after it; its own finalizer below stops the standbys first, as the tree drains.
+  const pool =
+    config.standby === 0
+      ? undefined
+      : yield* makeStandbyPool({ size: config.standby, settingsOf: processSettingsOf, actorId })
+  const launcher = pool?.launcher ?? (yield* ActorLauncher)
 
   const emit = (model: string, command: EmitCommand, pid: number | undefined, childId: string | undefined) =>
     Effect.gen(function* () {
@@ -155,8 +169,13 @@ export const startSupervisorProcess = Effect.fn("SupervisorProcess.start")(funct
     ...(metrics === undefined
       ? {}
       : { observe: (_model, childId, n, signal) => metrics.observe(actorId(childId), n, signal) })
-  })
+  }).pipe(Effect.provideService(ActorLauncher, launcher))
   yield* Effect.addFinalizer(() => Effect.logInfo(`supervisor ${id} stopping: draining every actor`))
+  if (pool !== undefined) {
+    yield* Effect.addFinalizer(() => pool.shutdown)
+    // standbys are forked once every replica serves: they do not slow the first start down
+    yield* Effect.forkScoped(tree.started.pipe(Effect.andThen(pool.fill), Effect.ignore))
+  }
 
   const modelNode = (model: ModelConfig): SupervisorNode => {
     const underRoot = tree.root.state().children.find((c) => c.spec.id === model.name)
@@ -170,14 +189,16 @@ export const startSupervisorProcess = Effect.fn("SupervisorProcess.start")(funct
 
   const status = (): SupervisorStatus => ({
     supervisor: { id, pid: process.pid, host: hostname(), startedAt },
-    actors: config.models.flatMap((model) => {
-      const running = tree.model(model.name)
-      if (running === undefined) return []
-      const clock = running.clock()
-      return running
-        .state()
-        .children.map((child) => childRow(child, { ...clock, model: model.name, actorId, pidOf: running.pidOf }))
-    }),
+    actors: config.models
+      .flatMap((model) => {
+        const running = tree.model(model.name)
+        if (running === undefined) return []
+        const clock = running.clock()
+        return running
+          .state()
+          .children.map((child) => childRow(child, { ...clock, model: model.name, actorId, pidOf: running.pidOf }))
+      })
+      .concat(pool?.rows() ?? []),
     tree: { root: supervisorNode(tree.root.state(), tree.root.clock()), models: config.models.map(modelNode) }
   })
 

@@ -184,7 +184,13 @@ describe("the supervision tree under fire", () => {
   })
 
   it("restart still answers when the old process dies while its replacement starts (defect 3)", async () => {
-    const p = await serve({ name: "racer", path: IRIS_MODEL, replicas: 1 })
+    // No standby: the replacement must be a fresh fork, slow enough to start that the old process dies meanwhile
+    // (a standby takes the slot within a poll of /proc), and the only child of the supervisor besides the old one.
+    const p = await startSupervisor(nats.url, {
+      supervisor: { standby: 0 },
+      models: [{ name: "racer", path: IRIS_MODEL, replicas: 1 }]
+    })
+    running.push(p)
     const [old] = await actorsOf("racer")
     const childrenOf = async (pid: number) =>
       (await readFile(`/proc/${pid}/task/${pid}/children`, "utf8")).trim().split(/\s+/).filter(Boolean).map(Number)

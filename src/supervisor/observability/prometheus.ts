@@ -9,7 +9,13 @@ import {
   OUTCOMES,
   type Outcome
 } from "../../protocol/ipc.js"
-import type { ActorStatus, LifecycleEventType, SupervisorStatus } from "../../protocol/messages.js"
+import {
+  ActorState,
+  type ActorStatus,
+  isStandby,
+  type LifecycleEventType,
+  type SupervisorStatus
+} from "../../protocol/messages.js"
 import type { Totals } from "./actorTotals.js"
 
 const latency = (name: string, description: string) =>
@@ -49,6 +55,16 @@ const actorMetrics = {
 const modelReady = Metric.gauge("modelbus_model_ready", {
   description: "1 while the model has a serving replica on this supervisor, else 0"
 })
+
+/** The supervisor's warm standby processes: not replicas of any model, so never in the series above. */
+const standbyMetrics = {
+  ready: Metric.gauge("modelbus_standby_ready", {
+    description: "Standby processes ready to take a slot (runtime up, NATS connected, no model)"
+  }),
+  rss: Metric.gauge("modelbus_standby_resident_memory_bytes", {
+    description: "Resident memory of the supervisor's standby processes, summed"
+  })
+} as const
 
 /** Counted as the supervisor's lifecycle events happen, labelled `supervisor` (root or a model's name). */
 const supervisorMetrics = {
@@ -138,7 +154,10 @@ export const makeMetricsRegistry = Effect.fnUntraced(function* (models: Readonly
         const ready = status.actors.some((a) => a.model === model && a.state === "serving")
         register(modelReady, { model }, { value: ready ? 1 : 0 })
       }
-      for (const actor of status.actors) registerActor(actor, totals(actor.id))
+      const standbys = status.actors.filter(isStandby)
+      register(standbyMetrics.ready, {}, { value: standbys.filter((a) => a.state === ActorState.standby).length })
+      register(standbyMetrics.rss, {}, { value: standbys.reduce((sum, a) => sum + a.rssBytes, 0) })
+      for (const actor of status.actors) if (!isStandby(actor)) registerActor(actor, totals(actor.id))
       return PrometheusMetrics.formatUnsafe(context)
     }
   }

@@ -1,19 +1,45 @@
-// The launcher of actor processes: a service that forks `actors/main` with its settings (credentials
-// only over IPC, on request), turns its IPC messages and exit into child signals, and ends it the OTP way.
+// The launcher of actor processes: a service that forks `actors/main` as an actor or as a standby (a
+// warm process with no model) and later assigns a standby a slot's model; credentials only over IPC,
+// on request; turns IPC messages and exits into signals, and ends a process the OTP way.
 import { type ChildProcess, fork } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { Context, Deferred, Duration, Effect, Layer, type Scope } from "effect"
 import { CREDENTIAL_ENV } from "../../nats/credentials.js"
+import type { NatsAuth } from "../../protocol/auth.js"
 import {
   ACTOR_SETTINGS_ENV,
   type ActorLaunch,
   type ActorMessage,
+  type AssignMessage,
   type CredentialsMessage,
-  isActorMessage
+  isActorMessage,
+  STANDBY_SETTINGS_ENV,
+  type StandbyLaunch
 } from "../../protocol/ipc.js"
 import { type ExitReason, exitReasonOf, type Shutdown } from "../childSpec.js"
 import type { ChildReport } from "../machine/protocol.js"
 import type { ChildHandle, ChildSignal } from "./interpreter.js"
+
+/** What a standby tells its pool until it is assigned a slot. */
+export type StandbySignal =
+  | { readonly _tag: "Ready"; readonly rssBytes: number }
+  | { readonly _tag: "Heartbeat"; readonly rssBytes: number }
+  | { readonly _tag: "Exited"; readonly reason: ExitReason }
+
+export interface StandbyProcess {
+  readonly pid: number | undefined
+  /** Ends the standby, gracefully within `shutdown` ms or at once; completes once it is gone. */
+  readonly stop: (shutdown: Shutdown) => Effect.Effect<void>
+  /**
+   * Hands the standby a child slot: it loads that slot's model and from now on signals as that child
+   * (in the current scope, which kills it if still alive when it closes, like `launch`). A standby
+   * that is already gone signals its exit as the child's.
+   */
+  readonly assign: (
+    settings: ActorLaunch,
+    signal: (signal: ChildSignal) => void
+  ) => Effect.Effect<ChildHandle, never, Scope.Scope>
+}
 
 export class ActorLauncher extends Context.Service<
   ActorLauncher,
@@ -23,11 +49,16 @@ export class ActorLauncher extends Context.Service<
       settings: ActorLaunch,
       signal: (signal: ChildSignal) => void
     ) => Effect.Effect<ChildHandle, never, Scope.Scope>
+    /** Starts a standby process in the current scope (killed when it closes, unless it was assigned a slot). */
+    readonly startStandby: (
+      settings: StandbyLaunch,
+      signal: (signal: StandbySignal) => void
+    ) => Effect.Effect<StandbyProcess, never, Scope.Scope>
   }
 >()("modelbus/supervisor/ActorLauncher") {
   /** Forks real processes running `actors/main`. */
   static readonly layer: Layer.Layer<ActorLauncher> = Layer.sync(ActorLauncher, () =>
-    ActorLauncher.of({ launch: (settings, signal) => forkActor(settings, signal) })
+    ActorLauncher.of({ launch: launchActor, startStandby })
   )
 }
 
@@ -45,74 +76,159 @@ const reportOf = (message: ActorMessage): ChildReport | undefined => {
       return { _tag: "Draining", counters: message.counters }
     case "startFailed":
     case "credentialsRequest":
+    case "standbyReady":
+    case "standbyHeartbeat":
       return undefined
   }
 }
 
-/** The supervisor's environment without NATS credentials: an actor gets them over IPC. */
-const actorEnv = (settings: ActorLaunch): NodeJS.ProcessEnv => {
+const standbyReportOf = (message: ActorMessage): StandbySignal | undefined => {
+  switch (message.type) {
+    case "standbyReady":
+      return { _tag: "Ready", rssBytes: message.rssBytes }
+    case "standbyHeartbeat":
+      return { _tag: "Heartbeat", rssBytes: message.rssBytes }
+    default:
+      return undefined
+  }
+}
+
+/** The supervisor's environment without NATS credentials, plus the settings in `variable`; the credentials go over IPC. */
+const processEnv = (variable: string, settings: ActorLaunch | StandbyLaunch): NodeJS.ProcessEnv => {
   const env: NodeJS.ProcessEnv = { ...process.env }
   // NATS_URL too: it may hold credentials, and the actor's servers are in its settings
-  for (const name of [...CREDENTIAL_ENV, "NATS_URL"]) delete env[name]
+  for (const name of [...CREDENTIAL_ENV, "NATS_URL", ACTOR_SETTINGS_ENV, STANDBY_SETTINGS_ENV]) delete env[name]
   const { auth, ...rest } = settings
-  const overIpc = auth !== undefined && Object.keys(auth).length > 0
-  env[ACTOR_SETTINGS_ENV] = JSON.stringify(overIpc ? { ...rest, credentialsOverIpc: true } : rest)
+  env[variable] = JSON.stringify(overIpc(auth) ? { ...rest, credentialsOverIpc: true } : rest)
   return env
 }
 
+const overIpc = (auth: NatsAuth | undefined): auth is NatsAuth => auth !== undefined && Object.keys(auth).length > 0
+
 const alive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null
 
-/** Forks one actor; its exit is signalled once, with the cause it reported if it could not start. */
-const forkActor = (
-  settings: ActorLaunch,
-  signal: (signal: ChildSignal) => void
-): Effect.Effect<ChildHandle, never, Scope.Scope> =>
+/** Where a process's reports and its exit go: its pool while it is a standby, its supervisor once it is an actor. */
+interface Route {
+  readonly message: (message: ActorMessage) => void
+  readonly exit: (reason: ExitReason) => void
+}
+
+const childRoute = (signal: (signal: ChildSignal) => void): Route => ({
+  message: (message) => {
+    const report = reportOf(message)
+    if (report !== undefined) signal({ _tag: "Reported", report })
+  },
+  exit: (reason) => signal({ _tag: "Exited", reason })
+})
+
+const standbyRoute = (signal: (signal: StandbySignal) => void): Route => ({
+  message: (message) => {
+    const report = standbyReportOf(message)
+    if (report !== undefined) signal(report)
+  },
+  exit: (reason) => signal({ _tag: "Exited", reason })
+})
+
+interface Forked {
+  readonly child: ChildProcess
+  /** Completes with the exit reason once the process is gone. */
+  readonly exited: Deferred.Deferred<ExitReason>
+  /** Set as the process exits. */
+  exitReason: ExitReason | undefined
+  route: Route
+  readonly stop: (shutdown: Shutdown) => Effect.Effect<void>
+}
+
+/** Forks `actors/main`; its exit goes to its route once, with the cause it reported if it could not start. */
+const forkProcess = (env: NodeJS.ProcessEnv, auth: NatsAuth | undefined, route: Route): Effect.Effect<Forked> =>
   Effect.gen(function* () {
     const exited = yield* Deferred.make<ExitReason>()
     let startError: string | undefined
-    const finish = (reason: ExitReason) => {
-      if (Deferred.doneUnsafe(exited, Effect.succeed(reason))) signal({ _tag: "Exited", reason })
-    }
-    const child = yield* Effect.sync(() => {
-      const forked = fork(actorEntry, [], {
-        env: actorEnv(settings),
-        execArgv: runningFromSource ? ["--import", "tsx"] : [],
-        stdio: ["ignore", "inherit", "inherit", "ipc"],
-        // Its own process group: a terminal's Ctrl-C reaches the supervisor, which drains its actors in order.
-        detached: true,
-        serialization: "advanced"
-      })
-      forked.once("exit", (code, exitSignal) =>
-        finish(startError === undefined ? exitReasonOf(code, exitSignal) : { kind: "startFailed", message: startError })
-      )
-      forked.once("error", (error) => {
-        if (forked.pid === undefined) finish({ kind: "startFailed", message: error.message })
-      })
-      forked.on("message", (message) => {
-        if (!isActorMessage(message)) return
-        if (message.type === "startFailed") startError = message.error
-        if (message.type === "credentialsRequest" && settings.auth !== undefined && forked.connected) {
-          const answer: CredentialsMessage = { type: "credentials", auth: settings.auth }
-          forked.send(answer, undefined, undefined, () => {})
-        }
-        const report = reportOf(message)
-        if (report !== undefined) signal({ _tag: "Reported", report })
-      })
-      return forked
+    const child = fork(actorEntry, [], {
+      env,
+      execArgv: runningFromSource ? ["--import", "tsx"] : [],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      // Its own process group: a terminal's Ctrl-C reaches the supervisor, which drains its actors in order.
+      detached: true,
+      serialization: "advanced"
     })
-    const kill = (how: NodeJS.Signals) => Effect.sync(() => alive(child) && child.kill(how))
-    const gone = Deferred.await(exited).pipe(Effect.asVoid)
-    const stop = (shutdown: Shutdown): Effect.Effect<void> => {
-      if (shutdown === "brutal_kill") return kill("SIGKILL").pipe(Effect.andThen(gone))
-      const graceful = kill("SIGTERM").pipe(Effect.andThen(gone))
-      if (shutdown === "infinity") return graceful
-      return graceful.pipe(
-        Effect.timeoutOrElse({
-          duration: Duration.millis(shutdown),
-          orElse: () => kill("SIGKILL").pipe(Effect.andThen(gone))
-        })
-      )
+    const forked: Forked = {
+      child,
+      exited,
+      exitReason: undefined,
+      route,
+      stop: (shutdown) => stopProcess(forked, shutdown)
     }
-    yield* Effect.addFinalizer(() => stop("brutal_kill"))
-    return { pid: child.pid, stop }
+    const finish = (reason: ExitReason) => {
+      if (!Deferred.doneUnsafe(exited, Effect.succeed(reason))) return
+      forked.exitReason = reason
+      forked.route.exit(reason)
+    }
+    child.once("exit", (code, exitSignal) =>
+      finish(startError === undefined ? exitReasonOf(code, exitSignal) : { kind: "startFailed", message: startError })
+    )
+    child.once("error", (error) => {
+      if (child.pid === undefined) finish({ kind: "startFailed", message: error.message })
+    })
+    child.on("message", (message) => {
+      if (!isActorMessage(message)) return
+      if (message.type === "startFailed") startError = message.error
+      if (message.type === "credentialsRequest" && auth !== undefined && child.connected) {
+        const answer: CredentialsMessage = { type: "credentials", auth }
+        child.send(answer, undefined, undefined, () => {})
+      }
+      forked.route.message(message)
+    })
+    return forked
+  })
+
+const stopProcess = (forked: Forked, shutdown: Shutdown): Effect.Effect<void> => {
+  const kill = (how: NodeJS.Signals) => Effect.sync(() => alive(forked.child) && forked.child.kill(how))
+  const gone = Deferred.await(forked.exited).pipe(Effect.asVoid)
+  if (shutdown === "brutal_kill") return kill("SIGKILL").pipe(Effect.andThen(gone))
+  const graceful = kill("SIGTERM").pipe(Effect.andThen(gone))
+  if (shutdown === "infinity") return graceful
+  return graceful.pipe(
+    Effect.timeoutOrElse({
+      duration: Duration.millis(shutdown),
+      orElse: () => kill("SIGKILL").pipe(Effect.andThen(gone))
+    })
+  )
+}
+
+/** The process as a child of the current scope: killed when it closes. */
+const asChild = (forked: Forked): Effect.Effect<ChildHandle, never, Scope.Scope> =>
+  Effect.addFinalizer(() => forked.stop("brutal_kill")).pipe(Effect.as({ pid: forked.child.pid, stop: forked.stop }))
+
+/** Forks one actor. */
+const launchActor = (
+  settings: ActorLaunch,
+  signal: (signal: ChildSignal) => void
+): Effect.Effect<ChildHandle, never, Scope.Scope> =>
+  forkProcess(processEnv(ACTOR_SETTINGS_ENV, settings), settings.auth, childRoute(signal)).pipe(Effect.flatMap(asChild))
+
+/** Forks one standby; assigning it a slot moves it from its own scope to the slot's. */
+const startStandby = (
+  settings: StandbyLaunch,
+  signal: (signal: StandbySignal) => void
+): Effect.Effect<StandbyProcess, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const forked = yield* forkProcess(processEnv(STANDBY_SETTINGS_ENV, settings), settings.auth, standbyRoute(signal))
+    let assigned = false
+    yield* Effect.addFinalizer(() => (assigned ? Effect.void : forked.stop("brutal_kill")))
+    const assign = ({ auth: _, ...actor }: ActorLaunch, childSignal: (signal: ChildSignal) => void) =>
+      Effect.suspend(() => {
+        assigned = true
+        forked.route = childRoute(childSignal)
+        if (forked.exitReason !== undefined) {
+          // it exited before it could be told: its exit is the child's
+          forked.route.exit(forked.exitReason)
+        } else if (forked.child.connected) {
+          // the credentials it connected with stay where they are: never sent again
+          const message: AssignMessage = { type: "assign", settings: actor }
+          forked.child.send(message, undefined, undefined, () => {})
+        }
+        return asChild(forked)
+      })
+    return { pid: forked.child.pid, stop: forked.stop, assign }
   })

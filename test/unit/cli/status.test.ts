@@ -53,6 +53,29 @@ describe("renderTree", () => {
     expect(renderTree([], 0)).toBe("no supervisor answered")
   })
 
+  it("draws a supervisor's standby processes after its models, with pid, state, uptime and memory", () => {
+    const withStandbys: SupervisorStatus = {
+      ...status,
+      actors: [
+        actor("iris-1@abc123", "iris"),
+        actor("standby-1@abc123", "", { state: "standby", pid: 201, rssBytes: 150 * 1024 * 1024, startedAt: 60_000 }),
+        actor("standby-2@abc123", "", { state: "starting", pid: 202, rssBytes: 0, startedAt: 64_000 })
+      ],
+      tree: { root: node("root"), models: [node("iris")] }
+    }
+    expect(renderTree([withStandbys], 65_000).split("\n")).toEqual([
+      "supervisor abc123  pid 42 on box  up 1m05s",
+      "root  one_for_one  intensity 3/10s  running  recent restarts 0",
+      "├─ iris  one_for_one  intensity 3/10s  running  recent restarts 0",
+      "│  └─ iris-1@abc123  pid 100  serving  up 1m05s  v1  loads 1  restarts 0  served 5  errors 0  inflight 0",
+      "├─ standby-1@abc123  pid 201  standby  up 5s  rss 150 MB",
+      "└─ standby-2@abc123  pid 202  starting  up 1s  rss 0 MB"
+    ])
+    // without the tree (an older supervisor), a standby is no model
+    const { tree: _, ...withoutTree } = withStandbys
+    expect(renderTree([withoutTree], 65_000)).not.toMatch(/^[├└]─ $/m)
+  })
+
   it("names each actor's supervisor when merging", () => {
     expect(mergeStatuses([status]).every((a) => a.supervisor === "abc123")).toBe(true)
   })

@@ -18,6 +18,7 @@ import {
   loadConfig,
   replicaSpec
 } from "../../../src/supervisor/config.js"
+import { DEFAULT_STANDBY } from "../../../src/supervisor/standbyPolicy.js"
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../../..")
 const CONFIG_PATH = "/etc/modelbus/modelbus.yaml"
@@ -40,6 +41,7 @@ describe("decodeConfig", () => {
     expect(config).toEqual({
       prefix: "modelbus",
       root: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
+      standby: DEFAULT_STANDBY,
       registry: { mode: "auto", retention: DEFAULT_RETENTION },
       models: [
         {
@@ -170,6 +172,19 @@ describe("decodeConfig", () => {
     }
   })
 
+  it("supervisor.standby: one by default, 0 turns it off, the root's only", async () => {
+    expect((await decoded(minimal)).standby).toBe(1)
+    expect((await decoded({ ...minimal, supervisor: { standby: 0 } })).standby).toBe(0)
+    const three = await decoded({ ...minimal, supervisor: { standby: 3, intensity: 5 } })
+    expect([three.standby, three.root.intensity, three.models[0]!.supervisor.intensity]).toEqual([3, 5, 5])
+    for (const standby of [-1, 1.5, "1", 17]) {
+      expect((await refused({ ...minimal, supervisor: { standby } })).message).toContain(`["supervisor"]["standby"]`)
+    }
+    // a model's supervisor has no pool of its own
+    const perModel = await refused({ models: [{ name: "a", path: "p", supervisor: { standby: 1 } }] })
+    expect(perModel.message).toContain(`["models"][0]["supervisor"]["standby"]`)
+  })
+
   it("a bad strategy lists the strategies", async () => {
     const e = await refused({ ...minimal, supervisor: { strategy: "all_for_one" } })
     expect(e.message).toContain(`["supervisor"]["strategy"]`)
@@ -233,6 +248,7 @@ describe("loadConfig", () => {
     expect(config).toEqual({
       prefix: "modelbus",
       root: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
+      standby: DEFAULT_STANDBY,
       registry: { mode: "auto", retention: DEFAULT_RETENTION },
       models: [
         {

@@ -101,6 +101,32 @@ describe("supervisor metrics", () => {
     expect(sampleValue(scrape, "modelbus_model_ready", { model: "iris" })).toBe(1)
   })
 
+  it("keeps standby processes out of every replica series: only the standby gauges count them", async () => {
+    const m = await Effect.runPromise(makeSupervisorMetrics(["iris"]))
+    const standby = (id: string, state: ActorStatus["state"], rssBytes: number): ActorStatus => ({
+      ...row(id, state),
+      model: "",
+      version: 0,
+      loads: 0,
+      rssBytes
+    })
+    const scrape = parseScrape(
+      m.render(
+        statusOf(
+          row("iris-1@s1", "serving"),
+          standby("standby-1@s1", "standby", 100),
+          standby("standby-2@s1", "starting", 20)
+        )
+      )
+    )
+    for (const series of ["modelbus_actor_serving", "modelbus_resident_memory_bytes", "modelbus_requests_total"]) {
+      const actors = family(scrape, series)?.metrics.map((s) => (s.labels as Record<string, string>).actor)
+      expect(new Set(actors), series).toEqual(new Set(["iris-1@s1"]))
+    }
+    expect(sampleValue(scrape, "modelbus_standby_ready", {})).toBe(1)
+    expect(sampleValue(scrape, "modelbus_standby_resident_memory_bytes", {})).toBe(120)
+  })
+
   it("counts a supervisor's restarts and escalations from its lifecycle events, from 0", async () => {
     const m = await Effect.runPromise(makeSupervisorMetrics(["iris", "digits"]))
     const before = parseScrape(m.render(statusOf()))

@@ -1,11 +1,14 @@
 // Runs the real supervision tree (root, model supervisors, the one interpreter) on Effect's TestClock
-// against the fake launcher, collecting the lifecycle events it emits.
+// against the fake launcher, collecting the lifecycle events it emits; with a standby pool when the
+// config sets `supervisor.standby`.
 import { Clock, Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import type { LifecycleEventType } from "../../../src/protocol/messages.js"
 import { type ConfigFile, resolveConfig } from "../../../src/supervisor/config.js"
 import type { EmitFields } from "../../../src/supervisor/machine/protocol.js"
 import { type ModelTree, startModelTree } from "../../../src/supervisor/modelTree.js"
+import { ActorLauncher } from "../../../src/supervisor/runtime/actorLauncher.js"
+import { makeStandbyPool, type StandbyPool } from "../../../src/supervisor/runtime/standbyPool.js"
 import type { FakeLauncher } from "./fakeLauncher.js"
 
 export interface Emitted extends EmitFields {
@@ -22,6 +25,8 @@ export interface Harness {
   readonly tree: ModelTree
   readonly events: Array<Emitted>
   readonly fake: FakeLauncher
+  /** The pool, when the config sets `supervisor.standby` above 0 (its first standbys are forked once the tree started). */
+  readonly pool: StandbyPool | undefined
 }
 
 /** Lets every fiber that can run do so (the mailboxes drain) without moving the clock. */
@@ -46,6 +51,20 @@ export const runTree = <A, E>(
           "/models"
         )
         const events: Array<Emitted> = []
+        const pool =
+          (file.supervisor?.standby ?? 0) === 0
+            ? undefined
+            : yield* makeStandbyPool({
+                size: config.standby,
+                settingsOf: (id) => ({
+                  id: `${id}@test`,
+                  servers: "nats://test",
+                  prefix: "modelbus",
+                  heartbeatMs: 1000
+                }),
+                actorId: (id) => `${id}@test`
+              })
+        const launcher = pool?.launcher ?? (yield* ActorLauncher)
         const tree = yield* startModelTree({
           config,
           settingsOf: (model, childId) => ({
@@ -61,9 +80,10 @@ export const runTree = <A, E>(
             Effect.flatMap(Clock.currentTimeMillis, (at) =>
               Effect.sync(() => events.push({ type: event.type, model, child, pid, at, ...event.fields }))
             )
-        })
+        }).pipe(Effect.provideService(ActorLauncher, launcher))
+        if (pool !== undefined) yield* Effect.forkScoped(tree.started.pipe(Effect.andThen(pool.fill), Effect.ignore))
         yield* settle
-        return yield* body({ tree, events, fake })
+        return yield* body({ tree, events, fake, pool })
       })
     ).pipe(Effect.provide(Layer.merge(TestClock.layer(), fake.layer)))
   )
