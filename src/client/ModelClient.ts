@@ -23,6 +23,7 @@ import {
   ConnectionError,
   type InferError,
   type NoResponders,
+  type NotFound,
   Overloaded,
   type PermissionDenied
 } from "../protocol/errors.js"
@@ -30,7 +31,7 @@ import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from 
 import type { ModelMetadata } from "../protocol/metadata.js"
 import { DEFAULT_PREFIX, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
-import { type ControlOptions, type ControlRefused, controlOn, type NotFound } from "./control.js"
+import { type ControlOptions, type ControlRefused, controlOn } from "./control.js"
 import { type DescribeError, type DescribeOptions, describeOn } from "./describe.js"
 import { gatherPlan, membershipOn } from "./members.js"
 import { muxedRequester, type Requester } from "./requester.js"

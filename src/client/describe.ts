@@ -3,11 +3,10 @@
 import { headers as natsHeaders } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE, parseBody } from "../protocol/codec.js"
-import { BadReply, type ConnectionError, type PermissionDenied, type Timeout } from "../protocol/errors.js"
+import { BadReply, type ConnectionError, NotFound, type PermissionDenied, type Timeout } from "../protocol/errors.js"
 import { ModelMetadata } from "../protocol/metadata.js"
 import { decoderOf } from "../protocol/schemaIssues.js"
 import { subjects } from "../protocol/subjects.js"
-import { NotFound } from "./control.js"
 import type { Requester } from "./requester.js"
 
 export interface DescribeOptions {

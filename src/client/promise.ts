@@ -40,9 +40,10 @@ export interface Client {
   updateModel(model: string, source: UpdateSource, options?: UpdateOptions): Promise<UpdateResult>
   /** Publishes artifacts as the next version without waiting. */
   pushModel(model: string, path: string, options?: UpdateOptions): Promise<ModelVersion>
-  /** A new version serving an earlier version's artifacts; waits for the replicas. */
+  /** A new version serving an earlier version's artifacts; waits for the replicas. Rejects with NotFound for an unknown model, VersionNotFound for a version not kept. */
   rollbackModel(model: string, to?: number, options?: UpdateOptions): Promise<UpdateResult>
   listModels(): Promise<ReadonlyArray<{ readonly model: string; readonly current: ModelVersion }>>
+  /** Every kept version of `model`, oldest first; rejects with NotFound when the registry has none. */
   modelHistory(model: string): Promise<ReadonlyArray<ModelVersion>>
   /** Calls `onEvent` for each lifecycle event of `model` (default: all); resolves once subscribed, with the function that stops it. */
   onEvents(onEvent: (event: LifecycleEvent) => void, model?: string): Promise<() => void>

@@ -70,6 +70,16 @@ export class BadReply extends Schema.TaggedError<BadReply>()("BadReply", {
   subject: Schema.String
 }) {}
 
+/**
+ * No such model (or actor, or supervisor) on the bus or in the registry: nobody runs or serves
+ * `target`, or the registry holds no version of it. (A missing version of a known model is the
+ * registry's VersionNotFound.)
+ */
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
+  message: Schema.String,
+  target: Schema.String
+}) {}
+
 /** Errors an actor replies with. */
 export const ServiceError = Schema.Union([BadInput, PayloadTooLarge, InferenceFailed, Overloaded, DeadlineExceeded])
 export type ServiceError = typeof ServiceError.Type
