@@ -2,6 +2,7 @@
 // cost per request by process role, the targets section, and the JSON file under bench/results/.
 import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
+import { type CliStartResults, cliStartSection } from "./cliStart.js"
 import type { Machine } from "./machine.js"
 import { RESULTS_DIR, ROOT } from "./paths.js"
 import type { ProcDelta } from "./procStats.js"
@@ -17,6 +18,8 @@ export interface Results {
   readonly targets: ReadonlyArray<TargetResult>
   readonly notes: ReadonlyArray<string>
   readonly durationSeconds: number
+  /** Start times of the CLI and an actor (this build, and a baseline build with --cli-baseline). */
+  readonly cliStart?: CliStartResults
 }
 
 const isServer = (p: ProcDelta) => p.role !== "client" && p.role !== "nats" && p.role !== "supervisor"
@@ -242,6 +245,7 @@ export const writeMarkdown = async (r: Results, jsonFile: string, analysis: stri
           ])
         ]
       : []),
+    ...(r.cliStart === undefined ? [] : [cliStartSection(r.cliStart)]),
     "## Targets (issue 5)",
     "",
     mdTable(TARGET_HEADER, r.targets.map(targetCells)),
