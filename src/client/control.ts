@@ -1,7 +1,11 @@
 // Operating a running deployment from a client: restart a model or one actor without a gap,
 // scale a model, and follow lifecycle events; the supervisors that own the target answer.
 import type { NatsConnection } from "@nats-io/transport-node"
-import { Effect, Option, Result, Schema, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { gather } from "../nats/gather.js"
 import { permissionDeniedOf } from "../nats/permissions.js"
 import { parseBody, serialize } from "../protocol/codec.js"

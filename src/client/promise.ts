@@ -1,6 +1,9 @@
 // The Promise façade for code that does not use Effect: `connect()` returns infer, inferMany,
 // describe, status, stats and close; a rejection is the same tagged error class the Effect API fails with.
-import { Cause, Effect, Exit, Scope } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import type { InferInputs } from "../protocol/codec.js"
 import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from "../protocol/messages.js"
 import type { ModelMetadata } from "../protocol/metadata.js"

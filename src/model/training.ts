@@ -2,7 +2,7 @@
 // a fresh trainable model from its artifacts, fit it, and return the new artifacts and the loss.
 import { rm } from "node:fs/promises"
 import * as tf from "@tensorflow/tfjs"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { BadInput } from "../protocol/errors.js"
 import type { FitOptions } from "../protocol/fit.js"
 import type { HostTensor } from "../protocol/tensor.js"

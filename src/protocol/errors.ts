@@ -1,6 +1,6 @@
 // The typed errors a caller can see, shared by actor and client: one Schema.TaggedError per
 // failure, their NATS micro status codes, and the wire body that carries them.
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** 400: the request could not be decoded or does not fit the model's signature. */
 export class BadInput extends Schema.TaggedError<BadInput>()("BadInput", {

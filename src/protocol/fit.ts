@@ -1,6 +1,8 @@
 // The `fit` wire contract, declared once: the request body a client sends (training data and
 // options, checked with Schema by the replica that trains) and the reply it gets back.
-import { Exit, Schema, SchemaIssue } from "effect"
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
 import { BadInput } from "./errors.js"
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))

@@ -1,6 +1,6 @@
 // Publishing a new model version: check its files, load it once to describe and vet it (signature, finite
 // weights, warm-up outputs), refuse an incompatible signature unless forced, upload, compare-and-swap.
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { ModelFiles } from "../model/artifacts.js"
 import { findNonFinite } from "../model/finite.js"
 import type { LoadedModel } from "../model/loader.js"
