@@ -193,7 +193,7 @@ export const cliStartSection = (r: CliStartResults): string =>
 
 /**
  * `markdown` with the section under `heading` (up to the next `## ` heading) replaced by `section`;
- * when it has none, `section` goes in before the `before` heading, else at the end.
+ * when it has none, `section` goes in before the heading starting with `before`, else at the end.
  */
 export const withSection = (markdown: string, heading: string, section: string, before = "## Targets"): string => {
   const lines = markdown.split("\n")
@@ -203,7 +203,7 @@ export const withSection = (markdown: string, heading: string, section: string, 
     const next = lines.findIndex((line, i) => i > start && line.startsWith("## "))
     return [...lines.slice(0, start), ...body, ...(next < 0 ? [] : lines.slice(next))].join("\n")
   }
-  const at = lines.indexOf(before)
+  const at = lines.findIndex((line) => line.startsWith(before))
   if (at < 0) return [...(lines.at(-1) === "" ? lines : [...lines, ""]), ...body].join("\n")
   return [...lines.slice(0, at), ...body, ...lines.slice(at)].join("\n")
 }
