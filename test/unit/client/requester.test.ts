@@ -134,6 +134,10 @@ describe("the muxed requester", () => {
     expect(error).toBeInstanceOf(PayloadTooLarge)
     expect(error).toMatchObject({ _tag: "PayloadTooLarge", limit, size: limit + 1 })
     await Effect.runPromise(Effect.flip(requester.request("test.big", new Uint8Array(limit), 20)))
+    // wait for the allowed request to arrive, then for anything else either connection sent or was sent
+    await watcher.received
+    await nc.flush()
+    await responders.flush()
     expect(watcher.requests()).toBe(1) // only the second, allowed, request reached the bus
     requester.close()
     watcher.stop()
