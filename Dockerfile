@@ -20,6 +20,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
 COPY tsconfig.json ./
 COPY src ./src
+# scripts/bundle.ts bundles the CLI and the actor process after tsc (esbuild, a dev dependency)
+COPY scripts ./scripts
 RUN npm run build
 
 # ---- runtime: production dependencies, dist/, examples/ ----

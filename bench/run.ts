@@ -1,11 +1,13 @@
 // `npm run bench`: measures, in one run, the in-process ceiling, the messaging ceiling, modelbus,
-// the load-per-request anti-pattern and Moleculer for two models; writes JSON and BENCHMARKS.md.
+// the load-per-request anti-pattern and Moleculer for two models, and how fast the CLI and an actor
+// start (against a baseline build with --cli-baseline=DIR); writes JSON and BENCHMARKS.md.
 import { existsSync } from "node:fs"
-import { join } from "node:path"
+import { join, resolve } from "node:path"
 import { analyse } from "./lib/analysis.js"
 import type { BenchContext } from "./lib/bench.js"
 import { runCeiling } from "./lib/ceiling.js"
 import { killAllNow, stopAll } from "./lib/children.js"
+import { type CliStartResults, cliStartTable, measureCliStart } from "./lib/cliStart.js"
 import { ensureCnnModel } from "./lib/cnnModel.js"
 import { runClientAlone, runEcho, runLoadPerRequest, runMoleculer } from "./lib/comparisons.js"
 import { type InterleavedResult, runInterleaved } from "./lib/interleavedTargets.js"
@@ -26,6 +28,8 @@ const only = args
   ?.slice("--models=".length)
   .split(",")
 const writeMd = !quick || args.includes("--write-md")
+/** A dist/ of another build to compare start times with (node_modules/, package.json and examples/ beside it). */
+const cliBaseline = args.find((a) => a.startsWith("--cli-baseline="))?.slice("--cli-baseline=".length)
 /** Server processes per scenario: modelbus's replica count, mirrored by every comparison. */
 const PROCESSES = 2
 /** Rounds of the interleaved target windows (ceiling, echo, client, modelbus, peer in turn). */
@@ -97,6 +101,20 @@ const main = async (): Promise<number> => {
       log(`  FAILED: ${message}`)
     }
   }
+  let cliStart: CliStartResults | undefined
+  await step("CLI and actor start", async () => {
+    await ctx.settle()
+    cliStart = await measureCliStart({
+      natsUrl: nats.url,
+      builds: [
+        { label: "this build", dist: join(ROOT, "dist") },
+        ...(cliBaseline === undefined ? [] : [{ label: "baseline", dist: resolve(cliBaseline) }])
+      ],
+      rounds: quick ? 3 : 15,
+      log
+    })
+    log(cliStartTable(cliStart))
+  })
   for (const model of MODELS.filter((m) => only === undefined || only.includes(m.name))) {
     log(`\n# ${model.label}`)
     await step(`${model.name}: in-process ceiling`, () => runCeiling(ctx, model, PROCESSES))
@@ -119,7 +137,8 @@ const main = async (): Promise<number> => {
     interleaved,
     targets: [...speedTargets(interleaved), ...soakTargets(ctx.soaks)],
     notes: ctx.notes,
-    durationSeconds: (performance.now() - started) / 1000
+    durationSeconds: (performance.now() - started) / 1000,
+    ...(cliStart === undefined ? {} : { cliStart })
   }
   const analysis = analyse(results.rows, machine.cores)
   log(textReport(results))

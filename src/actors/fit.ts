@@ -1,12 +1,12 @@
-// The `fit` responder of an actor: one replica per request (queue group) trains a copy of the
-// serving Layers model on the caller's data and publishes it as the next version.
+// The `fit` responder of an actor: one replica per request (queue group) trains a copy of the serving
+// Layers model on the caller's data, reports each epoch if asked, and publishes it as the next version.
 import type { Msg, NatsConnection } from "@nats-io/transport-node"
 import { Cause, Effect, FiberSet, type Scope } from "effect"
 import type { TensorSpec } from "../model/specs.js"
-import { trainCopy } from "../model/training.js"
+import { type OnEpoch, trainCopy } from "../model/training.js"
 import { type Encoding, encodingOfMessage, parseBody, readTensor, serialize } from "../protocol/codec.js"
 import { BadInput } from "../protocol/errors.js"
-import { decodeFitRequest, type FitReply, type FitRequest } from "../protocol/fit.js"
+import { decodeFitRequest, type FitProgress, type FitReply, type FitRequest } from "../protocol/fit.js"
 import type { ActorSettings } from "../protocol/ipc.js"
 import { flattenNested } from "../protocol/nested.js"
 import { subjects } from "../protocol/subjects.js"
@@ -31,11 +31,26 @@ const readFitRequest = (msg: Msg, encoding: Encoding): FitRequest | BadInput => 
   return parsed.ok ? decodeFitRequest(parsed.value) : new BadInput({ message: `fit request: ${parsed.reason}` })
 }
 
+/** Publishes each epoch as a FitProgress when the request asked for it (best effort: a lost one is not resent). */
+const epochReporter = (nc: NatsConnection, settings: ActorSettings, progress: string | undefined): OnEpoch => {
+  if (progress === undefined) return () => {}
+  const subject = subjects(settings.prefix).fitProgress(settings.model, progress)
+  return (epoch, epochs, loss) => {
+    const body: FitProgress = { epoch, epochs, loss, actor: settings.id }
+    try {
+      nc.publish(subject, JSON.stringify(body))
+    } catch {
+      // a closed connection: the final reply fails the same way
+    }
+  }
+}
+
 const train = Effect.fnUntraced(function* (
   registry: Registry,
   serving: ServingModel,
   settings: ActorSettings,
-  request: FitRequest
+  request: FitRequest,
+  onEpoch: OnEpoch
 ): Effect.fn.Return<FitReply, FitError> {
   const input = serving.current.model.signature.inputs[0]
   if (serving.current.model.signature.inputs.length !== 1 || input === undefined) {
@@ -49,8 +64,8 @@ const train = Effect.fnUntraced(function* (
   if (current === undefined)
     return yield* new BadInput({ message: `${settings.model} has no version in the registry yet` })
   const files = yield* registry.fetchArtifacts(settings.model, current.entry)
-  const { x: _x, y: _y, ...options } = request
-  const trained = yield* trainCopy(files, x, y, options)
+  const { x: _x, y: _y, progress: _progress, ...options } = request
+  const trained = yield* trainCopy(files, x, y, options, onEpoch)
   const entry = yield* publishVersion(registry, settings.model, trained.files, {
     source: `fit:${settings.id} from v${current.entry.version}`
   })
@@ -65,11 +80,18 @@ const fitErrorOf = (cause: Cause.Cause<FitError>, actor: string): FitError => {
 }
 
 /** Answers one fit request: the reply, or the typed error; never fails, never throws. */
-const answerOne = (msg: Msg, registry: Registry, serving: ServingModel, settings: ActorSettings) => {
+const answerOne = (
+  nc: NatsConnection,
+  msg: Msg,
+  registry: Registry,
+  serving: ServingModel,
+  settings: ActorSettings
+) => {
   const encoding = encodingOfMessage(msg)
   return Effect.suspend(() => {
     const request = readFitRequest(msg, encoding)
-    return request instanceof BadInput ? Effect.fail(request) : train(registry, serving, settings, request)
+    if (request instanceof BadInput) return Effect.fail(request)
+    return train(registry, serving, settings, request, epochReporter(nc, settings, request.progress))
   }).pipe(
     Effect.map((reply): unknown => reply),
     Effect.catchCause((cause) =>
@@ -96,7 +118,7 @@ export const answerFit = Effect.fnUntraced(function* (
       nc.subscribe(subject, {
         queue: subject,
         callback: (error, msg) => {
-          if (error === null && msg.reply) run(answerOne(msg, registry, serving, settings))
+          if (error === null && msg.reply) run(answerOne(nc, msg, registry, serving, settings))
         }
       })
     ),

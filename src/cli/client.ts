@@ -1,6 +1,6 @@
 // The CLI's connection to the bus: `-s/--server`, `--prefix` and the credentials as given (flags, then
 // the nats CLI's environment variables), else the defaults; one client per command, closed when it ends.
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { type ClientOptions, makeModelClient } from "../client/ModelClient.js"
 import { authFromEnv, mergeAuth } from "../nats/credentials.js"
 import type { NatsAuth } from "../protocol/auth.js"

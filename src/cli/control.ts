@@ -1,15 +1,21 @@
 // `modelbus restart`, `scale` and `events`: operating a running deployment from another shell
-// through the client's control operations; results print as one line each (or JSON lines).
-import { Console, Effect, Stream } from "effect"
+// through the client's control operations; results print as one line each, or as JSON (--json).
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import type { ControlReply, LifecycleEvent } from "../protocol/messages.js"
 import { type Connection, withClient } from "./client.js"
+import { printResult } from "./output.js"
 
-const summary = (verb: string, replies: ReadonlyArray<ControlReply>) =>
+/** One line per supervisor that acted: what it did to which actors (pure). */
+export const controlSummary = (verb: string, replies: ReadonlyArray<ControlReply>): string =>
   replies.map((r) => `supervisor ${r.supervisor}: ${verb} ${r.done.join(", ")}`).join("\n")
 
-export const restart = (c: Connection, target: string, timeoutMs: number) =>
+export const restart = (c: Connection, target: string, timeoutMs: number, json: boolean) =>
   withClient(c, (client) => client.restart(target, { timeoutMs })).pipe(
-    Effect.flatMap((r) => Console.log(summary("replaced", r)))
+    Effect.flatMap((replies) =>
+      printResult(json, { target, supervisors: replies }, (r) => controlSummary("replaced", r.supervisors))
+    )
   )
 
 export const scale = (
@@ -17,11 +23,18 @@ export const scale = (
   model: string,
   replicas: number,
   supervisor: string | undefined,
-  timeoutMs: number
+  timeoutMs: number,
+  json: boolean
 ) =>
   withClient(c, (client) =>
     client.scale(model, replicas, { timeoutMs, ...(supervisor === undefined ? {} : { supervisor }) })
-  ).pipe(Effect.flatMap((r) => Console.log(summary(`scaled ${model} to ${replicas}:`, r))))
+  ).pipe(
+    Effect.flatMap((replies) =>
+      printResult(json, { model, replicas, supervisors: replies }, (r) =>
+        controlSummary(`scaled ${model} to ${replicas}:`, r.supervisors)
+      )
+    )
+  )
 
 /** One line per event: a readable one, or the event itself as JSON. */
 export const formatEvent = (e: LifecycleEvent, json: boolean): string => {

@@ -1,6 +1,8 @@
 // Reading `--fit FILE`: its JSON decoded with protocol/fit's FitRequest (the wire body, declared
 // once), so a bad file is a BadInput naming the file, the shape expected and what arrived where.
-import { Effect, Schema, SchemaIssue } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
 import { BadInput } from "../protocol/errors.js"
 import { FitRequest } from "../protocol/fit.js"
 import { describe, isRecord, messageOf } from "../protocol/values.js"

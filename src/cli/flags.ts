@@ -1,7 +1,8 @@
-// The connection flags every command takes, like the `nats` CLI: -s/--server, --prefix, and the
-// credentials (--user --password --token --creds --nkey --tlsca --tlscert --tlskey), read into a Connection.
-import { Option, Redacted } from "effect"
-import { Flag } from "effect/cli"
+// The flags commands share: the connection flags like the `nats` CLI (-s/--server, --prefix, --user
+// --password --token --creds --nkey --tlsca --tlscert --tlskey) read into a Connection, --json, defaults shown in --help.
+import * as Flag from "effect/cli/Flag"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import type { NatsAuth } from "../protocol/auth.js"
 import type { Connection } from "./client.js"
 
@@ -68,3 +69,15 @@ export const connectionOf = (o: ConnectionFlags): Connection => ({
   prefix: Option.getOrUndefined(o.prefix),
   auth: authFromFlags(o)
 })
+
+/** A description ending with the value a flag takes when it is not given, as `--help` shows it. */
+export const withDefaultText = (description: string, value: string | number): string =>
+  `${description} (default: ${value})`
+
+/** An integer flag whose default `--help` shows (effect/cli does not print `withDefault` values itself). */
+export const intFlag = (name: string, value: number, description: string) =>
+  Flag.Int(name).pipe(Flag.withDescription(withDefaultText(description, value)), Flag.withDefault(value))
+
+/** `--json`: print `what` as one JSON document on stdout instead of text. */
+export const jsonFlag = (what: string) =>
+  Flag.Boolean("json").pipe(Flag.withDescription(`Print ${what} as JSON`), Flag.withDefault(false))

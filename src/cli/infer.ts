@@ -1,7 +1,9 @@
 // `modelbus infer MODEL --input JSON | --file F`: reads the inputs (or a whole request body),
-// calls the model once and prints the reply as one JSON line.
+// calls the model once and prints the reply as one JSON line (always JSON: --json changes nothing).
 import { readFile } from "node:fs/promises"
-import { Console, Effect, Schema } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import type { NatsAuth } from "../protocol/auth.js"
 import { encodeReply } from "../protocol/codec.js"
 import { BadInput } from "../protocol/errors.js"

@@ -1,29 +1,32 @@
 // `modelbus update` and `modelbus models list|history|rollback|push|describe`: versions in the registry,
-// with upload progress on stderr and one line per result on stdout; a serving model's inputs and outputs.
+// progress on stderr, the result on stdout as text or JSON (--json); a serving model's inputs and outputs.
 import { readFile } from "node:fs/promises"
-import { Console, Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { UpdateResult } from "../client/update.js"
 import { BadInput } from "../protocol/errors.js"
+import type { FitProgress } from "../protocol/fit.js"
 import type { ModelMetadata } from "../protocol/metadata.js"
 import { messageOf } from "../protocol/values.js"
 import type { ModelVersion } from "../registry/versions.js"
 import { type Connection, withClient } from "./client.js"
 import { decodeFitFile } from "./fitFile.js"
+import { printResult } from "./output.js"
+import { epochLine, uploadProgress } from "./progress.js"
 
-/** Upload progress as a line rewritten in place on stderr. */
-const progress = (sent: number, total: number) => {
-  const pct = total === 0 ? 100 : Math.floor((sent / total) * 100)
-  process.stderr.write(
-    `\ruploading ${(sent / 1024).toFixed(0)} / ${(total / 1024).toFixed(0)} KiB (${pct}%)${sent >= total ? "\n" : ""}`
-  )
-}
+const toStderr = (text: string) => void process.stderr.write(text)
 
-const resultLine = (r: UpdateResult) =>
+/** Upload progress on stderr: redrawn in place on a terminal, one line per quarter otherwise. */
+const uploadReporter = () => uploadProgress(process.stderr.isTTY === true, toStderr)
+
+/** Each epoch of a fit on stderr as the training replica reports it. */
+const reportEpoch = (p: FitProgress) => toStderr(`${epochLine(p)}\n`)
+
+export const resultLine = (r: UpdateResult) =>
   `${r.model} v${r.version}: ${r.acked.length} replica(s) serving it in ${r.rolloutMs} ms` +
   (r.pending.length > 0 ? `; not yet: ${r.pending.join(", ")}` : "") +
   (r.loss === undefined ? "" : `; loss per epoch ${r.loss.map((l) => l.toFixed(4)).join(" → ")}`)
 
-const versionLine = (v: ModelVersion) =>
+export const versionLine = (v: ModelVersion) =>
   `v${v.version}  ${v.createdAt}  ${v.format}  ${(v.size / 1024).toFixed(1)} KiB  ${v.digest.slice(0, 19)}…  ${v.source}${v.force ? "  (forced)" : ""}`
 
 /** The training body of `--fit FILE`, checked against the fit wire schema. */
@@ -36,47 +39,51 @@ const readFit = (file: string) =>
 export const update = (
   c: Connection,
   model: string,
-  path: string | undefined,
-  fitFile: string | undefined,
-  force: boolean,
-  timeoutMs: number
+  source: { readonly path: string | undefined; readonly fit: string | undefined },
+  options: { readonly force: boolean; readonly timeoutMs: number; readonly json: boolean }
 ) =>
   Effect.gen(function* () {
-    if ((path === undefined) === (fitFile === undefined))
+    const { path, fit } = source
+    if ((path === undefined) === (fit === undefined))
       return yield* new BadInput({ message: "give exactly one of --path DIR or --fit FILE" })
-    const source = path !== undefined ? { path } : { fit: yield* readFit(fitFile!) }
+    const from = path !== undefined ? { path } : { fit: yield* readFit(fit!) }
     const result = yield* withClient(c, (client) =>
-      client.updateModel(model, source, { force, timeoutMs, onProgress: progress })
+      client.updateModel(model, from, {
+        force: options.force,
+        timeoutMs: options.timeoutMs,
+        onProgress: uploadReporter(),
+        onEpoch: reportEpoch
+      })
     )
-    yield* Console.log(resultLine(result))
+    yield* printResult(options.json, result, resultLine)
   })
 
-export const list = (c: Connection) =>
+export const list = (c: Connection, json: boolean) =>
   withClient(c, (client) => client.listModels).pipe(
-    Effect.flatMap((rows) =>
-      Console.log(
-        rows.length === 0
+    Effect.flatMap((models) =>
+      printResult(json, { models }, ({ models }) =>
+        models.length === 0
           ? "no model in the registry"
-          : rows.map((r) => `${r.model}  ${versionLine(r.current)}`).join("\n")
+          : models.map((r) => `${r.model}  ${versionLine(r.current)}`).join("\n")
       )
     )
   )
 
-export const history = (c: Connection, model: string) =>
+export const history = (c: Connection, model: string, json: boolean) =>
   withClient(c, (client) => client.modelHistory(model)).pipe(
     Effect.flatMap((versions) =>
-      Console.log(versions.length === 0 ? `no versions of ${model}` : versions.map(versionLine).join("\n"))
+      printResult(json, { model, versions }, ({ versions }) => versions.map(versionLine).join("\n"))
     )
   )
 
-export const rollback = (c: Connection, model: string, to: number | undefined, timeoutMs: number) =>
+export const rollback = (c: Connection, model: string, to: number | undefined, timeoutMs: number, json: boolean) =>
   withClient(c, (client) => client.rollbackModel(model, to, { timeoutMs })).pipe(
-    Effect.flatMap((r) => Console.log(resultLine(r)))
+    Effect.flatMap((r) => printResult(json, r, resultLine))
   )
 
-export const push = (c: Connection, model: string, path: string, force: boolean) =>
-  withClient(c, (client) => client.pushModel(model, path, { force, onProgress: progress })).pipe(
-    Effect.flatMap((v) => Console.log(`${model} ${versionLine(v)}`))
+export const push = (c: Connection, model: string, path: string, force: boolean, json: boolean) =>
+  withClient(c, (client) => client.pushModel(model, path, { force, onProgress: uploadReporter() })).pipe(
+    Effect.flatMap((v) => printResult(json, { model, ...v }, ({ model, ...v }) => `${model} ${versionLine(v)}`))
   )
 
 const shapeText = (shape: ReadonlyArray<number | null>) => `[${shape.map((d) => (d === null ? "?" : d)).join(", ")}]`
@@ -103,6 +110,4 @@ export const renderMetadata = (m: ModelMetadata): string => {
 }
 
 export const describeModel = (c: Connection, model: string, json: boolean) =>
-  withClient(c, (client) => client.describe(model)).pipe(
-    Effect.flatMap((m) => Console.log(json ? JSON.stringify(m, null, 2) : renderMetadata(m)))
-  )
+  withClient(c, (client) => client.describe(model)).pipe(Effect.flatMap((m) => printResult(json, m, renderMetadata)))

@@ -2,7 +2,10 @@
 // example on the given NATS or, when none is given and nothing answers on the default address, on its own nats-server.
 // Credentials: flags, then the nats CLI's environment variables, then the config file.
 import { fileURLToPath } from "node:url"
-import { Console, Effect, Schema, type Scope } from "effect"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import { DEFAULT_SERVER, natsConnection, serverList } from "../nats/connection.js"
 import { authFromEnv, mergeAuth, showServers } from "../nats/credentials.js"
 import type { NatsAuth } from "../protocol/auth.js"

@@ -1,9 +1,13 @@
 // `modelbus status [--json]`: asks every supervisor and prints its tree (root → model supervisors
-// → replicas with pid, state, uptime, restarts, last exit), or `{"actors": [...]}` merged.
-import { Console, Effect } from "effect"
+// → replicas with pid, state, uptime, restarts, last exit), or `{"actors": [...]}` merged; NotFound when none answers.
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
 import type { NatsAuth } from "../protocol/auth.js"
+import { NotFound } from "../protocol/errors.js"
 import { type ActorStatus, isStandby, type SupervisorNode, type SupervisorStatus } from "../protocol/messages.js"
+import { subjects } from "../protocol/subjects.js"
 import { withClient } from "./client.js"
+import { jsonText } from "./output.js"
 
 /** Every actor of every supervisor, each naming its supervisor (pure). */
 export const mergeStatuses = (statuses: ReadonlyArray<SupervisorStatus>): ReadonlyArray<ActorStatus> =>
@@ -88,7 +92,12 @@ export const status = Effect.fnUntraced(function* (options: {
   readonly auth?: NatsAuth
 }) {
   const statuses = yield* withClient(options, (client) => client.status())
-  yield* Console.log(
-    options.json ? JSON.stringify({ actors: mergeStatuses(statuses) }, null, 2) : renderTree(statuses, Date.now())
-  )
+  if (statuses.length === 0) {
+    return yield* new NotFound({
+      message: `no supervisor answered on ${subjects(options.prefix).status}`,
+      target: "supervisor"
+    })
+  }
+  if (options.json) yield* Console.log(jsonText({ actors: mergeStatuses(statuses) }))
+  else yield* Console.log(renderTree(statuses, Date.now()))
 })

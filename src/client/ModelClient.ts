@@ -1,7 +1,12 @@
 // The Effect client of modelbus: `infer` (with safe retries), `inferMany`, `describe`, `status` and `stats` over one
 // NATS connection, every failure a typed error (service errors plus Timeout, NoResponders, ConnectionError).
 import { type Msg, type MsgHdrs, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
-import { Context, Effect, Layer, Metric, Stream, Tracer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import { defaultServers, natsConnection } from "../nats/connection.js"
 import { gather } from "../nats/gather.js"
 import { deniedBy, permissionDeniedOf, violationOf } from "../nats/permissions.js"
@@ -23,6 +28,7 @@ import {
   ConnectionError,
   type InferError,
   type NoResponders,
+  type NotFound,
   Overloaded,
   type PermissionDenied
 } from "../protocol/errors.js"
@@ -30,7 +36,7 @@ import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from 
 import type { ModelMetadata } from "../protocol/metadata.js"
 import { DEFAULT_PREFIX, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
-import { type ControlOptions, type ControlRefused, controlOn, type NotFound } from "./control.js"
+import { type ControlOptions, type ControlRefused, controlOn } from "./control.js"
 import { type DescribeError, type DescribeOptions, describeOn } from "./describe.js"
 import { gatherPlan, membershipOn } from "./members.js"
 import { muxedRequester, type Requester } from "./requester.js"

@@ -1,21 +1,19 @@
 // Operating a running deployment from a client: restart a model or one actor without a gap,
 // scale a model, and follow lifecycle events; the supervisors that own the target answer.
 import type { NatsConnection } from "@nats-io/transport-node"
-import { Effect, Option, Result, Schema, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { gather } from "../nats/gather.js"
 import { permissionDeniedOf } from "../nats/permissions.js"
 import { parseBody, serialize } from "../protocol/codec.js"
-import { ConnectionError, type PermissionDenied } from "../protocol/errors.js"
+import { ConnectionError, NotFound, type PermissionDenied } from "../protocol/errors.js"
 import { ControlReply, LifecycleEvent } from "../protocol/messages.js"
 import { type ControlCommand, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
 import { gatherPlan, type Membership } from "./members.js"
-
-/** No supervisor on the bus runs the model or actor named in a control command. */
-export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
-  message: Schema.String,
-  target: Schema.String
-}) {}
 
 /** A supervisor refused a control command (for example a bad replica count). */
 export class ControlRefused extends Schema.TaggedError<ControlRefused>()("ControlRefused", {

@@ -1,13 +1,12 @@
 // Asking one replica what a model is: `<prefix>.describe.<model>` answered in JSON with its inputs and
 // outputs (names, dtypes, shapes), version, format and backend; nobody serving the model is NotFound.
 import { headers as natsHeaders } from "@nats-io/transport-node"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE, parseBody } from "../protocol/codec.js"
-import { BadReply, type ConnectionError, type PermissionDenied, type Timeout } from "../protocol/errors.js"
+import { BadReply, type ConnectionError, NotFound, type PermissionDenied, type Timeout } from "../protocol/errors.js"
 import { ModelMetadata } from "../protocol/metadata.js"
 import { decoderOf } from "../protocol/schemaIssues.js"
 import { subjects } from "../protocol/subjects.js"
-import { NotFound } from "./control.js"
 import type { Requester } from "./requester.js"
 
 export interface DescribeOptions {

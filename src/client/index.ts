@@ -11,12 +11,14 @@ export {
   type InferError,
   InferenceFailed,
   NoResponders,
+  NotFound,
   Overloaded,
   PayloadTooLarge,
   PermissionDenied,
   type ServiceError,
   Timeout
 } from "../protocol/errors.js"
+export type { FitProgress } from "../protocol/fit.js"
 export type {
   ActorStatus,
   ControlReply,
@@ -38,7 +40,7 @@ export {
   VersionNotFound
 } from "../registry/errors.js"
 export type { ModelVersion } from "../registry/versions.js"
-export { type ControlOptions, ControlRefused, NotFound } from "./control.js"
+export { type ControlOptions, ControlRefused } from "./control.js"
 export type { DescribeError, DescribeOptions } from "./describe.js"
 export {
   type ClientOptions,

@@ -2,7 +2,7 @@
 // fresh for each call; undefined when the bus has none (no JetStream), where callers wait for a quiet gap.
 import type { KV } from "@nats-io/kv"
 import type { NatsConnection } from "@nats-io/transport-node"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { bindMembers, memberIds } from "../nats/members.js"
 
 export interface Membership {

@@ -1,6 +1,9 @@
 // The Promise façade for code that does not use Effect: `connect()` returns infer, inferMany,
 // describe, status, stats and close; a rejection is the same tagged error class the Effect API fails with.
-import { Cause, Effect, Exit, Scope } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import type { InferInputs } from "../protocol/codec.js"
 import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from "../protocol/messages.js"
 import type { ModelMetadata } from "../protocol/metadata.js"
@@ -40,9 +43,10 @@ export interface Client {
   updateModel(model: string, source: UpdateSource, options?: UpdateOptions): Promise<UpdateResult>
   /** Publishes artifacts as the next version without waiting. */
   pushModel(model: string, path: string, options?: UpdateOptions): Promise<ModelVersion>
-  /** A new version serving an earlier version's artifacts; waits for the replicas. */
+  /** A new version serving an earlier version's artifacts; waits for the replicas. Rejects with NotFound for an unknown model, VersionNotFound for a version not kept. */
   rollbackModel(model: string, to?: number, options?: UpdateOptions): Promise<UpdateResult>
   listModels(): Promise<ReadonlyArray<{ readonly model: string; readonly current: ModelVersion }>>
+  /** Every kept version of `model`, oldest first; rejects with NotFound when the registry has none. */
   modelHistory(model: string): Promise<ReadonlyArray<ModelVersion>>
   /** Calls `onEvent` for each lifecycle event of `model` (default: all); resolves once subscribed, with the function that stops it. */
   onEvents(onEvent: (event: LifecycleEvent) => void, model?: string): Promise<() => void>

@@ -1,7 +1,7 @@
 // The client's hot path to the bus: one muxed inbox subscription per client, its own correlation
 // by reply token, and one sweep timer for all deadlines, instead of a `request()` per call.
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { permissionDeniedOf } from "../nats/permissions.js"
 import { ConnectionError, NoResponders, PayloadTooLarge, type PermissionDenied, Timeout } from "../protocol/errors.js"
 import { messageOf } from "../protocol/values.js"

@@ -1,6 +1,8 @@
 // The client's retry policy: which failures are safe to retry (inference is idempotent), the
 // Schedule that spaces the attempts, and the loop that runs them and stamps the attempts made.
-import { Duration, Effect, Schedule } from "effect"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import { type InferError, NoResponders, Overloaded, Timeout } from "../protocol/errors.js"
 
 /** How a call is retried. */

@@ -1,7 +1,12 @@
 // Waiting for a model's replicas to serve a new version: their update acks, pushed into a Queue by
 // a subscription that lives in the caller's Scope, folded by pure decisions until done or timeoutMs.
 import type { NatsConnection } from "@nats-io/transport-node"
-import { Effect, Fiber, Option, Queue, Schema, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import { permissionDeniedOf } from "../nats/permissions.js"
 import { parseBody } from "../protocol/codec.js"
 import { ConnectionError, type PermissionDenied } from "../protocol/errors.js"

@@ -1,15 +1,19 @@
 // update-model from a client: publish new artifacts (or have one replica train a copy), then wait
 // until every live replica reports the new version; plus listing, history, push and rollback.
+import { randomUUID } from "node:crypto"
 import { resolve } from "node:path"
 import type { NatsConnection } from "@nats-io/transport-node"
-import { Clock, Effect } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { readModelFolder } from "../model/artifacts.js"
 import { ArtifactCheckFailed } from "../model/manifest.js"
 import { permissionDeniedOf } from "../nats/permissions.js"
 import type { InferInputs } from "../protocol/codec.js"
 import { parseBody, serialize } from "../protocol/codec.js"
-import { BadInput, ConnectionError } from "../protocol/errors.js"
-import { type FitOptions, FitReply, type FitRequest } from "../protocol/fit.js"
+import { BadInput, ConnectionError, NotFound } from "../protocol/errors.js"
+import { type FitOptions, FitProgress, FitReply, type FitRequest } from "../protocol/fit.js"
 import type { SupervisorStatus } from "../protocol/messages.js"
 import { decoderOf } from "../protocol/schemaIssues.js"
 import { subjects } from "../protocol/subjects.js"
@@ -37,6 +41,8 @@ export interface UpdateOptions {
   readonly timeoutMs?: number
   /** Upload progress of new artifacts, in bytes. */
   readonly onProgress?: (sent: number, total: number) => void
+  /** For `fit`: told after each epoch as the replica trains (a replica that predates it reports none). */
+  readonly onEpoch?: (progress: FitProgress) => void
 }
 
 export interface UpdateResult {
@@ -66,6 +72,13 @@ const readArtifacts = (registry: Registry, model: string, path: string) =>
   })
 
 const decodeFitReply = decoderOf(FitReply, "fit reply")
+const decodeFitProgress = Schema.decodeUnknownOption(FitProgress)
+
+/** The FitProgress in a message, or none when someone else wrote something else there. */
+const fitProgressOf = (data: Uint8Array): Option.Option<FitProgress> => {
+  const parsed = parseBody(data, "json")
+  return parsed.ok ? decodeFitProgress(parsed.value) : Option.none()
+}
 
 /** Update operations over an open connection; `status` asks every supervisor for its actors. */
 export const updatesOn = <E>(
@@ -120,6 +133,32 @@ export const updatesOn = <E>(
     return result
   })
 
+  /**
+   * Runs `use` with a fresh progress token whose epochs go to `onEpoch` while it runs (subscribed
+   * before the request goes out, on the same connection, so no epoch is missed).
+   */
+  const withEpochs = <A, E>(
+    model: string,
+    onEpoch: ((progress: FitProgress) => void) | undefined,
+    use: (progress: string | undefined) => Effect.Effect<A, E>
+  ) =>
+    onEpoch === undefined
+      ? use(undefined)
+      : Effect.acquireUseRelease(
+          Effect.sync(() => {
+            const token = randomUUID()
+            const sub = nc.subscribe(subjects(prefix).fitProgress(model, token), {
+              callback: (error, msg) => {
+                const progress = error === null ? fitProgressOf(msg.data) : Option.none()
+                if (Option.isSome(progress)) onEpoch(progress.value)
+              }
+            })
+            return { token, sub }
+          }),
+          ({ token }) => use(token),
+          ({ sub }) => Effect.sync(() => sub.unsubscribe())
+        )
+
   const fitVersion = (model: string, data: FitRequest, timeoutMs: number) =>
     Effect.tryPromise({
       try: () => nc.request(subjects(prefix).fit(model), serialize(data, "msgpack"), { timeout: timeoutMs }),
@@ -149,7 +188,13 @@ export const updatesOn = <E>(
         const started = yield* Clock.currentTimeMillis
         if ("fit" in source) {
           yield* registry
-          const fitted = yield* fitVersion(model, source.fit, Math.max(timeoutMs, 120_000))
+          const fitted = yield* withEpochs(model, options.onEpoch, (progress) =>
+            fitVersion(
+              model,
+              { ...source.fit, ...(progress === undefined ? {} : { progress }) },
+              Math.max(timeoutMs, 120_000)
+            )
+          )
           return yield* waitForReplicas(model, fitted.version, started, timeoutMs, collector, fitted.loss)
         }
         const r = yield* registry
@@ -208,7 +253,16 @@ export const updatesOn = <E>(
     )
   )
 
-  const modelHistory = (model: string) => registry.pipe(Effect.flatMap((r) => r.history(model)))
+  /** Every kept version of `model`, oldest first; NotFound when the registry has none (no such model). */
+  const modelHistory = (model: string) =>
+    registry.pipe(
+      Effect.flatMap((r) => r.history(model)),
+      Effect.flatMap((versions) =>
+        versions.length === 0
+          ? Effect.fail(new NotFound({ message: `no model "${model}" in the registry`, target: model }))
+          : Effect.succeed(versions)
+      )
+    )
 
   // a refusal by the server (no right to the registry's subjects) is PermissionDenied, not RegistryUnavailable
   return {

@@ -1,7 +1,10 @@
 // Runs an Effect as a process's main program: the first SIGTERM or SIGINT interrupts it, so its
 // scopes close gracefully (exit 0); a failure prints one line naming the typed error, exit non-zero.
 // Neither that line nor a log line ever shows a secret (protocol/auth's redact).
-import { Cause, Effect, Exit, Logger } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Logger from "effect/Logger"
 import { redact } from "../protocol/auth.js"
 
 /** Log lines as logfmt, or JSON with MODELBUS_LOG_FORMAT=json: one structured line per event, secrets masked. */

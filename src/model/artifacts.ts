@@ -4,7 +4,6 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { messageOf } from "../protocol/values.js"
-import { modelJsonFile, readModelJsonFile, weightPath } from "./files.js"
 import {
   ArtifactCheckFailed,
   type ArtifactLimits,
@@ -12,6 +11,7 @@ import {
   DEFAULT_MAX_ARTIFACT_BYTES,
   weightGroupsOf
 } from "./manifest.js"
+import { modelJsonFile, readModelJsonFile, weightPath } from "./modelFolder.js"
 
 /** File name (relative, `/`-separated, as the manifest spells it) → bytes; always holds `model.json`. */
 export type ModelFiles = ReadonlyMap<string, Uint8Array>

@@ -1,6 +1,6 @@
 // Typed failures of the model runtime: choosing a TensorFlow.js backend and loading a
 // model folder. Schema tagged errors, so they can cross process and wire boundaries.
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** The requested (or every) TensorFlow.js backend could not be initialised. */
 export class BackendUnavailable extends Schema.TaggedError<BackendUnavailable>()("BackendUnavailable", {

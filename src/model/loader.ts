@@ -2,7 +2,7 @@
 // and a predict that turns host tensors into host tensors, leaving no tf tensor behind.
 import path from "node:path"
 import * as tf from "@tensorflow/tfjs"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { HostTensor, TensorData } from "../protocol/tensor.js"
 import { messageOf } from "../protocol/values.js"
 import { type ModelFiles, readModelFolder } from "./artifacts.js"

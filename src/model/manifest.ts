@@ -1,6 +1,6 @@
 // What a model's files must hold before anything loads them: a model.json whose weights manifest
 // decodes, plain relative weight paths, known dtypes, each group's exact byte count, a size limit.
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { decoderOf } from "../protocol/schemaIssues.js"
 import { isRecord, messageOf } from "../protocol/values.js"
 

@@ -3,7 +3,7 @@
 import { createRequire } from "node:module"
 import path from "node:path"
 import * as tf from "@tensorflow/tfjs"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { messageOf } from "../protocol/values.js"
 import { BackendUnavailable } from "./errors.js"
 

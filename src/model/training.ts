@@ -2,7 +2,7 @@
 // a fresh trainable model from its artifacts, fit it, and return the new artifacts and the loss.
 import { rm } from "node:fs/promises"
 import * as tf from "@tensorflow/tfjs"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { BadInput } from "../protocol/errors.js"
 import type { FitOptions } from "../protocol/fit.js"
 import type { HostTensor } from "../protocol/tensor.js"
@@ -17,8 +17,17 @@ export interface Trained {
   readonly loss: ReadonlyArray<number>
 }
 
+/** Told after each epoch: its number (from 1), how many there are, and the training loss. */
+export type OnEpoch = (epoch: number, epochs: number, loss: number) => void
+
 /** Fits a copy of the Layers model in `files` on (x, y); the serving model is untouched. */
-export const trainCopy = (files: ModelFiles, x: HostTensor, y: HostTensor, options: FitOptions) =>
+export const trainCopy = (
+  files: ModelFiles,
+  x: HostTensor,
+  y: HostTensor,
+  options: FitOptions,
+  onEpoch: OnEpoch = () => {}
+) =>
   Effect.acquireUseRelease(
     Effect.promise(() => materialize(files)),
     (folder) =>
@@ -39,11 +48,13 @@ export const trainCopy = (files: ModelFiles, x: HostTensor, y: HostTensor, optio
           const xs = tf.tensor(x.data, [...x.shape], x.dtype)
           const ys = tf.tensor(y.data, [...y.shape], y.dtype)
           try {
+            const epochs = options.epochs ?? 10
             const history = await model.fit(xs, ys, {
-              epochs: options.epochs ?? 10,
+              epochs,
               batchSize: options.batchSize ?? 32,
               shuffle: false,
-              verbose: 0
+              verbose: 0,
+              callbacks: { onEpochEnd: (epoch, logs) => onEpoch(epoch + 1, epochs, Number(logs?.loss)) }
             })
             const out = `${folder.dir}-trained`
             await model.save(folderSaveHandler(out))

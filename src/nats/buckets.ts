@@ -2,7 +2,7 @@
 // from the subject prefix, how many replicas they get on a cluster, and raising an existing bucket's.
 import { jetstreamManager } from "@nats-io/jetstream"
 import type { NatsConnection, ServerInfo } from "@nats-io/transport-node"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { messageOf } from "../protocol/values.js"
 
 /** Bucket names of a deployment: the prefix with every character a bucket name cannot hold as `_`. */

@@ -2,7 +2,8 @@
 // tried in order, reconnect for ever with jittered waits, a name for monitoring, credentials and TLS),
 // drained when its scope closes; what it says about a failure never holds a secret.
 import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { Effect, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import { type NatsAuth, redact } from "../protocol/auth.js"
 import { ConnectionError } from "../protocol/errors.js"
 import { messageOf } from "../protocol/values.js"

@@ -2,7 +2,7 @@
 // supervisor (to turn the registry on) and by the registry (to explain why it is unavailable).
 import { jetstreamManager } from "@nats-io/jetstream"
 import type { NatsConnection } from "@nats-io/transport-node"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { messageOf } from "../protocol/values.js"
 
 /** Succeeds when JetStream answers for this account; fails with the server's reason (text) when not. */

@@ -1,6 +1,6 @@
 // NATS credentials as every process holds them (user and password, token, creds or nkey file, TLS
 // files), and keeping their secrets out of text: server URLs shown without passwords, known secrets masked.
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** How a process authenticates to NATS; file paths are absolute by the time a connection is made. */
 export const NatsAuth = Schema.Struct({

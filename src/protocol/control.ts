@@ -1,6 +1,6 @@
 // The bodies of the control commands a client sends every supervisor (restart, scale), as Schemas
 // both sides share: a supervisor decodes what arrives and refuses what does not fit.
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 export const RestartRequest = Schema.Struct({
   /** A model name, an actor id (`iris-2@k3j9x2`) or a child id (`iris-2`). */

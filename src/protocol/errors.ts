@@ -1,6 +1,6 @@
 // The typed errors a caller can see, shared by actor and client: one Schema.TaggedError per
 // failure, their NATS micro status codes, and the wire body that carries them.
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** 400: the request could not be decoded or does not fit the model's signature. */
 export class BadInput extends Schema.TaggedError<BadInput>()("BadInput", {
@@ -68,6 +68,16 @@ export class PermissionDenied extends Schema.TaggedError<PermissionDenied>()("Pe
 export class BadReply extends Schema.TaggedError<BadReply>()("BadReply", {
   message: Schema.String,
   subject: Schema.String
+}) {}
+
+/**
+ * No such model (or actor, or supervisor) on the bus or in the registry: nobody runs or serves
+ * `target`, or the registry holds no version of it. (A missing version of a known model is the
+ * registry's VersionNotFound.)
+ */
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
+  message: Schema.String,
+  target: Schema.String
 }) {}
 
 /** Errors an actor replies with. */

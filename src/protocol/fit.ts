@@ -1,6 +1,8 @@
 // The `fit` wire contract, declared once: the request body a client sends (training data and
 // options, checked with Schema by the replica that trains) and the reply it gets back.
-import { Exit, Schema, SchemaIssue } from "effect"
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
 import { BadInput } from "./errors.js"
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
@@ -17,14 +19,20 @@ export const FitOptions = Schema.Struct({
 })
 export type FitOptions = typeof FitOptions.Type
 
+/** A subject token a caller picks for one fit's progress (letters, digits, `_`, `-`). */
+const ProgressToken = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_-]{1,64}$/))
+
 /**
  * The body of a fit request: `x` and `y` as tensors `{dtype, shape, data}` or nested number arrays
- * (checked against the model when it trains), plus the options.
+ * (checked against the model when it trains), plus the options. With `progress`, the replica
+ * publishes a FitProgress after each epoch on `<prefix>.events.<model>.fit.<progress>` (a replica
+ * that predates it ignores the key and only replies at the end).
  */
 export const FitRequest = Schema.Struct({
   x: Schema.Unknown,
   y: Schema.Unknown,
-  ...FitOptions.fields
+  ...FitOptions.fields,
+  progress: Schema.optionalKey(ProgressToken)
 })
 export type FitRequest = typeof FitRequest.Type
 
@@ -53,3 +61,12 @@ export const FitReply = Schema.Struct({
   actor: Schema.String
 })
 export type FitReply = typeof FitReply.Type
+
+/** One finished epoch of a fit (published as JSON while the replica trains; decoded with this Schema). */
+export const FitProgress = Schema.Struct({
+  epoch: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+  epochs: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+  loss: Schema.Number,
+  actor: Schema.String
+})
+export type FitProgress = typeof FitProgress.Type

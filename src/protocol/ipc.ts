@@ -1,7 +1,7 @@
 // The supervisor ↔ actor contract: the settings a supervisor hands an actor or standby process (in its
 // environment), its NATS credentials and a standby's model (over the fork IPC channel, never in the
 // environment or argv), the messages an actor sends back over that channel, and their defaults.
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { NatsAuth } from "./auth.js"
 
 /** What an actor process is doing, as it reports it. */

@@ -1,6 +1,6 @@
 // The shapes of infer requests, replies and status answers as the rest of modelbus sees them,
 // after decoding and before encoding.
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import type { HostTensor } from "./tensor.js"
 
 /** One input as the request gave it: a tensor, or nested arrays whose dtype the model decides. */

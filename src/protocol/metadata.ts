@@ -1,6 +1,6 @@
 // A model's metadata as one replica answers it on `<prefix>.describe.<model>` (JSON): its inputs and
 // outputs with dtypes and shapes, version, format, backend — what Triton's model metadata API gives.
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { DType } from "./tensor.js"
 
 const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))

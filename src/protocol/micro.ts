@@ -1,6 +1,6 @@
 // The NATS micro (ADR-32, `io.nats.micro.v1`) answers an actor gives on `$SRV.PING|INFO|STATS`, as
 // Schemas: the JSON that `nats micro ls|info|stats` and nats.js's service client read.
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** The `type` field of each answer. */
 export const MicroType = {

@@ -1,6 +1,8 @@
 // Decoding input someone else wrote with a Schema, into the value or one line for an error message:
 // each wrong field's path, what it expected and what arrived (`version: Expected number, got "7"`).
-import { Exit, Schema, SchemaIssue } from "effect"
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
 
 const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
 

@@ -28,6 +28,8 @@ export interface Subjects {
   readonly versions: (model: string) => string
   /** Request/reply: one replica of `model` trains a copy and publishes it as the next version. */
   readonly fit: (model: string) => string
+  /** Where the training replica reports each epoch of the fit request that carried `progress` (under events, not matched by `events(model)`). */
+  readonly fitProgress: (model: string, progress: string) => string
   /** Answered by any replica of `model`, even one that left the infer queue group because it is full. */
   readonly presence: (model: string) => string
   /** Request/reply, one replica answers (also its queue group): `model`'s inputs, outputs, version, format and backend. */
@@ -49,6 +51,7 @@ export const subjects = (prefix: string = DEFAULT_PREFIX): Subjects => ({
   updateAcks: (model) => `${prefix}.update.ack.${model}`,
   versions: (model) => `${prefix}.update.version.${model}`,
   fit: (model) => `${prefix}.fit.${model}`,
+  fitProgress: (model, progress) => `${prefix}.events.${model}.fit.${progress}`,
   presence: (model) => `${prefix}.presence.${model}`,
   describe: (model) => `${prefix}.describe.${model}`,
   service: (model) => `${prefix.replaceAll(".", "-")}-${model}`

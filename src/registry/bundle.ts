@@ -1,7 +1,7 @@
 // A model version's artifacts as one deterministic bundle (model.json and its weight files in a
 // msgpack map sorted by name) and the bundle's sha256 digest.
 import { createHash } from "node:crypto"
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { Packr } from "msgpackr"
 import type { ModelFiles } from "../model/artifacts.js"
 import { type Decoded, decoderOf } from "../protocol/schemaIssues.js"

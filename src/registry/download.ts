@@ -3,7 +3,8 @@
 import { jetstreamManager } from "@nats-io/jetstream"
 import type { ObjectStore } from "@nats-io/obj"
 import type { NatsConnection } from "@nats-io/transport-node"
-import { Effect, Schedule } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import { kvStream, objectStream } from "../nats/buckets.js"
 import { messageOf } from "../protocol/values.js"
 

@@ -1,6 +1,6 @@
 // The typed errors of model updates and the registry, shared by actors, supervisors and clients.
 // Each names what was expected and what was found.
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { BadInput } from "../protocol/errors.js"
 import { isRecord } from "../protocol/values.js"
 

@@ -1,7 +1,7 @@
 // Fetching a version's artifacts for a replica, every check before anything loads them: the bundle's
 // size before download, its digest, its shape, then the model's own files against their manifest.
 import type { ObjectStore } from "@nats-io/obj"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { ModelFiles } from "../model/artifacts.js"
 import { type ArtifactLimits, checkModelFiles, DEFAULT_MAX_ARTIFACT_BYTES } from "../model/manifest.js"
 import { decodeBundle, digestOf } from "./bundle.js"

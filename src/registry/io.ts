@@ -1,6 +1,7 @@
 // The registry's plumbing: object names of bundles, JetStream calls as Effects whose failure is
 // RegistryUnavailable, the retry policy of reads, and a bundle as a stream of upload chunks.
-import { Effect, Schedule } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import { messageOf } from "../protocol/values.js"
 import { RegistryUnavailable } from "./errors.js"
 

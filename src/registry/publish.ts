@@ -1,14 +1,14 @@
 // Publishing a new model version: check its files, load it once to describe and vet it (signature, finite
 // weights, warm-up outputs), refuse an incompatible signature unless forced, upload, compare-and-swap.
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { ModelFiles } from "../model/artifacts.js"
 import { findNonFinite } from "../model/finite.js"
 import type { LoadedModel } from "../model/loader.js"
 import { checkModelFiles } from "../model/manifest.js"
-import { BadInput } from "../protocol/errors.js"
+import { BadInput, NotFound } from "../protocol/errors.js"
 import { messageOf } from "../protocol/values.js"
 import { encodeBundle } from "./bundle.js"
-import { artifactCorrupt, IncompatibleSignature, ModelNotFinite, VersionConflict } from "./errors.js"
+import { artifactCorrupt, IncompatibleSignature, ModelNotFinite, VersionConflict, VersionNotFound } from "./errors.js"
 import type { Registry } from "./Registry.js"
 import { type ModelVersion, signatureMismatch } from "./versions.js"
 
@@ -115,7 +115,10 @@ export const publishVersion = Effect.fn("Registry.publishVersion")(function* (
   return entry
 })
 
-/** A new version that serves the artifacts of an earlier one (`to`, default the one before current). */
+/**
+ * A new version that serves the artifacts of an earlier one (`to`, default the one before current):
+ * NotFound when the registry has no such model, VersionNotFound when it does not keep that version.
+ */
 export const rollbackVersion = Effect.fn("Registry.rollback")(function* (
   registry: Registry,
   model: string,
@@ -124,11 +127,15 @@ export const rollbackVersion = Effect.fn("Registry.rollback")(function* (
   const current = yield* registry.current(model)
   const history = yield* registry.history(model)
   const target = to ?? (current === undefined ? undefined : current.entry.version - 1)
+  if (current === undefined) {
+    return yield* new NotFound({ message: `no model "${model}" in the registry`, target: model })
+  }
   const earlier = history.find((v) => v.version === target)
-  if (current === undefined || earlier === undefined) {
+  if (earlier === undefined) {
     const kept = history.map((v) => v.version).join(", ") || "none"
-    return yield* new BadInput({
-      message: `cannot roll ${model} back to version ${target ?? "?"}: kept versions are ${kept}`
+    return yield* new VersionNotFound({
+      message: `cannot roll ${model} back to version ${target}: kept versions are ${kept}`,
+      model
     })
   }
   const entry: ModelVersion = {

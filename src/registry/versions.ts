@@ -1,6 +1,6 @@
 // What the registry records for each model version, and the pure rules over versions:
 // signature compatibility between the serving version and a new one, and which versions to keep.
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import type { ModelSignature, TensorSpec } from "../model/specs.js"
 import { decoderOf } from "../protocol/schemaIssues.js"
 import { DType } from "../protocol/tensor.js"

@@ -51,9 +51,10 @@ describe("nkey and token", () => {
     expect(await connects({ servers: nkeyServer.url, nkey: seedFile })).toEqual([])
     const refused = await connect({ servers: nkeyServer.url, nkey: otherSeedFile }).catch((e: unknown) => e)
     expect(refused).toBeInstanceOf(ConnectionError)
+    // connected and asked: nobody supervises on this server, which status reports as NotFound (exit 1)
     const cli = await runCli(["status", "--json", "-s", nkeyServer.url, "--nkey", seedFile])
-    expect(cli.code).toBe(0)
-    expect(JSON.parse(cli.output)).toEqual({ actors: [] })
+    expect(cli.code).toBe(1)
+    expect(cli.output.trim()).toBe("modelbus: NotFound: no supervisor answered on modelbus.status")
   })
 
   it("a token from the client options, a flag, the environment or the URL", async () => {
@@ -63,7 +64,9 @@ describe("nkey and token", () => {
       await runCli(["status", "--json", "-s", tokenServer.url, "--token", TOKEN]),
       await runCli(["status", "--json", "-s", tokenServer.url], { NATS_TOKEN: TOKEN })
     ]) {
-      expect(run.code).toBe(0)
+      // connected and asked (no supervisor here: NotFound), not refused
+      expect(run.code).toBe(1)
+      expect(run.output.trim()).toBe("modelbus: NotFound: no supervisor answered on modelbus.status")
       expect(run.output).not.toContain(TOKEN)
     }
     const wrong = await runCli(["status", "-s", tokenServer.url.replace("://", "://not-the-token@")])

@@ -1,8 +1,10 @@
-// The fit request body, decoded with protocol/fit's Schema: defaults left to the replica, and a
-// BadInput naming every wrong field with what it expected and what arrived.
+// The fit request body, decoded with protocol/fit's Schema: defaults left to the replica, a BadInput
+// naming every wrong field with what it expected and what arrived; the progress token and epoch reports.
+import * as Schema from "effect/Schema"
 import { describe, expect, it } from "vitest"
 import { BadInput } from "../../../src/protocol/errors.js"
-import { decodeFitRequest } from "../../../src/protocol/fit.js"
+import { decodeFitRequest, FitProgress } from "../../../src/protocol/fit.js"
+import { subjects } from "../../../src/protocol/subjects.js"
 
 const messageOf = (body: unknown): string => {
   const decoded = decodeFitRequest(body)
@@ -29,5 +31,31 @@ describe("decodeFitRequest", () => {
     expect(messageOf({ x: [[1]] })).toContain("y: Missing key")
     expect(messageOf([1, 2])).toContain("body: Expected object, got [1,2]")
     expect(messageOf(null)).toContain("body: Expected object, got null")
+  })
+})
+
+describe("fit progress", () => {
+  it("accepts a progress token of one subject token and refuses one that would widen the subject", () => {
+    expect(decodeFitRequest({ x: [[1]], y: [[1]], progress: "a1-b_2" })).toEqual({
+      x: [[1]],
+      y: [[1]],
+      progress: "a1-b_2"
+    })
+    expect(messageOf({ x: [[1]], y: [[1]], progress: "a.>" })).toContain("progress:")
+    expect(messageOf({ x: [[1]], y: [[1]], progress: "" })).toContain("progress:")
+  })
+
+  it("reports each epoch under the model's events, out of reach of an events(model) subscription", () => {
+    const s = subjects("mb")
+    expect(s.fitProgress("iris", "t0k3n")).toBe("mb.events.iris.fit.t0k3n")
+    expect(s.fitProgress("iris", "t0k3n")).not.toBe(s.events("iris"))
+    const decode = Schema.decodeUnknownSync(FitProgress)
+    expect(decode({ epoch: 2, epochs: 5, loss: 0.25, actor: "iris-1@x" })).toEqual({
+      epoch: 2,
+      epochs: 5,
+      loss: 0.25,
+      actor: "iris-1@x"
+    })
+    expect(() => decode({ epoch: 0, epochs: 5, loss: 0.25, actor: "iris-1@x" })).toThrow()
   })
 })
