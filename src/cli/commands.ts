@@ -38,7 +38,7 @@ export const upCommand = Command.make(
     )
 ).pipe(
   Command.withDescription(
-    "Serve the bundled example (or --config) on the NATS at --server/$NATS_URL; when nothing answers on the default address, start a local nats-server with JetStream and stop it on exit."
+    "Serve the bundled example (or --config) on the NATS at --server, else $NATS_URL, else the config's nats.servers, else nats://127.0.0.1:4222; when none is given and nothing answers there, start a local nats-server with JetStream on 4222 (or on a free port, printing the NATS_URL to export) and stop it on exit."
   ),
   Command.withExamples([{ command: "modelbus up", description: "Serve the Iris example with 2 replicas" }])
 )
