@@ -1,6 +1,6 @@
 // How fast `modelbus --help`, `modelbus status --json` and an actor start, alone or against a baseline
 // build (interleaved rounds); --write-md replaces the "CLI start" section of BENCHMARKS.md.
-//   npm run build && npx tsx bench/cliStart.ts [--rounds=15] [--baseline=/path/to/old/dist] [--no-actor] [--write-md]
+//   npm run build && npx tsx bench/cliStart.ts [--rounds=15] [--baseline=/path/to/old/dist [--baseline-label=main]] [--no-actor] [--write-md]
 // A baseline dist/ needs node_modules/ (a symlink will do), package.json and examples/ beside it, as in a checkout.
 import { readFile, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
@@ -21,7 +21,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const)
 const main = async () => {
   const builds: ReadonlyArray<Build> = [
     { label: "this build", dist: join(ROOT, "dist") },
-    ...(baseline === undefined ? [] : [{ label: "baseline", dist: resolve(baseline) }])
+    ...(baseline === undefined ? [] : [{ label: option("baseline-label") ?? "baseline", dist: resolve(baseline) }])
   ]
   const { startLocalNatsServer } = await dist.natsServer()
   const nats = await startLocalNatsServer()

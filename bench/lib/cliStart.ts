@@ -3,11 +3,11 @@
 // interleaved rounds (A B, then B A, ...) so that both see the same machine; median and spread per case.
 import { fork, spawn } from "node:child_process"
 import { mkdtemp, writeFile } from "node:fs/promises"
-import { tmpdir } from "node:os"
+import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { ACTOR_SETTINGS_ENV, type ActorMessage, type ActorSettings } from "../../src/protocol/ipc.js"
 import { spawnCli } from "./children.js"
-import { IRIS_MODEL_DIR } from "./paths.js"
+import { IRIS_MODEL_DIR, ROOT } from "./paths.js"
 
 /** A built dist/ folder to start the programs from. */
 export interface Build {
@@ -32,6 +32,8 @@ export interface CliStartResults {
   readonly node: string
   readonly builds: ReadonlyArray<Build>
   readonly figures: ReadonlyArray<StartFigures>
+  /** The machine's 1-minute load average when the rounds began and when they ended, and its cores. */
+  readonly load: { readonly before: number; readonly after: number; readonly cores: number }
 }
 
 /** The value at quantile `q` (0..1) of sorted values, interpolated between neighbours. */
@@ -144,6 +146,7 @@ export const measureCliStart = async (options: {
         ? []
         : [{ name: "actor fork → ready", run: (dist: string) => timeActor(dist, actorSettings) }])
     ]
+    const loadBefore = loadavg()[0]!
     const samples = new Map<string, Array<number>>()
     for (let round = -1; round < options.rounds; round++) {
       for (const c of cases) {
@@ -159,11 +162,15 @@ export const measureCliStart = async (options: {
     const figures = cases.flatMap((c) =>
       options.builds.map((b) => summarize(c.name, b.label, samples.get(`${c.name}\u0000${b.label}`) ?? []))
     )
-    return { rounds: options.rounds, node: process.version, builds: options.builds, figures }
+    const load = { before: loadBefore, after: loadavg()[0]!, cores: cpus().length }
+    return { rounds: options.rounds, node: process.version, builds: options.builds, figures, load }
   } finally {
     await supervisor.stop()
   }
 }
+
+/** A dist/ folder as the report shows it: relative to the project when inside it. */
+const shown = (dist: string) => (dist.startsWith(`${ROOT}/`) ? `${dist.slice(ROOT.length + 1)}/` : dist)
 
 const ms = (n: number) => (Number.isFinite(n) ? `${Math.round(n)} ms` : "–")
 
@@ -184,8 +191,9 @@ export const cliStartSection = (r: CliStartResults): string =>
     "## CLI start",
     "",
     `Wall-clock time from spawning the process to its exit (\`--help\`, \`status --json\` against one supervisor serving Iris) or to its ready message (an actor forked as a supervisor forks it, loading Iris on the WASM backend), on Node ${r.node}. ` +
-      `${r.rounds} rounds after one warm-up; in each round every case runs once per build, the order of the builds alternating between rounds.` +
-      (r.builds.length > 1 ? ` Builds: ${r.builds.map((b) => `${b.label} = \`${b.dist}\``).join(", ")}.` : ""),
+      `${r.rounds} rounds after one warm-up; in each round every case runs once per build, the order of the builds alternating between rounds. ` +
+      `The machine's load average was ${r.load.before.toFixed(1)} when the rounds began and ${r.load.after.toFixed(1)} when they ended (${r.load.cores} cores): other programs ran meanwhile, and on a busy machine every figure grows.` +
+      (r.builds.length > 1 ? ` Builds: ${r.builds.map((b) => `${b.label} = \`${shown(b.dist)}\``).join(", ")}.` : ""),
     "",
     cliStartTable(r),
     ""
