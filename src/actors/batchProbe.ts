@@ -28,9 +28,10 @@ export interface ProbeRunner {
 const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 /**
- * Times `model` at growing batch sizes (a first, untimed call each), then up to `repetitions` timed passes
- * over those sizes in alternating order, until the calls have taken `budgetMs` in all. A call that throws
- * stops the growth (first pass) or is left out (timed passes). Never rejects.
+ * Times `model` at growing batch sizes (each size: a warm-up call, then a timed one that plans the growth),
+ * then more timed passes over those sizes in alternating order, `repetitions` timed calls a size at most,
+ * until the calls (warm-ups included) have taken `budgetMs`. A call that throws stops the growth (first
+ * pass) or is left out (later passes). Never rejects.
  */
 export const probeBatchSizes = async (
   model: LoadedModel,
@@ -46,23 +47,27 @@ export const probeBatchSizes = async (
     })
   const first: Array<FirstCall> = []
   const inputsOf = new Map<number, Record<string, HostTensor>>()
+  const callMs = new Map<number, Array<number>>()
   let spent = 0
   for (let size = nextProbeSize(first, options); size !== undefined; size = nextProbeSize(first, options)) {
     if (runner.stale()) return []
+    if (spent >= options.budgetMs) break
     const inputs = zeroBatch(model.signature.inputs, size)
     try {
+      const warmUp = await timeCall(inputs)
+      await yieldToIo()
       const ms = await timeCall(inputs)
       first.push({ size, ms })
       inputsOf.set(size, inputs)
-      spent += ms
+      callMs.set(size, [ms])
+      spent += warmUp + ms
     } catch {
       first.push({ size, failed: true })
     }
     await yieldToIo()
   }
   const sizes = [...inputsOf.keys()]
-  const callMs = new Map(sizes.map((size) => [size, [] as Array<number>]))
-  passes: for (let pass = 0; pass < options.repetitions; pass++) {
+  passes: for (let pass = 1; pass < options.repetitions; pass++) {
     for (const size of passOrder(sizes, pass)) {
       if (spent >= options.budgetMs || runner.stale()) break passes
       try {

@@ -7,7 +7,7 @@ export interface BatchProbeOptions {
   readonly maxSize: number
   /** Model-call time the whole probe may spend, in ms (the first pass and the timed passes together). */
   readonly budgetMs: number
-  /** Timed calls per size after the first, untimed one (at most; fewer when the budget runs out). */
+  /** Timed calls per size, after an untimed warm-up call (at most; fewer when the budget runs out). */
   readonly repetitions: number
   /** The smallest size reaching this fraction of the best samples per second below the best is chosen. */
   readonly tolerance: number
@@ -40,7 +40,7 @@ export const probeBlocker = (
     : { size: options.fallback, reason: `input "${ragged.name}" has a dynamic dimension besides the batch` }
 }
 
-/** The first call at a size (it pays one-off costs, so it only plans the probe): its time, or that it threw. */
+/** The first timed call at a size (after its warm-up), which plans the probe: its time, or that a call threw. */
 export type FirstCall =
   | { readonly size: number; readonly ms: number }
   | { readonly size: number; readonly failed: true }
@@ -55,8 +55,10 @@ const isTime = (ms: number) => Number.isFinite(ms) && ms > 0
 
 /**
  * The size the first pass tries after `done` (1 to start, then doubling), or undefined to stop growing:
- * at `maxSize`, after a call that threw, or when the next size (a call at twice the size taken to cost
- * twice as long) could not be timed `repetitions` times, beside the sizes already tried, within the budget.
+ * at `maxSize`, after a call that threw, or when the sizes tried and the next one could not all be called
+ * `1 + repetitions` times within the budget. Each size is expected to cost its call's time, but never more
+ * than twice the expectation of the size below: one call a busy machine delayed does not end the growth
+ * (the timed passes stop at the budget whatever the plan expected).
  */
 export const nextProbeSize = (done: ReadonlyArray<FirstCall>, options: BatchProbeOptions): number | undefined => {
   const last = done[done.length - 1]
@@ -64,11 +66,15 @@ export const nextProbeSize = (done: ReadonlyArray<FirstCall>, options: BatchProb
   if ("failed" in last || !isTime(last.ms)) return undefined
   const next = last.size * 2
   if (next > options.maxSize) return undefined
-  let spent = 0
-  for (const call of done) if ("ms" in call && isTime(call.ms)) spent += call.ms
-  const nextMs = 2 * last.ms
-  const projected = spent + nextMs + options.repetitions * (spent + nextMs)
-  return projected <= options.budgetMs ? next : undefined
+  let planned = 0
+  let expected = Number.POSITIVE_INFINITY
+  for (const call of done) {
+    if (!("ms" in call) || !isTime(call.ms)) return undefined
+    expected = Math.min(call.ms, 2 * expected)
+    planned += expected
+  }
+  planned += 2 * expected
+  return planned * (1 + options.repetitions) <= options.budgetMs ? next : undefined
 }
 
 /** The order of timed pass `pass`: ascending, then descending, so a drifting machine weighs on every size alike. */

@@ -1,6 +1,5 @@
-// Dynamic batching in the actor: checked requests that arrive together are stacked along the batch
-// dimension, run as one call (at most the batch limit's rows), split and answered; an idle actor runs a
-// lone request at once. Other model work (the batch-size probe) runs between batches, never beside one.
+// Dynamic batching in the actor: requests that arrive together are stacked into one call of at most the batch
+// limit's rows, split and answered (a lone one at once); other model work runs between batches, never beside.
 
 import type { Msg } from "@nats-io/transport-node"
 import type { Tracer } from "effect"

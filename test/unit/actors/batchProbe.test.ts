@@ -48,7 +48,7 @@ describe("zeroBatch", () => {
 })
 
 describe("probeBatchSizes", () => {
-  it("times each size `repetitions` times after one untimed call, on zero inputs", async () => {
+  it("times each size `repetitions` times after a warm-up call, on zero inputs", async () => {
     const m = timedModel((s) => CONV_MS[s]!)
     const table = await probeBatchSizes(m.model, { ...direct, now: m.now }, options)
     expect(table.map((t) => t.size)).toEqual([1, 2, 4, 8, 16, 32, 64])
@@ -57,19 +57,31 @@ describe("probeBatchSizes", () => {
       for (const ms of t.callMs) expect(ms).toBeCloseTo(CONV_MS[t.size]!, 9)
     }
     expect(m.calls).toHaveLength(7 * 6)
-    // the timed passes alternate their order: up, down, up, …
-    expect(m.calls.slice(7, 21)).toEqual([1, 2, 4, 8, 16, 32, 64, 64, 32, 16, 8, 4, 2, 1])
+    // the first pass goes up (a warm-up and a timed call a size), the next ones down, up, …
+    expect(m.calls.slice(0, 28)).toEqual([
+      ...[1, 1, 2, 2, 4, 4, 8, 8, 16, 16, 32, 32, 64, 64],
+      ...[64, 32, 16, 8, 4, 2, 1, 1, 2, 4, 8, 16, 32, 64]
+    ])
   })
 
   it("stops once the calls have taken the budget, at most one call over, when the machine slows down", async () => {
     // 1 ms a row during the first pass (it grows to 16: 31 ms a pass, 186 ms planned), then 3 ms a row
     let calls = 0
-    const m = timedModel((s) => (++calls <= 5 ? s : 3 * s))
+    const m = timedModel((s) => (++calls <= 10 ? s : 3 * s))
     const table = await probeBatchSizes(m.model, { ...direct, now: m.now }, options)
     expect(table.map((t) => t.size)).toEqual([1, 2, 4, 8, 16])
     expect(m.now()).toBeGreaterThanOrEqual(options.budgetMs)
     expect(m.now()).toBeLessThanOrEqual(options.budgetMs + 3 * 16)
     expect(table.every((t) => t.callMs.length < options.repetitions)).toBe(true)
+  })
+
+  it("counts warm-up calls in the budget: slow ones end the first pass early", async () => {
+    let calls = 0
+    // odd calls are the warm-ups: 110 ms each; the timed calls take 0.1 ms
+    const m = timedModel(() => (++calls % 2 === 1 ? 110 : 0.1))
+    const table = await probeBatchSizes(m.model, { ...direct, now: m.now }, options)
+    expect(table).toEqual([1, 2, 4].map((size) => ({ size, callMs: [expect.closeTo(0.1, 9)] })))
+    expect(m.calls).toEqual([1, 1, 2, 2, 4, 4])
   })
 
   it("stops growing at a size that throws and judges the sizes below it", async () => {
@@ -95,7 +107,7 @@ describe("probeBatchSizes", () => {
       options
     )
     expect(table).toEqual([])
-    expect(m.calls).toEqual([1, 2, 4])
+    expect(m.calls).toEqual([1, 1, 2, 2])
   })
 })
 

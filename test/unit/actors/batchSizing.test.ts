@@ -47,6 +47,11 @@ describe("nextProbeSize", () => {
     expect(spentOnce * (1 + options.repetitions)).toBeLessThanOrEqual(options.budgetMs)
   })
 
+  it("keeps growing past a call a busy machine delayed: a size is expected to cost at most twice the one below", () => {
+    const ms: Record<number, number> = { 1: 0.1, 2: 0.12, 4: 80, 8: 0.2, 16: 0.3, 32: 0.6, 64: 1.2 }
+    expect(firstPass((size) => ms[size]!).map((c) => c.size)).toEqual([1, 2, 4, 8, 16, 32, 64])
+  })
+
   it("tries only size 1 on a model too slow to time twice over within the budget", () => {
     expect(firstPass(() => 120).map((c) => c.size)).toEqual([1])
   })
