@@ -15,7 +15,7 @@ export interface BatchLimitContext {
   readonly batcher: Batcher
   readonly options: BatchingOptions
   readonly probe?: BatchProbeOptions
-  /** The probe's clock (ms, monotonic): performance.now unless a test gives another. */
+  /** The probe's clock in ms: the process's CPU time unless a test gives another. */
   readonly now?: () => number
 }
 
@@ -57,7 +57,7 @@ const measureVersion = (ctx: BatchLimitContext, version: ServingVersion, probe: 
     const took = `${(performance.now() - started).toFixed(0)} ms`
     yield* Effect.logInfo(
       choice.measured
-        ? `${about} batches at most ${choice.size} rows, measured in ${took} (samples/s by batch size: ${describeTimings(table)})`
+        ? `${about} batches at most ${choice.size} rows, measured in ${took} (samples per CPU second by batch size: ${describeTimings(table)})`
         : `${about} batches at most ${choice.size} rows (the default): ${choice.reason} in ${took}`
     )
   })

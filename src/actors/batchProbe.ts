@@ -1,5 +1,5 @@
-// The batch-size probe of one model version: model calls on zero inputs at batch sizes 1, 2, 4, …, each
-// run between the actor's batches and timed, until the budget is spent (the plan and choice: batchSizing).
+// The batch-size probe of one model version: model calls on zero inputs at batch sizes 1, 2, 4, …, each run
+// between the actor's batches and timed in CPU time, until the budget is spent (plan and choice: batchSizing).
 import type { LoadedModel } from "../model/loader.js"
 import type { TensorSpec } from "../model/specs.js"
 import { allocate, elementCount, type HostTensor } from "../protocol/tensor.js"
@@ -20,8 +20,18 @@ export interface ProbeRunner {
   readonly between: <A>(task: () => Promise<A>) => Promise<A>
   /** True once the version probed is no longer served: the probe stops with what it has. */
   readonly stale: () => boolean
-  /** Milliseconds on a monotonic clock (performance.now unless a test gives another). */
+  /** The clock calls are timed on, in ms: this process's CPU time unless a test gives another. */
   readonly now?: () => number
+}
+
+/**
+ * CPU time of this process in ms. A call is charged what it computed, not the time the scheduler gave
+ * other processes meanwhile (on a busy 2-core host that can be 10× the call), and the budget bounds the
+ * CPU the probe takes from serving. The model's arithmetic runs on this thread, so this is its cost.
+ */
+export const processCpuMs = (): number => {
+  const { user, system } = process.cpuUsage()
+  return (user + system) / 1000
 }
 
 /** Lets the event loop take messages off the socket (requests queue up and run between probe calls). */
@@ -38,7 +48,7 @@ export const probeBatchSizes = async (
   runner: ProbeRunner,
   options: BatchProbeOptions
 ): Promise<ReadonlyArray<SizeTimings>> => {
-  const now = runner.now ?? (() => performance.now())
+  const now = runner.now ?? processCpuMs
   const timeCall = (inputs: Readonly<Record<string, HostTensor>>) =>
     runner.between(async () => {
       const start = now()

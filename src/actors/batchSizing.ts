@@ -5,7 +5,7 @@ import type { ModelSignature } from "../model/specs.js"
 export interface BatchProbeOptions {
   /** The largest size tried; sizes are the powers of two from 1 up to it. */
   readonly maxSize: number
-  /** Model-call time the whole probe may spend, in ms (the first pass and the timed passes together). */
+  /** Model-call time (CPU) the whole probe may spend, in ms (the first pass and the timed passes together). */
   readonly budgetMs: number
   /** Timed calls per size, after an untimed warm-up call (at most; fewer when the budget runs out). */
   readonly repetitions: number
