@@ -14,6 +14,7 @@ import { describeMachine } from "./lib/machine.js"
 import { type BenchModel, modelNamed, tensorInput } from "./lib/models.js"
 import { MuxedClient } from "./lib/muxedClient.js"
 import { CNN_MODEL_DIR, dist, ROOT } from "./lib/paths.js"
+import { processWindow, type WindowResult } from "./lib/procStats.js"
 import { writeResultJson } from "./lib/report.js"
 import { rpcClient } from "./lib/rpc.js"
 import { writeSection } from "./lib/sections.js"
@@ -49,6 +50,35 @@ interface Figure {
   readonly bestSize?: number
   readonly p50Ms?: number
   readonly errors?: number
+  /** modelbus: CPU µs per sample in the window: the actors, the client (this process), nats-server, everything else. */
+  readonly cpuUsPerSample?: CpuPerSample
+  /** The 1-minute load average when the figure was taken. */
+  readonly load: number
+}
+
+interface CpuPerSample {
+  readonly model: number
+  readonly client: number
+  readonly nats: number
+  readonly other: number
+}
+
+/** A window's CPU per sample by role (`model-*` roles add up); the client's CPU is given apart. */
+const cpuPerSample = (window: WindowResult, clientCpuUs: number, samples: number): CpuPerSample => {
+  const of = (prefix: string) =>
+    window.processes.filter((p) => p.role.startsWith(prefix)).reduce((n, p) => n + p.cpuSeconds, 0) * 1e6
+  return {
+    model: of("model") / samples,
+    client: clientCpuUs / samples,
+    nats: of("nats") / samples,
+    other: (window.backgroundCpuSeconds * 1e6) / samples
+  }
+}
+
+/** CPU µs of this process (the bench, which is the load's client) so far. */
+const ownCpuUs = () => {
+  const { user, system } = process.cpuUsage()
+  return user + system
 }
 
 interface ModelResult {
@@ -71,7 +101,7 @@ interface ModelResult {
   }
 }
 
-const benchModel = async (model: BenchModel, natsUrl: string, dir: string): Promise<ModelResult> => {
+const benchModel = async (model: BenchModel, natsUrl: string, natsPid: number, dir: string): Promise<ModelResult> => {
   const { connect: connectClient } = await dist.client()
   const { encodeRequest } = await dist.codec()
   const prefixOf = (v: "fixed" | "adaptive") => `bs${v}${model.name}`
@@ -124,32 +154,60 @@ const benchModel = async (model: BenchModel, natsUrl: string, dir: string): Prom
   const nc = await connect({ servers: natsUrl })
   const client = new MuxedClient(nc, 30_000)
   const bodies = Array.from({ length: 16 }, (_, i) => encodeRequest(tensorInput(model, 1, i + 1), undefined, "msgpack"))
+  const actorPids = {
+    fixed: (await actorsOf(fixedStatus)).flatMap((a) => (a.pid === null ? [] : [a.pid])),
+    adaptive: limits.flatMap((a) => (a.pid === null ? [] : [a.pid]))
+  }
   const modelbus = async (v: "fixed" | "adaptive", durationMs: number): Promise<Figure> => {
     const subject = `${prefixOf(v)}.infer.${model.name}`
+    // the client is this process: counted apart (its own CPU clock), so not among the others
+    const window = processWindow([
+      ...actorPids[v].map((pid, i) => ({ role: `model-${i + 1}`, pid })),
+      { role: "nats", pid: natsPid },
+      { role: "client", pid: process.pid }
+    ])
+    let clientBefore = 0
+    let clientCpuUs = 0
+    let cpu: WindowResult | undefined
     const summary = await closedLoop(
       async (i) => {
         const reply = await client.request(subject, bodies[i % bodies.length]!)
         const code = reply.headers?.get("Nats-Service-Error-Code")
         if (code !== undefined && code !== "") throw new Error(`error ${code}`)
       },
-      { concurrency: CONCURRENCY, warmupMs: 300, durationMs, maxRequests: 10_000_000 }
+      { concurrency: CONCURRENCY, warmupMs: 300, durationMs, maxRequests: 10_000_000 },
+      {
+        onWindow: (edge) => {
+          if (edge === "start") {
+            window.start()
+            clientBefore = ownCpuUs()
+          } else {
+            cpu = window.end()
+            clientCpuUs = ownCpuUs() - clientBefore
+          }
+        }
+      }
     )
-    return { samplesPerSecond: summary.perSecond, p50Ms: summary.p50Ms, errors: summary.errors }
+    const others = { ...cpu!, processes: cpu!.processes.filter((p) => p.role !== "client") }
+    return {
+      samplesPerSecond: summary.perSecond,
+      p50Ms: summary.p50Ms,
+      errors: summary.errors,
+      cpuUsPerSample: cpuPerSample(others, clientCpuUs, summary.count),
+      load: loadavg()[0]!
+    }
   }
   const ceiling = async (): Promise<Figure> => {
     const bySize: Record<number, number> = {}
     for (const batch of SIZES) {
+      await Promise.all(rpcs.map((rpc) => rpc.call({ type: "warmup", batch, durationMs: 100 }, 120_000)))
       const results = await Promise.all(
-        rpcs.map((rpc) =>
-          rpc
-            .call({ type: "warmup", batch, durationMs: 100 }, 120_000)
-            .then(() => rpc.call<{ perSecond: number }>({ type: "run", batch, durationMs: CEILING_MS }, 120_000))
-        )
+        rpcs.map((rpc) => rpc.call<{ perSecond: number }>({ type: "run", batch, durationMs: CEILING_MS }, 120_000))
       )
       bySize[batch] = results.reduce((n, r) => n + r.perSecond, 0)
     }
     const bestSize = SIZES.reduce((best, s) => (bySize[s]! > bySize[best]! ? s : best), SIZES[0]!)
-    return { samplesPerSecond: bySize[bestSize]!, bySize, bestSize }
+    return { samplesPerSecond: bySize[bestSize]!, bySize, bestSize, load: loadavg()[0]! }
   }
   // warm every path once (JIT, connections, the actors' first batches)
   await modelbus("fixed", 500)
@@ -165,7 +223,10 @@ const benchModel = async (model: BenchModel, natsUrl: string, dir: string): Prom
           (f.bestSize === undefined
             ? `  p50 ${f.p50Ms?.toFixed(2)} ms  errors ${f.errors}`
             : `  best at batch ${f.bestSize}`) +
-          `  (load ${loadavg()[0]!.toFixed(1)})`
+          (f.cpuUsPerSample === undefined
+            ? ""
+            : `  CPU µs/sample: actors ${f.cpuUsPerSample.model.toFixed(0)}, client ${f.cpuUsPerSample.client.toFixed(0)}, nats ${f.cpuUsPerSample.nats.toFixed(0)}, other ${f.cpuUsPerSample.other.toFixed(0)}`) +
+          `  (load ${f.load.toFixed(1)})`
       )
   )
   const perCall = async (c: Awaited<ReturnType<typeof statusClient>>) => {
@@ -222,10 +283,16 @@ const sectionOf = (results: ReadonlyArray<ModelResult>, json: string, machine: R
         `| ${r.model} | ${SIZES.map((s) => `${s}: ${f0(r.sizeMedians[s]!)}`).join(", ")} | ${r.adaptiveLimits.map((l) => `${l.maxBatchSize} (${l.source})`).join(", ")} | ${r.requestsPerCall.fixed.toFixed(1)} · ${r.requestsPerCall.adaptive.toFixed(1)} |`
     ),
     "",
-    "| model | variant | samples/s, median (min–max) of rounds |",
-    "| --- | --- | --- |",
+    "| model | variant | samples/s, median (min–max) of rounds | CPU µs per sample (medians): actors · client · nats-server · other programs |",
+    "| --- | --- | --- | --- |",
     ...results.flatMap((r) =>
-      VARIANTS.map((v) => `| ${r.model} | ${LABELS[v]} | ${spreadText(r.figures[v].map((f) => f.samplesPerSecond))} |`)
+      VARIANTS.map((v) => {
+        const cpu = (k: keyof CpuPerSample) =>
+          spreadOf(r.figures[v].map((f) => f.cpuUsPerSample?.[k] ?? Number.NaN)).median.toFixed(0)
+        const perSample =
+          v === "ceiling" ? "–" : `${cpu("model")} · ${cpu("client")} · ${cpu("nats")} · ${cpu("other")}`
+        return `| ${r.model} | ${LABELS[v]} | ${spreadText(r.figures[v].map((f) => f.samplesPerSecond))} | ${perSample} |`
+      })
     ),
     "",
     `| model | auto ÷ best in-process | fixed 32 ÷ best in-process | auto ÷ fixed 32 | target: auto ≥ ${TARGET}× best in-process |`,
@@ -244,7 +311,7 @@ const main = async () => {
   const dir = await mkdtemp(join(tmpdir(), "modelbus-batch-sizing-"))
   const machine = describeMachine()
   const results: Array<ModelResult> = []
-  for (const model of MODELS) results.push(await benchModel(model, nats.url, dir))
+  for (const model of MODELS) results.push(await benchModel(model, nats.url, nats.pid, dir))
   await stopAll()
   await nats.stop()
   const figures = {
