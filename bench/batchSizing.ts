@@ -47,6 +47,8 @@ interface Figure {
   readonly samplesPerSecond: number
   /** The ceiling's samples/s at each batch size this round. */
   readonly bySize?: Readonly<Record<number, number>>
+  /** The ceiling's CPU µs per sample at each batch size this round (the workers' own CPU clocks). */
+  readonly cpuBySize?: Readonly<Record<number, number>>
   readonly bestSize?: number
   readonly p50Ms?: number
   readonly errors?: number
@@ -94,12 +96,20 @@ interface ModelResult {
   readonly requestsPerCall: Readonly<Record<"fixed" | "adaptive", number>>
   readonly figures: Record<Variant, Array<Figure>>
   readonly sizeMedians: Readonly<Record<number, number>>
+  /** In-process CPU µs per sample at each batch size, median of rounds. */
+  readonly sizeCpuMedians: Readonly<Record<number, number>>
   readonly ratios: {
     readonly adaptiveVsCeiling: Spread
     readonly fixedVsCeiling: Spread
     readonly adaptiveVsFixed: Spread
+    /** The best size's in-process CPU per sample ÷ auto's (actors + client + nats-server): the share of the ceiling it would reach with the machine to itself. */
+    readonly adaptiveVsCeilingPerCpu: Spread
   }
 }
+
+/** CPU µs modelbus spends per sample: its actors, the client and nats-server. */
+const modelbusCpu = (f: Figure) =>
+  f.cpuUsPerSample === undefined ? Number.NaN : f.cpuUsPerSample.model + f.cpuUsPerSample.client + f.cpuUsPerSample.nats
 
 const benchModel = async (model: BenchModel, natsUrl: string, natsPid: number, dir: string): Promise<ModelResult> => {
   const { connect: connectClient } = await dist.client()
@@ -199,15 +209,22 @@ const benchModel = async (model: BenchModel, natsUrl: string, natsPid: number, d
   }
   const ceiling = async (): Promise<Figure> => {
     const bySize: Record<number, number> = {}
+    const cpuBySize: Record<number, number> = {}
     for (const batch of SIZES) {
       await Promise.all(rpcs.map((rpc) => rpc.call({ type: "warmup", batch, durationMs: 100 }, 120_000)))
       const results = await Promise.all(
-        rpcs.map((rpc) => rpc.call<{ perSecond: number }>({ type: "run", batch, durationMs: CEILING_MS }, 120_000))
+        rpcs.map((rpc) =>
+          rpc.call<{ perSecond: number; count: number; cpuUs: number }>(
+            { type: "run", batch, durationMs: CEILING_MS },
+            120_000
+          )
+        )
       )
       bySize[batch] = results.reduce((n, r) => n + r.perSecond, 0)
+      cpuBySize[batch] = results.reduce((n, r) => n + r.cpuUs, 0) / results.reduce((n, r) => n + r.count, 0)
     }
     const bestSize = SIZES.reduce((best, s) => (bySize[s]! > bySize[best]! ? s : best), SIZES[0]!)
-    return { samplesPerSecond: bySize[bestSize]!, bySize, bestSize, load: loadavg()[0]! }
+    return { samplesPerSecond: bySize[bestSize]!, bySize, cpuBySize, bestSize, load: loadavg()[0]! }
   }
   // warm every path once (JIT, connections, the actors' first batches)
   await modelbus("fixed", 500)
@@ -254,10 +271,19 @@ const benchModel = async (model: BenchModel, natsUrl: string, natsPid: number, d
     requestsPerCall,
     figures,
     sizeMedians: Object.fromEntries(SIZES.map((s) => [s, spreadOf(figures.ceiling.map((f) => f.bySize![s]!)).median])),
+    sizeCpuMedians: Object.fromEntries(
+      SIZES.map((s) => [s, spreadOf(figures.ceiling.map((f) => f.cpuBySize![s]!)).median])
+    ),
     ratios: {
       adaptiveVsCeiling: spreadOf(pairedRatios(series("adaptive"), series("ceiling"))),
       fixedVsCeiling: spreadOf(pairedRatios(series("fixed"), series("ceiling"))),
-      adaptiveVsFixed: spreadOf(pairedRatios(series("adaptive"), series("fixed")))
+      adaptiveVsFixed: spreadOf(pairedRatios(series("adaptive"), series("fixed"))),
+      adaptiveVsCeilingPerCpu: spreadOf(
+        pairedRatios(
+          figures.ceiling.map((f) => f.cpuBySize![f.bestSize!]!),
+          figures.adaptive.map(modelbusCpu)
+        )
+      )
     }
   }
 }
@@ -276,11 +302,11 @@ const sectionOf = (results: ReadonlyArray<ModelResult>, json: string, machine: R
     `Run by \`npx tsx bench/batchSizing.ts\` on ${machine.date} (Node.js ${machine.node}); raw figures in \`${json.replace(`${ROOT}/`, "")}\`.`,
     `Per model, ${ROUNDS} interleaved rounds (rotating order) of: the in-process ceiling (${REPLICAS} worker processes running predict back to back, ${CEILING_MS} ms at each batch size ${SIZES.join(", ")}; the round's best size counts), and modelbus with ${REPLICAS} replicas (WASM) under one supervisor each, ${WINDOW_MS / 1000} s at c=${CONCURRENCY} from a muxed-inbox client sending one sample per request, with \`maxBatchSize: 32\` and with \`maxBatchSize: auto\`. Ratios are taken within a round; median (min–max) of the rounds. The machine is a shared 2-core host with other work running: absolute figures drift, the paired ratios less so.`,
     "",
-    "| model | in-process samples/s by batch size (median of rounds) | adaptive limits chosen | requests per model call: fixed · auto |",
-    "| --- | --- | --- | --- |",
+    "| model | in-process samples/s by batch size (median of rounds) | in-process CPU µs per sample by batch size | adaptive limits chosen | requests per model call: fixed · auto |",
+    "| --- | --- | --- | --- | --- |",
     ...results.map(
       (r) =>
-        `| ${r.model} | ${SIZES.map((s) => `${s}: ${f0(r.sizeMedians[s]!)}`).join(", ")} | ${r.adaptiveLimits.map((l) => `${l.maxBatchSize} (${l.source})`).join(", ")} | ${r.requestsPerCall.fixed.toFixed(1)} · ${r.requestsPerCall.adaptive.toFixed(1)} |`
+        `| ${r.model} | ${SIZES.map((s) => `${s}: ${f0(r.sizeMedians[s]!)}`).join(", ")} | ${SIZES.map((s) => `${s}: ${r.sizeCpuMedians[s]!.toFixed(1)}`).join(", ")} | ${r.adaptiveLimits.map((l) => `${l.maxBatchSize} (${l.source})`).join(", ")} | ${r.requestsPerCall.fixed.toFixed(1)} · ${r.requestsPerCall.adaptive.toFixed(1)} |`
     ),
     "",
     "| model | variant | samples/s, median (min–max) of rounds | CPU µs per sample (medians): actors · client · nats-server · other programs |",
@@ -295,11 +321,11 @@ const sectionOf = (results: ReadonlyArray<ModelResult>, json: string, machine: R
       })
     ),
     "",
-    `| model | auto ÷ best in-process | fixed 32 ÷ best in-process | auto ÷ fixed 32 | target: auto ≥ ${TARGET}× best in-process |`,
-    "| --- | --- | --- | --- | --- |",
+    `| model | auto ÷ best in-process | fixed 32 ÷ best in-process | auto ÷ fixed 32 | target: auto ≥ ${TARGET}× best in-process | per CPU: best in-process CPU/sample ÷ auto's (actors + client + nats) |`,
+    "| --- | --- | --- | --- | --- | --- |",
     ...results.map(
       (r) =>
-        `| ${r.model} | ${range(r.ratios.adaptiveVsCeiling)} | ${range(r.ratios.fixedVsCeiling)} | ${range(r.ratios.adaptiveVsFixed)} | ${r.model === "cnn" ? (r.ratios.adaptiveVsCeiling.median >= TARGET ? "met" : "missed") : "(target is for the conv model)"} |`
+        `| ${r.model} | ${range(r.ratios.adaptiveVsCeiling, 3)} | ${range(r.ratios.fixedVsCeiling, 3)} | ${range(r.ratios.adaptiveVsFixed)} | ${r.model === "cnn" ? (r.ratios.adaptiveVsCeiling.median >= TARGET ? "met" : "missed") : "(set for the conv model)"} | ${range(r.ratios.adaptiveVsCeilingPerCpu, 3)} |`
     )
   ].join("\n")
 
