@@ -24,7 +24,7 @@ export interface BatchSizer {
   readonly measure: () => void
 }
 
-/** Probes `version` and decides its limit; undefined when another version is served by then. */
+/** Probes `version` and sets its limit, unless another version is served by the time the probe ends. */
 const measureVersion = (ctx: BatchLimitContext, version: ServingVersion, probe: BatchProbeOptions) =>
   Effect.gen(function* () {
     const { batcher, serving } = ctx
@@ -37,12 +37,19 @@ const measureVersion = (ctx: BatchLimitContext, version: ServingVersion, probe: 
     batcher.setLimit(probingLimit(batcher))
     const started = performance.now()
     const stale = () => serving.current !== version
+    /** A probe call holds its version only while it runs: a version swapped out meanwhile is disposed at once, as without a probe. */
+    const between = <A>(task: () => Promise<A>) =>
+      batcher.between(async () => {
+        if (stale()) throw new Error(`v${version.version} is no longer served`)
+        const held = acquire(serving)
+        try {
+          return await task()
+        } finally {
+          release(held)
+        }
+      })
     const table = yield* Effect.tryPromise(() =>
-      probeBatchSizes(
-        version.model,
-        { between: batcher.between, stale, ...(ctx.now === undefined ? {} : { now: ctx.now }) },
-        probe
-      )
+      probeBatchSizes(version.model, { between, stale, ...(ctx.now === undefined ? {} : { now: ctx.now }) }, probe)
     ).pipe(
       Effect.catch((e) => Effect.logWarning(`${about}: batch-size probe failed: ${messageOf(e)}`).pipe(Effect.as([])))
     )
@@ -78,11 +85,7 @@ export const batchSizer = (ctx: BatchLimitContext): Effect.Effect<BatchSizer, ne
     : Effect.gen(function* () {
         const probe = ctx.probe ?? BATCH_PROBE
         const asked = yield* Queue.dropping<void>(1)
-        const measureCurrent = Effect.acquireUseRelease(
-          Effect.sync(() => acquire(ctx.serving)),
-          (version) => measureVersion(ctx, version, probe),
-          (version) => Effect.sync(() => release(version))
-        )
+        const measureCurrent = Effect.suspend(() => measureVersion(ctx, ctx.serving.current, probe))
         yield* Queue.take(asked).pipe(Effect.andThen(measureCurrent), Effect.forever, Effect.forkScoped)
         return {
           measure: () => {

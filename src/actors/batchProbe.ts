@@ -25,9 +25,9 @@ export interface ProbeRunner {
 }
 
 /**
- * CPU time of this process in ms. A call is charged what it computed, not the time the scheduler gave
- * other processes meanwhile (on a busy 2-core host that can be 10× the call), and the budget bounds the
- * CPU the probe takes from serving. The model's arithmetic runs on this thread, so this is its cost.
+ * CPU time of this process in ms (every thread: a native backend's pool too). A call is charged what it
+ * computed, not the time the scheduler gave other processes meanwhile (on a busy 2-core host that can be
+ * 10× the call), and the budget bounds the CPU the probe takes from serving.
  */
 export const processCpuMs = (): number => {
   const { user, system } = process.cpuUsage()

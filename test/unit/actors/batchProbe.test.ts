@@ -239,6 +239,48 @@ describe("batchSizer", () => {
     })
   })
 
+  it("holds the version it probes only during a call: one swapped out between calls is disposed at once", async () => {
+    const v1 = timedModel((s) => CONV_MS[s]!)
+    let disposed = false
+    Object.assign(v1.model, { dispose: () => (disposed = true) })
+    const b = batcherFor(v1.model, { maxBatchSize: "auto", maxDelayMs: 0 })
+    const v2 = timedModel(() => 0.2, v1.clock)
+    let measure = () => {}
+    let calls = 0
+    let disposedAtSwap: boolean | undefined
+    const between: Batcher["between"] = (task) =>
+      b.batcher.between(task).then((result) => {
+        // after version 1's third call, before its fourth: what an update landing between calls does
+        if (++calls === 3) {
+          swapIn(b.serving, v2.model, 2)
+          disposedAtSwap = disposed
+          measure()
+        }
+        return result
+      })
+    await withScope(async (scope) => {
+      const sizer = await Effect.runPromise(
+        Scope.provide(scope)(
+          batchSizer({
+            actorId: "fake-1",
+            modelName: "fake",
+            serving: b.serving,
+            batcher: { ...b.batcher, between },
+            options: { maxBatchSize: "auto", maxDelayMs: 0 },
+            probe: options,
+            now: v1.now
+          })
+        )
+      )
+      measure = sizer.measure
+      const decided = b.decided()
+      sizer.measure()
+      expect(await decided).toEqual({ maxBatchSize: 64, source: "measured", version: 2 })
+      expect(disposedAtSwap).toBe(true)
+      expect(v1.calls).toEqual([1, 1, 2])
+    })
+  })
+
   it("leaves a fixed maxBatchSize alone: no probe, the config's limit", async () => {
     const m = timedModel((s) => CONV_MS[s]!)
     const b = batcherFor(m.model, { maxBatchSize: 8, maxDelayMs: 0 })
