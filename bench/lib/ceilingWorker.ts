@@ -29,14 +29,22 @@ serveRpc(async (command) => {
     return { backend: runtime.backend, tensors: runtime.tf.memory().numTensors }
   }
   if (command.type === "run") {
+    const cpuBefore = process.cpuUsage()
     const summary = await closedLoop(predict, {
       concurrency: 1,
       warmupMs: 0,
       durationMs: Number(command.durationMs),
       maxRequests: 10_000_000
     })
-    // Calls → samples: the rate counts samples, latencies stay per predict call.
-    return { ...summary, count: summary.count * batch, perSecond: summary.perSecond * batch, calls: summary.count }
+    const cpu = process.cpuUsage(cpuBefore)
+    // Calls → samples: the rate counts samples, latencies stay per predict call; cpuUs is this process's CPU in the run.
+    return {
+      ...summary,
+      count: summary.count * batch,
+      perSecond: summary.perSecond * batch,
+      calls: summary.count,
+      cpuUs: cpu.user + cpu.system
+    }
   }
   throw new Error(`unknown command ${command.type}`)
 })

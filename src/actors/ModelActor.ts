@@ -14,6 +14,7 @@ import {
 import { subjects } from "../protocol/subjects.js"
 import type { Registry } from "../registry/Registry.js"
 import { makeBatcher } from "./batcher.js"
+import { batchSizer } from "./batchLimit.js"
 import { answerDiscovery } from "./discovery.js"
 import { answerFit } from "./fit.js"
 import { actorIdentity } from "./identity.js"
@@ -45,6 +46,7 @@ const countersOf = (
   calls: stats.calls,
   tensors,
   rssBytes: process.memoryUsage.rss(),
+  batching: stats.batchLimit,
   ...(measure === undefined ? {} : { metrics: snapshot(measure) })
 })
 
@@ -183,6 +185,7 @@ export const runModelActor = Effect.fn("ModelActor.run")(function* (
       batchable
     )
   }
+  const sizer = yield* batchSizer({ ...ctx, options: settings.batching ?? DEFAULT_BATCHING })
   yield* serve(
     nc,
     ctx,
@@ -201,14 +204,16 @@ export const runModelActor = Effect.fn("ModelActor.run")(function* (
     stats
   )
   if (registry !== undefined) {
-    yield* followUpdates(nc, registry, serving, settings, () =>
+    yield* followUpdates(nc, registry, serving, settings, () => {
+      sizer.measure()
       tellSupervisor({ type: "heartbeat", state: life.state, counters: counters() })
-    )
+    })
     yield* answerFit(nc, registry, serving, settings)
   }
   yield* Effect.promise(() => nc.flush())
   life.state = "serving"
   tellSupervisor({ type: "ready", backend: runtime.backend, loadMs, counters: counters() })
+  sizer.measure()
   yield* Effect.logInfo(
     `actor ${settings.id} serving ${settings.model} v${first.version} on ${runtime.backend} (loaded in ${loadMs.toFixed(0)} ms)`
   )

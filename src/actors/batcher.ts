@@ -1,14 +1,15 @@
-// Dynamic batching in the actor: checked requests that arrive together are stacked along the batch
-// dimension, run as one call, split and answered; an idle actor runs a lone request at once.
+// Dynamic batching in the actor: requests that arrive together are stacked into one call of at most the batch
+// limit's rows, split and answered (a lone one at once); other model work runs between batches, never beside.
 
 import type { Msg } from "@nats-io/transport-node"
 import type { Tracer } from "effect"
 import type { Encoding } from "../protocol/codec.js"
 import { DeadlineExceeded, InferenceFailed } from "../protocol/errors.js"
-import type { BatchingOptions } from "../protocol/ipc.js"
+import { AUTO_BATCH_SIZE, type BatchingOptions, type BatchLimit } from "../protocol/ipc.js"
 import type { ReplyOutputs } from "../protocol/messages.js"
 import { allocate, elementCount, type HostTensor } from "../protocol/tensor.js"
 import { messageOf } from "../protocol/values.js"
+import { BATCH_PROBE } from "./batchSizing.js"
 import { type Measurements, observe, outcomeOf } from "./measurements.js"
 import { replyError, replyOk } from "./replies.js"
 import { acquire, release, type ServingModel, type ServingVersion } from "./servingModel.js"
@@ -93,9 +94,22 @@ const slice = (t: HostTensor, from: number, rows: number): HostTensor => {
   }
 }
 
-/** Makes the batching queue of one actor. `batchable`: every input and output has a dynamic first dimension. */
+/** The limit a batcher starts with: the config's, or the fallback while `auto` is being measured. */
+export const initialBatchLimit = (options: BatchingOptions): BatchLimit =>
+  options.maxBatchSize === AUTO_BATCH_SIZE
+    ? { maxBatchSize: BATCH_PROBE.fallback, source: "probing" }
+    : { maxBatchSize: options.maxBatchSize, source: "config" }
+
+/**
+ * Makes the batching queue of one actor. `batchable`: every input and output has a dynamic first
+ * dimension. Its limit starts at `initialBatchLimit(options)` and is kept in `ctx.stats.batchLimit`.
+ */
 export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchable: () => boolean) => {
   const queue: Array<Queued> = []
+  /** Work to run between batches, in order; the loop alternates it with batches while requests wait. */
+  const tasks: Array<() => Promise<void>> = []
+  ctx.stats.batchLimit = initialBatchLimit(options)
+  let maxBatchSize = ctx.stats.batchLimit.maxBatchSize
   // one batch runs at a time: its call times are kept in one object
   const callTimes: CallTimes = { start: Number.NaN, end: Number.NaN }
   let scheduled = false
@@ -250,14 +264,14 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
   const take = (): Array<Queued> => {
     const first = queue.shift()!
     const batch = [first]
-    if (queue.length === 0 || options.maxBatchSize <= 1 || !batchable()) return batch
+    if (queue.length === 0 || maxBatchSize <= 1 || !batchable()) return batch
     let rows = first.rows
     first.key ??= keyOf(first)
     const key = first.key
-    for (let i = 0; i < queue.length && rows < options.maxBatchSize; ) {
+    for (let i = 0; i < queue.length && rows < maxBatchSize; ) {
       const next = queue[i]!
-      if (rows + next.rows <= options.maxBatchSize) next.key ??= keyOf(next)
-      if (rows + next.rows <= options.maxBatchSize && next.key === key) {
+      if (rows + next.rows <= maxBatchSize) next.key ??= keyOf(next)
+      if (rows + next.rows <= maxBatchSize && next.key === key) {
         batch.push(next)
         rows += next.rows
         queue.splice(i, 1)
@@ -271,8 +285,18 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
     if (running) return
     running = true
     try {
-      // a reply that cannot be sent at all (a closed connection) leaves its caller to time out, never the loop
-      while (queue.length > 0) await runBatch(take()).catch(() => undefined)
+      // a waiting task goes after each batch, so neither requests nor tasks wait for long
+      let taskTurn = true
+      while (queue.length > 0 || tasks.length > 0) {
+        if (tasks.length > 0 && (taskTurn || queue.length === 0)) {
+          await tasks.shift()!()
+          taskTurn = false
+        } else {
+          // a reply that cannot be sent at all (a closed connection) leaves its caller to time out, never the loop
+          await runBatch(take()).catch(() => undefined)
+          taskTurn = true
+        }
+      }
     } finally {
       running = false
     }
@@ -281,7 +305,7 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
   const schedule = () => {
     if (scheduled || running) return
     scheduled = true
-    const waitForMore = options.maxDelayMs > 0 && queue.length < options.maxBatchSize && batchable()
+    const waitForMore = options.maxDelayMs > 0 && queue.length < maxBatchSize && batchable()
     if (waitForMore) setTimeout(flush, options.maxDelayMs)
     else setImmediate(flush)
   }
@@ -293,7 +317,23 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
     schedule()
   }
 
-  return { submit }
+  /** Runs `task` between batches (no batch runs beside it) and settles with its outcome. */
+  const between = <A>(task: () => Promise<A>): Promise<A> =>
+    new Promise<A>((resolve, reject) => {
+      tasks.push(() => Promise.resolve().then(task).then(resolve, reject))
+      if (!scheduled && !running) {
+        scheduled = true
+        setImmediate(flush)
+      }
+    })
+
+  /** Applies a new limit to the batches taken from now on. */
+  const setLimit = (limit: BatchLimit): void => {
+    ctx.stats.batchLimit = limit
+    maxBatchSize = limit.maxBatchSize
+  }
+
+  return { submit, between, setLimit, limit: (): BatchLimit => ctx.stats.batchLimit }
 }
 
 export type Batcher = ReturnType<typeof makeBatcher>

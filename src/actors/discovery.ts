@@ -23,7 +23,7 @@ export const answerDiscovery = (
       const name = s.service(identity.model)
       const answers: ReadonlyArray<readonly [MicroVerb, () => unknown]> = [
         [MicroVerb.ping, () => pingResponse(identity, serving)],
-        [MicroVerb.info, () => infoResponse(identity, serving)],
+        [MicroVerb.info, () => infoResponse(identity, serving, stats)],
         [MicroVerb.stats, () => statsResponse(identity, serving, stats)]
       ]
       const subscriptions: Array<Subscription> = []
@@ -49,7 +49,7 @@ export const answerDiscovery = (
         nc.subscribe(describe, {
           queue: describe,
           callback: (error, msg) => {
-            if (error === null) msg.respond(JSON.stringify(modelMetadata(identity, serving)), { headers: json })
+            if (error === null) msg.respond(JSON.stringify(modelMetadata(identity, serving, stats)), { headers: json })
           }
         })
       )

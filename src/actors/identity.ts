@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto"
 import type { ModelMetadata } from "../protocol/metadata.js"
 import type { ServingModel } from "./servingModel.js"
+import type { ActorStats } from "./stats.js"
 
 export interface ActorIdentity {
   readonly model: string
@@ -44,8 +45,8 @@ export const actorIdentity = (fields: {
   started: new Date().toISOString()
 })
 
-/** The `describe` answer: the version served now, its signature, and who answered. */
-export const modelMetadata = (identity: ActorIdentity, serving: ServingModel): ModelMetadata => {
+/** The `describe` answer: the version served now, its signature, who answered and its batch limit. */
+export const modelMetadata = (identity: ActorIdentity, serving: ServingModel, stats: ActorStats): ModelMetadata => {
   const { model, version } = serving.current
   return {
     name: identity.model,
@@ -55,6 +56,7 @@ export const modelMetadata = (identity: ActorIdentity, serving: ServingModel): M
     inputs: model.signature.inputs,
     outputs: model.signature.outputs,
     actor: identity.actor,
-    supervisor: identity.supervisor
+    supervisor: identity.supervisor,
+    maxBatchSize: stats.batchLimit.maxBatchSize
   }
 }

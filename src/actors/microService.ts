@@ -47,11 +47,17 @@ export const pingResponse = (identity: ActorIdentity, serving: ServingModel): Pi
   ...identityOf(identity, serving)
 })
 
-export const infoResponse = (identity: ActorIdentity, serving: ServingModel): InfoResponse => {
+/** INFO: the identity, and on the infer endpoint the signature and the batch limit (rows per model call, and its source). */
+export const infoResponse = (identity: ActorIdentity, serving: ServingModel, stats: ActorStats): InfoResponse => {
   const { signature } = serving.current.model
   const endpoint: EndpointInfo = {
     ...inferEndpoint(identity),
-    metadata: { inputs: JSON.stringify(signature.inputs), outputs: JSON.stringify(signature.outputs) }
+    metadata: {
+      inputs: JSON.stringify(signature.inputs),
+      outputs: JSON.stringify(signature.outputs),
+      max_batch_size: String(stats.batchLimit.maxBatchSize),
+      batch_limit: stats.batchLimit.source
+    }
   }
   return {
     type: MicroType.info,

@@ -1,6 +1,7 @@
-// An actor's own counters, bumped on the per-message path with integer and float adds only: they feed
-// its heartbeats to the supervisor and its NATS micro STATS answer (requests, errors, processing time).
+// An actor's own counters, bumped on the per-message path with integer and float adds only, and its batch
+// limit: they feed its heartbeats to the supervisor and its NATS micro answers (requests, errors, times).
 import type { ServiceError } from "../protocol/errors.js"
+import type { BatchLimit } from "../protocol/ipc.js"
 
 export interface ActorStats {
   /** Requests answered with outputs. */
@@ -14,6 +15,8 @@ export interface ActorStats {
   processingMs: number
   /** The last error a request was answered with (kept as is; formatted only when asked for). */
   lastError: ServiceError | undefined
+  /** The batch limit in force (set by the batcher; replaced, never mutated). */
+  batchLimit: BatchLimit
 }
 
 export const actorStats = (): ActorStats => ({
@@ -22,5 +25,6 @@ export const actorStats = (): ActorStats => ({
   inflight: 0,
   calls: 0,
   processingMs: 0,
-  lastError: undefined
+  lastError: undefined,
+  batchLimit: { maxBatchSize: 1, source: "fallback" }
 })

@@ -8,14 +8,39 @@ import { NatsAuth } from "./auth.js"
 export const ProcessState = { starting: "starting", serving: "serving", draining: "draining" } as const
 export type ProcessState = (typeof ProcessState)[keyof typeof ProcessState]
 
+/** `maxBatchSize` that asks the actor to measure the best limit for the version it serves. */
+export const AUTO_BATCH_SIZE = "auto"
+
 export interface BatchingOptions {
-  /** Rows per model call at most; 1 turns batching off. */
-  readonly maxBatchSize: number
+  /** Rows per model call at most (1 turns batching off), or `auto`: measured per model version. */
+  readonly maxBatchSize: number | typeof AUTO_BATCH_SIZE
   /** How long a partial batch may wait for more requests; 0 never waits. */
   readonly maxDelayMs: number
 }
 
-export const DEFAULT_BATCHING: BatchingOptions = { maxBatchSize: 32, maxDelayMs: 0 }
+export const DEFAULT_BATCHING: BatchingOptions = { maxBatchSize: AUTO_BATCH_SIZE, maxDelayMs: 0 }
+
+/**
+ * Where an actor's batch limit comes from: `config` (a fixed maxBatchSize), `probing` (being measured;
+ * the fallback applies meanwhile), `measured` (the best size timed on the version served), `fallback`
+ * (measuring could not decide, or the model's batch dimension is fixed).
+ */
+export const BatchLimitSource = {
+  config: "config",
+  probing: "probing",
+  measured: "measured",
+  fallback: "fallback"
+} as const
+export type BatchLimitSource = (typeof BatchLimitSource)[keyof typeof BatchLimitSource]
+
+/** The batch limit an actor applies now, as it reports it. */
+export interface BatchLimit {
+  /** Rows per model call at most. */
+  readonly maxBatchSize: number
+  readonly source: BatchLimitSource
+  /** The model version it was measured on (`measured`, `fallback`). */
+  readonly version?: number
+}
 
 /** Requests an actor accepts before it leaves its queue group (per actor). */
 export const DEFAULT_MAX_INFLIGHT = 1024
@@ -66,6 +91,8 @@ export interface ActorCounters {
   readonly calls: number
   readonly tensors: number
   readonly rssBytes: number
+  /** The batch limit in force. */
+  readonly batching?: BatchLimit
   /** Cumulative since the process started; only when its settings ask for metrics. */
   readonly metrics?: ActorMetrics
 }
@@ -133,7 +160,12 @@ export const ActorSettings = Schema.Struct({
   version: Schema.Number,
   maxPayloadBytes: Schema.optional(Schema.Number),
   maxInflight: Schema.optional(Schema.Number),
-  batching: Schema.optional(Schema.Struct({ maxBatchSize: Schema.Number, maxDelayMs: Schema.Number }))
+  batching: Schema.optional(
+    Schema.Struct({
+      maxBatchSize: Schema.Union([Schema.Number, Schema.Literal(AUTO_BATCH_SIZE)]),
+      maxDelayMs: Schema.Number
+    })
+  )
 })
 export type ActorSettings = typeof ActorSettings.Type
 

@@ -1,6 +1,7 @@
 // The shapes of infer requests, replies and status answers as the rest of modelbus sees them,
 // after decoding and before encoding.
 import * as Schema from "effect/Schema"
+import type { BatchLimit } from "./ipc.js"
 import type { HostTensor } from "./tensor.js"
 
 /** One input as the request gave it: a tensor, or nested arrays whose dtype the model decides. */
@@ -63,6 +64,8 @@ export interface ActorStatus {
   readonly tensors: number
   /** Resident memory of the actor process, in bytes. */
   readonly rssBytes: number
+  /** The batch limit the actor applies now, and where it comes from (config, measured, …). */
+  readonly batching?: BatchLimit
   /** When the current process started (epoch ms). */
   readonly startedAt?: number
   /** How many times this slot was replaced by a fresh process on purpose (recycling). */

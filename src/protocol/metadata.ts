@@ -26,6 +26,8 @@ export const ModelMetadata = Schema.Struct({
   outputs: Schema.Array(TensorMetadata),
   /** The replica that answered, and its supervisor. */
   actor: Schema.String,
-  supervisor: Schema.String
+  supervisor: Schema.String,
+  /** Rows per model call at most on the answering replica (measured per version unless the config fixes it). */
+  maxBatchSize: Schema.optionalKey(Count)
 })
 export type ModelMetadata = typeof ModelMetadata.Type

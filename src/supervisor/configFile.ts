@@ -1,6 +1,7 @@
 // The config file's schema: every key with its type and bounds, unknown keys rejected by path
 // (decoded with onExcessProperty "error"); what the file may say, before defaults are applied.
 import { Schema } from "effect"
+import { AUTO_BATCH_SIZE } from "../protocol/ipc.js"
 import { isModelName, isSubjectPrefix } from "../protocol/subjects.js"
 import { RestartType } from "./childSpec.js"
 import { Strategy } from "./strategy.js"
@@ -51,7 +52,12 @@ const ModelEntry = Schema.Struct({
   maxInflight: Schema.optionalKey(PositiveInt),
   batching: Schema.optionalKey(
     Schema.Struct({
-      maxBatchSize: Schema.optionalKey(PositiveInt),
+      /** A fixed limit, or `auto` (the default): the size with the most samples/s, measured per model version. */
+      maxBatchSize: Schema.optionalKey(
+        Schema.Union([PositiveInt, Schema.Literal(AUTO_BATCH_SIZE)]).annotate({
+          message: 'Expected an integer ≥ 1 or "auto"'
+        })
+      ),
       maxDelayMs: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)))
     })
   ),

@@ -40,6 +40,7 @@ export const childRow = (child: Child, ctx: RowContext): ActorStatus => {
     calls: counters?.calls ?? 0,
     tensors: counters?.tensors ?? 0,
     rssBytes: counters?.rssBytes ?? 0,
+    ...(counters?.batching === undefined ? {} : { batching: counters.batching }),
     ...(live === undefined ? {} : { startedAt: wall(ctx, live.startedAt) }),
     recycled: child.recycled,
     ...(child.lastExit === undefined

@@ -2,7 +2,7 @@
 // with their own rows; a model that ignores the batch falls back to one call each; late requests
 // are refused unrun; a failing model fails each request; the in-flight count returns to 0.
 import { describe, expect, it } from "vitest"
-import { type BatchContext, type Job, makeBatcher } from "../../../src/actors/batcher.js"
+import { type BatchContext, initialBatchLimit, type Job, makeBatcher } from "../../../src/actors/batcher.js"
 import { servingModel } from "../../../src/actors/servingModel.js"
 import { actorStats } from "../../../src/actors/stats.js"
 import type { HostTensor } from "../../../src/protocol/tensor.js"
@@ -39,7 +39,7 @@ const setup = (predict: Predict, maxBatchSize = 32) => {
     return fake
   }
   const idle = () => new Promise<void>((resolve) => (wake = resolve))
-  return { stats, calls, submit, idle }
+  return { stats, calls, submit, idle, batcher }
 }
 
 /** The y values of the one answer a request got, or its error tag and status code. */
@@ -162,5 +162,50 @@ describe("makeBatcher", () => {
     await next
     expect(answerOf(after)).toEqual([4])
     expect(b.stats.inflight).toBe(0)
+  })
+
+  it("starts at the config's limit, or at the fallback (being measured) under auto", () => {
+    expect(initialBatchLimit({ maxBatchSize: 8, maxDelayMs: 0 })).toEqual({ maxBatchSize: 8, source: "config" })
+    expect(initialBatchLimit({ maxBatchSize: "auto", maxDelayMs: 0 })).toEqual({ maxBatchSize: 32, source: "probing" })
+    expect(setup(async (inputs) => rowSums(inputs), 4).stats.batchLimit).toEqual({ maxBatchSize: 4, source: "config" })
+  })
+
+  it("applies a new limit to the batches it takes next and reports it in stats", async () => {
+    const b = setup(async (inputs) => rowSums(inputs), 32)
+    b.batcher.setLimit({ maxBatchSize: 2, source: "measured", version: 7 })
+    expect(b.stats.batchLimit).toEqual({ maxBatchSize: 2, source: "measured", version: 7 })
+    const done = b.idle()
+    const fakes = [1, 2, 3, 4, 5].map((offset) => b.submit(xRows(1, offset)))
+    await done
+    expect(b.calls).toEqual([2, 2, 1])
+    expect(fakes.map((f) => answerOf(f))).toEqual([[2], [4], [6], [8], [10]])
+  })
+
+  it("runs work given to `between` alone, alternating with the batches that wait", async () => {
+    const log: Array<string | number> = []
+    const b = setup(async (inputs) => {
+      log.push(inputs.x!.shape[0]!)
+      return rowSums(inputs)
+    }, 2)
+    const done = b.idle()
+    for (let i = 0; i < 5; i++) b.submit(xRows(1))
+    const tasks = ["probe 1", "probe 2"].map((name) =>
+      b.batcher.between(async () => {
+        log.push(name)
+        return name
+      })
+    )
+    expect(await Promise.all(tasks)).toEqual(["probe 1", "probe 2"])
+    await done
+    expect(log).toEqual(["probe 1", 2, "probe 2", 2, 1])
+  })
+
+  it("rejects `between` with the error its work threw, and goes on serving", async () => {
+    const b = setup(async (inputs) => rowSums(inputs))
+    await expect(b.batcher.between(() => Promise.reject(new Error("probe failed")))).rejects.toThrow("probe failed")
+    const done = b.idle()
+    const after = b.submit(xRows(1, 2))
+    await done
+    expect(answerOf(after)).toEqual([4])
   })
 })

@@ -44,7 +44,7 @@ describe("NATS micro answers", () => {
 
   it("INFO lists the infer endpoint with its queue group and signature; a dotted prefix stays one name token", () => {
     const serving = servingModel(fakeModel(async (x) => rowSums(x)).model, 1)
-    const info = Schema.decodeUnknownSync(InfoResponse)(wire(infoResponse(identity("acme.ml"), serving)))
+    const info = Schema.decodeUnknownSync(InfoResponse)(wire(infoResponse(identity("acme.ml"), serving, actorStats())))
     expect(info.type).toBe("io.nats.micro.v1.info_response")
     expect(info.name).toBe("acme-ml-fake")
     expect(info.description).toContain("fake-2@sup9")
@@ -55,11 +55,25 @@ describe("NATS micro answers", () => {
     expect(JSON.parse(endpoint!.metadata!.outputs!)).toEqual([{ name: "y", dtype: "float32", shape: [null, 1] }])
   })
 
+  it("INFO and describe carry the batch limit in force and where it comes from", () => {
+    const serving = servingModel(fakeModel(async (x) => rowSums(x)).model, 1)
+    const stats = actorStats()
+    stats.batchLimit = { maxBatchSize: 16, source: "measured", version: 1 }
+    const info = Schema.decodeUnknownSync(InfoResponse)(wire(infoResponse(identity(), serving, stats)))
+    expect(info.endpoints[0]!.metadata).toMatchObject({ max_batch_size: "16", batch_limit: "measured" })
+    expect(Schema.decodeUnknownSync(ModelMetadata)(wire(modelMetadata(identity(), serving, stats))).maxBatchSize).toBe(
+      16
+    )
+  })
+
   it("INFO and PING follow the version served now", () => {
     const serving = servingModel(fakeModel(async (x) => rowSums(x)).model, 1)
     const me = identity()
     swapIn(serving, fakeModel(async (x) => rowSums(x)).model, 2)
-    expect(infoResponse(me, serving)).toMatchObject({ version: "2.0.0", metadata: { model_version: "2" } })
+    expect(infoResponse(me, serving, actorStats())).toMatchObject({
+      version: "2.0.0",
+      metadata: { model_version: "2" }
+    })
     expect(pingResponse(me, serving).version).toBe("2.0.0")
   })
 
@@ -101,7 +115,7 @@ describe("NATS micro answers", () => {
 describe("model metadata", () => {
   it("gives the served version's signature, format, backend and who answered", () => {
     const serving = servingModel(fakeModel(async (x) => rowSums(x)).model, 5)
-    expect(Schema.decodeUnknownSync(ModelMetadata)(wire(modelMetadata(identity(), serving)))).toEqual({
+    expect(Schema.decodeUnknownSync(ModelMetadata)(wire(modelMetadata(identity(), serving, actorStats())))).toEqual({
       name: "fake",
       version: 5,
       format: "layers",
@@ -109,7 +123,8 @@ describe("model metadata", () => {
       inputs: [{ name: "x", dtype: "float32", shape: [null, 2] }],
       outputs: [{ name: "y", dtype: "float32", shape: [null, 1] }],
       actor: "fake-2@sup9",
-      supervisor: "sup9"
+      supervisor: "sup9",
+      maxBatchSize: 1
     })
   })
 

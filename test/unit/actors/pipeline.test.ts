@@ -18,7 +18,12 @@ const setup = (options: { readonly maxInflight?: number; readonly maxPayloadByte
     maxPayloadBytes: options.maxPayloadBytes ?? 1024,
     maxInflight: options.maxInflight ?? 8,
     stats,
-    batcher: { submit: (job) => void submitted.push(job) }
+    batcher: {
+      submit: (job) => void submitted.push(job),
+      between: (task) => task(),
+      setLimit: () => {},
+      limit: () => stats.batchLimit
+    }
   }
   return { ctx, stats, submitted }
 }

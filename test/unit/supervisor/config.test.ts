@@ -208,6 +208,25 @@ describe("decodeConfig", () => {
     for (const [raw, path] of cases) expect((await refused(raw)).message).toContain(path)
   })
 
+  it("batching.maxBatchSize: measured by default and with auto, fixed by a number, anything else refused", async () => {
+    const batchingOf = async (batching?: object) =>
+      (await decoded({ models: [{ name: "a", path: "p", ...(batching === undefined ? {} : { batching }) }] }))
+        .models[0]!.batching
+    expect(await batchingOf()).toEqual({ maxBatchSize: "auto", maxDelayMs: 0 })
+    expect(await batchingOf({ maxBatchSize: "auto", maxDelayMs: 2 })).toEqual({ maxBatchSize: "auto", maxDelayMs: 2 })
+    expect(await batchingOf({ maxBatchSize: 8 })).toEqual({ maxBatchSize: 8, maxDelayMs: 0 })
+    for (const [maxBatchSize, why] of [
+      ["fast", 'Expected an integer ≥ 1 or "auto"'],
+      [null, 'Expected an integer ≥ 1 or "auto"'],
+      [0, "greater than or equal to 1"],
+      [2.5, "integer"]
+    ] as const) {
+      const e = await refused({ models: [{ name: "a", path: "p", batching: { maxBatchSize } }] })
+      expect(e.message).toContain(`["models"][0]["batching"]["maxBatchSize"]`)
+      expect(e.message).toContain(why)
+    }
+  })
+
   it("a config that is not an object", async () => {
     for (const raw of [null, "models: []", 42, []]) await refused(raw)
   })
