@@ -2,11 +2,11 @@
 // build (interleaved rounds); --write-md replaces the "CLI start" section of BENCHMARKS.md.
 //   npm run build && npx tsx bench/cliStart.ts [--rounds=15] [--baseline=/path/to/old/dist [--baseline-label=main]] [--no-actor] [--write-md]
 // A baseline dist/ needs node_modules/ (a symlink will do), package.json and examples/ beside it, as in a checkout.
-import { readFile, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { killAllNow, stopAll } from "./lib/children.js"
-import { type Build, cliStartSection, cliStartTable, measureCliStart, withSection } from "./lib/cliStart.js"
+import { type Build, cliStartSection, cliStartTable, measureCliStart } from "./lib/cliStart.js"
 import { dist, ROOT } from "./lib/paths.js"
+import { writeSection } from "./lib/sections.js"
 
 const args = process.argv.slice(2)
 const option = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
@@ -36,9 +36,7 @@ const main = async () => {
     })
     console.log(cliStartTable(results))
     if (args.includes("--write-md")) {
-      const file = join(ROOT, "BENCHMARKS.md")
-      await writeFile(file, withSection(await readFile(file, "utf8"), "## CLI start", cliStartSection(results)))
-      console.log(`wrote the CLI start section of ${file}`)
+      console.log(`wrote the CLI start section of ${await writeSection("cli-start", cliStartSection(results))}`)
     }
   } finally {
     await stopAll()

@@ -7,7 +7,7 @@ import { analyse } from "./lib/analysis.js"
 import type { BenchContext } from "./lib/bench.js"
 import { runCeiling } from "./lib/ceiling.js"
 import { killAllNow, stopAll } from "./lib/children.js"
-import { type CliStartResults, cliStartTable, measureCliStart } from "./lib/cliStart.js"
+import { type CliStartResults, cliStartSection, cliStartTable, measureCliStart } from "./lib/cliStart.js"
 import { ensureCnnModel } from "./lib/cnnModel.js"
 import { runClientAlone, runEcho, runLoadPerRequest, runMoleculer } from "./lib/comparisons.js"
 import { type InterleavedResult, runInterleaved } from "./lib/interleavedTargets.js"
@@ -18,6 +18,7 @@ import { CNN_MODEL_DIR, dist, ROOT } from "./lib/paths.js"
 import { quietGate } from "./lib/quiet.js"
 import { type Results, textReport, writeJson, writeMarkdown } from "./lib/report.js"
 import { FULL, QUICK } from "./lib/rows.js"
+import { writeSection } from "./lib/sections.js"
 import { speedTargets } from "./lib/speedTargets.js"
 import { soakTargets } from "./lib/targets.js"
 
@@ -145,8 +146,11 @@ const main = async (): Promise<number> => {
   log(analysis)
   const json = await writeJson(results)
   log(`wrote ${json}`)
-  if (writeMd) log(`wrote ${await writeMarkdown(results, json, analysis)}`)
-  else log("BENCHMARKS.md left as it is (a quick run does not replace the recorded full run; add --write-md to force)")
+  if (writeMd) {
+    log(`wrote ${await writeMarkdown(results, json, analysis)}`)
+    if (cliStart !== undefined) await writeSection("cli-start", cliStartSection(cliStart))
+  } else
+    log("BENCHMARKS.md left as it is (a quick run does not replace the recorded full run; add --write-md to force)")
   if (failures.length > 0) {
     log(`\n${failures.length} scenario(s) failed:\n${failures.map((f) => `  ${f}`).join("\n")}`)
     return 1

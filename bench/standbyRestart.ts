@@ -9,6 +9,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node"
 import type { Client } from "../src/client/index.js"
 import { adopt, killAllNow, spawnCli, stopAll } from "./lib/children.js"
 import { dist, IRIS_MODEL_DIR, RESULTS_DIR } from "./lib/paths.js"
+import { quantile } from "./lib/stats.js"
 
 const arg = (name: string, fallback: number) =>
   Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback)
@@ -24,18 +25,16 @@ for (const signal of ["SIGINT", "SIGTERM"] as const)
   process.once(signal, () => void Promise.all([stopAll(), stopNats()]).finally(() => process.exit(130)))
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const quantile = (xs: ReadonlyArray<number>, q: number) => {
-  const s = [...xs].sort((a, b) => a - b)
-  if (s.length === 0) return Number.NaN
-  const i = (s.length - 1) * q
-  const lo = Math.floor(i)
-  return s[lo]! + (s[Math.ceil(i)]! - s[lo]!) * (i - lo)
-}
+const quantileOf = (xs: ReadonlyArray<number>, q: number) =>
+  quantile(
+    [...xs].sort((a, b) => a - b),
+    q
+  )
 const summary = (xs: ReadonlyArray<number>) => ({
   n: xs.length,
-  median: quantile(xs, 0.5),
-  p10: quantile(xs, 0.1),
-  p90: quantile(xs, 0.9),
+  median: quantileOf(xs, 0.5),
+  p10: quantileOf(xs, 0.1),
+  p90: quantileOf(xs, 0.9),
   min: Math.min(...xs),
   max: Math.max(...xs)
 })
@@ -215,7 +214,7 @@ const main = async () => {
     targetMs: TARGET_MS,
     standbyOn: { ...figures(on), servedByStandby: on.fromStandby.filter(Boolean).length },
     standbyOff: figures(off),
-    pairedRatioMedian: quantile(
+    pairedRatioMedian: quantileOf(
       on.gapsMs.map((g, i) => g / off.gapsMs[i]!),
       0.5
     )

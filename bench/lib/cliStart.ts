@@ -7,7 +7,9 @@ import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { ACTOR_SETTINGS_ENV, type ActorMessage, type ActorSettings } from "../../src/protocol/ipc.js"
 import { spawnCli } from "./children.js"
+import { roundOrder } from "./interleave.js"
 import { IRIS_MODEL_DIR, ROOT } from "./paths.js"
+import { quantile } from "./stats.js"
 
 /** A built dist/ folder to start the programs from. */
 export interface Build {
@@ -36,15 +38,6 @@ export interface CliStartResults {
   readonly load: { readonly before: number; readonly after: number; readonly cores: number }
 }
 
-/** The value at quantile `q` (0..1) of sorted values, interpolated between neighbours. */
-export const quantile = (sorted: ReadonlyArray<number>, q: number): number => {
-  if (sorted.length === 0) return Number.NaN
-  const at = (sorted.length - 1) * q
-  const low = Math.floor(at)
-  const high = Math.ceil(at)
-  return sorted[low]! + (sorted[high]! - sorted[low]!) * (at - low)
-}
-
 /** Median, quartiles and range of the samples of one case and build. */
 export const summarize = (caseName: string, build: string, samplesMs: ReadonlyArray<number>): StartFigures => {
   const sorted = [...samplesMs].sort((a, b) => a - b)
@@ -59,10 +52,6 @@ export const summarize = (caseName: string, build: string, samplesMs: ReadonlyAr
     maxMs: sorted[sorted.length - 1] ?? Number.NaN
   }
 }
-
-/** The order builds run in round `round`: forwards on even rounds, backwards on odd ones (A B, B A, ...). */
-export const roundOrder = <A>(builds: ReadonlyArray<A>, round: number): ReadonlyArray<A> =>
-  round % 2 === 0 ? builds : [...builds].reverse()
 
 /** Runs `node <dist>/cli/main.js ...args` to its exit; resolves with the milliseconds it took. */
 const timeCli = (dist: string, args: ReadonlyArray<string>) =>
@@ -198,20 +187,3 @@ export const cliStartSection = (r: CliStartResults): string =>
     cliStartTable(r),
     ""
   ].join("\n")
-
-/**
- * `markdown` with the section under `heading` (up to the next `## ` heading) replaced by `section`;
- * when it has none, `section` goes in before the heading starting with `before`, else at the end.
- */
-export const withSection = (markdown: string, heading: string, section: string, before = "## Targets"): string => {
-  const lines = markdown.split("\n")
-  const body = [...section.trimEnd().split("\n"), ""]
-  const start = lines.indexOf(heading)
-  if (start >= 0) {
-    const next = lines.findIndex((line, i) => i > start && line.startsWith("## "))
-    return [...lines.slice(0, start), ...body, ...(next < 0 ? [] : lines.slice(next))].join("\n")
-  }
-  const at = lines.findIndex((line) => line.startsWith(before))
-  if (at < 0) return [...(lines.at(-1) === "" ? lines : [...lines, ""]), ...body].join("\n")
-  return [...lines.slice(0, at), ...body, ...lines.slice(at)].join("\n")
-}

@@ -2,7 +2,7 @@
 // cost per request by process role, the targets section, and the JSON file under bench/results/.
 import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
-import { type CliStartResults, cliStartSection } from "./cliStart.js"
+import type { CliStartResults } from "./cliStart.js"
 import type { InterleavedResult } from "./interleavedTargets.js"
 import type { Machine } from "./machine.js"
 import { RESULTS_DIR, ROOT } from "./paths.js"
@@ -258,7 +258,6 @@ export const writeMarkdown = async (r: Results, jsonFile: string, analysis: stri
           ])
         ]
       : []),
-    ...(r.cliStart === undefined ? [] : [cliStartSection(r.cliStart)]),
     "## Targets",
     "",
     `Every speed target is judged on interleaved rounds: per model, the in-process ceiling (its best batch size, chosen once), the muxed NATS echo, the modelbus client against canned replies, modelbus and Moleculer run one after another in each round (rotating order; c=64 windows of ${r.interleaved[0]?.windowMs ?? "–"} ms, c=1 windows half as long), on servers started once for all rounds. Each figure is computed within a round and reported as the median of the rounds (min–max): the machine's speed drifts by tens of percent within a minute, so figures from different minutes are not compared.`,

@@ -64,3 +64,12 @@ export const percentile = (sorted: ArrayLike<number>, q: number): number => {
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))
   return sorted[rank]!
 }
+
+/** The value at quantile `q` (0..1) of an ascending array, interpolated between neighbours (NaN when empty). */
+export const quantile = (sorted: ReadonlyArray<number>, q: number): number => {
+  if (sorted.length === 0) return Number.NaN
+  const at = (sorted.length - 1) * q
+  const low = Math.floor(at)
+  const high = Math.ceil(at)
+  return sorted[low]! + (sorted[high]! - sorted[low]!) * (at - low)
+}
