@@ -1,9 +1,10 @@
 // Batches sized by measurement (issue 12): per model, the in-process samples/s at each batch size (its best
 // is the ceiling) against modelbus, 2 replicas at c=64, with maxBatchSize fixed at 32 and with `auto`, interleaved.
 //   npm run build && npx tsx bench/batchSizing.ts [--rounds=6] [--window-ms=2000] [--ceiling-ms=400] [--models=cnn,iris]
-import { mkdtemp, writeFile } from "node:fs/promises"
+//   npx tsx bench/batchSizing.ts --from=bench/results/batch-sizing-….json   (rewrites the section from recorded figures)
+import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { loadavg, tmpdir } from "node:os"
-import { join } from "node:path"
+import { join, resolve } from "node:path"
 import { connect } from "@nats-io/transport-node"
 import { helperReady } from "./lib/bench.js"
 import { forkHelper, killAllNow, type Started, spawnCli, stopAll } from "./lib/children.js"
@@ -295,7 +296,20 @@ const spreadText = (xs: ReadonlyArray<number>) => {
   return `${f0(s.median)} (${f0(s.min)}–${f0(s.max)})`
 }
 
-const sectionOf = (results: ReadonlyArray<ModelResult>, json: string, machine: ReturnType<typeof describeMachine>) =>
+interface Recorded {
+  readonly machine: ReturnType<typeof describeMachine>
+  readonly rounds: number
+  readonly windowMs: number
+  readonly ceilingMs: number
+  readonly concurrency: number
+  readonly replicas: number
+  readonly results: ReadonlyArray<ModelResult>
+}
+
+const sectionOf = (
+  { machine, rounds: ROUNDS, windowMs: WINDOW_MS, ceilingMs: CEILING_MS, results }: Recorded,
+  json: string
+) =>
   [
     "## Batches sized by measurement (issue 12)",
     "",
@@ -326,8 +340,23 @@ const sectionOf = (results: ReadonlyArray<ModelResult>, json: string, machine: R
     ...results.map(
       (r) =>
         `| ${r.model} | ${range(r.ratios.adaptiveVsCeiling, 3)} | ${range(r.ratios.fixedVsCeiling, 3)} | ${range(r.ratios.adaptiveVsFixed)} | ${r.model === "cnn" ? (r.ratios.adaptiveVsCeiling.median >= TARGET ? "met" : "missed") : "(set for the conv model)"} | ${range(r.ratios.adaptiveVsCeilingPerCpu, 3)} |`
-    )
+    ),
+    "",
+    ...results.map(reading)
   ].join("\n")
+
+/** What a model's figures say, in words computed from them (so a re-run cannot leave a stale claim behind). */
+const reading = (r: ModelResult): string => {
+  const cpu = (k: keyof CpuPerSample) =>
+    spreadOf(r.figures.adaptive.map((f) => f.cpuUsPerSample?.[k] ?? Number.NaN)).median
+  const best = spreadOf(r.figures.ceiling.map((f) => f.cpuBySize![f.bestSize!]!)).median
+  const limits = [...new Set(r.adaptiveLimits.map((l) => l.maxBatchSize))].join(" and ")
+  return (
+    `- ${r.model}: auto chose ${limits}; at c=${CONCURRENCY} over ${REPLICAS} replicas a model call took ${r.requestsPerCall.fixed.toFixed(1)} requests on average with the fixed limit and ${r.requestsPerCall.adaptive.toFixed(1)} with auto, so the limit binds only when one replica's queue runs past it. ` +
+    `modelbus spends ${f0(cpu("model") + cpu("client") + cpu("nats"))} µs of CPU per sample (actors ${f0(cpu("model"))}, client ${f0(cpu("client"))}, nats-server ${f0(cpu("nats"))}) where the model alone, in process at its best size, spends ${best.toFixed(1)}: ` +
+    `with the machine to itself auto would reach about ${r.ratios.adaptiveVsCeilingPerCpu.median.toPrecision(2)}× the ceiling, and other programs took ${f0(cpu("other"))} µs per sample more.`
+  )
+}
 
 const main = async () => {
   await ensureCnnModel(CNN_MODEL_DIR)
@@ -340,7 +369,7 @@ const main = async () => {
   for (const model of MODELS) results.push(await benchModel(model, nats.url, nats.pid, dir))
   await stopAll()
   await nats.stop()
-  const figures = {
+  const figures: Recorded = {
     machine,
     rounds: ROUNDS,
     windowMs: WINDOW_MS,
@@ -350,12 +379,21 @@ const main = async () => {
     results
   }
   const json = await writeResultJson("batch-sizing", figures)
-  const section = sectionOf(results, json, machine)
+  const section = sectionOf(figures, json)
   console.log(`\n${section}`)
   console.log(`\nwrote ${await writeSection("batch-sizing", section)} and ${json}`)
 }
 
-main().catch(async (error) => {
+/** `--from=FILE`: the section again from recorded figures (after a change to how it reads them). */
+const rewrite = async (file: string) => {
+  const figures = JSON.parse(await readFile(file, "utf8")) as Recorded
+  const section = sectionOf(figures, resolve(file))
+  console.log(section)
+  console.log(`\nwrote ${await writeSection("batch-sizing", section)}`)
+}
+
+const FROM = option("from")
+;(FROM === undefined ? main() : rewrite(FROM)).catch(async (error) => {
   console.error(error)
   await stopAll()
   await stopNats()
