@@ -6,7 +6,7 @@
 // so `modelbus --help` loads no command's code and only commands that need it load TensorFlow.js,
 // which stays outside the bundle with the native and optional packages. A module that uses
 // `import.meta.url` gets the URL of its own tsc output, so paths next to it resolve as before.
-import { readFile, rm, writeFile } from "node:fs/promises"
+import { chmod, readFile, rm, writeFile } from "node:fs/promises"
 import { join, relative, resolve, sep } from "node:path"
 import { build, type Plugin } from "esbuild"
 
@@ -66,6 +66,8 @@ const main = async () => {
   const outputs = Object.keys(result.metafile.outputs).filter((file) => file.endsWith(".js"))
   const misplaced = outputs.filter((file) => relative(DIST, resolve(ROOT, file)).split(sep).length !== 2)
   if (misplaced.length > 0) throw new Error(`bundle files must sit one folder below dist/: ${misplaced.join(", ")}`)
+  // the `bin` of package.json: esbuild writes a new file, so npx and a linked `modelbus` need the bit set again
+  await chmod(join(DIST, "cli/main.js"), 0o755)
   const bytes = outputs.reduce((sum, file) => sum + result.metafile.outputs[file]!.bytes, 0)
   console.log(
     `bundled dist/cli/main.js and dist/actors/main.js: ${outputs.length} files, ${(bytes / 1024).toFixed(0)} KiB`
