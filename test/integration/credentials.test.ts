@@ -81,13 +81,12 @@ describe("a refused reply inbox", () => {
   it("fails infer and status with PermissionDenied on the inbox, before the timeout", async () => {
     const client = await connect({ servers: nkeyServer.url, user: "deaf", password: "deaf-Pw-2xR7", timeoutMs: 10_000 })
     try {
-      const started = performance.now()
+      // PermissionDenied, not Timeout: the refusal arrived before the 10 s timeout, by the error's type
       const infer = await client.infer("iris", [[1, 2, 3, 4]]).catch((e: unknown) => e)
       expect(infer).toBeInstanceOf(PermissionDenied)
       expect(infer).toMatchObject({ operation: "subscribe", subject: expect.stringMatching(/^_INBOX\./) })
       const status = await client.status({ timeoutMs: 10_000 }).catch((e: unknown) => e)
       expect(status).toBeInstanceOf(PermissionDenied)
-      expect(performance.now() - started).toBeLessThan(10_000)
     } finally {
       await client.close()
     }
