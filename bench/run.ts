@@ -28,13 +28,15 @@ const only = args
   .find((a) => a.startsWith("--models="))
   ?.slice("--models=".length)
   .split(",")
-const writeMd = !quick || args.includes("--write-md")
+/** Only the interleaved target rounds (no start times, no separate scenarios): for quick checks of the hot path. */
+const targetsOnly = args.includes("--targets-only")
+const writeMd = !targetsOnly && (!quick || args.includes("--write-md"))
 /** A dist/ of another build to compare start times with (node_modules/, package.json and examples/ beside it). */
 const cliBaseline = args.find((a) => a.startsWith("--cli-baseline="))?.slice("--cli-baseline=".length)
 /** Server processes per scenario: modelbus's replica count, mirrored by every comparison. */
 const PROCESSES = 2
 /** Rounds of the interleaved target windows (ceiling, echo, client, modelbus, peer in turn). */
-const INTERLEAVED_ROUNDS = 7
+const INTERLEAVED_ROUNDS = Number(args.find((a) => a.startsWith("--rounds="))?.slice("--rounds=".length) ?? 7)
 /** The whole run is abandoned (and everything stopped) past this. */
 const budgetMs = quick ? 8 * 60_000 : 20 * 60_000
 
@@ -103,7 +105,7 @@ const main = async (): Promise<number> => {
     }
   }
   let cliStart: CliStartResults | undefined
-  await step("CLI and actor start", async () => {
+  if (!targetsOnly) await step("CLI and actor start", async () => {
     await ctx.settle()
     cliStart = await measureCliStart({
       natsUrl: nats.url,
@@ -118,12 +120,14 @@ const main = async (): Promise<number> => {
   })
   for (const model of MODELS.filter((m) => only === undefined || only.includes(m.name))) {
     log(`\n# ${model.label}`)
-    await step(`${model.name}: in-process ceiling`, () => runCeiling(ctx, model, PROCESSES))
-    await step(`${model.name}: messaging ceiling (NATS echo)`, () => runEcho(ctx, model, PROCESSES))
-    await step(`${model.name}: modelbus client alone (canned reply)`, () => runClientAlone(ctx, model, PROCESSES))
-    await step(`${model.name}: modelbus`, () => runModelbus(ctx, model, model.name === "iris"))
-    await step(`${model.name}: anti-pattern (load per request)`, () => runLoadPerRequest(ctx, model, PROCESSES))
-    await step(`${model.name}: peer (Moleculer)`, () => runMoleculer(ctx, model, PROCESSES))
+    if (!targetsOnly) {
+      await step(`${model.name}: in-process ceiling`, () => runCeiling(ctx, model, PROCESSES))
+      await step(`${model.name}: messaging ceiling (NATS echo)`, () => runEcho(ctx, model, PROCESSES))
+      await step(`${model.name}: modelbus client alone (canned reply)`, () => runClientAlone(ctx, model, PROCESSES))
+      await step(`${model.name}: modelbus`, () => runModelbus(ctx, model, model.name === "iris"))
+      await step(`${model.name}: anti-pattern (load per request)`, () => runLoadPerRequest(ctx, model, PROCESSES))
+      await step(`${model.name}: peer (Moleculer)`, () => runMoleculer(ctx, model, PROCESSES))
+    }
     await step(`${model.name}: targets, interleaved rounds`, async () => {
       interleaved.push(await runInterleaved(ctx, model, PROCESSES, quick ? 2 : INTERLEAVED_ROUNDS))
     })

@@ -44,8 +44,6 @@ export interface BatchContext {
 
 interface Queued extends Job {
   readonly rows: number
-  /** Filled in only when the job is compared for a shared batch. */
-  key?: string
   /** Set when the job was answered with an error (read only for its trace). */
   failure?: DeadlineExceeded | InferenceFailed | undefined
 }
@@ -56,11 +54,27 @@ interface CallTimes {
   end: number
 }
 
-/** Requests can share a call when their non-batch dimensions and requested outputs agree. */
-const keyOf = (job: Job): string => {
-  let key = job.outputs === undefined ? "*" : job.outputs.join(",")
-  for (const name in job.inputs) key += `|${name}:${job.inputs[name]!.shape.slice(1).join("x")}`
-  return key
+const sameOutputs = (a: ReadonlyArray<string> | undefined, b: ReadonlyArray<string> | undefined): boolean => {
+  if (a === b) return true
+  if (a === undefined || b === undefined || a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/**
+ * Requests can share a call when their non-batch dimensions and requested outputs agree (both were
+ * checked against one signature, so they have the same input names and dtypes). Compared in place:
+ * no key is built per request.
+ */
+export const canShareCall = (a: Job, b: Job): boolean => {
+  if (!sameOutputs(a.outputs, b.outputs)) return false
+  for (const name in a.inputs) {
+    const x = a.inputs[name]!.shape
+    const y = b.inputs[name]?.shape
+    if (y === undefined || x.length !== y.length) return false
+    for (let d = 1; d < x.length; d++) if (x[d] !== y[d]) return false
+  }
+  return true
 }
 
 const rowsOf = (job: Job): number => {
@@ -260,23 +274,24 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
     }
   }
 
-  /** The next batch: the oldest request and the later ones that fit with it. */
+  /** The next batch: the oldest request and the later ones that fit with it (one pass; the rest keep their order). */
   const take = (): Array<Queued> => {
-    const first = queue.shift()!
+    const first = queue[0]!
+    if (queue.length === 1 || maxBatchSize <= 1 || !batchable()) {
+      queue.shift()
+      return [first]
+    }
     const batch = [first]
-    if (queue.length === 0 || maxBatchSize <= 1 || !batchable()) return batch
     let rows = first.rows
-    first.key ??= keyOf(first)
-    const key = first.key
-    for (let i = 0; i < queue.length && rows < maxBatchSize; ) {
+    let kept = 0
+    for (let i = 1; i < queue.length; i++) {
       const next = queue[i]!
-      if (rows + next.rows <= maxBatchSize) next.key ??= keyOf(next)
-      if (rows + next.rows <= maxBatchSize && next.key === key) {
+      if (rows + next.rows <= maxBatchSize && canShareCall(first, next)) {
         batch.push(next)
         rows += next.rows
-        queue.splice(i, 1)
-      } else i++
+      } else queue[kept++] = next
     }
+    queue.length = kept
     return batch
   }
 
@@ -313,7 +328,18 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
   /** Queues a checked request; it counts as in flight until answered. */
   const submit = (job: Job): void => {
     ctx.stats.inflight++
-    queue.push({ ...job, rows: rowsOf(job), failure: undefined })
+    // a literal of one shape (not a spread): every queued request shares one hidden class
+    queue.push({
+      msg: job.msg,
+      encoding: job.encoding,
+      inputs: job.inputs,
+      outputs: job.outputs,
+      deadline: job.deadline,
+      arrived: job.arrived,
+      trace: job.trace,
+      rows: rowsOf(job),
+      failure: undefined
+    })
     schedule()
   }
 

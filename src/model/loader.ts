@@ -57,52 +57,77 @@ type RunTensors = (
 const asList = (result: tf.Tensor | Array<tf.Tensor> | tf.NamedTensorMap): Array<tf.Tensor> =>
   result instanceof tf.Tensor ? [result] : Array.isArray(result) ? result : Object.values(result)
 
-const toHost = async (tensor: tf.Tensor, name: string): Promise<HostTensor> => {
+/** An output tensor's values in host memory: read synchronously (every Node.js backend computes on the CPU side, so `data()` would only add a promise hop). */
+const toHost = (tensor: tf.Tensor, name: string): HostTensor => {
   const { dtype } = tensor
   if (dtype !== "float32" && dtype !== "int32" && dtype !== "bool") {
     throw new Error(`output ${name} has dtype ${dtype}; modelbus serves float32, int32 and bool tensors`)
   }
-  const data = (await tensor.data()) as TensorData
-  return { dtype, shape: tensor.shape, data }
+  return { dtype, shape: tensor.shape, data: tensor.dataSync() as TensorData }
 }
 
-/** Wraps a tf model runner into LoadedModel.predict's contract: host in, host out, nothing leaked. */
+/** The host tensors of `outputs` keyed by the `wanted` names. */
+const hostOutputs = (outputs: ReadonlyArray<tf.Tensor>, wanted: ReadonlyArray<string>): Record<string, HostTensor> => {
+  const result: Record<string, HostTensor> = {}
+  for (let i = 0; i < wanted.length; i++) {
+    const name = wanted[i]!
+    const tensor = outputs[i]
+    if (tensor === undefined) throw new Error(`the model returned no tensor for output ${name}`)
+    result[name] = toHost(tensor, name)
+  }
+  return result
+}
+
+/**
+ * Wraps a tf model runner into LoadedModel.predict's contract: host in, host out, nothing leaked.
+ * A runner that computes synchronously is read back in the same turn (no promise hop but the one returned).
+ */
 const hostPredictor = (signature: ModelSignature, run: RunTensors): LoadedModel["predict"] => {
   const allOutputs = signature.outputs.map((spec) => spec.name)
-  return async (inputs, outputNames) => {
+  return (inputs, outputNames) => {
     const wanted = outputNames ?? allOutputs
     const created: Array<tf.Tensor> = []
+    const disposeAll = () => {
+      for (const tensor of created) tensor.dispose()
+    }
+    let pending = false
     try {
       for (const spec of signature.inputs) {
         const input = inputs[spec.name]
         if (input === undefined) throw new Error(`missing input ${spec.name}`)
         created.push(tf.tensor(input.data, input.shape as Array<number>, input.dtype))
       }
-      const outputs = await run(created.slice(), wanted)
-      created.push(...outputs)
-      const result: Record<string, HostTensor> = {}
-      for (let i = 0; i < wanted.length; i++) {
-        const name = wanted[i]!
-        const tensor = outputs[i]
-        if (tensor === undefined) throw new Error(`the model returned no tensor for output ${name}`)
-        result[name] = await toHost(tensor, name)
+      const ran = run(created.slice(), wanted)
+      if (!(ran instanceof Promise)) {
+        created.push(...ran)
+        return Promise.resolve(hostOutputs(ran, wanted))
       }
-      return result
+      pending = true
+      return ran
+        .then((outputs) => {
+          created.push(...outputs)
+          return hostOutputs(outputs, wanted)
+        })
+        .finally(disposeAll)
+    } catch (cause) {
+      return Promise.reject(cause)
     } finally {
-      for (const tensor of created) tensor.dispose()
+      if (!pending) disposeAll()
     }
   }
 }
 
 /**
- * Layers: predictOnBatch (one pass, input checks kept; `predict` would split the batch
- * into chunks of 32 and concatenate, several times slower) computes every output; the
- * wanted ones are picked by position.
+ * Layers: `execute` on the model's output tensors (one pass, every output; `predict` would split the
+ * batch into chunks of 32 and concatenate, and `predictOnBatch` slices and concatenates a batch of
+ * one chunk, two copies per call); the wanted ones are picked by position. Inputs were checked
+ * against the signature before they got here.
  */
 const layersRunner = (model: tf.LayersModel, signature: ModelSignature): RunTensors => {
   const position = new Map(signature.outputs.map((spec, i) => [spec.name, i]))
+  const symbolic = model.outputs.map((output) => output.name)
   return (inputs, wanted) => {
-    const all = asList(model.predictOnBatch(inputs.length === 1 ? inputs[0]! : inputs))
+    const all = tf.tidy(() => asList(model.execute(inputs.length === 1 ? inputs[0]! : inputs, symbolic)))
     const picked = wanted.map((name) => {
       const tensor = all[position.get(name) ?? -1]
       if (tensor === undefined) throw new Error(`unknown output ${name}`)
