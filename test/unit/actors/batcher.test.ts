@@ -2,7 +2,13 @@
 // with their own rows; a model that ignores the batch falls back to one call each; late requests
 // are refused unrun; a failing model fails each request; the in-flight count returns to 0.
 import { describe, expect, it } from "vitest"
-import { type BatchContext, initialBatchLimit, type Job, makeBatcher } from "../../../src/actors/batcher.js"
+import {
+  type BatchContext,
+  canShareCall,
+  initialBatchLimit,
+  type Job,
+  makeBatcher
+} from "../../../src/actors/batcher.js"
 import { servingModel } from "../../../src/actors/servingModel.js"
 import { actorStats } from "../../../src/actors/stats.js"
 import type { HostTensor } from "../../../src/protocol/tensor.js"
@@ -25,13 +31,18 @@ const setup = (predict: Predict, maxBatchSize = 32) => {
     }
   }
   const batcher = makeBatcher(ctx, { maxBatchSize, maxDelayMs: 0 }, () => true)
-  const submit = (x: HostTensor, deadline = Number.POSITIVE_INFINITY, arrived = performance.now()): FakeMsg => {
+  const submit = (
+    x: HostTensor,
+    deadline = Number.POSITIVE_INFINITY,
+    arrived = performance.now(),
+    outputs?: ReadonlyArray<string>
+  ): FakeMsg => {
     const fake = fakeMsg({})
     const job: Job = {
       msg: fake.msg,
       encoding: "json",
       inputs: { x },
-      outputs: undefined,
+      outputs,
       deadline,
       arrived
     }
@@ -80,6 +91,42 @@ describe("makeBatcher", () => {
     // the second request arrived 50 ms before it was submitted: its time counts from then
     expect(b.stats.processingMs).toBeGreaterThan(50)
     expect(b.stats.processingMs).toBeLessThanOrEqual(2 * elapsed + 50)
+  })
+
+  it("batches only requests that can share a call, oldest first, the others keeping their order", async () => {
+    const b = setup(async (inputs) => rowSums(inputs))
+    const done = b.idle()
+    const any = Number.POSITIVE_INFINITY
+    const fakes = [
+      b.submit(xRows(1, 1)),
+      b.submit(xRows(2, 2), any, performance.now(), ["y"]),
+      b.submit(xRows(1, 3)),
+      b.submit(xRows(1, 4), any, performance.now(), ["y"]),
+      b.submit(xRows(3, 5))
+    ]
+    await done
+    // the default outputs (1 + 1 + 3 rows), then the two asking for ["y"] (2 + 1 rows)
+    expect(b.calls).toEqual([5, 3])
+    expect(fakes.map((f) => f.answers.length)).toEqual([1, 1, 1, 1, 1])
+    expect(answerOf(fakes[2]!)).toEqual([6])
+    expect(answerOf(fakes[4]!)).toEqual([10, 21, 32])
+  })
+
+  it("shares a call only between the same non-batch dimensions and the same requested outputs", () => {
+    const job = (x: HostTensor, outputs?: ReadonlyArray<string>): Job => ({
+      msg: fakeMsg({}).msg,
+      encoding: "json",
+      inputs: { x },
+      outputs,
+      deadline: 0,
+      arrived: 0
+    })
+    const wide: HostTensor = { dtype: "float32", shape: [1, 3], data: new Float32Array(3) }
+    expect(canShareCall(job(xRows(1)), job(xRows(4)))).toBe(true)
+    expect(canShareCall(job(xRows(1)), job(wide))).toBe(false)
+    expect(canShareCall(job(xRows(1), ["y"]), job(xRows(2), ["y"]))).toBe(true)
+    expect(canShareCall(job(xRows(1), ["y"]), job(xRows(2)))).toBe(false)
+    expect(canShareCall(job(xRows(1), ["y", "z"]), job(xRows(2), ["z", "y"]))).toBe(false)
   })
 
   it("never puts more than maxBatchSize rows in one call", async () => {
