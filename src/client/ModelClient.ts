@@ -168,10 +168,10 @@ export const clientMetrics = {
 const TRACEPARENT_HEADER = "traceparent"
 
 /** The caller's current span (its parent span for what it calls), unless propagation is disabled there. */
-const currentSpan = Effect.withFiberSucceed((fiber): Tracer.AnySpan | undefined => {
-  const span = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
+const propagatedSpan = (context: Context.Context<never>): Tracer.AnySpan | undefined => {
+  const span = Context.getOrUndefined(context, Tracer.ParentSpan)
   return span === undefined || Context.get(span.annotations, Tracer.DisablePropagation) ? undefined : span
-})
+}
 
 const readReply = (msg: Msg, subject: string): Effect.Effect<InferReply, InferError> => {
   const decoded = decodeReply(msg.data, encodingOfMessage(msg))
@@ -215,11 +215,6 @@ export const clientOn = (
   }
 
   const counts = { requests: 0, attempts: 0, retries: 0, failures: 0 }
-  const countRetry = Metric.update(clientMetrics.retries, 1)
-  const countFailure = Effect.andThen(
-    Effect.sync(() => void counts.failures++),
-    Metric.update(clientMetrics.failures, 1)
-  )
 
   /** NATS says no responders both when nobody serves `model` and when every replica is full; presence tells them apart. */
   const classify = (model: string, noResponders: NoResponders): Effect.Effect<never, NoResponders | Overloaded> =>
@@ -239,38 +234,51 @@ export const clientOn = (
     return h
   }
 
+  // the reply is decoded as it arrives, inside the request's own step
   const send = (to: string, model: string, body: Uint8Array, timeout: number, sendHeaders: MsgHdrs | undefined) =>
-    requester.request(to, body, timeout, sendHeaders).pipe(
-      Effect.catchTag("NoResponders", (e) => classify(model, e)),
-      Effect.flatMap((msg) => readReply(msg, to))
-    )
+    requester
+      .request(to, body, timeout, sendHeaders, (msg) => readReply(msg, to))
+      .pipe(Effect.catchTag("NoResponders", (e) => classify(model, e)))
 
-  const infer = Effect.fnUntraced(
-    function* (model: string, inputs: InferInputs, opts?: InferOptions) {
+  /**
+   * One call in as few runtime steps as the work allows (this is the client's hot path): counters and
+   * metrics are updated in place with the fiber's context, the body is encoded before the first attempt.
+   */
+  const infer = (model: string, inputs: InferInputs, opts?: InferOptions): Effect.Effect<InferReply, InferError> =>
+    Effect.withFiber((fiber) => {
+      const context = fiber.context
       counts.requests++
-      yield* Metric.update(clientMetrics.requests, 1)
+      clientMetrics.requests.updateUnsafe(1, context)
+      const gaveUp = (error: InferError): InferError => {
+        counts.failures++
+        clientMetrics.failures.updateUnsafe(1, context)
+        return error
+      }
       const to = subject.infer(model)
       const plan = planFor(opts)
       const timeout = plan.policy.attemptTimeoutMs
-      const body = yield* Effect.try({
-        try: () => encodeRequest(inputs, opts?.outputs, encoding, timeout),
-        catch: (cause) =>
-          new BadInput({
-            message: `cannot encode the inputs for ${to}: ${messageOf(cause)}`
-          })
-      })
+      let body: Uint8Array
+      try {
+        body = encodeRequest(inputs, opts?.outputs, encoding, timeout)
+      } catch (cause) {
+        return Effect.fail(gaveUp(new BadInput({ message: `cannot encode the inputs for ${to}: ${messageOf(cause)}` })))
+      }
       // A span of the caller's, if the call runs inside one: a context lookup, no allocation otherwise.
-      const parent = yield* currentSpan
+      const parent = propagatedSpan(context)
       const sendHeaders = parent === undefined ? headers : tracedHeaders(parent)
-      return yield* retrying((n) => {
-        counts.attempts++
-        if (n === 1) return send(to, model, body, timeout, sendHeaders)
-        counts.retries++
-        return Effect.andThen(countRetry, send(to, model, body, timeout, sendHeaders))
-      }, plan)
-    },
-    Effect.tapError(() => countFailure)
-  )
+      return retrying(
+        (n) => {
+          counts.attempts++
+          if (n > 1) {
+            counts.retries++
+            clientMetrics.retries.updateUnsafe(1, context)
+          }
+          return send(to, model, body, timeout, sendHeaders)
+        },
+        plan,
+        gaveUp
+      )
+    })
 
   const inferMany = (model: string, inputs: ReadonlyArray<InferInputs>, opts?: InferOptions) =>
     Effect.forEach(inputs, (i) => infer(model, i, opts), { concurrency: "unbounded" })

@@ -6,10 +6,13 @@ import { permissionDeniedOf } from "../nats/permissions.js"
 import { ConnectionError, NoResponders, PayloadTooLarge, type PermissionDenied, Timeout } from "../protocol/errors.js"
 import { messageOf } from "../protocol/values.js"
 
-type Outcome = Effect.Effect<Msg, Timeout | NoResponders | ConnectionError | PayloadTooLarge | PermissionDenied>
+export type RequestError = Timeout | NoResponders | ConnectionError | PayloadTooLarge | PermissionDenied
+type Outcome = Effect.Effect<Msg, RequestError>
 
 interface Pending {
   readonly resume: (outcome: Outcome) => void
+  /** What the caller makes of its reply, run as the reply is settled (no extra step per call). */
+  readonly read: ((msg: Msg) => Effect.Effect<unknown, unknown>) | undefined
   readonly deadline: number
   readonly subject: string
   readonly timeoutMs: number
@@ -19,8 +22,20 @@ interface Pending {
 const SWEEP_MS = 10
 
 export interface Requester {
-  /** Publishes `body` to `subject` with a reply token and waits for the reply, or a typed failure. */
-  readonly request: (subject: string, body: Uint8Array, timeoutMs: number, headers?: MsgHdrs) => Outcome
+  /**
+   * Publishes `body` to `subject` with a reply token and waits for the reply, or a typed failure;
+   * with `read`, succeeds with what `read` makes of the reply (decoded as it arrives).
+   */
+  readonly request: {
+    (subject: string, body: Uint8Array, timeoutMs: number, headers?: MsgHdrs): Outcome
+    <A, E>(
+      subject: string,
+      body: Uint8Array,
+      timeoutMs: number,
+      headers: MsgHdrs | undefined,
+      read: (msg: Msg) => Effect.Effect<A, E>
+    ): Effect.Effect<A, E | RequestError>
+  }
   /** Fails every pending request (and any later one) with ConnectionError and unsubscribes the inbox; idempotent. */
   readonly close: () => void
   /**
@@ -87,13 +102,20 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
       if (msg.headers?.hasError === true && msg.headers.code === 503 && msg.data.byteLength === 0) {
         settle(id, Effect.fail(new NoResponders({ message: `no replica is serving ${p.subject}`, subject: p.subject })))
       } else {
-        settle(id, Effect.succeed(msg))
+        pending.delete(id)
+        p.resume(p.read === undefined ? Effect.succeed(msg) : (p.read(msg) as Outcome))
       }
     }
   })
 
-  const request = (subject: string, body: Uint8Array, timeoutMs: number, headers?: MsgHdrs): Outcome =>
-    Effect.callback<Msg, Timeout | NoResponders | ConnectionError | PayloadTooLarge | PermissionDenied>((resume) => {
+  const request = (
+    subject: string,
+    body: Uint8Array,
+    timeoutMs: number,
+    headers?: MsgHdrs,
+    read?: (msg: Msg) => Effect.Effect<unknown, unknown>
+  ): Outcome =>
+    Effect.callback<Msg, RequestError>((resume) => {
       if (closed) {
         resume(Effect.fail(new ConnectionError({ message: "the client was closed" })))
         return
@@ -103,7 +125,7 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
         return
       }
       const id = ++next
-      pending.set(id, { resume, deadline: performance.now() + timeoutMs, subject, timeoutMs })
+      pending.set(id, { resume, read, deadline: performance.now() + timeoutMs, subject, timeoutMs })
       const limit = nc.info?.max_payload
       if (limit !== undefined && body.byteLength > limit) {
         settle(
@@ -172,5 +194,5 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
     if (!replies.isClosed()) replies.unsubscribe()
   }
 
-  return { request, close, abandon, deny }
+  return { request: request as Requester["request"], close, abandon, deny }
 }

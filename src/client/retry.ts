@@ -106,16 +106,17 @@ export const withAttempts = (error: InferError, attempts: number): InferError =>
  * Runs `attempt` (given its 1-based number) and, while it fails with a retryable error, again under
  * the plan's schedule. The first attempt runs without stepping any schedule, so a call that
  * succeeds at once costs one `catch` more than no retry at all. Fails with the last error, stamped
- * with the attempts made.
+ * with the attempts made and passed through `gaveUp` (where a caller counts its failures).
  */
 export const retrying = <A>(
   attempt: (n: number) => Effect.Effect<A, InferError>,
-  plan: RetryPlan
+  plan: RetryPlan,
+  gaveUp: (error: InferError) => InferError = (error) => error
 ): Effect.Effect<A, InferError> => {
   let made = 0
   const next = Effect.suspend(() => attempt(++made))
   return Effect.catch(next, (error) => {
-    if (plan.schedule === undefined || !isRetryable(error)) return Effect.fail(withAttempts(error, made))
+    if (plan.schedule === undefined || !isRetryable(error)) return Effect.fail(gaveUp(withAttempts(error, made)))
     // Hand the schedule the failure we already have, then run the next attempts through it.
     let pending: InferError | undefined = error
     const again = Effect.suspend(() => {
@@ -126,7 +127,7 @@ export const retrying = <A>(
     })
     return again.pipe(
       Effect.retry(plan.schedule),
-      Effect.mapError((last) => withAttempts(last, made))
+      Effect.mapError((last) => gaveUp(withAttempts(last, made)))
     )
   })
 }

@@ -249,10 +249,14 @@ export const encodeRequest = (
   encoding: Encoding,
   timeoutMs?: number
 ): Uint8Array => {
-  const wire =
-    Array.isArray(inputs) || isTensorInput(inputs)
-      ? wireInput(inputs, encoding)
-      : Object.fromEntries(Object.entries(inputs).map(([name, value]) => [name, wireInput(value, encoding)]))
+  let wire: unknown
+  if (Array.isArray(inputs) || isTensorInput(inputs)) wire = wireInput(inputs, encoding)
+  else {
+    const byName = inputs as Readonly<Record<string, TensorInput | NestedArray>>
+    const named: Record<string, unknown> = {}
+    for (const name of Object.keys(byName)) named[name] = wireInput(byName[name]!, encoding)
+    wire = named
+  }
   const body: Record<string, unknown> = { inputs: wire }
   if (outputs !== undefined) body.outputs = outputs
   if (timeoutMs !== undefined) body.timeoutMs = timeoutMs
