@@ -105,6 +105,16 @@ const readValues = (dtype: DType, data: ReadonlyArray<unknown>): TensorData | st
   return typed
 }
 
+/** An array of at most MAX_RANK non-negative integers (checked in one loop: this runs for every request). */
+const isShape = (shape: unknown): shape is Array<number> => {
+  if (!Array.isArray(shape) || shape.length > MAX_RANK) return false
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i]
+    if (!Number.isSafeInteger(d) || d < 0) return false
+  }
+  return true
+}
+
 /** Reads a `{dtype, shape, data}` object into a host tensor, or a BadInput naming what is wrong. */
 export const readTensor = (raw: Record<string, unknown>, at: string, input?: string): HostTensor | BadInput => {
   const bad = (message: string) =>
@@ -112,7 +122,7 @@ export const readTensor = (raw: Record<string, unknown>, at: string, input?: str
   const { dtype, shape, data } = raw
   if (!isDType(dtype))
     return bad(`dtype: expected one of ${Object.keys(DType).join(", ")}, received ${describe(dtype)}`)
-  if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+  if (!isShape(shape)) {
     return bad(`shape: expected an array of at most ${MAX_RANK} non-negative integers, received ${describe(shape)}`)
   }
   const count = elementCount(shape)
@@ -156,12 +166,13 @@ const readInputs = (raw: unknown, maxValues: number): RequestInputs | BadInput =
   if (isRecord(raw) && !("dtype" in raw)) {
     // no prototype: a caller's "__proto__" or "constructor" is an input name like any other (and unknown)
     const values: Record<string, InputValue> = Object.create(null)
-    for (const [name, value] of Object.entries(raw)) {
-      const read = readInputValue(value, maxValues, name)
+    const names = Object.keys(raw)
+    for (const name of names) {
+      const read = readInputValue(raw[name], maxValues, name)
       if (read instanceof BadInput) return read
       values[name] = read
     }
-    if (Object.keys(values).length === 0)
+    if (names.length === 0)
       return new BadInput({ message: "inputs: expected at least one input, received an empty object" })
     return { kind: "named", values }
   }
