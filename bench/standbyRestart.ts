@@ -3,12 +3,13 @@
 // in interleaved order (on, off, off, on, …), beside the model's load time the actors report.
 //   npm run build && npx tsx bench/standbyRestart.ts [--kills=12]
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises"
-import { cpus, tmpdir } from "node:os"
+import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import type { Client } from "../src/client/index.js"
 import { adopt, killAllNow, spawnCli, stopAll } from "./lib/children.js"
 import { dist, IRIS_MODEL_DIR, RESULTS_DIR } from "./lib/paths.js"
+import { writeSection } from "./lib/sections.js"
 import { quantile } from "./lib/stats.js"
 
 const arg = (name: string, fallback: number) =>
@@ -40,6 +41,35 @@ const summary = (xs: ReadonlyArray<number>) => ({
 })
 const fmt = (s: ReturnType<typeof summary>) =>
   `median ${s.median.toFixed(0)} ms (p10 ${s.p10.toFixed(0)}, p90 ${s.p90.toFixed(0)}, min ${s.min.toFixed(0)}, max ${s.max.toFixed(0)}; n=${s.n})`
+
+/** The BENCHMARKS.md section of a run: the target beside its baseline (no standby), both from the same interleaved kills. */
+const section = (r: {
+  readonly date: string
+  readonly machine: { readonly cores: number; readonly cpu: string | undefined; readonly node: string }
+  readonly kills: number
+  readonly standbyOn: ReturnType<typeof figures> & { readonly servedByStandby: number }
+  readonly standbyOff: ReturnType<typeof figures>
+  readonly pairedRatioMedian: number
+  readonly loadAverage: ReadonlyArray<number>
+}) => {
+  const ms = (x: number) => `${x.toFixed(0)} ms`
+  const row = (label: string, f: ReturnType<typeof figures>) =>
+    `| ${label} | **${ms(f.gapMs.median)}** (${ms(f.gapMs.p10)}–${ms(f.gapMs.p90)}) | ${ms(f.startedEventMs.median)} | ${ms(f.loadMs.median)} | ${f.lostProbes} |`
+  const met = r.standbyOn.gapMs.median <= TARGET_MS
+  return [
+    "## Warm standby: a killed replica's slot served again (issue 12)",
+    "",
+    `Run by \`npx tsx bench/standbyRestart.ts --kills=${r.kills}\` on ${r.date} (Node.js ${r.machine.node}, ${r.machine.cores} cores, load average ${r.loadAverage.map((l) => l.toFixed(1)).join(" / ")} at the end). Two supervisors of a one-replica Iris model (WASM) on one nats-server, one with \`supervisor.standby: 1\` (the default) and one with \`0\`; their actors are SIGKILLed in interleaved order (on, off, off, on, …) while a client sends a request every ${PROBE_INTERVAL_MS} ms.`,
+    "",
+    "| standby | SIGKILL → next successful reply: median (p10–p90) | SIGKILL → `started` event | model load time the new actor reports (median) | probes lost to the killed process |",
+    "| --- | --- | --- | --- | --- |",
+    row("1 (default)", r.standbyOn),
+    row("0 (the baseline: a fresh process per restart)", r.standbyOff),
+    "",
+    `- Target: median ≤ ${TARGET_MS} ms with a standby: **${met ? "met" : "missed"}** (${ms(r.standbyOn.gapMs.median)} against ${ms(r.standbyOff.gapMs.median)} without; on ÷ off per round, median ${r.pairedRatioMedian.toFixed(2)}). The standby took the slot in ${r.standbyOn.servedByStandby} of ${r.kills} kills.`,
+    `- What remains with a standby: the supervisor noticing the exit, the model's load (${ms(r.standbyOn.loadMs.median)}) and the actor joining the queue group; without one, a fresh Node.js process imports TensorFlow.js and initialises WASM first.`
+  ].join("\n")
+}
 
 const measures = () => ({
   gapsMs: [] as Array<number>,
@@ -217,7 +247,8 @@ const main = async () => {
     pairedRatioMedian: quantileOf(
       on.gapsMs.map((g, i) => g / off.gapsMs[i]!),
       0.5
-    )
+    ),
+    loadAverage: loadavg()
   }
   console.log(`\nSIGKILL → next successful reply, one-replica Iris (WASM), ${KILLS} kills each, interleaved:`)
   console.log(
@@ -238,6 +269,7 @@ const main = async () => {
   const file = join(RESULTS_DIR, `standby-${report.date.replace(/:/g, "-").replace(/\.\d+Z$/, "Z")}.json`)
   await writeFile(file, `${JSON.stringify(report, null, 2)}\n`)
   console.log(`wrote ${file}`)
+  console.log(`wrote ${await writeSection("standby-restart", section(report))}`)
   for (const c of clients.values()) await c.close()
   await nc.close()
   await stopAll()
