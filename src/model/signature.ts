@@ -22,6 +22,8 @@ const nameList = (names: ReadonlyArray<string>): string =>
 const badInput = (spec: TensorSpec, message: string) =>
   new BadInput({ message: `input "${spec.name}": ${message}`, input: spec.name })
 
+const inputNames = (signature: ModelSignature): Array<string> => signature.inputs.map((spec) => spec.name)
+
 /** True when `shape` fits `spec` (same rank; every static dimension equal). */
 export const shapeFits = (spec: ReadonlyArray<number | null>, shape: ReadonlyArray<number>): boolean =>
   spec.length === shape.length && spec.every((d, i) => d === null || d === shape[i])
@@ -52,13 +54,12 @@ export const checkInputs = (
   signature: ModelSignature,
   request: InferRequest
 ): Record<string, HostTensor> | BadInput => {
-  const expectedNames = signature.inputs.map((spec) => spec.name)
   const checked: Record<string, HostTensor> = {}
   if (request.inputs.kind === "single") {
     const only = signature.inputs[0]
     if (only === undefined || signature.inputs.length !== 1) {
       return new BadInput({
-        message: `this model takes ${signature.inputs.length} named inputs (${nameList(expectedNames)}); received one unnamed input`
+        message: `this model takes ${signature.inputs.length} named inputs (${nameList(inputNames(signature))}); received one unnamed input`
       })
     }
     const tensor = checkInput(only, request.inputs.value)
@@ -67,7 +68,11 @@ export const checkInputs = (
     return checked
   }
   const values = request.inputs.values
-  const unknown = Object.keys(values).filter((name) => !expectedNames.includes(name))
+  // every named value must be an input of the model: counted first, the names listed only when one is not
+  let known = 0
+  for (const spec of signature.inputs) if (values[spec.name] !== undefined) known++
+  const expectedNames = known === Object.keys(values).length ? [] : inputNames(signature)
+  const unknown = expectedNames.length === 0 ? [] : Object.keys(values).filter((name) => !expectedNames.includes(name))
   if (unknown.length > 0) {
     return new BadInput({
       message: `unknown input ${nameList(unknown)}; this model takes ${nameList(expectedNames)}`,
@@ -79,7 +84,7 @@ export const checkInputs = (
     const value = values[spec.name]
     if (value === undefined) {
       return new BadInput({
-        message: `missing input "${spec.name}"; this model takes ${nameList(expectedNames)}`,
+        message: `missing input "${spec.name}"; this model takes ${nameList(inputNames(signature))}`,
         input: spec.name
       })
     }
