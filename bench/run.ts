@@ -105,19 +105,20 @@ const main = async (): Promise<number> => {
     }
   }
   let cliStart: CliStartResults | undefined
-  if (!targetsOnly) await step("CLI and actor start", async () => {
-    await ctx.settle()
-    cliStart = await measureCliStart({
-      natsUrl: nats.url,
-      builds: [
-        { label: "this build", dist: join(ROOT, "dist") },
-        ...(cliBaseline === undefined ? [] : [{ label: "baseline", dist: resolve(cliBaseline) }])
-      ],
-      rounds: quick ? 3 : 15,
-      log
+  if (!targetsOnly)
+    await step("CLI and actor start", async () => {
+      await ctx.settle()
+      cliStart = await measureCliStart({
+        natsUrl: nats.url,
+        builds: [
+          { label: "this build", dist: join(ROOT, "dist") },
+          ...(cliBaseline === undefined ? [] : [{ label: "baseline", dist: resolve(cliBaseline) }])
+        ],
+        rounds: quick ? 3 : 15,
+        log
+      })
+      log(cliStartTable(cliStart))
     })
-    log(cliStartTable(cliStart))
-  })
   for (const model of MODELS.filter((m) => only === undefined || only.includes(m.name))) {
     log(`\n# ${model.label}`)
     if (!targetsOnly) {
