@@ -11,18 +11,19 @@ export const ensureCnnModel = async (dir: string): Promise<boolean> => {
   if (existsSync(join(dir, "model.json"))) return false
   const { initRuntime } = await dist.runtime()
   const { folderSaveHandler } = await dist.files()
+  const tfl = await import("@tensorflow/tfjs-layers")
   const runtime = await Effect.runPromise(initRuntime("wasm"))
   const tf = runtime.tf
-  const image = tf.input({ shape: [28, 28, 1], name: "image" })
-  let x = tf.layers
+  const image = tfl.input({ shape: [28, 28, 1], name: "image" })
+  let x = tfl.layers
     .conv2d({ filters: 16, kernelSize: 3, activation: "relu", name: "conv1" })
-    .apply(image) as import("@tensorflow/tfjs").SymbolicTensor
-  x = tf.layers.maxPooling2d({ poolSize: 2, name: "pool1" }).apply(x) as typeof x
-  x = tf.layers.conv2d({ filters: 32, kernelSize: 3, activation: "relu", name: "conv2" }).apply(x) as typeof x
-  x = tf.layers.maxPooling2d({ poolSize: 2, name: "pool2" }).apply(x) as typeof x
-  x = tf.layers.flatten({ name: "flatten" }).apply(x) as typeof x
-  const digits = tf.layers.dense({ units: 10, activation: "softmax", name: "digits" }).apply(x) as typeof x
-  const model = tf.model({ inputs: image, outputs: digits, name: "bench_cnn" })
+    .apply(image) as import("@tensorflow/tfjs-layers").SymbolicTensor
+  x = tfl.layers.maxPooling2d({ poolSize: 2, name: "pool1" }).apply(x) as typeof x
+  x = tfl.layers.conv2d({ filters: 32, kernelSize: 3, activation: "relu", name: "conv2" }).apply(x) as typeof x
+  x = tfl.layers.maxPooling2d({ poolSize: 2, name: "pool2" }).apply(x) as typeof x
+  x = tfl.layers.flatten({ name: "flatten" }).apply(x) as typeof x
+  const digits = tfl.layers.dense({ units: 10, activation: "softmax", name: "digits" }).apply(x) as typeof x
+  const model = tfl.model({ inputs: image, outputs: digits, name: "bench_cnn" })
   // Glorot-uniform-like values from a seeded generator, so every run builds the same model.
   const random = seededRandom(20_251_125)
   const weights = model.getWeights().map((w) => {

@@ -44,7 +44,7 @@ export const describeMachine = (natsBinary = process.env.NATS_SERVER_BIN ?? "nat
     natsServer,
     packages: Object.fromEntries(
       [
-        "@tensorflow/tfjs",
+        "@tensorflow/tfjs-core",
         "@tensorflow/tfjs-backend-wasm",
         "@tensorflow/tfjs-node",
         "@nats-io/transport-node",

@@ -4,7 +4,7 @@
 import { mkdir, writeFile } from "node:fs/promises"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
-import * as tf from "@tensorflow/tfjs"
+import { loadLayersModel } from "@tensorflow/tfjs-layers"
 import { Effect } from "effect"
 import { folderLoadHandler, modelJsonFile, weightsFile } from "../../src/model/files.js"
 import { initRuntime } from "../../src/model/runtime.js"
@@ -59,7 +59,7 @@ const tensorSignature = (name: string, shape: ReadonlyArray<number>) => ({
 
 const main = Effect.gen(function* () {
   yield* initRuntime()
-  const layers = yield* Effect.promise(() => tf.loadLayersModel(folderLoadHandler(layersFolder)))
+  const layers = yield* Effect.promise(() => loadLayersModel(folderLoadHandler(layersFolder)))
   const weights: Array<Weight> = []
   for (const layer of ["hidden", "species"]) {
     const [kernel, bias] = layers.getLayer(layer).getWeights()

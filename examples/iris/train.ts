@@ -2,7 +2,8 @@
 // the standardisation folded into the first layer, so raw cm measurements go in.
 // Run: npx tsx examples/iris/train.ts
 import { fileURLToPath } from "node:url"
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
+import * as tfl from "@tensorflow/tfjs-layers"
 import { Effect } from "effect"
 import { folderSaveHandler } from "../../src/model/files.js"
 import { initRuntime, requestedBackend } from "../../src/model/runtime.js"
@@ -32,30 +33,30 @@ const shuffled = <A>(items: ReadonlyArray<A>, random: () => number): Array<A> =>
 }
 
 /** The serving architecture; layer names are the signature's input/output names. */
-const irisModel = (): tf.LayersModel => {
-  const measurements = tf.input({ shape: [4], name: "measurements" })
-  const hidden = tf.layers
+const irisModel = (): tfl.LayersModel => {
+  const measurements = tfl.input({ shape: [4], name: "measurements" })
+  const hidden = tfl.layers
     .dense({
       units: 16,
       activation: "relu",
       name: "hidden",
-      kernelInitializer: tf.initializers.glorotUniform({ seed: 7 })
+      kernelInitializer: tfl.initializers.glorotUniform({ seed: 7 })
     })
-    .apply(measurements) as tf.SymbolicTensor
-  const species = tf.layers
+    .apply(measurements) as tfl.SymbolicTensor
+  const species = tfl.layers
     .dense({
       units: irisClasses.length,
       activation: "softmax",
       name: "species",
-      kernelInitializer: tf.initializers.glorotUniform({ seed: 11 })
+      kernelInitializer: tfl.initializers.glorotUniform({ seed: 11 })
     })
-    .apply(hidden) as tf.SymbolicTensor
-  return tf.model({ inputs: measurements, outputs: species, name: "iris" })
+    .apply(hidden) as tfl.SymbolicTensor
+  return tfl.model({ inputs: measurements, outputs: species, name: "iris" })
 }
 
-const accuracy = (model: tf.LayersModel, x: tf.Tensor2D, labels: ReadonlyArray<number>): number =>
+const accuracy = (model: tfl.LayersModel, x: tf.Tensor2D, labels: ReadonlyArray<number>): number =>
   tf.tidy(() => {
-    const predicted = (model.predict(x) as tf.Tensor).argMax(-1).dataSync()
+    const predicted = tf.argMax(model.predict(x) as tf.Tensor, -1).dataSync()
     return labels.filter((label, i) => predicted[i] === label).length / labels.length
   })
 
@@ -75,9 +76,9 @@ const main = Effect.gen(function* () {
   const raw = (rows: ReadonlyArray<number>) => tf.tensor2d(rows.map((i) => [...iris.measurements[i]!]))
   const labels = (rows: ReadonlyArray<number>) => rows.map((i) => iris.species[i]!)
   const xTrainRaw = raw(trainRows)
-  const mean = xTrainRaw.mean(0)
-  const std = xTrainRaw.sub(mean).square().mean(0).sqrt()
-  const standardise = (x: tf.Tensor2D) => x.sub(mean).div(std) as tf.Tensor2D
+  const mean = tf.mean(xTrainRaw, 0)
+  const std = tf.sqrt(tf.mean(tf.square(tf.sub(xTrainRaw, mean)), 0))
+  const standardise = (x: tf.Tensor2D) => tf.div(tf.sub(x, mean), std) as tf.Tensor2D
 
   const model = irisModel()
   model.compile({ optimizer: tf.train.adam(learningRate), loss: "categoricalCrossentropy", metrics: ["accuracy"] })
@@ -92,9 +93,9 @@ const main = Effect.gen(function* () {
 
   // Fold (x - mean) / std into the first layer: W' = W / std (per input row), b' = b - (mean / std)·W.
   const [kernel, bias] = model.getLayer("hidden").getWeights() as [tf.Tensor2D, tf.Tensor1D]
-  const scale = tf.tensor1d(Array.from(std.dataSync())).reshape([4, 1])
-  const foldedKernel = kernel.div(scale)
-  const foldedBias = bias.sub(mean.div(std).reshape([1, 4]).matMul(kernel).reshape([16]))
+  const scale = tf.reshape(tf.tensor1d(Array.from(std.dataSync())), [4, 1])
+  const foldedKernel = tf.div(kernel, scale)
+  const foldedBias = tf.sub(bias, tf.reshape(tf.matMul(tf.reshape(tf.div(mean, std), [1, 4]), kernel), [16]))
   const serving = irisModel()
   serving.getLayer("hidden").setWeights([foldedKernel, foldedBias])
   serving.getLayer("species").setWeights(model.getLayer("species").getWeights())

@@ -1,8 +1,8 @@
 // Model folders on disk as TensorFlow.js IO handlers: read model.json + its weight files,
-// write model.json + weights.bin. Plain @tensorflow/tfjs has no file:// handler of its own.
+// write model.json + weights.bin. @tensorflow/tfjs-core has no file:// handler of its own.
 import { mkdir, writeFile } from "node:fs/promises"
 import path from "node:path"
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
 import { concatenate, modelJsonFile, readModelJson, readWeights, weightsFile } from "./modelFolder.js"
 
 export { modelJsonFile, readModelJson, readWeights, weightsFile } from "./modelFolder.js"

@@ -1,7 +1,6 @@
 // Loading a model folder (TF.js Layers or Graph format) into a LoadedModel: its signature
 // and a predict that turns host tensors into host tensors, leaving no tf tensor behind.
 import path from "node:path"
-import * as tf from "@tensorflow/tfjs"
 import * as Effect from "effect/Effect"
 import type { HostTensor, TensorData } from "../protocol/tensor.js"
 import { messageOf } from "../protocol/values.js"
@@ -19,6 +18,7 @@ import {
   probeInputs,
   type TensorSpec
 } from "./specs.js"
+import * as tf from "./tf.js"
 
 export type { ModelSignature, TensorSpec } from "./specs.js"
 

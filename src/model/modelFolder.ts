@@ -1,8 +1,8 @@
 // A model folder on disk without TensorFlow.js: model.json read and checked, weight paths kept inside
-// the folder, weight files read in manifest order (the types only come from @tensorflow/tfjs).
+// the folder, weight files read in manifest order (the types only come from @tensorflow/tfjs-core).
 import { readFile, stat } from "node:fs/promises"
 import path from "node:path"
-import type * as tf from "@tensorflow/tfjs"
+import type * as tf from "@tensorflow/tfjs-core"
 import { isRecord, messageOf } from "../protocol/values.js"
 
 type ModelJSON = tf.io.ModelJSON

@@ -2,7 +2,9 @@
 // tfjs-node, else WASM, else pure-JS cpu), chosen once, forced by MODELBUS_BACKEND.
 import { createRequire } from "node:module"
 import path from "node:path"
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
+// Registers the pure-JS 'cpu' backend, the last fallback; WASM and tfjs-node are imported only when tried.
+import "@tensorflow/tfjs-backend-cpu"
 import * as Effect from "effect/Effect"
 import { messageOf } from "../protocol/values.js"
 import { BackendUnavailable } from "./errors.js"
@@ -14,7 +16,7 @@ export const BackendName = {
 } as const
 export type BackendName = (typeof BackendName)[keyof typeof BackendName]
 
-/** The tfjs module every model of this process runs on, and the backend it is set to. */
+/** The tfjs-core module every model of this process runs on, and the backend it is set to. */
 export interface Runtime {
   readonly tf: typeof tf
   readonly backend: BackendName
@@ -63,7 +65,7 @@ const activateTensorflow = async (): Promise<void> => {
   }
   if (tf.engine().registryFactory.tensorflow === undefined) {
     throw new Error(
-      "@tensorflow/tfjs-node loaded but registered no 'tensorflow' backend with this @tensorflow/tfjs " +
+      "@tensorflow/tfjs-node loaded but registered no 'tensorflow' backend with this @tensorflow/tfjs-core " +
         "(two copies of @tensorflow/tfjs-core are installed; align their versions)"
     )
   }

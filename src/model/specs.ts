@@ -1,6 +1,7 @@
 // A model's signature — named, typed, shaped inputs and outputs — as read from a loaded
 // Layers or Graph model and its model.json. Pure functions; failures are thrown Errors.
-import type * as tf from "@tensorflow/tfjs"
+import type { GraphModel } from "@tensorflow/tfjs-converter"
+import type { LayersModel } from "@tensorflow/tfjs-layers"
 import { allocate, type DType, elementCount, type HostTensor, isDType } from "../protocol/tensor.js"
 import { isRecord } from "../protocol/values.js"
 import type { ModelFormat } from "./format.js"
@@ -48,7 +49,7 @@ const servedDType = (dtype: string | undefined, what: string): DType => {
  * Layers models: each input is named after its InputLayer and each output after the layer
  * that produces it — the names in model.json's `input_layers` / `output_layers`.
  */
-export const layersSignature = (model: tf.LayersModel): ModelSignature => {
+export const layersSignature = (model: LayersModel): ModelSignature => {
   const inputNames = uniqueNames(model.inputNames)
   const outputNames = uniqueNames(model.outputNames)
   return {
@@ -118,7 +119,7 @@ const graphSpec = (
  * the signature, else they stay partial (for a probe run to fill in). Inputs may not.
  */
 export const graphSpecs = (
-  model: tf.GraphModel,
+  model: GraphModel,
   signature: unknown
 ): { inputs: Array<TensorSpec>; outputs: Array<PartialTensorSpec> } => {
   const table = isRecord(signature) ? signature : {}

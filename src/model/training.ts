@@ -1,7 +1,8 @@
 // Training a copy of a Layers model off the serving path (the seed's `update_model(X, y)`): load
 // a fresh trainable model from its artifacts, fit it, and return the new artifacts and the loss.
 import { rm } from "node:fs/promises"
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
+import { loadLayersModel } from "@tensorflow/tfjs-layers"
 import * as Effect from "effect/Effect"
 import { BadInput } from "../protocol/errors.js"
 import type { FitOptions } from "../protocol/fit.js"
@@ -39,7 +40,7 @@ export const trainCopy = (
               message: "fit needs a Layers model; this model is a Graph model (convert and push new artifacts instead)"
             })
           }
-          const model = await tf.loadLayersModel(folderLoadHandler(folder.dir))
+          const model = await loadLayersModel(folderLoadHandler(folder.dir))
           const saved = (json as { trainingConfig?: { loss?: unknown } }).trainingConfig?.loss
           model.compile({
             optimizer: tf.train.adam(options.learningRate ?? 0.01),

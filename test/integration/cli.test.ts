@@ -6,7 +6,7 @@ import { mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { connect } from "@nats-io/transport-node"
-import * as tf from "@tensorflow/tfjs"
+import * as tfl from "@tensorflow/tfjs-layers"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type LocalNatsServer, startLocalNatsServer } from "../../src/cli/natsServer.js"
@@ -250,10 +250,10 @@ describe("modelbus CLI", () => {
 
       // A model of ~1.3 MB uploads in 128 KiB chunks: on a pipe, a line per quarter and no carriage return.
       await Effect.runPromise(initRuntime("wasm"))
-      const wide = tf.sequential({
+      const wide = tfl.sequential({
         layers: [
-          tf.layers.dense({ inputShape: [4], units: 40_000, activation: "relu", name: "wide" }),
-          tf.layers.dense({ units: 3, activation: "softmax", name: "species" })
+          tfl.layers.dense({ inputShape: [4], units: 40_000, activation: "relu", name: "wide" }),
+          tfl.layers.dense({ units: 3, activation: "softmax", name: "species" })
         ]
       })
       const wideDir = await mkdtemp(join(tmpdir(), "modelbus-wide-"))

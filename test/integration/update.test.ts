@@ -5,7 +5,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Objm } from "@nats-io/obj"
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
-import * as tf from "@tensorflow/tfjs"
+import * as tfl from "@tensorflow/tfjs-layers"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startLocalNatsServer } from "../../src/cli/natsServer.js"
@@ -353,11 +353,11 @@ describe("update-model", () => {
 
   it("rolls out a model of a few MB", async () => {
     await Effect.runPromise(initRuntime("wasm"))
-    const big = tf.sequential({
+    const big = tfl.sequential({
       layers: [
-        tf.layers.dense({ inputShape: [4], units: 1024, activation: "relu", name: "wide1" }),
-        tf.layers.dense({ units: 1024, activation: "relu", name: "wide2" }),
-        tf.layers.dense({ units: 3, activation: "softmax", name: "species" })
+        tfl.layers.dense({ inputShape: [4], units: 1024, activation: "relu", name: "wide1" }),
+        tfl.layers.dense({ units: 1024, activation: "relu", name: "wide2" }),
+        tfl.layers.dense({ units: 3, activation: "softmax", name: "species" })
       ]
     })
     const dir = await mkdtemp(join(tmpdir(), "modelbus-big-"))

@@ -3,7 +3,8 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import path from "node:path"
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
+import * as tfl from "@tensorflow/tfjs-layers"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { folderLoadHandler, folderSaveHandler, readModelJson, readWeights } from "../../../src/model/files.js"
@@ -20,10 +21,10 @@ afterAll(async () => {
   await rm(scratch, { recursive: true, force: true })
 })
 
-const smallModel = (): tf.LayersModel => {
-  const x = tf.input({ shape: [3], name: "x" })
-  const dense = tf.layers.dense({ units: 2, name: "y" })
-  const y = dense.apply(x) as tf.SymbolicTensor
+const smallModel = (): tfl.LayersModel => {
+  const x = tfl.input({ shape: [3], name: "x" })
+  const dense = tfl.layers.dense({ units: 2, name: "y" })
+  const y = dense.apply(x) as tfl.SymbolicTensor
   dense.setWeights([
     tf.tensor2d([
       [1, 2],
@@ -32,7 +33,7 @@ const smallModel = (): tf.LayersModel => {
     ]),
     tf.tensor1d([0.5, -0.5])
   ])
-  return tf.model({ inputs: x, outputs: y })
+  return tfl.model({ inputs: x, outputs: y })
 }
 
 describe("folderSaveHandler + folderLoadHandler", () => {
@@ -53,7 +54,7 @@ describe("folderSaveHandler + folderLoadHandler", () => {
     ])
     expect((await readFile(path.join(folder, "weights.bin"))).byteLength).toBe(8 * 4)
 
-    const loaded = await tf.loadLayersModel(folderLoadHandler(folder))
+    const loaded = await tfl.loadLayersModel(folderLoadHandler(folder))
     const input = tf.tensor2d([[1, 1, 1]])
     expect(Array.from(await (loaded.predict(input) as tf.Tensor).data())).toEqual([9.5, 11.5])
     model.dispose()
@@ -82,7 +83,7 @@ describe("folderSaveHandler + folderLoadHandler", () => {
     expect(specs.map((s) => s.name)).toEqual(["y/kernel", "y/bias"])
     expect(new Uint8Array(data)).toEqual(new Uint8Array(bytes))
 
-    const loaded = await tf.loadLayersModel(folderLoadHandler(folder))
+    const loaded = await tfl.loadLayersModel(folderLoadHandler(folder))
     const weights = await Promise.all(loaded.getWeights().map((w) => w.data()))
     expect(weights.map((w) => Array.from(w))).toEqual([
       [1, 2, 3, 4, 5, 6],

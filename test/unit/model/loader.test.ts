@@ -4,7 +4,8 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
-import * as tf from "@tensorflow/tfjs"
+import * as tf from "@tensorflow/tfjs-core"
+import * as tfl from "@tensorflow/tfjs-layers"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { readIris } from "../../../examples/iris/dataset.js"
@@ -158,7 +159,7 @@ describe("predict", () => {
       const model = keep(await load(dir))
       const outputName = model.signature.outputs[0]!.name
       const actual = (await model.predict(inputs))[outputName]!
-      const direct = await tf.loadLayersModel(folderLoadHandler(dir))
+      const direct = await tfl.loadLayersModel(folderLoadHandler(dir))
       const x = reference()
       const y = direct.predict(x) as tf.Tensor
       expect(actual.shape).toEqual(y.shape)
@@ -170,12 +171,14 @@ describe("predict", () => {
   })
 
   it("returns only the requested outputs, in the requested order", async () => {
-    const x = tf.input({ shape: [2], name: "x" })
-    const first = tf.layers.dense({ units: 1, name: "first", kernelInitializer: "ones" }).apply(x) as tf.SymbolicTensor
-    const second = tf.layers
+    const x = tfl.input({ shape: [2], name: "x" })
+    const first = tfl.layers
+      .dense({ units: 1, name: "first", kernelInitializer: "ones" })
+      .apply(x) as tfl.SymbolicTensor
+    const second = tfl.layers
       .dense({ units: 2, name: "second", kernelInitializer: "zeros", biasInitializer: "ones" })
-      .apply(x) as tf.SymbolicTensor
-    const source = tf.model({ inputs: x, outputs: [first, second] })
+      .apply(x) as tfl.SymbolicTensor
+    const source = tfl.model({ inputs: x, outputs: [first, second] })
     const folder = path.join(scratch, "two-outputs")
     await source.save(folderSaveHandler(folder))
     source.dispose()
