@@ -74,6 +74,8 @@ const timeActor = (dist: string, settings: ActorSettings) =>
   new Promise<number>((resolve, reject) => {
     const started = performance.now()
     const child = fork(join(dist, "actors/main.js"), [], {
+      // as a supervisor forks a built actor: without the bench's own loader (tsx), which would slow its imports
+      execArgv: [],
       env: { ...process.env, [ACTOR_SETTINGS_ENV]: JSON.stringify(settings) },
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       serialization: "advanced"
