@@ -236,9 +236,10 @@ export const clientOn = (
 
   // the reply is decoded as it arrives, inside the request's own step
   const send = (to: string, model: string, body: Uint8Array, timeout: number, sendHeaders: MsgHdrs | undefined) =>
-    requester
-      .request(to, body, timeout, sendHeaders, (msg) => readReply(msg, to))
-      .pipe(Effect.catchTag("NoResponders", (e) => classify(model, e)))
+    requester.request(to, body, timeout, sendHeaders, {
+      read: (msg) => readReply(msg, to),
+      noResponders: (e) => classify(model, e)
+    })
 
   /**
    * One call in as few runtime steps as the work allows (this is the client's hot path): counters and

@@ -11,11 +11,17 @@ type Outcome = Effect.Effect<Msg, RequestError>
 
 interface Pending {
   readonly resume: (outcome: Outcome) => void
-  /** What the caller makes of its reply, run as the reply is settled (no extra step per call). */
-  readonly read: ((msg: Msg) => Effect.Effect<unknown, unknown>) | undefined
+  /** What the caller makes of its reply and of NoResponders, run as it is settled (no extra step per call). */
+  readonly handlers: ReplyHandlers<unknown, unknown, unknown> | undefined
   readonly deadline: number
   readonly subject: string
   readonly timeoutMs: number
+}
+
+/** What a caller makes of the reply itself, and of NoResponders, inside the request's own step. */
+export interface ReplyHandlers<A, E, E2> {
+  readonly read: (msg: Msg) => Effect.Effect<A, E>
+  readonly noResponders?: ((error: NoResponders) => Effect.Effect<never, E2>) | undefined
 }
 
 /** How often the deadline sweep runs while requests are pending (the timeout's resolution). */
@@ -24,17 +30,18 @@ const SWEEP_MS = 10
 export interface Requester {
   /**
    * Publishes `body` to `subject` with a reply token and waits for the reply, or a typed failure;
-   * with `read`, succeeds with what `read` makes of the reply (decoded as it arrives).
+   * with `handlers`, succeeds with what `read` makes of the reply (decoded as it arrives), and
+   * NoResponders becomes what `noResponders` makes of it.
    */
   readonly request: {
     (subject: string, body: Uint8Array, timeoutMs: number, headers?: MsgHdrs): Outcome
-    <A, E>(
+    <A, E, E2 = NoResponders>(
       subject: string,
       body: Uint8Array,
       timeoutMs: number,
       headers: MsgHdrs | undefined,
-      read: (msg: Msg) => Effect.Effect<A, E>
-    ): Effect.Effect<A, E | RequestError>
+      handlers: ReplyHandlers<A, E, E2>
+    ): Effect.Effect<A, E | E2 | Exclude<RequestError, NoResponders>>
   }
   /** Fails every pending request (and any later one) with ConnectionError and unsubscribes the inbox; idempotent. */
   readonly close: () => void
@@ -99,11 +106,13 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
       const id = Number(msg.subject.slice(tokenAt))
       const p = pending.get(id)
       if (p === undefined) return
+      pending.delete(id)
       if (msg.headers?.hasError === true && msg.headers.code === 503 && msg.data.byteLength === 0) {
-        settle(id, Effect.fail(new NoResponders({ message: `no replica is serving ${p.subject}`, subject: p.subject })))
+        const none = new NoResponders({ message: `no replica is serving ${p.subject}`, subject: p.subject })
+        const noResponders = p.handlers?.noResponders
+        p.resume(noResponders === undefined ? Effect.fail(none) : (noResponders(none) as Outcome))
       } else {
-        pending.delete(id)
-        p.resume(p.read === undefined ? Effect.succeed(msg) : (p.read(msg) as Outcome))
+        p.resume(p.handlers === undefined ? Effect.succeed(msg) : (p.handlers.read(msg) as Outcome))
       }
     }
   })
@@ -113,7 +122,7 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
     body: Uint8Array,
     timeoutMs: number,
     headers?: MsgHdrs,
-    read?: (msg: Msg) => Effect.Effect<unknown, unknown>
+    handlers?: ReplyHandlers<unknown, unknown, unknown>
   ): Outcome =>
     Effect.callback<Msg, RequestError>((resume) => {
       if (closed) {
@@ -125,7 +134,7 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
         return
       }
       const id = ++next
-      pending.set(id, { resume, read, deadline: performance.now() + timeoutMs, subject, timeoutMs })
+      pending.set(id, { resume, handlers, deadline: performance.now() + timeoutMs, subject, timeoutMs })
       const limit = nc.info?.max_payload
       if (limit !== undefined && body.byteLength > limit) {
         settle(
