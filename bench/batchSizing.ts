@@ -141,7 +141,9 @@ const benchModel = async (model: BenchModel, natsUrl: string, natsPid: number, d
   }
   const fixedStatus = await statusClient("fixed")
   const adaptiveStatus = await statusClient("adaptive")
-  const actorsOf = async (c: Awaited<ReturnType<typeof statusClient>>) => (await c.status()).flatMap((s) => s.actors)
+  // the replicas only: a warm standby (state "standby", no model) serves nothing and has no batch limit
+  const actorsOf = async (c: Awaited<ReturnType<typeof statusClient>>) =>
+    (await c.status()).flatMap((s) => s.actors).filter((a) => a.state !== "standby")
   // the adaptive replicas measure right after they are ready: wait for their decision
   const deadline = Date.now() + 60_000
   let limits = await actorsOf(adaptiveStatus)
@@ -296,6 +298,9 @@ const spreadText = (xs: ReadonlyArray<number>) => {
   return `${f0(s.median)} (${f0(s.min)}–${f0(s.max)})`
 }
 
+/** The limits the replicas chose (runs recorded before standbys were left out listed them too, without a limit). */
+const chosen = (r: ModelResult) => r.adaptiveLimits.filter((l) => l.maxBatchSize !== undefined)
+
 interface Recorded {
   readonly machine: ReturnType<typeof describeMachine>
   readonly rounds: number
@@ -320,7 +325,7 @@ const sectionOf = (
     "| --- | --- | --- | --- | --- |",
     ...results.map(
       (r) =>
-        `| ${r.model} | ${SIZES.map((s) => `${s}: ${f0(r.sizeMedians[s]!)}`).join(", ")} | ${SIZES.map((s) => `${s}: ${r.sizeCpuMedians[s]!.toFixed(1)}`).join(", ")} | ${r.adaptiveLimits.map((l) => `${l.maxBatchSize} (${l.source})`).join(", ")} | ${r.requestsPerCall.fixed.toFixed(1)} · ${r.requestsPerCall.adaptive.toFixed(1)} |`
+        `| ${r.model} | ${SIZES.map((s) => `${s}: ${f0(r.sizeMedians[s]!)}`).join(", ")} | ${SIZES.map((s) => `${s}: ${r.sizeCpuMedians[s]!.toFixed(1)}`).join(", ")} | ${chosen(r).map((l) => `${l.maxBatchSize} (${l.source})`).join(", ")} | ${r.requestsPerCall.fixed.toFixed(1)} · ${r.requestsPerCall.adaptive.toFixed(1)} |`
     ),
     "",
     "| model | variant | samples/s, median (min–max) of rounds | CPU µs per sample (medians): actors · client · nats-server · other programs |",
@@ -350,7 +355,7 @@ const reading = (r: ModelResult): string => {
   const cpu = (k: keyof CpuPerSample) =>
     spreadOf(r.figures.adaptive.map((f) => f.cpuUsPerSample?.[k] ?? Number.NaN)).median
   const best = spreadOf(r.figures.ceiling.map((f) => f.cpuBySize![f.bestSize!]!)).median
-  const limits = [...new Set(r.adaptiveLimits.map((l) => l.maxBatchSize))].join(" and ")
+  const limits = [...new Set(chosen(r).map((l) => l.maxBatchSize))].join(" and ")
   return (
     `- ${r.model}: auto chose ${limits}; at c=${CONCURRENCY} over ${REPLICAS} replicas a model call took ${r.requestsPerCall.fixed.toFixed(1)} requests on average with the fixed limit and ${r.requestsPerCall.adaptive.toFixed(1)} with auto, so the limit binds only when one replica's queue runs past it. ` +
     `modelbus spends ${f0(cpu("model") + cpu("client") + cpu("nats"))} µs of CPU per sample (actors ${f0(cpu("model"))}, client ${f0(cpu("client"))}, nats-server ${f0(cpu("nats"))}) where the model alone, in process at its best size, spends ${best.toFixed(1)}: ` +
