@@ -1,10 +1,10 @@
 // How fast modelbus's processes start: `modelbus --help`, `modelbus status --json` (against a live
 // supervisor) and an actor (fork → ready over IPC), for this build and optionally a baseline dist/, in
 // interleaved rounds (A B, then B A, ...) so that both see the same machine; median and spread per case.
-import { fork, spawn } from "node:child_process"
+import { execFileSync, fork, spawn } from "node:child_process"
 import { mkdtemp, writeFile } from "node:fs/promises"
 import { cpus, loadavg, tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { ACTOR_SETTINGS_ENV, type ActorMessage, type ActorSettings } from "../../src/protocol/ipc.js"
 import { spawnCli } from "./children.js"
 import { roundOrder } from "./interleave.js"
@@ -15,6 +15,8 @@ import { quantile } from "./stats.js"
 export interface Build {
   readonly label: string
   readonly dist: string
+  /** The commit its checkout was at when measured (filled in by measureCliStart). */
+  readonly commit?: string | undefined
 }
 
 export interface StartFigures {
@@ -154,14 +156,27 @@ export const measureCliStart = async (options: {
       options.builds.map((b) => summarize(c.name, b.label, samples.get(`${c.name}\u0000${b.label}`) ?? []))
     )
     const load = { before: loadBefore, after: loadavg()[0]!, cores: cpus().length }
-    return { rounds: options.rounds, node: process.version, builds: options.builds, figures, load }
+    const builds = options.builds.map((b) => ({ ...b, commit: commitOf(b.dist) }))
+    return { rounds: options.rounds, node: process.version, builds, figures, load }
   } finally {
     await supervisor.stop()
   }
 }
 
 /** A dist/ folder as the report shows it: relative to the project when inside it. */
-const shown = (dist: string) => (dist.startsWith(`${ROOT}/`) ? `${dist.slice(ROOT.length + 1)}/` : dist)
+/** The commit a build's checkout is at (the folder above its dist/), when it is a git checkout. */
+const commitOf = (dist: string): string | undefined => {
+  try {
+    return execFileSync("git", ["-C", dirname(dist), "log", "-1", "--format=%h %s"], { encoding: "utf8" }).trim()
+  } catch {
+    return undefined
+  }
+}
+
+const shown = ({ dist, commit }: Build) => {
+  const where = dist.startsWith(`${ROOT}/`) ? `${dist.slice(ROOT.length + 1)}/` : dist
+  return commit === undefined ? `\`${where}\`` : `\`${where}\` (commit ${commit.length > 90 ? `${commit.slice(0, 89)}…` : commit})`
+}
 
 const ms = (n: number) => (Number.isFinite(n) ? `${Math.round(n)} ms` : "–")
 
@@ -184,7 +199,7 @@ export const cliStartSection = (r: CliStartResults): string =>
     `Wall-clock time from spawning the process to its exit (\`--help\`, \`status --json\` against one supervisor serving Iris) or to its ready message (an actor forked as a supervisor forks it, loading Iris on the WASM backend), on Node ${r.node}. ` +
       `${r.rounds} rounds after one warm-up; in each round every case runs once per build, the order of the builds alternating between rounds. ` +
       `The machine's load average was ${r.load.before.toFixed(1)} when the rounds began and ${r.load.after.toFixed(1)} when they ended (${r.load.cores} cores): other programs ran meanwhile, and on a busy machine every figure grows.` +
-      (r.builds.length > 1 ? ` Builds: ${r.builds.map((b) => `${b.label} = \`${shown(b.dist)}\``).join(", ")}.` : ""),
+      (r.builds.length > 1 ? ` Builds: ${r.builds.map((b) => `${b.label} = ${shown(b)}`).join(", ")}.` : ""),
     "",
     cliStartTable(r),
     ""
