@@ -31,7 +31,7 @@ export const analyse = (rows: ReadonlyArray<Row>, cores: number): string => {
       (r) =>
         r.section === Section.diagnostic && r.model === model && r.concurrency === 64 && r.scenario.startsWith("actors")
     )
-    const clientAlone = pick(rows, Section.diagnostic, model, 64, "client")
+    const clientAlone = pick(rows, Section.diagnostic, model, 64, "canned")
     const echo = pick(rows, Section.messaging, model, 64, "muxed")
     const echo1 = pick(rows, Section.messaging, model, 1, "muxed")
     const request = pick(rows, Section.messaging, model, 64, "request()")
