@@ -325,7 +325,11 @@ const sectionOf = (
     "| --- | --- | --- | --- | --- |",
     ...results.map(
       (r) =>
-        `| ${r.model} | ${SIZES.map((s) => `${s}: ${f0(r.sizeMedians[s]!)}`).join(", ")} | ${SIZES.map((s) => `${s}: ${r.sizeCpuMedians[s]!.toFixed(1)}`).join(", ")} | ${chosen(r).map((l) => `${l.maxBatchSize} (${l.source})`).join(", ")} | ${r.requestsPerCall.fixed.toFixed(1)} · ${r.requestsPerCall.adaptive.toFixed(1)} |`
+        `| ${r.model} | ${SIZES.map((s) => `${s}: ${f0(r.sizeMedians[s]!)}`).join(", ")} | ${SIZES.map((s) => `${s}: ${r.sizeCpuMedians[s]!.toFixed(1)}`).join(", ")} | ${chosen(
+          r
+        )
+          .map((l) => `${l.maxBatchSize} (${l.source})`)
+          .join(", ")} | ${r.requestsPerCall.fixed.toFixed(1)} · ${r.requestsPerCall.adaptive.toFixed(1)} |`
     ),
     "",
     "| model | variant | samples/s, median (min–max) of rounds | CPU µs per sample (medians): actors · client · nats-server · other programs |",

@@ -175,7 +175,9 @@ const commitOf = (dist: string): string | undefined => {
 
 const shown = ({ dist, commit }: Build) => {
   const where = dist.startsWith(`${ROOT}/`) ? `${dist.slice(ROOT.length + 1)}/` : dist
-  return commit === undefined ? `\`${where}\`` : `\`${where}\` (commit ${commit.length > 90 ? `${commit.slice(0, 89)}…` : commit})`
+  return commit === undefined
+    ? `\`${where}\``
+    : `\`${where}\` (commit ${commit.length > 90 ? `${commit.slice(0, 89)}…` : commit})`
 }
 
 const ms = (n: number) => (Number.isFinite(n) ? `${Math.round(n)} ms` : "–")
