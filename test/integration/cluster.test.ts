@@ -98,7 +98,16 @@ it("keeps the registry's streams on 3 replicas", async () => {
 })
 
 it("attaches each supervisor and its actors to its own host's node", async () => {
-  const byHost = await statusByHost(cluster)
+  // status is a scatter-gather: right after start a supervisor's membership entry or reply can be late
+  // for one call, so wait for a status that has every host (what is checked is where each is attached)
+  const byHost = await eventually(
+    async () => {
+      const status = await statusByHost(cluster)
+      return topology.supervisors.every(({ host }) => status.has(host)) ? status : undefined
+    },
+    30_000,
+    "every host's supervisor to answer status"
+  )
   for (const { host, node } of topology.supervisors) {
     const status = byHost.get(host)
     expect(status, `${host} answers status`).toBeDefined()

@@ -13,7 +13,12 @@ import { type Stack, startStack } from "../helpers/stack.js"
 
 const MALFORMED = 10_000
 const VALID = 2_500
-const WARM_UP = 2_000
+/**
+ * The warm-up is a round of the same size and mix (other seeds): heaps, buffers and the allocator reach
+ * the working size of such a round first, so growth measured over the next one is a leak, not first use
+ * (after a warm-up a fifth of the size, RSS grew up to 1.30× over the round on Node 24, before and after issue 12).
+ */
+const WARM_UP = MALFORMED
 const IN_FLIGHT = 48
 const MAX_PAYLOAD = 700 * 1024
 
@@ -154,11 +159,10 @@ describe("hostile requests", () => {
     const malformed = sample(MALFORMED, seed)
     const probes = interleave(malformed, fc.sample(validArb, { numRuns: VALID, seed: seed + 1 }))
 
-    // a warm-up of the same mix lets the actors' heaps and buffers reach their working size first:
-    // RSS before is measured after it, so the comparison shows growth (a leak), not first use
+    // RSS before is measured after the warm-up (see WARM_UP), so the comparison shows growth, not first use
     const start = await irisActors()
     const warmUp = await send(
-      interleave(sample(WARM_UP, seed + 2), fc.sample(validArb, { numRuns: WARM_UP / 4, seed: seed + 3 }))
+      interleave(sample(WARM_UP, seed + 2), fc.sample(validArb, { numRuns: VALID, seed: seed + 3 }))
     )
     const before = await actorsAfter(counted(start) + warmUp.answered)
     const round = await send(probes)
