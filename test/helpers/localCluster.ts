@@ -2,7 +2,7 @@
 // buckets, membership, reconnecting): free ports, a store per node, kill and restart a node by index.
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtemp, rm } from "node:fs/promises"
-import { createServer } from "node:net"
+import { createServer, type Server } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { jetstreamManager } from "@nats-io/jetstream"
@@ -20,15 +20,32 @@ export interface LocalCluster {
   readonly stop: () => Promise<void>
 }
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
+/** `count` distinct free ports: every listener stays open until all are picked, so no port comes twice. */
+const freePorts = async (count: number): Promise<Array<number>> => {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Server>((resolve, reject) => {
+          const server = createServer()
+          server.once("error", reject)
+          server.listen(0, "127.0.0.1", () => resolve(server))
+        })
+    )
+  )
+  const ports = servers.map((server) => {
+    const address = server.address()
+    return typeof address === "object" && address !== null ? address.port : 0
   })
+  await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))))
+  return ports
+}
+
+/** A free port can be taken by another program (an outgoing connection's ephemeral port) before a node binds it. */
+class PortTaken extends Error {}
+
+/** Start attempts, each on fresh ports, when a node finds its port taken. */
+const START_ATTEMPTS = 3
 
 const exited = (child: ChildProcess) =>
   child.exitCode !== null || child.signalCode !== null
@@ -38,13 +55,10 @@ const exited = (child: ChildProcess) =>
 /** Starts the nodes and resolves once JetStream answers (a meta leader is elected). */
 export const startLocalCluster = async (size = 3): Promise<LocalCluster> => {
   const store = await mkdtemp(join(tmpdir(), "modelbus-cluster-"))
-  const ports = await Promise.all(
-    Array.from({ length: size }, async () => ({ client: await freePort(), route: await freePort() }))
-  )
-  const routes = ports.map((p) => `nats://127.0.0.1:${p.route}`).join(",")
-  const urls = ports.map((p) => `nats://127.0.0.1:${p.client}`)
+  let ports: Array<{ client: number; route: number }> = []
   const nodes: Array<ChildProcess> = []
   const launch = async (i: number) => {
+    const routes = ports.map((p) => `nats://127.0.0.1:${p.route}`).join(",")
     const args = [
       "-a",
       "127.0.0.1",
@@ -65,18 +79,36 @@ export const startLocalCluster = async (size = 3): Promise<LocalCluster> => {
       join(store, `n${i + 1}`)
     )
     const child = spawn("nats-server", args, { stdio: ["ignore", "ignore", "pipe"] })
+    nodes[i] = child
     let log = ""
     await new Promise<void>((resolve, reject) => {
       child.stderr!.on("data", (chunk: Buffer) => {
         log += chunk.toString()
         if (log.includes("Listening for client connections")) resolve()
       })
-      child.once("exit", (code) => reject(new Error(`nats-server n${i + 1} exited (${code}):\n${log}`)))
+      child.once("exit", (code) => {
+        const message = `nats-server n${i + 1} exited (${code}):\n${log}`
+        reject(log.includes("address already in use") ? new PortTaken(message) : new Error(message))
+      })
     })
     child.stderr!.resume()
-    nodes[i] = child
   }
-  await Promise.all(ports.map((_, i) => launch(i)))
+  for (let attempt = 1; ; attempt++) {
+    const picked = await freePorts(2 * size)
+    ports = Array.from({ length: size }, (_, i) => ({ client: picked[2 * i]!, route: picked[2 * i + 1]! }))
+    const started = await Promise.allSettled(ports.map((_, i) => launch(i)))
+    const failed = started.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []))
+    if (failed.length === 0) break
+    await Promise.all(
+      nodes.map(async (node) => {
+        node.kill("SIGKILL")
+        await exited(node)
+      })
+    )
+    await Promise.all(ports.map((_, i) => rm(join(store, `n${i + 1}`), { recursive: true, force: true })))
+    if (attempt >= START_ATTEMPTS || !failed.every((e) => e instanceof PortTaken)) throw failed[0]
+  }
+  const urls = ports.map((p) => `nats://127.0.0.1:${p.client}`)
   const ready = async () => {
     const nc = await connect({ servers: urls[0]! })
     try {
