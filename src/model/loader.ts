@@ -90,7 +90,15 @@ const hostPredictor = (signature: ModelSignature, run: RunTensors): LoadedModel[
     const disposeAll = () => {
       for (const tensor of created) tensor.dispose()
     }
-    let pending = false
+    /** The outputs in host memory; every tensor made for the call is disposed, whatever happens. */
+    const readBack = (outputs: Array<tf.Tensor>) => {
+      try {
+        created.push(...outputs)
+        return hostOutputs(outputs, wanted)
+      } finally {
+        disposeAll()
+      }
+    }
     try {
       for (const spec of signature.inputs) {
         const input = inputs[spec.name]
@@ -98,21 +106,14 @@ const hostPredictor = (signature: ModelSignature, run: RunTensors): LoadedModel[
         created.push(tf.tensor(input.data, input.shape as Array<number>, input.dtype))
       }
       const ran = run(created.slice(), wanted)
-      if (!(ran instanceof Promise)) {
-        created.push(...ran)
-        return Promise.resolve(hostOutputs(ran, wanted))
-      }
-      pending = true
-      return ran
-        .then((outputs) => {
-          created.push(...outputs)
-          return hostOutputs(outputs, wanted)
-        })
-        .finally(disposeAll)
+      if (!(ran instanceof Promise)) return Promise.resolve(readBack(ran))
+      return ran.then(readBack, (cause: unknown) => {
+        disposeAll()
+        throw cause
+      })
     } catch (cause) {
+      disposeAll()
       return Promise.reject(cause)
-    } finally {
-      if (!pending) disposeAll()
     }
   }
 }

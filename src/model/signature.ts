@@ -68,14 +68,10 @@ export const checkInputs = (
     return checked
   }
   const values = request.inputs.values
-  // every named value must be an input of the model: counted first, the names listed only when one is not
-  let known = 0
-  for (const spec of signature.inputs) if (values[spec.name] !== undefined) known++
-  const expectedNames = known === Object.keys(values).length ? [] : inputNames(signature)
-  const unknown = expectedNames.length === 0 ? [] : Object.keys(values).filter((name) => !expectedNames.includes(name))
+  const unknown = Object.keys(values).filter((name) => !signature.inputs.some((spec) => spec.name === name))
   if (unknown.length > 0) {
     return new BadInput({
-      message: `unknown input ${nameList(unknown)}; this model takes ${nameList(expectedNames)}`,
+      message: `unknown input ${nameList(unknown)}; this model takes ${nameList(inputNames(signature))}`,
       input: unknown[0]!.slice(0, 256)
     })
   }
