@@ -16,7 +16,7 @@ const VALID = 2_500
 /**
  * The warm-up is a round of the same size and mix (other seeds): heaps, buffers and the allocator reach
  * the working size of such a round first, so growth measured over the next one is a leak, not first use
- * (after a warm-up a fifth of the size, RSS grew up to 1.30× over the round on Node 24, before and after issue 12).
+ * (after a warm-up a fifth of the size, RSS grew up to 1.30× over the round on Node 24).
  */
 const WARM_UP = MALFORMED
 const IN_FLIGHT = 48
