@@ -17,7 +17,7 @@ import {
   type StandbyLaunch
 } from "../../protocol/ipc.js"
 import { type ExitReason, exitReasonOf, type Shutdown } from "../childSpec.js"
-import type { ChildReport } from "../machine/protocol.js"
+import type { ChildReport } from "../machine/eventsAndCommands.js"
 import type { ChildHandle, ChildSignal } from "./interpreter.js"
 
 /** What a standby tells its pool until it is assigned a slot. */

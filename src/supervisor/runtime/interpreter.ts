@@ -2,9 +2,9 @@
 // Clock, jitter from its Random), commands carried out in order, children and timers in its Scope.
 import { Cause, Clock, Deferred, Effect, Exit, Fiber, FiberMap, FiberSet, Queue, Random, Scope } from "effect"
 import type { ChildSpec, ExitReason, Shutdown } from "../childSpec.js"
-import type { ChildReport, Command, Event, Failure } from "../machine/protocol.js"
+import type { ChildReport, Command, Event, Failure } from "../machine/eventsAndCommands.js"
 import { initialState, type SupervisorFlags, type SupervisorState } from "../machine/state.js"
-import type { StatusClock } from "../machine/status.js"
+import type { StatusClock } from "../machine/statusRows.js"
 import { transition } from "../machine/transition.js"
 
 /** What a started child tells its supervisor. */
