@@ -2,7 +2,7 @@
 // at a monotonic `now` with one random draw) and the commands its interpreter carries out, in order.
 import type { ActorCounters, ProcessState } from "../../protocol/ipc.js"
 import type { LifecycleEventType } from "../../protocol/messages.js"
-import type { ChildSpec, ExitReason, Shutdown } from "../childSpec.js"
+import type { ChildSpec, ExitReason, Shutdown } from "./childSpec.js"
 
 /** What a running child tells its supervisor. */
 export type ChildReport =

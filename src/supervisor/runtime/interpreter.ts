@@ -1,7 +1,7 @@
 // Runs one supervisor's state machine: a mailbox handled one event at a time (time from Effect's
 // Clock, jitter from its Random), commands carried out in order, children and timers in its Scope.
 import { Cause, Clock, Deferred, Effect, Exit, Fiber, FiberMap, FiberSet, Queue, Random, Scope } from "effect"
-import type { ChildSpec, ExitReason, Shutdown } from "../childSpec.js"
+import type { ChildSpec, ExitReason, Shutdown } from "../machine/childSpec.js"
 import type { ChildReport, Command, Event, Failure } from "../machine/eventsAndCommands.js"
 import { initialState, type SupervisorFlags, type SupervisorState } from "../machine/state.js"
 import type { StatusClock } from "../machine/statusRows.js"

@@ -3,9 +3,9 @@
 import { Clock, Effect, Exit, Fiber, FiberMap, Queue, Random, Scope } from "effect"
 import type { StandbyLaunch } from "../../protocol/ipc.js"
 import { ActorState, type ActorStatus, STANDBY_MODEL } from "../../protocol/messages.js"
-import type { BackoffPolicy } from "../backoff.js"
-import { describeExit, type ExitReason } from "../childSpec.js"
-import { STANDBY_BACKOFF, standbyRetry } from "../standbyPolicy.js"
+import type { BackoffPolicy } from "../machine/backoff.js"
+import { describeExit, type ExitReason } from "../machine/childSpec.js"
+import { STANDBY_BACKOFF, standbyRetry } from "../machine/standbyPolicy.js"
 import { ActorLauncher, type StandbyProcess, type StandbySignal } from "./actorLauncher.js"
 import type { ChildSignal } from "./interpreter.js"
 

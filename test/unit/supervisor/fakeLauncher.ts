@@ -3,7 +3,7 @@
 // that become ready when the test says and, once assigned, behave as the processes above.
 import { Effect, Layer, type Scope } from "effect"
 import type { ActorCounters, ActorSettings } from "../../../src/protocol/ipc.js"
-import type { ExitReason, Shutdown } from "../../../src/supervisor/childSpec.js"
+import type { ExitReason, Shutdown } from "../../../src/supervisor/machine/childSpec.js"
 import { ActorLauncher, type StandbySignal } from "../../../src/supervisor/runtime/actorLauncher.js"
 import type { ChildHandle, ChildSignal } from "../../../src/supervisor/runtime/interpreter.js"
 

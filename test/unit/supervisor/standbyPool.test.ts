@@ -4,8 +4,8 @@
 import { Effect, Exit, Layer, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { describe, expect, it } from "vitest"
+import { STANDBY_BACKOFF } from "../../../src/supervisor/machine/standbyPolicy.js"
 import { makeStandbyPool } from "../../../src/supervisor/runtime/standbyPool.js"
-import { STANDBY_BACKOFF } from "../../../src/supervisor/standbyPolicy.js"
 import { makeFakeLauncher } from "./fakeLauncher.js"
 import { advance, runTree, settle } from "./treeHarness.js"
 

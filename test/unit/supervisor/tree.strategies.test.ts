@@ -2,7 +2,7 @@
 // children a crash restarts, which exits are restarted at all, and escalation to the root.
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import type { ModelTree } from "../../../src/supervisor/modelTree.js"
+import type { ModelTree } from "../../../src/supervisor/runtime/modelTree.js"
 import { makeFakeLauncher } from "./fakeLauncher.js"
 import { advance, runTree, settle } from "./treeHarness.js"
 

@@ -1,17 +1,11 @@
 // The process tree: a root supervisor whose children are the models' supervisors, whose children are
 // the replicas. Every level runs the same interpreter; only how a child starts differs.
 import { Effect, type Scope } from "effect"
-import type { ActorLaunch } from "../protocol/ipc.js"
-import { type Config, type ModelConfig, modelSupervisorSpec, replicaSpec } from "./config.js"
-import { failureError, type IntensityExceeded, StartFailed } from "./errors.js"
-import { ActorLauncher } from "./runtime/actorLauncher.js"
-import {
-  type ChildSignal,
-  type EmitCommand,
-  type StartChild,
-  type Supervisor,
-  startSupervisor
-} from "./runtime/interpreter.js"
+import type { ActorLaunch } from "../../protocol/ipc.js"
+import { type Config, type ModelConfig, modelSupervisorSpec, replicaSpec } from "../config.js"
+import { failureError, type IntensityExceeded, StartFailed } from "../errors.js"
+import { ActorLauncher } from "./actorLauncher.js"
+import { type ChildSignal, type EmitCommand, type StartChild, type Supervisor, startSupervisor } from "./interpreter.js"
 
 export interface ModelTreeOptions {
   readonly config: Config
