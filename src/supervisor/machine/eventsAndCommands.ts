@@ -11,7 +11,7 @@ export type ChildReport =
   | { readonly _tag: "Draining"; readonly counters?: ActorCounters }
 
 export type Event =
-  /** Start every child in order (sent once, first). */
+  /** Start every child at once, in start order: none waits for another to serve (sent once, first). */
   | { readonly _tag: "Init" }
   | { readonly _tag: "Reported"; readonly id: string; readonly n: number; readonly report: ChildReport }
   | { readonly _tag: "Exited"; readonly id: string; readonly n: number; readonly reason: ExitReason }

@@ -20,6 +20,8 @@ export interface StandbyPoolOptions {
   readonly shutdownMs?: number
   /** A ready standby silent this long (no heartbeat) is hung: never handed a slot, killed and replaced (default 10 s). */
   readonly staleAfterMs?: number
+  /** Sees each event of the pool once it is handled, with the slot it was about (tests await this). */
+  readonly onStep?: (event: "Start" | "Died" | "Adopted", slot: string) => void
 }
 
 export interface StandbyPool {
@@ -145,7 +147,11 @@ export const makeStandbyPool = Effect.fnUntraced(function* (
   }
   const loop = yield* Effect.forkScoped(
     Queue.take(mailbox).pipe(
-      Effect.flatMap((event) => Effect.uninterruptible(handle(event))),
+      Effect.flatMap((event) =>
+        Effect.uninterruptible(handle(event)).pipe(
+          Effect.andThen(Effect.sync(() => options.onStep?.(event._tag, event.slot.id)))
+        )
+      ),
       Effect.catchCause((cause) => Effect.logError("standby pool: handling an event failed", cause)),
       Effect.forever
     )
