@@ -67,6 +67,9 @@ export const transition = (state: SupervisorState, event: Event, env: Env): Tran
     case "Shutdown":
       onShutdown(step)
       break
+    default:
+      // a new Event variant is handled here, or this stops compiling
+      event satisfies never
   }
   return step
 }
