@@ -40,9 +40,8 @@ export const startModelTree = Effect.fnUntraced(function* (
   options: ModelTreeOptions
 ): Effect.fn.Return<ModelTree, never, Scope.Scope | ActorLauncher> {
   const launcher = yield* ActorLauncher
-  const { config } = options
+  const { config, onStep } = options
   const running = new Map<string, Supervisor>()
-  const { onStep } = options
   const stepsOf = (supervisor: string) =>
     onStep === undefined
       ? {}
