@@ -36,9 +36,9 @@ import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from 
 import type { ModelMetadata } from "../protocol/metadata.js"
 import { DEFAULT_PREFIX, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
-import { type ControlOptions, type ControlRefused, controlOn } from "./control.js"
 import { type DescribeError, type DescribeOptions, describeOn } from "./describe.js"
-import { gatherPlan, membershipOn } from "./members.js"
+import { gatherPlan, membershipOn } from "./membership.js"
+import { type ControlOptions, type ControlRefused, controlOn } from "./operations.js"
 import { muxedRequester, type Requester } from "./requester.js"
 import {
   DEFAULT_TIMEOUT_MS,

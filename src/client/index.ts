@@ -40,7 +40,6 @@ export {
   VersionNotFound
 } from "../registry/errors.js"
 export type { ModelVersion } from "../registry/versions.js"
-export { type ControlOptions, ControlRefused } from "./control.js"
 export type { DescribeError, DescribeOptions } from "./describe.js"
 export {
   type ClientOptions,
@@ -50,6 +49,7 @@ export {
   ModelClient,
   type StatusOptions
 } from "./ModelClient.js"
+export { type ControlOptions, ControlRefused } from "./operations.js"
 export { type Client, connect } from "./promise.js"
 export { defaultRetryPolicy, isRetryable, type RetryableError, type RetryPolicy } from "./retry.js"
 export type { FitData, UpdateOptions, UpdateResult, UpdateSource } from "./update.js"

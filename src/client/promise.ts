@@ -8,7 +8,6 @@ import type { InferInputs } from "../protocol/codec.js"
 import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from "../protocol/messages.js"
 import type { ModelMetadata } from "../protocol/metadata.js"
 import type { ModelVersion } from "../registry/versions.js"
-import type { ControlOptions } from "./control.js"
 import type { DescribeOptions } from "./describe.js"
 import {
   type ClientOptions,
@@ -17,6 +16,7 @@ import {
   makeModelClient,
   type StatusOptions
 } from "./ModelClient.js"
+import type { ControlOptions } from "./operations.js"
 import type { UpdateOptions, UpdateResult, UpdateSource } from "./update.js"
 
 export interface Client {

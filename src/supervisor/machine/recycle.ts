@@ -1,6 +1,6 @@
 // When a replica should be recycled (replaced by a fresh process, then drained): a pure check of
 // its latest counters against the model's limits on requests served, resident memory and tensors.
-import type { ActorCounters } from "../protocol/ipc.js"
+import type { ActorCounters } from "../../protocol/ipc.js"
 
 export interface RecycleLimits {
   readonly afterRequests?: number

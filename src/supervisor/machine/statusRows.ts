@@ -1,8 +1,8 @@
 // What `modelbus status` shows of a supervisor, as pure functions of its state: a row per child
 // (pid, state, counters, restarts, exits) and the supervisor's node; monotonic times become epoch ms.
 import type { ActorStatus, SupervisorNode } from "../../protocol/messages.js"
-import { describeExit } from "../childSpec.js"
-import { inPeriod } from "../intensity.js"
+import { describeExit } from "./childSpec.js"
+import { inPeriod } from "./intensity.js"
 import type { Child, SupervisorState } from "./state.js"
 
 export interface StatusClock {

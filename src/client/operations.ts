@@ -13,7 +13,7 @@ import { ConnectionError, NotFound, type PermissionDenied } from "../protocol/er
 import { ControlReply, LifecycleEvent } from "../protocol/messages.js"
 import { type ControlCommand, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
-import { gatherPlan, type Membership } from "./members.js"
+import { gatherPlan, type Membership } from "./membership.js"
 
 /** A supervisor refused a control command (for example a bad replica count). */
 export class ControlRefused extends Schema.TaggedError<ControlRefused>()("ControlRefused", {

@@ -1,7 +1,7 @@
 // OTP restart strategies as a pure decision over children in start order (property tests).
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { childrenToRestart, Strategy } from "../../../src/supervisor/strategy.js"
+import { childrenToRestart, Strategy } from "../../../../src/supervisor/machine/strategy.js"
 
 const idsArb = fc.uniqueArray(fc.string({ minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 20 })
 /** Children in start order, and the index of the one that failed. */

@@ -3,25 +3,25 @@
 import { hostname } from "node:os"
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Clock, Effect, Random, type Scope } from "effect"
-import { natsConnection, serverList } from "../nats/connection.js"
-import { separateCredentials } from "../nats/credentials.js"
-import { hasJetStream } from "../nats/jetstream.js"
-import { announce, openMembers } from "../nats/members.js"
-import type { NatsAuth } from "../protocol/auth.js"
-import type { ConnectionError } from "../protocol/errors.js"
-import type { ActorLaunch, StandbyLaunch } from "../protocol/ipc.js"
-import type { LifecycleEvent, SupervisorNode, SupervisorStatus } from "../protocol/messages.js"
-import { subjects } from "../protocol/subjects.js"
-import { openRegistry } from "../registry/Registry.js"
-import { type Config, DEFAULTS, type ModelConfig } from "./config.js"
-import { answerControl } from "./control.js"
-import type { IntensityExceeded, MetricsUnavailable, StartFailed } from "./errors.js"
-import { childRow, supervisorNode } from "./machine/status.js"
+import { natsConnection, serverList } from "../../nats/connection.js"
+import { separateCredentials } from "../../nats/credentials.js"
+import { hasJetStream } from "../../nats/jetstream.js"
+import { announce, openMembers } from "../../nats/members.js"
+import type { NatsAuth } from "../../protocol/auth.js"
+import type { ConnectionError } from "../../protocol/errors.js"
+import type { ActorLaunch, StandbyLaunch } from "../../protocol/ipc.js"
+import type { LifecycleEvent, SupervisorNode, SupervisorStatus } from "../../protocol/messages.js"
+import { subjects } from "../../protocol/subjects.js"
+import { openRegistry } from "../../registry/Registry.js"
+import { type Config, DEFAULTS, type ModelConfig } from "../config.js"
+import type { IntensityExceeded, MetricsUnavailable, StartFailed } from "../errors.js"
+import { childRow, supervisorNode } from "../machine/statusRows.js"
+import { makeSupervisorMetrics, type SupervisorMetrics } from "../observability/supervisorMetrics.js"
+import { ActorLauncher } from "./actorLauncher.js"
+import { answerControl } from "./controlSubjects.js"
+import type { EmitCommand } from "./interpreter.js"
 import { startModelTree } from "./modelTree.js"
-import { makeSupervisorMetrics, type SupervisorMetrics } from "./observability/supervisorMetrics.js"
-import { ActorLauncher } from "./runtime/actorLauncher.js"
-import type { EmitCommand } from "./runtime/interpreter.js"
-import { makeStandbyPool } from "./runtime/standbyPool.js"
+import { makeStandbyPool } from "./standbyPool.js"
 
 export interface SupervisorProcess {
   readonly id: string
@@ -55,7 +55,7 @@ const startObservability = (
   view: StatusView,
   models: ReadonlyArray<string>
 ) =>
-  Effect.promise(() => import("./observability/httpServer.js")).pipe(
+  Effect.promise(() => import("../observability/httpServer.js")).pipe(
     Effect.flatMap(({ serveObservability }) =>
       serveObservability(port, {
         status: () => view.status(),

@@ -2,7 +2,7 @@
 // counts while `now - t <= periodMs` (OTP's inPeriod); more than `intensity` counted restarts means give up.
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { type IntensityPolicy, recordRestart } from "../../../src/supervisor/intensity.js"
+import { type IntensityPolicy, recordRestart } from "../../../../src/supervisor/machine/intensity.js"
 
 const policyArb = fc.record({
   intensity: fc.integer({ min: 0, max: 6 }),

@@ -7,7 +7,7 @@ import {
   isAbnormal,
   type RestartType,
   shouldRestart
-} from "../../../src/supervisor/childSpec.js"
+} from "../../../../src/supervisor/machine/childSpec.js"
 
 const normal: ExitReason = { kind: "normal" }
 const code: ExitReason = { kind: "code", code: 1 }

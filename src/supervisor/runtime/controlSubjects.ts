@@ -2,10 +2,10 @@
 // `restart` and `scale`, decoded with Schema and run as fibers of the supervisor's own scope.
 import type { Msg, NatsConnection } from "@nats-io/transport-node"
 import { Effect, FiberSet, Schema, type Scope } from "effect"
-import { encodingOfMessage, parseBody, serialize } from "../protocol/codec.js"
-import { RestartRequest, ScaleRequest } from "../protocol/control.js"
-import type { ControlReply, SupervisorStatus } from "../protocol/messages.js"
-import type { Subjects } from "../protocol/subjects.js"
+import { encodingOfMessage, parseBody, serialize } from "../../protocol/codec.js"
+import { RestartRequest, ScaleRequest } from "../../protocol/controlRequests.js"
+import type { ControlReply, SupervisorStatus } from "../../protocol/messages.js"
+import type { Subjects } from "../../protocol/subjects.js"
 
 /** What the control subjects need of a supervisor process. */
 export interface ControlledTree {

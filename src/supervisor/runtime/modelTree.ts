@@ -1,17 +1,12 @@
 // The process tree: a root supervisor whose children are the models' supervisors, whose children are
 // the replicas. Every level runs the same interpreter; only how a child starts differs.
 import { Effect, type Scope } from "effect"
-import type { ActorLaunch } from "../protocol/ipc.js"
-import { type Config, type ModelConfig, modelSupervisorSpec, replicaSpec } from "./config.js"
-import { failureError, type IntensityExceeded, StartFailed } from "./errors.js"
-import { ActorLauncher } from "./runtime/actorLauncher.js"
-import {
-  type ChildSignal,
-  type EmitCommand,
-  type StartChild,
-  type Supervisor,
-  startSupervisor
-} from "./runtime/interpreter.js"
+import type { ActorLaunch } from "../../protocol/ipc.js"
+import { type Config, type ModelConfig, modelSupervisorSpec, replicaSpec } from "../config.js"
+import { failureError, type IntensityExceeded, StartFailed } from "../errors.js"
+import type { Command, Event } from "../machine/eventsAndCommands.js"
+import { ActorLauncher } from "./actorLauncher.js"
+import { type ChildSignal, type EmitCommand, type StartChild, type Supervisor, startSupervisor } from "./interpreter.js"
 
 export interface ModelTreeOptions {
   readonly config: Config
@@ -26,6 +21,8 @@ export interface ModelTreeOptions {
   ) => Effect.Effect<void>
   /** Sees what incarnation `n` of replica `childId` of `model` signals (its reports and its exit), before its supervisor does. */
   readonly observe?: (model: string, childId: string, n: number, signal: ChildSignal) => void
+  /** Sees each event a supervisor of the tree has handled (`root`, or a model's name) with its commands. */
+  readonly onStep?: (supervisor: string, event: Event, commands: ReadonlyArray<Command>) => void
 }
 
 export interface ModelTree {
@@ -43,8 +40,12 @@ export const startModelTree = Effect.fnUntraced(function* (
   options: ModelTreeOptions
 ): Effect.fn.Return<ModelTree, never, Scope.Scope | ActorLauncher> {
   const launcher = yield* ActorLauncher
-  const { config } = options
+  const { config, onStep } = options
   const running = new Map<string, Supervisor>()
+  const stepsOf = (supervisor: string) =>
+    onStep === undefined
+      ? {}
+      : { onStep: (event: Event, commands: ReadonlyArray<Command>) => onStep(supervisor, event, commands) }
 
   const startModel: StartChild = (spec, _n, signal) =>
     Effect.gen(function* () {
@@ -67,7 +68,8 @@ export const startModelTree = Effect.fnUntraced(function* (
         children: Array.from({ length: model.replicas }, (_, i) => replicaSpec(model, i + 1)),
         template: (index) => replicaSpec(model, index),
         start: startReplica,
-        emit: (event, pid) => options.emit(model.name, event, pid, event.id)
+        emit: (event, pid) => options.emit(model.name, event, pid, event.id),
+        ...stepsOf(model.name)
       })
       running.set(model.name, supervisor)
       yield* Effect.forkScoped(
@@ -91,7 +93,8 @@ export const startModelTree = Effect.fnUntraced(function* (
     children: config.models.map(modelSupervisorSpec),
     start: startModel,
     // Every event of the root is about one model's supervisor (the root never scales).
-    emit: (event, pid) => (event.id === undefined ? Effect.void : options.emit(event.id, event, pid, undefined))
+    emit: (event, pid) => (event.id === undefined ? Effect.void : options.emit(event.id, event, pid, undefined)),
+    ...stepsOf("root")
   })
   return {
     root,

@@ -1,7 +1,7 @@
 // When a replica is recycled: each limit (requests, memory, tensors) alone, and none without limits.
 import { describe, expect, it } from "vitest"
-import type { ActorCounters } from "../../../src/protocol/ipc.js"
-import { recycleReason } from "../../../src/supervisor/recycle.js"
+import type { ActorCounters } from "../../../../src/protocol/ipc.js"
+import { recycleReason } from "../../../../src/supervisor/machine/recycle.js"
 
 const counters = (over: Partial<ActorCounters> = {}): ActorCounters => ({
   version: 1,

@@ -1,7 +1,7 @@
 // Restart backoff as pure functions: exponential, capped, jittered within bounds, reset by a long life.
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { backoffDelay, DEFAULT_BACKOFF, nextAttempt } from "../../../src/supervisor/backoff.js"
+import { backoffDelay, DEFAULT_BACKOFF, nextAttempt } from "../../../../src/supervisor/machine/backoff.js"
 
 describe("backoffDelay", () => {
   it("doubles from initialMs and stops at maxMs without jitter", () => {

@@ -2,7 +2,7 @@
 // at a monotonic `now` with one random draw) and the commands its interpreter carries out, in order.
 import type { ActorCounters, ProcessState } from "../../protocol/ipc.js"
 import type { LifecycleEventType } from "../../protocol/messages.js"
-import type { ChildSpec, ExitReason, Shutdown } from "../childSpec.js"
+import type { ChildSpec, ExitReason, Shutdown } from "./childSpec.js"
 
 /** What a running child tells its supervisor. */
 export type ChildReport =
@@ -11,7 +11,7 @@ export type ChildReport =
   | { readonly _tag: "Draining"; readonly counters?: ActorCounters }
 
 export type Event =
-  /** Start every child in order (sent once, first). */
+  /** Start every child at once, in start order: none waits for another to serve (sent once, first). */
   | { readonly _tag: "Init" }
   | { readonly _tag: "Reported"; readonly id: string; readonly n: number; readonly report: ChildReport }
   | { readonly _tag: "Exited"; readonly id: string; readonly n: number; readonly reason: ExitReason }
