@@ -2,11 +2,11 @@
 // buckets, membership, reconnecting): free ports, a store per node, kill and restart a node by index.
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtemp, rm } from "node:fs/promises"
-import { createServer, type Server } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
+import { freePorts } from "./ports.js"
 import { eventually } from "./processes.js"
 
 export interface LocalCluster {
@@ -18,27 +18,6 @@ export interface LocalCluster {
   /** Starts a killed node again on its ports and store; resolves once it accepts clients. */
   readonly restart: (node: number) => Promise<void>
   readonly stop: () => Promise<void>
-}
-
-/** `count` distinct free ports: every listener stays open until all are picked, so no port comes twice. */
-const freePorts = async (count: number): Promise<Array<number>> => {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<Server>((resolve, reject) => {
-          const server = createServer()
-          server.once("error", reject)
-          server.listen(0, "127.0.0.1", () => resolve(server))
-        })
-    )
-  )
-  const ports = servers.map((server) => {
-    const address = server.address()
-    return typeof address === "object" && address !== null ? address.port : 0
-  })
-  await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))))
-  return ports
 }
 
 /** A free port can be taken by another program (an outgoing connection's ephemeral port) before a node binds it. */
