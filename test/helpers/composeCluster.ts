@@ -49,8 +49,8 @@ export interface ComposeCluster {
   readonly healthy: (timeoutMs: number) => Promise<Record<string, number>>
   /** SIGKILLs a service's container (Docker's restart policy leaves it down) and waits for its exit. */
   readonly kill: (service: string) => Promise<void>
-  /** `docker-compose stop`: resolves with each service's exit code. */
-  readonly stop: () => Promise<Record<string, number>>
+  /** `docker-compose stop`: resolves with each service's exit code and when it exited (ms after the stop began). */
+  readonly stop: () => Promise<Record<string, { readonly exitCode: number; readonly ms: number }>>
   /** The last lines of every service's log. */
   readonly logs: () => Promise<string>
   /** `down -v` with the images built for the project: nothing of the project is left. */
@@ -135,11 +135,15 @@ export const startComposeCluster = async (project: string): Promise<ComposeClust
   }
 
   const stop = async () => {
+    const started = Date.now()
     await compose(["stop"])
-    const exits: Record<string, number> = {}
-    for (const service of await services())
-      exits[service] = Number(await inspect(await containerOf(service), "{{.State.ExitCode}}"))
-    return exits
+    const stopped: Record<string, { exitCode: number; ms: number }> = {}
+    for (const service of await services()) {
+      const state = await inspect(await containerOf(service), "{{.State.ExitCode}} {{.State.FinishedAt}}")
+      const [code, finished] = state.split(" ")
+      stopped[service] = { exitCode: Number(code), ms: Date.parse(finished ?? "") - started }
+    }
+    return stopped
   }
 
   const logs = async () =>
