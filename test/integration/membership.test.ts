@@ -18,7 +18,8 @@ const running: Array<CliProcess> = []
 beforeAll(async () => {
   cluster = await startLocalCluster()
   raw = await natsConnect({ servers: [...cluster.urls] })
-})
+  // start attempts that elect no meta leader are thrown away and tried again (test/helpers/localCluster.ts)
+}, 180_000)
 
 afterAll(async () => {
   for (const p of running) await p.stop()
