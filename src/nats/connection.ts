@@ -8,6 +8,7 @@ import { type NatsAuth, redact } from "../protocol/auth.js"
 import { ConnectionError } from "../protocol/errors.js"
 import { messageOf } from "../protocol/values.js"
 import { connectAuth, showServers } from "./credentials.js"
+import { livenessOf } from "./liveness.js"
 
 export const DEFAULT_SERVER = "nats://127.0.0.1:4222"
 
@@ -34,7 +35,11 @@ export const PING = { intervalMs: 5_000, maxOut: 2 } as const
 export const serverList = (servers: string | ReadonlyArray<string>): Array<string> =>
   (typeof servers === "string" ? servers.split(",") : [...servers]).map((s) => s.trim()).filter((s) => s.length > 0)
 
-/** Opens a connection; it is drained (pending replies flushed) when the scope closes. */
+/**
+ * Opens a connection; it is drained (pending replies flushed) when the scope closes. Its server is
+ * checked every second (see liveness.ts): one silent for longer than a short timeout is left for
+ * another, in about 2 s, not after the unanswered pings below.
+ */
 export const natsConnection = (options: NatsOptions): Effect.Effect<NatsConnection, ConnectionError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.tryPromise({
@@ -56,6 +61,6 @@ export const natsConnection = (options: NatsOptions): Effect.Effect<NatsConnecti
         new ConnectionError({
           message: redact(`cannot connect to NATS at ${showServers(serverList(options.servers))}: ${messageOf(cause)}`)
         })
-    }),
+    }).pipe(Effect.tap((nc) => Effect.sync(() => livenessOf(nc)))),
     (nc) => Effect.promise(() => (nc.isClosed() ? Promise.resolve() : nc.drain().catch(() => nc.close())))
   )
