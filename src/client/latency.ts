@@ -1,10 +1,10 @@
 // What the client has seen of the service's latency, and what follows from it: a fixed-size histogram
 // of recent replies (O(1) per reply), its p95/p99, the hedge delay and each attempt's timeout.
 
-/** Bucket `i` holds latencies up to `BASE_MS · GROWTH^i`: 0.05 ms to over 5 min in 96 buckets, ~12 % apart. */
+/** Bucket `i` holds latencies up to `BASE_MS · GROWTH^i`: 0.05 ms to over 5 min in 144 buckets, ~12 % apart. */
 const BASE_MS = 0.05
 const GROWTH = 1.12
-const BUCKETS = 96
+const BUCKETS = 144
 const LOG_GROWTH = Math.log(GROWTH)
 
 /** Replies per half-window: the quantiles cover the last 512 to 1 024 replies. */
@@ -16,7 +16,8 @@ export const MIN_SAMPLES = 32
 
 export const bucketOf = (ms: number): number => {
   if (!(ms > BASE_MS)) return 0
-  const i = Math.ceil(Math.log(ms / BASE_MS) / LOG_GROWTH)
+  let i = Math.ceil(Math.log(ms / BASE_MS) / LOG_GROWTH)
+  if (boundOf(i) < ms) i++ // the logarithm rounded down
   return i < BUCKETS ? i : BUCKETS - 1
 }
 

@@ -8,7 +8,7 @@ import { type NatsAuth, redact } from "../protocol/auth.js"
 import { ConnectionError } from "../protocol/errors.js"
 import { messageOf } from "../protocol/values.js"
 import { connectAuth, showServers } from "./credentials.js"
-import { livenessOf } from "./liveness.js"
+import { livenessOf, silentServers } from "./liveness.js"
 
 export const DEFAULT_SERVER = "nats://127.0.0.1:4222"
 
@@ -40,8 +40,9 @@ export const serverList = (servers: string | ReadonlyArray<string>): Array<strin
  * checked every second (see liveness.ts): one silent for longer than a short timeout is left for
  * another, in about 2 s, not after the unanswered pings below.
  */
-export const natsConnection = (options: NatsOptions): Effect.Effect<NatsConnection, ConnectionError, Scope.Scope> =>
-  Effect.acquireRelease(
+export const natsConnection = (options: NatsOptions): Effect.Effect<NatsConnection, ConnectionError, Scope.Scope> => {
+  const silent = silentServers()
+  return Effect.acquireRelease(
     Effect.tryPromise({
       try: () =>
         connect({
@@ -55,12 +56,14 @@ export const natsConnection = (options: NatsOptions): Effect.Effect<NatsConnecti
           reconnectTimeWait: RECONNECT.waitMs,
           reconnectJitter: RECONNECT.jitterMs,
           pingInterval: PING.intervalMs,
-          maxPingOut: PING.maxOut
+          maxPingOut: PING.maxOut,
+          reconnectToServer: silent.pick
         }),
       catch: (cause) =>
         new ConnectionError({
           message: redact(`cannot connect to NATS at ${showServers(serverList(options.servers))}: ${messageOf(cause)}`)
         })
-    }).pipe(Effect.tap((nc) => Effect.sync(() => livenessOf(nc)))),
+    }).pipe(Effect.tap((nc) => Effect.sync(() => livenessOf(nc, true, (_ms, server) => silent.mark(server))))),
     (nc) => Effect.promise(() => (nc.isClosed() ? Promise.resolve() : nc.drain().catch(() => nc.close())))
   )
+}

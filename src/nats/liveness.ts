@@ -9,8 +9,8 @@ export interface LivenessOptions {
   /** Between steady checks; 0 for checks on demand only. */
   readonly everyMs?: number
   readonly timeoutMs?: number
-  /** Told when a check found the server silent and a reconnect was forced. */
-  readonly onDead?: (silentMs: number) => void
+  /** Told when a check found `server` (host:port) silent and a reconnect was forced. */
+  readonly onDead?: (silentMs: number, server: string) => void
 }
 
 export interface Liveness {
@@ -41,6 +41,7 @@ export const watchLiveness = (nc: NatsConnection, options: LivenessOptions = {})
       if (nc.isClosed()) return resolve(true)
       let answered = false
       const started = performance.now()
+      const server = nc.getServer()
       nc.flush().then(
         () => {
           answered = true
@@ -56,7 +57,7 @@ export const watchLiveness = (nc: NatsConnection, options: LivenessOptions = {})
         setImmediate(() => {
           if (answered) return
           forced++
-          options.onDead?.(Math.round(performance.now() - started))
+          options.onDead?.(Math.round(performance.now() - started), server)
           // no effect while the client is already reconnecting; rejects only when closed or draining
           nc.reconnect().catch(() => undefined)
           resolve(false)
@@ -84,11 +85,31 @@ const watched = new WeakMap<NatsConnection, Liveness>()
  * The one watcher of `nc`, shared by whoever asks; started on first use, with the default beat, or
  * on demand only (`beat: false`: a connection someone else owns is probed only when a request of ours went unanswered).
  */
-export const livenessOf = (nc: NatsConnection, beat = true): Liveness => {
+export const livenessOf = (nc: NatsConnection, beat = true, onDead?: LivenessOptions["onDead"]): Liveness => {
   let liveness = watched.get(nc)
   if (liveness === undefined) {
-    liveness = watchLiveness(nc, beat ? {} : { everyMs: 0 })
+    liveness = watchLiveness(nc, { ...(beat ? {} : { everyMs: 0 }), ...(onDead === undefined ? {} : { onDead }) })
     watched.set(nc, liveness)
   }
   return liveness
+}
+
+/** How long a server found silent is passed over when the client picks where to reconnect. */
+export const AVOID_SILENT_MS = 30_000
+
+/**
+ * The servers lately found silent, and the choice of where to reconnect that passes them over (the
+ * default would dial the pool's first server, the dead one again, and wait out its connect timeout).
+ */
+export const silentServers = (now: () => number = Date.now) => {
+  const silentUntil = new Map<string, number>()
+  return {
+    mark: (server: string) => void silentUntil.set(server, now() + AVOID_SILENT_MS),
+    /** For nats.js `reconnectToServer`: the first server of the pool not lately silent, else the default. */
+    pick: <S extends { readonly listen: string }>(pool: ReadonlyArray<S>): S | null => {
+      const t = now()
+      const alive = pool.find((s) => (silentUntil.get(s.listen) ?? 0) <= t)
+      return alive === undefined || alive === pool[0] ? null : alive
+    }
+  }
 }
