@@ -236,7 +236,13 @@ describe("the muxed requester", () => {
     const silent = await silentResponder("test.unbudgeted")
     let asked = 0
     let timedOut = 0
-    const requester = muxedRequester(nc, { hedge: () => (++asked, false), timedOut: () => timedOut++ })
+    const requester = muxedRequester(nc, {
+      hedge: () => {
+        asked++
+        return false
+      },
+      timedOut: () => timedOut++
+    })
     const raw = { read: (msg: Msg) => Effect.succeed(msg), noResponders: Effect.fail }
     const error = await failureOf(
       requester.requestWith("test.unbudgeted", new Uint8Array([1]), 150, undefined, raw, 20)

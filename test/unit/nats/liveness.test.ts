@@ -24,7 +24,9 @@ const relay = async (port: number) => {
   const address = server.address()
   return {
     url: `nats://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`,
-    silence: () => void (silent = true),
+    silence: () => {
+      silent = true
+    },
     close: () => {
       for (const s of sockets) s.destroy()
       server.close()
