@@ -12,6 +12,10 @@ import { eventually } from "./processes.js"
 export interface LocalCluster {
   /** Client URLs, node 0 first. */
   readonly urls: ReadonlyArray<string>
+  /** HTTP monitoring URLs (`/jsz`, `/varz`, …), node 0 first. */
+  readonly monitorUrls: ReadonlyArray<string>
+  /** The node that is JetStream's meta leader now (from a live node's `/jsz`), if one is elected. */
+  readonly metaLeader: () => Promise<number | undefined>
   readonly pid: (node: number) => number
   /** SIGKILLs a node and waits until it is gone. */
   readonly kill: (node: number) => Promise<void>
@@ -55,7 +59,7 @@ const exited = (child: ChildProcess) =>
 /** Starts the nodes and resolves once JetStream answers (a meta leader is elected). */
 export const startLocalCluster = async (size = 3): Promise<LocalCluster> => {
   const store = await mkdtemp(join(tmpdir(), "modelbus-cluster-"))
-  let ports: Array<{ client: number; route: number }> = []
+  let ports: Array<{ client: number; route: number; monitor: number }> = []
   const nodes: Array<ChildProcess> = []
   const launch = async (i: number) => {
     const routes = ports.map((p) => `nats://127.0.0.1:${p.route}`).join(",")
@@ -66,6 +70,8 @@ export const startLocalCluster = async (size = 3): Promise<LocalCluster> => {
       String(ports[i]!.client),
       "-n",
       `n${i + 1}`,
+      "-m",
+      String(ports[i]!.monitor),
       "--cluster_name",
       "modelbus-test"
     ]
@@ -94,8 +100,12 @@ export const startLocalCluster = async (size = 3): Promise<LocalCluster> => {
     child.stderr!.resume()
   }
   for (let attempt = 1; ; attempt++) {
-    const picked = await freePorts(2 * size)
-    ports = Array.from({ length: size }, (_, i) => ({ client: picked[2 * i]!, route: picked[2 * i + 1]! }))
+    const picked = await freePorts(3 * size)
+    ports = Array.from({ length: size }, (_, i) => ({
+      client: picked[3 * i]!,
+      route: picked[3 * i + 1]!,
+      monitor: picked[3 * i + 2]!
+    }))
     const started = await Promise.allSettled(ports.map((_, i) => launch(i)))
     const failed = started.flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []))
     if (failed.length === 0) break
@@ -128,8 +138,22 @@ export const startLocalCluster = async (size = 3): Promise<LocalCluster> => {
     node.kill("SIGKILL")
     await exited(node)
   }
+  const monitorUrls = ports.map((p) => `http://127.0.0.1:${p.monitor}`)
+  const metaLeader = async () => {
+    for (const [i, node] of nodes.entries()) {
+      if (node.exitCode !== null || node.signalCode !== null) continue
+      const jsz = (await fetch(`${monitorUrls[i]}/jsz`)
+        .then((r) => r.json())
+        .catch(() => undefined)) as { meta_cluster?: { leader?: string } } | undefined
+      const leader = jsz?.meta_cluster?.leader
+      if (leader !== undefined && leader !== "") return Number(leader.replace(/^n/, "")) - 1
+    }
+    return undefined
+  }
   return {
     urls,
+    monitorUrls,
+    metaLeader,
     pid: (i) => nodes[i]!.pid!,
     kill,
     restart: (i) => launch(i),
