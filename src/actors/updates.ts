@@ -130,15 +130,17 @@ export const followUpdates = Effect.fnUntraced(function* (
   // A publisher also says so on the bus: the replica then reads the current version by a direct get,
   // which any live JetStream node answers (a watch's consumer may sit on a lost node for a while).
   const announced = yield* versionNotices(nc, subjects(settings.prefix).versions(settings.model))
+  const currentEntry = registry.current(settings.model).pipe(
+    Effect.map((found) => found?.entry),
+    Effect.catch(() => Effect.succeed(undefined))
+  )
+  // Once both are subscribed, the current version is read once more: one published while this
+  // replica loaded the version it started on (or set up its subscriptions) would otherwise be missed
+  // for good, the replica serving the older one and its rollout never acknowledged.
   const published = Stream.merge(
     watched,
-    announced.pipe(
-      Stream.mapEffect(() =>
-        registry.current(settings.model).pipe(
-          Effect.map((found) => found?.entry),
-          Effect.catch(() => Effect.succeed(undefined))
-        )
-      ),
+    Stream.concat(Stream.make(undefined), announced).pipe(
+      Stream.mapEffect(() => currentEntry),
       Stream.filter((entry): entry is ModelVersion => entry !== undefined)
     )
   )
