@@ -5,6 +5,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import { defaultServers, natsConnection } from "../nats/connection.js"
@@ -51,11 +52,9 @@ import {
   retrying,
   retryPlan
 } from "./retry.js"
+import { decodeSupervisorStatus } from "./statusReply.js"
 import { type TailControl, tailControl } from "./tail.js"
-import { updatesOn } from "./update.js"
-
-/** update-model: publish, train, push, roll back, list and history (see update.ts). */
-export type Updates = ReturnType<typeof updatesOn<ConnectionError | BadReply | PermissionDenied>>
+import { type Updates, updatesOn } from "./update.js"
 
 /**
  * Where and how to connect: servers and credentials (`user`/`password`, `token`, `creds` or `nkey`
@@ -374,9 +373,10 @@ export const clientOn = (
     for (const msg of replies) {
       if (msg.data.byteLength === 0) continue
       const parsed = parseBody(msg.data, "json")
-      if (!parsed.ok)
-        return yield* new BadReply({ message: `unexpected status reply: ${parsed.reason}`, subject: subject.status })
-      statuses.push(parsed.value as SupervisorStatus)
+      const decoded = parsed.ok ? decodeSupervisorStatus(parsed.value) : parsed
+      if (!decoded.ok)
+        return yield* new BadReply({ message: `unexpected status reply: ${decoded.reason}`, subject: subject.status })
+      statuses.push(decoded.value)
     }
     return statuses.sort((a, b) => a.supervisor.id.localeCompare(b.supervisor.id))
   })
@@ -411,7 +411,9 @@ const authOf = ({ user, password, token, creds, nkey, tls }: ClientOptions): Nat
 })
 
 /** Connects (unless given a connection) and builds a client; a connection it opened closes with the scope. */
-export const makeModelClient = Effect.fnUntraced(function* (options: ClientOptions = {}) {
+export const makeModelClient = Effect.fnUntraced(function* (
+  options: ClientOptions = {}
+): Effect.fn.Return<ModelClient["Service"], ConnectionError, Scope.Scope> {
   const nc =
     options.connection ??
     (yield* natsConnection({

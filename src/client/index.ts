@@ -42,6 +42,7 @@ export {
 export type { ModelVersion } from "../registry/versions.js"
 export { type ControlOptions, ControlRefused } from "./control.js"
 export type { DescribeError, DescribeOptions } from "./describe.js"
+export type { AttemptTimeoutPolicy, HedgePolicy } from "./latency.js"
 export {
   type ClientOptions,
   type ClientStats,
@@ -52,4 +53,13 @@ export {
 } from "./ModelClient.js"
 export { type Client, connect } from "./promise.js"
 export { defaultRetryPolicy, isRetryable, type RetryableError, type RetryPolicy } from "./retry.js"
-export type { FitData, UpdateOptions, UpdateResult, UpdateSource } from "./update.js"
+export type {
+  FitData,
+  PushError,
+  RegistryReadError,
+  UpdateError,
+  UpdateOptions,
+  UpdateResult,
+  UpdateSource,
+  Updates
+} from "./update.js"
