@@ -198,8 +198,10 @@ const makeRegistry = (
 
   // Tried through elections: a try whose write landed but whose answer was lost meets its own entry
   // on the next try (the compare-and-swap then fails), and that is success, not a conflict.
-  const publish = (model: string, entry: ModelVersion, expectedRevision: number | undefined) =>
-    throughElections(
+  const publish = (model: string, entry: ModelVersion, expectedRevision: number | undefined) => {
+    // a try that failed without an answer (a timeout): it may have landed
+    let unanswered = false
+    return throughElections(
       nc,
       "publish",
       Effect.tryPromise({
@@ -208,7 +210,13 @@ const makeRegistry = (
           return expectedRevision === undefined ? kv.create(model, value) : kv.update(model, value, expectedRevision)
         },
         catch: (error) => error
-      }),
+      }).pipe(
+        Effect.tapError((error) =>
+          Effect.sync(() => {
+            if (!isFinal(error)) unanswered = true
+          })
+        )
+      ),
       patience,
       (error) => error
     ).pipe(
@@ -217,6 +225,7 @@ const makeRegistry = (
         if (!/wrong last sequence|key exists/i.test(messageOf(error))) return Effect.fail(unavailable("publish")(error))
         return current(model).pipe(
           Effect.flatMap((now) =>
+            unanswered &&
             now !== undefined &&
             now.entry.version === entry.version &&
             now.entry.digest === entry.digest &&
@@ -235,6 +244,7 @@ const makeRegistry = (
       }),
       Effect.tap(() => Effect.sync(() => reads.announce(model, entry.version)))
     )
+  }
 
   return {
     current,
