@@ -1,5 +1,5 @@
-// Chaos: a steady load on three replicas while a random serving actor is SIGKILLed every 1–2 s, 12
-// times. A client on the default policy sees no failure and no wrong answer; the requests a dead
+// Chaos: a steady load on three replicas while a random serving actor is SIGKILLed every 1–2 s (one
+// always left serving), 12 times. A client on the default policy sees no failure and no wrong answer; the requests a dead
 // actor held are answered by hedged copies within the budget. p99.9 and max are printed.
 import { afterAll, beforeAll, expect, it } from "vitest"
 import { type LocalNatsServer, startLocalNatsServer } from "../../src/cli/natsServer.js"
@@ -51,9 +51,11 @@ it("answers every request correctly, hedging what the killed actors held, while 
   const started = Date.now()
   while (kills.length < KILLS) {
     await new Promise((resolve) => setTimeout(resolve, 1_000 + Math.random() * 1_000))
+    // one replica is always left serving: with every replica down at once (restarts slow on a loaded
+    // machine) nobody can answer, and NoResponders after the retries is the right outcome, not chaos
     const live = await serving()
-    const victim = live[Math.floor(Math.random() * live.length)]
-    if (victim === undefined) continue
+    if (live.length < 2) continue
+    const victim = live[Math.floor(Math.random() * live.length)]!
     kills.push({ actor: victim.id, at: Date.now() })
     process.kill(victim.pid!, "SIGKILL")
   }
@@ -77,6 +79,7 @@ it("answers every request correctly, hedging what the killed actors held, while 
     requestsPerSecond: Math.round(summary.requests / elapsedS),
     kills: kills.length,
     failures: summary.failures.length,
+    failureSamples: summary.failures.slice(0, 3).map(String),
     wrongAnswers: summary.wrongAnswers,
     retries: after.retries - before.retries,
     hedges,
