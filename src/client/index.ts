@@ -41,6 +41,7 @@ export {
 } from "../registry/errors.js"
 export type { ModelVersion } from "../registry/versions.js"
 export type { DescribeError, DescribeOptions } from "./describe.js"
+export type { AttemptTimeoutPolicy, HedgePolicy } from "./latency.js"
 export {
   type ClientOptions,
   type ClientStats,
@@ -52,4 +53,13 @@ export {
 export { type ControlOptions, ControlRefused } from "./operations.js"
 export { type Client, connect } from "./promise.js"
 export { defaultRetryPolicy, isRetryable, type RetryableError, type RetryPolicy } from "./retry.js"
-export type { FitData, UpdateOptions, UpdateResult, UpdateSource } from "./update.js"
+export type {
+  FitData,
+  PushError,
+  RegistryReadError,
+  UpdateError,
+  UpdateOptions,
+  UpdateResult,
+  UpdateSource,
+  Updates
+} from "./update.js"

@@ -29,7 +29,7 @@ export interface Client {
   /** One replica's answer about `model` (inputs, outputs, version, format, backend); rejects with NotFound when nobody serves it. */
   describe(model: string, options?: DescribeOptions): Promise<ModelMetadata>
   status(options?: StatusOptions): Promise<ReadonlyArray<SupervisorStatus>>
-  /** Requests, attempts, retries and failures so far (a snapshot). */
+  /** Requests, attempts, retries, failures and hedges so far, and the recent p99 (a snapshot). */
   stats(): ClientStats
   /** Replaces every replica of a model, or one actor, without a gap. */
   restart(target: string, options?: ControlOptions): Promise<ReadonlyArray<ControlReply>>

@@ -1,6 +1,6 @@
 // A model version's artifacts in memory: model.json and the weight files its manifest names, read
 // from a folder and checked (paths, sizes, limit), and written back to a fresh temp folder.
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { messageOf } from "../protocol/values.js"
@@ -34,14 +34,32 @@ const sizeOf = async (file: string, folder: string): Promise<number> => {
  * anyone loads them. Throws ArtifactCheckFailed (its message does not name the folder) for a path leaving the folder, a size the manifest
  * does not declare or files over the limit (sizes are checked before reading); an Error otherwise.
  */
+/**
+ * ArtifactCheckFailed when `name` in `folder` resolves (through symbolic links) to a file outside the
+ * folder: the path check is by name, and a link named inside could read any file the process can.
+ */
+const refuseLinkOut = async (folder: string, name: string, file: string) => {
+  const [real, realFolder] = await Promise.all([realpath(file).catch(() => file), realpath(folder)])
+  const inside = path.relative(realFolder, real)
+  if (inside.startsWith("..") || path.isAbsolute(inside)) {
+    throw new ArtifactCheckFailed({
+      message: `model file "${name}" is a symbolic link to a file outside the model folder: expected a file inside the folder, received a link leaving it`,
+      expected: "a file inside the model folder",
+      actual: "a symbolic link leaving the model folder"
+    })
+  }
+}
+
 export const readModelFolder = async (dir: string, limits: ArtifactLimits = {}): Promise<ModelFiles> => {
   const folder = path.resolve(dir)
+  await refuseLinkOut(folder, modelJsonFile, path.join(folder, modelJsonFile))
   const { bytes } = await readModelJsonFile(folder)
   const groups = weightGroupsOf(bytes)
   if (!groups.ok) throw new ArtifactCheckFailed(groups.problem)
   const maxBytes = limits.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES
   const names = groups.value.flatMap((g) => g.paths)
   const files = names.map((name) => ({ name, file: weightPath(folder, name) }))
+  for (const { name, file } of files) await refuseLinkOut(folder, name, file)
   let total = bytes.byteLength
   for (const { file } of files) total += await sizeOf(file, folder)
   if (total > maxBytes) {

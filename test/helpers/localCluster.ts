@@ -12,6 +12,10 @@ import { eventually } from "./processes.js"
 export interface LocalCluster {
   /** Client URLs, node 0 first. */
   readonly urls: ReadonlyArray<string>
+  /** HTTP monitoring URLs (`/jsz`, `/varz`, …), node 0 first. */
+  readonly monitorUrls: ReadonlyArray<string>
+  /** The node that is JetStream's meta leader now (from a live node's `/jsz`), if one is elected. */
+  readonly metaLeader: () => Promise<number | undefined>
   readonly pid: (node: number) => number
   /** SIGKILLs a node and waits until it is gone. */
   readonly kill: (node: number) => Promise<void>
@@ -176,8 +180,22 @@ export const startLocalCluster = async (size = 3): Promise<LocalCluster> => {
     node.kill("SIGKILL")
     await exited(node)
   }
+  const monitorUrls = ports.map((p) => `http://127.0.0.1:${p.monitor}`)
+  const metaLeader = async () => {
+    for (const [i, node] of nodes.entries()) {
+      if (node.exitCode !== null || node.signalCode !== null) continue
+      const jsz = (await fetch(`${monitorUrls[i]}/jsz`)
+        .then((r) => r.json())
+        .catch(() => undefined)) as { meta_cluster?: { leader?: string } } | undefined
+      const leader = jsz?.meta_cluster?.leader
+      if (leader !== undefined && leader !== "") return Number(leader.replace(/^n/, "")) - 1
+    }
+    return undefined
+  }
   return {
     urls,
+    monitorUrls,
+    metaLeader,
     pid: (i) => nodes[i]!.pid!,
     kill,
     restart: (i) => launch(i),
