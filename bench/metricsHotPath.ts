@@ -2,8 +2,10 @@
 // socket: admission, decode, checks, batching, reply encoding and (on) the measurements, in ns/request.
 //   npx tsx bench/metricsHotPath.ts [--rounds=10] [--requests=200000]
 import type { Msg } from "@nats-io/transport-node"
+import { makeAdmission } from "../src/actors/admission.js"
 import { makeBatcher } from "../src/actors/batcher.js"
 import { makeMeasurements } from "../src/actors/measurements.js"
+import { makeModelLoop } from "../src/actors/modelLoop.js"
 import { answerInfer, type PipelineContext } from "../src/actors/pipeline.js"
 import { servingModel } from "../src/actors/servingModel.js"
 import { type ActorStats, actorStats } from "../src/actors/stats.js"
@@ -37,36 +39,38 @@ const body = encodeRequest([[5.1, 3.5, 1.4, 0.2]], undefined, "msgpack")
 /** Runs `REQUESTS` requests `concurrency` at a time through a fresh actor pipeline; ns per request. */
 const run = async (metrics: boolean, concurrency: number): Promise<number> => {
   const stats: ActorStats = actorStats()
-  let wake: (() => void) | undefined
   const measure = metrics ? makeMeasurements() : undefined
   const serving = servingModel(model, 1)
+  const admission = makeAdmission(1 << 20)
+  const loop = makeModelLoop(
+    {
+      actorId: "bench-1",
+      modelName: "iris",
+      stats,
+      measure,
+      admission,
+      logDefect: (message, cause) => console.error(message, cause)
+    },
+    makeBatcher(stats, { maxBatchSize: 32, maxDelayMs: 0 })
+  )
   const ctx: PipelineContext = {
     actorId: "bench-1",
-    modelName: "iris",
     serving,
     maxPayloadBytes: 1 << 20,
-    maxInflight: 1 << 20,
+    admission,
+    loop,
     stats,
-    measure,
-    batcher: makeBatcher(
-      {
-        actorId: "bench-1",
-        modelName: "iris",
-        serving,
-        stats,
-        measure,
-        onAnswered: () => {
-          if (stats.inflight === 0) wake?.()
-        }
-      },
-      { maxBatchSize: 32, maxDelayMs: 0 },
-      () => true
-    )
+    measure
   }
   const msg = { subject: "modelbus.infer.iris", reply: "_INBOX.x", data: body, respond: () => true } as unknown as Msg
   const t0 = process.hrtime.bigint()
   for (let sent = 0; sent < REQUESTS; sent += concurrency) {
-    const idle = new Promise<void>((resolve) => (wake = resolve))
+    const idle = new Promise<void>((resolve) => {
+      const stop = admission.onIdle(() => {
+        stop()
+        resolve()
+      })
+    })
     for (let i = 0; i < concurrency; i++) answerInfer(ctx, msg)
     await idle
   }
