@@ -206,32 +206,4 @@ describe("makeBatcher", () => {
     expect(b.calls).toEqual([2, 2, 1])
     expect(fakes.map((f) => answerOf(f))).toEqual([[2], [4], [6], [8], [10]])
   })
-
-  it("runs work given to `between` alone, alternating with the batches that wait", async () => {
-    const log: Array<string | number> = []
-    const b = setup(async (inputs) => {
-      log.push(inputs.x!.shape[0]!)
-      return rowSums(inputs)
-    }, 2)
-    const done = b.idle()
-    for (let i = 0; i < 5; i++) b.submit(xRows(1))
-    const tasks = ["probe 1", "probe 2"].map((name) =>
-      b.loop.between(async () => {
-        log.push(name)
-        return name
-      })
-    )
-    expect(await Promise.all(tasks)).toEqual(["probe 1", "probe 2"])
-    await done
-    expect(log).toEqual(["probe 1", 2, "probe 2", 2, 1])
-  })
-
-  it("rejects `between` with the error its work threw, and goes on serving", async () => {
-    const b = setup(async (inputs) => rowSums(inputs))
-    await expect(b.loop.between(() => Promise.reject(new Error("probe failed")))).rejects.toThrow("probe failed")
-    const done = b.idle()
-    const after = b.submit(xRows(1, 2))
-    await done
-    expect(answerOf(after)).toEqual([4])
-  })
 })
