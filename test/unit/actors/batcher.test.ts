@@ -1,6 +1,6 @@
-// The batcher on a fake model: requests queued together run as one stacked call and are answered
-// with their own rows; a model that ignores the batch falls back to one call each; late requests
-// are refused unrun; a failing model fails each request; the in-flight count returns to 0.
+// Batching through the model loop on a fake model: requests queued together run as one stacked call and
+// are answered with their own rows, on the version they were admitted on; a model that ignores the batch
+// falls back to one call each; late requests are refused unrun; a failing model fails each request.
 import { describe, expect, it } from "vitest"
 import { canShareCall, initialBatchLimit, type Job } from "../../../src/actors/batcher.js"
 import { servingModel, swapIn } from "../../../src/actors/servingModel.js"

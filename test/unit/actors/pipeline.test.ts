@@ -1,6 +1,6 @@
-// The actor's admission of one infer message: refused at once with a typed error and its NATS micro
+// The per-message path of one infer message: refused at once with a typed error and its NATS micro
 // status header (503 at the in-flight limit, 413 over the size limit, 400 undecodable or not fitting
-// the signature), else handed to the batcher with its deadline.
+// the signature; a place taken given back), else queued with its deadline and version, holding its place.
 import { describe, expect, it } from "vitest"
 import { makeAdmission } from "../../../src/actors/admission.js"
 import type { Job } from "../../../src/actors/batcher.js"
