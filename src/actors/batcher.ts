@@ -109,8 +109,6 @@ export interface Batcher {
   readonly push: (job: Job) => void
   /** The next batch (the queue is not empty). */
   readonly take: () => Array<Queued>
-  /** Empties the queue: every job in it, once each. */
-  readonly takeAll: () => Array<Queued>
   /** Jobs waiting (not yet taken). */
   readonly size: () => number
   /** How long to wait before taking a batch: `maxDelayMs` while the next one could still grow, else 0. */
@@ -168,9 +166,6 @@ export const makeBatcher = (stats: ActorStats, options: BatchingOptions): Batche
     return batch
   }
 
-  // once each: a take that failed half-way may have left a job twice in the queue
-  const takeAll = (): Array<Queued> => [...new Set(queue.splice(0))]
-
   const delayMs = (): number =>
     options.maxDelayMs > 0 && queue.length > 0 && queue.length < maxBatchSize && queue[0]!.version.batchable
       ? options.maxDelayMs
@@ -181,5 +176,5 @@ export const makeBatcher = (stats: ActorStats, options: BatchingOptions): Batche
     maxBatchSize = limit.maxBatchSize
   }
 
-  return { push, take, takeAll, size: () => queue.length, delayMs, setLimit, limit: () => stats.batchLimit }
+  return { push, take, size: () => queue.length, delayMs, setLimit, limit: () => stats.batchLimit }
 }

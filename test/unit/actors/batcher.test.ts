@@ -2,8 +2,9 @@
 // are answered with their own rows, on the version they were admitted on; a model that ignores the batch
 // falls back to one call each; late requests are refused unrun; a failing model fails each request.
 import { describe, expect, it } from "vitest"
-import { canShareCall, initialBatchLimit, type Job } from "../../../src/actors/batcher.js"
+import { canShareCall, initialBatchLimit, type Job, makeBatcher } from "../../../src/actors/batcher.js"
 import { servingModel, swapIn } from "../../../src/actors/servingModel.js"
+import { actorStats } from "../../../src/actors/stats.js"
 import type { HostTensor } from "../../../src/protocol/tensor.js"
 import { type FakeMsg, fakeHotPath, fakeModel, fakeMsg, rowSums, xRows } from "./fakes.js"
 
@@ -205,5 +206,30 @@ describe("makeBatcher", () => {
     await done
     expect(b.calls).toEqual([2, 2, 1])
     expect(fakes.map((f) => answerOf(f))).toEqual([[2], [4], [6], [8], [10]])
+  })
+
+  it("counts as queued only the jobs not yet taken, and waits maxDelayMs only while a batch could grow", () => {
+    const v7 = servingModel(fakeModel(async (inputs) => rowSums(inputs)).model, 7).current
+    const stats = actorStats()
+    const batcher = makeBatcher(stats, { maxBatchSize: 3, maxDelayMs: 5 })
+    const job = (x: HostTensor): Job => ({
+      msg: fakeMsg({}).msg,
+      encoding: "json",
+      inputs: { x },
+      outputs: undefined,
+      deadline: Number.POSITIVE_INFINITY,
+      arrived: 0,
+      version: v7
+    })
+    expect([batcher.size(), batcher.delayMs()]).toEqual([0, 0])
+    batcher.push(job(xRows(1)))
+    batcher.push(job(xRows(1)))
+    expect([batcher.size(), batcher.delayMs()]).toEqual([2, 5])
+    batcher.push(job(xRows(1)))
+    batcher.push(job(xRows(1)))
+    // three jobs fill a batch: take it now
+    expect([batcher.size(), batcher.delayMs()]).toEqual([4, 0])
+    expect(batcher.take()).toHaveLength(3)
+    expect([batcher.size(), batcher.delayMs()]).toEqual([1, 5])
   })
 })
