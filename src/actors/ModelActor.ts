@@ -1,7 +1,7 @@
 // A model actor's life: connect to NATS, load the model once, serve its infer subject in the
 // model's queue group, heartbeat to the supervisor, and drain in-flight requests on shutdown.
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
-import { Effect, type Scope } from "effect"
+import { Cause, Effect, type Scope } from "effect"
 import { loadModel } from "../model/loader.js"
 import type { NatsAuth } from "../protocol/auth.js"
 import {
@@ -13,6 +13,7 @@ import {
 } from "../protocol/ipc.js"
 import { subjects } from "../protocol/subjects.js"
 import type { Registry } from "../registry/Registry.js"
+import { type Admission, makeAdmission, type QueueGroup } from "./admission.js"
 import { makeBatcher } from "./batcher.js"
 import { batchSizer } from "./batchLimit.js"
 import { answerDiscovery } from "./discovery.js"
@@ -20,85 +21,81 @@ import { answerFit } from "./fit.js"
 import { actorIdentity } from "./identity.js"
 import { tellSupervisor } from "./ipc.js"
 import { type Measurements, makeMeasurements, snapshot } from "./measurements.js"
+import { makeModelLoop } from "./modelLoop.js"
 import { answerInfer, type PipelineContext } from "./pipeline.js"
 import { type PreparedActor, prepareActor } from "./preparation.js"
 import { type ServingModel, servingModel } from "./servingModel.js"
+import type { ActorStartError } from "./startErrors.js"
 import { type ActorStats, actorStats } from "./stats.js"
 import { followUpdates, startingVersion } from "./updates.js"
 
-/** What to do after requests are answered (rejoin the queue group, finish a drain); set by `serve`. */
-interface AnsweredHook {
-  run: () => void
-}
-
 const countersOf = (
   stats: ActorStats,
+  admission: Admission,
   version: number,
   loads: number,
   tensors: number,
+  queued: number,
   measure: Measurements | undefined
-): ActorCounters => ({
-  version,
-  loads,
-  served: stats.served,
-  errors: stats.errors,
-  inflight: stats.inflight,
-  calls: stats.calls,
-  tensors,
-  rssBytes: process.memoryUsage.rss(),
-  batching: stats.batchLimit,
-  ...(measure === undefined ? {} : { metrics: snapshot(measure) })
-})
+): ActorCounters => {
+  const held = admission.counters()
+  return {
+    version,
+    loads,
+    served: stats.served,
+    errors: stats.errors,
+    inflight: held.inflight,
+    queued,
+    overloaded: held.overloaded,
+    leftQueueGroup: held.leftQueueGroup,
+    calls: stats.calls,
+    tensors,
+    rssBytes: process.memoryUsage.rss(),
+    batching: stats.batchLimit,
+    ...(measure === undefined ? {} : { metrics: snapshot(measure) })
+  }
+}
 
 /**
- * Subscribes in the model's queue group; a saturated actor leaves the group (so NATS routes around
- * it) and rejoins when it has room. On release: stop taking requests, finish those in flight.
+ * Serves the infer subject in the model's queue group, admission deciding when the actor is in it (a
+ * full actor leaves, so NATS routes around it). On release: leave, and answer every request taken.
  */
 const serve = (
   nc: NatsConnection,
   ctx: PipelineContext,
+  admission: Admission,
   settings: ActorSettings,
-  counters: () => ActorCounters,
-  answered: AnsweredHook
+  counters: () => ActorCounters
 ) =>
   Effect.acquireRelease(
     Effect.sync(() => {
       const s = subjects(settings.prefix)
-      const rejoinAt = Math.floor(ctx.maxInflight * 0.75)
-      let sub: Subscription | undefined
-      let closing = false
-      let drained: (() => void) | undefined
-      answered.run = () => {
-        if (closing) {
-          if (ctx.stats.inflight === 0) drained?.()
-        } else if (sub === undefined && ctx.stats.inflight <= rejoinAt) join()
-      }
       const onMessage = (error: Error | null, msg: Msg) => {
-        if (error !== null) return
-        answerInfer(ctx, msg)
-        if (sub !== undefined && ctx.stats.inflight >= ctx.maxInflight) {
-          const full = sub
+        if (error === null) answerInfer(ctx, msg)
+      }
+      let sub: Subscription | undefined
+      const group: QueueGroup = {
+        join: () => {
+          sub = nc.subscribe(s.infer(settings.model), { queue: s.inferQueue(settings.model), callback: onMessage })
+        },
+        leave: () => {
+          const leaving = sub
           sub = undefined
-          void full.drain().catch(() => undefined)
+          return leaving === undefined ? Promise.resolve() : leaving.drain().catch(() => undefined)
         }
       }
-      const join = () => {
-        sub = nc.subscribe(s.infer(settings.model), { queue: s.inferQueue(settings.model), callback: onMessage })
-      }
-      join()
+      admission.open(group)
       const presence = nc.subscribe(s.presence(settings.model), {
         queue: s.presence(settings.model),
         callback: (error, msg) => {
           if (error === null)
-            msg.respond(JSON.stringify({ actor: settings.id, inflight: ctx.stats.inflight, joined: sub !== undefined }))
+            msg.respond(
+              JSON.stringify({ actor: settings.id, inflight: admission.inflight(), joined: admission.joined() })
+            )
         }
       })
       /** Stops taking requests, then resolves once every accepted one has been answered. */
-      return async () => {
-        closing = true
-        await Promise.all([sub?.drain().catch(() => undefined), presence.drain().catch(() => undefined)])
-        if (ctx.stats.inflight > 0) await new Promise<void>((resolve) => (drained = resolve))
-      }
+      return () => Promise.all([admission.drain(), presence.drain().catch(() => undefined)])
     }),
     (stop) =>
       Effect.gen(function* () {
@@ -123,20 +120,24 @@ export const runModelActor = Effect.fn("ModelActor.run")(function* (
   settings: ActorSettings,
   auth?: NatsAuth,
   prepared?: PreparedActor
-): Effect.fn.Return<void, unknown, Scope.Scope> {
+): Effect.fn.Return<void, ActorStartError, Scope.Scope> {
   const stats = actorStats()
+  const admission = makeAdmission(settings.maxInflight ?? DEFAULT_MAX_INFLIGHT)
   const life = {
     state: "starting" as ProcessState,
     serving: undefined as ServingModel | undefined,
-    tensors: () => 0
+    tensors: () => 0,
+    queued: () => 0
   }
   const measure = settings.metrics === true ? makeMeasurements() : undefined
   const counters = () =>
     countersOf(
       stats,
+      admission,
       life.serving?.current.version ?? settings.version,
       life.serving?.loads ?? 0,
       life.tensors(),
+      life.queued(),
       measure
     )
   yield* Effect.forkScoped(
@@ -153,45 +154,43 @@ export const runModelActor = Effect.fn("ModelActor.run")(function* (
   const serving = servingModel(first.model, first.version)
   life.serving = serving
   yield* Effect.addFinalizer(() => Effect.sync(() => serving.current.model.dispose()))
-  const answered: AnsweredHook = { run: () => {} }
-  const batchable = () => {
-    const { inputs, outputs } = serving.current.model.signature
-    return [...inputs, ...outputs].every((t) => t.shape[0] === null)
-  }
+  const logWith = Effect.runForkWith(yield* Effect.context<never>())
+  const batcher = makeBatcher(stats, settings.batching ?? DEFAULT_BATCHING)
+  const loop = makeModelLoop(
+    {
+      actorId: settings.id,
+      modelName: settings.model,
+      stats,
+      measure,
+      tracer,
+      admission,
+      logDefect: (message, cause) => logWith(Effect.logError(message, Cause.die(cause)))
+    },
+    batcher
+  )
+  life.queued = loop.queued
   const ctx: PipelineContext = {
+    actorId: settings.id,
+    serving,
+    maxPayloadBytes: settings.maxPayloadBytes ?? nc.info?.max_payload ?? 1024 * 1024,
+    admission,
+    loop,
+    stats,
+    measure,
+    tracer
+  }
+  const sizer = yield* batchSizer({
     actorId: settings.id,
     modelName: settings.model,
     serving,
-    maxPayloadBytes: settings.maxPayloadBytes ?? nc.info?.max_payload ?? 1024 * 1024,
-    maxInflight: settings.maxInflight ?? DEFAULT_MAX_INFLIGHT,
-    stats,
-    measure,
-    tracer,
-    batcher: makeBatcher(
-      {
-        actorId: settings.id,
-        modelName: settings.model,
-        serving,
-        stats,
-        onAnswered: () => answered.run(),
-        measure,
-        tracer
-      },
-      settings.batching ?? DEFAULT_BATCHING,
-      batchable
-    )
-  }
-  const sizer = yield* batchSizer({ ...ctx, options: settings.batching ?? DEFAULT_BATCHING })
-  yield* serve(
-    nc,
-    ctx,
-    settings,
-    () => {
-      life.state = "draining"
-      return counters()
-    },
-    answered
-  )
+    batcher,
+    between: loop.between,
+    options: settings.batching ?? DEFAULT_BATCHING
+  })
+  yield* serve(nc, ctx, admission, settings, () => {
+    life.state = "draining"
+    return counters()
+  })
   // acquired after `serve`, so released before it: an actor leaves discovery as it starts draining
   yield* answerDiscovery(
     nc,

@@ -6,13 +6,16 @@ import { messageOf } from "../protocol/values.js"
 import type { Batcher } from "./batcher.js"
 import { probeBatchSizes } from "./batchProbe.js"
 import { BATCH_PROBE, type BatchProbeOptions, chooseBatchSize, describeTimings, probeBlocker } from "./batchSizing.js"
-import { acquire, release, type ServingModel, type ServingVersion } from "./servingModel.js"
+import type { ModelLoop } from "./modelLoop.js"
+import { hold, release, type ServingModel, type ServingVersion } from "./servingModel.js"
 
 export interface BatchLimitContext {
   readonly actorId: string
   readonly modelName: string
   readonly serving: ServingModel
-  readonly batcher: Batcher
+  readonly batcher: Pick<Batcher, "setLimit" | "limit">
+  /** Runs a probe call between the actor's batches. */
+  readonly between: ModelLoop["between"]
   readonly options: BatchingOptions
   readonly probe?: BatchProbeOptions
   /** The probe's clock in ms: the process's CPU time unless a test gives another. */
@@ -39,9 +42,9 @@ const measureVersion = (ctx: BatchLimitContext, version: ServingVersion, probe: 
     const stale = () => serving.current !== version
     /** A probe call holds its version only while it runs: a version swapped out meanwhile is disposed at once, as without a probe. */
     const between = <A>(task: () => Promise<A>) =>
-      batcher.between(async () => {
+      ctx.between(async () => {
         if (stale()) throw new Error(`v${version.version} is no longer served`)
-        const held = acquire(serving)
+        const held = hold(version)
         try {
           return await task()
         } finally {
@@ -70,7 +73,7 @@ const measureVersion = (ctx: BatchLimitContext, version: ServingVersion, probe: 
   })
 
 /** While probing, the limit stays where it is (the fallback at first), reported as being measured. */
-const probingLimit = (batcher: Batcher): BatchLimit => ({
+const probingLimit = (batcher: BatchLimitContext["batcher"]): BatchLimit => ({
   maxBatchSize: batcher.limit().maxBatchSize,
   source: "probing"
 })

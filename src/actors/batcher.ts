@@ -1,57 +1,34 @@
-// Dynamic batching in the actor: requests that arrive together are stacked into one call of at most the batch
-// limit's rows, split and answered (a lone one at once); other model work runs between batches, never beside.
+// Dynamic batching in the actor: the queue of checked requests, the next batch taken from it (the oldest
+// request and the later ones that can share its call, within the batch limit), stacking and splitting.
 
-import type { Msg } from "@nats-io/transport-node"
 import type { Tracer } from "effect"
-import type { Encoding } from "../protocol/codec.js"
-import { DeadlineExceeded, InferenceFailed } from "../protocol/errors.js"
+import type { ServiceError } from "../protocol/errors.js"
 import { AUTO_BATCH_SIZE, type BatchingOptions, type BatchLimit } from "../protocol/ipc.js"
-import type { ReplyOutputs } from "../protocol/messages.js"
 import { allocate, elementCount, type HostTensor } from "../protocol/tensor.js"
-import { messageOf } from "../protocol/values.js"
 import { BATCH_PROBE } from "./batchSizing.js"
-import { type Measurements, observe, outcomeOf } from "./measurements.js"
-import { replyError, replyOk } from "./replies.js"
-import { acquire, release, type ServingModel, type ServingVersion } from "./servingModel.js"
+import type { Request } from "./finish.js"
+import type { ServingVersion } from "./servingModel.js"
 import type { ActorStats } from "./stats.js"
-import { recordRequestSpans } from "./tracing.js"
 
-export interface Job {
-  readonly msg: Msg
-  readonly encoding: Encoding
+/** A checked request, admitted and holding the version it runs on. */
+export interface Job extends Request {
   readonly inputs: Readonly<Record<string, HostTensor>>
   readonly outputs: ReadonlyArray<string> | undefined
   /** performance.now() after which the caller has given up. */
   readonly deadline: number
-  /** performance.now() when the message arrived (processing time, metrics and traces run from here). */
-  readonly arrived: number
+  /** The version its inputs were checked against (held until it is answered). */
+  readonly version: ServingVersion
   /** The trace the request carries, when this actor exports traces. */
   readonly trace?: Tracer.ExternalSpan | undefined
 }
 
-export interface BatchContext {
-  readonly actorId: string
-  readonly modelName: string
-  readonly serving: ServingModel
-  readonly stats: ActorStats
-  /** Called after each batch is answered (in-flight count already lowered). */
-  readonly onAnswered: () => void
-  /** Where latencies, batch sizes and outcomes are counted, when metrics are on. */
-  readonly measure?: Measurements | undefined
-  /** Where the spans of requests carrying a trace go, when traces are exported. */
-  readonly tracer?: Tracer.Tracer | undefined
-}
-
-interface Queued extends Job {
+/** A job in the queue, and what becomes of it once taken. */
+export interface Queued extends Job {
   readonly rows: number
-  /** Set when the job was answered with an error (read only for its trace). */
-  failure?: DeadlineExceeded | InferenceFailed | undefined
-}
-
-/** When the model call of the batch being run started and ended (performance.now() ms; NaN: not run or not timed). */
-interface CallTimes {
-  start: number
-  end: number
+  /** Set once its reply is sent. */
+  answered: boolean
+  /** The error it was answered with (read only for its trace). */
+  failure: ServiceError | undefined
 }
 
 const sameOutputs = (a: ReadonlyArray<string> | undefined, b: ReadonlyArray<string> | undefined): boolean => {
@@ -62,12 +39,12 @@ const sameOutputs = (a: ReadonlyArray<string> | undefined, b: ReadonlyArray<stri
 }
 
 /**
- * Requests can share a call when their non-batch dimensions and requested outputs agree (both were
- * checked against one signature, so they have the same input names and dtypes). Compared in place:
- * no key is built per request.
+ * Requests can share a call when they hold the same version and their non-batch dimensions and
+ * requested outputs agree (both were checked against that version's signature, so they have the same
+ * input names and dtypes). Compared in place: no key is built per request.
  */
 export const canShareCall = (a: Job, b: Job): boolean => {
-  if (!sameOutputs(a.outputs, b.outputs)) return false
+  if (a.version !== b.version || !sameOutputs(a.outputs, b.outputs)) return false
   for (const name in a.inputs) {
     const x = a.inputs[name]!.shape
     const y = b.inputs[name]?.shape
@@ -82,7 +59,8 @@ const rowsOf = (job: Job): number => {
   return 1
 }
 
-const stack = (jobs: ReadonlyArray<Queued>, rows: number): Record<string, HostTensor> => {
+/** The inputs of `jobs` (which can share a call) stacked along the first dimension: `rows` rows in all. */
+export const stack = (jobs: ReadonlyArray<Job>, rows: number): Record<string, HostTensor> => {
   const out: Record<string, HostTensor> = {}
   for (const name in jobs[0]!.inputs) {
     const first = jobs[0]!.inputs[name]!
@@ -108,176 +86,69 @@ const slice = (t: HostTensor, from: number, rows: number): HostTensor => {
   }
 }
 
+/** The `rows` rows from row `from` of every output of a stacked call (views, not copies). */
+export const split = (
+  computed: Readonly<Record<string, HostTensor>>,
+  from: number,
+  rows: number
+): Record<string, HostTensor> => {
+  const mine: Record<string, HostTensor> = {}
+  for (const name in computed) mine[name] = slice(computed[name]!, from, rows)
+  return mine
+}
+
 /** The limit a batcher starts with: the config's, or the fallback while `auto` is being measured. */
 export const initialBatchLimit = (options: BatchingOptions): BatchLimit =>
   options.maxBatchSize === AUTO_BATCH_SIZE
     ? { maxBatchSize: BATCH_PROBE.fallback, source: "probing" }
     : { maxBatchSize: options.maxBatchSize, source: "config" }
 
+/** The batching queue of one actor. */
+export interface Batcher {
+  /** Queues a job. */
+  readonly push: (job: Job) => void
+  /** The next batch (the queue is not empty). */
+  readonly take: () => Array<Queued>
+  /** Jobs waiting (not yet taken). */
+  readonly size: () => number
+  /** How long to wait before taking a batch: `maxDelayMs` while the next one could still grow, else 0. */
+  readonly delayMs: () => number
+  /** Applies a new limit to the batches taken from now on. */
+  readonly setLimit: (limit: BatchLimit) => void
+  /** The limit in force. */
+  readonly limit: () => BatchLimit
+}
+
 /**
- * Makes the batching queue of one actor. `batchable`: every input and output has a dynamic first
- * dimension. Its limit starts at `initialBatchLimit(options)` and is kept in `ctx.stats.batchLimit`.
+ * Makes the batching queue of one actor. Its limit starts at `initialBatchLimit(options)` and is kept in
+ * `stats.batchLimit`; a version whose batch dimension is fixed runs one request per call.
  */
-export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchable: () => boolean) => {
+export const makeBatcher = (stats: ActorStats, options: BatchingOptions): Batcher => {
   const queue: Array<Queued> = []
-  /** Work to run between batches, in order; the loop alternates it with batches while requests wait. */
-  const tasks: Array<() => Promise<void>> = []
-  ctx.stats.batchLimit = initialBatchLimit(options)
-  let maxBatchSize = ctx.stats.batchLimit.maxBatchSize
-  // one batch runs at a time: its call times are kept in one object
-  const callTimes: CallTimes = { start: Number.NaN, end: Number.NaN }
-  let scheduled = false
-  let running = false
+  stats.batchLimit = initialBatchLimit(options)
+  let maxBatchSize = stats.batchLimit.maxBatchSize
 
-  const answer = (job: Queued, version: ServingVersion, computed: Readonly<Record<string, HostTensor>>) => {
-    const outputs = version.model.signature.outputs
-    const only = outputs[0]
-    const result: ReplyOutputs | undefined =
-      job.outputs === undefined && outputs.length === 1 && only !== undefined ? computed[only.name] : computed
-    if (result === undefined) throw new Error(`the model returned no tensor for output ${only?.name}`)
-    if (ctx.measure !== undefined) ctx.measure.outcomes.ok++
-    replyOk(job.msg, job.encoding, {
-      outputs: result,
-      model: ctx.modelName,
-      version: version.version,
-      actor: ctx.actorId
+  const push = (job: Job): void => {
+    // a literal of one shape (not a spread): every queued request shares one hidden class
+    queue.push({
+      msg: job.msg,
+      encoding: job.encoding,
+      arrived: job.arrived,
+      inputs: job.inputs,
+      outputs: job.outputs,
+      deadline: job.deadline,
+      version: job.version,
+      trace: job.trace,
+      rows: rowsOf(job),
+      answered: false,
+      failure: undefined
     })
-    ctx.stats.served++
-    ctx.stats.processingMs += performance.now() - job.arrived
   }
 
-  const fail = (job: Queued, error: DeadlineExceeded | InferenceFailed) => {
-    ctx.stats.errors++
-    ctx.stats.lastError = error
-    if (ctx.measure !== undefined) ctx.measure.outcomes[outcomeOf[error._tag]]++
-    if (job.trace !== undefined) job.failure = error
-    replyError(job.msg, job.encoding, error)
-    ctx.stats.processingMs += performance.now() - job.arrived
-  }
-
-  /** Answers, or fails the job when its answer cannot be made (an output the model did not return). */
-  const answerOrFail = (job: Queued, version: ServingVersion, computed: Readonly<Record<string, HostTensor>>) => {
-    try {
-      answer(job, version, computed)
-    } catch (cause) {
-      fail(
-        job,
-        new InferenceFailed({ message: `model "${ctx.modelName}" gave no answer to send: ${messageOf(cause)}` })
-      )
-    }
-  }
-
-  /** Counts a model call of `requests` requests that took from `start` to `end` (ms). */
-  const measureCall = (m: Measurements, requests: number, start: number, end: number) => {
-    observe(m.compute, (end - start) / 1000, requests)
-    observe(m.batchSize, requests)
-  }
-
-  const runOne = async (job: Queued, version: ServingVersion, times: CallTimes | undefined) => {
-    try {
-      ctx.stats.calls++
-      if (times === undefined) return answerOrFail(job, version, await version.model.predict(job.inputs, job.outputs))
-      times.start = performance.now()
-      const computed = await version.model.predict(job.inputs, job.outputs)
-      times.end = performance.now()
-      if (ctx.measure !== undefined) measureCall(ctx.measure, 1, times.start, times.end)
-      answerOrFail(job, version, computed)
-    } catch (cause) {
-      fail(
-        job,
-        new InferenceFailed({
-          message: `model "${ctx.modelName}" failed while computing: ${messageOf(cause)}`
-        })
-      )
-    }
-  }
-
-  /** After a batch is answered: its total latencies, and the spans of the requests that carry a trace. */
-  const afterBatch = (jobs: ReadonlyArray<Queued>, started: number, times: CallTimes, live: number) => {
-    const answered = performance.now()
-    const m = ctx.measure
-    for (const job of jobs) {
-      const arrived = job.arrived
-      if (m !== undefined) observe(m.total, (answered - arrived) / 1000)
-      if (job.trace !== undefined && ctx.tracer !== undefined) {
-        recordRequestSpans(
-          ctx.tracer,
-          job.trace,
-          { model: ctx.modelName, actor: ctx.actorId, batchSize: live },
-          { arrived, started, computeStart: times.start, computeEnd: times.end, answered },
-          job.failure
-        )
-      }
-    }
-  }
-
-  const runBatch = async (jobs: ReadonlyArray<Queued>) => {
-    const now = performance.now()
-    const m = ctx.measure
-    // timed only when measured or traced: off, a batch costs no clock reads beyond the one above
-    const times =
-      m !== undefined || (ctx.tracer !== undefined && jobs.some((j) => j.trace !== undefined)) ? callTimes : undefined
-    callTimes.start = Number.NaN
-    callTimes.end = Number.NaN
-    const live: Array<Queued> = []
-    for (const job of jobs) {
-      if (m !== undefined) observe(m.queueWait, (now - job.arrived) / 1000)
-      if (now > job.deadline)
-        fail(
-          job,
-          new DeadlineExceeded({
-            message: `the caller's deadline passed ${(now - job.deadline).toFixed(0)} ms before ${ctx.actorId} could run the request`
-          })
-        )
-      else live.push(job)
-    }
-    if (live.length === 0) {
-      ctx.stats.inflight -= jobs.length
-      if (times !== undefined) afterBatch(jobs, now, times, 0)
-      ctx.onAnswered()
-      return
-    }
-    const version = acquire(ctx.serving)
-    try {
-      if (live.length === 1) return await runOne(live[0]!, version, times)
-      const rows = live.reduce((n, j) => n + j.rows, 0)
-      let computed: Record<string, HostTensor>
-      try {
-        ctx.stats.calls++
-        if (times !== undefined) times.start = performance.now()
-        computed = await version.model.predict(stack(live, rows), live[0]!.outputs)
-        if (times !== undefined) times.end = performance.now()
-      } catch (cause) {
-        const error = new InferenceFailed({
-          message: `model "${ctx.modelName}" failed while computing a batch of ${rows}: ${messageOf(cause)}`
-        })
-        for (const job of live) fail(job, error)
-        return
-      }
-      if (Object.values(computed).some((t) => t.shape[0] !== rows)) {
-        for (const job of live) await runOne(job, version, times)
-        return
-      }
-      if (m !== undefined) measureCall(m, live.length, times!.start, times!.end)
-      let from = 0
-      for (const job of live) {
-        const mine: Record<string, HostTensor> = {}
-        for (const name in computed) mine[name] = slice(computed[name]!, from, job.rows)
-        answerOrFail(job, version, mine)
-        from += job.rows
-      }
-    } finally {
-      release(version)
-      ctx.stats.inflight -= jobs.length
-      if (times !== undefined) afterBatch(jobs, now, times, live.length)
-      ctx.onAnswered()
-    }
-  }
-
-  /** The next batch: the oldest request and the later ones that fit with it (one pass; the rest keep their order). */
+  /** The oldest job and the later ones that fit with it, in one pass; the rest keep their order. */
   const take = (): Array<Queued> => {
     const first = queue[0]!
-    if (queue.length === 1 || maxBatchSize <= 1 || !batchable()) {
+    if (queue.length === 1 || maxBatchSize <= 1 || !first.version.batchable) {
       queue.shift()
       return [first]
     }
@@ -295,71 +166,15 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
     return batch
   }
 
-  const flush = async () => {
-    scheduled = false
-    if (running) return
-    running = true
-    try {
-      // a waiting task goes after each batch, so neither requests nor tasks wait for long
-      let taskTurn = true
-      while (queue.length > 0 || tasks.length > 0) {
-        if (tasks.length > 0 && (taskTurn || queue.length === 0)) {
-          await tasks.shift()!()
-          taskTurn = false
-        } else {
-          // a reply that cannot be sent at all (a closed connection) leaves its caller to time out, never the loop
-          await runBatch(take()).catch(() => undefined)
-          taskTurn = true
-        }
-      }
-    } finally {
-      running = false
-    }
-  }
+  const delayMs = (): number =>
+    options.maxDelayMs > 0 && queue.length > 0 && queue.length < maxBatchSize && queue[0]!.version.batchable
+      ? options.maxDelayMs
+      : 0
 
-  const schedule = () => {
-    if (scheduled || running) return
-    scheduled = true
-    const waitForMore = options.maxDelayMs > 0 && queue.length < maxBatchSize && batchable()
-    if (waitForMore) setTimeout(flush, options.maxDelayMs)
-    else setImmediate(flush)
-  }
-
-  /** Queues a checked request; it counts as in flight until answered. */
-  const submit = (job: Job): void => {
-    ctx.stats.inflight++
-    // a literal of one shape (not a spread): every queued request shares one hidden class
-    queue.push({
-      msg: job.msg,
-      encoding: job.encoding,
-      inputs: job.inputs,
-      outputs: job.outputs,
-      deadline: job.deadline,
-      arrived: job.arrived,
-      trace: job.trace,
-      rows: rowsOf(job),
-      failure: undefined
-    })
-    schedule()
-  }
-
-  /** Runs `task` between batches (no batch runs beside it) and settles with its outcome. */
-  const between = <A>(task: () => Promise<A>): Promise<A> =>
-    new Promise<A>((resolve, reject) => {
-      tasks.push(() => Promise.resolve().then(task).then(resolve, reject))
-      if (!scheduled && !running) {
-        scheduled = true
-        setImmediate(flush)
-      }
-    })
-
-  /** Applies a new limit to the batches taken from now on. */
   const setLimit = (limit: BatchLimit): void => {
-    ctx.stats.batchLimit = limit
+    stats.batchLimit = limit
     maxBatchSize = limit.maxBatchSize
   }
 
-  return { submit, between, setLimit, limit: (): BatchLimit => ctx.stats.batchLimit }
+  return { push, take, size: () => queue.length, delayMs, setLimit, limit: () => stats.batchLimit }
 }
-
-export type Batcher = ReturnType<typeof makeBatcher>

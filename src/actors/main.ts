@@ -5,19 +5,20 @@ import { Cause, Effect, Schema, type Scope } from "effect"
 import { describeFailure, runProcess } from "../lifecycle/runProcess.js"
 import type { NatsAuth } from "../protocol/auth.js"
 import { ACTOR_SETTINGS_ENV, ActorSettings, STANDBY_SETTINGS_ENV, StandbySettings } from "../protocol/ipc.js"
-import { credentialsFromSupervisor } from "./credentials.js"
+import { type CredentialsUnavailable, credentialsFromSupervisor } from "./credentials.js"
 import { supervisorGone, tellSupervisorBeforeExit } from "./ipc.js"
 import { runModelActor } from "./ModelActor.js"
 import { runStandby } from "./standby.js"
+import type { ActorProcessStartError } from "./startErrors.js"
 
 /** The NATS credentials from the supervisor when the settings say so. */
 const credentials = (settings: {
   readonly credentialsOverIpc?: boolean | undefined
-}): Effect.Effect<NatsAuth | undefined, unknown> =>
+}): Effect.Effect<NatsAuth | undefined, CredentialsUnavailable> =>
   settings.credentialsOverIpc === true ? credentialsFromSupervisor() : Effect.succeed(undefined)
 
 /** Runs an actor, or a standby until it is assigned one; completes with the id it serves as (undefined: none). */
-const startFromEnvironment = (): Effect.Effect<string | undefined, unknown, Scope.Scope> => {
+const startFromEnvironment = (): Effect.Effect<string | undefined, ActorProcessStartError, Scope.Scope> => {
   const standby = process.env[STANDBY_SETTINGS_ENV]
   if (standby !== undefined) {
     return Schema.decodeUnknownEffect(Schema.fromJsonString(StandbySettings))(standby).pipe(

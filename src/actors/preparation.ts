@@ -7,6 +7,7 @@ import { natsConnection } from "../nats/connection.js"
 import type { NatsAuth } from "../protocol/auth.js"
 import type { StandbySettings } from "../protocol/ipc.js"
 import { openRegistry, type Registry } from "../registry/Registry.js"
+import type { PreparationError } from "./startErrors.js"
 import { otlpTracer } from "./tracing.js"
 
 export interface PreparedActor {
@@ -21,7 +22,7 @@ export interface PreparedActor {
 export const prepareActor = Effect.fnUntraced(function* (
   settings: StandbySettings,
   auth?: NatsAuth
-): Effect.fn.Return<PreparedActor, unknown, Scope.Scope> {
+): Effect.fn.Return<PreparedActor, PreparationError, Scope.Scope> {
   const tracer = yield* otlpTracer(process.env)
   const runtime = yield* initRuntime(yield* requestedBackend(process.env))
   const nc = yield* natsConnection({

@@ -1,11 +1,13 @@
-// The model version an actor serves, swapped atomically: each request holds the version it
-// started on, and a replaced version is disposed once its last in-flight request is answered.
+// The model version an actor serves, swapped atomically: each request holds the version it was
+// admitted on, and a replaced version is disposed once its last request is answered.
 import type { LoadedModel } from "../model/loader.js"
 
 export interface ServingVersion {
   readonly model: LoadedModel
   readonly version: number
-  /** Requests running on this version now. */
+  /** Every input and output has a dynamic first dimension: requests on this version can be stacked. */
+  readonly batchable: boolean
+  /** Requests (and probe calls) holding this version now. */
   inflight: number
   /** Set once a newer version replaced it. */
   retired: boolean
@@ -18,14 +20,25 @@ export interface ServingModel {
   loads: number
 }
 
+const servingVersion = (model: LoadedModel, version: number): ServingVersion => {
+  const { inputs, outputs } = model.signature
+  const batchable = inputs.every((t) => t.shape[0] === null) && outputs.every((t) => t.shape[0] === null)
+  return { model, version, batchable, inflight: 0, retired: false }
+}
+
 export const servingModel = (model: LoadedModel, version: number): ServingModel => ({
-  current: { model, version, inflight: 0, retired: false },
+  current: servingVersion(model, version),
   loads: 1
 })
 
-/** Takes the current version for one request; call `release` when it is answered. */
-export const acquire = (serving: ServingModel): ServingVersion => {
-  const v = serving.current
+/**
+ * The version a new request runs on, held until `release`: the one place that chooses it, called
+ * once per request as it is admitted (its inputs are checked against that version's signature).
+ */
+export const acquire = (serving: ServingModel): ServingVersion => hold(serving.current)
+
+/** Holds `v` (it is not disposed before the matching `release`). */
+export const hold = (v: ServingVersion): ServingVersion => {
   v.inflight++
   return v
 }
@@ -38,7 +51,7 @@ export const release = (v: ServingVersion): void => {
 /** Makes `model` the current version; the old one is disposed when its requests are done. */
 export const swapIn = (serving: ServingModel, model: LoadedModel, version: number): void => {
   const old = serving.current
-  serving.current = { model, version, inflight: 0, retired: false }
+  serving.current = servingVersion(model, version)
   serving.loads++
   old.retired = true
   if (old.inflight === 0) old.model.dispose()

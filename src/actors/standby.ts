@@ -6,6 +6,7 @@ import { type ActorSettings, AssignMessage, type StandbySettings } from "../prot
 import { supervisorGone, tellSupervisor } from "./ipc.js"
 import { runModelActor } from "./ModelActor.js"
 import { prepareActor } from "./preparation.js"
+import type { ActorStartError } from "./startErrors.js"
 
 const isAssign = Schema.is(AssignMessage)
 
@@ -32,7 +33,7 @@ const assignments = Effect.gen(function* () {
 export const runStandby = Effect.fn("Standby.run")(function* (
   settings: StandbySettings,
   auth?: NatsAuth
-): Effect.fn.Return<ActorSettings | undefined, unknown, Scope.Scope> {
+): Effect.fn.Return<ActorSettings | undefined, ActorStartError, Scope.Scope> {
   const assigned = yield* assignments
   const prepared = yield* prepareActor(settings, auth)
   const rssBytes = () => process.memoryUsage.rss()

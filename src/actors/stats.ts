@@ -8,7 +8,6 @@ export interface ActorStats {
   served: number
   /** Requests answered with a typed error (refused, timed out or failed). */
   errors: number
-  inflight: number
   /** Model invocations: fewer than requests answered when requests were batched. */
   calls: number
   /** Summed over answered requests: from arrival to the reply being sent, in ms (queue wait included). */
@@ -22,7 +21,6 @@ export interface ActorStats {
 export const actorStats = (): ActorStats => ({
   served: 0,
   errors: 0,
-  inflight: 0,
   calls: 0,
   processingMs: 0,
   lastError: undefined,

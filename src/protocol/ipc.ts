@@ -87,7 +87,14 @@ export interface ActorCounters {
   readonly loads: number
   readonly served: number
   readonly errors: number
+  /** Requests admitted and not yet answered: queued and running. */
   readonly inflight: number
+  /** Of those, the requests queued for the model and not yet running (absent from an older actor: 0). */
+  readonly queued?: number
+  /** Requests refused with Overloaded since the process started (absent from an older actor: 0). */
+  readonly overloaded?: number
+  /** Times the actor left its model's queue group because it was full, since the process started (absent: 0). */
+  readonly leftQueueGroup?: number
   readonly calls: number
   readonly tensors: number
   readonly rssBytes: number

@@ -3,7 +3,7 @@
 import type { NatsConnection } from "@nats-io/transport-node"
 import { Packr } from "msgpackr"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { BadInput, type Client, type HostTensor, Overloaded } from "../../src/client/index.js"
+import { BadInput, type Client, type HostTensor, NoResponders, Overloaded } from "../../src/client/index.js"
 import { eventually, IRIS_MODEL, irisRows } from "../helpers/processes.js"
 import { type Stack, startStack } from "../helpers/stack.js"
 
@@ -81,9 +81,11 @@ describe("admission control", () => {
     )
     const refused = burst.filter((o) => o.status === "rejected").map((o) => (o as PromiseRejectedResult).reason)
     expect(burst.filter((o) => o.status === "fulfilled").length).toBeGreaterThanOrEqual(2)
-    expect(refused.length).toBeGreaterThan(0)
+    // delivered while it was full: Overloaded; published while the lone replica was out of its queue
+    // group (a loaded machine sends the burst in several writes): NoResponders, which NATS answers
+    expect(refused.some((e) => e instanceof Overloaded)).toBe(true)
     for (const e of refused) {
-      expect(e).toBeInstanceOf(Overloaded)
+      expect([Overloaded, NoResponders].some((type) => e instanceof type)).toBe(true)
       expect(e.attempts).toBe(1)
     }
     // it came back: the queue group routes to it again

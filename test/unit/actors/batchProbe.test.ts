@@ -3,10 +3,12 @@
 // measured again, and a version replaced mid-probe never deciding the limit.
 import { Effect, Exit, Scope } from "effect"
 import { describe, expect, it } from "vitest"
-import { type Batcher, makeBatcher } from "../../../src/actors/batcher.js"
-import { batchSizer } from "../../../src/actors/batchLimit.js"
+import { makeAdmission } from "../../../src/actors/admission.js"
+import { makeBatcher } from "../../../src/actors/batcher.js"
+import { type BatchLimitContext, batchSizer } from "../../../src/actors/batchLimit.js"
 import { probeBatchSizes, zeroBatch } from "../../../src/actors/batchProbe.js"
 import type { BatchProbeOptions } from "../../../src/actors/batchSizing.js"
+import { type ModelLoop, makeModelLoop } from "../../../src/actors/modelLoop.js"
 import { servingModel, swapIn } from "../../../src/actors/servingModel.js"
 import { actorStats } from "../../../src/actors/stats.js"
 import type { BatchingOptions, BatchLimit } from "../../../src/protocol/ipc.js"
@@ -111,19 +113,19 @@ describe("probeBatchSizes", () => {
   })
 })
 
-/** A batcher over `model` whose setLimit also records each limit set. */
+/** A batcher and model loop over `model`, the batcher's setLimit also recording each limit set. */
 const batcherFor = (model: ReturnType<typeof timedModel>["model"], batching: BatchingOptions) => {
   const stats = actorStats()
   const serving = servingModel(model, 1)
-  const batcher = makeBatcher(
-    { actorId: "fake-1", modelName: "fake", serving, stats, onAnswered: () => {} },
-    batching,
-    () => true
+  const batcher = makeBatcher(stats, batching)
+  const loop = makeModelLoop(
+    { actorId: "fake-1", modelName: "fake", stats, admission: makeAdmission(1024), logDefect: () => {} },
+    batcher
   )
   const limits: Array<BatchLimit> = []
   const waiters: Array<(limit: BatchLimit) => void> = []
-  const recording: Batcher = {
-    ...batcher,
+  const recording: BatchLimitContext["batcher"] = {
+    limit: batcher.limit,
     setLimit: (limit) => {
       batcher.setLimit(limit)
       limits.push(limit)
@@ -132,7 +134,7 @@ const batcherFor = (model: ReturnType<typeof timedModel>["model"], batching: Bat
   }
   /** Resolves with the next limit that is not `probing`. */
   const decided = () => new Promise<BatchLimit>((resolve) => waiters.push(resolve))
-  return { stats, serving, batcher: recording, limits, decided }
+  return { stats, serving, batcher: recording, between: loop.between, limits, decided }
 }
 
 const withScope = async <A>(use: (scope: Scope.Closeable) => Promise<A>): Promise<A> => {
@@ -157,6 +159,7 @@ describe("batchSizer", () => {
             modelName: "fake",
             serving: b.serving,
             batcher: b.batcher,
+            between: b.between,
             options: { maxBatchSize: "auto", maxDelayMs: 0 },
             probe: options,
             now: m.now
@@ -181,6 +184,7 @@ describe("batchSizer", () => {
             modelName: "fake",
             serving: b.serving,
             batcher: b.batcher,
+            between: b.between,
             options: { maxBatchSize: "auto", maxDelayMs: 0 },
             probe: options,
             now: m.now
@@ -225,6 +229,7 @@ describe("batchSizer", () => {
             modelName: "fake",
             serving: b.serving,
             batcher: b.batcher,
+            between: b.between,
             options: { maxBatchSize: "auto", maxDelayMs: 0 },
             probe: options,
             now: v1.now
@@ -248,8 +253,8 @@ describe("batchSizer", () => {
     let measure = () => {}
     let calls = 0
     let disposedAtSwap: boolean | undefined
-    const between: Batcher["between"] = (task) =>
-      b.batcher.between(task).then((result) => {
+    const between: ModelLoop["between"] = (task) =>
+      b.between(task).then((result) => {
         // after version 1's third call, before its fourth: what an update landing between calls does
         if (++calls === 3) {
           swapIn(b.serving, v2.model, 2)
@@ -265,7 +270,8 @@ describe("batchSizer", () => {
             actorId: "fake-1",
             modelName: "fake",
             serving: b.serving,
-            batcher: { ...b.batcher, between },
+            batcher: b.batcher,
+            between,
             options: { maxBatchSize: "auto", maxDelayMs: 0 },
             probe: options,
             now: v1.now
@@ -292,6 +298,7 @@ describe("batchSizer", () => {
             modelName: "fake",
             serving: b.serving,
             batcher: b.batcher,
+            between: b.between,
             options: { maxBatchSize: 8, maxDelayMs: 0 },
             probe: options,
             now: m.now
@@ -300,7 +307,7 @@ describe("batchSizer", () => {
       )
       sizer.measure()
       // a probe's calls would queue in the batcher's loop before these tasks
-      for (let turn = 0; turn < 3; turn++) await b.batcher.between(() => Promise.resolve())
+      for (let turn = 0; turn < 3; turn++) await b.between(() => Promise.resolve())
       expect(m.calls).toEqual([])
       expect(b.stats.batchLimit).toEqual({ maxBatchSize: 8, source: "config" })
       expect(b.limits).toEqual([])
@@ -322,6 +329,7 @@ describe("batchSizer", () => {
             modelName: "fake",
             serving: b.serving,
             batcher: b.batcher,
+            between: b.between,
             options: { maxBatchSize: "auto", maxDelayMs: 0 },
             probe: options
           })

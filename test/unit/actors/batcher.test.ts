@@ -1,57 +1,18 @@
-// The batcher on a fake model: requests queued together run as one stacked call and are answered
-// with their own rows; a model that ignores the batch falls back to one call each; late requests
-// are refused unrun; a failing model fails each request; the in-flight count returns to 0.
+// Batching through the model loop on a fake model: requests queued together run as one stacked call and
+// are answered with their own rows, on the version they were admitted on; a model that ignores the batch
+// falls back to one call each; late requests are refused unrun; a failing model fails each request.
 import { describe, expect, it } from "vitest"
-import {
-  type BatchContext,
-  canShareCall,
-  initialBatchLimit,
-  type Job,
-  makeBatcher
-} from "../../../src/actors/batcher.js"
-import { servingModel } from "../../../src/actors/servingModel.js"
+import { canShareCall, initialBatchLimit, type Job, makeBatcher } from "../../../src/actors/batcher.js"
+import { servingModel, swapIn } from "../../../src/actors/servingModel.js"
 import { actorStats } from "../../../src/actors/stats.js"
 import type { HostTensor } from "../../../src/protocol/tensor.js"
-import { type FakeMsg, fakeModel, fakeMsg, rowSums, xRows } from "./fakes.js"
+import { type FakeMsg, fakeHotPath, fakeModel, fakeMsg, rowSums, xRows } from "./fakes.js"
 
 type Predict = Parameters<typeof fakeModel>[0]
 
-/** A batcher over a fake model; `idle` resolves once every submitted request is answered. */
-const setup = (predict: Predict, maxBatchSize = 32) => {
-  const { model, calls } = fakeModel(predict)
-  const stats = actorStats()
-  let wake: (() => void) | undefined
-  const ctx: BatchContext = {
-    actorId: "fake-1",
-    modelName: "fake",
-    serving: servingModel(model, 7),
-    stats,
-    onAnswered: () => {
-      if (stats.inflight === 0) wake?.()
-    }
-  }
-  const batcher = makeBatcher(ctx, { maxBatchSize, maxDelayMs: 0 }, () => true)
-  const submit = (
-    x: HostTensor,
-    deadline = Number.POSITIVE_INFINITY,
-    arrived = performance.now(),
-    outputs?: ReadonlyArray<string>
-  ): FakeMsg => {
-    const fake = fakeMsg({})
-    const job: Job = {
-      msg: fake.msg,
-      encoding: "json",
-      inputs: { x },
-      outputs,
-      deadline,
-      arrived
-    }
-    batcher.submit(job)
-    return fake
-  }
-  const idle = () => new Promise<void>((resolve) => (wake = resolve))
-  return { stats, calls, submit, idle, batcher }
-}
+/** The hot path over a fake model, batching at most `maxBatchSize` rows per call. */
+const setup = (predict: Predict, maxBatchSize = 32) =>
+  fakeHotPath(predict, { batching: { maxBatchSize, maxDelayMs: 0 } })
 
 /** The y values of the one answer a request got, or its error tag and status code. */
 const answerOf = (fake: FakeMsg) => {
@@ -71,13 +32,13 @@ describe("makeBatcher", () => {
     const first = b.submit(xRows(1, 1))
     const second = b.submit(xRows(3, 2))
     const third = b.submit(xRows(2, 5))
-    expect(b.stats.inflight).toBe(3)
+    expect(b.admission.inflight()).toBe(3)
     await done
     expect(b.calls).toEqual([6])
     expect(answerOf(first)).toEqual([2])
     expect(answerOf(second)).toEqual([4, 15, 26])
     expect(answerOf(third)).toEqual([10, 21])
-    expect(b.stats).toMatchObject({ served: 3, errors: 0, inflight: 0, calls: 1, lastError: undefined })
+    expect(b.stats).toMatchObject({ served: 3, errors: 0, calls: 1, lastError: undefined })
   })
 
   it("adds each answered request's time from arrival to reply to processingMs (queue wait included)", async () => {
@@ -85,7 +46,7 @@ describe("makeBatcher", () => {
     const done = b.idle()
     const before = performance.now()
     b.submit(xRows(1))
-    b.submit(xRows(1), Number.POSITIVE_INFINITY, before - 50)
+    b.submit(xRows(1), { arrived: before - 50 })
     await done
     const elapsed = performance.now() - before
     // the second request arrived 50 ms before it was submitted: its time counts from then
@@ -96,12 +57,11 @@ describe("makeBatcher", () => {
   it("batches only requests that can share a call, oldest first, the others keeping their order", async () => {
     const b = setup(async (inputs) => rowSums(inputs))
     const done = b.idle()
-    const any = Number.POSITIVE_INFINITY
     const fakes = [
       b.submit(xRows(1, 1)),
-      b.submit(xRows(2, 2), any, performance.now(), ["y"]),
+      b.submit(xRows(2, 2), { outputs: ["y"] }),
       b.submit(xRows(1, 3)),
-      b.submit(xRows(1, 4), any, performance.now(), ["y"]),
+      b.submit(xRows(1, 4), { outputs: ["y"] }),
       b.submit(xRows(3, 5))
     ]
     await done
@@ -112,17 +72,21 @@ describe("makeBatcher", () => {
     expect(answerOf(fakes[4]!)).toEqual([10, 21, 32])
   })
 
-  it("shares a call only between the same non-batch dimensions and the same requested outputs", () => {
-    const job = (x: HostTensor, outputs?: ReadonlyArray<string>): Job => ({
+  it("shares a call only between the same version, the same non-batch dimensions and the same requested outputs", () => {
+    const v7 = servingModel(fakeModel(async (inputs) => rowSums(inputs)).model, 7).current
+    const v8 = servingModel(fakeModel(async (inputs) => rowSums(inputs)).model, 8).current
+    const job = (x: HostTensor, outputs?: ReadonlyArray<string>, version = v7): Job => ({
       msg: fakeMsg({}).msg,
       encoding: "json",
       inputs: { x },
       outputs,
       deadline: 0,
-      arrived: 0
+      arrived: 0,
+      version
     })
     const wide: HostTensor = { dtype: "float32", shape: [1, 3], data: new Float32Array(3) }
     expect(canShareCall(job(xRows(1)), job(xRows(4)))).toBe(true)
+    expect(canShareCall(job(xRows(1)), job(xRows(4), undefined, v8))).toBe(false)
     expect(canShareCall(job(xRows(1)), job(wide))).toBe(false)
     expect(canShareCall(job(xRows(1), ["y"]), job(xRows(2), ["y"]))).toBe(true)
     expect(canShareCall(job(xRows(1), ["y"]), job(xRows(2)))).toBe(false)
@@ -136,7 +100,7 @@ describe("makeBatcher", () => {
     await done
     expect(b.calls).toEqual([4, 4])
     expect(fakes.map((f) => answerOf(f))).toEqual([[0, 11, 22], [0, 11], [0], [0, 11]])
-    expect(b.stats.inflight).toBe(0)
+    expect(b.admission.inflight()).toBe(0)
   })
 
   it("runs the requests one by one when the model answers a batch of another size", async () => {
@@ -152,19 +116,35 @@ describe("makeBatcher", () => {
     expect(b.calls).toEqual([2, 1, 1])
     expect(answerOf(first)).toEqual([2])
     expect(answerOf(second)).toEqual([6])
-    expect(b.stats).toMatchObject({ served: 2, errors: 0, inflight: 0, calls: 3 })
+    expect(b.stats).toMatchObject({ served: 2, errors: 0, calls: 3 })
+  })
+
+  it("runs each request on the version it was admitted on: requests of two versions never share a call", async () => {
+    const b = setup(async (inputs) => rowSums(inputs))
+    const done = b.idle()
+    const before = b.submit(xRows(1, 1))
+    const v8 = fakeModel(async (inputs) => rowSums(inputs))
+    swapIn(b.serving, v8.model, 8)
+    const after = b.submit(xRows(1, 2))
+    await done
+    expect([b.calls, v8.calls]).toEqual([[1], [1]])
+    const versionOf = (fake: FakeMsg) => {
+      const { reply } = fake.answers[0]!
+      return reply.kind === "reply" ? reply.reply.version : reply.kind
+    }
+    expect([versionOf(before), versionOf(after)]).toEqual([7, 8])
   })
 
   it("answers DeadlineExceeded without computing when the caller's deadline has passed", async () => {
     const b = setup(async (inputs) => rowSums(inputs))
     const done = b.idle()
-    const late = b.submit(xRows(1), performance.now() - 1)
+    const late = b.submit(xRows(1), { deadline: performance.now() - 1 })
     const onTime = b.submit(xRows(1, 4))
     await done
     expect(answerOf(late)).toEqual({ error: "DeadlineExceeded", code: "504" })
     expect(answerOf(onTime)).toEqual([8])
     expect(b.calls).toEqual([1])
-    expect(b.stats).toMatchObject({ served: 1, errors: 1, inflight: 0, calls: 1 })
+    expect(b.stats).toMatchObject({ served: 1, errors: 1, calls: 1 })
     expect(b.stats.lastError?._tag).toBe("DeadlineExceeded")
   })
 
@@ -179,7 +159,7 @@ describe("makeBatcher", () => {
       expect(answerOf(fake)).toEqual({ error: "InferenceFailed", code: "500" })
       expect(fake.answers[0]!.errorHeader).toMatch(/failed while computing a batch of 3: kernel exploded/)
     }
-    expect(b.stats).toMatchObject({ served: 0, errors: 2, inflight: 0, calls: 1 })
+    expect(b.stats).toMatchObject({ served: 0, errors: 2, calls: 1 })
   })
 
   it("answers InferenceFailed to a lone request whose call fails", async () => {
@@ -189,7 +169,7 @@ describe("makeBatcher", () => {
     await done
     expect(answerOf(alone)).toEqual({ error: "InferenceFailed", code: "500" })
     expect(alone.answers[0]!.errorHeader).toMatch(/out of memory/)
-    expect(b.stats).toMatchObject({ served: 0, errors: 1, inflight: 0, calls: 1 })
+    expect(b.stats).toMatchObject({ served: 0, errors: 1, calls: 1 })
     expect(b.stats.lastError?.message).toMatch(/out of memory/)
   })
 
@@ -208,7 +188,7 @@ describe("makeBatcher", () => {
     const after = b.submit(xRows(1, 2))
     await next
     expect(answerOf(after)).toEqual([4])
-    expect(b.stats.inflight).toBe(0)
+    expect(b.admission.inflight()).toBe(0)
   })
 
   it("starts at the config's limit, or at the fallback (being measured) under auto", () => {
@@ -228,31 +208,28 @@ describe("makeBatcher", () => {
     expect(fakes.map((f) => answerOf(f))).toEqual([[2], [4], [6], [8], [10]])
   })
 
-  it("runs work given to `between` alone, alternating with the batches that wait", async () => {
-    const log: Array<string | number> = []
-    const b = setup(async (inputs) => {
-      log.push(inputs.x!.shape[0]!)
-      return rowSums(inputs)
-    }, 2)
-    const done = b.idle()
-    for (let i = 0; i < 5; i++) b.submit(xRows(1))
-    const tasks = ["probe 1", "probe 2"].map((name) =>
-      b.batcher.between(async () => {
-        log.push(name)
-        return name
-      })
-    )
-    expect(await Promise.all(tasks)).toEqual(["probe 1", "probe 2"])
-    await done
-    expect(log).toEqual(["probe 1", 2, "probe 2", 2, 1])
-  })
-
-  it("rejects `between` with the error its work threw, and goes on serving", async () => {
-    const b = setup(async (inputs) => rowSums(inputs))
-    await expect(b.batcher.between(() => Promise.reject(new Error("probe failed")))).rejects.toThrow("probe failed")
-    const done = b.idle()
-    const after = b.submit(xRows(1, 2))
-    await done
-    expect(answerOf(after)).toEqual([4])
+  it("counts as queued only the jobs not yet taken, and waits maxDelayMs only while a batch could grow", () => {
+    const v7 = servingModel(fakeModel(async (inputs) => rowSums(inputs)).model, 7).current
+    const stats = actorStats()
+    const batcher = makeBatcher(stats, { maxBatchSize: 3, maxDelayMs: 5 })
+    const job = (x: HostTensor): Job => ({
+      msg: fakeMsg({}).msg,
+      encoding: "json",
+      inputs: { x },
+      outputs: undefined,
+      deadline: Number.POSITIVE_INFINITY,
+      arrived: 0,
+      version: v7
+    })
+    expect([batcher.size(), batcher.delayMs()]).toEqual([0, 0])
+    batcher.push(job(xRows(1)))
+    batcher.push(job(xRows(1)))
+    expect([batcher.size(), batcher.delayMs()]).toEqual([2, 5])
+    batcher.push(job(xRows(1)))
+    batcher.push(job(xRows(1)))
+    // three jobs fill a batch: take it now
+    expect([batcher.size(), batcher.delayMs()]).toEqual([4, 0])
+    expect(batcher.take()).toHaveLength(3)
+    expect([batcher.size(), batcher.delayMs()]).toEqual([1, 5])
   })
 })

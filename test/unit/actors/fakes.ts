@@ -1,10 +1,18 @@
-// Fakes for the actor's per-message path: a NATS message that records what it was answered with,
-// and a model whose predict the test writes. Only for unit tests of the pure request logic.
+// Fakes for the actor's per-message path: a NATS message that records what it was answered with, a
+// model whose predict the test writes, and the hot path around it. Only for unit tests of the request logic.
 import { type Msg, type MsgHdrs, headers as natsHeaders } from "@nats-io/transport-node"
+import type { Tracer } from "effect"
+import { makeAdmission } from "../../../src/actors/admission.js"
+import { makeBatcher } from "../../../src/actors/batcher.js"
+import type { Measurements } from "../../../src/actors/measurements.js"
+import { makeModelLoop } from "../../../src/actors/modelLoop.js"
+import { acquire, servingModel } from "../../../src/actors/servingModel.js"
+import { actorStats } from "../../../src/actors/stats.js"
 import type { LoadedModel } from "../../../src/model/loader.js"
 import type { ModelSignature } from "../../../src/model/specs.js"
 import { CONTENT_TYPE_HEADER, type DecodedReply, decodeReply, JSON_CONTENT_TYPE } from "../../../src/protocol/codec.js"
 import { ERROR_CODE_HEADER, ERROR_HEADER } from "../../../src/protocol/errors.js"
+import type { BatchingOptions } from "../../../src/protocol/ipc.js"
 import type { HostTensor } from "../../../src/protocol/tensor.js"
 
 export interface Answer {
@@ -84,4 +92,68 @@ export const xRows = (rows: number, offset = 0): HostTensor => {
     data[2 * r + 1] = 10 * r + offset
   }
   return { dtype: "float32", shape: [rows, 2], data }
+}
+
+export interface HotPathOptions {
+  readonly batching?: BatchingOptions
+  /** Admission's limit (default 1024). */
+  readonly limit?: number
+  readonly measure?: Measurements
+  readonly tracer?: Tracer.Tracer
+}
+
+export interface SubmitOptions {
+  readonly deadline?: number
+  readonly arrived?: number
+  readonly outputs?: ReadonlyArray<string>
+  readonly trace?: Tracer.ExternalSpan
+}
+
+/**
+ * An actor's hot path past its checks, over a fake model serving version 7: admission, the batcher and
+ * the model loop, as the actor wires them. `submit` admits a request and queues it; `idle` resolves
+ * the next time admission holds no request; `defects` is what the loop logged as a defect.
+ */
+export const fakeHotPath = (predict: Parameters<typeof fakeModel>[0], options: HotPathOptions = {}) => {
+  const { model, calls } = fakeModel(predict)
+  const stats = actorStats()
+  const serving = servingModel(model, 7)
+  const admission = makeAdmission(options.limit ?? 1024)
+  const batcher = makeBatcher(stats, options.batching ?? { maxBatchSize: 32, maxDelayMs: 0 })
+  const defects: Array<{ readonly message: string; readonly cause: unknown }> = []
+  const loop = makeModelLoop(
+    {
+      actorId: "fake-1",
+      modelName: "fake",
+      stats,
+      measure: options.measure,
+      tracer: options.tracer,
+      admission,
+      logDefect: (message, cause) => void defects.push({ message, cause })
+    },
+    batcher
+  )
+  const submit = (x: HostTensor, o: SubmitOptions = {}): FakeMsg => {
+    const fake = fakeMsg({})
+    if (!admission.admit()) throw new Error("the fake hot path is full")
+    loop.submit({
+      msg: fake.msg,
+      encoding: "json",
+      arrived: o.arrived ?? performance.now(),
+      inputs: { x },
+      outputs: o.outputs,
+      deadline: o.deadline ?? Number.POSITIVE_INFINITY,
+      version: acquire(serving),
+      trace: o.trace
+    })
+    return fake
+  }
+  const idle = () =>
+    new Promise<void>((resolve) => {
+      const stop = admission.onIdle(() => {
+        stop()
+        resolve()
+      })
+    })
+  return { stats, calls, serving, admission, batcher, loop, submit, idle, defects }
 }

@@ -3,14 +3,10 @@
 // is late still answered and counted; spans only for requests carrying a trace, under that trace.
 import { Option, Tracer } from "effect"
 import { describe, expect, it } from "vitest"
-import { type BatchContext, makeBatcher } from "../../../src/actors/batcher.js"
 import { makeMeasurements, observe, snapshot } from "../../../src/actors/measurements.js"
-import { servingModel } from "../../../src/actors/servingModel.js"
-import { actorStats } from "../../../src/actors/stats.js"
 import { traceOf } from "../../../src/actors/tracing.js"
 import { LATENCY_BUCKETS } from "../../../src/protocol/ipc.js"
-import type { HostTensor } from "../../../src/protocol/tensor.js"
-import { fakeModel, fakeMsg, rowSums, xRows } from "./fakes.js"
+import { fakeHotPath, type fakeModel, fakeMsg, rowSums, xRows } from "./fakes.js"
 
 type Predict = Parameters<typeof fakeModel>[0]
 
@@ -28,37 +24,8 @@ const recordingTracer = () => {
 }
 
 const setup = (predict: Predict, tracer?: Tracer.Tracer) => {
-  const { model } = fakeModel(predict)
-  const stats = actorStats()
   const measure = makeMeasurements()
-  let wake: (() => void) | undefined
-  const ctx: BatchContext = {
-    actorId: "fake-1",
-    modelName: "fake",
-    serving: servingModel(model, 1),
-    stats,
-    measure,
-    tracer,
-    onAnswered: () => {
-      if (stats.inflight === 0) wake?.()
-    }
-  }
-  const batcher = makeBatcher(ctx, { maxBatchSize: 32, maxDelayMs: 0 }, () => true)
-  const submit = (x: HostTensor, options: { deadline?: number; trace?: Tracer.ExternalSpan } = {}) => {
-    const fake = fakeMsg({})
-    batcher.submit({
-      msg: fake.msg,
-      encoding: "json",
-      inputs: { x },
-      outputs: undefined,
-      deadline: options.deadline ?? Number.POSITIVE_INFINITY,
-      arrived: performance.now(),
-      trace: options.trace
-    })
-    return fake
-  }
-  const idle = () => new Promise<void>((resolve) => (wake = resolve))
-  return { stats, measure, submit, idle }
+  return { measure, ...fakeHotPath(predict, tracer === undefined ? { measure } : { measure, tracer }) }
 }
 
 const total = (counts: ReadonlyArray<number>) => counts.reduce((a, b) => a + b, 0)
@@ -103,7 +70,7 @@ describe("batcher measurements", () => {
     const late = b.submit(xRows(1), { deadline: performance.now() - 1 })
     await done
     expect(late.answers).toHaveLength(1)
-    expect(b.stats.inflight).toBe(0)
+    expect(b.admission.inflight()).toBe(0)
     const sent = snapshot(b.measure)
     expect(sent.outcomes.deadline_exceeded).toBe(1)
     expect(total(sent.compute.counts)).toBe(0)

@@ -1,7 +1,8 @@
-// The actor's admission of one infer message: refused at once with a typed error and its NATS micro
+// The per-message path of one infer message: refused at once with a typed error and its NATS micro
 // status header (503 at the in-flight limit, 413 over the size limit, 400 undecodable or not fitting
-// the signature), else handed to the batcher with its deadline.
+// the signature; a place taken given back), else queued with its deadline and version, holding its place.
 import { describe, expect, it } from "vitest"
+import { makeAdmission } from "../../../src/actors/admission.js"
 import type { Job } from "../../../src/actors/batcher.js"
 import { type ActorStats, answerInfer, type PipelineContext } from "../../../src/actors/pipeline.js"
 import { servingModel } from "../../../src/actors/servingModel.js"
@@ -11,21 +12,17 @@ import { fakeModel, fakeMsg, rowSums } from "./fakes.js"
 const setup = (options: { readonly maxInflight?: number; readonly maxPayloadBytes?: number } = {}) => {
   const submitted: Array<Job> = []
   const stats: ActorStats = actorStats()
+  const admission = makeAdmission(options.maxInflight ?? 8)
+  const serving = servingModel(fakeModel(async (inputs) => rowSums(inputs)).model, 1)
   const ctx: PipelineContext = {
     actorId: "fake-1",
-    modelName: "fake",
-    serving: servingModel(fakeModel(async (inputs) => rowSums(inputs)).model, 1),
+    serving,
     maxPayloadBytes: options.maxPayloadBytes ?? 1024,
-    maxInflight: options.maxInflight ?? 8,
+    admission,
     stats,
-    batcher: {
-      submit: (job) => void submitted.push(job),
-      between: (task) => task(),
-      setLimit: () => {},
-      limit: () => stats.batchLimit
-    }
+    loop: { submit: (job) => void submitted.push(job) }
   }
-  return { ctx, stats, submitted }
+  return { ctx, stats, admission, serving, submitted }
 }
 
 const VALID = { inputs: [[1, 2]] }
@@ -40,8 +37,8 @@ const refusal = (fake: ReturnType<typeof fakeMsg>) => {
 }
 
 describe("answerInfer", () => {
-  it("hands a valid request to the batcher with its inputs, outputs and deadline, and answers nothing itself", () => {
-    const { ctx, stats, submitted } = setup()
+  it("queues a valid request with its inputs, outputs, deadline and version, holding its place, and answers nothing itself", () => {
+    const { ctx, stats, admission, serving, submitted } = setup()
     const fake = fakeMsg({ ...VALID, outputs: ["y"], timeoutMs: 250 })
     const before = performance.now()
     answerInfer(ctx, fake.msg)
@@ -55,20 +52,25 @@ describe("answerInfer", () => {
     expect(job.deadline).toBeGreaterThanOrEqual(before + 250)
     expect(job.deadline).toBeLessThanOrEqual(performance.now() + 250)
     expect(job.arrived).toBeCloseTo(job.deadline - 250, 6)
+    expect(job.version).toBe(serving.current)
+    expect(serving.current.inflight).toBe(1)
+    expect(admission.inflight()).toBe(1)
     expect(stats.errors).toBe(0)
   })
 
-  it("refuses with Overloaded (503) at maxInflight, without decoding", () => {
-    const { ctx, stats, submitted } = setup({ maxInflight: 2 })
-    stats.inflight = 2
-    const fake = fakeMsg(VALID)
+  it("refuses with Overloaded (503) at maxInflight, without decoding, and counts the refusal", () => {
+    const { ctx, stats, admission, submitted } = setup({ maxInflight: 2 })
+    answerInfer(ctx, fakeMsg(VALID).msg)
+    answerInfer(ctx, fakeMsg(VALID).msg)
+    const fake = fakeMsg("{not even json")
     answerInfer(ctx, fake.msg)
     expect(refusal(fake)).toEqual({
       tag: "Overloaded",
       code: "503",
       message: "fake-1 has 2 requests in flight (limit 2)"
     })
-    expect(submitted).toEqual([])
+    expect(submitted).toHaveLength(2)
+    expect(admission.counters()).toEqual({ inflight: 2, overloaded: 1, leftQueueGroup: 0 })
     expect(stats.errors).toBe(1)
     // what NATS micro STATS reports: the last error, and the time the refusal took
     expect(stats.lastError?._tag).toBe("Overloaded")
@@ -101,13 +103,16 @@ describe("answerInfer", () => {
   })
 
   it("refuses inputs that do not fit the signature with BadInput (400) naming expected and received", () => {
-    const { ctx, submitted } = setup()
+    const { ctx, admission, serving, submitted } = setup()
     const fake = fakeMsg({ inputs: [[1, 2, 3]] })
     answerInfer(ctx, fake.msg)
     const refused = refusal(fake)
     expect([refused.tag, refused.code]).toEqual(["BadInput", "400"])
     expect(refused.message).toMatch(/expected shape \[\?, 2\], received \[1, 3\]/)
     expect(submitted).toEqual([])
+    // a refused request gives back its place and the version it was checked against
+    expect(admission.inflight()).toBe(0)
+    expect(serving.current.inflight).toBe(0)
   })
 
   it("ignores a message nobody waits for (no reply subject)", () => {
