@@ -11,9 +11,10 @@ import type { ModelFiles } from "../model/artifacts.js"
 import { type ArtifactLimits, DEFAULT_MAX_ARTIFACT_BYTES } from "../model/manifest.js"
 import { autoReplicas, bucketNames, kvStream, objectStream, raiseReplicas } from "../nats/buckets.js"
 import { checkJetStream } from "../nats/jetstream.js"
-import { subjects } from "../protocol/subjects.js"
+import { isModelName, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
 import { digestOf } from "./bundle.js"
+import { type CanaryEntries, canaryEntries } from "./canaryEntries.js"
 import { readHistory, readObject } from "./download.js"
 import { parseEntry } from "./entries.js"
 import { type ArtifactCorrupt, RegistryUnavailable, VersionConflict, type VersionNotFound } from "./errors.js"
@@ -24,7 +25,7 @@ import { type ModelVersion, unreferencedDigests } from "./versions.js"
 /** Versions kept per model (history of the KV key, and their artifacts), at most 64. */
 export const DEFAULT_RETENTION = 10
 
-export interface Registry {
+export interface Registry extends CanaryEntries {
   /** The model's current version and its KV revision, if it has one. */
   readonly current: (
     model: string
@@ -199,7 +200,8 @@ const makeRegistry = (kv: KV, store: ObjectStore, limits: ArtifactLimits, reads:
     models: () =>
       attempt("list", async () => {
         const names: Array<string> = []
-        for await (const key of await kv.keys()) names.push(key)
+        // other keys (a model's canary) are not models
+        for await (const key of await kv.keys()) if (isModelName(key)) names.push(key)
         return names.sort()
       }),
     storeArtifacts: (model, bundle, onProgress) =>
@@ -243,6 +245,7 @@ const makeRegistry = (kv: KV, store: ObjectStore, limits: ArtifactLimits, reads:
         })
         return doomed.length
       }),
-    limits: { maxBytes }
+    limits: { maxBytes },
+    ...canaryEntries(kv)
   }
 }

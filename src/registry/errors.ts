@@ -3,6 +3,7 @@
 import * as Schema from "effect/Schema"
 import { BadInput } from "../protocol/errors.js"
 import { isRecord } from "../protocol/values.js"
+import { CanaryRunning } from "./canaryErrors.js"
 
 /** The NATS server has no JetStream, so there is no registry: serving works, updates do not. */
 export class RegistryUnavailable extends Schema.TaggedError<RegistryUnavailable>()("RegistryUnavailable", {
@@ -84,7 +85,8 @@ export const FitError = Schema.Union([
   ArtifactCorrupt,
   VersionNotFound,
   ModelNotFinite,
-  FitFailed
+  FitFailed,
+  CanaryRunning
 ])
 export type FitError = typeof FitError.Type
 
