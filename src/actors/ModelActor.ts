@@ -15,6 +15,7 @@ import { subjects } from "../protocol/subjects.js"
 import type { Registry } from "../registry/Registry.js"
 import { makeBatcher } from "./batcher.js"
 import { batchSizer } from "./batchLimit.js"
+import { followCanary } from "./canary/follow.js"
 import { answerDiscovery } from "./discovery.js"
 import { answerFit } from "./fit.js"
 import { actorIdentity } from "./identity.js"
@@ -186,6 +187,8 @@ export const runModelActor = Effect.fn("ModelActor.run")(function* (
     )
   }
   const sizer = yield* batchSizer({ ...ctx, options: settings.batching ?? DEFAULT_BATCHING })
+  // a canary running now is taken up before the first request
+  if (registry !== undefined) yield* followCanary({ nc, registry, serving, settings, batcher: ctx.batcher, batchable })
   yield* serve(
     nc,
     ctx,

@@ -10,6 +10,7 @@ import type { ReplyOutputs } from "../protocol/messages.js"
 import { allocate, elementCount, type HostTensor } from "../protocol/tensor.js"
 import { messageOf } from "../protocol/values.js"
 import { BATCH_PROBE } from "./batchSizing.js"
+import { canaryAnswered, canaryFailed } from "./canary/live.js"
 import { type Measurements, observe, outcomeOf } from "./measurements.js"
 import { replyError, replyOk } from "./replies.js"
 import { acquire, release, type ServingModel, type ServingVersion } from "./servingModel.js"
@@ -27,6 +28,8 @@ export interface Job {
   readonly arrived: number
   /** The trace the request carries, when this actor exports traces. */
   readonly trace?: Tracer.ExternalSpan | undefined
+  /** The request's canary draw in [0, 1) (see canary/split.ts); none: the stable version. */
+  readonly draw?: number | undefined
 }
 
 export interface BatchContext {
@@ -44,6 +47,8 @@ export interface BatchContext {
 
 interface Queued extends Job {
   readonly rows: number
+  /** The version it runs on, chosen when it was queued: a batch holds one version only. */
+  readonly version: ServingVersion
   /** Set when the job was answered with an error (read only for its trace). */
   failure?: DeadlineExceeded | InferenceFailed | undefined
 }
@@ -82,7 +87,11 @@ const rowsOf = (job: Job): number => {
   return 1
 }
 
-const stack = (jobs: ReadonlyArray<Queued>, rows: number): Record<string, HostTensor> => {
+/** The inputs of `jobs` (sharing a call) stacked along the first dimension into `rows` rows. */
+export const stack = (
+  jobs: ReadonlyArray<{ readonly inputs: Readonly<Record<string, HostTensor>> }>,
+  rows: number
+): Record<string, HostTensor> => {
   const out: Record<string, HostTensor> = {}
   for (const name in jobs[0]!.inputs) {
     const first = jobs[0]!.inputs[name]!
@@ -99,7 +108,8 @@ const stack = (jobs: ReadonlyArray<Queued>, rows: number): Record<string, HostTe
   return out
 }
 
-const slice = (t: HostTensor, from: number, rows: number): HostTensor => {
+/** Rows `[from, from + rows)` of `t`, without a copy. */
+export const slice = (t: HostTensor, from: number, rows: number): HostTensor => {
   const rowSize = t.shape[0] === 0 ? 0 : t.data.length / t.shape[0]!
   return {
     dtype: t.dtype,
@@ -122,6 +132,9 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
   const queue: Array<Queued> = []
   /** Work to run between batches, in order; the loop alternates it with batches while requests wait. */
   const tasks: Array<() => Promise<void>> = []
+  /** Work no caller waits for (shadow runs): only when no request is queued, after the bus had a turn. */
+  const idleTasks: Array<() => Promise<void>> = []
+  let idleScheduled = false
   ctx.stats.batchLimit = initialBatchLimit(options)
   let maxBatchSize = ctx.stats.batchLimit.maxBatchSize
   // one batch runs at a time: its call times are kept in one object
@@ -135,7 +148,10 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
     const result: ReplyOutputs | undefined =
       job.outputs === undefined && outputs.length === 1 && only !== undefined ? computed[only.name] : computed
     if (result === undefined) throw new Error(`the model returned no tensor for output ${only?.name}`)
-    if (ctx.measure !== undefined) ctx.measure.outcomes.ok++
+    if (ctx.measure !== undefined) {
+      ctx.measure.outcomes.ok++
+      if (version.candidate) ctx.measure.candidate.outcomes.ok++
+    }
     replyOk(job.msg, job.encoding, {
       outputs: result,
       model: ctx.modelName,
@@ -143,16 +159,25 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
       actor: ctx.actorId
     })
     ctx.stats.served++
-    ctx.stats.processingMs += performance.now() - job.arrived
+    const ms = performance.now() - job.arrived
+    ctx.stats.processingMs += ms
+    const canary = ctx.serving.canary
+    if (canary !== undefined) canaryAnswered(canary, job, version, computed, ms)
   }
 
   const fail = (job: Queued, error: DeadlineExceeded | InferenceFailed) => {
     ctx.stats.errors++
     ctx.stats.lastError = error
-    if (ctx.measure !== undefined) ctx.measure.outcomes[outcomeOf[error._tag]]++
+    if (ctx.measure !== undefined) {
+      ctx.measure.outcomes[outcomeOf[error._tag]]++
+      if (job.version.candidate) ctx.measure.candidate.outcomes[outcomeOf[error._tag]]++
+    }
     if (job.trace !== undefined) job.failure = error
     replyError(job.msg, job.encoding, error)
-    ctx.stats.processingMs += performance.now() - job.arrived
+    const ms = performance.now() - job.arrived
+    ctx.stats.processingMs += ms
+    const canary = ctx.serving.canary
+    if (canary !== undefined) canaryFailed(canary, job.version, ms, error._tag === "InferenceFailed")
   }
 
   /** Answers, or fails the job when its answer cannot be made (an output the model did not return). */
@@ -198,7 +223,10 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
     const m = ctx.measure
     for (const job of jobs) {
       const arrived = job.arrived
-      if (m !== undefined) observe(m.total, (answered - arrived) / 1000)
+      if (m !== undefined) {
+        observe(m.total, (answered - arrived) / 1000)
+        if (job.version.candidate) observe(m.candidate.total, (answered - arrived) / 1000)
+      }
       if (job.trace !== undefined && ctx.tracer !== undefined) {
         recordRequestSpans(
           ctx.tracer,
@@ -232,12 +260,13 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
       else live.push(job)
     }
     if (live.length === 0) {
+      for (const job of jobs) release(job.version)
       ctx.stats.inflight -= jobs.length
       if (times !== undefined) afterBatch(jobs, now, times, 0)
       ctx.onAnswered()
       return
     }
-    const version = acquire(ctx.serving)
+    const version = live[0]!.version
     try {
       if (live.length === 1) return await runOne(live[0]!, version, times)
       const rows = live.reduce((n, j) => n + j.rows, 0)
@@ -267,7 +296,7 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
         from += job.rows
       }
     } finally {
-      release(version)
+      for (const job of jobs) release(job.version)
       ctx.stats.inflight -= jobs.length
       if (times !== undefined) afterBatch(jobs, now, times, live.length)
       ctx.onAnswered()
@@ -286,7 +315,7 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
     let kept = 0
     for (let i = 1; i < queue.length; i++) {
       const next = queue[i]!
-      if (rows + next.rows <= maxBatchSize && canShareCall(first, next)) {
+      if (rows + next.rows <= maxBatchSize && next.version === first.version && canShareCall(first, next)) {
         batch.push(next)
         rows += next.rows
       } else queue[kept++] = next
@@ -314,7 +343,38 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
       }
     } finally {
       running = false
+      if (idleTasks.length > 0) scheduleIdle()
     }
+  }
+
+  const scheduleIdle = () => {
+    if (idleScheduled) return
+    idleScheduled = true
+    setImmediate(runIdle)
+  }
+
+  /** One idle task, if nothing else waits; what arrived meanwhile goes next (batches first). */
+  const runIdle = async () => {
+    idleScheduled = false
+    if (running || scheduled || queue.length > 0 || tasks.length > 0) return
+    const task = idleTasks.shift()
+    if (task === undefined) return
+    running = true
+    try {
+      await task().catch(() => undefined)
+    } finally {
+      running = false
+    }
+    if (queue.length > 0 || tasks.length > 0) {
+      scheduled = true
+      setImmediate(flush)
+    } else if (idleTasks.length > 0) scheduleIdle()
+  }
+
+  /** Runs `task` when the batcher is idle (no request queued, no batch or task running); never beside a batch. */
+  const whenIdle = (task: () => Promise<void>): void => {
+    idleTasks.push(task)
+    if (!running && !scheduled) scheduleIdle()
   }
 
   const schedule = () => {
@@ -337,7 +397,9 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
       deadline: job.deadline,
       arrived: job.arrived,
       trace: job.trace,
+      draw: job.draw,
       rows: rowsOf(job),
+      version: acquire(ctx.serving, job.draw),
       failure: undefined
     })
     schedule()
@@ -359,7 +421,7 @@ export const makeBatcher = (ctx: BatchContext, options: BatchingOptions, batchab
     maxBatchSize = limit.maxBatchSize
   }
 
-  return { submit, between, setLimit, limit: (): BatchLimit => ctx.stats.batchLimit }
+  return { submit, between, whenIdle, setLimit, limit: (): BatchLimit => ctx.stats.batchLimit }
 }
 
 export type Batcher = ReturnType<typeof makeBatcher>

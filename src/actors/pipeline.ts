@@ -6,6 +6,7 @@ import { checkInputs, checkOutputs } from "../model/signature.js"
 import { decodeRequest, type Encoding, encodingOfMessage } from "../protocol/codec.js"
 import { BadInput, Overloaded, PayloadTooLarge, type ServiceError } from "../protocol/errors.js"
 import type { Batcher } from "./batcher.js"
+import { drawOf } from "./canary/live.js"
 import { type Measurements, outcomeOf } from "./measurements.js"
 import { replyError } from "./replies.js"
 import type { ServingModel } from "./servingModel.js"
@@ -82,5 +83,7 @@ export const answerInfer = (ctx: PipelineContext, msg: Msg): undefined => {
   if (unknownOutput !== undefined) return refuse(ctx, msg, encoding, unknownOutput, arrived)
   const deadline = request.timeoutMs === undefined ? Number.POSITIVE_INFINITY : arrived + request.timeoutMs
   const trace = ctx.tracer === undefined ? undefined : traceOf(msg)
-  ctx.batcher.submit({ msg, encoding, inputs, outputs: request.outputs, deadline, arrived, trace })
+  const canary = ctx.serving.canary
+  const draw = canary === undefined ? undefined : drawOf(canary, msg, inputs)
+  ctx.batcher.submit({ msg, encoding, inputs, outputs: request.outputs, deadline, arrived, trace, draw })
 }

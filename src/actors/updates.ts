@@ -13,6 +13,7 @@ import { IncompatibleSignature, type RegistryUnavailable } from "../registry/err
 import { checkFinite, publishVersion } from "../registry/publish.js"
 import type { Registry } from "../registry/Registry.js"
 import { type ModelVersion, signatureMismatch } from "../registry/versions.js"
+import { adoptCandidate } from "./canary/promotion.js"
 import { type ServingModel, swapIn } from "./servingModel.js"
 import { versionNotices } from "./versionNotices.js"
 
@@ -56,6 +57,8 @@ export const currentVersion = Effect.fnUntraced(function* (registry: Registry, s
 const swapInVersion = (registry: Registry, serving: ServingModel, model: string, entry: ModelVersion) =>
   Effect.scoped(
     Effect.gen(function* () {
+      // a promoted canary's candidate is loaded already
+      if (adoptCandidate(serving, entry.digest, entry.version)) return
       const next = yield* Effect.acquireRelease(loadVersion(registry, model, entry), (loaded, exit) =>
         Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => loaded.dispose())
       )

@@ -64,7 +64,9 @@ export const decodeCanaryState = decoderOf(CanaryState, "canary")
 export const canaryKey = (model: string): string => `canary.${model}`
 
 /** Where the sticky key is read: a NATS header, or one of the model's inputs (its bytes). */
-export type StickyKey = { readonly kind: "header"; readonly name: string } | { readonly kind: "input"; readonly name: string }
+export type StickyKey =
+  | { readonly kind: "header"; readonly name: string }
+  | { readonly kind: "input"; readonly name: string }
 
 const HEADER_PREFIX = "header:"
 

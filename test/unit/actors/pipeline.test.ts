@@ -21,6 +21,7 @@ const setup = (options: { readonly maxInflight?: number; readonly maxPayloadByte
     batcher: {
       submit: (job) => void submitted.push(job),
       between: (task) => task(),
+      whenIdle: () => {},
       setLimit: () => {},
       limit: () => stats.batchLimit
     }
