@@ -36,6 +36,7 @@ import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from 
 import type { ModelMetadata } from "../protocol/metadata.js"
 import { DEFAULT_PREFIX, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
+import { canariesOn } from "./canary.js"
 import { type ControlOptions, type ControlRefused, controlOn } from "./control.js"
 import { type DescribeError, type DescribeOptions, describeOn } from "./describe.js"
 import { gatherPlan, membershipOn } from "./members.js"
@@ -53,6 +54,9 @@ import { updatesOn } from "./update.js"
 
 /** update-model: publish, train, push, roll back, list and history (see update.ts). */
 export type Updates = ReturnType<typeof updatesOn<ConnectionError | BadReply | PermissionDenied>>
+
+/** Canaries: start, promote, abort and their figures (see canary.ts). */
+export type Canaries = ReturnType<typeof canariesOn<ConnectionError | BadReply | PermissionDenied>>
 
 /**
  * Where and how to connect: servers and credentials (`user`/`password`, `token`, `creds` or `nkey`
@@ -142,7 +146,8 @@ export class ModelClient extends Context.Service<
       onEvent: (event: LifecycleEvent) => void,
       model?: string
     ): Effect.Effect<() => void, ConnectionError | PermissionDenied>
-  } & Updates
+  } & Updates &
+    Canaries
 >()("modelbus/client/ModelClient") {
   /** A client on its own connection (closed with the layer), or on `options.connection` (left open). */
   static readonly layer = (options: ClientOptions = {}) => Layer.effect(ModelClient, makeModelClient(options))
@@ -324,7 +329,8 @@ export const clientOn = (
     stats,
     close: requester.close,
     ...controlOn(nc, membership, options.prefix),
-    ...updatesOn(nc, options.prefix, rolloutStatus)
+    ...updatesOn(nc, options.prefix, rolloutStatus),
+    ...canariesOn(nc, options.prefix, rolloutStatus)
   })
 }
 

@@ -80,6 +80,7 @@ export const followCanary = Effect.fnUntraced(function* (host: CanaryHost): Effe
         serving.canary = live
         last = live
         ackCanary(nc, settings, state, CanaryPhase.running, serving.loads)
+        return live
       }),
       Effect.andThen(
         Effect.logInfo(

@@ -1,8 +1,9 @@
 // A canary as one replica runs it: the candidate beside the current version, the split and shadow shares,
 // the figures per version, and the guard checked after every candidate observation; plus the request path's hooks.
+
+import type { HostTensor } from "../../protocol/tensor.js"
 import type { CanaryGuard, CanaryState, StickyKey } from "../../registry/canaryState.js"
 import { parseStickyKey } from "../../registry/canaryState.js"
-import type { HostTensor } from "../../protocol/tensor.js"
 import type { ServingVersion } from "../servingModel.js"
 import {
   type Comparison,

@@ -1,7 +1,8 @@
 // The canary split as a pure decision: a request's draw in [0, 1) — a hash of its sticky key (one key,
 // one version while the split holds) or a random number — against the candidate's share; no key, stable.
-import type { StickyKey } from "../../registry/canaryState.js"
+
 import type { HostTensor } from "../../protocol/tensor.js"
+import type { StickyKey } from "../../registry/canaryState.js"
 
 /** A draw no share reaches: the request runs on the stable version (a sticky split's keyless requests). */
 export const KEYLESS = 1
