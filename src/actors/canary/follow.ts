@@ -24,6 +24,8 @@ import { makeShadowRunner } from "./shadow.js"
 
 /** Shadowed requests waiting at most per replica; more are dropped (and counted) while it is busy. */
 export const SHADOW_CAPACITY = 1024
+/** A shadow call waits for half a batch of requests, or this long for its oldest. */
+export const SHADOW_MAX_WAIT_MS = 50
 
 export interface CanaryHost {
   readonly nc: NatsConnection
@@ -72,6 +74,8 @@ export const followCanary = Effect.fnUntraced(function* (host: CanaryHost): Effe
           candidate,
           whenIdle: host.batcher.whenIdle,
           maxRows: () => host.batcher.limit().maxBatchSize,
+          minRows: () => Math.max(1, Math.floor(host.batcher.limit().maxBatchSize / 2)),
+          maxWaitMs: SHADOW_MAX_WAIT_MS,
           batchable: host.batchable,
           capacity: SHADOW_CAPACITY,
           onResult: (outcome) => shadowed(live, outcome)

@@ -1,5 +1,6 @@
 // The shadow runner: re-runs the candidate on requests the stable version already answered, only when the
-// actor is idle (after the replies are on the wire), stacked into batches; a bounded queue drops the rest.
+// actor is idle (after the replies are on the wire), stacked into batches that are let grow a little (one call
+// for many requests); a bounded queue drops the rest.
 import type { HostTensor } from "../../protocol/tensor.js"
 import { slice, stack } from "../batcher.js"
 import { release, type ServingVersion } from "../servingModel.js"
@@ -16,6 +17,8 @@ export interface ShadowJob {
 
 interface Queued extends ShadowJob {
   readonly rows: number
+  /** performance.now() when it was offered. */
+  readonly at: number
 }
 
 export interface ShadowDeps {
@@ -24,6 +27,9 @@ export interface ShadowDeps {
   readonly whenIdle: (task: () => Promise<void>) => void
   /** Rows per shadow call at most (the batch limit in force). */
   readonly maxRows: () => number
+  /** A call waits for this many rows to be queued, unless the oldest has waited `maxWaitMs`: fewer, larger calls. */
+  readonly minRows: () => number
+  readonly maxWaitMs: number
   /** False when the model's batch dimension is fixed: then one request per call. */
   readonly batchable: () => boolean
   /** Requests waiting at most; more are dropped (counted). */
@@ -63,11 +69,14 @@ export const makeShadowRunner = (deps: ShadowDeps): ShadowRunner => {
   const queue: Array<Queued> = []
   let scheduled = false
   let stopped = false
+  let rowsQueued = 0
+  let timer: ReturnType<typeof setTimeout> | undefined
 
   /** The oldest job and the later ones that fit beside it, within the row limit. */
   const take = (): Array<Queued> => {
     const first = queue.shift()!
     const batch = [first]
+    rowsQueued -= first.rows
     if (!deps.batchable()) return batch
     const limit = deps.maxRows()
     let rows = first.rows
@@ -77,6 +86,7 @@ export const makeShadowRunner = (deps: ShadowDeps): ShadowRunner => {
       if (rows + next.rows <= limit && canShare(first, next)) {
         batch.push(next)
         rows += next.rows
+        rowsQueued -= next.rows
       } else queue[kept++] = next
     }
     queue.length = kept
@@ -102,6 +112,18 @@ export const makeShadowRunner = (deps: ShadowDeps): ShadowRunner => {
   const runOnce = async (): Promise<void> => {
     scheduled = false
     if (stopped || queue.length === 0) return
+    const waited = performance.now() - queue[0]!.at
+    if (rowsQueued < deps.minRows() && waited < deps.maxWaitMs) {
+      // let more gather: one call for many requests costs about what one for a few does
+      timer ??= setTimeout(
+        () => {
+          timer = undefined
+          schedule()
+        },
+        Math.max(1, deps.maxWaitMs - waited)
+      )
+      return
+    }
     const jobs = take()
     const rows = jobs.reduce((n, j) => n + j.rows, 0)
     const { candidate } = deps
@@ -127,12 +149,17 @@ export const makeShadowRunner = (deps: ShadowDeps): ShadowRunner => {
     offer: (job) => {
       if (stopped) return
       if (queue.length >= deps.capacity) return deps.onResult("dropped")
-      queue.push({ inputs: job.inputs, outputs: job.outputs, expected: job.expected, rows: rowsOf(job) })
-      schedule()
+      const rows = rowsOf(job)
+      queue.push({ inputs: job.inputs, outputs: job.outputs, expected: job.expected, rows, at: performance.now() })
+      rowsQueued += rows
+      if (timer === undefined || rowsQueued >= deps.minRows()) schedule()
     },
     stop: () => {
       stopped = true
       queue.length = 0
+      rowsQueued = 0
+      if (timer !== undefined) clearTimeout(timer)
+      timer = undefined
     },
     waiting: () => queue.length
   }

@@ -38,7 +38,7 @@ describe("compareOutputs (pure)", () => {
 })
 
 /** A batcher whose stable model sums rows and whose candidate sums them plus `offset`; every call is logged. */
-const setup = (options: { percent: number; shadow: number; offset: number; capacity?: number }) => {
+const setup = (options: { percent: number; shadow: number; offset: number; capacity?: number; minRows?: number }) => {
   const log: Array<string> = []
   const stable = fakeModel(async (inputs) => {
     log.push(`stable ${inputs.x!.shape[0]}`)
@@ -51,6 +51,18 @@ const setup = (options: { percent: number; shadow: number; offset: number; capac
   })
   const stats = actorStats()
   let wake: (() => void) | undefined
+  const listeners = new Set<() => void>()
+  /** Resolves once `n` shadow comparisons were counted. */
+  const compared = (n: number) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (canary.figures.shadow.samples < n) return
+        listeners.delete(check)
+        resolve()
+      }
+      listeners.add(check)
+      check()
+    })
   const serving = servingModel(stable.model, 1)
   const ctx: BatchContext = {
     actorId: "fake-1",
@@ -68,11 +80,14 @@ const setup = (options: { percent: number; shadow: number; offset: number; capac
     candidate,
     whenIdle: batcher.whenIdle,
     maxRows: () => 32,
+    minRows: () => options.minRows ?? 1,
+    maxWaitMs: 30,
     batchable: () => true,
     capacity: options.capacity ?? 1024,
     onResult: (outcome) => {
       log.push(`compared ${outcome === "dropped" || outcome === "failed" ? outcome : outcome.agree}`)
       shadowed(canary, outcome)
+      for (const listener of [...listeners]) listener()
     }
   })
   serving.canary = canary
@@ -100,7 +115,7 @@ const setup = (options: { percent: number; shadow: number; offset: number; capac
   const quiet = async () => {
     for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r))
   }
-  return { log, submit, answered, quiet, canary, candidate, serving, batcher }
+  return { log, submit, answered, quiet, compared, canary, candidate, serving, batcher }
 }
 
 const versionOf = (fake: ReturnType<typeof fakeMsg>) => {
@@ -165,6 +180,25 @@ describe("a canary in the batcher", () => {
     expect(s.canary.figures.shadow.samples).toBe(1)
     // the candidate's y has one column: another shape than the stable [1, 2]
     expect(s.canary.figures.shadow.agreements).toBe(0)
+  })
+
+  it("lets shadow work gather to min-rows before a call, or runs what waited max-wait", async () => {
+    const s = setup({ percent: 0, shadow: 100, offset: 0, minRows: 3 })
+    const offer = (i: number) =>
+      s.canary.shadow!.offer({ inputs: { x: xRows(1, i) }, outputs: undefined, expected: rowSums({ x: xRows(1, i) }) })
+    offer(1)
+    offer(2)
+    await s.quiet()
+    expect(s.log).toEqual([])
+    offer(3)
+    await s.quiet()
+    expect(s.log.filter((l) => l.startsWith("candidate"))).toEqual(["candidate 3"])
+    // a lone one runs once it waited maxWaitMs
+    offer(4)
+    await s.quiet()
+    expect(s.canary.figures.shadow.samples).toBe(3)
+    await s.compared(4)
+    expect(s.log.filter((l) => l.startsWith("candidate"))).toEqual(["candidate 3", "candidate 1"])
   })
 
   it("drops (and counts) shadow work beyond the queue's capacity", async () => {
