@@ -100,6 +100,19 @@ export const shadowed = (canary: LiveCanary, outcome: Comparison | "failed" | "d
   if (outcome !== "dropped") checkGuard(canary)
 }
 
+/**
+ * The inputs copied out of the request's message: a decoded tensor is a view of the bytes that arrived,
+ * which can be a slice of a large read buffer; a shadow run waiting for its turn must not keep that alive.
+ */
+const ownCopy = (inputs: Readonly<Record<string, HostTensor>>): Record<string, HostTensor> => {
+  const copy: Record<string, HostTensor> = {}
+  for (const name in inputs) {
+    const t = inputs[name]!
+    copy[name] = { dtype: t.dtype, shape: t.shape, data: t.data.slice() }
+  }
+  return copy
+}
+
 /** The request's draw for the split: the hash of its sticky key, else a random number. */
 export const drawOf = (canary: LiveCanary, msg: KeyedRequest, inputs: Readonly<Record<string, HostTensor>>): number =>
   canary.sticky === undefined ? Math.random() : stickyDraw(canary.sticky, canary.salt, msg, inputs)
@@ -118,7 +131,7 @@ export const canaryAnswered = (
   const candidate = version === canary.candidate
   count(canary, candidate, ms, false)
   if (!candidate && canary.shadowShare > 0 && canary.shadow !== undefined && Math.random() < canary.shadowShare) {
-    canary.shadow.offer({ inputs: job.inputs, outputs: job.outputs, expected: computed })
+    canary.shadow.offer({ inputs: ownCopy(job.inputs), outputs: job.outputs, expected: computed })
   }
 }
 
