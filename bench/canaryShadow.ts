@@ -191,7 +191,7 @@ const main = async () => {
     line(Variant.split),
     line(Variant.shadow),
     "",
-    `- **p99 with shadow 100 ÷ no canary**, paired per round: median **${p99Ratio.median.toFixed(3)}** (${p99Ratio.min.toFixed(3)}–${p99Ratio.max.toFixed(3)}); target ≤ 1.10: **${p99Ratio.median <= 1.1 ? "met" : "missed"}**. A canary without shadow ÷ no canary: ${p99SplitRatio.median.toFixed(3)} (${p99SplitRatio.min.toFixed(3)}–${p99SplitRatio.max.toFixed(3)}), the spread of two setups that differ by a branch per request.`,
+    `- **p99 with shadow 100 ÷ no canary**, paired per round: median **${p99Ratio.median.toFixed(3)}** (${p99Ratio.min.toFixed(3)}–${p99Ratio.max.toFixed(3)}); target ≤ 1.10: **${p99Ratio.median <= 1.1 ? "met" : "missed"}**. A canary without shadow ÷ no canary (the same work per request but a branch): ${p99SplitRatio.median.toFixed(3)} (${p99SplitRatio.min.toFixed(3)}–${p99SplitRatio.max.toFixed(3)}): a difference within that spread is not resolved by this run (p99 here is ${(report.medians[Variant.none]!.p99Ms! / report.medians[Variant.none]!.p50Ms!).toFixed(0)}× p50: other programs' CPU on the host sets the tail).`,
     `- **Extra CPU**: the actors spend ${pct(cpuRatio.median)} CPU per answered request with every request shadowed (median of the paired rounds, ${pct(cpuRatio.min)} to ${pct(cpuRatio.max)}): shadow runs are stacked into one model call per idle turn, so a shadowed request costs a share of a batch, not a call of its own.`,
     "- Shadow runs go only into the actor's idle turns (no request queued, after the bus had its turn); what does not fit in 1,024 waiting requests is dropped and counted, so a saturated replica sheds shadow work before it delays a caller."
   ].join("\n")
