@@ -119,7 +119,8 @@ export const drawOf = (canary: LiveCanary, msg: KeyedRequest, inputs: Readonly<R
 
 /**
  * After a request was answered by `version` in `ms` ms: counted for its version; a stable answer is
- * offered to the shadow runner with the outputs it was given (the shadow share decides).
+ * offered to the shadow runner with the outputs it was given (the shadow share decides). Never throws:
+ * the reply is sent already, and the request path must not answer twice.
  */
 export const canaryAnswered = (
   canary: LiveCanary,
@@ -128,14 +129,22 @@ export const canaryAnswered = (
   computed: Readonly<Record<string, HostTensor>>,
   ms: number
 ): void => {
-  const candidate = version === canary.candidate
-  count(canary, candidate, ms, false)
-  if (!candidate && canary.shadowShare > 0 && canary.shadow !== undefined && Math.random() < canary.shadowShare) {
-    canary.shadow.offer({ inputs: ownCopy(job.inputs), outputs: job.outputs, expected: computed })
+  try {
+    const candidate = version === canary.candidate
+    count(canary, candidate, ms, false)
+    if (!candidate && canary.shadowShare > 0 && canary.shadow !== undefined && Math.random() < canary.shadowShare) {
+      canary.shadow.offer({ inputs: ownCopy(job.inputs), outputs: job.outputs, expected: computed })
+    }
+  } catch {
+    // figures are best effort; the caller has its answer
   }
 }
 
-/** After a request failed on `version`: a model failure counts as its version's error (a missed deadline does not). */
+/** After a request failed on `version`: a model failure counts as its version's error (a missed deadline does not). Never throws. */
 export const canaryFailed = (canary: LiveCanary, version: ServingVersion, ms: number, modelFailed: boolean): void => {
-  if (modelFailed) count(canary, version === canary.candidate, ms, true)
+  try {
+    if (modelFailed) count(canary, version === canary.candidate, ms, true)
+  } catch {
+    // figures are best effort; the caller has its answer
+  }
 }
