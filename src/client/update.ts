@@ -18,6 +18,7 @@ import type { SupervisorStatus } from "../protocol/messages.js"
 import { decoderOf } from "../protocol/schemaIssues.js"
 import { subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
+import type { CanaryRunning } from "../registry/canaryErrors.js"
 import {
   type ArtifactCorrupt,
   artifactCorrupt,
@@ -68,9 +69,10 @@ export interface UpdateResult {
   readonly rolloutMs: number
 }
 
-/** Why publishing new artifacts failed (`pushModel`). */
+/** Why publishing new artifacts failed (`pushModel`); `CanaryRunning` while a canary runs on the model. */
 export type PushError =
   | BadInput
+  | CanaryRunning
   | PermissionDenied
   | RegistryUnavailable
   | VersionConflict

@@ -110,7 +110,7 @@ describe("answerInfer", () => {
     expect([refused.tag, refused.code]).toEqual(["BadInput", "400"])
     expect(refused.message).toMatch(/expected shape \[\?, 2\], received \[1, 3\]/)
     expect(submitted).toEqual([])
-    // a refused request gives back its place and the version it was checked against
+    // a refused request gives back its place, and holds no version (one is chosen only once it passed its checks)
     expect(admission.inflight()).toBe(0)
     expect(serving.current.inflight).toBe(0)
   })
