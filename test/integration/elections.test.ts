@@ -1,6 +1,7 @@
 // The control plane through JetStream leader elections, on a 3-node loopback cluster: `update` and
-// `models rollback` run 1, 3 and 5 s after the node that is JetStream's meta leader is SIGKILLed wait
-// out the election and succeed within their own timeout; a lost quorum and no JetStream say so.
+// `models rollback` run 1, 3 and 5 s after the node that is JetStream's meta leader is SIGKILLed (and a
+// canary's start and abort 1 s after) wait out the election and succeed within their own timeout; a
+// lost quorum and no JetStream say so.
 import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -121,6 +122,55 @@ describe("update and rollback while JetStream elects a new meta leader", () => {
       }
     }, 120_000)
   }
+})
+
+describe("a canary while JetStream elects a new meta leader", () => {
+  it("starts and aborts 1 s after the meta leader's node is SIGKILLed, every replica acknowledging", async () => {
+    const leader = await healthyCluster()
+    const live = await eventually(
+      async () => {
+        const now = await replicas()
+        return now.length === 2 && now.every((a) => a.state === "serving") ? now : undefined
+      },
+      60_000,
+      "both replicas serving"
+    )
+    const stable = (await client.infer("iris", [SETOSA])).version
+    await cluster.kill(leader)
+    await sleep(1_000)
+    const cli = async (args: ReadonlyArray<string>) => {
+      const started = performance.now()
+      const run = await runCli([
+        ...args,
+        "--json",
+        "--timeout",
+        String(ROLLOUT_TIMEOUT_MS),
+        "--server",
+        cluster.urls.join(",")
+      ])
+      const ms = Math.round(performance.now() - started)
+      console.log(`elections: ${args.slice(0, 2).join(" ")} took ${ms} ms (exit ${run.code})`)
+      expect(run.code, run.output).toBe(0)
+      return JSON.parse(run.output.slice(run.output.indexOf("{\n"))) as {
+        canary: { phase: string; stable: number }
+        acked: Array<string>
+        pending: Array<string>
+      }
+    }
+    try {
+      const started = await cli(["canary", "iris", "--path", variant, "--percent", "10"])
+      expect(started.canary).toMatchObject({ phase: "running", stable })
+      expect(started.pending).toEqual([])
+      expect([...started.acked].sort()).toEqual(live.map((a) => a.id).sort())
+      const aborted = await cli(["canary", "abort", "iris"])
+      expect(aborted.canary.phase).toBe("aborted")
+      expect(aborted.pending).toEqual([])
+      expect([...aborted.acked].sort()).toEqual(live.map((a) => a.id).sort())
+      expect((await client.infer("iris", [SETOSA])).version).toBe(stable)
+    } finally {
+      await cluster.restart(leader)
+    }
+  }, 180_000)
 })
 
 describe("what a registry call says when it cannot wait the trouble out", () => {

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest"
 import { compareOutputs } from "../../../../src/actors/canary/compare.js"
 import { makeLiveCanary, shadowed } from "../../../../src/actors/canary/live.js"
 import { makeShadowRunner } from "../../../../src/actors/canary/shadow.js"
+import { makeMeasurements } from "../../../../src/actors/measurements.js"
 import { servingVersion } from "../../../../src/actors/servingModel.js"
 import type { HostTensor } from "../../../../src/protocol/tensor.js"
 import { type FakeMsg, fakeHotPath, fakeModel, rowSums, xRows } from "../fakes.js"
@@ -112,6 +113,31 @@ describe("a canary on the hot path", () => {
     expect(s.canary.figures.stable.requests).toBe(2)
     expect(s.candidate.inflight).toBe(0)
     expect(s.serving.current.inflight).toBe(0)
+  })
+
+  it("counts the candidate's part of the outcomes and latencies (/metrics), and its model failures, not a missed deadline, in the figures", async () => {
+    const measure = makeMeasurements()
+    const b = fakeHotPath(async (inputs) => rowSums(inputs), { measure })
+    const broken = fakeModel(async () => {
+      throw new Error("candidate broke")
+    })
+    const candidate = servingVersion(broken.model, 8, true)
+    const canary = makeLiveCanary(canaryState({ percent: 50 }), candidate, () => {})
+    b.serving.canary = canary
+    const done = b.idle()
+    const stable = b.submit(xRows(1), { draw: 0.9 })
+    const failed = b.submit(xRows(1), { draw: 0.1 })
+    const late = b.submit(xRows(1), { draw: 0.1, deadline: performance.now() - 1 })
+    await done
+    expect(versionOf(stable)).toBe(7)
+    expect([failed, late].map((f) => f.answers[0]!.code)).toEqual(["500", "504"])
+    expect(measure.outcomes).toMatchObject({ ok: 1, inference_failed: 1, deadline_exceeded: 1 })
+    expect(measure.candidate.outcomes).toMatchObject({ ok: 0, inference_failed: 1, deadline_exceeded: 1 })
+    const observed = (counts: ReadonlyArray<number>) => counts.reduce((a, c) => a + c, 0)
+    expect([observed(measure.total.counts), observed(measure.candidate.total.counts)]).toEqual([3, 2])
+    expect(canary.figures.stable).toMatchObject({ requests: 1, errors: 0 })
+    expect(canary.figures.candidate).toMatchObject({ requests: 1, errors: 1 })
+    expect([candidate.inflight, b.serving.current.inflight]).toEqual([0, 0])
   })
 
   it("shadows stable answers after their replies, stacked into one idle call, and counts agreement", async () => {
