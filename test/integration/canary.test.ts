@@ -2,7 +2,7 @@
 // share, sticky keys, a raw NATS JSON caller, the guard aborting a wrong candidate by itself, promotion with no
 // failed request, a replica killed mid-canary, two operators racing, and every refusal leaving stable untouched.
 import { headers as natsHeaders } from "@nats-io/transport-node"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import type { CanaryReport, CanaryRollout, HostTensor, LifecycleEvent, PromoteResult } from "../../src/client/index.js"
 import { CONTENT_TYPE_HEADER, decodeReply, encodeRequest, JSON_CONTENT_TYPE } from "../../src/protocol/codec.js"
 import { subjects } from "../../src/protocol/subjects.js"
@@ -50,7 +50,10 @@ const rawInfer = async (row: ReadonlyArray<number>, options: { json?: boolean; u
   return { version: decoded.reply.version, actor: decoded.reply.actor }
 }
 
-/** Runs `n` requests `concurrency` at a time through the client; how many each version answered. */
+/**
+ * Runs `n` requests `concurrency` at a time through the client; how many each version answered. One
+ * attempt per call and no hedge: a second copy would be answered, and counted, by a replica too.
+ */
 const versionCounts = async (n: number, concurrency = 16) => {
   const counts = new Map<number, number>()
   let next = 0
@@ -58,7 +61,7 @@ const versionCounts = async (n: number, concurrency = 16) => {
     Array.from({ length: concurrency }, async () => {
       while (next < n) {
         const i = next++
-        const reply = await stack.client.infer("iris", [rows[i % rows.length]!])
+        const reply = await stack.client.infer("iris", [rows[i % rows.length]!], { hedge: false, retry: false })
         counts.set(reply.version, (counts.get(reply.version) ?? 0) + 1)
       }
     })
@@ -85,6 +88,9 @@ beforeAll(async () => {
 afterAll(async () => {
   expect((await stack?.stop())?.code).toBe(0)
 })
+
+// a test that failed with its canary running leaves the next one a stable-only model
+afterEach(abortIfRunning)
 
 describe("canary", () => {
   it("refuses bad input in one typed line (exit 1; a usage error exits 2) and leaves the stable version untouched", async () => {
@@ -250,23 +256,29 @@ describe("canary", () => {
     const sample = rows.slice(0, 30)
     const load = startLoad(stack.client, "iris", sample, await expectedAnswers(stack.client, "iris", sample), 8)
     const t0 = performance.now()
-    const started = await cli(
-      "canary",
-      "iris",
-      "--path",
-      permuted,
-      "--percent",
-      "0",
-      "--shadow",
-      "100",
-      "--guard",
-      "min-agreement=0.9,min-samples=20,window=60s"
-    )
-    expect(started.code).toBe(0)
-    const event = await abortedEvent
-    const elapsed = performance.now() - t0
-    const summary = await load.stop()
-    stop()
+    let event: LifecycleEvent
+    let elapsed: number
+    try {
+      const started = await cli(
+        "canary",
+        "iris",
+        "--path",
+        permuted,
+        "--percent",
+        "0",
+        "--shadow",
+        "100",
+        "--guard",
+        "min-agreement=0.9,min-samples=20,window=60s"
+      )
+      expect(started.code).toBe(0)
+      event = await abortedEvent
+      elapsed = performance.now() - t0
+    } finally {
+      await load.stop()
+      stop()
+    }
+    const summary = load.summary
     console.log(
       `permuted candidate aborted by ${event.actor} ${elapsed.toFixed(0)} ms after the canary command started (${summary.requests} requests answered meanwhile): ${event.reason}`
     )
@@ -314,9 +326,14 @@ describe("canary", () => {
       rows.slice(0, 30).map(() => []),
       8
     )
-    await eventually(async () => (load.summary.requests > 200 ? true : undefined), 30_000, "some load")
-    const promoted = await cli("canary", "promote", "iris", "--json")
-    const summary = await load.stop()
+    let promoted: Awaited<ReturnType<typeof cli>>
+    try {
+      await eventually(async () => (load.summary.requests > 200 ? true : undefined), 30_000, "some load")
+      promoted = await cli("canary", "promote", "iris", "--json")
+    } finally {
+      await load.stop()
+    }
+    const summary = load.summary
     expect(promoted.code).toBe(0)
     const result = json<PromoteResult>(promoted.output)
     expect(result).toMatchObject({ model: "iris", version: 2, canary: { phase: "promoted" } })
