@@ -36,7 +36,8 @@ const sameOutputs = (a: ReadonlyArray<string> | undefined, b: ReadonlyArray<stri
 /**
  * Requests can share a call when they hold the same version (a canary's candidate and the current
  * version never share a batch) and their non-batch dimensions and requested outputs agree (both passed
- * the same signature's checks, so they have the same input names and dtypes). Compared in place: no key is built per request.
+ * the same signature's checks, so they have the same input names and dtypes). Compared in place: no
+ * key is built per request.
  */
 export const canShareCall = (a: Job, b: Job): boolean => {
   if (a.version !== b.version || !sameOutputs(a.outputs, b.outputs)) return false
