@@ -112,10 +112,14 @@ const serve = (
 /** Loads the model this actor starts with: the registry's current version, else the config's path. */
 const initialModel = (settings: ActorSettings, registry: Registry | undefined) =>
   registry === undefined
-    ? loadModel(settings.path).pipe(Effect.map((model) => ({ model, version: settings.version })))
+    ? loadModel(settings.path, {}, settings.onnx ?? {}).pipe(
+        Effect.map((model) => ({ model, version: settings.version }))
+      )
     : currentVersion(registry, settings).pipe(
         Effect.flatMap((entry) =>
-          loadVersion(registry, settings.model, entry).pipe(Effect.map((model) => ({ model, version: entry.version })))
+          loadVersion(registry, settings.model, entry, settings.onnx).pipe(
+            Effect.map((model) => ({ model, version: entry.version }))
+          )
         )
       )
 

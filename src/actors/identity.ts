@@ -52,7 +52,7 @@ export const modelMetadata = (identity: ActorIdentity, serving: ServingModel, st
     name: identity.model,
     version,
     format: model.signature.format,
-    backend: identity.backend,
+    backend: model.signature.format === "onnx" ? "onnxruntime" : identity.backend,
     inputs: model.signature.inputs,
     outputs: model.signature.outputs,
     actor: identity.actor,

@@ -4,7 +4,7 @@ import type { NatsConnection } from "@nats-io/transport-node"
 import { Cause, Effect, Exit, type Scope, Stream } from "effect"
 import { readModelFolder } from "../model/artifacts.js"
 import { ModelLoadFailed } from "../model/errors.js"
-import { loadModelFiles } from "../model/loader.js"
+import { loadModelFiles, type RuntimeOptions } from "../model/loader.js"
 import type { ActorSettings } from "../protocol/ipc.js"
 import type { UpdateAck } from "../protocol/messages.js"
 import { subjects } from "../protocol/subjects.js"
@@ -17,10 +17,10 @@ import { type ServingModel, swapIn } from "./servingModel.js"
 import { versionNotices } from "./versionNotices.js"
 
 /** Downloads (digest- and size-checked) and loads a version's artifacts. */
-export const loadVersion = (registry: Registry, model: string, entry: ModelVersion) =>
+export const loadVersion = (registry: Registry, model: string, entry: ModelVersion, options: RuntimeOptions = {}) =>
   registry
     .fetchArtifacts(model, entry)
-    .pipe(Effect.flatMap((files) => loadModelFiles(files, `${model} v${entry.version}`, registry.limits)))
+    .pipe(Effect.flatMap((files) => loadModelFiles(files, `${model} v${entry.version}`, registry.limits, options)))
 
 /** The registry's current version, after seeding version 1 from `path` if there is none yet. */
 export const currentVersion = Effect.fnUntraced(function* (registry: Registry, settings: ActorSettings) {
@@ -53,10 +53,16 @@ export const currentVersion = Effect.fnUntraced(function* (registry: Registry, s
  * outputs; the warm-up also compiles its kernels) and swaps it in. The loaded model is disposed on
  * every path that does not end in the swap, so a refused version leaves no tensor behind.
  */
-const swapInVersion = (registry: Registry, serving: ServingModel, model: string, entry: ModelVersion) =>
+const swapInVersion = (
+  registry: Registry,
+  serving: ServingModel,
+  model: string,
+  entry: ModelVersion,
+  options: RuntimeOptions
+) =>
   Effect.scoped(
     Effect.gen(function* () {
-      const next = yield* Effect.acquireRelease(loadVersion(registry, model, entry), (loaded, exit) =>
+      const next = yield* Effect.acquireRelease(loadVersion(registry, model, entry, options), (loaded, exit) =>
         Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => loaded.dispose())
       )
       const mismatch =
@@ -124,7 +130,7 @@ export const followUpdates = Effect.fnUntraced(function* (
       : Effect.sync(() => {
           tried = entry.version
         }).pipe(
-          Effect.andThen(swapInVersion(registry, serving, settings.model, entry)),
+          Effect.andThen(swapInVersion(registry, serving, settings.model, entry, settings.onnx ?? {})),
           Effect.andThen(
             Effect.suspend(() => {
               swapped()

@@ -68,7 +68,7 @@ const readArtifacts = (registry: Registry, model: string, path: string) =>
     catch: (e) =>
       e instanceof ArtifactCheckFailed
         ? artifactCorrupt(model, resolve(path), e.problem)
-        : new BadInput({ message: `cannot read a TF.js model from ${path}: ${messageOf(e)}` })
+        : new BadInput({ message: `cannot read a model from ${path}: ${messageOf(e)}` })
   })
 
 const decodeFitReply = decoderOf(FitReply, "fit reply")

@@ -47,7 +47,9 @@ beforeAll(async () => {
   }
   rows = await irisRows()
   expected = await Promise.all(
-    rows.map(async (row) => Array.from(((await stack.client.infer("iris", [row])).outputs as HostTensor).data))
+    rows.map(async (row) =>
+      Array.from(((await stack.client.infer("iris", [row])).outputs as HostTensor).data as Float32Array)
+    )
   )
 })
 
@@ -79,7 +81,7 @@ const judge = (probe: Probe, reply: { data: Uint8Array; headers?: { get(k: strin
   if (decoded.kind !== "reply") return `expected an answer, received ${code} ${tagged(decoded)}`
   const outputs = decoded.reply.outputs
   const tensor = probe.valid.named ? (outputs as Record<string, HostTensor>).species : (outputs as HostTensor)
-  const got = tensor === undefined ? [] : Array.from(tensor.data)
+  const got = tensor === undefined ? [] : Array.from(tensor.data as Float32Array)
   const want = expected[probe.valid.row]!
   return got.length === want.length && got.every((v, i) => v === want[i])
     ? undefined
