@@ -54,7 +54,8 @@ export const onnxSignature = (
   inputs: ReadonlyArray<OnnxValueMetadata>,
   outputs: ReadonlyArray<OnnxValueMetadata>
 ): ModelSignature => {
-  if (inputs.length === 0) throw new Error("the model has no inputs")
+  if (inputs.length === 0 || outputs.length === 0)
+    throw new Error(`the model has no ${inputs.length === 0 ? "inputs" : "outputs"}`)
   return {
     format: "onnx",
     inputs: sharedSymbols(inputs.map((value) => specOf(value, "input"))),

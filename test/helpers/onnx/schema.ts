@@ -26,9 +26,12 @@ const root = protobuf.Root.fromJSON({
           }
         },
         TypeProto: {
-          oneofs: { value: { oneof: ["tensorType"] } },
-          fields: { tensorType: field(1, "Tensor") },
-          nested: { Tensor: { fields: { elemType: field(1, "int32"), shape: field(2, "TensorShapeProto") } } }
+          oneofs: { value: { oneof: ["tensorType", "sequenceType"] } },
+          fields: { tensorType: field(1, "Tensor"), sequenceType: field(4, "Sequence") },
+          nested: {
+            Tensor: { fields: { elemType: field(1, "int32"), shape: field(2, "TensorShapeProto") } },
+            Sequence: { fields: { elemType: field(1, "TypeProto") } }
+          }
         },
         ValueInfoProto: { fields: { name: field(1, "string"), type: field(2, "TypeProto") } },
         TensorProto: {
