@@ -16,7 +16,9 @@ const int64Arb = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })
 /** numpy's `a.astype('<i8').tobytes()`, written with a DataView. */
 const littleEndian = (values: ReadonlyArray<bigint>): Uint8Array => {
   const view = new DataView(new ArrayBuffer(values.length * 8))
-  values.forEach((v, i) => view.setBigInt64(i * 8, v, true))
+  values.forEach((v, i) => {
+    view.setBigInt64(i * 8, v, true)
+  })
   return new Uint8Array(view.buffer)
 }
 
