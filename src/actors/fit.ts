@@ -79,7 +79,7 @@ const train = Effect.fnUntraced(function* (
   const trained = yield* trainCopy(files, x, y, options, onEpoch)
   const entry = yield* publishVersion(registry, settings.model, trained.files, {
     source: `fit:${settings.id} from v${current.entry.version}`
-  })
+  }).pipe(Effect.catchTag("BackendUnavailable", (e) => Effect.fail(new FitFailed({ message: e.message }))))
   return { version: entry.version, loss: trained.loss, actor: settings.id }
 })
 

@@ -49,7 +49,8 @@ export const checkFinite = (model: string, version: number, loaded: LoadedModel)
 
 /**
  * The format and signature of the model in `files` (to be `model` v`version`): BadInput when it
- * does not load or run, ModelNotFinite when its weights or warm-up outputs are not finite.
+ * does not load or run, ModelNotFinite when its weights or warm-up outputs are not finite,
+ * BackendUnavailable when this process cannot load the runtime it needs (ONNX Runtime).
  */
 export const describeModel = (model: string, version: number, files: ModelFiles) =>
   modelRuntime(files).pipe(
@@ -57,7 +58,12 @@ export const describeModel = (model: string, version: number, files: ModelFiles)
       Effect.acquireUseRelease(
         initRuntime().pipe(
           Effect.andThen(loadModelFiles(files, `${model} v${version}`)),
-          Effect.mapError((e) => new BadInput({ message: `the new artifacts do not load as a model: ${e.message}` }))
+          // a runtime this process cannot load says so as it is: the artifacts may well be fine
+          Effect.mapError((e) =>
+            e._tag === "BackendUnavailable"
+              ? e
+              : new BadInput({ message: `the new artifacts do not load as a model: ${e.message}` })
+          )
         ),
         (loaded) => checkFinite(model, version, loaded).pipe(Effect.as(loaded.signature)),
         (loaded) => Effect.sync(() => loaded.dispose())
