@@ -210,7 +210,7 @@ const sectionOf = (
     ...results.flatMap((r) =>
       RUNTIMES.map((runtime) => {
         const fs = r.figures[runtime]
-        const best = spreadOf(fs.map((f) => f.bestSize)).median
+        const best = [...new Set(fs.map((f) => f.bestSize))].sort((a, b) => a - b).join("/")
         return `| ${r.label} | ${RUNTIME_LABEL[runtime]} | ${spreadText(fs.map((f) => f.ceiling))} (${best}) | ${spreadText(
           fs.map((f) => f.cpuPerRowAt1),
           1
