@@ -71,6 +71,8 @@ describe("TF.js → ONNX → TF.js by update and rollback", () => {
     expect(toOnnx.version).toBe(2)
     expect(toOnnx.acked).toHaveLength(2)
     expect(await stack.client.describe("iris")).toMatchObject({ format: "onnx", backend: "onnxruntime", version: 2 })
+    // answers from the ONNX version before rolling back (the replicas serve it from their acknowledgement on)
+    while (!load.summary.versions.has(2)) await new Promise((r) => setTimeout(r, 20))
     const midway = load.summary.requests
     const back = await stack.client.rollbackModel("iris", 1)
     expect(back.version).toBe(3)
