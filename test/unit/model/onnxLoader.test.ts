@@ -15,10 +15,9 @@ import { initRuntime } from "../../../src/model/runtime.js"
 import { checkInputs } from "../../../src/model/signature.js"
 import { BadInput } from "../../../src/protocol/errors.js"
 import type { HostTensor } from "../../../src/protocol/tensor.js"
-import { onnxModel, writeOnnxModel } from "../../helpers/onnx/builder.js"
+import { writeOnnxModel } from "../../helpers/onnx/builder.js"
 import {
   infOnZeroModel,
-  int64Model,
   linearRegression,
   nanWeightModel,
   SILERO_VAD,
@@ -227,7 +226,6 @@ describe("ONNX finiteness", () => {
 
   it("a served model keeps no second copy of finite weights", async () => {
     expect((await load(dirs.iris)).weights()).toEqual([])
-    expect(onnxModel(linearRegression()).byteLength).toBeGreaterThan(0)
   })
 })
 
@@ -249,6 +247,5 @@ describe("one session per model, threads from the options", () => {
     loaded.push(model)
     const out = await model.predict({ ids: { dtype: "int64", shape: [1, 3], data: BigInt64Array.from([1n, 2n, 3n]) } })
     expect(Array.from(out.next!.data as BigInt64Array)).toEqual([2n, 3n, 4n])
-    expect(int64Model().inputs[0]!.name).toBe("ids")
   })
 })
