@@ -4,7 +4,7 @@
 #   docker build -t modelbus .
 #   docker run --rm modelbus supervise --config examples/iris/modelbus.yaml --server nats://HOST:4222
 #
-# Node.js 24, the current LTS line (package.json's engines: 22.19+ or 24+).
+# Node.js 24, an LTS line (package.json's engines: 22.19+, 24 or 26; CI runs the test suite on all three).
 #
 # Model runtime: @tensorflow/tfjs-node is an *optional* dependency. Its install script downloads
 # libtensorflow (and its prebuilt addon); when that download or build fails (no internet, an

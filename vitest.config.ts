@@ -1,8 +1,15 @@
-import { defineConfig } from "vitest/config"
+import { configDefaults, defineConfig } from "vitest/config"
+
+/**
+ * test/compose/ runs docker-compose.yml for real (image builds included): .ci/run runs it once, on its
+ * own, with MODELBUS_COMPOSE_TEST=1; `npm test` leaves it out.
+ */
+const composeOnly = process.env.MODELBUS_COMPOSE_TEST === "1"
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
+    include: composeOnly ? ["test/compose/**/*.test.ts"] : ["test/**/*.test.ts"],
+    exclude: composeOnly ? configDefaults.exclude : [...configDefaults.exclude, "test/compose/**"],
     // Safety nets against a hang, not timing checks: a busy 2-core machine runs a CLI command in seconds.
     testTimeout: 180000,
     hookTimeout: 120000,

@@ -1,4 +1,4 @@
-// Batches sized by measurement (issue 12): per model, the in-process samples/s at each batch size (its best
+// Batches sized by measurement: per model, the in-process samples/s at each batch size (its best
 // is the ceiling) against modelbus, 2 replicas at c=64, with maxBatchSize fixed at 32 and with `auto`, interleaved.
 //   npm run build && npx tsx bench/batchSizing.ts [--rounds=6] [--window-ms=2000] [--ceiling-ms=400] [--models=cnn,iris]
 //   npx tsx bench/batchSizing.ts --from=bench/results/batch-sizing-….json   (rewrites the section from recorded figures)
@@ -316,7 +316,7 @@ const sectionOf = (
   json: string
 ) =>
   [
-    "## Batches sized by measurement (issue 12)",
+    "## Batches sized by measurement",
     "",
     `Run by \`npx tsx bench/batchSizing.ts\` on ${machine.date} (Node.js ${machine.node}); raw figures in \`${json.replace(`${ROOT}/`, "")}\`.`,
     `Per model, ${ROUNDS} interleaved rounds (rotating order) of: the in-process ceiling (${REPLICAS} worker processes running predict back to back, ${CEILING_MS} ms at each batch size ${SIZES.join(", ")}; the round's best size counts), and modelbus with ${REPLICAS} replicas (WASM) under one supervisor each, ${WINDOW_MS / 1000} s at c=${CONCURRENCY} from a muxed-inbox client sending one sample per request, with \`maxBatchSize: 32\` and with \`maxBatchSize: auto\`. Ratios are taken within a round; median (min–max) of the rounds. The machine is a shared 2-core host with other work running: absolute figures drift, the paired ratios less so.`,

@@ -1,7 +1,7 @@
 // What NATS micro discovery and Prometheus metrics cost the hot path: Iris supervisors on one nats-server
 // (this build without and with --metrics-port; optionally a build from before either existed), interleaved.
 //   npm run build && npx tsx bench/observability.ts [--baseline=DIR] [--rounds=8] [--requests=20000] [--c1=1000]
-// DIR is a built checkout of an earlier commit (its dist/ and node_modules/), e.g. the one before issue 11.
+// DIR is a built checkout of an earlier commit (its dist/ and node_modules/), e.g. 99ceadb, the last before NATS micro and metrics.
 import { mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -24,7 +24,7 @@ const CONCURRENCY = 64
 
 type Variant = "before" | "micro" | "micro+metrics"
 const VARIANTS: Record<Variant, { readonly label: string; readonly root: string; readonly args: Array<string> }> = {
-  before: { label: "before issue 11 (neither)", root: resolve(BASELINE ?? "."), args: [] },
+  before: { label: "before micro and metrics (neither)", root: resolve(BASELINE ?? "."), args: [] },
   micro: { label: "this build, micro on, metrics off", root: ROOT, args: [] },
   "micro+metrics": { label: "this build, micro and metrics on", root: ROOT, args: ["--metrics-port", "0"] }
 }
@@ -146,13 +146,13 @@ const main = async () => {
   const range = (s: Spread, d = 3) => `${f(s.median, d)} (${f(s.min, d)}–${f(s.max, d)})`
   const pct = (s: Spread) => `${((s.median - 1) * 100).toFixed(1)} %`
   const section = [
-    "## Hot path with NATS micro and metrics on vs off (issue 11)",
+    "## Hot path with NATS micro and metrics on vs off",
     "",
     `Run by \`npx tsx bench/observability.ts${BASELINE === undefined ? "" : " --baseline=DIR"}\` on ${results.machine.date} (Node.js ${results.machine.node}); raw figures in \`${json.replace(`${ROOT}/`, "")}\`.`,
     `One nats-server; one Iris actor (WASM, batching on) per variant, each under its own supervisor and prefix. ${ROUNDS} rounds; in each, every variant in turn (rotating order): ${REQUESTS.toLocaleString("en-US")} requests at c=64 from a muxed-inbox client, then ${C1_REQUESTS.toLocaleString("en-US")} sequential requests (c=1). Ratios are taken within a round and reported as the median of the rounds (min–max).`,
     BASELINE === undefined
       ? ""
-      : "`before` is the build of the commit before issue 11 (no micro endpoint, no measurements), run from its own checkout.",
+      : "`before` is the build of the commit before NATS micro and metrics (no micro endpoint, no measurements), run from its own checkout.",
     "",
     "| variant | c=64 req/s (median of rounds) | c=1 median ms | actor CPU µs/request |",
     "| --- | --- | --- | --- |",

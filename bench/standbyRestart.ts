@@ -8,7 +8,7 @@ import { join } from "node:path"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
 import type { Client } from "../src/client/index.js"
 import { adopt, killAllNow, spawnCli, stopAll } from "./lib/children.js"
-import { dist, IRIS_MODEL_DIR, RESULTS_DIR } from "./lib/paths.js"
+import { dist, IRIS_MODEL_DIR, RESULTS_DIR, ROOT } from "./lib/paths.js"
 import { writeSection } from "./lib/sections.js"
 import { quantile } from "./lib/stats.js"
 
@@ -17,7 +17,7 @@ const arg = (name: string, fallback: number) =>
 const KILLS = arg("kills", 12)
 /** A probe request every this many ms: the gap is seen to a few ms, without eating the CPU the restart needs. */
 const PROBE_INTERVAL_MS = 5
-/** The restart's own target (issue 12). */
+/** The target for a killed replica's slot served again with a standby. */
 const TARGET_MS = 250
 
 process.on("exit", () => killAllNow())
@@ -42,24 +42,27 @@ const summary = (xs: ReadonlyArray<number>) => ({
 const fmt = (s: ReturnType<typeof summary>) =>
   `median ${s.median.toFixed(0)} ms (p10 ${s.p10.toFixed(0)}, p90 ${s.p90.toFixed(0)}, min ${s.min.toFixed(0)}, max ${s.max.toFixed(0)}; n=${s.n})`
 
-/** The BENCHMARKS.md section of a run: the target beside its baseline (no standby), both from the same interleaved kills. */
-const section = (r: {
-  readonly date: string
-  readonly machine: { readonly cores: number; readonly cpu: string | undefined; readonly node: string }
-  readonly kills: number
-  readonly standbyOn: ReturnType<typeof figures> & { readonly servedByStandby: number }
-  readonly standbyOff: ReturnType<typeof figures>
-  readonly pairedRatioMedian: number
-  readonly loadAverage: ReadonlyArray<number>
-}) => {
+/** The BENCHMARKS.md section of a run (its raw figures in `json`): the target beside its baseline (no standby), both from the same interleaved kills. */
+const section = (
+  r: {
+    readonly date: string
+    readonly machine: { readonly cores: number; readonly cpu: string | undefined; readonly node: string }
+    readonly kills: number
+    readonly standbyOn: ReturnType<typeof figures> & { readonly servedByStandby: number }
+    readonly standbyOff: ReturnType<typeof figures>
+    readonly pairedRatioMedian: number
+    readonly loadAverage: ReadonlyArray<number>
+  },
+  json: string
+) => {
   const ms = (x: number) => `${x.toFixed(0)} ms`
   const row = (label: string, f: ReturnType<typeof figures>) =>
     `| ${label} | **${ms(f.gapMs.median)}** (${ms(f.gapMs.p10)}–${ms(f.gapMs.p90)}) | ${ms(f.startedEventMs.median)} | ${ms(f.loadMs.median)} | ${f.lostProbes} |`
   const met = r.standbyOn.gapMs.median <= TARGET_MS
   return [
-    "## Warm standby: a killed replica's slot served again (issue 12)",
+    "## Warm standby: a killed replica's slot served again",
     "",
-    `Run by \`npx tsx bench/standbyRestart.ts --kills=${r.kills}\` on ${r.date} (Node.js ${r.machine.node}, ${r.machine.cores} cores, load average ${r.loadAverage.map((l) => l.toFixed(1)).join(" / ")} at the end). Two supervisors of a one-replica Iris model (WASM) on one nats-server, one with \`supervisor.standby: 1\` (the default) and one with \`0\`; their actors are SIGKILLed in interleaved order (on, off, off, on, …) while a client sends a request every ${PROBE_INTERVAL_MS} ms.`,
+    `Run by \`npx tsx bench/standbyRestart.ts --kills=${r.kills}\` on ${r.date} (Node.js ${r.machine.node}, ${r.machine.cores} cores, load average ${r.loadAverage.map((l) => l.toFixed(1)).join(" / ")} at the end); raw figures in \`${json}\`. Two supervisors of a one-replica Iris model (WASM) on one nats-server, one with \`supervisor.standby: 1\` (the default) and one with \`0\`; their actors are SIGKILLed in interleaved order (on, off, off, on, …) while a client sends a request every ${PROBE_INTERVAL_MS} ms.`,
     "",
     "| standby | SIGKILL → next successful reply: median (p10–p90) | SIGKILL → `started` event | model load time the new actor reports (median) | probes lost to the killed process |",
     "| --- | --- | --- | --- | --- |",
@@ -269,7 +272,7 @@ const main = async () => {
   const file = join(RESULTS_DIR, `standby-${report.date.replace(/:/g, "-").replace(/\.\d+Z$/, "Z")}.json`)
   await writeFile(file, `${JSON.stringify(report, null, 2)}\n`)
   console.log(`wrote ${file}`)
-  console.log(`wrote ${await writeSection("standby-restart", section(report))}`)
+  console.log(`wrote ${await writeSection("standby-restart", section(report, file.replace(`${ROOT}/`, "")))}`)
   for (const c of clients.values()) await c.close()
   await nc.close()
   await stopAll()

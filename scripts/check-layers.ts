@@ -1,4 +1,4 @@
-// Fails when the folders of src/ stop forming the layered DAG of DESIGN.md §5: every import must
+// Fails when the folders of src/ stop forming the layered DAG of ARCHITECTURE.md: every import must
 // point to a lower layer (or stay in its folder); prints each offending import and any folder cycle.
 import { readdirSync, readFileSync } from "node:fs"
 import { dirname, join, relative, resolve, sep } from "node:path"

@@ -1,4 +1,4 @@
-// The speed targets (issues 5 and 12) judged on interleaved rounds: each figure is computed within a
+// The speed targets judged on interleaved rounds: each figure is computed within a
 // round, from windows measured back to back, and reported as the median of the rounds with the spread.
 
 import { type Spread, spreadOf } from "./interleave.js"

@@ -1,4 +1,4 @@
-// The README's Effect client example, kept compiling by `npm run typecheck`:
+// The Effect client example of docs/clients.md, kept compiling by `npm run typecheck`:
 // run with `npx tsx examples/clients/effect-client.ts` while `modelbus up` serves the Iris model.
 import { Effect } from "effect"
 import { ModelClient } from "modelbus"

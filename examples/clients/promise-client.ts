@@ -1,4 +1,4 @@
-// The README's Promise client example, kept compiling by `npm run typecheck`:
+// The Promise client example of docs/clients.md, kept compiling by `npm run typecheck`:
 // run with `npx tsx examples/clients/promise-client.ts` while `modelbus up` serves the Iris model.
 import { BadInput, connect } from "modelbus"
 

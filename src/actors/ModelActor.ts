@@ -24,7 +24,7 @@ import { answerInfer, type PipelineContext } from "./pipeline.js"
 import { type PreparedActor, prepareActor } from "./preparation.js"
 import { type ServingModel, servingModel } from "./servingModel.js"
 import { type ActorStats, actorStats } from "./stats.js"
-import { currentVersion, followUpdates, loadVersion } from "./updates.js"
+import { followUpdates, startingVersion } from "./updates.js"
 
 /** What to do after requests are answered (rejoin the queue group, finish a drain); set by `serve`. */
 interface AnsweredHook {
@@ -115,13 +115,7 @@ const initialModel = (settings: ActorSettings, registry: Registry | undefined) =
     ? loadModel(settings.path, {}, settings.onnx ?? {}).pipe(
         Effect.map((model) => ({ model, version: settings.version }))
       )
-    : currentVersion(registry, settings).pipe(
-        Effect.flatMap((entry) =>
-          loadVersion(registry, settings.model, entry, settings.onnx).pipe(
-            Effect.map((model) => ({ model, version: entry.version }))
-          )
-        )
-      )
+    : startingVersion(registry, settings)
 
 /**
  * Runs one actor until its scope closes; heartbeats start before the model loads. A standby hands

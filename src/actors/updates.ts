@@ -48,6 +48,44 @@ export const currentVersion = Effect.fnUntraced(function* (registry: Registry, s
   )
 })
 
+/** Loads `entry` and checks its weights and warm-up outputs are finite; the model is disposed when they are not. */
+const loadChecked = (registry: Registry, model: string, entry: ModelVersion, options: RuntimeOptions = {}) =>
+  loadVersion(registry, model, entry, options).pipe(
+    Effect.tap((loaded) =>
+      checkFinite(model, entry.version, loaded).pipe(Effect.tapError(() => Effect.sync(() => loaded.dispose())))
+    )
+  )
+
+/**
+ * The version a replica starts on: the registry's current one when it passes the checks a swap
+ * makes (artifacts, finite weights and warm-up outputs); else the newest kept version that does —
+ * the one the replicas serving meanwhile kept, as they refused the same version — with a warning.
+ * When none does, the start fails with the current version's error. A registry that cannot be
+ * read is no verdict on a version: the start fails with it.
+ */
+export const startingVersion = Effect.fnUntraced(function* (registry: Registry, settings: ActorSettings) {
+  const current = yield* currentVersion(registry, settings)
+  const first = yield* Effect.result(loadChecked(registry, settings.model, current, settings.onnx ?? {}))
+  if (first._tag === "Success") return { model: first.success, version: current.version }
+  const refused = first.failure
+  if (refused._tag === "RegistryUnavailable") return yield* refused
+  const earlier = (yield* registry.history(settings.model))
+    .filter((v) => v.version < current.version)
+    .sort((a, b) => b.version - a.version)
+  for (const entry of earlier) {
+    const loaded = yield* Effect.result(loadChecked(registry, settings.model, entry, settings.onnx ?? {}))
+    if (loaded._tag === "Failure") {
+      if (loaded.failure._tag === "RegistryUnavailable") return yield* loaded.failure
+      continue
+    }
+    yield* Effect.logWarning(
+      `actor ${settings.id}: ${settings.model} v${current.version} (current) cannot be served (${refused.message}); starting on v${entry.version}, the newest version that can`
+    )
+    return { model: loaded.success, version: entry.version }
+  }
+  return yield* refused
+})
+
 /**
  * Loads `entry`, checks it against the serving version (signature, finite weights and warm-up
  * outputs; the warm-up also compiles its kernels) and swaps it in. The loaded model is disposed on
@@ -98,15 +136,17 @@ export const followUpdates = Effect.fnUntraced(function* (
   // A publisher also says so on the bus: the replica then reads the current version by a direct get,
   // which any live JetStream node answers (a watch's consumer may sit on a lost node for a while).
   const announced = yield* versionNotices(nc, subjects(settings.prefix).versions(settings.model))
+  const currentEntry = registry.current(settings.model).pipe(
+    Effect.map((found) => found?.entry),
+    Effect.catch(() => Effect.succeed(undefined))
+  )
+  // Once both are subscribed, the current version is read once more: one published while this
+  // replica loaded the version it started on (or set up its subscriptions) would otherwise be missed
+  // for good, the replica serving the older one and its rollout never acknowledged.
   const published = Stream.merge(
     watched,
-    announced.pipe(
-      Stream.mapEffect(() =>
-        registry.current(settings.model).pipe(
-          Effect.map((found) => found?.entry),
-          Effect.catch(() => Effect.succeed(undefined))
-        )
-      ),
+    Stream.concat(Stream.make(undefined), announced).pipe(
+      Stream.mapEffect(() => currentEntry),
       Stream.filter((entry): entry is ModelVersion => entry !== undefined)
     )
   )

@@ -1,7 +1,7 @@
 // The CLI's connection to the bus: `-s/--server`, `--prefix` and the credentials as given (flags, then
 // the nats CLI's environment variables), else the defaults; one client per command, closed when it ends.
 import * as Effect from "effect/Effect"
-import { type ClientOptions, makeModelClient } from "../client/ModelClient.js"
+import { type ClientOptions, type ModelClient, makeModelClient } from "../client/ModelClient.js"
 import { authFromEnv, mergeAuth } from "../nats/credentials.js"
 import type { NatsAuth } from "../protocol/auth.js"
 
@@ -12,7 +12,7 @@ export interface Connection {
   readonly auth?: NatsAuth
 }
 
-type Client = Effect.Success<ReturnType<typeof makeModelClient>>
+type Client = ModelClient["Service"]
 
 /** Runs `use` with a client on the command's connection. */
 export const withClient = <A, E>(

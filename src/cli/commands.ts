@@ -123,7 +123,7 @@ export const statusCommand = Command.make(
   )
 )
 
-const control = () => import("./control.js")
+const control = () => import("./operate.js")
 const controlTimeout = intFlag("timeout", 60_000, "How long to wait for the supervisors, in milliseconds")
 
 export const restartCommand = Command.make(

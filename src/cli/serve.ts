@@ -12,7 +12,7 @@ import type { NatsAuth } from "../protocol/auth.js"
 import { messageOf } from "../protocol/values.js"
 import { type Config, ConfigError, loadConfig } from "../supervisor/config.js"
 import { ActorLauncher } from "../supervisor/runtime/actorLauncher.js"
-import { startSupervisorProcess } from "../supervisor/supervisorProcess.js"
+import { startSupervisorProcess } from "../supervisor/runtime/supervisorProcess.js"
 import { type LocalNatsServer, NatsPortUnavailable, startLocalNatsServer } from "./natsServer.js"
 import { chooseServers, DEFAULT_PORT, exportHint, ServerSource, tryCommand } from "./serverChoice.js"
 

@@ -5,10 +5,12 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import { defaultServers, natsConnection } from "../nats/connection.js"
 import { gather } from "../nats/gather.js"
+import { livenessOf } from "../nats/liveness.js"
 import { deniedBy, permissionDeniedOf, violationOf } from "../nats/permissions.js"
 import type { NatsAuth } from "../protocol/auth.js"
 import {
@@ -36,9 +38,10 @@ import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from 
 import type { ModelMetadata } from "../protocol/metadata.js"
 import { DEFAULT_PREFIX, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
-import { type ControlOptions, type ControlRefused, controlOn } from "./control.js"
 import { type DescribeError, type DescribeOptions, describeOn } from "./describe.js"
-import { gatherPlan, membershipOn } from "./members.js"
+import type { AttemptTimeoutPolicy, HedgePolicy } from "./latency.js"
+import { gatherPlan, membershipOn } from "./membership.js"
+import { type ControlOptions, type ControlRefused, controlOn } from "./operations.js"
 import { muxedRequester, type Requester } from "./requester.js"
 import {
   DEFAULT_TIMEOUT_MS,
@@ -49,10 +52,9 @@ import {
   retrying,
   retryPlan
 } from "./retry.js"
-import { updatesOn } from "./update.js"
-
-/** update-model: publish, train, push, roll back, list and history (see update.ts). */
-export type Updates = ReturnType<typeof updatesOn<ConnectionError | BadReply | PermissionDenied>>
+import { decodeSupervisorStatus } from "./statusReply.js"
+import { type TailControl, tailControl } from "./tail.js"
+import { type Updates, updatesOn } from "./update.js"
 
 /**
  * Where and how to connect: servers and credentials (`user`/`password`, `token`, `creds` or `nkey`
@@ -65,10 +67,24 @@ export interface ClientOptions extends NatsAuth {
   readonly connection?: NatsConnection
   /** Subject prefix of the deployment (default `modelbus`). */
   readonly prefix?: string
-  /** How long one attempt waits for its reply, in ms (default 5 000); `retry.attemptTimeoutMs` overrides it. */
+  /**
+   * The longest one attempt waits for its reply, in ms (default 5 000); `retry.attemptTimeoutMs` overrides it.
+   * Once the client has seen enough replies, an attempt waits less: see `attemptTimeout`.
+   */
   readonly timeoutMs?: number
   /** Retries of `Timeout`, `NoResponders` and `Overloaded` (default: 5 attempts, 25 ms doubling to at most 1 s); `false` for none. */
   readonly retry?: Partial<RetryPolicy> | false
+  /**
+   * How long an attempt waits from the latency seen (default: 5 × the recent p99, at least 200 ms,
+   * doubling with each retry; the last attempt waits the whole `timeoutMs`); `false`: every attempt waits `timeoutMs`.
+   */
+  readonly attemptTimeout?: Partial<AttemptTimeoutPolicy> | false
+  /**
+   * Hedged requests (on by default): when an attempt has not answered after 2 × the recent p99 (at
+   * least 20 ms), a second copy goes out and the first reply wins, for at most 5 % of requests over
+   * time (`budget`, with a `burst` of 10); `false` turns hedging off.
+   */
+  readonly hedge?: Partial<HedgePolicy> | false
   /** Wire encoding of requests (default msgpack). */
   readonly encoding?: Encoding
   /** Connection name shown in NATS monitoring. */
@@ -82,6 +98,8 @@ export interface InferOptions {
   readonly timeoutMs?: number
   /** Overrides the client's retry policy for this call (laid over it); `false` for a single attempt. */
   readonly retry?: Partial<RetryPolicy> | false
+  /** `false`: no second copy of this call goes out (the client hedges by default). */
+  readonly hedge?: false
 }
 
 /** What a client has done since it was made. */
@@ -94,6 +112,12 @@ export interface ClientStats {
   readonly retries: number
   /** Calls that ended in an error, after any retries. */
   readonly failures: number
+  /** Second copies sent because an attempt had not answered in time (hedges). */
+  readonly hedges: number
+  /** Hedges whose copy answered first. */
+  readonly hedgesWon: number
+  /** The recent p99 latency of replies, in ms (undefined until the client has seen enough). */
+  readonly p99Ms: number | undefined
 }
 
 export interface StatusOptions {
@@ -161,6 +185,10 @@ export const clientMetrics = {
   failures: Metric.counter("modelbus_client_failures_total", {
     description: "infer calls that ended in an error after any retries",
     incremental: true
+  }),
+  hedges: Metric.counter("modelbus_client_hedges_total", {
+    description: "second copies of infer attempts sent because the first had not answered in time",
+    incremental: true
   })
 } as const
 
@@ -189,7 +217,8 @@ const readReply = (msg: Msg, subject: string): Effect.Effect<InferReply, InferEr
 export const clientOn = (
   nc: NatsConnection,
   options: ClientOptions = {},
-  requester: Requester = muxedRequester(nc)
+  tail: TailControl = tailControl(options.hedge, options.attemptTimeout, livenessOf(nc, false)),
+  requester: Requester = muxedRequester(nc, tail.hooks)
 ): ModelClient["Service"] => {
   const subject = subjects(options.prefix ?? DEFAULT_PREFIX)
   const encoding = options.encoding ?? "msgpack"
@@ -215,6 +244,8 @@ export const clientOn = (
   }
 
   const counts = { requests: 0, attempts: 0, retries: 0, failures: 0 }
+  /** Hedges already added to the metric (the requester counts them outside any fiber; the next call adds the rest). */
+  let hedgesInMetric = 0
 
   /** NATS says no responders both when nobody serves `model` and when every replica is full; presence tells them apart. */
   const classify = (model: string, noResponders: NoResponders): Effect.Effect<never, NoResponders | Overloaded> =>
@@ -235,11 +266,25 @@ export const clientOn = (
   }
 
   // the reply is decoded as it arrives, inside the request's own step
-  const send = (to: string, model: string, body: Uint8Array, timeout: number, sendHeaders: MsgHdrs | undefined) =>
-    requester.request(to, body, timeout, sendHeaders, {
-      read: (msg) => readReply(msg, to),
-      noResponders: (e) => classify(model, e)
-    })
+  const send = (
+    to: string,
+    model: string,
+    body: Uint8Array,
+    timeout: number,
+    sendHeaders: MsgHdrs | undefined,
+    hedgeAfter: number | undefined
+  ) =>
+    requester.requestWith(
+      to,
+      body,
+      timeout,
+      sendHeaders,
+      {
+        read: (msg: Msg) => readReply(msg, to),
+        noResponders: (e: NoResponders) => classify(model, e)
+      },
+      hedgeAfter
+    )
 
   /**
    * One call in as few runtime steps as the work allows (this is the client's hot path): counters and
@@ -250,6 +295,11 @@ export const clientOn = (
       const context = fiber.context
       counts.requests++
       clientMetrics.requests.updateUnsafe(1, context)
+      const hedges = tail.hedges()
+      if (hedges !== hedgesInMetric) {
+        clientMetrics.hedges.updateUnsafe(hedges - hedgesInMetric, context)
+        hedgesInMetric = hedges
+      }
       const gaveUp = (error: InferError): InferError => {
         counts.failures++
         clientMetrics.failures.updateUnsafe(1, context)
@@ -257,10 +307,14 @@ export const clientOn = (
       }
       const to = subject.infer(model)
       const plan = planFor(opts)
-      const timeout = plan.policy.attemptTimeoutMs
+      // the ceiling of every attempt; the actor drops the request after it (an attempt given up sooner is simply not read)
+      const ceiling = plan.policy.attemptTimeoutMs
+      const attempts = plan.policy.attempts
+      const hedging = opts?.hedge !== false
+      if (hedging) tail.requested()
       let body: Uint8Array
       try {
-        body = encodeRequest(inputs, opts?.outputs, encoding, timeout)
+        body = encodeRequest(inputs, opts?.outputs, encoding, ceiling)
       } catch (cause) {
         return Effect.fail(gaveUp(new BadInput({ message: `cannot encode the inputs for ${to}: ${messageOf(cause)}` })))
       }
@@ -274,7 +328,14 @@ export const clientOn = (
             counts.retries++
             clientMetrics.retries.updateUnsafe(1, context)
           }
-          return send(to, model, body, timeout, sendHeaders)
+          return send(
+            to,
+            model,
+            body,
+            tail.timeoutOf(n, attempts, ceiling),
+            sendHeaders,
+            hedging ? tail.hedgeAfter() : undefined
+          )
         },
         plan,
         gaveUp
@@ -284,7 +345,12 @@ export const clientOn = (
   const inferMany = (model: string, inputs: ReadonlyArray<InferInputs>, opts?: InferOptions) =>
     Effect.forEach(inputs, (i) => infer(model, i, opts), { concurrency: "unbounded" })
 
-  const stats = (): ClientStats => ({ ...counts })
+  const stats = (): ClientStats => ({
+    ...counts,
+    hedges: tail.hedges(),
+    hedgesWon: tail.hedgesWon(),
+    p99Ms: tail.window.p99()
+  })
 
   const membership = membershipOn(nc, subject.prefix)
 
@@ -307,9 +373,10 @@ export const clientOn = (
     for (const msg of replies) {
       if (msg.data.byteLength === 0) continue
       const parsed = parseBody(msg.data, "json")
-      if (!parsed.ok)
-        return yield* new BadReply({ message: `unexpected status reply: ${parsed.reason}`, subject: subject.status })
-      statuses.push(parsed.value as SupervisorStatus)
+      const decoded = parsed.ok ? decodeSupervisorStatus(parsed.value) : parsed
+      if (!decoded.ok)
+        return yield* new BadReply({ message: `unexpected status reply: ${decoded.reason}`, subject: subject.status })
+      statuses.push(decoded.value)
     }
     return statuses.sort((a, b) => a.supervisor.id.localeCompare(b.supervisor.id))
   })
@@ -344,7 +411,9 @@ const authOf = ({ user, password, token, creds, nkey, tls }: ClientOptions): Nat
 })
 
 /** Connects (unless given a connection) and builds a client; a connection it opened closes with the scope. */
-export const makeModelClient = Effect.fnUntraced(function* (options: ClientOptions = {}) {
+export const makeModelClient = Effect.fnUntraced(function* (
+  options: ClientOptions = {}
+): Effect.fn.Return<ModelClient["Service"], ConnectionError, Scope.Scope> {
   const nc =
     options.connection ??
     (yield* natsConnection({
@@ -352,7 +421,9 @@ export const makeModelClient = Effect.fnUntraced(function* (options: ClientOptio
       name: options.name ?? "modelbus-client",
       auth: authOf(options)
     }))
-  const requester = muxedRequester(nc)
+  // a connection of its own is watched steadily; one the caller owns is probed only when a request goes unanswered
+  const tail = tailControl(options.hedge, options.attemptTimeout, livenessOf(nc, options.connection === undefined))
+  const requester = muxedRequester(nc, tail.hooks)
   // A reply cannot come over a lost connection: requests in flight fail at once (retryable). Those
   // sent while reconnecting may have reached the new server before the client's inbox did, so on
   // reconnecting they are given up too, and every retry goes out on the new connection. A publish the
@@ -373,7 +444,7 @@ export const makeModelClient = Effect.fnUntraced(function* (options: ClientOptio
       Effect.ignore
     )
   )
-  const client = clientOn(nc, options, requester)
+  const client = clientOn(nc, options, tail, requester)
   yield* Effect.addFinalizer(() => Effect.sync(client.close))
   return client
 })

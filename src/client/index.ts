@@ -41,8 +41,8 @@ export {
   VersionNotFound
 } from "../registry/errors.js"
 export type { ModelVersion } from "../registry/versions.js"
-export { type ControlOptions, ControlRefused } from "./control.js"
 export type { DescribeError, DescribeOptions } from "./describe.js"
+export type { AttemptTimeoutPolicy, HedgePolicy } from "./latency.js"
 export {
   type ClientOptions,
   type ClientStats,
@@ -51,6 +51,16 @@ export {
   ModelClient,
   type StatusOptions
 } from "./ModelClient.js"
+export { type ControlOptions, ControlRefused } from "./operations.js"
 export { type Client, connect } from "./promise.js"
 export { defaultRetryPolicy, isRetryable, type RetryableError, type RetryPolicy } from "./retry.js"
-export type { FitData, UpdateOptions, UpdateResult, UpdateSource } from "./update.js"
+export type {
+  FitData,
+  PushError,
+  RegistryReadError,
+  UpdateError,
+  UpdateOptions,
+  UpdateResult,
+  UpdateSource,
+  Updates
+} from "./update.js"

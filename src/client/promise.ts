@@ -8,7 +8,6 @@ import type { InferInputs } from "../protocol/codec.js"
 import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from "../protocol/messages.js"
 import type { ModelMetadata } from "../protocol/metadata.js"
 import type { ModelVersion } from "../registry/versions.js"
-import type { ControlOptions } from "./control.js"
 import type { DescribeOptions } from "./describe.js"
 import {
   type ClientOptions,
@@ -17,6 +16,7 @@ import {
   makeModelClient,
   type StatusOptions
 } from "./ModelClient.js"
+import type { ControlOptions } from "./operations.js"
 import type { UpdateOptions, UpdateResult, UpdateSource } from "./update.js"
 
 export interface Client {
@@ -29,7 +29,7 @@ export interface Client {
   /** One replica's answer about `model` (inputs, outputs, version, format, backend); rejects with NotFound when nobody serves it. */
   describe(model: string, options?: DescribeOptions): Promise<ModelMetadata>
   status(options?: StatusOptions): Promise<ReadonlyArray<SupervisorStatus>>
-  /** Requests, attempts, retries and failures so far (a snapshot). */
+  /** Requests, attempts, retries, failures and hedges so far, and the recent p99 (a snapshot). */
   stats(): ClientStats
   /** Replaces every replica of a model, or one actor, without a gap. */
   restart(target: string, options?: ControlOptions): Promise<ReadonlyArray<ControlReply>>

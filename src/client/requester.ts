@@ -1,5 +1,5 @@
 // The client's hot path to the bus: one muxed inbox subscription per client, its own correlation
-// by reply token, and one sweep timer for all deadlines, instead of a `request()` per call.
+// by reply token, and one sweep timer for all deadlines and hedges, instead of a `request()` per call.
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node"
 import * as Effect from "effect/Effect"
 import { permissionDeniedOf } from "../nats/permissions.js"
@@ -7,42 +7,47 @@ import { ConnectionError, NoResponders, PayloadTooLarge, type PermissionDenied, 
 import { messageOf } from "../protocol/values.js"
 
 export type RequestError = Timeout | NoResponders | ConnectionError | PayloadTooLarge | PermissionDenied
-type Outcome = Effect.Effect<Msg, RequestError>
-
-interface Pending {
-  readonly resume: (outcome: Outcome) => void
-  /** What the caller makes of its reply and of NoResponders, run as it is settled (no extra step per call). */
-  readonly handlers: ReplyHandlers<unknown, unknown, unknown> | undefined
-  readonly deadline: number
-  readonly subject: string
-  readonly timeoutMs: number
-}
 
 /** What a caller makes of the reply itself, and of NoResponders, inside the request's own step. */
 export interface ReplyHandlers<A, E, E2> {
   readonly read: (msg: Msg) => Effect.Effect<A, E>
-  readonly noResponders?: ((error: NoResponders) => Effect.Effect<never, E2>) | undefined
+  readonly noResponders: (error: NoResponders) => Effect.Effect<never, E2>
 }
 
-/** How often the deadline sweep runs while requests are pending (the timeout's resolution). */
+/** What the requester tells its owner as requests settle (the owner keeps the counts and the latency window). */
+export interface RequesterHooks {
+  /** A reply arrived `ms` after its copy was sent; `hedged` when the hedge's copy answered first. */
+  readonly replied?: (ms: number, hedged: boolean) => void
+  /** A request's hedge is due: true lets its second copy go out (the owner's budget had one). */
+  readonly hedge?: () => boolean
+  /** Requests timed out in this sweep (the connection may be dead: the owner probes it). */
+  readonly timedOut?: () => void
+}
+
+/** How often the sweep runs while requests are pending (the resolution of timeouts and hedges). */
 const SWEEP_MS = 10
 
 export interface Requester {
+  /** Publishes `body` to `subject` with a reply token and waits for the reply, or a typed failure. */
+  readonly request: (
+    subject: string,
+    body: Uint8Array,
+    timeoutMs: number,
+    headers?: MsgHdrs
+  ) => Effect.Effect<Msg, RequestError>
   /**
-   * Publishes `body` to `subject` with a reply token and waits for the reply, or a typed failure;
-   * with `handlers`, succeeds with what `read` makes of the reply (decoded as it arrives), and
-   * NoResponders becomes what `noResponders` makes of it.
+   * The same, succeeding with what `read` makes of the reply (decoded as it arrives) and failing with
+   * what `noResponders` makes of NoResponders. With `hedgeAfterMs`, a second copy goes out when the
+   * first has not answered by then (if the owner's `hedge` hook agrees); the first reply wins.
    */
-  readonly request: {
-    (subject: string, body: Uint8Array, timeoutMs: number, headers?: MsgHdrs): Outcome
-    <A, E, E2 = NoResponders>(
-      subject: string,
-      body: Uint8Array,
-      timeoutMs: number,
-      headers: MsgHdrs | undefined,
-      handlers: ReplyHandlers<A, E, E2>
-    ): Effect.Effect<A, E | E2 | Exclude<RequestError, NoResponders>>
-  }
+  readonly requestWith: <A, E, E2>(
+    subject: string,
+    body: Uint8Array,
+    timeoutMs: number,
+    headers: MsgHdrs | undefined,
+    handlers: ReplyHandlers<A, E, E2>,
+    hedgeAfterMs?: number
+  ) => Effect.Effect<A, E | E2 | Exclude<RequestError, NoResponders>>
   /** Fails every pending request (and any later one) with ConnectionError and unsubscribes the inbox; idempotent. */
   readonly close: () => void
   /**
@@ -58,37 +63,113 @@ export interface Requester {
   readonly deny: (denied: PermissionDenied) => void
 }
 
-export const muxedRequester = (nc: NatsConnection): Requester => {
+type Failure = Exclude<RequestError, NoResponders>
+
+/** One request in flight: its first copy's token and, once hedged, the second's. */
+class Call<A, E, E2> {
+  hedgeId = 0
+  hedgeSentAt = 0
+  constructor(
+    readonly resume: (outcome: Effect.Effect<A, E | E2 | Failure>) => void,
+    readonly handlers: ReplyHandlers<A, E, E2>,
+    readonly id: number,
+    readonly sentAt: number,
+    readonly deadline: number,
+    public hedgeAt: number,
+    readonly subject: string,
+    readonly body: Uint8Array,
+    readonly headers: MsgHdrs | undefined,
+    readonly timeoutMs: number
+  ) {}
+  reply(msg: Msg) {
+    this.resume(this.handlers.read(msg))
+  }
+  noResponders(error: NoResponders) {
+    this.resume(this.handlers.noResponders(error))
+  }
+  fail(error: Failure) {
+    this.resume(Effect.fail(error))
+  }
+}
+
+/** The shape every Call has, whatever its reply type. */
+interface Pending {
+  readonly id: number
+  hedgeId: number
+  hedgeSentAt: number
+  readonly sentAt: number
+  readonly deadline: number
+  hedgeAt: number
+  readonly subject: string
+  readonly body: Uint8Array
+  readonly headers: MsgHdrs | undefined
+  readonly timeoutMs: number
+  reply(msg: Msg): void
+  noResponders(error: NoResponders): void
+  fail(error: Failure): void
+}
+
+const RAW: ReplyHandlers<Msg, never, NoResponders> = { read: Effect.succeed, noResponders: Effect.fail }
+
+export const muxedRequester = (nc: NatsConnection, hooks: RequesterHooks = {}): Requester => {
   const inbox = createInbox()
   const tokenAt = inbox.length + 1
+  /** Each call under its first token, and under its hedge's token once hedged. */
   const pending = new Map<number, Pending>()
   let next = 0
   let sweeper: ReturnType<typeof setInterval> | undefined
   let closed = false
   let inboxDenied: PermissionDenied | undefined
 
-  const settle = (id: number, outcome: Outcome) => {
-    const p = pending.get(id)
-    if (p === undefined) return
-    pending.delete(id)
-    p.resume(outcome)
+  const forget = (call: Pending) => {
+    pending.delete(call.id)
+    if (call.hedgeId !== 0) pending.delete(call.hedgeId)
+  }
+
+  const failCall = (call: Pending, error: Failure) => {
+    forget(call)
+    call.fail(error)
+  }
+
+  const publish = (subject: string, body: Uint8Array, id: number, headers: MsgHdrs | undefined) =>
+    nc.publish(
+      subject,
+      body,
+      headers === undefined ? { reply: `${inbox}.${id}` } : { reply: `${inbox}.${id}`, headers }
+    )
+
+  const sendHedge = (call: Pending, now: number) => {
+    call.hedgeAt = Number.POSITIVE_INFINITY
+    if (hooks.hedge?.() !== true) return
+    const id = ++next
+    try {
+      publish(call.subject, call.body, id, call.headers)
+    } catch {
+      return // the first copy is still out; its own outcome decides
+    }
+    call.hedgeId = id
+    call.hedgeSentAt = now
+    pending.set(id, call)
   }
 
   const sweep = () => {
     const now = performance.now()
-    for (const [id, p] of pending) {
-      if (p.deadline <= now)
-        settle(
-          id,
-          Effect.fail(
-            new Timeout({
-              message: `no reply on ${p.subject} within ${p.timeoutMs} ms`,
-              subject: p.subject,
-              timeoutMs: p.timeoutMs
-            })
-          )
+    let timedOut = false
+    for (const [id, call] of pending) {
+      if (id !== call.id) continue // a hedge's token: its call is visited under its first token
+      if (call.deadline <= now) {
+        timedOut = true
+        failCall(
+          call,
+          new Timeout({
+            message: `no reply on ${call.subject} within ${call.timeoutMs} ms`,
+            subject: call.subject,
+            timeoutMs: call.timeoutMs
+          })
         )
+      } else if (call.hedgeAt <= now) sendHedge(call, now)
     }
+    if (timedOut) hooks.timedOut?.()
     if (pending.size === 0 && sweeper !== undefined) {
       clearInterval(sweeper)
       sweeper = undefined
@@ -104,41 +185,40 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
         return
       }
       const id = Number(msg.subject.slice(tokenAt))
-      const p = pending.get(id)
-      if (p === undefined) return
-      pending.delete(id)
+      const call = pending.get(id)
+      if (call === undefined) return
+      const hedged = id === call.hedgeId
       if (msg.headers?.hasError === true && msg.headers.code === 503 && msg.data.byteLength === 0) {
-        const none = new NoResponders({ message: `no replica is serving ${p.subject}`, subject: p.subject })
-        const noResponders = p.handlers?.noResponders
-        p.resume(noResponders === undefined ? Effect.fail(none) : (noResponders(none) as Outcome))
-      } else {
-        p.resume(p.handlers === undefined ? Effect.succeed(msg) : (p.handlers.read(msg) as Outcome))
+        // one copy found nobody; while the other is still out, it decides
+        const other = hedged ? call.id : call.hedgeId
+        if (other !== 0 && pending.has(other)) {
+          pending.delete(id)
+          return
+        }
+        forget(call)
+        call.noResponders(new NoResponders({ message: `no replica is serving ${call.subject}`, subject: call.subject }))
+        return
       }
+      forget(call)
+      hooks.replied?.(performance.now() - (hedged ? call.hedgeSentAt : call.sentAt), hedged)
+      call.reply(msg)
     }
   })
 
-  const request = (
+  const requestWith = <A, E, E2>(
     subject: string,
     body: Uint8Array,
     timeoutMs: number,
-    headers?: MsgHdrs,
-    handlers?: ReplyHandlers<unknown, unknown, unknown>
-  ): Outcome =>
-    Effect.callback<Msg, RequestError>((resume) => {
-      if (closed) {
-        resume(Effect.fail(new ConnectionError({ message: "the client was closed" })))
-        return
-      }
-      if (inboxDenied !== undefined) {
-        resume(Effect.fail(inboxDenied))
-        return
-      }
-      const id = ++next
-      pending.set(id, { resume, handlers, deadline: performance.now() + timeoutMs, subject, timeoutMs })
+    headers: MsgHdrs | undefined,
+    handlers: ReplyHandlers<A, E, E2>,
+    hedgeAfterMs?: number
+  ): Effect.Effect<A, E | E2 | Failure> =>
+    Effect.callback<A, E | E2 | Failure>((resume) => {
+      if (closed) return resume(Effect.fail(new ConnectionError({ message: "the client was closed" })))
+      if (inboxDenied !== undefined) return resume(Effect.fail(inboxDenied))
       const limit = nc.info?.max_payload
       if (limit !== undefined && body.byteLength > limit) {
-        settle(
-          id,
+        return resume(
           Effect.fail(
             new PayloadTooLarge({
               message: `request body is ${body.byteLength} bytes; the NATS server accepts at most ${limit} (its max_payload)`,
@@ -147,39 +227,48 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
             })
           )
         )
-        return
       }
+      const id = ++next
+      const now = performance.now()
+      const call = new Call(
+        resume,
+        handlers,
+        id,
+        now,
+        now + timeoutMs,
+        hedgeAfterMs === undefined || hedgeAfterMs >= timeoutMs ? Number.POSITIVE_INFINITY : now + hedgeAfterMs,
+        subject,
+        body,
+        headers,
+        timeoutMs
+      )
+      pending.set(id, call)
       try {
-        nc.publish(
-          subject,
-          body,
-          headers === undefined ? { reply: `${inbox}.${id}` } : { reply: `${inbox}.${id}`, headers }
-        )
+        publish(subject, body, id, headers)
       } catch (cause) {
-        settle(
-          id,
-          Effect.fail(
-            new ConnectionError({
-              message: `cannot publish to ${subject}: ${messageOf(cause)}`
-            })
-          )
-        )
+        failCall(call, new ConnectionError({ message: `cannot publish to ${subject}: ${messageOf(cause)}` }))
         return
       }
       if (sweeper === undefined) {
         sweeper = setInterval(sweep, SWEEP_MS)
         sweeper.unref()
       }
-      return Effect.sync(() => void pending.delete(id))
+      return Effect.sync(() => forget(call))
     })
 
+  const request = (subject: string, body: Uint8Array, timeoutMs: number, headers?: MsgHdrs) =>
+    requestWith(subject, body, timeoutMs, headers, RAW)
+
   const abandon = (why: string) => {
-    for (const [id, p] of [...pending]) {
-      settle(
-        id,
-        Effect.fail(
-          new Timeout({ message: `no reply on ${p.subject}: ${why}`, subject: p.subject, timeoutMs: p.timeoutMs })
-        )
+    for (const [id, call] of [...pending]) {
+      if (id !== call.id) continue
+      failCall(
+        call,
+        new Timeout({
+          message: `no reply on ${call.subject}: ${why}`,
+          subject: call.subject,
+          timeoutMs: call.timeoutMs
+        })
       )
     }
   }
@@ -187,21 +276,21 @@ export const muxedRequester = (nc: NatsConnection): Requester => {
   const deny = (denied: PermissionDenied) => {
     const everything = denied.operation === "subscribe" && denied.subject === `${inbox}.*`
     if (everything) inboxDenied = denied
-    for (const [id, p] of [...pending]) {
-      if (everything || (denied.operation === "publish" && p.subject === denied.subject))
-        settle(id, Effect.fail(denied))
+    for (const [id, call] of [...pending]) {
+      if (id !== call.id) continue
+      if (everything || (denied.operation === "publish" && call.subject === denied.subject)) failCall(call, denied)
     }
   }
 
   const close = () => {
     if (closed) return
     closed = true
-    for (const id of [...pending.keys()])
-      settle(id, Effect.fail(new ConnectionError({ message: "the client was closed" })))
+    for (const [id, call] of [...pending])
+      if (id === call.id) failCall(call, new ConnectionError({ message: "the client was closed" }))
     if (sweeper !== undefined) clearInterval(sweeper)
     sweeper = undefined
     if (!replies.isClosed()) replies.unsubscribe()
   }
 
-  return { request: request as Requester["request"], close, abandon, deny }
+  return { request, requestWith, close, abandon, deny }
 }

@@ -13,7 +13,10 @@ export interface RetryPolicy {
   readonly initialDelayMs: number
   /** No delay between attempts is longer than this, jitter included (default 1 000 ms). */
   readonly maxDelayMs: number
-  /** How long one attempt waits for its reply (default: the client's `timeoutMs`). */
+  /**
+   * The longest one attempt waits for its reply (default: the client's `timeoutMs`); once the client
+   * has seen enough replies, attempts before the last wait less (see the client's `attemptTimeout`).
+   */
   readonly attemptTimeoutMs: number
 }
 

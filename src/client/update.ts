@@ -8,17 +8,28 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { readModelFolder } from "../model/artifacts.js"
+import type { BackendUnavailable } from "../model/errors.js"
 import { ArtifactCheckFailed } from "../model/manifest.js"
 import { permissionDeniedOf } from "../nats/permissions.js"
 import type { InferInputs } from "../protocol/codec.js"
 import { parseBody, serialize } from "../protocol/codec.js"
-import { BadInput, ConnectionError, NotFound } from "../protocol/errors.js"
+import { BadInput, type BadReply, ConnectionError, NotFound, type PermissionDenied } from "../protocol/errors.js"
 import { type FitOptions, FitProgress, FitReply, type FitRequest } from "../protocol/fit.js"
 import type { SupervisorStatus } from "../protocol/messages.js"
 import { decoderOf } from "../protocol/schemaIssues.js"
 import { subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
-import { artifactCorrupt, type FitError, fitErrorFromBody, UpdateFailed } from "../registry/errors.js"
+import {
+  type ArtifactCorrupt,
+  artifactCorrupt,
+  type FitError,
+  fitErrorFromBody,
+  type IncompatibleSignature,
+  type ModelNotFinite,
+  type RegistryUnavailable,
+  UpdateFailed,
+  type VersionConflict
+} from "../registry/errors.js"
 import { publishVersion, rollbackVersion } from "../registry/publish.js"
 import { openRegistry, type Registry } from "../registry/Registry.js"
 import type { ModelVersion } from "../registry/versions.js"
@@ -59,6 +70,43 @@ export interface UpdateResult {
 }
 
 /**
+ * Why publishing new artifacts failed (`pushModel`); BackendUnavailable when this process cannot load
+ * the runtime the model needs to be checked (ONNX Runtime on a platform without its binary).
+ */
+export type PushError =
+  | BadInput
+  | BackendUnavailable
+  | PermissionDenied
+  | RegistryUnavailable
+  | VersionConflict
+  | IncompatibleSignature
+  | ArtifactCorrupt
+  | ModelNotFinite
+
+/** Why a rollout failed (`updateModel`, `rollbackModel`): publishing, training, or a replica that refused, or status that could not be asked. */
+export type UpdateError = PushError | FitError | UpdateFailed | ConnectionError | BadReply | NotFound
+
+/** Why the registry could not be read (`listModels`, `modelHistory`). */
+export type RegistryReadError = PermissionDenied | RegistryUnavailable | NotFound
+
+/** update-model: publish, train, push, roll back, list and history, over one connection. */
+export interface Updates {
+  /** Publishes a new version (artifacts folder, or `fit` on a replica) and waits until every replica serves it. */
+  updateModel(model: string, source: UpdateSource, options?: UpdateOptions): Effect.Effect<UpdateResult, UpdateError>
+  /** Publishes artifacts as the next version without waiting. */
+  pushModel(model: string, path: string, options?: UpdateOptions): Effect.Effect<ModelVersion, PushError>
+  /** A new version serving an earlier version's artifacts (default: the one before current); waits for the replicas. */
+  rollbackModel(model: string, to?: number, options?: UpdateOptions): Effect.Effect<UpdateResult, UpdateError>
+  /** Each model's current version. */
+  readonly listModels: Effect.Effect<
+    ReadonlyArray<{ readonly model: string; readonly current: ModelVersion }>,
+    Exclude<RegistryReadError, NotFound>
+  >
+  /** Every kept version of `model`, oldest first; NotFound when the registry has none. */
+  modelHistory(model: string): Effect.Effect<ReadonlyArray<ModelVersion>, RegistryReadError>
+}
+
+/**
  * The model in folder `path`, read and checked against the registry's limits: ArtifactCorrupt for a
  * path leaving the folder, a size the manifest does not declare or too many bytes; BadInput otherwise.
  */
@@ -81,11 +129,11 @@ const fitProgressOf = (data: Uint8Array): Option.Option<FitProgress> => {
 }
 
 /** Update operations over an open connection; `status` asks every supervisor for its actors. */
-export const updatesOn = <E>(
+export const updatesOn = (
   nc: NatsConnection,
   prefix: string | undefined,
-  status: Effect.Effect<ReadonlyArray<SupervisorStatus>, E>
-) => {
+  status: Effect.Effect<ReadonlyArray<SupervisorStatus>, ConnectionError | BadReply | PermissionDenied>
+): Updates => {
   /** The replicas of `model` that have a process now. */
   const liveReplicas = (model: string) =>
     Effect.map(status, (statuses) =>
@@ -107,7 +155,7 @@ export const updatesOn = <E>(
     version: number,
     started: number,
     timeoutMs: number,
-    collector: AckCollector<E>,
+    collector: AckCollector<ConnectionError | BadReply | PermissionDenied>,
     loss?: ReadonlyArray<number>
   ) {
     const outcome = yield* collector.until(version, timeoutMs)

@@ -1,6 +1,6 @@
 // A model version's artifacts in memory: model.json and the weight files its manifest names (or
-// model.onnx alone), read from a folder and checked (paths, sizes, limit), and written back to a temp folder.
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
+// model.onnx alone), read from a folder and checked (paths, links, sizes, limit), and written back to a temp folder.
+import { mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { messageOf } from "../protocol/values.js"
@@ -37,6 +37,22 @@ const tooLarge = (maxBytes: number, total: number) =>
     actual: `${total} bytes`
   })
 
+/**
+ * ArtifactCheckFailed when `name` in `folder` resolves (through symbolic links) to a file outside the
+ * folder: the path check is by name, and a link named inside could read any file the process can.
+ */
+const refuseLinkOut = async (folder: string, name: string, file: string) => {
+  const [real, realFolder] = await Promise.all([realpath(file).catch(() => file), realpath(folder)])
+  const inside = path.relative(realFolder, real)
+  if (inside.startsWith("..") || path.isAbsolute(inside)) {
+    throw new ArtifactCheckFailed({
+      message: `model file "${name}" is a symbolic link to a file outside the model folder: expected a file inside the folder, received a link leaving it`,
+      expected: "a file inside the model folder",
+      actual: "a symbolic link leaving the model folder"
+    })
+  }
+}
+
 /** The folder's model.onnx when it has one (its size checked before reading); undefined when it has none. */
 const readOnnxFolder = async (folder: string, limits: ArtifactLimits): Promise<ModelFiles | undefined> => {
   const file = path.join(folder, onnxModelFile)
@@ -47,6 +63,7 @@ const readOnnxFolder = async (folder: string, limits: ArtifactLimits): Promise<M
   if (json !== undefined) {
     throw new Error(`${folder} holds both ${modelJsonFile} and ${onnxModelFile}; a model folder holds one of them`)
   }
+  await refuseLinkOut(folder, onnxModelFile, file)
   const maxBytes = limits.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES
   if (info.size > maxBytes) throw tooLarge(maxBytes, info.size)
   const read = new Map<string, Uint8Array>([[onnxModelFile, await readFile(file)]])
@@ -65,12 +82,14 @@ export const readModelFolder = async (dir: string, limits: ArtifactLimits = {}):
   const folder = path.resolve(dir)
   const onnx = await readOnnxFolder(folder, limits)
   if (onnx !== undefined) return onnx
+  await refuseLinkOut(folder, modelJsonFile, path.join(folder, modelJsonFile))
   const { bytes } = await readModelJsonFile(folder)
   const groups = weightGroupsOf(bytes)
   if (!groups.ok) throw new ArtifactCheckFailed(groups.problem)
   const maxBytes = limits.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES
   const names = groups.value.flatMap((g) => g.paths)
   const files = names.map((name) => ({ name, file: weightPath(folder, name) }))
+  for (const { name, file } of files) await refuseLinkOut(folder, name, file)
   let total = bytes.byteLength
   for (const { file } of files) total += await sizeOf(file, folder)
   if (total > maxBytes) throw tooLarge(maxBytes, total)

@@ -1,4 +1,4 @@
-// Training a copy of a Layers model off the serving path (the seed's `update_model(X, y)`): load
+// Training a copy of a Layers model off the serving path (`update --fit`, Ray's `update_model(X, y)`): load
 // a fresh trainable model from its artifacts, fit it, and return the new artifacts and the loss.
 import { rm } from "node:fs/promises"
 import * as tf from "@tensorflow/tfjs-core"

@@ -10,15 +10,16 @@ import * as Stream from "effect/Stream"
 import type { ModelFiles } from "../model/artifacts.js"
 import { type ArtifactLimits, DEFAULT_MAX_ARTIFACT_BYTES } from "../model/manifest.js"
 import { autoReplicas, bucketNames, kvStream, objectStream, raiseReplicas } from "../nats/buckets.js"
-import { checkJetStream } from "../nats/jetstream.js"
+import { checkJetStream, clusterNodes } from "../nats/jetstream.js"
 import { subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
 import { digestOf } from "./bundle.js"
-import { readHistory, readObject } from "./download.js"
+import { readHistory, readLatest, readObject } from "./download.js"
+import { attemptOn, DEFAULT_PATIENCE_MS, isFinal, throughElections } from "./elections.js"
 import { parseEntry } from "./entries.js"
 import { type ArtifactCorrupt, RegistryUnavailable, VersionConflict, type VersionNotFound } from "./errors.js"
 import { fetchChecked } from "./fetch.js"
-import { attempt, chunks, objectName, unavailable } from "./io.js"
+import { chunks, objectName, unavailable } from "./io.js"
 import { type ModelVersion, unreferencedDigests } from "./versions.js"
 
 /** Versions kept per model (history of the KV key, and their artifacts), at most 64. */
@@ -73,18 +74,23 @@ export interface RegistryOptions {
   readonly raiseReplicas?: boolean
   /** Artifacts larger than this are refused before they are downloaded or loaded (default 1 GiB). */
   readonly maxArtifactBytes?: number
+  /** How long one registry call keeps trying while JetStream elects leaders (default 20 s). */
+  readonly patienceMs?: number
 }
 
 /** Opens (creating if needed) the registry buckets; RegistryUnavailable when JetStream is off. */
 export const openRegistry = (nc: NatsConnection, options: RegistryOptions) =>
   Effect.gen(function* () {
-    yield* checkJetStream(nc).pipe(
-      Effect.mapError(
-        (why) =>
-          new RegistryUnavailable({
-            message: `JetStream is not available on this NATS server (${why}): start nats-server with -js (or a jetstream {} block in its config) to use model updates; serving from the config's path works without it`
+    const patience = options.patienceMs ?? DEFAULT_PATIENCE_MS
+    const attempt = attemptOn(nc, patience)
+    clusterNodes(nc) // the cluster's size, as seen before any loss
+    yield* throughElections(nc, "check", checkJetStream(nc), patience, (why) =>
+      isFinal(why)
+        ? new RegistryUnavailable({ message: `JetStream refused this account: ${why}` })
+        : new RegistryUnavailable({
+            message: `no JetStream on this NATS server (${why}): start nats-server with -js (or a jetstream {} block in its config) to use model updates; serving from the config's path works without it`,
+            reason: "absent"
           })
-      )
     )
     const names = bucketNames(options.prefix)
     const history = Math.min(64, Math.max(1, options.retention ?? DEFAULT_RETENTION))
@@ -110,11 +116,14 @@ export const openRegistry = (nc: NatsConnection, options: RegistryOptions) =>
     }
     const versions = subjects(options.prefix).versions
     return makeRegistry(
+      nc,
+      patience,
       kv,
       store,
       { maxBytes: options.maxArtifactBytes ?? DEFAULT_MAX_ARTIFACT_BYTES },
       {
         download: (name) => readObject(nc, store, names.artifacts, name),
+        latest: (model) => readLatest(nc, names.models, model),
         history: (model) => readHistory(nc, names.models, model),
         announce: (model, version) => {
           if (!nc.isClosed()) nc.publish(versions(model), JSON.stringify({ version }))
@@ -129,28 +138,48 @@ interface Reads {
   readonly history: (
     model: string
   ) => Effect.Effect<ReadonlyArray<{ readonly seq: number; readonly data: Uint8Array }>, string>
+  /** The model's entry as the stream's leader has it (a replica catching up after a restart may lag). */
+  readonly latest: (
+    model: string
+  ) => Promise<{ readonly seq: number; readonly data: Uint8Array; readonly deleted: boolean } | null>
   /** Tells the replicas on the bus that `model` moved to `version`. */
   readonly announce: (model: string, version: number) => void
 }
 
-const makeRegistry = (kv: KV, store: ObjectStore, limits: ArtifactLimits, reads: Reads): Registry => {
+const makeRegistry = (
+  nc: NatsConnection,
+  patience: number,
+  kv: KV,
+  store: ObjectStore,
+  limits: ArtifactLimits,
+  reads: Reads
+): Registry => {
+  const attempt = attemptOn(nc, patience)
   const maxBytes = limits.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES
-  /** A malformed current entry is refused (no version can follow it until someone publishes a valid one). */
+  /**
+   * Read from the stream's leader, as the compare-and-swap that follows it is judged. A malformed
+   * current entry is refused (no version can follow it until someone publishes a valid one).
+   */
   const current = (model: string) =>
-    attempt("read", () => kv.get(model)).pipe(
+    attempt("read", () => reads.latest(model)).pipe(
       Effect.flatMap((e) => {
-        if (e === null || e.operation !== "PUT") return Effect.succeed(undefined)
-        const entry = parseEntry(model, e.revision, e.value)
+        if (e === null || e.deleted) return Effect.succeed(undefined)
+        const entry = parseEntry(model, e.seq, e.data)
         return entry.ok
-          ? Effect.succeed({ entry: entry.value, revision: e.revision })
+          ? Effect.succeed({ entry: entry.value, revision: e.seq })
           : Effect.fail(new RegistryUnavailable({ message: entry.reason }))
       })
     )
 
   /** Malformed entries are left out of the history (and logged). */
   const history = (model: string) =>
-    reads.history(model).pipe(
-      Effect.mapError((why) => new RegistryUnavailable({ message: `registry history failed: ${why}` })),
+    throughElections(
+      nc,
+      "history",
+      reads.history(model),
+      patience,
+      (why) => new RegistryUnavailable({ message: `registry history failed: ${why}` })
+    ).pipe(
       Effect.map((values) => {
         const versions: Array<ModelVersion> = []
         const skipped: Array<string> = []
@@ -167,31 +196,55 @@ const makeRegistry = (kv: KV, store: ObjectStore, limits: ArtifactLimits, reads:
 
   const fetchArtifacts = fetchChecked(store, reads.download, limits)
 
-  const publish = (model: string, entry: ModelVersion, expectedRevision: number | undefined) =>
-    Effect.tryPromise({
-      try: () => {
-        const value = new TextEncoder().encode(JSON.stringify(entry))
-        return expectedRevision === undefined ? kv.create(model, value) : kv.update(model, value, expectedRevision)
-      },
-      catch: (error) => error
-    }).pipe(
-      Effect.tap(() => Effect.sync(() => reads.announce(model, entry.version))),
+  // Tried through elections: a try whose write landed but whose answer was lost meets its own entry
+  // on the next try (the compare-and-swap then fails), and that is success, not a conflict.
+  const publish = (model: string, entry: ModelVersion, expectedRevision: number | undefined) => {
+    // a try that failed without an answer (a timeout): it may have landed
+    let unanswered = false
+    return throughElections(
+      nc,
+      "publish",
+      Effect.tryPromise({
+        try: () => {
+          const value = new TextEncoder().encode(JSON.stringify(entry))
+          return expectedRevision === undefined ? kv.create(model, value) : kv.update(model, value, expectedRevision)
+        },
+        catch: (error) => error
+      }).pipe(
+        Effect.tapError((error) =>
+          Effect.sync(() => {
+            if (!isFinal(error)) unanswered = true
+          })
+        )
+      ),
+      patience,
+      (error) => error
+    ).pipe(
       Effect.catch((error) => {
+        if (error instanceof RegistryUnavailable) return Effect.fail(error)
         if (!/wrong last sequence|key exists/i.test(messageOf(error))) return Effect.fail(unavailable("publish")(error))
         return current(model).pipe(
           Effect.flatMap((now) =>
-            Effect.fail(
-              new VersionConflict({
-                message: `model "${model}" moved to version ${now?.entry.version ?? "?"} while this update expected version ${entry.version - 1}`,
-                model,
-                expected: entry.version - 1,
-                actual: now?.entry.version ?? 0
-              })
-            )
+            unanswered &&
+            now !== undefined &&
+            now.entry.version === entry.version &&
+            now.entry.digest === entry.digest &&
+            now.entry.createdAt === entry.createdAt
+              ? Effect.succeed(now.revision)
+              : Effect.fail(
+                  new VersionConflict({
+                    message: `model "${model}" moved to version ${now?.entry.version ?? "?"} while this update expected version ${entry.version - 1}`,
+                    model,
+                    expected: entry.version - 1,
+                    actual: now?.entry.version ?? 0
+                  })
+                )
           )
         )
-      })
+      }),
+      Effect.tap(() => Effect.sync(() => reads.announce(model, entry.version)))
     )
+  }
 
   return {
     current,

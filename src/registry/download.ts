@@ -86,3 +86,12 @@ export const readHistory = (
       seq = message.seq + 1
     }
   })
+
+/** The last entry of `model` in KV `bucket` as the stream's leader has it (the JetStream API, not a direct get), or null. */
+export const readLatest = async (nc: NatsConnection, bucket: string, model: string) => {
+  const jsm = await jetstreamManager(nc, { timeout: 5_000 })
+  const msg = await jsm.streams.getMessage(kvStream(bucket), { last_by_subj: `$KV.${bucket}.${model}` })
+  if (msg === null) return null
+  const operation = msg.header.get("KV-Operation")
+  return { seq: msg.seq, data: msg.data, deleted: operation === "DEL" || operation === "PURGE" }
+}

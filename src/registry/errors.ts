@@ -4,9 +4,13 @@ import * as Schema from "effect/Schema"
 import { BadInput } from "../protocol/errors.js"
 import { isRecord } from "../protocol/values.js"
 
-/** The NATS server has no JetStream, so there is no registry: serving works, updates do not. */
+/**
+ * The registry cannot be reached: the NATS server has no JetStream (`absent`: serving works, updates do
+ * not), its cluster is electing leaders (`electing`: try again), or lost its quorum (`quorumLost`).
+ */
 export class RegistryUnavailable extends Schema.TaggedError<RegistryUnavailable>()("RegistryUnavailable", {
-  message: Schema.String
+  message: Schema.String,
+  reason: Schema.optionalKey(Schema.Literals(["absent", "electing", "quorumLost"]))
 }) {}
 
 /** Another update moved the model's version first (compare-and-swap lost). */

@@ -3,8 +3,8 @@
 import { Schema } from "effect"
 import { AUTO_BATCH_SIZE } from "../protocol/ipc.js"
 import { isModelName, isSubjectPrefix } from "../protocol/subjects.js"
-import { RestartType } from "./childSpec.js"
-import { Strategy } from "./strategy.js"
+import { RestartType } from "./machine/childSpec.js"
+import { Strategy } from "./machine/strategy.js"
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))

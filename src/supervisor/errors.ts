@@ -1,7 +1,7 @@
 // Why a supervisor stops supervising, as typed errors `modelbus supervise` ends with: it could not
 // start its children, or they failed more often than its restart intensity allows.
 import { Schema } from "effect"
-import type { Failure } from "./machine/protocol.js"
+import type { Failure } from "./machine/eventsAndCommands.js"
 
 /** A child failed before it ever served (a model that cannot load, say): nothing is restarted. */
 export class StartFailed extends Schema.TaggedError<StartFailed>()("StartFailed", {

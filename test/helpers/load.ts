@@ -7,6 +7,8 @@ export interface LoadSummary {
   wrongAnswers: number
   failures: Array<unknown>
   worstMs: number
+  /** Every request's latency in ms, in completion order. */
+  latencies: Array<number>
 }
 
 export interface Load {
@@ -21,6 +23,13 @@ export const expectedAnswers = async (client: Client, model: string, rows: Reado
     rows.map(async (row) => Array.from(((await client.infer(model, [row])).outputs as HostTensor).data as Float32Array))
   )
 
+/** The `q` quantile (0–1) of `xs` (nearest rank), NaN when empty. */
+export const quantile = (xs: ReadonlyArray<number>, q: number): number => {
+  if (xs.length === 0) return Number.NaN
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
+}
+
 export const startLoad = (
   client: Client,
   model: string,
@@ -29,7 +38,7 @@ export const startLoad = (
   concurrency = 16
 ): Load => {
   let running = true
-  const summary: LoadSummary = { requests: 0, wrongAnswers: 0, failures: [], worstMs: 0 }
+  const summary: LoadSummary = { requests: 0, wrongAnswers: 0, failures: [], worstMs: 0, latencies: [] }
   const worker = async (offset: number) => {
     for (let i = offset; running; i += concurrency) {
       const k = i % rows.length
@@ -42,7 +51,9 @@ export const startLoad = (
         summary.failures.push(error)
       }
       summary.requests++
-      summary.worstMs = Math.max(summary.worstMs, performance.now() - started)
+      const ms = performance.now() - started
+      summary.latencies.push(ms)
+      summary.worstMs = Math.max(summary.worstMs, ms)
     }
   }
   const workers = Array.from({ length: concurrency }, (_, i) => worker(i))

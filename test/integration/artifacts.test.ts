@@ -1,6 +1,6 @@
 // Artifacts and registry entries someone else wrote, on a real JetStream nats-server and supervisor:
 // corrupt versions are refused at push and by every replica, which keeps serving; nothing crashes.
-import { copyFile, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises"
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Kvm } from "@nats-io/kv"
@@ -97,6 +97,31 @@ describe("artifacts checked before anything loads them", () => {
     expect(await client.modelHistory("guarded")).toEqual(before)
   })
 
+  it("refuses at push a weight file that is a symbolic link to a file outside the folder; nothing is published", async () => {
+    const before = await client.modelHistory("guarded")
+    const linked = await irisCopy("weights.bin", await irisWeights())
+    // a file the pusher can read but the model folder does not hold, of the size the manifest declares
+    const secret = join(linked, "../secret.bin")
+    await writeFile(secret, new Uint8Array(524).fill(7))
+    await rm(join(linked, "weights.bin"))
+    await symlink(secret, join(linked, "weights.bin"))
+    const pushed = await client.pushModel("guarded", linked).catch((e: unknown) => e)
+    expect(pushed).toBeInstanceOf(ArtifactCorrupt)
+    expect(pushed).toMatchObject({
+      expected: "a file inside the model folder",
+      actual: "a symbolic link leaving the model folder"
+    })
+    expect((pushed as ArtifactCorrupt).message).toContain('model file "weights.bin" is a symbolic link')
+    // a link that stays inside the folder is a file of the model like any other
+    const inside = await irisCopy("real.bin", await irisWeights())
+    const json = JSON.parse(await readFile(join(inside, "model.json"), "utf8"))
+    json.weightsManifest[0].paths = ["weights.bin"]
+    await writeFile(join(inside, "model.json"), JSON.stringify(json))
+    await symlink(join(inside, "real.bin"), join(inside, "weights.bin"))
+    expect(Array.from((await readModelFolder(inside)).keys()).sort()).toEqual(["model.json", "weights.bin"])
+    expect(await client.modelHistory("guarded")).toEqual(before)
+  })
+
   it("has every replica refuse versions written straight into the registry (longer weights, ../ path, unknown dtype) and keep serving", async () => {
     const before = await predict()
     const pids = (await actors()).map((a) => a.pid).sort()
@@ -142,6 +167,39 @@ describe("artifacts checked before anything loads them", () => {
       expect(await predict()).toEqual(before)
     }
     expect((await actors()).map((a) => a.pid).sort()).toEqual(pids)
+  })
+
+  it("starts a replica restarted while the current version is not finite on the newest version that is, as the others kept", async () => {
+    const before = await predict()
+    const iris = await readModelFolder(IRIS_MODEL)
+    const weights = new Float32Array(new Uint8Array(iris.get("weights.bin")!).buffer.slice(0))
+    weights[0] = Number.NaN
+    const acks = collectAcks()
+    const version = await writeDirectly(new Map(iris).set("weights.bin", new Uint8Array(weights.buffer)), "nan")
+    await eventually(
+      async () => (acks.acks.filter((a) => a.version === version && !a.ok).length >= 2 ? true : undefined),
+      15_000,
+      "both replicas to refuse the version that is not finite"
+    )
+    acks.stop()
+    const [victim, other] = await actors()
+    process.kill(victim!.pid!, "SIGKILL")
+    const restarted = await eventually(
+      async () => {
+        const slot = (await actors()).find((a) => a.id === victim!.id)
+        return slot !== undefined && slot.pid !== victim!.pid && slot.pid !== null && slot.state === "serving"
+          ? slot
+          : undefined
+      },
+      60_000,
+      "the killed replica to serve again"
+    )
+    expect([restarted.version, other!.version]).toEqual([before.version, before.version])
+    for (let i = 0; i < 6; i++) {
+      const answer = await predict()
+      expect(answer).toEqual(before)
+      expect(answer.data.every(Number.isFinite)).toBe(true)
+    }
   })
 })
 

@@ -36,7 +36,8 @@ beforeAll(async () => {
   // One client per node, each listing its node first: the load enters the cluster everywhere.
   cluster = await startCluster({ clients: NODES.map((node) => ({ name: `via-${node}`, node })) })
   printFigures("startup", { ms: msSince(started), nodes: NODES.length, supervisors: cluster.supervisors.size })
-}, 120_000)
+  // start attempts that elect no meta leader are thrown away and tried again (test/helpers/cluster.ts)
+}, 240_000)
 
 afterAll(async () => {
   await cluster?.stop()

@@ -142,9 +142,11 @@ describe("NATS micro discovery ($SRV, ADR-32)", () => {
       if (e.num_requests > 0) {
         expect(e.processing_time).toBeGreaterThan(0)
         expect(e.average_processing_time).toBe(Math.round(e.processing_time / e.num_requests))
-        // an answer takes more than 1 µs and (on this machine) far less than 1 s
+        // nanoseconds: an answer takes more than 1 µs (how long it takes depends on the machine: printed)
         expect(e.average_processing_time).toBeGreaterThan(1_000)
-        expect(e.average_processing_time).toBeLessThan(1_000_000_000)
+        console.log(
+          `${e.name} endpoint: ${e.num_requests} requests, average ${(e.average_processing_time / 1e6).toFixed(2)} ms`
+        )
       }
     }
   })

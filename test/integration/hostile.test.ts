@@ -21,7 +21,7 @@ const VALID = 2_500
 /**
  * The warm-up is a round of the same size and mix (other seeds): heaps, buffers and the allocator reach
  * the working size of such a round first, so growth measured over the next one is a leak, not first use
- * (after a warm-up a fifth of the size, RSS grew up to 1.30× over the round on Node 24, before and after issue 12).
+ * (after a warm-up a fifth of the size, RSS grew up to 1.30× over the round on Node 24).
  */
 const WARM_UP = MALFORMED
 const IN_FLIGHT = 48
@@ -34,8 +34,9 @@ let expected: Array<Array<number>>
 /**
  * V8 left to its defaults grows its heap lazily under a stream of garbage (RSS rose ×1.1 to ×1.6 per
  * round of this mix, round after round, while the heap kept after a GC stayed flat): RSS then measures
- * GC timing, not memory held. With the actors' heap capped, garbage is collected promptly, RSS tracks
- * what is held, and a leak would end in a crash the test counts.
+ * GC timing, not memory held. With the actors' heap capped, garbage is collected promptly and a leak
+ * ends in a crash the test counts. RSS growth over the round is printed, not bounded: how much the
+ * allocator keeps depends on when the collector ran, which a slow or busy machine changes.
  */
 const ACTOR_NODE_OPTIONS = "--max-old-space-size=256 --max-semi-space-size=1"
 
@@ -170,7 +171,7 @@ describe.each(RUNTIMES)("hostile requests to $runtime replicas", ({ modelDir }) 
     expect((await stack?.stop())?.code).toBe(0)
   })
 
-  it("answer every malformed message with a typed 4xx and every valid one correctly; no actor exits or grows", async () => {
+  it("answer every malformed message with a typed 4xx and every valid one correctly; no actor exits or leaks", async () => {
     const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31)
     const exclude = process.env.FUZZ_EXCLUDE === undefined ? undefined : new RegExp(process.env.FUZZ_EXCLUDE)
     const { malformedArb, validArb } = hostileArbitraries(rows)
@@ -199,6 +200,7 @@ describe.each(RUNTIMES)("hostile requests to $runtime replicas", ({ modelDir }) 
         `hostile requests (seed ${seed}): ${probes.length} messages in ${round.seconds.toFixed(1)} s (${IN_FLIGHT} in flight), ${malformed.length} malformed, ${probes.length - malformed.length} valid; warm-up ${warmUp.answered} more`,
         `answers by code: ${[...round.codes].map(([c, n]) => `${c}: ${n}`).join(", ")}; 4xx: ${fourXX}; wrong or missing: ${failures.length}; crashes: ${crashes}`,
         `actor RSS (${ACTOR_NODE_OPTIONS}) at start → before (after warm-up) → after: ${start.map((s, i) => `${s.id} ${mb(s.rssBytes)} → ${mb(before[i]!.rssBytes)} → ${mb(after[i]!.rssBytes)} (×${ratios[i]!.toFixed(3)})`).join("; ")}`,
+        `live tensors before → after the round: ${before.map((b, i) => `${b.id} ${b.tensors} → ${after[i]!.tensors}`).join("; ")}`,
         `malformed kinds: ${[...byKind].map(([k, n]) => `${k} ${n}`).join("; ")}`,
         `slowest answer by kind: ${[...round.slowest].map(([k, ms]) => `${k} ${ms.toFixed(0)} ms`).join("; ")}`,
         ...failures.slice(0, 20).map((f) => `  ${f.slice(0, 300)}`)
@@ -209,6 +211,7 @@ describe.each(RUNTIMES)("hostile requests to $runtime replicas", ({ modelDir }) 
     expect(fourXX).toBe(malformed.length)
     expect(after.map((a) => a.pid)).toEqual(start.map((a) => a.pid))
     expect(after.map((a) => a.restarts)).toEqual(start.map(() => 0))
-    for (const ratio of ratios) expect(ratio).toBeLessThanOrEqual(1.2)
+    // every tensor a request made is disposed, answered or refused: as many live after the round as before it
+    expect(after.map((a) => a.tensors)).toEqual(before.map((b) => b.tensors))
   }, 240_000)
 })

@@ -103,7 +103,15 @@ describe("retries of NoResponders", () => {
     const error = await rejection(c.infer("nobody", [[1]]))
     expect(error).toBeInstanceOf(NoResponders)
     expect(error).toMatchObject({ _tag: "NoResponders", attempts: 3, subject: "modelbus.infer.nobody" })
-    expect(c.stats()).toEqual({ requests: 1, attempts: 3, retries: 2, failures: 1 })
+    expect(c.stats()).toEqual({
+      requests: 1,
+      attempts: 3,
+      retries: 2,
+      failures: 1,
+      hedges: 0,
+      hedgesWon: 0,
+      p99Ms: undefined
+    })
   })
 })
 
@@ -117,7 +125,15 @@ describe("retries against raw responders", () => {
     const reply = await c.infer("flaky", [[1]])
     expect(Array.from((reply.outputs as HostTensor).data as Float32Array)).toEqual([42])
     expect(flaky.requests()).toBe(3)
-    expect(c.stats()).toEqual({ requests: 1, attempts: 3, retries: 2, failures: 0 })
+    expect(c.stats()).toEqual({
+      requests: 1,
+      attempts: 3,
+      retries: 2,
+      failures: 0,
+      hedges: 0,
+      hedgesWon: 0,
+      p99Ms: undefined
+    })
     const after = await Effect.runPromise(Metric.value(clientMetrics.retries))
     expect(after.count - before.count).toBeGreaterThanOrEqual(2)
     flaky.stop()
@@ -133,7 +149,15 @@ describe("retries against raw responders", () => {
     expect(error).not.toHaveProperty("attempts")
     // the call has settled, so every attempt it made has been answered: a retry would count here
     expect(bad.requests()).toBe(1)
-    expect(c.stats()).toEqual({ requests: 1, attempts: 1, retries: 0, failures: 1 })
+    expect(c.stats()).toEqual({
+      requests: 1,
+      attempts: 1,
+      retries: 0,
+      failures: 1,
+      hedges: 0,
+      hedgesWon: 0,
+      p99Ms: undefined
+    })
     bad.stop()
   })
 
@@ -195,6 +219,14 @@ describe("the errors a caller finally sees", () => {
     const { error, stats } = await Effect.runPromise(program)
     expect(error).toBeInstanceOf(NoResponders)
     expect(error).toMatchObject({ _tag: "NoResponders", attempts: 3 })
-    expect(stats).toEqual({ requests: 1, attempts: 3, retries: 2, failures: 1 })
+    expect(stats).toEqual({
+      requests: 1,
+      attempts: 3,
+      retries: 2,
+      failures: 1,
+      hedges: 0,
+      hedgesWon: 0,
+      p99Ms: undefined
+    })
   })
 })

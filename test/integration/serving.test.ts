@@ -56,7 +56,7 @@ const statusOf = async (model: string) =>
 
 describe("a plain NATS client with JSON and no modelbus code", () => {
   for (const model of ["iris", "iris-graph"]) {
-    it(`gets DESIGN.md's reply shape from the ${model === "iris" ? "Layers" : "Graph"} model`, async () => {
+    it(`gets the wire protocol's reply shape from the ${model === "iris" ? "Layers" : "Graph"} model`, async () => {
       const body = JSON.stringify({
         inputs: [
           [5.1, 3.5, 1.4, 0.2],
@@ -79,7 +79,7 @@ describe("a plain NATS client with JSON and no modelbus code", () => {
       expect(virginica.indexOf(Math.max(...virginica))).toBe(2)
     })
 
-    it(`gets DESIGN.md's error shape from the ${model === "iris" ? "Layers" : "Graph"} model`, async () => {
+    it(`gets the wire protocol's error shape from the ${model === "iris" ? "Layers" : "Graph"} model`, async () => {
       const body = JSON.stringify({ inputs: { dtype: "float32", shape: [1, 3], data: [1, 2, 3] } })
       const msg = await raw.request(`modelbus.infer.${model}`, body, { timeout: 10_000, headers: jsonHeaders() })
       expect(msg.headers?.get("Nats-Service-Error-Code")).toBe("400")

@@ -177,6 +177,40 @@ describe("update-model", () => {
     expect([...versions]).toEqual([version])
   })
 
+  it("updates while replicas added by scale are starting: each ends on the new version, the rollout not waiting out its timeout", async () => {
+    // The update lands at a spread of moments in the new replica's start: before it reads the
+    // current version, while it loads it, and while it sets up its subscriptions.
+    const timeoutMs = 30_000
+    const figures: Array<Record<string, unknown>> = []
+    const variants = await Promise.all([0.6, 0.7, 0.8, 0.9, 1.1].map(irisVariant))
+    try {
+      for (const [round, variant] of variants.entries()) {
+        // scale answers once its replica serves: the update goes out before that, at a different moment each round
+        const scaled = client.scale("iris", 3)
+        await new Promise((resolve) => setTimeout(resolve, round * 250))
+        const result = await client.updateModel("iris", { path: variant }, { timeoutMs })
+        await scaled
+        const now = await eventually(
+          async () => {
+            const actors = await actorsOf("iris")
+            return actors.length === 3 && actors.every((a) => a.state === "serving") ? actors : undefined
+          },
+          30_000,
+          "3 replicas serving"
+        )
+        figures.push({ afterScaleMs: round * 250, rolloutMs: result.rolloutMs, versions: now.map((a) => a.version) })
+        expect(result.rolloutMs).toBeLessThan(timeoutMs)
+        expect(result.pending).toEqual([])
+        for (const a of now) expect([a.id, a.version]).toEqual([a.id, result.version])
+        await client.scale("iris", 2)
+        await eventually(async () => ((await actorsOf("iris")).length === 2 ? true : undefined), 30_000, "2 replicas")
+      }
+    } finally {
+      console.log(`update while scaled replicas start: ${JSON.stringify(figures)}`)
+      for (const variant of variants) await rm(variant, { recursive: true, force: true })
+    }
+  }, 300_000)
+
   it("lets one of two concurrent updates win; the other gets VersionConflict", async () => {
     const registry = await Effect.runPromise(openRegistry(raw, { prefix: "modelbus" }))
     const current = (await Effect.runPromise(registry.current("guarded")))!

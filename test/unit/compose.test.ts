@@ -19,6 +19,7 @@ import {
   readTopology,
   serversPreferring
 } from "../helpers/clusterTopology.js"
+import { portVariable } from "../helpers/composeCluster.js"
 
 const root = fileURLToPath(new URL("../../", import.meta.url))
 const cli = path.join(root, "dist/cli/main.js")
@@ -41,13 +42,20 @@ interface Service {
   readonly sysctls?: Record<string, string | number>
   readonly restart?: string
   readonly stop_grace_period?: string
+  readonly ports?: ReadonlyArray<{ readonly published?: number | string; readonly target?: number | string }>
 }
 
 /** The services as `docker-compose config` resolves them (anchors merged, bind-mount paths made absolute). */
 let services: Record<string, Service> = {}
 
+/** The environment without the variables that move published ports: the file's defaults apply. */
+const defaultsEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([name]) => !nodeNames(topology).some((node) => portVariable(node) === name))
+)
+
 beforeAll(async () => {
-  const { stdout } = await run("docker-compose", ["--file", "docker-compose.yml", "config"], { cwd: root }).catch(
+  const config = ["--file", "docker-compose.yml", "config"]
+  const { stdout } = await run("docker-compose", config, { cwd: root, env: defaultsEnv }).catch(
     (error: NodeJS.ErrnoException & { stderr?: string }) => {
       if (error.code === "ENOENT")
         throw new Error(
@@ -144,6 +152,21 @@ describe("docker-compose.yml runs the cluster of deploy/topology.json", () => {
     expect(conf).toMatch(new RegExp(`^\\s+listen:\\s*0\\.0\\.0\\.0:${topology.ports.cluster}\\s*$`, "m"))
     expect(conf).toMatch(new RegExp(`^http:\\s*${topology.ports.monitor}\\s*$`, "m"))
     expect(conf).toMatch(/^\s*store_dir:\s*\$NATS_STORE_DIR\s*$/m)
+  })
+
+  it("publishes each node's client port on a host port its own variable moves (4222, 4223, 4224 by default)", async () => {
+    const published = (s: Service | undefined) =>
+      (s?.ports ?? []).map((p) => ({ published: Number(p.published), target: Number(p.target) }))
+    const moved = Object.fromEntries(nodeNames(topology).map((node, i) => [portVariable(node), String(15_000 + i)]))
+    const { stdout } = await run("docker-compose", ["--file", "docker-compose.yml", "config"], {
+      cwd: root,
+      env: { ...defaultsEnv, ...moved }
+    })
+    const movedServices = (parse(stdout) as { services?: Record<string, Service> }).services ?? {}
+    for (const [i, node] of nodeNames(topology).entries()) {
+      expect(published(service(node)), node).toEqual([{ published: 4222 + i, target: topology.ports.client }])
+      expect(published(movedServices[node]), node).toEqual([{ published: 15_000 + i, target: topology.ports.client }])
+    }
   })
 
   it("checks every node's health on its monitoring port and sets the topology's kernel settings", () => {
@@ -249,7 +272,7 @@ const imageEnv: Record<string, string> = Object.fromEntries(
 const inImage = (imagePath: string): string => inRepo({}, imagePath)
 
 describe("Dockerfile", () => {
-  it("has a build stage and a runtime stage on node:24-bookworm-slim, the current LTS line", () => {
+  it("has a build stage and a runtime stage on node:24-bookworm-slim, an LTS line CI tests", () => {
     expect(stages.length).toBeGreaterThanOrEqual(2)
     for (const stage of stages) expect(stage.from).toBe("node:24-bookworm-slim")
     expect(instruction(stages[0]!, "RUN").join("\n")).toMatch(/npm run build/)

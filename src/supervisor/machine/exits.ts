@@ -1,9 +1,8 @@
 // OTP's rules when a child exits, as transitions: the restart type, the intensity window (give up,
 // escalate), the strategy's siblings, backoff before the next start, and a start that failed.
-import { backoffDelay, nextAttempt } from "../backoff.js"
-import { describeExit, type ExitReason, shouldRestart } from "../childSpec.js"
-import { recordRestart } from "../intensity.js"
-import { childrenToRestart } from "../strategy.js"
+import { backoffDelay, nextAttempt } from "./backoff.js"
+import { describeExit, type ExitReason, shouldRestart } from "./childSpec.js"
+import { recordRestart } from "./intensity.js"
 import { type Child, EXIT_HISTORY, type SupervisorState } from "./state.js"
 import {
   cancelSilence,
@@ -19,6 +18,7 @@ import {
   terminateAll,
   updateChild
 } from "./step.js"
+import { childrenToRestart } from "./strategy.js"
 
 export const onExited = (step: Step, id: string, n: number, exit: ExitReason): void => {
   const child = childById(step, id)

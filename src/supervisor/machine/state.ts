@@ -1,8 +1,8 @@
 // The state of one supervisor as plain data: its flags, its children in start order (each child's
 // process incarnations and restart history) and its restart window; times are monotonic ms.
 import type { ActorCounters, ProcessState } from "../../protocol/ipc.js"
-import type { ChildSpec, ExitReason } from "../childSpec.js"
-import type { Strategy } from "../strategy.js"
+import type { ChildSpec, ExitReason } from "./childSpec.js"
+import type { Strategy } from "./strategy.js"
 
 /** OTP's supervisor flags: how this supervisor restarts its children, and when it gives up. */
 export interface SupervisorFlags {

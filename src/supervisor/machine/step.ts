@@ -1,7 +1,7 @@
 // One transition in progress: the state as it changes and the commands it has issued so far, with
 // the small edits every handler shares (update a child, start or stop an incarnation, settle waiters).
-import type { ChildSpec, Shutdown } from "../childSpec.js"
-import type { Command, EmitFields, Env } from "./protocol.js"
+import type { ChildSpec, Shutdown } from "./childSpec.js"
+import type { Command, EmitFields, Env } from "./eventsAndCommands.js"
 import { type Child, type Incarnation, newIncarnation, type SupervisorState } from "./state.js"
 
 export interface Step {

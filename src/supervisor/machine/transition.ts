@@ -1,9 +1,10 @@
 // The supervisor as one pure transition `(state, event, env) → (state, commands)`, the same at every
 // level of the tree: starting children, reading their reports, silence, replacements and recycling.
-import { recycleReason } from "../recycle.js"
+
+import type { ChildReport, Command, Env, Event } from "./eventsAndCommands.js"
 import { onExited } from "./exits.js"
-import { onRestartRequested, onScaleRequested, onShutdown } from "./operations.js"
-import type { ChildReport, Command, Env, Event } from "./protocol.js"
+import { onRestartRequested, onScaleRequested, onShutdown } from "./operatorRequests.js"
+import { recycleReason } from "./recycle.js"
 import type { Child, Incarnation, SupervisorState } from "./state.js"
 import {
   armSilence,
@@ -66,6 +67,9 @@ export const transition = (state: SupervisorState, event: Event, env: Env): Tran
     case "Shutdown":
       onShutdown(step)
       break
+    default:
+      // a new Event variant is handled here, or this stops compiling
+      event satisfies never
   }
   return step
 }

@@ -16,8 +16,8 @@ import {
   STANDBY_SETTINGS_ENV,
   type StandbyLaunch
 } from "../../protocol/ipc.js"
-import { type ExitReason, exitReasonOf, type Shutdown } from "../childSpec.js"
-import type { ChildReport } from "../machine/protocol.js"
+import { type ExitReason, exitReasonOf, type Shutdown } from "../machine/childSpec.js"
+import type { ChildReport } from "../machine/eventsAndCommands.js"
 import type { ChildHandle, ChildSignal } from "./interpreter.js"
 
 /** What a standby tells its pool until it is assigned a slot. */

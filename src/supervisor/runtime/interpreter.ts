@@ -1,10 +1,10 @@
 // Runs one supervisor's state machine: a mailbox handled one event at a time (time from Effect's
 // Clock, jitter from its Random), commands carried out in order, children and timers in its Scope.
 import { Cause, Clock, Deferred, Effect, Exit, Fiber, FiberMap, FiberSet, Queue, Random, Scope } from "effect"
-import type { ChildSpec, ExitReason, Shutdown } from "../childSpec.js"
-import type { ChildReport, Command, Event, Failure } from "../machine/protocol.js"
+import type { ChildSpec, ExitReason, Shutdown } from "../machine/childSpec.js"
+import type { ChildReport, Command, Event, Failure } from "../machine/eventsAndCommands.js"
 import { initialState, type SupervisorFlags, type SupervisorState } from "../machine/state.js"
-import type { StatusClock } from "../machine/status.js"
+import type { StatusClock } from "../machine/statusRows.js"
 import { transition } from "../machine/transition.js"
 
 /** What a started child tells its supervisor. */
@@ -43,6 +43,8 @@ export interface SupervisorOptions {
   readonly start: StartChild
   /** A lifecycle event about a child, with the pid of the incarnation it names. */
   readonly emit: (event: EmitCommand, pid: number | undefined) => Effect.Effect<void>
+  /** Sees each event once it is handled: its commands carried out, an exited child's scope closed (tests await this). */
+  readonly onStep?: (event: Event, commands: ReadonlyArray<Command>) => void
 }
 
 export interface Supervisor {
@@ -66,7 +68,10 @@ export interface Supervisor {
 
 const millis = (nanos: bigint) => Number(nanos) / 1e6
 
-/** Starts the supervisor's children in order; closing the scope stops them in reverse order. */
+/**
+ * Starts the supervisor's children: forked in start order, each without waiting for the one before
+ * to serve (they load concurrently); closing the scope stops them in reverse start order, one at a time.
+ */
 export const startSupervisor = Effect.fnUntraced(function* (
   options: SupervisorOptions
 ): Effect.fn.Return<Supervisor, never, Scope.Scope> {
@@ -153,6 +158,7 @@ export const startSupervisor = Effect.fnUntraced(function* (
       state = next.state
       for (const command of next.commands) yield* run(command)
       if (event._tag === "Exited") yield* release(event.n)
+      options.onStep?.(event, next.commands)
     })
 
   // A defect while handling one event is a bug: it is logged with its cause, and the mailbox goes on

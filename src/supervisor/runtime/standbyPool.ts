@@ -3,9 +3,9 @@
 import { Clock, Effect, Exit, Fiber, FiberMap, Queue, Random, Scope } from "effect"
 import type { StandbyLaunch } from "../../protocol/ipc.js"
 import { ActorState, type ActorStatus, STANDBY_MODEL } from "../../protocol/messages.js"
-import type { BackoffPolicy } from "../backoff.js"
-import { describeExit, type ExitReason } from "../childSpec.js"
-import { STANDBY_BACKOFF, standbyRetry } from "../standbyPolicy.js"
+import type { BackoffPolicy } from "../machine/backoff.js"
+import { describeExit, type ExitReason } from "../machine/childSpec.js"
+import { STANDBY_BACKOFF, standbyRetry } from "../machine/standbyPolicy.js"
 import { ActorLauncher, type StandbyProcess, type StandbySignal } from "./actorLauncher.js"
 import type { ChildSignal } from "./interpreter.js"
 
@@ -20,6 +20,8 @@ export interface StandbyPoolOptions {
   readonly shutdownMs?: number
   /** A ready standby silent this long (no heartbeat) is hung: never handed a slot, killed and replaced (default 10 s). */
   readonly staleAfterMs?: number
+  /** Sees each event of the pool once it is handled, with the slot it was about (tests await this). */
+  readonly onStep?: (event: "Start" | "Died" | "Adopted", slot: string) => void
 }
 
 export interface StandbyPool {
@@ -145,7 +147,11 @@ export const makeStandbyPool = Effect.fnUntraced(function* (
   }
   const loop = yield* Effect.forkScoped(
     Queue.take(mailbox).pipe(
-      Effect.flatMap((event) => Effect.uninterruptible(handle(event))),
+      Effect.flatMap((event) =>
+        Effect.uninterruptible(handle(event)).pipe(
+          Effect.andThen(Effect.sync(() => options.onStep?.(event._tag, event.slot.id)))
+        )
+      ),
       Effect.catchCause((cause) => Effect.logError("standby pool: handling an event failed", cause)),
       Effect.forever
     )

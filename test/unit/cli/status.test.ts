@@ -1,6 +1,6 @@
 // The status tree and event lines as printed by the CLI (pure rendering).
 import { describe, expect, it } from "vitest"
-import { formatEvent } from "../../../src/cli/control.js"
+import { formatEvent } from "../../../src/cli/operate.js"
 import { formatUptime, mergeStatuses, renderTree } from "../../../src/cli/status.js"
 import type { SupervisorStatus } from "../../../src/protocol/messages.js"
 

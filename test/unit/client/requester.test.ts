@@ -196,4 +196,75 @@ describe("the muxed requester", () => {
     expect(nc.isClosed()).toBe(false)
     silent.stop()
   })
+
+  it("hedges an attempt its first copy has not answered: the copy's reply wins, the late first reply is dropped", async () => {
+    const copies: Array<Msg> = []
+    const sub = responders.subscribe("test.hedged", {
+      callback: (_error, msg) => {
+        copies.push(msg)
+        // the second copy is answered at once; the first only after it
+        if (copies.length === 2) {
+          msg.respond(new TextEncoder().encode("second"))
+          copies[0]!.respond(new TextEncoder().encode("first"))
+        }
+      }
+    })
+    await responders.flush()
+    const replied: Array<{ ms: number; hedged: boolean }> = []
+    let asked = 0
+    const requester = muxedRequester(nc, {
+      replied: (ms, hedged) => replied.push({ ms, hedged }),
+      hedge: () => ++asked > 0
+    })
+    const raw = { read: (msg: Msg) => Effect.succeed(msg.string()), noResponders: Effect.fail }
+    const reply = await Effect.runPromise(
+      requester.requestWith("test.hedged", new Uint8Array([1]), 10_000, undefined, raw, 30)
+    )
+    expect(reply).toBe("second")
+    expect(asked).toBe(1)
+    expect(copies.map((m) => Array.from(m.data))).toEqual([[1], [1]])
+    expect(replied).toHaveLength(1)
+    expect(replied[0]!.hedged).toBe(true)
+    // the copy's latency counts from the copy's own send, not the first's
+    await nc.flush()
+    expect(replied).toHaveLength(1)
+    requester.close()
+    sub.unsubscribe()
+  })
+
+  it("sends no copy when the owner's budget has none, and tells the owner of timeouts", async () => {
+    const silent = await silentResponder("test.unbudgeted")
+    let asked = 0
+    let timedOut = 0
+    const requester = muxedRequester(nc, {
+      hedge: () => {
+        asked++
+        return false
+      },
+      timedOut: () => timedOut++
+    })
+    const raw = { read: (msg: Msg) => Effect.succeed(msg), noResponders: Effect.fail }
+    const error = await failureOf(
+      requester.requestWith("test.unbudgeted", new Uint8Array([1]), 150, undefined, raw, 20)
+    )
+    expect(error).toBeInstanceOf(Timeout)
+    expect(asked).toBe(1)
+    expect(silent.requests()).toBe(1)
+    expect(timedOut).toBe(1)
+    requester.close()
+    silent.stop()
+  })
+
+  it("sends no copy when the hedge would come after the attempt's own timeout", async () => {
+    const silent = await silentResponder("test.late-hedge")
+    let asked = 0
+    const requester = muxedRequester(nc, { hedge: () => ++asked > 0 })
+    const raw = { read: (msg: Msg) => Effect.succeed(msg), noResponders: Effect.fail }
+    expect(
+      await failureOf(requester.requestWith("test.late-hedge", new Uint8Array([1]), 50, undefined, raw, 50))
+    ).toBeInstanceOf(Timeout)
+    expect(asked).toBe(0)
+    requester.close()
+    silent.stop()
+  })
 })

@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { redact } from "../../../src/protocol/auth.js"
 import { DEFAULT_BATCHING } from "../../../src/protocol/ipc.js"
 import { DEFAULT_RETENTION } from "../../../src/registry/Registry.js"
-import { DEFAULT_BACKOFF } from "../../../src/supervisor/backoff.js"
 import {
   type Config,
   ConfigError,
@@ -18,7 +17,8 @@ import {
   loadConfig,
   replicaSpec
 } from "../../../src/supervisor/config.js"
-import { DEFAULT_STANDBY } from "../../../src/supervisor/standbyPolicy.js"
+import { DEFAULT_BACKOFF } from "../../../src/supervisor/machine/backoff.js"
+import { DEFAULT_STANDBY } from "../../../src/supervisor/machine/standbyPolicy.js"
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../../..")
 const CONFIG_PATH = "/etc/modelbus/modelbus.yaml"

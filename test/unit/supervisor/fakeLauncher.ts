@@ -1,9 +1,10 @@
 // An in-memory ActorLauncher for supervisor unit tests: "processes" that report ready, fail to start
 // or stay silent as the test says, and that the test crashes, hangs or lets report on demand; standbys
-// that become ready when the test says and, once assigned, behave as the processes above.
-import { Effect, Layer, type Scope } from "effect"
+// that become ready when the test says and, once assigned, behave as the processes above. A test awaits
+// a condition on them with `until`, checked again at each start, stop and exit.
+import { Deferred, Effect, Layer, type Scope } from "effect"
 import type { ActorCounters, ActorSettings } from "../../../src/protocol/ipc.js"
-import type { ExitReason, Shutdown } from "../../../src/supervisor/childSpec.js"
+import type { ExitReason, Shutdown } from "../../../src/supervisor/machine/childSpec.js"
 import { ActorLauncher, type StandbySignal } from "../../../src/supervisor/runtime/actorLauncher.js"
 import type { ChildHandle, ChildSignal } from "../../../src/supervisor/runtime/interpreter.js"
 
@@ -11,7 +12,11 @@ import type { ChildHandle, ChildSignal } from "../../../src/supervisor/runtime/i
 export type Behavior = "ready" | "failStart" | "silent"
 
 export interface FakeProcess {
+  /** The actor id (`m-1@test`). */
   readonly id: string
+  readonly model: string
+  /** The child id in its supervisor (`m-1`). */
+  readonly child: string
   readonly pid: number
   readonly signal: (signal: ChildSignal) => void
   /** How it was stopped, if the supervisor stopped it. */
@@ -44,17 +49,30 @@ export interface FakeStandby {
 
 export const makeFakeLauncher = (behavior: (settings: ActorSettings) => Behavior = () => "ready") => {
   const processes: Array<FakeProcess> = []
+  /** Processes the supervisor stopped, in the order it stopped them. */
+  const stopped: Array<FakeProcess> = []
   const standbys: Array<FakeStandby> = []
   let nextPid = 1000
+  const waiters = new Set<{ readonly holds: () => boolean; readonly done: Deferred.Deferred<void> }>()
+  /** Something changed: the waiters whose condition now holds go on. */
+  const changed = () => {
+    for (const waiter of waiters) {
+      if (!waiter.holds()) continue
+      waiters.delete(waiter)
+      Deferred.doneUnsafe(waiter.done, Effect.void)
+    }
+  }
   const end = (p: FakeProcess, reason: ExitReason) => {
     if (!p.alive) return
     p.alive = false
     p.signal({ _tag: "Exited", reason })
+    changed()
   }
   const endStandby = (s: FakeStandby, reason: ExitReason) => {
     if (!s.alive) return
     s.alive = false
     s.signal({ _tag: "Exited", reason })
+    changed()
   }
   /** A process of `settings.id` with this pid, behaving as `behavior` says. */
   const run = (
@@ -63,15 +81,27 @@ export const makeFakeLauncher = (behavior: (settings: ActorSettings) => Behavior
     pid: number
   ): Effect.Effect<ChildHandle, never, Scope.Scope> =>
     Effect.gen(function* () {
-      const p: FakeProcess = { id: settings.id, pid, signal, stoppedWith: undefined, alive: true }
+      const p: FakeProcess = {
+        id: settings.id,
+        model: settings.model,
+        child: settings.id.split("@")[0]!,
+        pid,
+        signal,
+        stoppedWith: undefined,
+        alive: true
+      }
       processes.push(p)
+      changed()
       const what = behavior(settings)
       if (what === "ready") signal({ _tag: "Reported", report: { _tag: "Ready", loadMs: 20, counters: counters() } })
       if (what === "failStart")
         end(p, { kind: "startFailed", message: `ModelLoadFailed: no model folder for ${settings.id}` })
       const stop = (shutdown: Shutdown) =>
         Effect.sync(() => {
-          if (p.alive) p.stoppedWith ??= shutdown
+          if (p.alive) {
+            p.stoppedWith ??= shutdown
+            stopped.push(p)
+          }
           end(p, shutdown === "brutal_kill" ? { kind: "signal", signal: "SIGKILL" } : { kind: "normal" })
         })
       yield* Effect.addFinalizer(() => stop("brutal_kill"))
@@ -92,6 +122,7 @@ export const makeFakeLauncher = (behavior: (settings: ActorSettings) => Behavior
             assignedTo: undefined
           }
           standbys.push(s)
+          changed()
           const stop = (shutdown: Shutdown) =>
             Effect.sync(() => {
               if (s.alive) s.stoppedWith ??= shutdown
@@ -120,7 +151,16 @@ export const makeFakeLauncher = (behavior: (settings: ActorSettings) => Behavior
   const liveStandbys = () => standbys.filter((s) => s.alive)
   return {
     layer,
+    /** Completes once `holds()` is true: at once, or at the start, stop or exit after which it is. */
+    until: (holds: () => boolean): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (holds()) return Effect.void
+        const done = Deferred.makeUnsafe<void>()
+        waiters.add({ holds, done })
+        return Deferred.await(done)
+      }),
     processes,
+    stopped,
     standbys,
     /** The standbys alive and not assigned, oldest first. */
     liveStandbys,

@@ -1,153 +1,146 @@
 // OTP's strategies and restart types on the real interpreter (fake processes, TestClock): which
 // children a crash restarts, which exits are restarted at all, and escalation to the root.
 import { Effect } from "effect"
-import { describe, expect, it } from "vitest"
-import type { ModelTree } from "../../../src/supervisor/modelTree.js"
-import { makeFakeLauncher } from "./fakeLauncher.js"
-import { advance, runTree, settle } from "./treeHarness.js"
+import { TestClock } from "effect/testing"
+import { describe, expect } from "vitest"
+import type { RestartType } from "../../../src/supervisor/machine/childSpec.js"
+import type { Strategy } from "../../../src/supervisor/machine/strategy.js"
+import { it } from "../../helpers/effectVitest.js"
+import type { FakeLauncher } from "./fakeLauncher.js"
+import { startTree } from "./treeHarness.js"
 
-/** Long enough for a process to count as long-lived (its slot's backoff resets). */
+/** Long enough for a process to count as long-lived (its slot's backoff resets: restarted at once). */
 const LONG_LIFE_MS = 60_000
 
-const childrenOf = (tree: ModelTree, model: string) => tree.model(model)!.state().children
-
-const pidsOf = (fake: ReturnType<typeof makeFakeLauncher>, model: string, n: number) =>
-  Array.from({ length: n }, (_, i) => fake.live(`${model}-${i + 1}`).map((p) => p.pid))
+const pidOf = (fake: FakeLauncher, id: string) => fake.current(id).pid
 
 describe("strategies", () => {
-  const crashSecond = (strategy: "one_for_one" | "one_for_all" | "rest_for_one") => {
-    const fake = makeFakeLauncher()
-    return runTree({ models: [{ name: "m", path: "m", replicas: 3, supervisor: { strategy } }] }, fake, ({ tree }) =>
-      Effect.gen(function* () {
-        yield* tree.started
-        yield* advance(LONG_LIFE_MS)
-        const before = pidsOf(fake, "m", 3).map((p) => p[0])
-        fake.crash(fake.current("m-2"))
-        yield* settle
-        const after = pidsOf(fake, "m", 3).map((p) => p[0])
-        return {
-          replaced: before.map((pid, i) => pid !== after[i]),
-          restarts: childrenOf(tree, "m").map((c) => c.restarts),
-          serving: childrenOf(tree, "m").every((c) => c.primary?.state === "serving")
-        }
+  /** Crashes the second of three replicas: which were replaced, and the restarts of each slot. */
+  const crashSecond = (strategy: Strategy) =>
+    Effect.gen(function* () {
+      const { tree, fake, crash, serving } = yield* startTree({
+        models: [{ name: "m", path: "m", replicas: 3, supervisor: { strategy } }]
       })
-    )
-  }
-
-  it("one_for_one restarts the failed child only", async () => {
-    expect(await crashSecond("one_for_one")).toEqual({
-      replaced: [false, true, false],
-      restarts: [0, 1, 0],
-      serving: true
+      yield* tree.started
+      yield* TestClock.adjust(LONG_LIFE_MS)
+      const ids = ["m-1", "m-2", "m-3"]
+      const before = ids.map((id) => pidOf(fake, id))
+      yield* crash(fake.current("m-2"))
+      yield* serving("m")
+      return {
+        replaced: ids.map((id, i) => pidOf(fake, id) !== before[i]),
+        restarts: tree
+          .model("m")!
+          .state()
+          .children.map((c) => c.restarts)
+      }
     })
-  })
 
-  it("one_for_all restarts every child", async () => {
-    expect(await crashSecond("one_for_all")).toEqual({
-      replaced: [true, true, true],
-      restarts: [1, 1, 1],
-      serving: true
+  it.effect("one_for_one restarts the failed child only", () =>
+    Effect.gen(function* () {
+      expect(yield* crashSecond("one_for_one")).toEqual({ replaced: [false, true, false], restarts: [0, 1, 0] })
     })
-  })
+  )
 
-  it("rest_for_one restarts the failed child and those started after it", async () => {
-    expect(await crashSecond("rest_for_one")).toEqual({
-      replaced: [false, true, true],
-      restarts: [0, 1, 1],
-      serving: true
+  it.effect("one_for_all restarts every child", () =>
+    Effect.gen(function* () {
+      expect(yield* crashSecond("one_for_all")).toEqual({ replaced: [true, true, true], restarts: [1, 1, 1] })
     })
-  })
+  )
 
-  it("one_for_all stops the siblings in reverse start order before starting them again in order", async () => {
-    const fake = makeFakeLauncher()
-    const order = await runTree(
-      { models: [{ name: "m", path: "m", replicas: 3, supervisor: { strategy: "one_for_all" } }] },
-      fake,
-      ({ tree }) =>
-        Effect.gen(function* () {
-          yield* tree.started
-          yield* advance(LONG_LIFE_MS)
-          fake.crash(fake.current("m-1"))
-          yield* settle
-          return fake.processes.map(
-            (p) => `${p.id.split("@")[0]}:${p.alive ? "up" : p.stoppedWith === undefined ? "crashed" : "stopped"}`
-          )
-        })
-    )
-    expect(order).toEqual(["m-1:crashed", "m-2:stopped", "m-3:stopped", "m-1:up", "m-2:up", "m-3:up"])
-  })
+  it.effect("rest_for_one restarts the failed child and those started after it", () =>
+    Effect.gen(function* () {
+      expect(yield* crashSecond("rest_for_one")).toEqual({ replaced: [false, true, true], restarts: [0, 1, 1] })
+    })
+  )
+
+  it.effect("one_for_all stops the siblings in reverse start order before starting them again in order", () =>
+    Effect.gen(function* () {
+      const { tree, fake, crash, serving } = yield* startTree({
+        models: [{ name: "m", path: "m", replicas: 3, supervisor: { strategy: "one_for_all" } }]
+      })
+      yield* tree.started
+      yield* TestClock.adjust(LONG_LIFE_MS)
+      yield* crash(fake.current("m-1"))
+      yield* serving("m")
+      expect(fake.stopped.map((p) => p.child)).toEqual(["m-3", "m-2"])
+      expect(
+        fake.processes.map((p) => `${p.child}:${p.alive ? "up" : p.stoppedWith === undefined ? "crashed" : "stopped"}`)
+      ).toEqual(["m-1:crashed", "m-2:stopped", "m-3:stopped", "m-1:up", "m-2:up", "m-3:up"])
+    })
+  )
 })
 
 describe("restart types", () => {
-  const exitOnce = (restart: "permanent" | "transient" | "temporary", code: number) => {
-    const fake = makeFakeLauncher()
-    return runTree({ models: [{ name: "m", path: "m", restart }] }, fake, ({ tree }) =>
-      Effect.gen(function* () {
-        yield* tree.started
-        yield* advance(LONG_LIFE_MS)
-        fake.crash(fake.current("m-1"), code === 0 ? { kind: "normal" } : { kind: "code", code })
-        yield* settle
-        return fake.live("m-1").length === 1
-      })
-    )
-  }
+  /** One exit of a long-lived replica (code 0 is a normal exit): is a process of its slot running after it? */
+  const restartedAfter = (restart: RestartType, code: number) =>
+    Effect.gen(function* () {
+      const { tree, fake, crash } = yield* startTree({ models: [{ name: "m", path: "m", restart }] })
+      yield* tree.started
+      yield* TestClock.adjust(LONG_LIFE_MS)
+      yield* crash(fake.current("m-1"), code === 0 ? { kind: "normal" } : { kind: "code", code })
+      return fake.live("m-1").length === 1
+    })
 
-  it("a permanent child is restarted after any exit", async () => {
-    expect(await exitOnce("permanent", 0)).toBe(true)
-    expect(await exitOnce("permanent", 1)).toBe(true)
-  })
+  it.effect("a permanent child is restarted after any exit", () =>
+    Effect.gen(function* () {
+      expect([yield* restartedAfter("permanent", 0), yield* restartedAfter("permanent", 1)]).toEqual([true, true])
+    })
+  )
 
-  it("a transient child is restarted only after an abnormal exit", async () => {
-    expect(await exitOnce("transient", 0)).toBe(false)
-    expect(await exitOnce("transient", 1)).toBe(true)
-  })
+  it.effect("a transient child is restarted only after an abnormal exit", () =>
+    Effect.gen(function* () {
+      expect([yield* restartedAfter("transient", 0), yield* restartedAfter("transient", 1)]).toEqual([false, true])
+    })
+  )
 
-  it("a temporary child is never restarted", async () => {
-    expect(await exitOnce("temporary", 0)).toBe(false)
-    expect(await exitOnce("temporary", 1)).toBe(false)
-  })
+  it.effect("a temporary child is never restarted", () =>
+    Effect.gen(function* () {
+      expect([yield* restartedAfter("temporary", 0), yield* restartedAfter("temporary", 1)]).toEqual([false, false])
+    })
+  )
 })
 
 describe("escalation", () => {
-  it("a model supervisor that gives up is restarted by the root (one_for_all: every model), and the root gives up in turn", async () => {
-    const fake = makeFakeLauncher()
-    const result = await runTree(
-      {
-        supervisor: { strategy: "one_for_all", intensity: 1, period: 60 },
-        models: [
-          { name: "bystander", path: "b" },
-          { name: "doomed", path: "d", supervisor: { intensity: 0 } }
-        ]
-      },
-      fake,
-      ({ tree, events }) =>
-        Effect.gen(function* () {
-          yield* tree.started
-          yield* advance(LONG_LIFE_MS)
-          const bystander = fake.current("bystander-1").pid
-          fake.crash(fake.current("doomed-1"))
-          yield* settle
-          const afterFirst = {
-            bystanderReplaced: fake.current("bystander-1").pid !== bystander,
-            escalations: tree.root.state().children.map((c) => c.restarts)
-          }
-          fake.crash(fake.current("doomed-1"))
-          yield* settle
-          const error = yield* Effect.flip(tree.failure)
-          return { afterFirst, error, events, alive: fake.processes.filter((p) => p.alive).length }
+  it.effect(
+    "a model supervisor that gives up is restarted by the root (one_for_all: every model), and the root gives up in turn",
+    () =>
+      Effect.gen(function* () {
+        const { tree, fake, events, steps, crash, handled, when } = yield* startTree({
+          supervisor: { strategy: "one_for_all", intensity: 1, period: 60 },
+          models: [
+            { name: "bystander", path: "b" },
+            { name: "doomed", path: "d", supervisor: { intensity: 0 } }
+          ]
         })
-    )
-    expect(result.afterFirst).toEqual({ bystanderReplaced: true, escalations: [1, 1] })
-    expect(result.error._tag).toBe("IntensityExceeded")
-    expect(result.error.message).toBe(
-      "root supervisor gave up: more than 1 restarts within 60 s (last: model doomed gave up: more than 0 restarts within 60 s (last: replica doomed-1 killed by SIGKILL))"
-    )
-    expect(result.events.filter((e) => e.type === "escalated").map((e) => e.model)).toEqual(["doomed", "doomed"])
-    const byRoot = result.events.filter((e) => e.type === "restarted" && e.child === undefined)
-    expect(byRoot.map((e) => e.model)).toEqual(["bystander", "doomed"])
-    expect(byRoot[0]!.reason).toBe(
-      "model supervisor restarted by the root supervisor (one_for_all) after doomed gave up"
-    )
-    expect(result.alive).toBe(0)
-  })
+        yield* tree.started
+        yield* TestClock.adjust(LONG_LIFE_MS)
+        const bystander = pidOf(fake, "bystander-1")
+        const since = steps.length
+        const gaveUp = yield* crash(fake.current("doomed-1"))
+        expect(gaveUp.commands.at(-1)).toEqual({
+          _tag: "Fail",
+          failure: { kind: "gaveUp", message: expect.stringMatching(/^model doomed gave up/) }
+        })
+        yield* handled("root", (e) => e._tag === "Exited" && e.id === "doomed", since)
+        // both models run again: their new supervisors have started (every replica serves)
+        yield* when("root", () => tree.root.state().children.every((c) => c.primary?.state === "serving"))
+        expect(pidOf(fake, "bystander-1")).not.toBe(bystander)
+        expect(tree.root.state().children.map((c) => c.restarts)).toEqual([1, 1])
+
+        yield* crash(fake.current("doomed-1"))
+        const error = yield* Effect.flip(tree.failure)
+        expect(error._tag).toBe("IntensityExceeded")
+        expect(error.message).toBe(
+          "root supervisor gave up: more than 1 restarts within 60 s (last: model doomed gave up: more than 0 restarts within 60 s (last: replica doomed-1 killed by SIGKILL))"
+        )
+        expect(events.filter((e) => e.type === "escalated").map((e) => e.model)).toEqual(["doomed", "doomed"])
+        const byRoot = events.filter((e) => e.type === "restarted" && e.child === undefined)
+        expect(byRoot.map((e) => e.model)).toEqual(["bystander", "doomed"])
+        expect(byRoot[0]!.reason).toBe(
+          "model supervisor restarted by the root supervisor (one_for_all) after doomed gave up"
+        )
+        expect(fake.processes.filter((p) => p.alive)).toEqual([])
+      })
+  )
 })

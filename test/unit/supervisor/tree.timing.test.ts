@@ -1,47 +1,45 @@
 // Everything the supervisor decides by the clock, on TestClock with fake processes: the restart
 // window's edges (a restart exactly `period` old still counts), the backoff sequence, hang detection.
 import { Effect } from "effect"
-import { describe, expect, it } from "vitest"
-import { counters, makeFakeLauncher } from "./fakeLauncher.js"
-import { advance, runTree, settle } from "./treeHarness.js"
+import { TestClock } from "effect/testing"
+import { describe, expect } from "vitest"
+import { it } from "../../helpers/effectVitest.js"
+import { makeFakeLauncher } from "./fakeLauncher.js"
+import { startTree } from "./treeHarness.js"
 
 describe("restart intensity on monotonic time", () => {
-  /** Two crashes `gapMs` apart under intensity 1: did the model's supervisor give up? */
-  const gaveUpAfterGap = (gapMs: number) => {
-    const fake = makeFakeLauncher()
-    return runTree(
-      {
+  /** Two crashes `gapMs` apart under intensity 1 within 10 s: did the model's supervisor give up? */
+  const gaveUpAfterGap = (gapMs: number) =>
+    Effect.gen(function* () {
+      const { tree, fake, crash, serving } = yield* startTree({
         supervisor: { intensity: 10, period: 60 },
         models: [{ name: "m", path: "m", supervisor: { intensity: 1, period: 10 }, backoff: { initialMs: 0 } }]
-      },
-      fake,
-      ({ tree, events }) =>
-        Effect.gen(function* () {
-          yield* tree.started
-          fake.crash(fake.current("m-1"))
-          yield* settle
-          yield* advance(gapMs)
-          fake.crash(fake.current("m-1"))
-          yield* settle
-          return events.some((e) => e.type === "escalated")
-        })
-    )
-  }
+      })
+      yield* tree.started
+      yield* crash(fake.current("m-1"))
+      yield* serving("m")
+      yield* TestClock.adjust(gapMs)
+      const second = yield* crash(fake.current("m-1"))
+      return second.commands.some((c) => c._tag === "Fail")
+    })
 
-  it("counts a restart exactly `period` old as inside the window (OTP's inPeriod)", async () => {
-    expect(await gaveUpAfterGap(10_000)).toBe(true)
-  })
+  it.effect("counts a restart exactly `period` old as inside the window (OTP's inPeriod)", () =>
+    Effect.gen(function* () {
+      expect(yield* gaveUpAfterGap(10_000)).toBe(true)
+    })
+  )
 
-  it("forgets a restart older than `period`", async () => {
-    expect(await gaveUpAfterGap(10_001)).toBe(false)
-  })
+  it.effect("forgets a restart older than `period`", () =>
+    Effect.gen(function* () {
+      expect(yield* gaveUpAfterGap(10_001)).toBe(false)
+    })
+  )
 })
 
 describe("backoff", () => {
-  it("waits initialMs, then twice as long after each quick crash, capped at maxMs; a long life resets it", async () => {
-    const fake = makeFakeLauncher()
-    const waits = await runTree(
-      {
+  it.effect("waits initialMs, then twice as long after each quick crash, capped at maxMs; a long life resets it", () =>
+    Effect.gen(function* () {
+      const { tree, fake, events, crash, serving } = yield* startTree({
         models: [
           {
             name: "m",
@@ -50,108 +48,87 @@ describe("backoff", () => {
             backoff: { initialMs: 100, maxMs: 500, jitter: 0, resetAfterMs: 10_000 }
           }
         ]
-      },
-      fake,
-      ({ tree, events }) =>
-        Effect.gen(function* () {
-          yield* tree.started
-          yield* advance(20_000) // a long life: the first crash restarts at once
-          for (let i = 0; i < 5; i++) {
-            fake.crash(fake.current("m-1"))
-            yield* settle
-            for (let t = 0; t < 1_000 && fake.live("m-1").length === 0; t += 10) yield* advance(10)
-          }
-          yield* advance(20_000)
-          fake.crash(fake.current("m-1"))
-          yield* settle
-          return events.flatMap((e, i) => {
-            const exit = events.slice(0, i).findLast((x) => x.type === "exited")
-            return e.type === "restarted" && exit !== undefined ? [e.at - exit.at] : []
-          })
-        })
-    )
-    expect(waits).toEqual([0, 100, 200, 400, 500, 0])
-  })
+      })
+      yield* tree.started
+      yield* TestClock.adjust(20_000) // a long life: the first crash restarts at once
+      for (const waitMs of [0, 100, 200, 400, 500]) {
+        yield* crash(fake.current("m-1"))
+        if (waitMs > 0) {
+          yield* TestClock.adjust(waitMs - 1)
+          expect(fake.live("m-1")).toEqual([])
+          yield* TestClock.adjust(1)
+        }
+        expect(fake.live("m-1")).toHaveLength(1)
+        yield* serving("m")
+      }
+      yield* TestClock.adjust(20_000)
+      yield* crash(fake.current("m-1"))
+      expect(fake.live("m-1")).toHaveLength(1)
+      const waits = events.flatMap((e, i) => {
+        const exit = events.slice(0, i).findLast((x) => x.type === "exited")
+        return e.type === "restarted" && exit !== undefined ? [e.at - exit.at] : []
+      })
+      expect(waits).toEqual([0, 100, 200, 400, 500, 0])
+    })
+  )
 })
 
 describe("hang detection", () => {
-  it("kills a child silent for hangTimeoutMs (not before), and restarts it as a crash", async () => {
-    const fake = makeFakeLauncher()
-    const result = await runTree(
-      { models: [{ name: "m", path: "m", hangTimeoutMs: 2_000, heartbeatMs: 200 }] },
-      fake,
-      ({ tree }) =>
-        Effect.gen(function* () {
-          yield* tree.started
-          const victim = fake.current("m-1")
-          for (let i = 0; i < 20; i++) {
-            yield* advance(200)
-            fake.heartbeat(victim)
-            yield* settle
-          }
-          const aliveWhileBeating = victim.alive
-          yield* advance(1_999)
-          const aliveJustBefore = victim.alive
-          yield* advance(1)
-          const killedWith = victim.stoppedWith
-          yield* advance(1_000) // its backoff: it lived less than resetAfterMs
-          const child = tree.model("m")!.state().children[0]!
-          return {
-            aliveWhileBeating,
-            aliveJustBefore,
-            killedWith,
-            lastExit: child.lastExit,
-            restarts: child.restarts,
-            replaced: fake.current("m-1").pid !== victim.pid
-          }
-        })
-    )
-    expect(result).toEqual({
-      aliveWhileBeating: true,
-      aliveJustBefore: true,
-      killedWith: "brutal_kill",
-      lastExit: { kind: "hang", silentMs: 2_000 },
-      restarts: 1,
-      replaced: true
+  it.effect("kills a child silent for hangTimeoutMs (not before), and restarts it as a crash", () =>
+    Effect.gen(function* () {
+      const { tree, fake, heartbeat } = yield* startTree({
+        models: [{ name: "m", path: "m", hangTimeoutMs: 2_000, heartbeatMs: 200 }]
+      })
+      yield* tree.started
+      const victim = fake.current("m-1")
+      for (let i = 0; i < 20; i++) {
+        yield* TestClock.adjust(200)
+        yield* heartbeat(victim)
+      }
+      expect(victim.alive).toBe(true)
+      yield* TestClock.adjust(1_999)
+      expect(victim.alive).toBe(true)
+      yield* TestClock.adjust(1)
+      expect(victim.stoppedWith).toBe("brutal_kill")
+      yield* TestClock.adjust(1_000) // its backoff: it lived less than resetAfterMs
+      const child = tree.model("m")!.state().children[0]!
+      expect(child.lastExit).toEqual({ kind: "hang", silentMs: 2_000 })
+      expect(child.restarts).toBe(1)
+      expect(fake.current("m-1").pid).not.toBe(victim.pid)
     })
-  })
+  )
 
-  it("gives a new process startTimeoutMs before its first report, then hangTimeoutMs", async () => {
-    const fake = makeFakeLauncher(() => "silent")
-    const result = await runTree(
-      { models: [{ name: "m", path: "m", hangTimeoutMs: 2_000, startTimeoutMs: 10_000, heartbeatMs: 200 }] },
-      fake,
-      () =>
-        Effect.gen(function* () {
-          yield* settle
-          const starting = fake.current("m-1")
-          yield* advance(9_999)
-          const aliveJustBefore = starting.alive
-          yield* advance(1)
-          return { pastHangTimeout: aliveJustBefore, killedWith: starting.stoppedWith }
-        })
-    )
-    expect(result).toEqual({ pastHangTimeout: true, killedWith: "brutal_kill" })
-  })
+  it.effect("gives a new process startTimeoutMs before its first report, then hangTimeoutMs", () =>
+    Effect.gen(function* () {
+      const fake = makeFakeLauncher(() => "silent")
+      const { handled } = yield* startTree(
+        { models: [{ name: "m", path: "m", hangTimeoutMs: 2_000, startTimeoutMs: 10_000, heartbeatMs: 200 }] },
+        fake
+      )
+      yield* handled("m", (e) => e._tag === "Init")
+      const starting = fake.current("m-1")
+      yield* TestClock.adjust(9_999)
+      expect(starting.alive).toBe(true)
+      yield* TestClock.adjust(1)
+      expect(starting.stoppedWith).toBe("brutal_kill")
+    })
+  )
 
-  it("judges a process that reported once by hangTimeoutMs again", async () => {
-    const fake = makeFakeLauncher(() => "silent")
-    const result = await runTree(
-      { models: [{ name: "m", path: "m", hangTimeoutMs: 2_000, startTimeoutMs: 10_000, heartbeatMs: 200 }] },
-      fake,
-      () =>
-        Effect.gen(function* () {
-          yield* settle
-          const starting = fake.current("m-1")
-          yield* advance(5_000)
-          starting.signal({ _tag: "Reported", report: { _tag: "Heartbeat", state: "starting", counters: counters() } })
-          yield* settle
-          yield* advance(1_999)
-          const aliveJustBefore = starting.alive
-          yield* advance(1)
-          return { aliveJustBefore, killedWith: starting.stoppedWith }
-        })
-    )
-    expect(result).toEqual({ aliveJustBefore: true, killedWith: "brutal_kill" })
-  })
+  it.effect("judges a process that reported once by hangTimeoutMs again", () =>
+    Effect.gen(function* () {
+      const fake = makeFakeLauncher(() => "silent")
+      const { handled, report } = yield* startTree(
+        { models: [{ name: "m", path: "m", hangTimeoutMs: 2_000, startTimeoutMs: 10_000, heartbeatMs: 200 }] },
+        fake
+      )
+      yield* handled("m", (e) => e._tag === "Init")
+      const starting = fake.current("m-1")
+      yield* TestClock.adjust(5_000)
+      yield* report(starting, { _tag: "Heartbeat", state: "starting" })
+      yield* TestClock.adjust(1_999)
+      expect(starting.alive).toBe(true)
+      yield* TestClock.adjust(1)
+      expect(starting.stoppedWith).toBe("brutal_kill")
+    })
+  )
 })
