@@ -34,6 +34,7 @@ export {
   FitFailed,
   IncompatibleSignature,
   ModelNotFinite,
+  NotSupported,
   RegistryUnavailable,
   UpdateFailed,
   VersionConflict,

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { readModelFolder } from "../model/artifacts.js"
+import type { BackendUnavailable } from "../model/errors.js"
 import { ArtifactCheckFailed } from "../model/manifest.js"
 import { permissionDeniedOf } from "../nats/permissions.js"
 import type { InferInputs } from "../protocol/codec.js"
@@ -68,9 +69,13 @@ export interface UpdateResult {
   readonly rolloutMs: number
 }
 
-/** Why publishing new artifacts failed (`pushModel`). */
+/**
+ * Why publishing new artifacts failed (`pushModel`); BackendUnavailable when this process cannot load
+ * the runtime the model needs to be checked (ONNX Runtime on a platform without its binary).
+ */
 export type PushError =
   | BadInput
+  | BackendUnavailable
   | PermissionDenied
   | RegistryUnavailable
   | VersionConflict
@@ -111,7 +116,7 @@ const readArtifacts = (registry: Registry, model: string, path: string) =>
     catch: (e) =>
       e instanceof ArtifactCheckFailed
         ? artifactCorrupt(model, resolve(path), e.problem)
-        : new BadInput({ message: `cannot read a TF.js model from ${path}: ${messageOf(e)}` })
+        : new BadInput({ message: `cannot read a model from ${path}: ${messageOf(e)}` })
   })
 
 const decodeFitReply = decoderOf(FitReply, "fit reply")

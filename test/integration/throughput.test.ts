@@ -57,7 +57,7 @@ describe("dynamic batching", () => {
       const got = (o as PromiseFulfilledResult<{ outputs: HostTensor }>).value.outputs
       const want = expected[i]!.outputs as HostTensor
       expect(got.shape).toEqual(want.shape)
-      expect(Array.from(got.data)).toEqual(Array.from(want.data))
+      expect(Array.from(got.data as Float32Array)).toEqual(Array.from(want.data as Float32Array))
     })
     const good = requests.filter((r) => r.good).length
     const after = await eventually(
