@@ -42,7 +42,7 @@ const tooLarge = (maxBytes: number, total: number) =>
  * folder: the path check is by name, and a link named inside could read any file the process can.
  */
 const refuseLinkOut = async (folder: string, name: string, file: string) => {
-  const [real, realFolder] = await Promise.all([realpath(file).catch(() => file), realpath(folder)])
+  const [real, realFolder] = await Promise.all([realpath(file).catch(() => file), realpath(folder).catch(() => folder)])
   const inside = path.relative(realFolder, real)
   if (inside.startsWith("..") || path.isAbsolute(inside)) {
     throw new ArtifactCheckFailed({

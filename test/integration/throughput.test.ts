@@ -21,13 +21,17 @@ const heavy = (n: number) => ({
 })
 
 beforeAll(async () => {
-  stack = await startStack({
-    models: [
-      { name: "batched", path: IRIS_MODEL, batching: { maxBatchSize: 64, maxDelayMs: 20 } },
-      { name: "unbatched", path: IRIS_MODEL, batching: { maxBatchSize: 1 } },
-      { name: "guarded", path: IRIS_MODEL, maxInflight: 2, batching: { maxBatchSize: 1 } }
-    ]
-  })
+  stack = await startStack(
+    {
+      models: [
+        { name: "batched", path: IRIS_MODEL, batching: { maxBatchSize: 64, maxDelayMs: 20 } },
+        { name: "unbatched", path: IRIS_MODEL, batching: { maxBatchSize: 1 } },
+        { name: "guarded", path: IRIS_MODEL, maxInflight: 2, batching: { maxBatchSize: 1 } }
+      ]
+    },
+    // every request counted exactly once: no hedged second copies
+    { hedge: false }
+  )
   client = stack.client
   raw = stack.raw
   rows = await irisRows()
