@@ -70,7 +70,9 @@ const main = async () => {
     [7.7, 3.0, 6.1, 2.3]
   ]
   const expected = await Promise.all(
-    rows.map(async (row) => Array.from(((await client.infer("soak", [row])).outputs as HostTensor).data))
+    rows.map(async (row) =>
+      Array.from(((await client.infer("soak", [row])).outputs as HostTensor).data as Float32Array)
+    )
   )
   const latencies: Array<number> = []
   const failures: Array<string> = []
@@ -87,7 +89,7 @@ const main = async () => {
       const k = i % rows.length
       const t = performance.now()
       try {
-        const got = Array.from(((await client.infer("soak", [rows[k]!])).outputs as HostTensor).data)
+        const got = Array.from(((await client.infer("soak", [rows[k]!])).outputs as HostTensor).data as Float32Array)
         if (got.some((v, j) => v !== expected[k]![j])) wrong++
       } catch (error) {
         failures.push(String(error))

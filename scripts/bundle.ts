@@ -15,8 +15,8 @@ const SRC = join(ROOT, "src")
 const DIST = join(ROOT, "dist")
 const CHUNKS = "chunks"
 
-/** Packages left to Node's resolution at run time: TensorFlow.js (large, lazily imported) and native addons. */
-const EXTERNAL = ["@tensorflow/*", "msgpackr-extract"]
+/** Packages left to Node's resolution at run time: TensorFlow.js and ONNX Runtime (large, lazily imported) and native addons. */
+const EXTERNAL = ["@tensorflow/*", "msgpackr-extract", "onnxruntime-node", "onnxruntime-common"]
 
 /** CommonJS dependencies inside an ES module bundle need a `require` (ws asks for "events"). */
 const BANNER =

@@ -1,5 +1,5 @@
 // The in-process ceiling: one process with the model loaded (same loader, same WASM backend as
-// an actor) running predict back to back at a given batch size, no messaging. Env: BENCH_MODEL.
+// an actor) running predict back to back at a given batch size, no messaging. Env: BENCH_MODEL(_DIR).
 import { Effect } from "effect"
 import { closedLoop } from "./loadgen.js"
 import { modelNamed, tensorInput } from "./models.js"
@@ -10,7 +10,8 @@ const model = modelNamed(process.env.BENCH_MODEL ?? "iris")
 const { initRuntime } = await dist.runtime()
 const { loadModel } = await dist.loader()
 const runtime = await Effect.runPromise(initRuntime("wasm"))
-const loaded = await Effect.runPromise(loadModel(model.dir))
+// BENCH_MODEL_DIR: another folder with the same input (the model's ONNX twin)
+const loaded = await Effect.runPromise(loadModel(process.env.BENCH_MODEL_DIR ?? model.dir))
 
 const inputsFor = (batch: number) =>
   Array.from({ length: 8 }, (_, i) => ({ [model.inputName]: tensorInput(model, batch, i + 1) }))

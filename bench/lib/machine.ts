@@ -47,6 +47,7 @@ export const describeMachine = (natsBinary = process.env.NATS_SERVER_BIN ?? "nat
         "@tensorflow/tfjs-core",
         "@tensorflow/tfjs-backend-wasm",
         "@tensorflow/tfjs-node",
+        "onnxruntime-node",
         "@nats-io/transport-node",
         "msgpackr",
         "effect",

@@ -37,7 +37,7 @@ broker.createService({
           shape: result.shape,
           data: binary
             ? new Uint8Array(result.data.buffer, result.data.byteOffset, result.data.byteLength)
-            : Array.from(result.data)
+            : Array.from(result.data as Float32Array)
         }
       }
     }

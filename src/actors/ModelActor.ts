@@ -110,7 +110,9 @@ const serve = (
 /** Loads the model this actor starts with: the registry's current version, else the config's path. */
 const initialModel = (settings: ActorSettings, registry: Registry | undefined) =>
   registry === undefined
-    ? loadModel(settings.path).pipe(Effect.map((model) => ({ model, version: settings.version })))
+    ? loadModel(settings.path, {}, settings.onnx ?? {}).pipe(
+        Effect.map((model) => ({ model, version: settings.version }))
+      )
     : startingVersion(registry, settings)
 
 /**

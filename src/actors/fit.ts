@@ -12,7 +12,7 @@ import { flattenNested } from "../protocol/nested.js"
 import { subjects } from "../protocol/subjects.js"
 import { fromNumbers, type HostTensor } from "../protocol/tensor.js"
 import { isRecord, messageOf } from "../protocol/values.js"
-import { type FitError, FitFailed, fitErrorBody } from "../registry/errors.js"
+import { type FitError, FitFailed, fitErrorBody, NotSupported } from "../registry/errors.js"
 import { publishVersion } from "../registry/publish.js"
 import type { Registry } from "../registry/Registry.js"
 import type { ServingModel } from "./servingModel.js"
@@ -45,6 +45,13 @@ const epochReporter = (nc: NatsConnection, settings: ActorSettings, progress: st
   }
 }
 
+/** Training stays with TensorFlow.js: an ONNX model is trained where it was made, then exported and pushed. */
+const onnxRefusal = (model: string, version: number) =>
+  new NotSupported({
+    message: `${model} v${version} is an ONNX model; fit trains TF.js Layers models only (train it where it was made, export it to ONNX and update with --path)`,
+    model
+  })
+
 const train = Effect.fnUntraced(function* (
   registry: Registry,
   serving: ServingModel,
@@ -52,6 +59,9 @@ const train = Effect.fnUntraced(function* (
   request: FitRequest,
   onEpoch: OnEpoch
 ): Effect.fn.Return<FitReply, FitError> {
+  if (serving.current.model.signature.format === "onnx") {
+    return yield* onnxRefusal(settings.model, serving.current.version)
+  }
   const input = serving.current.model.signature.inputs[0]
   if (serving.current.model.signature.inputs.length !== 1 || input === undefined) {
     return yield* new BadInput({ message: "fit supports models with one input" })
@@ -63,12 +73,13 @@ const train = Effect.fnUntraced(function* (
   const current = yield* registry.current(settings.model)
   if (current === undefined)
     return yield* new BadInput({ message: `${settings.model} has no version in the registry yet` })
+  if (current.entry.format === "onnx") return yield* onnxRefusal(settings.model, current.entry.version)
   const files = yield* registry.fetchArtifacts(settings.model, current.entry)
   const { x: _x, y: _y, progress: _progress, ...options } = request
   const trained = yield* trainCopy(files, x, y, options, onEpoch)
   const entry = yield* publishVersion(registry, settings.model, trained.files, {
     source: `fit:${settings.id} from v${current.entry.version}`
-  })
+  }).pipe(Effect.catchTag("BackendUnavailable", (e) => Effect.fail(new FitFailed({ message: e.message }))))
   return { version: entry.version, loss: trained.loss, actor: settings.id }
 })
 

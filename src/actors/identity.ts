@@ -1,6 +1,7 @@
 // Who an actor is, as it tells discovery and metadata callers: model, actor and supervisor ids, backend,
 // deployment prefix, and a NATS micro instance id unique to this process; plus the model metadata answer.
 import { randomBytes } from "node:crypto"
+import type { LoadedModel } from "../model/loader.js"
 import type { ModelMetadata } from "../protocol/metadata.js"
 import type { ServingModel } from "./servingModel.js"
 import type { ActorStats } from "./stats.js"
@@ -45,6 +46,10 @@ export const actorIdentity = (fields: {
   started: new Date().toISOString()
 })
 
+/** What runs the model served now: ONNX Runtime for an ONNX model, else the process's TF.js backend. */
+export const servedBackend = (identity: ActorIdentity, model: LoadedModel): string =>
+  model.signature.format === "onnx" ? "onnxruntime" : identity.backend
+
 /** The `describe` answer: the version served now, its signature, who answered and its batch limit. */
 export const modelMetadata = (identity: ActorIdentity, serving: ServingModel, stats: ActorStats): ModelMetadata => {
   const { model, version } = serving.current
@@ -52,7 +57,7 @@ export const modelMetadata = (identity: ActorIdentity, serving: ServingModel, st
     name: identity.model,
     version,
     format: model.signature.format,
-    backend: identity.backend,
+    backend: servedBackend(identity, model),
     inputs: model.signature.inputs,
     outputs: model.signature.outputs,
     actor: identity.actor,

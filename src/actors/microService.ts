@@ -9,7 +9,7 @@ import {
   type StatsResponse
 } from "../protocol/micro.js"
 import { subjects } from "../protocol/subjects.js"
-import type { ActorIdentity } from "./identity.js"
+import { type ActorIdentity, servedBackend } from "./identity.js"
 import type { ServingModel } from "./servingModel.js"
 import type { ActorStats } from "./stats.js"
 
@@ -29,7 +29,7 @@ const identityOf = (identity: ActorIdentity, serving: ServingModel) => {
       model: identity.model,
       model_version: String(version),
       model_format: model.signature.format,
-      backend: identity.backend,
+      backend: servedBackend(identity, model),
       actor: identity.actor,
       supervisor: identity.supervisor,
       prefix: identity.prefix

@@ -4,7 +4,7 @@ import type { NatsConnection } from "@nats-io/transport-node"
 import { Cause, Effect, Exit, type Scope, Stream } from "effect"
 import { readModelFolder } from "../model/artifacts.js"
 import { ModelLoadFailed } from "../model/errors.js"
-import { loadModelFiles } from "../model/loader.js"
+import { loadModelFiles, type RuntimeOptions } from "../model/loader.js"
 import type { ActorSettings } from "../protocol/ipc.js"
 import type { UpdateAck } from "../protocol/messages.js"
 import { subjects } from "../protocol/subjects.js"
@@ -18,10 +18,10 @@ import { type ServingModel, swapIn } from "./servingModel.js"
 import { versionNotices } from "./versionNotices.js"
 
 /** Downloads (digest- and size-checked) and loads a version's artifacts. */
-export const loadVersion = (registry: Registry, model: string, entry: ModelVersion) =>
+export const loadVersion = (registry: Registry, model: string, entry: ModelVersion, options: RuntimeOptions = {}) =>
   registry
     .fetchArtifacts(model, entry)
-    .pipe(Effect.flatMap((files) => loadModelFiles(files, `${model} v${entry.version}`, registry.limits)))
+    .pipe(Effect.flatMap((files) => loadModelFiles(files, `${model} v${entry.version}`, registry.limits, options)))
 
 /** The registry's current version, after seeding version 1 from `path` if there is none yet. */
 export const currentVersion = Effect.fnUntraced(function* (registry: Registry, settings: ActorSettings) {
@@ -48,8 +48,8 @@ export const currentVersion = Effect.fnUntraced(function* (registry: Registry, s
 })
 
 /** Loads `entry` and checks its weights and warm-up outputs are finite; the model is disposed when they are not. */
-const loadChecked = (registry: Registry, model: string, entry: ModelVersion) =>
-  loadVersion(registry, model, entry).pipe(
+const loadChecked = (registry: Registry, model: string, entry: ModelVersion, options: RuntimeOptions = {}) =>
+  loadVersion(registry, model, entry, options).pipe(
     Effect.tap((loaded) =>
       checkFinite(model, entry.version, loaded).pipe(Effect.tapError(() => Effect.sync(() => loaded.dispose())))
     )
@@ -64,7 +64,7 @@ const loadChecked = (registry: Registry, model: string, entry: ModelVersion) =>
  */
 export const startingVersion = Effect.fnUntraced(function* (registry: Registry, settings: ActorSettings) {
   const current = yield* currentVersion(registry, settings)
-  const first = yield* Effect.result(loadChecked(registry, settings.model, current))
+  const first = yield* Effect.result(loadChecked(registry, settings.model, current, settings.onnx ?? {}))
   if (first._tag === "Success") return { model: first.success, version: current.version }
   const refused = first.failure
   if (refused._tag === "RegistryUnavailable") return yield* refused
@@ -72,7 +72,7 @@ export const startingVersion = Effect.fnUntraced(function* (registry: Registry, 
     .filter((v) => v.version < current.version)
     .sort((a, b) => b.version - a.version)
   for (const entry of earlier) {
-    const loaded = yield* Effect.result(loadChecked(registry, settings.model, entry))
+    const loaded = yield* Effect.result(loadChecked(registry, settings.model, entry, settings.onnx ?? {}))
     if (loaded._tag === "Failure") {
       if (loaded.failure._tag === "RegistryUnavailable") return yield* loaded.failure
       continue
@@ -90,12 +90,18 @@ export const startingVersion = Effect.fnUntraced(function* (registry: Registry, 
  * outputs; the warm-up also compiles its kernels) and swaps it in. The loaded model is disposed on
  * every path that does not end in the swap, so a refused version leaves no tensor behind.
  */
-const swapInVersion = (registry: Registry, serving: ServingModel, model: string, entry: ModelVersion) =>
+const swapInVersion = (
+  registry: Registry,
+  serving: ServingModel,
+  model: string,
+  entry: ModelVersion,
+  options: RuntimeOptions
+) =>
   Effect.scoped(
     Effect.gen(function* () {
       // a promoted canary's candidate is loaded already
       if (adoptCandidate(serving, entry.digest, entry.version)) return
-      const next = yield* Effect.acquireRelease(loadVersion(registry, model, entry), (loaded, exit) =>
+      const next = yield* Effect.acquireRelease(loadVersion(registry, model, entry, options), (loaded, exit) =>
         Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => loaded.dispose())
       )
       const mismatch =
@@ -165,7 +171,7 @@ export const followUpdates = Effect.fnUntraced(function* (
       : Effect.sync(() => {
           tried = entry.version
         }).pipe(
-          Effect.andThen(swapInVersion(registry, serving, settings.model, entry)),
+          Effect.andThen(swapInVersion(registry, serving, settings.model, entry, settings.onnx ?? {})),
           Effect.andThen(
             Effect.suspend(() => {
               swapped()

@@ -196,12 +196,12 @@ export const updateCommand = Command.make(
     ...connectionFlags,
     model: modelArgument,
     path: Flag.Directory("path").pipe(
-      Flag.withDescription("Folder with the new model.json and weights"),
+      Flag.withDescription("Folder with the new model.json and weights (TF.js), or model.onnx (ONNX)"),
       Flag.optional
     ),
     fit: Flag.File("fit").pipe(
       Flag.withDescription(
-        "JSON file {x, y, epochs?, batchSize?}: one replica trains a copy (Layers models), each epoch reported as it ends"
+        "JSON file {x, y, epochs?, batchSize?}: one replica trains a copy (TF.js Layers models), each epoch reported as it ends"
       ),
       Flag.optional
     ),

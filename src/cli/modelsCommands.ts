@@ -45,7 +45,9 @@ const pushCommand = Command.make(
   {
     ...connectionFlags,
     model: modelArgument,
-    path: Flag.Directory("path").pipe(Flag.withDescription("Folder with model.json and weights")),
+    path: Flag.Directory("path").pipe(
+      Flag.withDescription("Folder with model.json and weights (TF.js), or model.onnx (ONNX)")
+    ),
     force: forceFlag,
     json: jsonFlag('the new version {"model", "version", "digest", "format", "size", ...}')
   },

@@ -6,6 +6,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import type { BackendUnavailable } from "../model/errors.js"
 import { gather } from "../nats/gather.js"
 import { permissionDeniedOf } from "../nats/permissions.js"
 import { CanaryFiguresReply } from "../protocol/canary.js"
@@ -54,9 +55,13 @@ export interface PromoteResult extends CanaryRollout {
 /** What asking the live replicas can fail with. */
 type StatusError = ConnectionError | BadReply | PermissionDenied
 
-/** Why a canary did not start: its options or candidate refused, one running already, a replica that could not load it. */
+/**
+ * Why a canary did not start: its options or candidate refused (BackendUnavailable: this process cannot
+ * load the runtime the candidate needs to be checked), one running already, a replica that could not load it.
+ */
 export type CanaryStartError =
   | BadInput
+  | BackendUnavailable
   | NotFound
   | CanaryRunning
   | IncompatibleSignature

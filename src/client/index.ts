@@ -36,6 +36,7 @@ export {
   FitFailed,
   IncompatibleSignature,
   ModelNotFinite,
+  NotSupported,
   RegistryUnavailable,
   UpdateFailed,
   VersionConflict,

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { readModelFolder } from "../model/artifacts.js"
+import type { BackendUnavailable } from "../model/errors.js"
 import { ArtifactCheckFailed } from "../model/manifest.js"
 import { permissionDeniedOf } from "../nats/permissions.js"
 import type { InferInputs } from "../protocol/codec.js"
@@ -69,9 +70,14 @@ export interface UpdateResult {
   readonly rolloutMs: number
 }
 
-/** Why publishing new artifacts failed (`pushModel`); `CanaryRunning` while a canary runs on the model. */
+/**
+ * Why publishing new artifacts failed (`pushModel`); BackendUnavailable when this process cannot load
+ * the runtime the model needs to be checked (ONNX Runtime on a platform without its binary);
+ * CanaryRunning while a canary runs on the model.
+ */
 export type PushError =
   | BadInput
+  | BackendUnavailable
   | CanaryRunning
   | PermissionDenied
   | RegistryUnavailable
@@ -113,7 +119,7 @@ const readArtifacts = (registry: Registry, model: string, path: string) =>
     catch: (e) =>
       e instanceof ArtifactCheckFailed
         ? artifactCorrupt(model, resolve(path), e.problem)
-        : new BadInput({ message: `cannot read a TF.js model from ${path}: ${messageOf(e)}` })
+        : new BadInput({ message: `cannot read a model from ${path}: ${messageOf(e)}` })
   })
 
 const decodeFitReply = decoderOf(FitReply, "fit reply")

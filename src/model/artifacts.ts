@@ -1,5 +1,5 @@
-// A model version's artifacts in memory: model.json and the weight files its manifest names, read
-// from a folder and checked (paths, sizes, limit), and written back to a fresh temp folder.
+// A model version's artifacts in memory: model.json and the weight files its manifest names (or
+// model.onnx alone), read from a folder and checked (paths, links, sizes, limit), and written back to a temp folder.
 import { mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import path from "node:path"
@@ -12,8 +12,9 @@ import {
   weightGroupsOf
 } from "./manifest.js"
 import { modelJsonFile, readModelJsonFile, weightPath } from "./modelFolder.js"
+import { onnxModelFile } from "./onnx/onnxFile.js"
 
-/** File name (relative, `/`-separated, as the manifest spells it) → bytes; always holds `model.json`. */
+/** File name (relative, `/`-separated, as the manifest spells it) → bytes; holds `model.json` or `model.onnx`. */
 export type ModelFiles = ReadonlyMap<string, Uint8Array>
 
 const sizeOf = async (file: string, folder: string): Promise<number> => {
@@ -29,17 +30,19 @@ const sizeOf = async (file: string, folder: string): Promise<number> => {
   return info.size
 }
 
-/**
- * model.json and every weight file its manifest names, read from a folder and checked before
- * anyone loads them. Throws ArtifactCheckFailed (its message does not name the folder) for a path leaving the folder, a size the manifest
- * does not declare or files over the limit (sizes are checked before reading); an Error otherwise.
- */
+const tooLarge = (maxBytes: number, total: number) =>
+  new ArtifactCheckFailed({
+    message: `the model's files are too large: expected at most ${maxBytes} bytes, received ${total} bytes`,
+    expected: `at most ${maxBytes} bytes`,
+    actual: `${total} bytes`
+  })
+
 /**
  * ArtifactCheckFailed when `name` in `folder` resolves (through symbolic links) to a file outside the
  * folder: the path check is by name, and a link named inside could read any file the process can.
  */
 const refuseLinkOut = async (folder: string, name: string, file: string) => {
-  const [real, realFolder] = await Promise.all([realpath(file).catch(() => file), realpath(folder)])
+  const [real, realFolder] = await Promise.all([realpath(file).catch(() => file), realpath(folder).catch(() => folder)])
   const inside = path.relative(realFolder, real)
   if (inside.startsWith("..") || path.isAbsolute(inside)) {
     throw new ArtifactCheckFailed({
@@ -50,8 +53,35 @@ const refuseLinkOut = async (folder: string, name: string, file: string) => {
   }
 }
 
+/** The folder's model.onnx when it has one (its size checked before reading); undefined when it has none. */
+const readOnnxFolder = async (folder: string, limits: ArtifactLimits): Promise<ModelFiles | undefined> => {
+  const file = path.join(folder, onnxModelFile)
+  const info = await stat(file).catch(() => undefined)
+  if (info === undefined) return undefined
+  if (!info.isFile()) throw new Error(`${file} is not a file`)
+  const json = await stat(path.join(folder, modelJsonFile)).catch(() => undefined)
+  if (json !== undefined) {
+    throw new Error(`${folder} holds both ${modelJsonFile} and ${onnxModelFile}; a model folder holds one of them`)
+  }
+  await refuseLinkOut(folder, onnxModelFile, file)
+  const maxBytes = limits.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES
+  if (info.size > maxBytes) throw tooLarge(maxBytes, info.size)
+  const read = new Map<string, Uint8Array>([[onnxModelFile, await readFile(file)]])
+  const problem = checkModelFiles(read, limits)
+  if (problem !== undefined) throw new ArtifactCheckFailed(problem)
+  return read
+}
+
+/**
+ * A model folder's files, read and checked before anyone loads them: model.onnx alone, or model.json
+ * and every weight file its manifest names. Throws ArtifactCheckFailed (its message does not name the
+ * folder) for a path leaving the folder, a size the manifest does not declare, files over the limit
+ * (sizes are checked before reading) or an unreadable ONNX model; an Error otherwise.
+ */
 export const readModelFolder = async (dir: string, limits: ArtifactLimits = {}): Promise<ModelFiles> => {
   const folder = path.resolve(dir)
+  const onnx = await readOnnxFolder(folder, limits)
+  if (onnx !== undefined) return onnx
   await refuseLinkOut(folder, modelJsonFile, path.join(folder, modelJsonFile))
   const { bytes } = await readModelJsonFile(folder)
   const groups = weightGroupsOf(bytes)
@@ -62,13 +92,7 @@ export const readModelFolder = async (dir: string, limits: ArtifactLimits = {}):
   for (const { name, file } of files) await refuseLinkOut(folder, name, file)
   let total = bytes.byteLength
   for (const { file } of files) total += await sizeOf(file, folder)
-  if (total > maxBytes) {
-    throw new ArtifactCheckFailed({
-      message: `the model's files are too large: expected at most ${maxBytes} bytes, received ${total} bytes`,
-      expected: `at most ${maxBytes} bytes`,
-      actual: `${total} bytes`
-    })
-  }
+  if (total > maxBytes) throw tooLarge(maxBytes, total)
   const read = new Map<string, Uint8Array>([[modelJsonFile, bytes]])
   for (const { name, file } of files) read.set(name, await readFile(file))
   const problem = checkModelFiles(read, limits)
@@ -88,7 +112,7 @@ export const materialize = async (files: ModelFiles): Promise<MaterializedModel>
   const remove = () => rm(dir, { recursive: true, force: true })
   try {
     for (const [name, data] of files) {
-      const target = name === modelJsonFile ? path.join(dir, name) : weightPath(dir, name)
+      const target = name === modelJsonFile || name === onnxModelFile ? path.join(dir, name) : weightPath(dir, name)
       await mkdir(path.dirname(target), { recursive: true })
       await writeFile(target, data)
     }

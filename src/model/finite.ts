@@ -1,7 +1,7 @@
 // Whether a model is numerically fit to serve: every float weight and every float output of a
 // warm-up run on a zero probe batch is finite (no NaN, no ±Infinity). Used before a version goes live.
-import type { LoadedModel } from "./loader.js"
-import { probeInputs } from "./specs.js"
+import type { LoadedModel } from "./loadedModel.js"
+import { probeInputs, type TensorSpec } from "./specs.js"
 
 /** Where `values` first holds NaN or ±Infinity and how many such values it holds; undefined when all are finite. */
 export const nonFiniteValues = (
@@ -26,10 +26,16 @@ export const describeNonFinite = (what: string, values: ArrayLike<number>): stri
   return `${what} holds ${found.count} non-finite ${plural} of ${values.length} (first ${found.value} at index ${found.index})`
 }
 
+/** True when an input has a dynamic dimension past the batch: a probe that sets it to 1 may be no input the model takes. */
+export const hasDynamicInnerDimension = (inputs: ReadonlyArray<TensorSpec>): boolean =>
+  inputs.some((input) => input.shape.some((d, axis) => axis > 0 && d === null))
+
 /**
  * What is not finite in `model`: its first non-finite float weight, else the first non-finite float
  * output of one run on a zero probe batch (the run that also compiles its kernels); undefined when
- * it is fit to serve. Rejects when the model throws while computing.
+ * it is fit to serve. Rejects when the model throws while computing, unless an input has a dynamic
+ * dimension past the batch (a sequence, an audio frame): a model may refuse length 1 there, and then
+ * only its weights are checked.
  */
 export const findNonFinite = async (model: LoadedModel): Promise<string | undefined> => {
   for (const weight of model.weights()) {
@@ -37,11 +43,17 @@ export const findNonFinite = async (model: LoadedModel): Promise<string | undefi
     const problem = describeNonFinite(`weight ${weight.name}`, await weight.values())
     if (problem !== undefined) return problem
   }
-  const outputs = await model.predict(probeInputs(model.signature.inputs))
+  let outputs: Awaited<ReturnType<LoadedModel["predict"]>>
+  try {
+    outputs = await model.predict(probeInputs(model.signature.inputs))
+  } catch (cause) {
+    if (hasDynamicInnerDimension(model.signature.inputs)) return undefined
+    throw cause
+  }
   for (const name in outputs) {
     const output = outputs[name]!
     if (output.dtype !== "float32") continue
-    const problem = describeNonFinite(`output ${name}`, output.data)
+    const problem = describeNonFinite(`output ${name}`, output.data as Float32Array)
     if (problem !== undefined) return `${problem} on a zero probe batch`
   }
   return undefined

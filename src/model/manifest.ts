@@ -1,8 +1,10 @@
 // What a model's files must hold before anything loads them: a model.json whose weights manifest
-// decodes, plain relative weight paths, known dtypes, each group's exact byte count, a size limit.
+// decodes, plain relative weight paths, known dtypes, each group's exact byte count, a size limit (or an ONNX model's).
 import * as Schema from "effect/Schema"
 import { decoderOf } from "../protocol/schemaIssues.js"
 import { isRecord, messageOf } from "../protocol/values.js"
+import { checkOnnxFiles } from "./onnx/onnxArtifacts.js"
+import { onnxModelFile } from "./onnx/onnxFile.js"
 
 /** A model's artifacts larger than this are refused unless a caller sets its own limit (1 GiB). */
 export const DEFAULT_MAX_ARTIFACT_BYTES = 1024 ** 3
@@ -196,14 +198,21 @@ export interface ArtifactLimits {
 }
 
 /**
- * Checks a model's files (name → bytes, `model.json` included) before anything loads them; returns
- * the first problem, or undefined. Files the manifest does not list are refused too.
+ * Checks a model's files (name → bytes: `model.json` and its weight files, or `model.onnx` alone)
+ * before anything loads them; returns the first problem, or undefined. Files the manifest does not
+ * list are refused too.
  */
 export const checkModelFiles = (
   files: ReadonlyMap<string, Uint8Array>,
   limits: ArtifactLimits = {}
 ): ArtifactProblem | undefined => {
   const maxBytes = limits.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES
+  if (files.has(onnxModelFile)) {
+    if (files.has("model.json")) {
+      return problem("the model holds both model.json and model.onnx", "one of them", "both")
+    }
+    return checkOnnxFiles(files, maxBytes)
+  }
   let total = 0
   for (const data of files.values()) total += data.byteLength
   if (total > maxBytes) return problem("the model's files are too large", `at most ${maxBytes} bytes`, `${total} bytes`)

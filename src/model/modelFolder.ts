@@ -44,7 +44,9 @@ export const readModelJsonFile = async (
   const file = path.join(folder, modelJsonFile)
   const bytes = await readFile(file).catch((cause: unknown) => {
     throw new Error(
-      isErrorCode(cause, "ENOENT") ? `no ${modelJsonFile} in ${folder}` : `cannot read ${file}: ${messageOf(cause)}`
+      isErrorCode(cause, "ENOENT")
+        ? `no ${modelJsonFile} (TF.js) or model.onnx (ONNX) in ${folder}`
+        : `cannot read ${file}: ${messageOf(cause)}`
     )
   })
   let json: unknown

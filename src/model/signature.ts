@@ -1,8 +1,8 @@
 // Pure checks of a decoded request against a model's signature: input names, dtypes, ranks and
-// fixed dimensions, integral values for int inputs, batch agreement; a mismatch is a BadInput.
+// fixed dimensions, integral values for int inputs, batch and named-dimension agreement; a mismatch is a BadInput.
 import { BadInput } from "../protocol/errors.js"
 import type { InferRequest, InputValue } from "../protocol/messages.js"
-import { fromNumbers, type HostTensor, holdsValue } from "../protocol/tensor.js"
+import { fromNumbers, type HostTensor, holdsValue, valuesRule } from "../protocol/tensor.js"
 import type { ModelSignature, TensorSpec } from "./specs.js"
 
 export type { ModelSignature, TensorSpec } from "./specs.js"
@@ -41,9 +41,37 @@ export const checkInput = (spec: TensorSpec, value: InputValue): HostTensor | Ba
   if (spec.dtype !== "float32") {
     const at = value.values.findIndex((v) => !holdsValue(spec.dtype, v))
     if (at >= 0)
-      return badInput(spec, `expected ${spec.dtype} values, received ${value.values[at]} at flat index ${at}`)
+      return badInput(spec, `expected ${valuesRule(spec.dtype)}, received ${value.values[at]} at flat index ${at}`)
   }
   return { dtype: spec.dtype, shape, data: fromNumbers(spec.dtype, value.values) }
+}
+
+/**
+ * BadInput when two input dimensions the model names alike (ONNX symbolic dimensions shared by
+ * inputs) are given different sizes; undefined when they agree or the model names none.
+ */
+const checkSymbols = (signature: ModelSignature, checked: Record<string, HostTensor>): BadInput | undefined => {
+  let seen: Map<string, { readonly size: number; readonly input: string; readonly axis: number }> | undefined
+  for (const spec of signature.inputs) {
+    const symbols = spec.symbols
+    if (symbols === undefined) continue
+    const shape = checked[spec.name]!.shape
+    for (let axis = 0; axis < symbols.length; axis++) {
+      const symbol = symbols[axis]
+      if (symbol === null || symbol === undefined) continue
+      const size = shape[axis]!
+      seen ??= new Map()
+      const first = seen.get(symbol)
+      if (first === undefined) seen.set(symbol, { size, input: spec.name, axis })
+      else if (first.size !== size) {
+        return badInput(
+          spec,
+          `dimension ${axis} ("${symbol}") is ${size} while input "${first.input}" gives "${symbol}" ${first.size} (its dimension ${first.axis})`
+        )
+      }
+    }
+  }
+  return undefined
 }
 
 /**
@@ -65,7 +93,7 @@ export const checkInputs = (
     const tensor = checkInput(only, request.inputs.value)
     if (tensor instanceof BadInput) return tensor
     checked[only.name] = tensor
-    return checked
+    return only.symbols === undefined ? checked : (checkSymbols(signature, checked) ?? checked)
   }
   const values = request.inputs.values
   const unknown = Object.keys(values).filter((name) => !signature.inputs.some((spec) => spec.name === name))
@@ -95,7 +123,7 @@ export const checkInputs = (
     }
     checked[spec.name] = tensor
   }
-  return checked
+  return checkSymbols(signature, checked) ?? checked
 }
 
 /** A BadInput when the request asks for an output the model does not have, else undefined. */

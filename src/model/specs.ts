@@ -1,4 +1,4 @@
-// A model's signature — named, typed, shaped inputs and outputs — as read from a loaded
+// A model's signature — named, typed, shaped inputs and outputs — and how it is read from a loaded
 // Layers or Graph model and its model.json. Pure functions; failures are thrown Errors.
 import type { GraphModel } from "@tensorflow/tfjs-converter"
 import type { LayersModel } from "@tensorflow/tfjs-layers"
@@ -11,10 +11,18 @@ export interface TensorSpec {
   readonly name: string
   readonly dtype: DType
   readonly shape: ReadonlyArray<number | null>
+  /**
+   * Inputs only, when the model names dynamic dimensions that two input dimensions share (ONNX's
+   * symbolic dimensions): the name of each, null elsewhere. A request must give them one size.
+   */
+  readonly symbols?: ReadonlyArray<string | null>
 }
 
+/** Which kind of model a signature was read from: a TF.js Layers or Graph model, or an ONNX model. */
+export type SignatureFormat = ModelFormat | "onnx"
+
 export interface ModelSignature {
-  readonly format: ModelFormat
+  readonly format: SignatureFormat
   readonly inputs: ReadonlyArray<TensorSpec>
   readonly outputs: ReadonlyArray<TensorSpec>
 }
@@ -40,9 +48,10 @@ export const uniqueNames = (names: ReadonlyArray<string>): Array<string> => {
   })
 }
 
+/** A TF.js dtype modelbus serves: TensorFlow.js has no int64 (its converter reads one as int32). */
 const servedDType = (dtype: string | undefined, what: string): DType => {
-  if (isDType(dtype)) return dtype
-  throw new Error(`${what} has dtype ${dtype ?? "unknown"}; modelbus serves float32, int32 and bool tensors`)
+  if (isDType(dtype) && dtype !== "int64") return dtype
+  throw new Error(`${what} has dtype ${dtype ?? "unknown"}; modelbus serves float32, int32 and bool TF.js tensors`)
 }
 
 /**

@@ -6,7 +6,7 @@ import { loadLayersModel } from "@tensorflow/tfjs-layers"
 import * as Effect from "effect/Effect"
 import { BadInput } from "../protocol/errors.js"
 import type { FitOptions } from "../protocol/fit.js"
-import type { HostTensor } from "../protocol/tensor.js"
+import type { HostTensor, TensorData } from "../protocol/tensor.js"
 import { messageOf } from "../protocol/values.js"
 import { type ModelFiles, materialize, readModelFolder } from "./artifacts.js"
 import { folderLoadHandler, folderSaveHandler, readModelJson } from "./files.js"
@@ -40,14 +40,17 @@ export const trainCopy = (
               message: "fit needs a Layers model; this model is a Graph model (convert and push new artifacts instead)"
             })
           }
+          if (x.dtype === "int64" || y.dtype === "int64") {
+            throw new BadInput({ message: "fit takes float32, int32 or bool data; TensorFlow.js has no int64" })
+          }
           const model = await loadLayersModel(folderLoadHandler(folder.dir))
           const saved = (json as { trainingConfig?: { loss?: unknown } }).trainingConfig?.loss
           model.compile({
             optimizer: tf.train.adam(options.learningRate ?? 0.01),
             loss: options.loss ?? (typeof saved === "string" ? saved : "categoricalCrossentropy")
           })
-          const xs = tf.tensor(x.data, [...x.shape], x.dtype)
-          const ys = tf.tensor(y.data, [...y.shape], y.dtype)
+          const xs = tf.tensor(x.data as Exclude<TensorData, BigInt64Array>, [...x.shape], x.dtype)
+          const ys = tf.tensor(y.data as Exclude<TensorData, BigInt64Array>, [...y.shape], y.dtype)
           try {
             const epochs = options.epochs ?? 10
             const history = await model.fit(xs, ys, {

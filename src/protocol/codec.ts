@@ -5,17 +5,19 @@ import { BadInput, errorBody, type ServiceError, serviceErrorFromBody } from "./
 import type { InferReply, InferRequest, InputValue, ReplyOutputs, RequestInputs } from "./messages.js"
 import { flattenNested, MAX_RANK } from "./nested.js"
 import {
-  allocate,
   bytesOf,
   DType,
   elementCount,
+  fromNumbers,
   type HostTensor,
   holdsValue,
   isDType,
   jsonValues,
   NON_FINITE,
+  type PlainValue,
   type TensorData,
   typedArrayOf,
+  valueRule,
   viewBytes
 } from "./tensor.js"
 import { describe, isRecord, messageOf } from "./values.js"
@@ -87,11 +89,11 @@ export const serialize = (value: unknown, encoding: Encoding): Uint8Array =>
 const where = (name: string | undefined) => (name === undefined ? "inputs" : `inputs.${name}`)
 
 const readValues = (dtype: DType, data: ReadonlyArray<unknown>): TensorData | string => {
-  const typed = allocate(dtype, data.length)
+  const values: Array<PlainValue> = new Array(data.length)
   for (let i = 0; i < data.length; i++) {
     const raw = data[i]
     const v =
-      typeof raw === "number"
+      typeof raw === "number" || typeof raw === "bigint"
         ? raw
         : typeof raw === "boolean"
           ? Number(raw)
@@ -99,10 +101,10 @@ const readValues = (dtype: DType, data: ReadonlyArray<unknown>): TensorData | st
             ? Number(raw)
             : undefined
     if (v === undefined) return `data[${i}]: expected a number, received ${describe(raw)}`
-    if (!holdsValue(dtype, v)) return `data[${i}]: expected a ${dtype} value, received ${v}`
-    typed[i] = v
+    if (!holdsValue(dtype, v)) return `data[${i}]: expected ${valueRule(dtype)}, received ${v}`
+    values[i] = v
   }
-  return typed
+  return fromNumbers(dtype, values)
 }
 
 /** An array of at most MAX_RANK non-negative integers (checked in one loop: this runs for every request). */
@@ -231,9 +233,10 @@ export const encodeError = (error: ServiceError, encoding: Encoding): Uint8Array
 export interface TensorInput {
   readonly dtype: DType
   readonly shape: ReadonlyArray<number>
-  readonly data: ArrayLike<number>
+  /** Plain numbers, or the dtype's typed array (int64: a BigInt64Array, or bigints). */
+  readonly data: ArrayLike<number> | ArrayLike<bigint>
 }
-export type NestedArray = ReadonlyArray<number | boolean | NestedArray>
+export type NestedArray = ReadonlyArray<number | boolean | bigint | NestedArray>
 export type InferInputs = TensorInput | NestedArray | Readonly<Record<string, TensorInput | NestedArray>>
 
 /**
@@ -245,7 +248,8 @@ const wireInput = (value: TensorInput | NestedArray, encoding: Encoding): unknow
   const { dtype, shape, data } = value as TensorInput
   if (encoding === Encoding.json) return { dtype, shape, data: jsonValues(data) }
   const own = isDType(dtype) && data instanceof typedArrayOf[dtype]
-  return { dtype, shape, data: own ? bytesOf(data as TensorData) : ArrayBuffer.isView(data) ? Array.from(data) : data }
+  const plain = ArrayBuffer.isView(data) ? Array.from(data as ArrayLike<number | bigint>) : data
+  return { dtype, shape, data: own ? bytesOf(data as TensorData) : plain }
 }
 
 const isTensorInput = (value: InferInputs): value is TensorInput => !Array.isArray(value) && "dtype" in value

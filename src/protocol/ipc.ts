@@ -180,7 +180,9 @@ export const ActorSettings = Schema.Struct({
       maxBatchSize: Schema.Union([Schema.Number, Schema.Literal(AUTO_BATCH_SIZE)]),
       maxDelayMs: Schema.Number
     })
-  )
+  ),
+  /** How ONNX Runtime runs the model when it is an ONNX one: threads per call (default 1). */
+  onnx: Schema.optional(Schema.Struct({ intraOpNumThreads: Schema.optional(Schema.Number) }))
 })
 export type ActorSettings = typeof ActorSettings.Type
 

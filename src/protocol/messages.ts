@@ -7,7 +7,12 @@ import type { HostTensor } from "./tensor.js"
 /** One input as the request gave it: a tensor, or nested arrays whose dtype the model decides. */
 export type InputValue =
   | { readonly kind: "tensor"; readonly tensor: HostTensor }
-  | { readonly kind: "nested"; readonly shape: ReadonlyArray<number>; readonly values: ReadonlyArray<number> }
+  | {
+      readonly kind: "nested"
+      readonly shape: ReadonlyArray<number>
+      /** Numbers (bools as 0 and 1), or bigints where msgpack sent 64-bit integers. */
+      readonly values: ReadonlyArray<number | bigint>
+    }
 
 /** The request's inputs: one unnamed value for a single-input model, or values by input name. */
 export type RequestInputs =

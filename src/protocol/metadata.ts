@@ -18,9 +18,9 @@ export const ModelMetadata = Schema.Struct({
   name: Schema.String,
   /** The version the answering replica serves now. */
   version: Count,
-  /** TF.js model format: `layers` or `graph`. */
-  format: Schema.Literals(["layers", "graph"]),
-  /** The TF.js backend the replica runs it on: `tensorflow`, `wasm` or `cpu`. */
+  /** Model format: TF.js `layers` or `graph`, or `onnx`. */
+  format: Schema.Literals(["layers", "graph", "onnx"]),
+  /** What the replica runs it on: a TF.js backend (`tensorflow`, `wasm`, `cpu`), or `onnxruntime`. */
   backend: Schema.String,
   inputs: Schema.Array(TensorMetadata),
   outputs: Schema.Array(TensorMetadata),

@@ -1,14 +1,16 @@
 // The nested-number-array shorthand for tensors: reads the shape from the nesting, checks it
-// is rectangular and not deeper than MAX_RANK, and flattens the leaves in row-major order.
+// is rectangular and not deeper than MAX_RANK, and flattens the leaves (bigints kept) in row-major order.
 import { describe } from "./values.js"
 
 export const MAX_RANK = 8
 
 export type Flattened =
-  | { readonly ok: true; readonly shape: ReadonlyArray<number>; readonly values: ReadonlyArray<number> }
+  | { readonly ok: true; readonly shape: ReadonlyArray<number>; readonly values: ReadonlyArray<number | bigint> }
   | { readonly ok: false; readonly reason: string }
 
-const isLeaf = (v: unknown): v is number | boolean => typeof v === "number" || typeof v === "boolean"
+/** A number or bool, or a bigint (msgpack's 64-bit integers decode as one). */
+const isLeaf = (v: unknown): v is number | boolean | bigint =>
+  typeof v === "number" || typeof v === "boolean" || typeof v === "bigint"
 
 const shapeOf = (value: unknown): ReadonlyArray<number> | string => {
   const shape: Array<number> = []
@@ -36,11 +38,11 @@ export const flattenNested = (value: unknown, maxValues = Number.POSITIVE_INFINI
       reason: `nesting of shape [${shape.join(", ")}] holds ${count} values; the body has room for at most ${maxValues}`
     }
   }
-  const values: Array<number> = []
+  const values: Array<number | bigint> = []
   const walk = (node: unknown, depth: number, at: string): string | undefined => {
     if (depth === shape.length) {
       if (!isLeaf(node)) return `expected a number at ${at || "the top"}, received ${describe(node)}`
-      values.push(Number(node))
+      values.push(typeof node === "bigint" ? node : Number(node))
       return undefined
     }
     if (!Array.isArray(node) || node.length !== shape[depth]) {

@@ -1,13 +1,14 @@
 // Tensors as they cross the wire: the dtype table, typed-array views over raw little-endian
-// bytes (no per-element copy when aligned), and nested-array shorthand flattening.
+// bytes (no per-element copy when aligned), and the value rules of each dtype (int64 included).
 export const DType = {
   float32: "float32",
   int32: "int32",
+  int64: "int64",
   bool: "bool"
 } as const
 export type DType = (typeof DType)[keyof typeof DType]
 
-export type TensorData = Float32Array | Int32Array | Uint8Array
+export type TensorData = Float32Array | Int32Array | BigInt64Array | Uint8Array
 
 /** A tensor held in host memory: what requests carry in and replies carry out. */
 export interface HostTensor {
@@ -16,12 +17,13 @@ export interface HostTensor {
   readonly data: TensorData
 }
 
-const bytesPerElement: Record<DType, number> = { float32: 4, int32: 4, bool: 1 }
+const bytesPerElement: Record<DType, number> = { float32: 4, int32: 4, int64: 8, bool: 1 }
 
-/** The typed array that holds each dtype (bool as one byte per element). */
+/** The typed array that holds each dtype (bool as one byte per element, int64 as BigInt64Array). */
 export const typedArrayOf: Readonly<Record<DType, new (length: number) => TensorData>> = {
   float32: Float32Array,
   int32: Int32Array,
+  int64: BigInt64Array,
   bool: Uint8Array
 }
 
@@ -46,26 +48,87 @@ export const viewBytes = (dtype: DType, bytes: Uint8Array): TensorData | undefin
   const length = aligned.byteLength / size
   return dtype === "float32"
     ? new Float32Array(aligned.buffer, aligned.byteOffset, length)
-    : new Int32Array(aligned.buffer, aligned.byteOffset, length)
+    : dtype === "int32"
+      ? new Int32Array(aligned.buffer, aligned.byteOffset, length)
+      : new BigInt64Array(aligned.buffer, aligned.byteOffset, length)
 }
 
-/** A typed array of the dtype filled from plain numbers (JSON bodies, nested arrays). */
-export const fromNumbers = (dtype: DType, values: ArrayLike<number | boolean>): TensorData => {
-  const out = allocate(dtype, values.length)
+/** A value as a plain number or bool (JSON bodies, nested arrays) or a bigint (msgpack's 64-bit integers). */
+export type PlainValue = number | boolean | bigint
+
+const INT64_MIN = -(2n ** 63n)
+const INT64_MAX = 2n ** 63n - 1n
+
+/**
+ * A typed array of the dtype filled from plain values (JSON bodies, nested arrays), each already
+ * accepted by `holdsValue`.
+ */
+export const fromNumbers = (dtype: DType, values: ArrayLike<PlainValue>): TensorData => {
+  if (dtype === "int64") {
+    const out = new BigInt64Array(values.length)
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!
+      out[i] = typeof v === "bigint" ? v : BigInt(Number(v))
+    }
+    return out
+  }
+  const out = allocate(dtype, values.length) as Float32Array | Int32Array | Uint8Array
   for (let i = 0; i < values.length; i++) out[i] = Number(values[i])
   return out
 }
 
-/** True when `value` is stored by the dtype unchanged (int32: a 32-bit integer; bool: 0 or 1). */
-export const holdsValue = (dtype: DType, value: number): boolean =>
-  dtype === "float32" || (dtype === "int32" ? value === (value | 0) : value === 0 || value === 1)
+/**
+ * True when `value` is stored by the dtype unchanged: int32 a 32-bit integer; bool 0 or 1; int64 a
+ * bigint in range, or a number that is a safe integer (past 2^53 a number no longer names one
+ * integer: such values travel as msgpack bins or 64-bit integers).
+ */
+export const holdsValue = (dtype: DType, value: number | bigint): boolean => {
+  if (typeof value === "bigint") {
+    return dtype === "int64" ? value >= INT64_MIN && value <= INT64_MAX : holdsValue(dtype, Number(value))
+  }
+  switch (dtype) {
+    case "float32":
+      return true
+    case "int32":
+      return value === (value | 0)
+    case "int64":
+      return Number.isSafeInteger(value)
+    case "bool":
+      return value === 0 || value === 1
+  }
+}
+
+/** Where int64 values given as numbers must lie, and how larger ones travel: for error messages. */
+export const INT64_NUMBER_RULE =
+  "within ±(2^53 − 1) when given as numbers; send larger ones as msgpack bins or 64-bit integers"
+
+/** What `holdsValue` wants of one value of a dtype, for error messages. */
+export const valueRule = (dtype: DType): string =>
+  dtype === "int64" ? `an int64 value ${INT64_NUMBER_RULE}` : `a ${dtype} value`
+
+/** What `holdsValue` wants of a dtype's values, for error messages. */
+export const valuesRule = (dtype: DType): string =>
+  dtype === "int64" ? `int64 values ${INT64_NUMBER_RULE}` : `${dtype} values`
 
 /** JSON has no NaN or ±Infinity: float32 data carries them as the strings "NaN", "Infinity", "-Infinity". */
 export const NON_FINITE: ReadonlySet<string> = new Set(["NaN", "Infinity", "-Infinity"])
 
-/** A tensor's values as JSON numbers (non-finite ones as their strings). */
-export const jsonValues = (data: TensorData | ArrayLike<number>): Array<number | string> =>
-  Array.from(data as ArrayLike<number>, (v) => (Number.isFinite(v) ? v : String(v)))
+// JSON.rawJSON (Node 21+) writes an integer's exact digits; lib.es2023 does not declare it yet.
+const rawJson = (JSON as unknown as { readonly rawJSON?: (text: string) => unknown }).rawJSON
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+
+/** An int64 value as JSON: a number, with its exact digits past 2^53 (readers that parse doubles round those). */
+const jsonInt64 = (v: bigint): unknown =>
+  v <= MAX_SAFE && v >= -MAX_SAFE ? Number(v) : rawJson === undefined ? Number(v) : rawJson(v.toString())
+
+/** A tensor's values as JSON numbers (non-finite ones as their strings, int64 ones exact). */
+export const jsonValues = (data: TensorData | ArrayLike<number> | ArrayLike<bigint>): Array<unknown> => {
+  if (data instanceof BigInt64Array) return Array.from(data, jsonInt64)
+  return Array.from(data as ArrayLike<number | bigint>, (v) =>
+    typeof v === "bigint" ? jsonInt64(v) : Number.isFinite(v) ? v : String(v)
+  )
+}
 
 /** The raw little-endian bytes of a typed array, sharing its memory. */
 export const bytesOf = (data: TensorData): Uint8Array =>

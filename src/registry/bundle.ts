@@ -1,5 +1,5 @@
-// A model version's artifacts as one deterministic bundle (model.json and its weight files in a
-// msgpack map sorted by name) and the bundle's sha256 digest.
+// A model version's artifacts as one deterministic bundle (model.json and its weight files, or
+// model.onnx, in a msgpack map sorted by name) and the bundle's sha256 digest.
 import { createHash } from "node:crypto"
 import * as Schema from "effect/Schema"
 import { Packr } from "msgpackr"
@@ -10,10 +10,13 @@ import { messageOf } from "../protocol/values.js"
 // Plain maps and bins only; no records, typed-array or structured-clone extensions from a bundle someone else wrote.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, structuredClone: false })
 
-/** A bundle: file name → bytes, model.json among them (names and sizes are checked before loading). */
+/** A bundle: file name → bytes, model.json or model.onnx among them (names and sizes are checked before loading). */
 const Bundle = Schema.Struct({
   files: Schema.Record(Schema.String, Schema.Uint8Array).check(
-    Schema.makeFilter((files) => Object.hasOwn(files, "model.json") || "a model.json file")
+    Schema.makeFilter(
+      (files) =>
+        Object.hasOwn(files, "model.json") || Object.hasOwn(files, "model.onnx") || "a model.json or model.onnx file"
+    )
   )
 })
 const decodeBundleValue = decoderOf(Bundle, "bundle")
@@ -25,7 +28,7 @@ export const encodeBundle = (files: ModelFiles): Uint8Array => {
   return packr.pack({ files: sorted })
 }
 
-/** The files of a bundle, or why the bytes are not one (`{files: {name: bytes}}` with a model.json). */
+/** The files of a bundle, or why the bytes are not one (`{files: {name: bytes}}` with a model.json or model.onnx). */
 export const decodeBundle = (bytes: Uint8Array): Decoded<ModelFiles> => {
   let value: unknown
   try {

@@ -80,6 +80,12 @@ export class FitFailed extends Schema.TaggedError<FitFailed>()("FitFailed", {
   message: Schema.String
 }) {}
 
+/** 501: the operation does not apply to this model (training an ONNX model: train it where it was made). */
+export class NotSupported extends Schema.TaggedError<NotSupported>()("NotSupported", {
+  message: Schema.String,
+  model: Schema.String
+}) {}
+
 /** Errors a `fit` reply can carry, encoded like the infer errors: `{"error": {"_tag", "message", …}}`. */
 export const FitError = Schema.Union([
   BadInput,
@@ -89,6 +95,7 @@ export const FitError = Schema.Union([
   ArtifactCorrupt,
   VersionNotFound,
   ModelNotFinite,
+  NotSupported,
   FitFailed,
   CanaryRunning
 ])

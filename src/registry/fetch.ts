@@ -65,7 +65,7 @@ export const fetchChecked =
       if (!files.ok) {
         return yield* artifactCorrupt(model, what, {
           message: `the bundle does not decode: ${files.reason}`,
-          expected: "a bundle {files: {name: bytes}} with a model.json",
+          expected: "a bundle {files: {name: bytes}} with a model.json or model.onnx",
           actual: files.reason
         })
       }

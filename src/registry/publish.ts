@@ -23,14 +23,17 @@ export interface PublishOptions {
   readonly onProgress?: (sent: number, total: number) => void
 }
 
-/** TensorFlow.js is imported only when a version is published, so plain clients start fast. */
-const modelRuntime = Effect.promise(async () => {
-  const [{ loadModelFiles }, { initRuntime }] = await Promise.all([
-    import("../model/loader.js"),
-    import("../model/runtime.js")
-  ])
-  return { loadModelFiles, initRuntime }
-})
+/**
+ * The loader, imported only when a version is published, so plain clients start fast; TensorFlow.js
+ * is set up only for a TF.js model (the loader imports ONNX Runtime itself for an ONNX one).
+ */
+const modelRuntime = (files: ModelFiles) =>
+  Effect.promise(async () => {
+    const { loadModelFiles, runtimeOf } = await import("../model/loader.js")
+    if (runtimeOf(files) === "onnx") return { loadModelFiles, initRuntime: () => Effect.void }
+    const { initRuntime } = await import("../model/runtime.js")
+    return { loadModelFiles, initRuntime: () => Effect.asVoid(initRuntime()) }
+  })
 
 /** ModelNotFinite when a weight of `loaded` or its output on a zero probe batch is NaN or ±Infinity. */
 export const checkFinite = (model: string, version: number, loaded: LoadedModel) =>
@@ -47,16 +50,20 @@ export const checkFinite = (model: string, version: number, loaded: LoadedModel)
 
 /**
  * The format and signature of the model in `files` (to be `model` v`version`): BadInput when it
- * does not load or run, ModelNotFinite when its weights or warm-up outputs are not finite.
+ * does not load or run, ModelNotFinite when its weights or warm-up outputs are not finite,
+ * BackendUnavailable when this process cannot load the runtime it needs (ONNX Runtime).
  */
 export const describeModel = (model: string, version: number, files: ModelFiles) =>
-  modelRuntime.pipe(
+  modelRuntime(files).pipe(
     Effect.flatMap(({ initRuntime, loadModelFiles }) =>
       Effect.acquireUseRelease(
         initRuntime().pipe(
           Effect.andThen(loadModelFiles(files, `${model} v${version}`)),
-          Effect.mapError(
-            (e) => new BadInput({ message: `the new artifacts do not load as a TF.js model: ${e.message}` })
+          // a runtime this process cannot load says so as it is: the artifacts may well be fine
+          Effect.mapError((e) =>
+            e._tag === "BackendUnavailable"
+              ? e
+              : new BadInput({ message: `the new artifacts do not load as a model: ${e.message}` })
           )
         ),
         (loaded) => checkFinite(model, version, loaded).pipe(Effect.as(loaded.signature)),

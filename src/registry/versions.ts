@@ -14,8 +14,10 @@ const TensorSpecSchema = Schema.Struct({
   shape: Schema.Array(Schema.NullOr(Count)).check(Schema.isMaxLength(16))
 })
 
+const Format = Schema.Literals(["layers", "graph", "onnx"])
+
 const ModelSignatureSchema = Schema.Struct({
-  format: Schema.Literals(["layers", "graph"]),
+  format: Format,
   inputs: Schema.Array(TensorSpecSchema).check(Schema.isMaxLength(1024)),
   outputs: Schema.Array(TensorSpecSchema).check(Schema.isMaxLength(1024))
 })
@@ -25,7 +27,7 @@ export const ModelVersion = Schema.Struct({
   version: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
   /** `sha256:<hex>` of the artifact bundle. */
   digest: Schema.String.check(Schema.isPattern(/^sha256:[0-9a-f]{64}$/)),
-  format: Schema.Literals(["layers", "graph"]),
+  format: Format,
   signature: ModelSignatureSchema,
   createdAt: Text,
   /** Where it came from: `path:<dir>`, `fit:<actor>`, `rollback:<version>`. */

@@ -46,6 +46,8 @@ export interface ModelConfig {
   readonly supervisor: SupervisorPolicy
   readonly backoff: BackoffPolicy
   readonly recycle?: RecycleLimits
+  /** ONNX Runtime settings for an ONNX model (threads per call). */
+  readonly onnx?: { readonly intraOpNumThreads?: number }
 }
 
 export interface Config {
@@ -123,7 +125,8 @@ export const resolveConfig = (file: ConfigFile, baseDir: string): Config => {
       batching: { ...DEFAULT_BATCHING, ...m.batching },
       supervisor: policyOf(m.supervisor, root),
       backoff: { ...DEFAULT_BACKOFF, ...m.backoff },
-      ...(m.recycle === undefined ? {} : { recycle: m.recycle })
+      ...(m.recycle === undefined ? {} : { recycle: m.recycle }),
+      ...(m.onnx === undefined ? {} : { onnx: m.onnx })
     }))
   }
 }

@@ -63,7 +63,13 @@ const ModelEntry = Schema.Struct({
   ),
   supervisor: Schema.optionalKey(SupervisorEntry),
   backoff: Schema.optionalKey(BackoffEntry),
-  recycle: Schema.optionalKey(RecycleEntry)
+  recycle: Schema.optionalKey(RecycleEntry),
+  /** ONNX Runtime settings, used when the model is an ONNX one: threads per call (default 1; replicas are the parallelism). */
+  onnx: Schema.optionalKey(
+    Schema.Struct({
+      intraOpNumThreads: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 64 })))
+    })
+  )
 })
 
 const NonEmptyString = Schema.String.check(Schema.isNonEmpty())

@@ -92,7 +92,7 @@ const handlers: { [K in AgentOp]: (args: AgentOps[K]["args"]) => Promise<AgentOp
   rollback: ({ client, model, to }) => timed(() => firstClient(client).rollbackModel(model, to)),
   infer: async ({ client, model, rows }) => {
     const reply = await firstClient(client).infer(model, rows)
-    return { version: reply.version, data: Array.from((reply.outputs as HostTensor).data) }
+    return { version: reply.version, data: Array.from((reply.outputs as HostTensor).data as Float32Array) }
   },
   monitor: async ({ url }) => {
     const response = await fetch(url, { signal: AbortSignal.timeout(2_000) })

@@ -19,7 +19,9 @@ export interface Load {
 
 /** The model's answer to each row alone, computed once through the same path the load uses. */
 export const expectedAnswers = async (client: Client, model: string, rows: ReadonlyArray<ReadonlyArray<number>>) =>
-  Promise.all(rows.map(async (row) => Array.from(((await client.infer(model, [row])).outputs as HostTensor).data)))
+  Promise.all(
+    rows.map(async (row) => Array.from(((await client.infer(model, [row])).outputs as HostTensor).data as Float32Array))
+  )
 
 /** The `q` quantile (0–1) of `xs` (nearest rank), NaN when empty. */
 export const quantile = (xs: ReadonlyArray<number>, q: number): number => {
@@ -43,7 +45,7 @@ export const startLoad = (
       const started = performance.now()
       try {
         const reply = await client.infer(model, [rows[k]!])
-        const got = Array.from((reply.outputs as HostTensor).data)
+        const got = Array.from((reply.outputs as HostTensor).data as Float32Array)
         if (got.length !== expected[k]!.length || got.some((v, j) => v !== expected[k]![j])) summary.wrongAnswers++
       } catch (error) {
         summary.failures.push(error)

@@ -2,7 +2,7 @@
 // serving a config, a modelbus client and a plain NATS connection; `stop` ends them in reverse.
 import { type NatsConnection, connect as natsConnect } from "@nats-io/transport-node"
 import { type LocalNatsServer, startLocalNatsServer } from "../../src/cli/natsServer.js"
-import { type Client, connect } from "../../src/client/index.js"
+import { type Client, type ClientOptions, connect } from "../../src/client/index.js"
 import { type CliProcess, type Exit, startSupervisor } from "./processes.js"
 
 export interface Stack {
@@ -14,10 +14,14 @@ export interface Stack {
   readonly stop: () => Promise<Exit>
 }
 
-export const startStack = async (config: object): Promise<Stack> => {
+/** `clientOptions` tune the stack's client (e.g. `hedge: false` where a test counts every request exactly once). */
+export const startStack = async (
+  config: object,
+  clientOptions: Omit<ClientOptions, "servers"> = {}
+): Promise<Stack> => {
   const nats = await startLocalNatsServer()
   const supervisor = await startSupervisor(nats.url, config)
-  const client = await connect({ servers: nats.url })
+  const client = await connect({ ...clientOptions, servers: nats.url })
   const raw = await natsConnect({ servers: nats.url })
   const stop = async () => {
     await raw.close()

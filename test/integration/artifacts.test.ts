@@ -37,7 +37,7 @@ const irisWeights = async () => new Uint8Array(await readFile(join(IRIS_MODEL, "
 
 const predict = async () => {
   const reply = await client.infer("guarded", [SETOSA])
-  return { version: reply.version, data: Array.from((reply.outputs as HostTensor).data) }
+  return { version: reply.version, data: Array.from((reply.outputs as HostTensor).data as Float32Array) }
 }
 
 const actors = async () => (await client.status()).flatMap((s) => s.actors).filter((a) => a.model === "guarded")

@@ -29,7 +29,8 @@ let stack: Stack
 let metricsPort: number
 
 beforeAll(async () => {
-  stack = await startStack(config)
+  // every request counted exactly once: no hedged second copies
+  stack = await startStack(config, { hedge: false })
   metricsPort = await portOf(stack.supervisor)
 }, 90_000)
 

@@ -1,6 +1,9 @@
 // Hostile requests change nothing: 10,000+ malformed infer messages of every kind, interleaved with
-// valid ones, sent raw to a real supervisor's two Iris replicas; prints its figures (FUZZ_SEED replays
-// a run, FUZZ_EXCLUDE=<regex> leaves out malformed kinds while chasing one).
+// valid ones, sent raw to a real supervisor's two Iris replicas — the TF.js model, then its ONNX twin on
+// ONNX Runtime; prints its figures (FUZZ_SEED replays a run, FUZZ_EXCLUDE=<regex> leaves out malformed kinds).
+import { mkdtemp } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { headers as natsHeaders } from "@nats-io/transport-node"
 import fc from "fast-check"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -8,6 +11,8 @@ import type { ActorStatus, HostTensor } from "../../src/client/index.js"
 import { decodeReply, encodingOf } from "../../src/protocol/codec.js"
 import { ERROR_CODE_HEADER } from "../../src/protocol/errors.js"
 import { hostileArbitraries, type Malformed, type Valid } from "../helpers/hostileMessages.js"
+import { writeOnnxModel } from "../helpers/onnx/builder.js"
+import { denseTwinOf } from "../helpers/onnx/fixtures.js"
 import { eventually, IRIS_MODEL, irisRows } from "../helpers/processes.js"
 import { type Stack, startStack } from "../helpers/stack.js"
 
@@ -35,27 +40,6 @@ let expected: Array<Array<number>>
  */
 const ACTOR_NODE_OPTIONS = "--max-old-space-size=256 --max-semi-space-size=1"
 
-beforeAll(async () => {
-  const inherited = process.env.NODE_OPTIONS
-  process.env.NODE_OPTIONS = [inherited, ACTOR_NODE_OPTIONS].filter(Boolean).join(" ")
-  try {
-    stack = await startStack({
-      models: [{ name: "iris", path: IRIS_MODEL, replicas: 2, maxPayloadBytes: MAX_PAYLOAD }]
-    })
-  } finally {
-    if (inherited === undefined) delete process.env.NODE_OPTIONS
-    else process.env.NODE_OPTIONS = inherited
-  }
-  rows = await irisRows()
-  expected = await Promise.all(
-    rows.map(async (row) => Array.from(((await stack.client.infer("iris", [row])).outputs as HostTensor).data))
-  )
-})
-
-afterAll(async () => {
-  expect((await stack?.stop())?.code).toBe(0)
-})
-
 const irisActors = async (): Promise<Array<ActorStatus>> =>
   (await stack.client.status())
     .flatMap((s) => s.actors)
@@ -80,7 +64,7 @@ const judge = (probe: Probe, reply: { data: Uint8Array; headers?: { get(k: strin
   if (decoded.kind !== "reply") return `expected an answer, received ${code} ${tagged(decoded)}`
   const outputs = decoded.reply.outputs
   const tensor = probe.valid.named ? (outputs as Record<string, HostTensor>).species : (outputs as HostTensor)
-  const got = tensor === undefined ? [] : Array.from(tensor.data)
+  const got = tensor === undefined ? [] : Array.from(tensor.data as Float32Array)
   const want = expected[probe.valid.row]!
   return got.length === want.length && got.every((v, i) => v === want[i])
     ? undefined
@@ -150,7 +134,43 @@ const actorsAfter = (total: number) =>
 const counted = (actors: ReadonlyArray<ActorStatus>) => actors.reduce((n, a) => n + a.served + a.errors, 0)
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MB`
 
-describe("hostile requests", () => {
+/** The Iris model folder each run serves: the TF.js model, or its ONNX twin (same names, same weights). */
+const RUNTIMES = [
+  { runtime: "TF.js", modelDir: async () => IRIS_MODEL },
+  {
+    runtime: "ONNX Runtime",
+    modelDir: async () =>
+      writeOnnxModel(join(await mkdtemp(join(tmpdir(), "modelbus-hostile-")), "iris"), await denseTwinOf(IRIS_MODEL))
+  }
+] as const
+
+const startServing = async (modelDir: () => Promise<string>) => {
+  const path = await modelDir()
+  const inherited = process.env.NODE_OPTIONS
+  process.env.NODE_OPTIONS = [inherited, ACTOR_NODE_OPTIONS].filter(Boolean).join(" ")
+  try {
+    stack = await startStack({
+      models: [{ name: "iris", path, replicas: 2, maxPayloadBytes: MAX_PAYLOAD }]
+    })
+  } finally {
+    if (inherited === undefined) delete process.env.NODE_OPTIONS
+    else process.env.NODE_OPTIONS = inherited
+  }
+  rows = await irisRows()
+  expected = await Promise.all(
+    rows.map(async (row) =>
+      Array.from(((await stack.client.infer("iris", [row])).outputs as HostTensor).data as Float32Array)
+    )
+  )
+}
+
+describe.each(RUNTIMES)("hostile requests to $runtime replicas", ({ modelDir }) => {
+  beforeAll(() => startServing(modelDir), 120_000)
+
+  afterAll(async () => {
+    expect((await stack?.stop())?.code).toBe(0)
+  })
+
   it("answer every malformed message with a typed 4xx and every valid one correctly; no actor exits or leaks", async () => {
     const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31)
     const exclude = process.env.FUZZ_EXCLUDE === undefined ? undefined : new RegExp(process.env.FUZZ_EXCLUDE)

@@ -123,7 +123,7 @@ describe("retries against raw responders", () => {
     const c = await client({ retry: { initialDelayMs: 5 } })
     const before = await Effect.runPromise(Metric.value(clientMetrics.retries))
     const reply = await c.infer("flaky", [[1]])
-    expect(Array.from((reply.outputs as HostTensor).data)).toEqual([42])
+    expect(Array.from((reply.outputs as HostTensor).data as Float32Array)).toEqual([42])
     expect(flaky.requests()).toBe(3)
     expect(c.stats()).toEqual({
       requests: 1,

@@ -113,7 +113,9 @@ describe("the Effect and Promise clients (msgpack)", () => {
       const got = reply.outputs as HostTensor
       expect(got.shape).toEqual([150, 3])
       expect(got.data).toBeInstanceOf(Float32Array)
-      const worst = Math.max(...Array.from(got.data, (v, i) => Math.abs(v - want.data[i]!)))
+      const worst = Math.max(
+        ...Array.from(got.data as Float32Array, (v, i) => Math.abs(v - (want.data as Float32Array)[i]!))
+      )
       expect(worst).toBeLessThan(model === "iris" ? 1e-7 : 1e-5)
     }
   })
@@ -135,7 +137,9 @@ describe("the Effect and Promise clients (msgpack)", () => {
       [1, 2, 3, 4],
       [9, 8, 7, 6]
     ])
-    expect(Array.from((nested.outputs as HostTensor).data)).toEqual(Array.from((i.outputs as HostTensor).data))
+    expect(Array.from((nested.outputs as HostTensor).data as Float32Array)).toEqual(
+      Array.from((i.outputs as HostTensor).data as Float32Array)
+    )
     const two = await client.infer("two-inputs", {
       a: [[1, 2, 3]],
       b: { dtype: "float32", shape: [1, 2], data: [4, 5] }

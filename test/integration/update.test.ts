@@ -75,7 +75,7 @@ const actorsOf = async (model: string) =>
   (await client.status()).flatMap((s) => s.actors).filter((a) => a.model === model)
 const predict = async (model: string, row: ReadonlyArray<number> = SETOSA) => {
   const reply = await client.infer(model, [row])
-  return { version: reply.version, data: Array.from((reply.outputs as HostTensor).data) }
+  return { version: reply.version, data: Array.from((reply.outputs as HostTensor).data as Float32Array) }
 }
 
 beforeAll(async () => {

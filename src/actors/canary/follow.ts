@@ -43,8 +43,10 @@ const loadCandidate = (host: CanaryHost, state: CanaryState) =>
   Effect.scoped(
     Effect.gen(function* () {
       const { model } = host.settings
-      const loaded = yield* Effect.acquireRelease(loadVersion(host.registry, model, state.candidate), (loaded, exit) =>
-        Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => loaded.dispose())
+      // on the runtime options a new version gets (ONNX Runtime's threads)
+      const loaded = yield* Effect.acquireRelease(
+        loadVersion(host.registry, model, state.candidate, host.settings.onnx ?? {}),
+        (loaded, exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => loaded.dispose()))
       )
       const mismatch = signatureMismatch(host.serving.current.model.signature, loaded.signature)
       if (mismatch !== undefined) return yield* new IncompatibleSignature({ message: mismatch, model })

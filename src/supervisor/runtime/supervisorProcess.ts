@@ -134,7 +134,8 @@ export const startSupervisorProcess = Effect.fn("SupervisorProcess.start")(funct
     heartbeatMs: model.heartbeatMs,
     batching: model.batching,
     ...(model.maxInflight === undefined ? {} : { maxInflight: model.maxInflight }),
-    ...(model.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: model.maxPayloadBytes })
+    ...(model.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: model.maxPayloadBytes }),
+    ...(model.onnx === undefined ? {} : { onnx: model.onnx })
   })
 
   // Created before the tree, so closed after it; its own finalizer below stops the standbys first, as the tree drains.

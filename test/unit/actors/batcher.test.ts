@@ -20,7 +20,7 @@ const answerOf = (fake: FakeMsg) => {
   const { reply, code } = fake.answers[0]!
   if (reply.kind === "reply") {
     expect(reply.reply.version).toBe(7)
-    return Array.from((reply.reply.outputs as HostTensor).data)
+    return Array.from((reply.reply.outputs as HostTensor).data as Float32Array)
   }
   return reply.kind === "error" ? { error: reply.error._tag, code } : { malformed: reply.reason }
 }

@@ -62,7 +62,7 @@ export const rowSums = (inputs: Readonly<Record<string, HostTensor>>): Record<st
   const x = inputs.x!
   const rows = x.shape[0]!
   const y = new Float32Array(rows)
-  for (let r = 0; r < rows; r++) y[r] = x.data[2 * r]! + x.data[2 * r + 1]!
+  for (let r = 0; r < rows; r++) y[r] = (x.data as Float32Array)[2 * r]! + (x.data as Float32Array)[2 * r + 1]!
   return { y: { dtype: "float32", shape: [rows, 1], data: y } }
 }
 

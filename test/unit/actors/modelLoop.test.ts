@@ -10,7 +10,7 @@ import { type FakeMsg, fakeHotPath, rowSums, xRows } from "./fakes.js"
 const answerOf = (fake: FakeMsg) => {
   expect(fake.answers).toHaveLength(1)
   const { reply, code } = fake.answers[0]!
-  if (reply.kind === "reply") return Array.from((reply.reply.outputs as HostTensor).data)
+  if (reply.kind === "reply") return Array.from((reply.reply.outputs as HostTensor).data as Float32Array)
   return reply.kind === "error" ? { error: reply.error._tag, code, message: reply.error.message } : reply
 }
 

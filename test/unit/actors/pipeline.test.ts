@@ -50,7 +50,7 @@ describe("answerInfer", () => {
     expect(job.encoding).toBe("json")
     expect(job.outputs).toEqual(["y"])
     expect(job.inputs.x!.shape).toEqual([1, 2])
-    expect(Array.from(job.inputs.x!.data)).toEqual([1, 2])
+    expect(Array.from(job.inputs.x!.data as Float32Array)).toEqual([1, 2])
     expect(job.deadline).toBeGreaterThanOrEqual(before + 250)
     expect(job.deadline).toBeLessThanOrEqual(performance.now() + 250)
     expect(job.arrived).toBeCloseTo(job.deadline - 250, 6)

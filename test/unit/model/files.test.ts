@@ -102,7 +102,7 @@ describe("readModelJson", () => {
     await writeFile(path.join(scratch, "a-file"), "x")
     await expect(readModelJson(path.join(scratch, "a-file"))).rejects.toThrow("is not a folder")
     await mkdir(empty)
-    await expect(readModelJson(empty)).rejects.toThrow(`no model.json in ${empty}`)
+    await expect(readModelJson(empty)).rejects.toThrow(`no model.json (TF.js) or model.onnx (ONNX) in ${empty}`)
     await writeFile(path.join(empty, "model.json"), "{ not json")
     await expect(readModelJson(empty)).rejects.toThrow(`${path.join(empty, "model.json")} is not valid JSON`)
     await writeFile(path.join(empty, "model.json"), JSON.stringify({ weightsManifest: [] }))

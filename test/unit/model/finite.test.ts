@@ -70,7 +70,7 @@ describe("findNonFinite", () => {
     )
     expect(m.probes).toHaveLength(1)
     expect(m.probes[0]!.x!.shape).toEqual([1, 2])
-    expect(Array.from(m.probes[0]!.x!.data)).toEqual([0, 0])
+    expect(Array.from(m.probes[0]!.x!.data as Float32Array)).toEqual([0, 0])
   })
 
   it("passes finite weights and outputs, and skips non-float ones", async () => {

@@ -22,7 +22,8 @@ const twoInputs = path.join(repo, "test/fixtures/two-inputs")
 const intInput = path.join(repo, "test/fixtures/int-input")
 
 const load = (dir: string) => Effect.runPromise(loadModel(dir))
-const loadError = (dir: string) => Effect.runPromise(Effect.flip(loadModel(dir)))
+const loadError = (dir: string) =>
+  Effect.runPromise(Effect.flip(loadModel(dir))).then((error) => error as ModelLoadFailed)
 
 const iris = readIris()
 const irisBatch: HostTensor = {
@@ -127,7 +128,7 @@ describe("predict", () => {
     expect(fromLayers.shape).toEqual([150, 3])
     expect(fromGraph.shape).toEqual([150, 3])
     expect(fromGraph.dtype).toBe("float32")
-    expectClose(fromGraph.data, fromLayers.data, 1e-5)
+    expectClose(fromGraph.data as Float32Array, fromLayers.data as Float32Array, 1e-5)
   })
 
   it("classifies the Iris data well (the saved model takes raw cm)", async () => {
@@ -135,7 +136,7 @@ describe("predict", () => {
     const { data } = (await model.predict({ measurements: irisBatch })).species!
     let correct = 0
     iris.species.forEach((label, row) => {
-      const scores = Array.from(data.subarray(row * 3, row * 3 + 3))
+      const scores = Array.from((data as Float32Array).subarray(row * 3, row * 3 + 3))
       if (scores.indexOf(Math.max(...scores)) === label) correct++
     })
     expect(correct / 150).toBeGreaterThan(0.9)
@@ -143,7 +144,11 @@ describe("predict", () => {
 
   it("equals in-process tfjs on the same input (Layers: iris, two inputs, int32 input)", async () => {
     const cases: Array<[string, Record<string, HostTensor>, () => tf.Tensor | Array<tf.Tensor>]> = [
-      [irisLayers, { measurements: irisBatch }, () => tf.tensor2d(Array.from(irisBatch.data), [150, 4])],
+      [
+        irisLayers,
+        { measurements: irisBatch },
+        () => tf.tensor2d(Array.from(irisBatch.data as Float32Array), [150, 4])
+      ],
       [
         twoInputs,
         { a: float32([2, 3], [1, 2, 3, -1, 0, 1]), b: float32([2, 2], [0.5, 0.25, 2, -2]) },
@@ -164,7 +169,7 @@ describe("predict", () => {
       const y = direct.predict(x) as tf.Tensor
       expect(actual.shape).toEqual(y.shape)
       expect(actual.dtype).toBe(y.dtype)
-      expect(Array.from(actual.data)).toEqual(Array.from(await y.data()))
+      expect(Array.from(actual.data as Float32Array)).toEqual(Array.from(await y.data()))
       tf.dispose([x, y])
       direct.dispose()
     }
@@ -188,10 +193,10 @@ describe("predict", () => {
     const input = { x: float32([1, 2], [3, 4]) }
     const all = await model.predict(input)
     expect(Object.keys(all)).toEqual(["first", "second"])
-    expect(Array.from(all.first!.data)).toEqual([7])
+    expect(Array.from(all.first!.data as Float32Array)).toEqual([7])
     const reversed = await model.predict(input, ["second", "first"])
     expect(Object.keys(reversed)).toEqual(["second", "first"])
-    expect(Array.from(reversed.second!.data)).toEqual([1, 1])
+    expect(Array.from(reversed.second!.data as Float32Array)).toEqual([1, 1])
     const only = await model.predict(input, ["second"])
     expect(Object.keys(only)).toEqual(["second"])
   })
@@ -277,7 +282,7 @@ describe("load failures", () => {
   it("a folder without model.json, bad JSON, an unknown format and missing weights each say so", async () => {
     const dir = path.join(scratch, "broken")
     await mkdir(dir)
-    expect((await loadError(dir)).message).toBe(`no model.json in ${dir}`)
+    expect((await loadError(dir)).message).toBe(`no model.json (TF.js) or model.onnx (ONNX) in ${dir}`)
 
     await writeFile(path.join(dir, "model.json"), '{"modelTopology": ')
     expect((await loadError(dir)).message).toContain(`${path.join(dir, "model.json")} is not valid JSON`)

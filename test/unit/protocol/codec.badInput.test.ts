@@ -96,7 +96,7 @@ describe("decodeRequest refuses malformed bodies with a BadInput", () => {
     for (const encoding of ENCODINGS) {
       const e = expectMessage(
         decodeRequest(bodyIn(encoding, { inputs: { x: { dtype: "float64", shape: [1], data: [1] } } }), encoding),
-        "inputs.x: dtype: expected one of float32, int32, bool",
+        "inputs.x: dtype: expected one of float32, int32, int64, bool",
         `received the string "float64"`
       )
       expect(e.input).toBe("x")

@@ -133,7 +133,7 @@ describe("encodeRequest → decodeRequest", () => {
     const input: TensorInput = { dtype: "float32", shape: [3], data: new Int32Array([1, 2, 3]) }
     for (const encoding of ENCODINGS) {
       const decoded = singleTensor(decodeRequest(encodeRequest(input, undefined, encoding), encoding))
-      expect(Array.from(decoded.data)).toEqual([1, 2, 3])
+      expect(Array.from(decoded.data as Float32Array)).toEqual([1, 2, 3])
     }
   })
 
