@@ -178,7 +178,7 @@ const main = async () => {
     return `| ${v} | ${f.p50Ms!.toFixed(3)} | **${f.p99Ms!.toFixed(3)}** | ${f.perSecond!.toFixed(0)} | ${f.cpuMsPerRequest!.toFixed(4)} | ${f.shadowSamples} | ${f.shadowDropped} |`
   }
   const section = [
-    "## Shadow traffic at c = 16 (issue 21)",
+    "## Shadow traffic at c = 16",
     "",
     `Run by \`npx tsx bench/canaryShadow.ts --rounds=${ROUNDS} --seconds=${SECONDS} --replicas=${REPLICAS}\` on ${report.date} (Node.js ${process.version}, ${report.machine.cores} cores). One supervisor, ${REPLICAS} Iris replica(s) (WASM), the modelbus client in the bench's process, ${CONCURRENCY} callers in a closed loop, ${SECONDS} s windows after 2 s of warm-up; the three setups measured in interleaved rounds (rotating order). Medians over ${ROUNDS} rounds; the candidate is Iris with its weights × 1.05 (the same cost).`,
     "",
