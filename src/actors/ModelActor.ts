@@ -16,6 +16,7 @@ import type { Registry } from "../registry/Registry.js"
 import { type Admission, makeAdmission, type QueueGroup } from "./admission.js"
 import { makeBatcher } from "./batcher.js"
 import { batchSizer } from "./batchLimit.js"
+import { followCanary } from "./canary/follow.js"
 import { answerDiscovery } from "./discovery.js"
 import { answerFit } from "./fit.js"
 import { actorIdentity } from "./identity.js"
@@ -162,6 +163,7 @@ export const runModelActor = Effect.fn("ModelActor.run")(function* (
     {
       actorId: settings.id,
       modelName: settings.model,
+      serving,
       stats,
       measure,
       tracer,
@@ -189,6 +191,8 @@ export const runModelActor = Effect.fn("ModelActor.run")(function* (
     between: loop.between,
     options: settings.batching ?? DEFAULT_BATCHING
   })
+  // a canary running now is taken up before the first request
+  if (registry !== undefined) yield* followCanary({ nc, registry, serving, settings, batcher, loop })
   yield* serve(nc, ctx, admission, settings, () => {
     life.state = "draining"
     return counters()

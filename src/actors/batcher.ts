@@ -6,18 +6,13 @@ import type { ServiceError } from "../protocol/errors.js"
 import { AUTO_BATCH_SIZE, type BatchingOptions, type BatchLimit } from "../protocol/ipc.js"
 import { allocate, elementCount, type HostTensor } from "../protocol/tensor.js"
 import { BATCH_PROBE } from "./batchSizing.js"
-import type { Request } from "./finish.js"
-import type { ServingVersion } from "./servingModel.js"
+import type { CheckedRequest } from "./finish.js"
 import type { ActorStats } from "./stats.js"
 
-/** A checked request, admitted and holding the version it runs on. */
-export interface Job extends Request {
-  readonly inputs: Readonly<Record<string, HostTensor>>
-  readonly outputs: ReadonlyArray<string> | undefined
+/** A checked request, admitted and holding the version it runs on (held until it is answered). */
+export interface Job extends CheckedRequest {
   /** performance.now() after which the caller has given up. */
   readonly deadline: number
-  /** The version its inputs were checked against (held until it is answered). */
-  readonly version: ServingVersion
   /** The trace the request carries, when this actor exports traces. */
   readonly trace?: Tracer.ExternalSpan | undefined
 }
@@ -39,9 +34,10 @@ const sameOutputs = (a: ReadonlyArray<string> | undefined, b: ReadonlyArray<stri
 }
 
 /**
- * Requests can share a call when they hold the same version and their non-batch dimensions and
- * requested outputs agree (both were checked against that version's signature, so they have the same
- * input names and dtypes). Compared in place: no key is built per request.
+ * Requests can share a call when they hold the same version (a canary's candidate and the current
+ * version never share a batch) and their non-batch dimensions and requested outputs agree (both passed
+ * the same signature's checks, so they have the same input names and dtypes). Compared in place: no
+ * key is built per request.
  */
 export const canShareCall = (a: Job, b: Job): boolean => {
   if (a.version !== b.version || !sameOutputs(a.outputs, b.outputs)) return false
@@ -60,7 +56,10 @@ const rowsOf = (job: Job): number => {
 }
 
 /** The inputs of `jobs` (which can share a call) stacked along the first dimension: `rows` rows in all. */
-export const stack = (jobs: ReadonlyArray<Job>, rows: number): Record<string, HostTensor> => {
+export const stack = (
+  jobs: ReadonlyArray<{ readonly inputs: Readonly<Record<string, HostTensor>> }>,
+  rows: number
+): Record<string, HostTensor> => {
   const out: Record<string, HostTensor> = {}
   for (const name in jobs[0]!.inputs) {
     const first = jobs[0]!.inputs[name]!

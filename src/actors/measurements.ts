@@ -23,6 +23,8 @@ export interface Measurements {
   readonly compute: Histogram
   readonly total: Histogram
   readonly batchSize: Histogram
+  /** The part of `outcomes` and `total` answered by a canary's candidate (the rest: the stable version). */
+  readonly candidate: { readonly outcomes: Record<Outcome, number>; readonly total: Histogram }
 }
 
 const histogram = (bounds: ReadonlyArray<number>): Histogram => ({
@@ -31,19 +33,22 @@ const histogram = (bounds: ReadonlyArray<number>): Histogram => ({
   sum: 0
 })
 
+const noOutcomes = (): Record<Outcome, number> => ({
+  ok: 0,
+  bad_input: 0,
+  payload_too_large: 0,
+  inference_failed: 0,
+  overloaded: 0,
+  deadline_exceeded: 0
+})
+
 export const makeMeasurements = (): Measurements => ({
-  outcomes: {
-    ok: 0,
-    bad_input: 0,
-    payload_too_large: 0,
-    inference_failed: 0,
-    overloaded: 0,
-    deadline_exceeded: 0
-  },
+  outcomes: noOutcomes(),
   queueWait: histogram(LATENCY_BUCKETS),
   compute: histogram(LATENCY_BUCKETS),
   total: histogram(LATENCY_BUCKETS),
-  batchSize: histogram(BATCH_SIZE_BUCKETS)
+  batchSize: histogram(BATCH_SIZE_BUCKETS),
+  candidate: { outcomes: noOutcomes(), total: histogram(LATENCY_BUCKETS) }
 })
 
 /** The outcome label of each service error. */
@@ -66,11 +71,14 @@ export const observe = (h: Histogram, value: number, weight = 1): void => {
 
 const copy = (h: Histogram): HistogramCounts => ({ counts: h.counts.slice(), sum: h.sum })
 
-/** A snapshot to send over IPC. */
+/** A snapshot to send over IPC (the candidate's part once a candidate has answered anything). */
 export const snapshot = (m: Measurements): ActorMetrics => ({
   outcomes: { ...m.outcomes },
   queueWait: copy(m.queueWait),
   compute: copy(m.compute),
   total: copy(m.total),
-  batchSize: copy(m.batchSize)
+  batchSize: copy(m.batchSize),
+  ...(Object.values(m.candidate.outcomes).some((n) => n > 0)
+    ? { candidate: { outcomes: { ...m.candidate.outcomes }, total: copy(m.candidate.total) } }
+    : {})
 })

@@ -1,5 +1,5 @@
-// The actor's model loop: one model call at a time, a batch taken from the batcher or a task run between
-// batches; each job of a batch is answered through `finish`, and a defect is logged and answered, never lost.
+// The actor's model loop: one model call at a time, a batch taken from the batcher, a task run between
+// batches, or work run only while idle; each job is answered through `finish`, a defect logged and answered.
 import type { Tracer } from "effect"
 import { DeadlineExceeded, InferenceFailed } from "../protocol/errors.js"
 import type { InferReply } from "../protocol/messages.js"
@@ -28,6 +28,11 @@ export interface ModelLoop {
   readonly submit: (job: Job) => void
   /** Runs `task` between batches (no batch runs beside it) and settles with its outcome. */
   readonly between: <A>(task: () => Promise<A>) => Promise<A>
+  /**
+   * Runs `task` only while the actor is idle — no request queued or running, no `between` task waiting —
+   * after the bus had a turn to deliver; the lowest lane (a canary's shadow runs). Its failure is ignored.
+   */
+  readonly whenIdle: (task: () => Promise<void>) => void
   /** Jobs queued, not yet running. */
   readonly queued: () => number
 }
@@ -47,13 +52,16 @@ const measureCall = (m: Measurements, requests: number, times: CallTimes) => {
 export const makeModelLoop = (ctx: ModelLoopContext, batcher: Batcher): ModelLoop => {
   /** Work to run between batches, in order; the loop alternates it with batches while requests wait. */
   const tasks: Array<() => Promise<void>> = []
+  /** Work no caller waits for: run one at a time when nothing else waits. */
+  const idleTasks: Array<() => Promise<void>> = []
+  let idleScheduled = false
   // one batch runs at a time: its call times are kept in one object
   const callTimes: CallTimes = { start: Number.NaN, end: Number.NaN }
   let scheduled = false
   let running = false
 
-  const end = (job: Queued, answer: Answer) => {
-    finish(ctx, job, answer)
+  const end = (job: Queued, answer: Answer, computed?: Readonly<Record<string, HostTensor>>) => {
+    finish(ctx, job, answer, computed)
     job.answered = true
     if (job.trace !== undefined && isError(answer)) job.failure = answer
   }
@@ -70,7 +78,7 @@ export const makeModelLoop = (ctx: ModelLoopContext, batcher: Batcher): ModelLoo
   /** Answers a job with its outputs, or InferenceFailed when they cannot be sent (an output missing, a reply too large). */
   const answer = (job: Queued, computed: Readonly<Record<string, HostTensor>>) => {
     try {
-      end(job, replyOf(job, computed))
+      end(job, replyOf(job, computed), computed)
     } catch (cause) {
       end(job, new InferenceFailed({ message: `model "${ctx.modelName}" gave no answer to send: ${messageOf(cause)}` }))
     }
@@ -154,7 +162,10 @@ export const makeModelLoop = (ctx: ModelLoopContext, batcher: Batcher): ModelLoo
     const m = ctx.measure
     for (const job of jobs) {
       const arrived = job.arrived
-      if (m !== undefined) observe(m.total, (answered - arrived) / 1000)
+      if (m !== undefined) {
+        observe(m.total, (answered - arrived) / 1000)
+        if (job.version.candidate) observe(m.candidate.total, (answered - arrived) / 1000)
+      }
       if (job.trace !== undefined && ctx.tracer !== undefined) {
         recordRequestSpans(
           ctx.tracer,
@@ -225,7 +236,35 @@ export const makeModelLoop = (ctx: ModelLoopContext, batcher: Batcher): ModelLoo
       }
     } finally {
       running = false
+      if (idleTasks.length > 0) scheduleIdle()
     }
+  }
+
+  const scheduleIdle = () => {
+    if (idleScheduled) return
+    idleScheduled = true
+    // setImmediate: messages the bus has for this actor are delivered (and queued) first
+    setImmediate(runIdle)
+  }
+
+  /** One idle task, if nothing else waits; what arrived meanwhile runs next. */
+  const runIdle = async () => {
+    idleScheduled = false
+    if (running || scheduled || batcher.size() > 0 || tasks.length > 0) return
+    const task = idleTasks.shift()
+    if (task === undefined) return
+    running = true
+    try {
+      await task()
+    } catch {
+      // idle work is best effort; no request waits for it
+    } finally {
+      running = false
+    }
+    if (batcher.size() > 0 || tasks.length > 0) {
+      scheduled = true
+      setImmediate(flush)
+    } else if (idleTasks.length > 0) scheduleIdle()
   }
 
   const schedule = () => {
@@ -251,6 +290,10 @@ export const makeModelLoop = (ctx: ModelLoopContext, batcher: Batcher): ModelLoo
       schedule()
     },
     between,
+    whenIdle: (task) => {
+      idleTasks.push(task)
+      if (!running && !scheduled) scheduleIdle()
+    },
     queued: batcher.size
   }
 }

@@ -13,6 +13,7 @@ import { IncompatibleSignature, type RegistryUnavailable } from "../registry/err
 import { checkFinite, publishVersion } from "../registry/publish.js"
 import type { Registry } from "../registry/Registry.js"
 import { type ModelVersion, signatureMismatch } from "../registry/versions.js"
+import { adoptCandidate } from "./canary/promotion.js"
 import { type ServingModel, swapIn } from "./servingModel.js"
 import { versionNotices } from "./versionNotices.js"
 
@@ -34,17 +35,15 @@ export const currentVersion = Effect.fnUntraced(function* (registry: Registry, s
         message: `cannot seed version 1 from ${settings.path}: ${messageOf(e)}`
       })
   })
-  // `after: 0`: a replica that lost the race to seed reads the winner's version instead of publishing a second one
-  return yield* publishVersion(registry, settings.model, files, { source: `path:${settings.path}`, after: 0 }).pipe(
-    Effect.catchTag("VersionConflict", () =>
-      registry
-        .current(settings.model)
-        .pipe(
-          Effect.flatMap((now) =>
-            now === undefined ? Effect.die("registry entry vanished") : Effect.succeed(now.entry)
-          )
-        )
+  // `after: 0`: a replica that lost the race to seed reads the winner's version instead of publishing a second
+  // one; a canary running means a version is there too (one starts only beside a current version)
+  const winner = registry
+    .current(settings.model)
+    .pipe(
+      Effect.flatMap((now) => (now === undefined ? Effect.die("registry entry vanished") : Effect.succeed(now.entry)))
     )
+  return yield* publishVersion(registry, settings.model, files, { source: `path:${settings.path}`, after: 0 }).pipe(
+    Effect.catchTags({ VersionConflict: () => winner, CanaryRunning: () => winner })
   )
 })
 
@@ -100,6 +99,8 @@ const swapInVersion = (
 ) =>
   Effect.scoped(
     Effect.gen(function* () {
+      // a promoted canary's candidate is loaded already
+      if (adoptCandidate(serving, entry.digest, entry.version)) return
       const next = yield* Effect.acquireRelease(loadVersion(registry, model, entry, options), (loaded, exit) =>
         Exit.isSuccess(exit) ? Effect.void : Effect.sync(() => loaded.dispose())
       )

@@ -176,7 +176,7 @@ export const eventsCommand = Command.make(
   (o) => lazily(control, (m) => m.events(connectionOf(o), opt(o.model), o.json))
 ).pipe(
   Command.withDescription(
-    "Follow lifecycle events (started, exited, restarted, escalated, recycled, scaled) until Ctrl-C."
+    "Follow lifecycle events (started, exited, restarted, escalated, recycled, scaled, canaryAborted) until Ctrl-C."
   )
 )
 

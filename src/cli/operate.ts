@@ -45,6 +45,7 @@ export const formatEvent = (e: LifecycleEvent, json: boolean): string => {
     e.restarts === undefined ? undefined : `restarts=${e.restarts}`,
     e.replicas === undefined ? undefined : `replicas=${e.replicas}`,
     e.loadMs === undefined ? undefined : `loadMs=${e.loadMs}`,
+    e.threshold === undefined ? undefined : `threshold=${e.threshold}`,
     e.reason === undefined ? undefined : `reason=${JSON.stringify(e.reason)}`
   ].filter((f) => f !== undefined)
   return `${new Date(e.at).toISOString()} ${e.model} ${e.type} ${fields.join(" ")} supervisor=${e.supervisor}`

@@ -38,6 +38,7 @@ import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from 
 import type { ModelMetadata } from "../protocol/metadata.js"
 import { DEFAULT_PREFIX, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
+import { type Canaries, canariesOn } from "./canary.js"
 import { type DescribeError, type DescribeOptions, describeOn } from "./describe.js"
 import type { AttemptTimeoutPolicy, HedgePolicy } from "./latency.js"
 import { gatherPlan, membershipOn } from "./membership.js"
@@ -166,7 +167,8 @@ export class ModelClient extends Context.Service<
       onEvent: (event: LifecycleEvent) => void,
       model?: string
     ): Effect.Effect<() => void, ConnectionError | PermissionDenied>
-  } & Updates
+  } & Updates &
+    Canaries
 >()("modelbus/client/ModelClient") {
   /** A client on its own connection (closed with the layer), or on `options.connection` (left open). */
   static readonly layer = (options: ClientOptions = {}) => Layer.effect(ModelClient, makeModelClient(options))
@@ -391,7 +393,8 @@ export const clientOn = (
     stats,
     close: requester.close,
     ...controlOn(nc, membership, options.prefix),
-    ...updatesOn(nc, options.prefix, rolloutStatus)
+    ...updatesOn(nc, options.prefix, rolloutStatus),
+    ...canariesOn(nc, options.prefix, rolloutStatus)
   })
 }
 

@@ -29,6 +29,8 @@ export type {
 } from "../protocol/messages.js"
 export type { ModelMetadata, TensorMetadata } from "../protocol/metadata.js"
 export type { DType, HostTensor } from "../protocol/tensor.js"
+export { CanaryRunning, NoCanary } from "../registry/canaryErrors.js"
+export type { CanaryGuard, CanaryPhase, CanaryState } from "../registry/canaryState.js"
 export {
   ArtifactCorrupt,
   FitFailed,
@@ -41,6 +43,18 @@ export {
   VersionNotFound
 } from "../registry/errors.js"
 export type { ModelVersion } from "../registry/versions.js"
+export type {
+  Canaries,
+  CanaryOptions,
+  CanaryPromoteError,
+  CanaryReadError,
+  CanaryRollout,
+  CanarySource,
+  CanaryStartError,
+  GuardOptions,
+  PromoteResult
+} from "./canary.js"
+export type { CanaryReport, ShadowReport, VersionReport } from "./canaryReport.js"
 export type { DescribeError, DescribeOptions } from "./describe.js"
 export type { AttemptTimeoutPolicy, HedgePolicy } from "./latency.js"
 export {

@@ -19,6 +19,7 @@ import type { SupervisorStatus } from "../protocol/messages.js"
 import { decoderOf } from "../protocol/schemaIssues.js"
 import { subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
+import type { CanaryRunning } from "../registry/canaryErrors.js"
 import {
   type ArtifactCorrupt,
   artifactCorrupt,
@@ -71,11 +72,13 @@ export interface UpdateResult {
 
 /**
  * Why publishing new artifacts failed (`pushModel`); BackendUnavailable when this process cannot load
- * the runtime the model needs to be checked (ONNX Runtime on a platform without its binary).
+ * the runtime the model needs to be checked (ONNX Runtime on a platform without its binary);
+ * CanaryRunning while a canary runs on the model.
  */
 export type PushError =
   | BadInput
   | BackendUnavailable
+  | CanaryRunning
   | PermissionDenied
   | RegistryUnavailable
   | VersionConflict

@@ -80,6 +80,14 @@ export interface ActorMetrics {
   readonly total: HistogramCounts
   /** Requests per model call. */
   readonly batchSize: HistogramCounts
+  /** The part of `outcomes` and `total` a canary's candidate answered (the rest is the stable version's). */
+  readonly candidate?: VersionShare
+}
+
+/** Outcomes and latencies of the requests one version answered (a part of an actor's whole). */
+export interface VersionShare {
+  readonly outcomes: Readonly<Record<Outcome, number>>
+  readonly total: HistogramCounts
 }
 
 export interface ActorCounters {

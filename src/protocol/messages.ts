@@ -110,7 +110,9 @@ export const LifecycleEventType = {
   restarted: "restarted",
   escalated: "escalated",
   recycled: "recycled",
-  scaled: "scaled"
+  scaled: "scaled",
+  /** A replica's canary guard crossed a threshold and ended the canary (reason, threshold and figures given). */
+  canaryAborted: "canaryAborted"
 } as const
 export type LifecycleEventType = (typeof LifecycleEventType)[keyof typeof LifecycleEventType]
 
@@ -126,7 +128,11 @@ export const LifecycleEvent = Schema.Struct({
   restarts: Schema.optionalKey(Schema.Number),
   replicas: Schema.optionalKey(Schema.Number),
   /** For `started`: how long the model took to load. */
-  loadMs: Schema.optionalKey(Schema.Number)
+  loadMs: Schema.optionalKey(Schema.Number),
+  /** For `canaryAborted`: the guard threshold crossed (`min-agreement`, `max-error-rate`, `max-p99-ratio`). */
+  threshold: Schema.optionalKey(Schema.String),
+  /** For `canaryAborted`: the figures the guard decided on (samples, the value, the limit, the window). */
+  figures: Schema.optionalKey(Schema.Record(Schema.String, Schema.Number))
 })
 export type LifecycleEvent = typeof LifecycleEvent.Type
 

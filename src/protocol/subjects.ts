@@ -36,6 +36,12 @@ export interface Subjects {
   readonly describe: (model: string) => string
   /** The NATS micro (ADR-32) service name of `model`'s actors: the prefix's tokens and the model, joined by `-`. */
   readonly service: (model: string) => string
+  /** Where each replica reports taking up (or dropping) a canary of `model` (under the update acks). */
+  readonly canaryAcks: (model: string) => string
+  /** Where an operator says `model`'s canary changed; replicas then read it from the registry (under the version notices). */
+  readonly canaryNotices: (model: string) => string
+  /** Scatter-gather: every replica of `model` answers with its canary figures. */
+  readonly canaryFigures: (model: string) => string
 }
 
 export const ControlCommand = { restart: "restart", scale: "scale" } as const
@@ -54,7 +60,10 @@ export const subjects = (prefix: string = DEFAULT_PREFIX): Subjects => ({
   fitProgress: (model, progress) => `${prefix}.events.${model}.fit.${progress}`,
   presence: (model) => `${prefix}.presence.${model}`,
   describe: (model) => `${prefix}.describe.${model}`,
-  service: (model) => `${prefix.replaceAll(".", "-")}-${model}`
+  service: (model) => `${prefix.replaceAll(".", "-")}-${model}`,
+  canaryAcks: (model) => `${prefix}.update.ack.${model}.canary`,
+  canaryNotices: (model) => `${prefix}.update.version.${model}.canary`,
+  canaryFigures: (model) => `${prefix}.canary.${model}`
 })
 
 /** The NATS micro discovery verbs (ADR-32); each is asked on `$SRV.<VERB>[.<name>[.<id>]]`. */

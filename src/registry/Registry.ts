@@ -11,9 +11,10 @@ import type { ModelFiles } from "../model/artifacts.js"
 import { type ArtifactLimits, DEFAULT_MAX_ARTIFACT_BYTES } from "../model/manifest.js"
 import { autoReplicas, bucketNames, kvStream, objectStream, raiseReplicas } from "../nats/buckets.js"
 import { checkJetStream, clusterNodes } from "../nats/jetstream.js"
-import { subjects } from "../protocol/subjects.js"
+import { isModelName, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
 import { digestOf } from "./bundle.js"
+import { type CanaryEntries, canaryEntries } from "./canaryEntries.js"
 import { readHistory, readLatest, readObject } from "./download.js"
 import { attemptOn, DEFAULT_PATIENCE_MS, isFinal, throughElections } from "./elections.js"
 import { parseEntry } from "./entries.js"
@@ -25,7 +26,7 @@ import { type ModelVersion, unreferencedDigests } from "./versions.js"
 /** Versions kept per model (history of the KV key, and their artifacts), at most 64. */
 export const DEFAULT_RETENTION = 10
 
-export interface Registry {
+export interface Registry extends CanaryEntries {
   /** The model's current version and its KV revision, if it has one. */
   readonly current: (
     model: string
@@ -123,7 +124,7 @@ export const openRegistry = (nc: NatsConnection, options: RegistryOptions) =>
       { maxBytes: options.maxArtifactBytes ?? DEFAULT_MAX_ARTIFACT_BYTES },
       {
         download: (name) => readObject(nc, store, names.artifacts, name),
-        latest: (model) => readLatest(nc, names.models, model),
+        latest: (key) => readLatest(nc, names.models, key),
         history: (model) => readHistory(nc, names.models, model),
         announce: (model, version) => {
           if (!nc.isClosed()) nc.publish(versions(model), JSON.stringify({ version }))
@@ -138,9 +139,9 @@ interface Reads {
   readonly history: (
     model: string
   ) => Effect.Effect<ReadonlyArray<{ readonly seq: number; readonly data: Uint8Array }>, string>
-  /** The model's entry as the stream's leader has it (a replica catching up after a restart may lag). */
+  /** A key's entry (a model's, or its canary's) as the stream's leader has it (a replica catching up after a restart may lag). */
   readonly latest: (
-    model: string
+    key: string
   ) => Promise<{ readonly seq: number; readonly data: Uint8Array; readonly deleted: boolean } | null>
   /** Tells the replicas on the bus that `model` moved to `version`. */
   readonly announce: (model: string, version: number) => void
@@ -252,7 +253,8 @@ const makeRegistry = (
     models: () =>
       attempt("list", async () => {
         const names: Array<string> = []
-        for await (const key of await kv.keys()) names.push(key)
+        // other keys (a model's canary) are not models
+        for await (const key of await kv.keys()) if (isModelName(key)) names.push(key)
         return names.sort()
       }),
     storeArtifacts: (model, bundle, onProgress) =>
@@ -296,6 +298,7 @@ const makeRegistry = (
         })
         return doomed.length
       }),
-    limits: { maxBytes }
+    limits: { maxBytes },
+    ...canaryEntries({ kv, nc, patienceMs: patience, latest: reads.latest })
   }
 }

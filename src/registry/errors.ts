@@ -3,6 +3,7 @@
 import * as Schema from "effect/Schema"
 import { BadInput } from "../protocol/errors.js"
 import { isRecord } from "../protocol/values.js"
+import { CanaryRunning } from "./canaryErrors.js"
 
 /**
  * The registry cannot be reached: the NATS server has no JetStream (`absent`: serving works, updates do
@@ -95,7 +96,8 @@ export const FitError = Schema.Union([
   VersionNotFound,
   ModelNotFinite,
   NotSupported,
-  FitFailed
+  FitFailed,
+  CanaryRunning
 ])
 export type FitError = typeof FitError.Type
 

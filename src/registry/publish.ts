@@ -8,6 +8,7 @@ import { checkModelFiles } from "../model/manifest.js"
 import { BadInput, NotFound } from "../protocol/errors.js"
 import { messageOf } from "../protocol/values.js"
 import { encodeBundle } from "./bundle.js"
+import { refuseDuringCanary } from "./canaryEntries.js"
 import { artifactCorrupt, IncompatibleSignature, ModelNotFinite, VersionConflict, VersionNotFound } from "./errors.js"
 import type { Registry } from "./Registry.js"
 import { type ModelVersion, signatureMismatch } from "./versions.js"
@@ -84,6 +85,7 @@ export const publishVersion = Effect.fn("Registry.publishVersion")(function* (
   files: ModelFiles,
   options: PublishOptions
 ) {
+  yield* refuseDuringCanary(registry, model)
   const current = yield* registry.current(model)
   const version = (current?.entry.version ?? 0) + 1
   if (options.after !== undefined && options.after !== version - 1) {
@@ -131,6 +133,7 @@ export const rollbackVersion = Effect.fn("Registry.rollback")(function* (
   model: string,
   to?: number
 ) {
+  yield* refuseDuringCanary(registry, model)
   const current = yield* registry.current(model)
   const history = yield* registry.history(model)
   const target = to ?? (current === undefined ? undefined : current.entry.version - 1)

@@ -19,9 +19,11 @@ export const family = (scrape: Scrape, name: string): Family | undefined => scra
 
 /** The samples named `name` (a counter, a gauge, or a histogram's `_bucket`/`_sum`/`_count`) with `labels` among theirs. */
 export const samples = (scrape: Scrape, name: string, labels: Readonly<Record<string, string>> = {}): Array<Sample> =>
-  (scrape.flat.find((f) => f.name === name)?.metrics ?? []).filter((s) =>
-    Object.entries(labels).every(([key, value]) => s.labels?.[key] === value)
-  )
+  // untyped, the samples of one histogram name come as one family per series (its lines alternate with _sum, _count)
+  scrape.flat
+    .filter((f) => f.name === name)
+    .flatMap((f) => f.metrics)
+    .filter((s) => Object.entries(labels).every(([key, value]) => s.labels?.[key] === value))
 
 /** The sum of the values of the samples named `name` matching `labels`. */
 export const sampleValue = (scrape: Scrape, name: string, labels: Readonly<Record<string, string>> = {}): number =>

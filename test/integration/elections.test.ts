@@ -1,11 +1,15 @@
 // The control plane through JetStream leader elections, on a 3-node loopback cluster: `update` and
-// `models rollback` run 1, 3 and 5 s after the node that is JetStream's meta leader is SIGKILLed wait
-// out the election and succeed within their own timeout; a lost quorum and no JetStream say so.
+// `models rollback` run 1, 3 and 5 s after the node that is JetStream's meta leader is SIGKILLed (and a
+// canary's abort 1 s after the registry stream's leader is) wait out the election and succeed within
+// their own timeout; a lost quorum and no JetStream say so.
 import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { jetstreamManager } from "@nats-io/jetstream"
+import { connect as natsConnect } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Client, connect, RegistryUnavailable } from "../../src/client/index.js"
+import { bucketNames, kvStream } from "../../src/nats/buckets.js"
 import { type LocalCluster, startLocalCluster } from "../helpers/localCluster.js"
 import { type CliProcess, eventually, IRIS_MODEL, runCli, startSupervisor } from "../helpers/processes.js"
 
@@ -121,6 +125,68 @@ describe("update and rollback while JetStream elects a new meta leader", () => {
       }
     }, 120_000)
   }
+})
+
+/** The node leading the registry's KV stream now (its model and canary entries are read and written there). */
+const kvLeader = async (): Promise<number> => {
+  const nc = await natsConnect({ servers: [...cluster.urls] })
+  try {
+    const info = await (await jetstreamManager(nc)).streams.info(kvStream(bucketNames("modelbus").models))
+    const leader = info.cluster?.leader
+    if (leader === undefined) throw new Error("the registry's KV stream has no leader")
+    return Number(leader.replace(/^n/, "")) - 1
+  } finally {
+    await nc.close()
+  }
+}
+
+describe("a canary while JetStream elects new leaders", () => {
+  it("is aborted 1 s after the node leading the registry's KV stream is SIGKILLed, every replica acknowledging", async () => {
+    await healthyCluster()
+    const live = await eventually(
+      async () => {
+        const now = await replicas()
+        return now.length === 2 && now.every((a) => a.state === "serving") ? now : undefined
+      },
+      60_000,
+      "both replicas serving"
+    )
+    const stable = (await client.infer("iris", [SETOSA])).version
+    const cli = async (args: ReadonlyArray<string>) => {
+      const started = performance.now()
+      const run = await runCli([
+        ...args,
+        "--json",
+        "--timeout",
+        String(ROLLOUT_TIMEOUT_MS),
+        "--server",
+        cluster.urls.join(",")
+      ])
+      console.log(`elections: ${args.slice(0, 2).join(" ")} took ${Math.round(performance.now() - started)} ms`)
+      expect(run.code, run.output).toBe(0)
+      return JSON.parse(run.output.slice(run.output.indexOf("{\n"))) as {
+        canary: { phase: string; stable: number }
+        acked: Array<string>
+        pending: Array<string>
+      }
+    }
+    const started = await cli(["canary", "iris", "--path", variant, "--percent", "10"])
+    expect(started.canary).toMatchObject({ phase: "running", stable })
+    expect([...started.acked].sort()).toEqual(live.map((a) => a.id).sort())
+    // the abort's first registry call, a read of the canary entry, meets the election
+    const leader = await kvLeader()
+    await cluster.kill(leader)
+    try {
+      await sleep(1_000)
+      const aborted = await cli(["canary", "abort", "iris"])
+      expect(aborted.canary.phase).toBe("aborted")
+      expect(aborted.pending).toEqual([])
+      expect([...aborted.acked].sort()).toEqual(live.map((a) => a.id).sort())
+      expect((await client.infer("iris", [SETOSA])).version).toBe(stable)
+    } finally {
+      await cluster.restart(leader)
+    }
+  }, 180_000)
 })
 
 describe("what a registry call says when it cannot wait the trouble out", () => {

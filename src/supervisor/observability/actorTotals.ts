@@ -7,7 +7,8 @@ import {
   type HistogramCounts,
   LATENCY_BUCKETS,
   OUTCOMES,
-  type Outcome
+  type Outcome,
+  type VersionShare
 } from "../../protocol/ipc.js"
 
 export interface Totals {
@@ -18,6 +19,8 @@ export interface Totals {
   readonly batchSize: HistogramCounts
   /** Models built from artifacts, over every process of the slot. */
   readonly loads: number
+  /** The part of `outcomes` and `total` canary candidates answered (the rest: stable versions). */
+  readonly candidate: VersionShare
 }
 
 const emptyHistogram = (bounds: ReadonlyArray<number>): HistogramCounts => ({
@@ -25,13 +28,16 @@ const emptyHistogram = (bounds: ReadonlyArray<number>): HistogramCounts => ({
   sum: 0
 })
 
+const noOutcomes = () => Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>
+
 export const emptyTotals = (): Totals => ({
-  outcomes: Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>,
+  outcomes: noOutcomes(),
   queueWait: emptyHistogram(LATENCY_BUCKETS),
   compute: emptyHistogram(LATENCY_BUCKETS),
   total: emptyHistogram(LATENCY_BUCKETS),
   batchSize: emptyHistogram(BATCH_SIZE_BUCKETS),
-  loads: 0
+  loads: 0,
+  candidate: { outcomes: noOutcomes(), total: emptyHistogram(LATENCY_BUCKETS) }
 })
 
 /** Bucket-wise sum; a report with another number of buckets (another build of the actor) is left out. */
@@ -40,19 +46,26 @@ const addHistogram = (a: HistogramCounts, b: HistogramCounts | undefined): Histo
     ? a
     : { counts: a.counts.map((c, i) => c + (b.counts[i] ?? 0)), sum: a.sum + b.sum }
 
+const addOutcomes = (
+  a: Readonly<Record<Outcome, number>>,
+  b: Readonly<Record<Outcome, number>> | undefined
+): Readonly<Record<Outcome, number>> =>
+  b === undefined ? a : (Object.fromEntries(OUTCOMES.map((o) => [o, a[o] + (b[o] ?? 0)])) as Record<Outcome, number>)
+
 const addMetrics = (totals: Totals, metrics: ActorMetrics | undefined, loads: number): Totals => ({
-  outcomes:
-    metrics === undefined
-      ? totals.outcomes
-      : (Object.fromEntries(OUTCOMES.map((o) => [o, totals.outcomes[o] + (metrics.outcomes[o] ?? 0)])) as Record<
-          Outcome,
-          number
-        >),
+  outcomes: addOutcomes(totals.outcomes, metrics?.outcomes),
   queueWait: addHistogram(totals.queueWait, metrics?.queueWait),
   compute: addHistogram(totals.compute, metrics?.compute),
   total: addHistogram(totals.total, metrics?.total),
   batchSize: addHistogram(totals.batchSize, metrics?.batchSize),
-  loads: totals.loads + loads
+  loads: totals.loads + loads,
+  candidate:
+    metrics?.candidate === undefined
+      ? totals.candidate
+      : {
+          outcomes: addOutcomes(totals.candidate.outcomes, metrics.candidate.outcomes),
+          total: addHistogram(totals.candidate.total, metrics.candidate.total)
+        }
 })
 
 interface Slot {

@@ -21,10 +21,10 @@ import type { Totals } from "./actorTotals.js"
 const latency = (name: string, description: string) =>
   Metric.histogram(name, { description, boundaries: LATENCY_BUCKETS })
 
-/** Every series of one actor, labelled `model` and `actor` (and `outcome` for requests). */
+/** Every series of one actor, labelled `model` and `actor` (`outcome` and `version` for requests, `version` for their latency). */
 const actorMetrics = {
   requests: Metric.counter("modelbus_requests_total", {
-    description: "Requests an actor took off the bus, by outcome",
+    description: "Requests an actor took off the bus, by outcome and version (stable, or a canary's candidate)",
     incremental: true
   }),
   total: latency(
@@ -78,6 +78,12 @@ const supervisorMetrics = {
   })
 } as const
 
+/** `whole` less `part` (counted among it), bucket by bucket. */
+const withoutPart = (whole: HistogramCounts, part: HistogramCounts): HistogramCounts => ({
+  counts: whole.counts.map((c, i) => c - (part.counts[i] ?? 0)),
+  sum: whole.sum - part.sum
+})
+
 const histogramState = (bounds: ReadonlyArray<number>, h: HistogramCounts): Metric.HistogramState => {
   let cumulative = 0
   const buckets: Array<[number, number]> = bounds.map((bound, i) => {
@@ -114,14 +120,32 @@ export const makeMetricsRegistry = Effect.fnUntraced(function* (models: Readonly
     actorSeries.push(Metric.registerUnsafe(Metric.withAttributes(metric, attributes), context, constant(state)))
   }
 
-  const registerActor = (actor: ActorStatus, totals: Totals | undefined) => {
-    const labels = { model: actor.model, actor: actor.id }
+  /** Requests and their latencies by `version`: `stable`, and `candidate` once a canary's candidate answered here. */
+  const registerByVersion = (labels: Record<string, string>, totals: Totals | undefined) => {
+    const candidate = totals?.candidate
+    const hasCandidate = candidate !== undefined && OUTCOMES.some((o) => candidate.outcomes[o] > 0)
     for (const outcome of OUTCOMES) {
       const n = totals?.outcomes[outcome as Outcome] ?? 0
-      register(actorMetrics.requests, { ...labels, outcome }, { count: n, incremental: true })
+      const c = candidate?.outcomes[outcome as Outcome] ?? 0
+      register(actorMetrics.requests, { ...labels, outcome, version: "stable" }, { count: n - c, incremental: true })
+      if (hasCandidate)
+        register(actorMetrics.requests, { ...labels, outcome, version: "candidate" }, { count: c, incremental: true })
     }
+    if (totals === undefined) return
+    const stable = hasCandidate ? withoutPart(totals.total, totals.candidate.total) : totals.total
+    register(actorMetrics.total, { ...labels, version: "stable" }, histogramState(LATENCY_BUCKETS, stable))
+    if (hasCandidate)
+      register(
+        actorMetrics.total,
+        { ...labels, version: "candidate" },
+        histogramState(LATENCY_BUCKETS, totals.candidate.total)
+      )
+  }
+
+  const registerActor = (actor: ActorStatus, totals: Totals | undefined) => {
+    const labels = { model: actor.model, actor: actor.id }
+    registerByVersion(labels, totals)
     if (totals !== undefined) {
-      register(actorMetrics.total, labels, histogramState(LATENCY_BUCKETS, totals.total))
       register(actorMetrics.queueWait, labels, histogramState(LATENCY_BUCKETS, totals.queueWait))
       register(actorMetrics.compute, labels, histogramState(LATENCY_BUCKETS, totals.compute))
       register(actorMetrics.batchSize, labels, histogramState(BATCH_SIZE_BUCKETS, totals.batchSize))

@@ -119,7 +119,7 @@ const batcherFor = (model: ReturnType<typeof timedModel>["model"], batching: Bat
   const serving = servingModel(model, 1)
   const batcher = makeBatcher(stats, batching)
   const loop = makeModelLoop(
-    { actorId: "fake-1", modelName: "fake", stats, admission: makeAdmission(1024), logDefect: () => {} },
+    { actorId: "fake-1", modelName: "fake", serving, stats, admission: makeAdmission(1024), logDefect: () => {} },
     batcher
   )
   const limits: Array<BatchLimit> = []

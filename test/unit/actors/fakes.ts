@@ -107,6 +107,8 @@ export interface SubmitOptions {
   readonly arrived?: number
   readonly outputs?: ReadonlyArray<string>
   readonly trace?: Tracer.ExternalSpan
+  /** The canary draw the pipeline would have made for it (none: the current version). */
+  readonly draw?: number
 }
 
 /**
@@ -125,6 +127,7 @@ export const fakeHotPath = (predict: Parameters<typeof fakeModel>[0], options: H
     {
       actorId: "fake-1",
       modelName: "fake",
+      serving,
       stats,
       measure: options.measure,
       tracer: options.tracer,
@@ -143,7 +146,7 @@ export const fakeHotPath = (predict: Parameters<typeof fakeModel>[0], options: H
       inputs: { x },
       outputs: o.outputs,
       deadline: o.deadline ?? Number.POSITIVE_INFINITY,
-      version: acquire(serving),
+      version: acquire(serving, o.draw),
       trace: o.trace
     })
     return fake

@@ -1,7 +1,7 @@
 // The model loop on a fake model: a defect inside a batch (an exception no model failure explains) is
 // answered InferenceFailed to every request it hit, once each, logged, and the loop goes on; a reply
 // that cannot be sent fails that request alone; places and versions always come back; work given to
-// `between` runs alone, alternating with batches.
+// `between` runs alone, alternating with batches; work given to `whenIdle` runs only once nothing else waits.
 import { describe, expect, it } from "vitest"
 import type { HostTensor } from "../../../src/protocol/tensor.js"
 import { type FakeMsg, fakeHotPath, rowSums, xRows } from "./fakes.js"
@@ -115,6 +115,37 @@ describe("makeModelLoop", () => {
     expect(await Promise.all(tasks)).toEqual(["probe 1", "probe 2"])
     await done
     expect(log).toEqual(["probe 1", 2, "probe 2", 2, 1])
+  })
+
+  it("runs `whenIdle` work last, after the batches and `between` work that wait, and ignores its failure", async () => {
+    const log: Array<string | number> = []
+    const b = fakeHotPath(
+      async (inputs) => {
+        log.push(inputs.x!.shape[0]!)
+        return rowSums(inputs)
+      },
+      { batching: { maxBatchSize: 2, maxDelayMs: 0 } }
+    )
+    const idleDone = new Promise<void>((resolve) => {
+      b.loop.whenIdle(async () => {
+        log.push("idle 1")
+        throw new Error("shadow run failed")
+      })
+      b.loop.whenIdle(async () => {
+        log.push(`idle 2 (${b.admission.inflight()} held, ${b.loop.queued()} queued)`)
+        resolve()
+      })
+    })
+    const done = b.idle()
+    for (let i = 0; i < 3; i++) b.submit(xRows(1))
+    const probe = b.loop.between(async () => void log.push("probe"))
+    await Promise.all([done, probe, idleDone])
+    expect(log).toEqual(["probe", 2, 1, "idle 1", "idle 2 (0 held, 0 queued)"])
+    const next = b.idle()
+    const after = b.submit(xRows(1, 2))
+    await next
+    expect(answerOf(after)).toEqual([4])
+    expect(b.defects).toEqual([])
   })
 
   it("rejects `between` with the error its work threw, and goes on serving", async () => {

@@ -4,9 +4,11 @@
 import { describe, expect, it } from "vitest"
 import { makeAdmission } from "../../../src/actors/admission.js"
 import type { Job } from "../../../src/actors/batcher.js"
+import { makeLiveCanary } from "../../../src/actors/canary/live.js"
 import { type ActorStats, answerInfer, type PipelineContext } from "../../../src/actors/pipeline.js"
-import { servingModel } from "../../../src/actors/servingModel.js"
+import { servingModel, servingVersion } from "../../../src/actors/servingModel.js"
 import { actorStats } from "../../../src/actors/stats.js"
+import { canaryState } from "./canary/state.js"
 import { fakeModel, fakeMsg, rowSums } from "./fakes.js"
 
 const setup = (options: { readonly maxInflight?: number; readonly maxPayloadBytes?: number } = {}) => {
@@ -110,7 +112,7 @@ describe("answerInfer", () => {
     expect([refused.tag, refused.code]).toEqual(["BadInput", "400"])
     expect(refused.message).toMatch(/expected shape \[\?, 2\], received \[1, 3\]/)
     expect(submitted).toEqual([])
-    // a refused request gives back its place and the version it was checked against
+    // a refused request gives back its place, and holds no version (one is chosen only once it passed its checks)
     expect(admission.inflight()).toBe(0)
     expect(serving.current.inflight).toBe(0)
   })
@@ -123,5 +125,26 @@ describe("answerInfer", () => {
     expect(submitted).toEqual([])
     expect(stats.errors).toBe(0)
     expect(stats.processingMs).toBe(0)
+  })
+})
+
+describe("answerInfer with a canary running", () => {
+  it("gives a checked request the candidate when its draw falls within the share, else the current version; a refusal holds neither", () => {
+    const { ctx, admission, serving, submitted } = setup()
+    const candidate = servingVersion(fakeModel(async (inputs) => rowSums(inputs)).model, 2, true)
+    const canary = makeLiveCanary(canaryState({ percent: 100 }), candidate, () => {})
+    serving.canary = canary
+    answerInfer(ctx, fakeMsg(VALID).msg)
+    canary.share = 0
+    answerInfer(ctx, fakeMsg(VALID).msg)
+    expect(submitted.map((job) => job.version)).toEqual([candidate, serving.current])
+    expect([candidate.inflight, serving.current.inflight]).toEqual([1, 1])
+    canary.share = 1
+    const bad = fakeMsg({ inputs: [[1, 2, 3]] })
+    answerInfer(ctx, bad.msg)
+    expect(refusal(bad).tag).toBe("BadInput")
+    expect([candidate.inflight, serving.current.inflight, admission.inflight()]).toEqual([1, 1, 2])
+    // refused before a version was chosen: counted for neither version
+    expect([canary.figures.candidate.requests, canary.figures.stable.requests]).toEqual([0, 0])
   })
 })
