@@ -60,7 +60,7 @@ export const RECHECK_MS = 1_000
  * `RECHECK_MS` without an ack it asks `live`: a listed replica already on the version counts (it
  * started onto it: a replica started by `scale` meanwhile never acks), one gone is dropped. After
  * `timeoutMs` (Clock time) it settles with `live` once more. Acks of other versions are skipped;
- * acks queued before the call count.
+ * acks queued before the call count. An empty `replicas` is listed again from `live` after `RECHECK_MS`.
  */
 export const awaitRollout = <E>(
   acks: Queue.Dequeue<UpdateAck>,
@@ -74,6 +74,14 @@ export const awaitRollout = <E>(
     const caughtUp = new Set<string>()
     let listed = replicas
     const decided = Effect.gen(function* () {
+      // An empty first listing is looked at once more after a quiet second: a status gather that
+      // reached no supervisor (JetStream electing after a node loss) is no proof that there are none.
+      if (listed.length === 0) {
+        yield* Effect.sleep(RECHECK_MS)
+        const now = yield* Effect.option(live)
+        if (Option.isSome(now)) listed = now.value.map((a) => a.id)
+        if (Option.isSome(now)) for (const actor of now.value) if (actor.version >= version) caughtUp.add(actor.id)
+      }
       for (;;) {
         const progress = rolloutProgress(listed, seen, caughtUp)
         if (progress._tag !== "Waiting") return progress
@@ -98,7 +106,7 @@ export const awaitRollout = <E>(
           onNone: () =>
             Effect.map(live, (now) =>
               settleAtTimeout(
-                replicas.filter((id) => seen.get(id)?.ok === true),
+                listed.filter((id) => seen.get(id)?.ok === true),
                 now,
                 version
               )

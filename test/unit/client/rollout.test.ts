@@ -80,6 +80,39 @@ describe("waiting for the acks (TestClock)", () => {
     expect(outcome).toEqual({ _tag: "Served", acked: ["a", "b"], pending: [] })
   })
 
+  it("lists the replicas again when the first listing found none, and waits for their acks", async () => {
+    let looks = 0
+    // the first gather reached no supervisor; the next ones find a and b
+    const flaky = Effect.sync(() =>
+      looks++ === 0
+        ? []
+        : [
+            { id: "a", version: 1 },
+            { id: "b", version: 1 }
+          ]
+    )
+    const outcome = await underTestClock((acks) =>
+      Effect.gen(function* () {
+        const first = yield* flaky
+        const fiber = yield* Effect.forkChild(
+          awaitRollout(
+            acks,
+            first.map((a) => a.id),
+            2,
+            30_000,
+            flaky
+          )
+        )
+        Queue.offerUnsafe(acks, ack("a", 2))
+        yield* TestClock.adjust(1_000)
+        expect(fiber.pollUnsafe()).toBeUndefined()
+        Queue.offerUnsafe(acks, ack("b", 2))
+        return yield* Fiber.join(fiber)
+      })
+    )
+    expect(outcome).toEqual({ _tag: "Served", acked: ["a", "b"], pending: [] })
+  })
+
   it("stops at the first refusal without waiting for the others", async () => {
     const outcome = await underTestClock((acks) =>
       Effect.gen(function* () {
