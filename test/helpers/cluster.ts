@@ -15,7 +15,7 @@ import {
   serversPreferring,
   type Topology
 } from "./clusterTopology.js"
-import { CLI, type CliProcess, eventually, ROOT, spawnProcess } from "./processes.js"
+import { CLI, type CliProcess, eventually, ROOT, spawnProcess, within } from "./processes.js"
 
 /** A node has joined when it logs the JetStream meta leader (itself or another). */
 const META_LEADER = /JetStream cluster new metadata leader|Self is new JetStream cluster metadata leader/
@@ -109,8 +109,8 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
   const running = () => [...nodes].filter(([, p]) => p.child.exitCode === null && p.child.signalCode === null)
 
   /** `node` routes to every other running node and its /healthz answers ok (JetStream current with the meta leader). */
-  const nodeHealthy = (node: string, timeoutMs: number) =>
-    eventually(
+  const nodeHealthy = (node: string, timeoutMs: number, wait: typeof within = eventually) =>
+    wait(
       async () => {
         const routez = await monitor<{ num_routes: number }>(node, "/routez")
         if (routez.num_routes < running().length - 1) return undefined
@@ -154,8 +154,8 @@ export const startCluster = async (options: ClusterOptions): Promise<Cluster> =>
     const launched = await Promise.all(nodeNames(topology).map(launchNode))
     const formed = await Promise.allSettled(
       nodeNames(topology).map(async (node, i) => {
-        await launched[i]!.waitForLine(META_LEADER, boundMs)
-        await nodeHealthy(node, Math.max(1, boundMs - (performance.now() - started)))
+        await launched[i]!.waitForLine(META_LEADER, boundMs, true)
+        await nodeHealthy(node, Math.max(1, boundMs - (performance.now() - started)), within)
       })
     )
     if (formed.every((f) => f.status === "fulfilled")) return undefined

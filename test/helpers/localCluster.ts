@@ -7,7 +7,7 @@ import { join } from "node:path"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
 import { freePorts } from "./ports.js"
-import { eventually } from "./processes.js"
+import { eventually, within } from "./processes.js"
 
 export interface LocalCluster {
   /** Client URLs, node 0 first. */
@@ -145,7 +145,7 @@ export const startLocalCluster = async (size = 3): Promise<LocalCluster> => {
       }
       why = `a port was taken: ${(failed[0] as Error).message.split("\n")[0]}`
     } else {
-      const result = await eventually(() => formed(ports), boundMs, "the cluster to form").catch((e: unknown) => e)
+      const result = await within(() => formed(ports), boundMs, "the cluster to form").catch((e: unknown) => e)
       if (result === true) {
         if (attempt > 1)
           console.log(`the loopback cluster formed on start attempt ${attempt} of ${FORMATION_BOUNDS_MS.length}`)

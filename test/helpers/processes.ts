@@ -22,8 +22,11 @@ export interface CliProcess {
   /** Everything written to stdout and stderr so far. */
   readonly output: () => string
   readonly exited: Promise<Exit>
-  /** Resolves with the first output line matching `pattern`; rejects if the process exits first. */
-  readonly waitForLine: (pattern: RegExp, timeoutMs?: number) => Promise<string>
+  /**
+   * The first output line matching `pattern`; rejects when the process exits first, or after
+   * `timeoutMs` (never sooner than `PATIENCE_MS` unless `exact`: only a start attempt's own bound is exact).
+   */
+  readonly waitForLine: (pattern: RegExp, timeoutMs?: number, exact?: boolean) => Promise<string>
   /** SIGTERM and wait for the exit. */
   readonly stop: () => Promise<Exit>
 }
@@ -52,8 +55,9 @@ export const spawnProcess = (
   child.stdout!.on("data", onData)
   child.stderr!.on("data", onData)
   const exited = new Promise<Exit>((res) => child.once("exit", (code, signal) => res({ code, signal })))
-  const waitForLine = (pattern: RegExp, timeoutMs = 30_000) =>
+  const waitForLine = (pattern: RegExp, boundMs = 30_000, exact = false) =>
     new Promise<string>((res, rej) => {
+      const timeoutMs = exact ? boundMs : Math.max(boundMs, PATIENCE_MS)
       const check = () => {
         const line = text.split("\n").find((l) => pattern.test(l))
         if (line !== undefined) {
@@ -111,13 +115,25 @@ export const startSupervisor = async (
   return p
 }
 
-/** Polls `check` until it returns a value (not undefined), for state only observable by asking. */
-export const eventually = async <A>(
-  check: () => Promise<A | undefined>,
-  timeoutMs: number,
-  what: string
-): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
+/**
+ * How long `eventually` waits at the least, whatever bound a test names: a safety net against a hang,
+ * never a verdict on how fast a busy machine is (a failure it reports is "this never happened").
+ */
+export const PATIENCE_MS = 90_000
+
+/**
+ * Polls `check` until it returns a value (not undefined), for state only observable by asking. The
+ * bound is what the test expects at worst; the wait is never shorter than `PATIENCE_MS`.
+ */
+export const eventually = <A>(check: () => Promise<A | undefined>, timeoutMs: number, what: string): Promise<A> =>
+  within(check, Math.max(timeoutMs, PATIENCE_MS), what)
+
+/**
+ * Polls `check` until it returns a value, giving up after exactly `boundMs`: only for decisions that
+ * act on the bound (a cluster start attempt thrown away and tried again), never for a test's verdict.
+ */
+export const within = async <A>(check: () => Promise<A | undefined>, boundMs: number, what: string): Promise<A> => {
+  const deadline = Date.now() + boundMs
   let last: unknown
   for (;;) {
     try {
@@ -127,7 +143,7 @@ export const eventually = async <A>(
       last = error
     }
     if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`)
+      throw new Error(`timed out after ${boundMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`)
     await new Promise((r) => setTimeout(r, 100))
   }
 }
