@@ -19,7 +19,9 @@ export const SupervisorEntry = Schema.Struct({
 const RootSupervisorEntry = Schema.Struct({
   ...SupervisorEntry.fields,
   /** Standby processes kept warm (runtime up, NATS connected, no model) to take a slot at once; 0 turns them off. */
-  standby: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 16 })))
+  standby: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 16 }))),
+  /** Actors this supervisor may run across its models, standbys excluded (default: the host's cores); autoscaling stays inside it. */
+  maxActors: Schema.optionalKey(PositiveInt)
 })
 
 const BackoffEntry = Schema.Struct({
@@ -33,6 +35,17 @@ const RecycleEntry = Schema.Struct({
   afterRequests: Schema.optionalKey(PositiveInt),
   maxRssMb: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThan(0))),
   maxTensors: Schema.optionalKey(PositiveInt)
+})
+
+/** Replicas follow load between min and max; every key may be left out (see DEFAULT_AUTOSCALE). */
+const AutoscaleEntry = Schema.Struct({
+  min: Schema.optionalKey(PositiveInt),
+  max: Schema.optionalKey(PositiveInt),
+  /** Requests in flight (queued and running) wanted per replica. */
+  targetInflight: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThan(0))),
+  upscaleDelayMs: Schema.optionalKey(NonNegativeInt),
+  downscaleDelayMs: Schema.optionalKey(NonNegativeInt),
+  lookbackMs: Schema.optionalKey(PositiveInt)
 })
 
 const ModelEntry = Schema.Struct({
@@ -64,6 +77,8 @@ const ModelEntry = Schema.Struct({
   supervisor: Schema.optionalKey(SupervisorEntry),
   backoff: Schema.optionalKey(BackoffEntry),
   recycle: Schema.optionalKey(RecycleEntry),
+  /** With it, the replica count follows load and `replicas` is only the count to start with. */
+  autoscale: Schema.optionalKey(AutoscaleEntry),
   /** ONNX Runtime settings, used when the model is an ONNX one: threads per call (default 1; replicas are the parallelism). */
   onnx: Schema.optionalKey(
     Schema.Struct({
