@@ -1,0 +1,111 @@
+// Autoscaling with real processes on a real nats-server: a load step drives an autoscaled model
+// from min to more replicas and, once the load stops, back to min, with no failed request; status,
+// lifecycle events and /metrics say what was decided and why; `modelbus scale` is refused for it.
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { LifecycleEvent } from "../../src/protocol/messages.js"
+import { expectedAnswers, startLoad } from "../helpers/load.js"
+import { type CliProcess, eventually, IRIS_MODEL, irisRows, runCli } from "../helpers/processes.js"
+import { parseScrape, sampleValue } from "../helpers/prometheus.js"
+import { type Stack, startStack } from "../helpers/stack.js"
+
+const portOf = async (supervisor: CliProcess): Promise<number> =>
+  Number(/on port (\d+)/.exec(await supervisor.waitForLine(/modelbus metrics: .* on port \d+/))![1])
+
+const policy = { min: 1, max: 3, targetInflight: 0.5, upscaleDelayMs: 300, downscaleDelayMs: 2_000, lookbackMs: 500 }
+
+describe("autoscaling", () => {
+  let stack: Stack
+  let port: number
+  const events: Array<LifecycleEvent> = []
+  let stopEvents: () => void = () => {}
+
+  beforeAll(async () => {
+    stack = await startStack(
+      {
+        metrics: { port: 0 },
+        supervisor: { maxActors: 4 },
+        models: [{ name: "iris", path: IRIS_MODEL, heartbeatMs: 100, autoscale: policy }]
+      },
+      { hedge: false }
+    )
+    port = await portOf(stack.supervisor)
+    stopEvents = await stack.client.onEvents((e) => {
+      if (e.type === "scaled") events.push(e)
+    }, "iris")
+  }, 90_000)
+  afterAll(async () => {
+    stopEvents()
+    await stack?.stop()
+  })
+
+  const autoscaleStatus = async () => (await stack.client.status())[0]?.tree?.models[0]?.autoscale
+  const scaledTo = (check: (replicas: number) => boolean, what: string) =>
+    eventually(async () => events.find((e) => check(e.replicas ?? 0)), 90_000, what)
+
+  it("starts at min, idle, and says so in status", async () => {
+    const status = await eventually(
+      async () => {
+        const s = await autoscaleStatus()
+        return s?.reason === "at target" ? s : undefined
+      },
+      30_000,
+      "the autoscaler's first decision"
+    )
+    expect(status).toMatchObject({ replicas: 1, target: 1, min: 1, max: 3 })
+    expect(events).toEqual([])
+  })
+
+  it("a load step drives replicas from min to at least 2, and back to min after it stops, with no failed request", async () => {
+    const rows = await irisRows()
+    const expected = await expectedAnswers(stack.client, "iris", rows)
+    const load = startLoad(stack.client, "iris", rows, expected, 16)
+    let summary: Awaited<ReturnType<typeof load.stop>>
+    try {
+      const up = await scaledTo((n) => n >= 2, "a scaled event to 2 replicas or more")
+      expect(up.decidedBy).toBe(`autoscale@${(await stack.client.status())[0]!.supervisor.id}`)
+      expect(up.target).toBeGreaterThanOrEqual(2)
+      expect(up.observed).toBeGreaterThan(policy.targetInflight)
+      expect(up.reason).toMatch(/above target|replicas full/)
+      // the new replicas serve under the load before it stops
+      await eventually(
+        async () => {
+          const rowsNow = (await stack.client.status())[0]!.actors.filter((a) => a.model === "iris")
+          return rowsNow.filter((a) => a.state === "serving").length >= 2 ? true : undefined
+        },
+        60_000,
+        "two serving replicas"
+      )
+      const status = await autoscaleStatus()
+      expect(status!.target).toBeGreaterThanOrEqual(2)
+      const text = await runCli(["status", "--server", stack.nats.url])
+      expect(text.output).toMatch(/autoscale: \d → \d \(.+\)/)
+      const scrape = parseScrape(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())
+      expect(sampleValue(scrape, "modelbus_autoscale_target_replicas", { model: "iris" })).toBeGreaterThanOrEqual(2)
+      expect(sampleValue(scrape, "modelbus_autoscale_observed_inflight", { model: "iris" })).toBeGreaterThanOrEqual(0)
+    } finally {
+      summary = await load.stop()
+    }
+    const down = await scaledTo((n) => n === 1, "a scaled event back to 1 replica")
+    expect(down.reason).toContain("below target")
+    expect(down.decidedBy).toMatch(/^autoscale@/)
+    expect(summary.requests).toBeGreaterThan(0)
+    expect(summary.failures).toEqual([])
+    expect(summary.wrongAnswers).toBe(0)
+    const after = await eventually(
+      async () => {
+        const rowsNow = (await stack.client.status())[0]!.actors.filter((a) => a.model === "iris")
+        return rowsNow.length === 1 ? rowsNow : undefined
+      },
+      30_000,
+      "one replica left"
+    )
+    expect(after[0]!.state).toBe("serving")
+  }, 180_000)
+
+  it("refuses `modelbus scale` on an autoscaled model, naming the policy keys to change", async () => {
+    const refused = await runCli(["scale", "iris", "3", "--server", stack.nats.url])
+    expect(refused.code).not.toBe(0)
+    expect(refused.output).toContain("model iris is autoscaled")
+    expect(refused.output).toContain("autoscale.min or autoscale.max")
+  })
+})
