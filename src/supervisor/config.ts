@@ -175,6 +175,8 @@ const rememberSecretsOf = (raw: unknown) => {
 /** The first model whose autoscaling policy the config must refuse, as a message naming the key. */
 const autoscaleProblem = (config: Config): string | undefined => {
   for (const [i, model] of config.models.entries()) {
+    if (model.autoscale === undefined && model.replicas === 0)
+      return `model "${model.name}": replicas 0 needs autoscale with min 0 (else nothing would ever answer it)\n  at ["models"][${i}]["replicas"]`
     if (model.autoscale === undefined) continue
     const problem = policyProblem(model.autoscale, model.replicas, config.maxActors)
     if (problem === undefined) continue

@@ -39,13 +39,18 @@ const RecycleEntry = Schema.Struct({
 
 /** Replicas follow load between min and max; every key may be left out (see DEFAULT_AUTOSCALE). */
 const AutoscaleEntry = Schema.Struct({
-  min: Schema.optionalKey(PositiveInt),
+  /** 0: the model stops every replica when idle and wakes on its next request. */
+  min: Schema.optionalKey(NonNegativeInt),
   max: Schema.optionalKey(PositiveInt),
   /** Requests in flight (queued and running) wanted per replica. */
   targetInflight: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThan(0))),
   upscaleDelayMs: Schema.optionalKey(NonNegativeInt),
   downscaleDelayMs: Schema.optionalKey(NonNegativeInt),
-  lookbackMs: Schema.optionalKey(PositiveInt)
+  lookbackMs: Schema.optionalKey(PositiveInt),
+  /** Requests held while the model has no replica; past it they get Overloaded. */
+  maxHeldRequests: Schema.optionalKey(PositiveInt),
+  /** Bytes of request bodies held while the model has no replica; past it they get Overloaded. */
+  maxHeldBytes: Schema.optionalKey(PositiveInt)
 })
 
 const ModelEntry = Schema.Struct({
@@ -55,7 +60,8 @@ const ModelEntry = Schema.Struct({
     )
   ),
   path: Schema.String.check(Schema.isNonEmpty()),
-  replicas: Schema.optionalKey(PositiveInt),
+  /** 0 only with `autoscale.min: 0` (checked after decoding). */
+  replicas: Schema.optionalKey(NonNegativeInt),
   restart: Schema.optionalKey(Schema.Literals([RestartType.permanent, RestartType.transient, RestartType.temporary])),
   shutdown: Schema.optionalKey(Schema.Union([NonNegativeInt, Schema.Literal("brutal_kill")])),
   heartbeatMs: Schema.optionalKey(PositiveInt),

@@ -1,6 +1,7 @@
 // The autoscaling decision as a pure function: from a model's load samples over the lookback
 // window, the replicas it wants; a trend must last upscaleDelayMs (up) or downscaleDelayMs (down)
-// before the target moves, and the direction changes at most once per downscaleDelayMs.
+// before the target moves, and the direction changes at most once per downscaleDelayMs; a model at
+// zero wakes at once when a request is held for it.
 import type { AutoscalePolicy } from "./autoscalePolicy.js"
 
 /** What the replicas of a model reported at one instant (monotonic ms). */
@@ -14,6 +15,8 @@ export interface LoadSample {
   readonly refused: number
   /** Times a replica left the queue group because it was full, since the previous sample. */
   readonly leftQueueGroup: number
+  /** Requests the supervisor holds because the model has no replica (counted in `inflight` too). */
+  readonly held: number
 }
 
 export type Direction = "up" | "down"
@@ -104,6 +107,12 @@ export const decide = (
     return { memory: moved, target, changed: true, reason: `bounds ${policy.min}..${policy.max}`, wanted, observed }
   }
   const { wanted, observed, saturated } = wantedReplicas(policy, window, target)
+  if (target === 0 && (window.at(-1)?.held ?? 0) > 0) {
+    // a caller waits: no delay and no direction rule hold a wake back (start failures back off instead)
+    const woken = Math.max(1, wanted)
+    const moved = { target: woken, pressure: undefined, lastChange: { at: now, direction: "up" as const } }
+    return { memory: moved, target: woken, changed: true, reason: "woken by a held request", wanted, observed }
+  }
   if (wanted === target) return hold({ ...memory, pressure: undefined }, "at target", wanted, observed)
   const direction: Direction = wanted > target ? "up" : "down"
   const pressure = memory.pressure?.direction === direction ? memory.pressure : { direction, since: now }

@@ -10,11 +10,12 @@ export type SeenCounters = ReadonlyMap<number, { readonly overloaded: number; re
 export const loadSampleOf = (
   state: SupervisorState,
   seen: SeenCounters,
-  now: number
+  now: number,
+  held = 0
 ): { readonly sample: LoadSample; readonly seen: SeenCounters } => {
   const serving = state.children.flatMap((c) => (c.primary?.state === "serving" ? [c.primary] : []))
   const next = new Map<number, { overloaded: number; leftQueueGroup: number }>()
-  let inflight = 0
+  let inflight = held
   let refused = 0
   let leftQueueGroup = 0
   for (const p of serving) {
@@ -28,8 +29,14 @@ export const loadSampleOf = (
     leftQueueGroup += Math.max(0, left - before.leftQueueGroup)
     next.set(p.n, { overloaded, leftQueueGroup: left })
   }
-  return { sample: { at: now, replicas: serving.length, inflight, refused, leftQueueGroup }, seen: next }
+  return { sample: { at: now, replicas: serving.length, inflight, refused, leftQueueGroup, held }, seen: next }
 }
+
+/** The newest exit of any of the supervisor's children: when and why (undefined: none yet). */
+export const latestExit = (state: SupervisorState): { readonly at: number; readonly reason: string } | undefined =>
+  state.children
+    .flatMap((c) => c.exits)
+    .reduce<{ at: number; reason: string } | undefined>((a, e) => (a === undefined || e.at > a.at ? e : a), undefined)
 
 /**
  * The replicas a model may have: its target, unless growing past `current` would take the

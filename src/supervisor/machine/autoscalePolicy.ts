@@ -14,20 +14,27 @@ export interface AutoscalePolicy {
   readonly downscaleDelayMs: number
   /** The window load is averaged over, so one busy heartbeat does not count as a trend. */
   readonly lookbackMs: number
+  /** Requests held while the model has no replica (min 0); past it they get Overloaded. */
+  readonly maxHeldRequests: number
+  /** Bytes of request bodies held while the model has no replica; past it they get Overloaded. */
+  readonly maxHeldBytes: number
 }
 
 /**
  * The defaults and why: one replica at least (a model answers at once); 2 requests in flight per
  * replica keeps the batcher fed without letting a queue grow; up after 2 s (a warm standby takes a
  * slot in ~50 ms, so adding is cheap); down after 60 s (a replica's model load costs seconds, so
- * removing is what must be sure); load averaged over 5 s. `max` defaults to the host budget.
+ * removing is what must be sure); load averaged over 5 s. `max` defaults to the host budget. At
+ * zero, up to 1000 requests or 64 MiB wait for the waking replica: a burst, not a backlog.
  */
 export const DEFAULT_AUTOSCALE = {
   min: 1,
   targetInflight: 2,
   upscaleDelayMs: 2_000,
   downscaleDelayMs: 60_000,
-  lookbackMs: 5_000
+  lookbackMs: 5_000,
+  maxHeldRequests: 1_000,
+  maxHeldBytes: 64 * 1024 * 1024
 } as const
 
 export type AutoscaleEntry = Partial<AutoscalePolicy>
@@ -41,7 +48,9 @@ export const autoscalePolicyOf = (entry: AutoscaleEntry, maxActors: number): Aut
     targetInflight: entry.targetInflight ?? DEFAULT_AUTOSCALE.targetInflight,
     upscaleDelayMs: entry.upscaleDelayMs ?? DEFAULT_AUTOSCALE.upscaleDelayMs,
     downscaleDelayMs: entry.downscaleDelayMs ?? DEFAULT_AUTOSCALE.downscaleDelayMs,
-    lookbackMs: entry.lookbackMs ?? DEFAULT_AUTOSCALE.lookbackMs
+    lookbackMs: entry.lookbackMs ?? DEFAULT_AUTOSCALE.lookbackMs,
+    maxHeldRequests: entry.maxHeldRequests ?? DEFAULT_AUTOSCALE.maxHeldRequests,
+    maxHeldBytes: entry.maxHeldBytes ?? DEFAULT_AUTOSCALE.maxHeldBytes
   }
 }
 

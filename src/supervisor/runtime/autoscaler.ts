@@ -4,8 +4,9 @@ import { Clock, Effect, Schedule, type Scope } from "effect"
 import type { AutoscaleStatus } from "../../protocol/messages.js"
 import type { Config, ModelConfig } from "../config.js"
 import { type AutoscaleMemory, decide, initialMemory, type LoadSample, record } from "../machine/autoscale.js"
-import { grant, loadSampleOf, type SeenCounters } from "../machine/autoscaleInputs.js"
+import { grant, latestExit, loadSampleOf, type SeenCounters } from "../machine/autoscaleInputs.js"
 import type { Supervisor } from "./interpreter.js"
+import type { RequestHolder } from "./requestHolder.js"
 
 export interface Autoscalers {
   /** What the autoscaler of `model` decided last; undefined when the model is not autoscaled. */
@@ -23,13 +24,16 @@ export const startAutoscalers = Effect.fnUntraced(function* (options: {
   readonly config: Config
   readonly supervisorId: string
   readonly supervisor: (model: string) => Supervisor | undefined
+  /** Holds the requests of a model with `autoscale.min: 0` while it has no replica. */
+  readonly holder: (model: ModelConfig) => Effect.Effect<RequestHolder, never, Scope.Scope>
 }): Effect.fn.Return<Autoscalers, never, Scope.Scope> {
   const { config } = options
   const statuses = new Map<string, AutoscaleStatus>()
   const actorsOf = (model: ModelConfig) => options.supervisor(model.name)?.state().children.length ?? model.replicas
 
-  const loop = (model: ModelConfig) => {
+  const loop = (model: ModelConfig, holder: RequestHolder | undefined) => {
     const policy = model.autoscale!
+    let exitSeen = Number.NEGATIVE_INFINITY
     let memory: AutoscaleMemory = initialMemory(model.replicas)
     let window: ReadonlyArray<LoadSample> = []
     let seen: SeenCounters = new Map()
@@ -45,9 +49,18 @@ export const startAutoscalers = Effect.fnUntraced(function* (options: {
       const running = options.supervisor(model.name)
       if (running === undefined) return
       const state = running.state()
+      const exit = latestExit(state)
+      const newExit = exit !== undefined && exit.at > exitSeen ? exit : undefined
+      if (exit !== undefined) exitSeen = exit.at
+      const serving = state.children.filter((c) => c.primary?.state === "serving").length
+      if (holder !== undefined) {
+        // a replica woken for held requests that died before serving: they are answered now, not on the next try
+        if (serving === 0 && newExit !== undefined && holder.held() > 0) yield* holder.failAll(newExit.reason)
+        yield* holder.follow(serving)
+      }
       if (state.phase === "failed" || state.phase === "stopped") return
       const now = millis(yield* Clock.monotonicTimeNanos)
-      const sampled = loadSampleOf(state, seen, now)
+      const sampled = loadSampleOf(state, seen, now, holder?.held() ?? 0)
       seen = sampled.seen
       window = record(window, sampled.sample, policy.lookbackMs)
       const decision = decide(policy, memory, window, now)
@@ -69,6 +82,8 @@ export const startAutoscalers = Effect.fnUntraced(function* (options: {
         ...(granted.wantedMore > 0 ? { wantedMore: granted.wantedMore } : {})
       })
       if (granted.replicas === current) return
+      // at zero the holder is in the queue group before the last replica leaves it: no request meets no one
+      if (granted.replicas === 0 && holder !== undefined) yield* holder.follow(0)
       yield* running.scale(granted.replicas, {
         observed: decision.observed,
         target: decision.target,
@@ -81,6 +96,10 @@ export const startAutoscalers = Effect.fnUntraced(function* (options: {
     return tick.pipe(Effect.repeat(Schedule.spaced(sampleMsOf(model))))
   }
 
-  for (const model of config.models) if (model.autoscale !== undefined) yield* Effect.forkScoped(loop(model))
+  for (const model of config.models) {
+    if (model.autoscale === undefined) continue
+    const holder = model.autoscale.min === 0 ? yield* options.holder(model) : undefined
+    yield* Effect.forkScoped(loop(model, holder))
+  }
   return { status: (model) => statuses.get(model) }
 })

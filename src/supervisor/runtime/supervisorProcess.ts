@@ -22,6 +22,7 @@ import { startAutoscalers } from "./autoscaler.js"
 import { answerControl } from "./controlSubjects.js"
 import type { EmitCommand } from "./interpreter.js"
 import { startModelTree } from "./modelTree.js"
+import { makeRequestHolder } from "./requestHolder.js"
 import { makeStandbyPool } from "./standbyPool.js"
 
 export interface SupervisorProcess {
@@ -174,7 +175,12 @@ export const startSupervisorProcess = Effect.fn("SupervisorProcess.start")(funct
   }).pipe(Effect.provideService(ActorLauncher, launcher))
   yield* Effect.addFinalizer(() => Effect.logInfo(`supervisor ${id} stopping: draining every actor`))
   // started after the tree, so stopped before it drains: no scaling while it shuts down
-  const autoscalers = yield* startAutoscalers({ config, supervisorId: id, supervisor: tree.model })
+  const autoscalers = yield* startAutoscalers({
+    config,
+    supervisorId: id,
+    supervisor: tree.model,
+    holder: (model) => makeRequestHolder({ nc, subject, model: model.name, policy: model.autoscale! })
+  })
   if (pool !== undefined) {
     yield* Effect.addFinalizer(() => pool.shutdown)
     // standbys are forked once every replica serves: they do not slow the first start down

@@ -202,10 +202,26 @@ describe("decodeConfig", () => {
     const config = await decoded({ supervisor: { maxActors: 6 }, models: [{ name: "a", path: "p", autoscale: {} }] })
     expect(config.models[0]!.autoscale).toEqual({ ...DEFAULT_AUTOSCALE, max: 6 })
     expect(config.models[0]!.replicas).toBe(DEFAULT_AUTOSCALE.min)
-    const given = { min: 2, max: 5, targetInflight: 0.5, upscaleDelayMs: 0, downscaleDelayMs: 100, lookbackMs: 50 }
+    const given = {
+      min: 2,
+      max: 5,
+      targetInflight: 0.5,
+      upscaleDelayMs: 0,
+      downscaleDelayMs: 100,
+      lookbackMs: 50,
+      maxHeldRequests: 10,
+      maxHeldBytes: 4096
+    }
     const kept = await decoded({ supervisor: { maxActors: 8 }, models: [{ name: "a", path: "p", autoscale: given }] })
     expect(kept.models[0]!.autoscale).toEqual(given)
     expect(kept.models[0]!.replicas).toBe(2)
+  })
+
+  it("autoscale.min 0: the model may start at zero replicas; replicas 0 without it is refused", async () => {
+    const zero = await decoded({ models: [{ name: "a", path: "p", autoscale: { min: 0, max: 1 } }] })
+    expect([zero.models[0]!.replicas, zero.models[0]!.autoscale!.min]).toEqual([0, 0])
+    const e = await refused({ models: [{ name: "a", path: "p", replicas: 0 }] })
+    expect(e.message).toContain("replicas 0 needs autoscale with min 0")
   })
 
   it("autoscale: bad values are refused naming the key", async () => {
@@ -227,6 +243,8 @@ describe("decodeConfig", () => {
       [withPolicy({ upscaleDelayMs: -5 }), `["models"][0]["autoscale"]["upscaleDelayMs"]`, ""],
       [withPolicy({ downscaleDelayMs: 1.5 }), `["models"][0]["autoscale"]["downscaleDelayMs"]`, ""],
       [withPolicy({ lookbackMs: 0 }), `["models"][0]["autoscale"]["lookbackMs"]`, ""],
+      [withPolicy({ maxHeldRequests: 0 }), `["models"][0]["autoscale"]["maxHeldRequests"]`, ""],
+      [withPolicy({ maxHeldBytes: -1 }), `["models"][0]["autoscale"]["maxHeldBytes"]`, ""],
       [withPolicy({ maxReplicas: 3 }), `["models"][0]["autoscale"]["maxReplicas"]`, ""]
     ]
     for (const [raw, path, why] of cases) {
@@ -295,7 +313,7 @@ describe("decodeConfig", () => {
   })
 
   it("reports every problem, not just the first", async () => {
-    const e = await refused({ models: [{ name: "a.b", path: "p", replicas: 0 }], extra: 1 })
+    const e = await refused({ models: [{ name: "a.b", path: "p", replicas: -1 }], extra: 1 })
     expect(e.message).toContain(`["models"][0]["name"]`)
     expect(e.message).toContain(`["models"][0]["replicas"]`)
     expect(e.message).toContain(`["extra"]`)

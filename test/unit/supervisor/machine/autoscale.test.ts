@@ -20,7 +20,9 @@ const policy: AutoscalePolicy = {
   targetInflight: 2,
   upscaleDelayMs: 1_000,
   downscaleDelayMs: 10_000,
-  lookbackMs: 500
+  lookbackMs: 500,
+  maxHeldRequests: 10,
+  maxHeldBytes: 1024
 }
 
 const sample = (at: number, inflight: number, extra: Partial<LoadSample> = {}): LoadSample => ({
@@ -29,6 +31,7 @@ const sample = (at: number, inflight: number, extra: Partial<LoadSample> = {}): 
   inflight,
   refused: 0,
   leftQueueGroup: 0,
+  held: 0,
   ...extra
 })
 
@@ -111,6 +114,34 @@ describe("decide", () => {
     ["follows bounds that moved at once", at(12), [sample(0, 100)], 5, 10, true, "bounds 1..10"]
   ] as const)("%s", (_, memory, window, now, target, changed, reason) => {
     const decision = decide(policy, memory, window, now)
+    expect(decision.target).toBe(target)
+    expect(decision.changed).toBe(changed)
+    expect(decision.reason).toContain(reason)
+  })
+
+  const zeroPolicy = { ...policy, min: 0 }
+  vitestIt.each([
+    [
+      "goes to zero after downscaleDelayMs idle when min is 0",
+      at(1, { pressure: { direction: "down", since: 0 } }),
+      [sample(10_000, 0)],
+      10_000,
+      0,
+      true,
+      "load below target"
+    ],
+    [
+      "wakes from zero at once for a held request, even right after going down",
+      at(0, { lastChange: { at: 0, direction: "down" } }),
+      [sample(0, 0, { replicas: 0 }), sample(100, 1, { replicas: 0, held: 1 })],
+      100,
+      1,
+      true,
+      "woken by a held request"
+    ],
+    ["stays at zero while nothing is held", at(0), [sample(100, 0, { replicas: 0 })], 100, 0, false, "at target"]
+  ] as const)("min 0: %s", (_, memory, window, now, target, changed, reason) => {
+    const decision = decide(zeroPolicy, memory, window, now)
     expect(decision.target).toBe(target)
     expect(decision.changed).toBe(changed)
     expect(decision.reason).toContain(reason)
