@@ -8,7 +8,8 @@ import { join } from "node:path"
 import { headers as natsHeaders } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { LifecycleEvent } from "../../src/protocol/messages.js"
-import { eventually, IRIS_MODEL } from "../helpers/processes.js"
+import { expectedAnswers, type LoadSummary, startLoad } from "../helpers/load.js"
+import { eventually, IRIS_MODEL, irisRows } from "../helpers/processes.js"
 import { type Stack, startStack } from "../helpers/stack.js"
 
 const ROW = [5.1, 3.5, 1.4, 0.2]
@@ -61,6 +62,14 @@ describe("scale to zero", () => {
     await stack?.stop()
   })
 
+  /** The answers the load checks against, from the model itself (this wakes it; the test waits for zero first). */
+  const expectedAnswersAtZero = async (rows: ReadonlyArray<ReadonlyArray<number>>) => {
+    const before = watched.events.length
+    const answers = await expectedAnswers(stack.client, "iris", rows)
+    await backAtZero(before)
+    return answers
+  }
+
   const irisReplicas = async () => (await stack.client.status())[0]!.actors.filter((a) => a.model === "iris")
   const backAtZero = async (after: number) => {
     await eventually(
@@ -88,6 +97,27 @@ describe("scale to zero", () => {
     const reply = await stack.client.infer("iris", [ROW])
     expect(reply.model).toBe("iris")
     expect(watched.events.slice(before).some((e) => e.replicas === 1)).toBe(true)
+    await backAtZero(before)
+  }, 120_000)
+
+  it("a steady load that starts at zero costs no failed request: held, woken, served, then back to zero", async () => {
+    const rows = await irisRows()
+    const before = watched.events.length
+    // no more callers than may be held, so none is refused while the model wakes
+    const load = startLoad(stack.client, "iris", rows, await expectedAnswersAtZero(rows), zeroPolicy.maxHeldRequests)
+    let summary: LoadSummary
+    try {
+      await eventually(
+        async () => (load.summary.requests >= 50 ? true : undefined),
+        60_000,
+        "50 requests answered under load"
+      )
+    } finally {
+      summary = await load.stop()
+    }
+    expect(summary.failures).toEqual([])
+    expect(summary.wrongAnswers).toBe(0)
+    expect(watched.events.slice(before).some((e) => e.reason === "woken by a held request")).toBe(true)
     await backAtZero(before)
   }, 120_000)
 
