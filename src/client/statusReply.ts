@@ -42,7 +42,8 @@ const AutoscaleSchema = Schema.Struct({
   observed: count,
   min: count,
   max: count,
-  wantedMore: Schema.optionalKey(count)
+  wantedMore: Schema.optionalKey(count),
+  cluster: Schema.optionalKey(Schema.Struct({ target: count, supervisors: count, rank: count }))
 })
 
 const SupervisorNodeSchema = Schema.Struct({

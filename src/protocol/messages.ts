@@ -109,6 +109,8 @@ export interface AutoscaleStatus {
   readonly max: number
   /** Replicas the policy wanted beyond what `supervisor.maxActors` left it. */
   readonly wantedMore?: number
+  /** On a cluster: the target of every supervisor together, and how many share it. */
+  readonly cluster?: { readonly target: number; readonly supervisors: number; readonly rank: number }
 }
 
 export interface SupervisorStatus {
@@ -188,3 +190,17 @@ export const SupervisorMember = Schema.Struct({
   startedAt: Schema.Number
 })
 export type SupervisorMember = typeof SupervisorMember.Type
+
+/** What a supervisor running an autoscaled model publishes each time it samples it (JSON on `<prefix>.autoscale.<model>`). */
+export const AutoscaleReport = Schema.Struct({
+  supervisor: Schema.String,
+  /** Its replicas of the model (started or not). */
+  actors: Schema.Number,
+  /** Of those, the ones serving. */
+  replicas: Schema.Number,
+  inflight: Schema.Number,
+  refused: Schema.Number,
+  leftQueueGroup: Schema.Number,
+  held: Schema.Number
+})
+export type AutoscaleReport = typeof AutoscaleReport.Type

@@ -2,9 +2,9 @@
 // bounds on the replica count, the load wanted per replica, and how long a trend must last.
 
 export interface AutoscalePolicy {
-  /** Fewest replicas the model keeps. */
+  /** Fewest replicas the model keeps (every supervisor running it together). */
   readonly min: number
-  /** Most replicas the model may have. */
+  /** Most replicas the model may have (every supervisor running it together). */
   readonly max: number
   /** Requests in flight (queued and running) wanted per replica. */
   readonly targetInflight: number
@@ -73,10 +73,10 @@ export const policyProblem = (
       key: "max",
       message: `autoscale.max (${policy.max}) is above supervisor.maxActors (${maxActors}), the actors this host may run`
     }
-  if (replicas < policy.min || replicas > policy.max)
+  if (replicas > policy.max)
     return {
       key: "replicas",
-      message: `replicas (${replicas}), the count to start with, is outside autoscale.min..max (${policy.min}..${policy.max})`
+      message: `replicas (${replicas}), the count to start with, is above autoscale.max (${policy.max})`
     }
   return undefined
 }

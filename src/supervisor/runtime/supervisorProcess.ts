@@ -18,6 +18,7 @@ import type { IntensityExceeded, MetricsUnavailable, StartFailed } from "../erro
 import { childRow, supervisorNode } from "../machine/statusRows.js"
 import { makeSupervisorMetrics, type SupervisorMetrics } from "../observability/supervisorMetrics.js"
 import { ActorLauncher } from "./actorLauncher.js"
+import { makeAutoscalePeers } from "./autoscalePeers.js"
 import { startAutoscalers } from "./autoscaler.js"
 import { answerControl } from "./controlSubjects.js"
 import type { EmitCommand } from "./interpreter.js"
@@ -179,7 +180,8 @@ export const startSupervisorProcess = Effect.fn("SupervisorProcess.start")(funct
     config,
     supervisorId: id,
     supervisor: tree.model,
-    holder: (model) => makeRequestHolder({ nc, subject, model: model.name, policy: model.autoscale! })
+    holder: (model) => makeRequestHolder({ nc, subject, model: model.name, policy: model.autoscale! }),
+    peers: (model) => makeAutoscalePeers({ nc, subject, model: model.name, self: id })
   })
   if (pool !== undefined) {
     yield* Effect.addFinalizer(() => pool.shutdown)

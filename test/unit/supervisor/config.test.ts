@@ -236,7 +236,7 @@ describe("decodeConfig", () => {
         "autoscale.min (3) is above autoscale.max (2)"
       ],
       [withPolicy({ max: 5 }), `["models"][0]["autoscale"]["max"]`, "supervisor.maxActors (4)"],
-      [withPolicy({ min: 2 }, { replicas: 1 }), `["models"][0]["replicas"]`, "outside autoscale.min..max (2..4)"],
+      [withPolicy({ max: 2 }, { replicas: 3 }), `["models"][0]["replicas"]`, "is above autoscale.max (2)"],
       [withPolicy({ min: -1 }), `["models"][0]["autoscale"]["min"]`, ""],
       [withPolicy({ max: 0 }), `["models"][0]["autoscale"]["max"]`, ""],
       [withPolicy({ targetInflight: 0 }), `["models"][0]["autoscale"]["targetInflight"]`, ""],

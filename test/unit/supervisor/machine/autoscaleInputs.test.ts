@@ -44,12 +44,21 @@ describe("loadSampleOf", () => {
       { state: "starting", n: 3, c: counters(9, 9, 9) }
     ])
     const first = loadSampleOf(state, new Map(), 100)
-    expect(first.sample).toEqual({ at: 100, replicas: 2, inflight: 7, refused: 2, leftQueueGroup: 1 })
+    expect(first.sample).toEqual({ at: 100, replicas: 2, inflight: 7, refused: 2, leftQueueGroup: 1, held: 0 })
     const again = loadSampleOf(state, first.seen, 200)
     expect(again.sample).toMatchObject({ refused: 0, leftQueueGroup: 0 })
     // a new process of the slot counts from its own start
     const restarted = model([{ state: "serving", n: 4, c: counters(0, 1) }])
     expect(loadSampleOf(restarted, again.seen, 300).sample).toMatchObject({ replicas: 1, refused: 1 })
+    // requests held at zero count as in flight
+    expect(loadSampleOf(model([]), new Map(), 400, 3).sample).toEqual({
+      at: 400,
+      replicas: 0,
+      inflight: 3,
+      refused: 0,
+      leftQueueGroup: 0,
+      held: 3
+    })
   })
 })
 
