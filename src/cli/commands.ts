@@ -159,7 +159,9 @@ export const scaleCommand = Command.make(
   },
   (o) => lazily(control, (m) => m.scale(connectionOf(o), o.model, o.replicas, opt(o.supervisor), o.timeout, o.json))
 ).pipe(
-  Command.withDescription("Set a model's replica count on every supervisor running it; removed replicas drain first."),
+  Command.withDescription(
+    "Set a model's replica count on every supervisor running it; removed replicas drain first. Refused for a model with `autoscale` in its config: change its autoscale.min/max there."
+  ),
   Command.withExamples([{ command: "modelbus scale iris 4", description: "Four iris replicas per supervisor" }])
 )
 
