@@ -109,3 +109,57 @@ describe("autoscaling", () => {
     expect(refused.output).toContain("autoscale.min or autoscale.max")
   })
 })
+
+describe("the host budget", () => {
+  let stack: Stack
+
+  beforeAll(async () => {
+    stack = await startStack(
+      {
+        supervisor: { maxActors: 2, standby: 0 },
+        models: [
+          { name: "fixed", path: IRIS_MODEL, replicas: 1 },
+          {
+            name: "iris",
+            path: IRIS_MODEL,
+            heartbeatMs: 100,
+            autoscale: {
+              min: 1,
+              max: 2,
+              targetInflight: 0.1,
+              upscaleDelayMs: 0,
+              downscaleDelayMs: 60_000,
+              lookbackMs: 300
+            }
+          }
+        ]
+      },
+      { hedge: false }
+    )
+  }, 90_000)
+  afterAll(() => stack?.stop())
+
+  it("holds a model that wants more inside supervisor.maxActors, and status says which model wanted more", async () => {
+    const rows = await irisRows()
+    const load = startLoad(stack.client, "iris", rows, await expectedAnswers(stack.client, "iris", rows), 16)
+    try {
+      const bound = await eventually(
+        async () => {
+          const node = (await stack.client.status())[0]?.tree?.models.find((m) => m.name === "iris")
+          return node?.autoscale?.wantedMore === undefined ? undefined : node
+        },
+        60_000,
+        "the iris autoscaler to report the budget binding"
+      )
+      expect(bound.autoscale).toMatchObject({ replicas: 1, target: 2, wantedMore: 1 })
+      expect(bound.autoscale!.reason).toContain("supervisor.maxActors 2 binds: wanted 1 more")
+      const text = await runCli(["status", "--server", stack.nats.url])
+      expect(text.output).toMatch(/iris .*autoscale: 1 → 2 \(.*supervisor\.maxActors 2 binds: wanted 1 more\)/)
+      const actors = (await stack.client.status())[0]!.actors.filter((a) => a.model === "iris")
+      expect(actors).toHaveLength(1)
+    } finally {
+      const summary = await load.stop()
+      expect(summary.failures).toEqual([])
+    }
+  }, 120_000)
+})
