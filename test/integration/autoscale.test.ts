@@ -2,14 +2,47 @@
 // from min to more replicas and, once the load stops, back to min, with no failed request; status,
 // lifecycle events and /metrics say what was decided and why; `modelbus scale` is refused for it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { Client, HostTensor } from "../../src/client/index.js"
 import type { LifecycleEvent } from "../../src/protocol/messages.js"
 import { expectedAnswers, startLoad } from "../helpers/load.js"
-import { type CliProcess, eventually, IRIS_MODEL, irisRows, runCli } from "../helpers/processes.js"
+import { type CliProcess, eventually, IRIS_MODEL, irisRows, isAlive, runCli } from "../helpers/processes.js"
 import { parseScrape, sampleValue } from "../helpers/prometheus.js"
 import { type Stack, startStack } from "../helpers/stack.js"
 
 const portOf = async (supervisor: CliProcess): Promise<number> =>
   Number(/on port (\d+)/.exec(await supervisor.waitForLine(/modelbus metrics: .* on port \d+/))![1])
+
+/** One caller at a time with a pause between its requests: load well below the target, to scale down under. */
+const startTrickle = (
+  client: Client,
+  rows: ReadonlyArray<ReadonlyArray<number>>,
+  expected: ReadonlyArray<ReadonlyArray<number>>
+) => {
+  let running = true
+  const summary = { requests: 0, wrongAnswers: 0, failures: [] as Array<unknown> }
+  const loop = (async () => {
+    for (let i = 0; running; i++) {
+      const k = i % rows.length
+      try {
+        const reply = await client.infer("iris", [rows[k]!])
+        const got = Array.from((reply.outputs as HostTensor).data as Float32Array)
+        if (got.some((v, j) => v !== expected[k]![j])) summary.wrongAnswers++
+      } catch (error) {
+        summary.failures.push(error)
+      }
+      summary.requests++
+      // pacing, not a wait for an outcome: it keeps the load below one request in flight
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  })()
+  return {
+    stop: async () => {
+      running = false
+      await loop
+      return summary
+    }
+  }
+}
 
 const policy = { min: 1, max: 3, targetInflight: 0.5, upscaleDelayMs: 300, downscaleDelayMs: 2_000, lookbackMs: 500 }
 
@@ -60,6 +93,7 @@ describe("autoscaling", () => {
     const expected = await expectedAnswers(stack.client, "iris", rows)
     const load = startLoad(stack.client, "iris", rows, expected, 16)
     let summary: Awaited<ReturnType<typeof load.stop>>
+    let pidsUnderLoad: Array<number> = []
     try {
       const up = await scaledTo((n) => n >= 2, "a scaled event to 2 replicas or more")
       expect(up.decidedBy).toBe(`autoscale@${(await stack.client.status())[0]!.supervisor.id}`)
@@ -82,15 +116,37 @@ describe("autoscaling", () => {
       const scrape = parseScrape(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())
       expect(sampleValue(scrape, "modelbus_autoscale_target_replicas", { model: "iris" })).toBeGreaterThanOrEqual(2)
       expect(sampleValue(scrape, "modelbus_autoscale_observed_inflight", { model: "iris" })).toBeGreaterThanOrEqual(0)
+      pidsUnderLoad = (await stack.client.status())[0]!.actors.flatMap((a) =>
+        a.model === "iris" && a.pid !== null ? [a.pid] : []
+      )
     } finally {
       summary = await load.stop()
     }
-    const down = await scaledTo((n) => n === 1, "a scaled event back to 1 replica")
-    expect(down.reason).toContain("below target")
-    expect(down.decidedBy).toMatch(/^autoscale@/)
+    // a trickle goes on while the replicas are removed: each drains before it exits, no request fails
+    const trickle = startTrickle(stack.client, rows, expected)
+    let light: Awaited<ReturnType<typeof trickle.stop>>
+    try {
+      const down = await scaledTo((n) => n === 1, "a scaled event back to 1 replica")
+      expect(down.reason).toContain("below target")
+      expect(down.decidedBy).toMatch(/^autoscale@/)
+      // the removed replicas' processes drain their requests and exit while the trickle goes on
+      const kept = new Set((await stack.client.status())[0]!.actors.map((a) => a.pid))
+      const removed = pidsUnderLoad.filter((pid) => !kept.has(pid))
+      expect(removed.length).toBeGreaterThan(0)
+      await eventually(
+        async () => (removed.every((pid) => !isAlive(pid)) ? true : undefined),
+        60_000,
+        "the removed replicas' processes to exit"
+      )
+    } finally {
+      light = await trickle.stop()
+    }
     expect(summary.requests).toBeGreaterThan(0)
     expect(summary.failures).toEqual([])
     expect(summary.wrongAnswers).toBe(0)
+    expect(light.requests).toBeGreaterThan(0)
+    expect(light.failures).toEqual([])
+    expect(light.wrongAnswers).toBe(0)
     const after = await eventually(
       async () => {
         const rowsNow = (await stack.client.status())[0]!.actors.filter((a) => a.model === "iris")
