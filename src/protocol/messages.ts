@@ -192,15 +192,17 @@ export const SupervisorMember = Schema.Struct({
 export type SupervisorMember = typeof SupervisorMember.Type
 
 /** What a supervisor running an autoscaled model publishes each time it samples it (JSON on `<prefix>.autoscale.<model>`). */
+const Count = Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))
+
 export const AutoscaleReport = Schema.Struct({
   supervisor: Schema.String,
   /** Its replicas of the model (started or not). */
-  actors: Schema.Number,
+  actors: Count,
   /** Of those, the ones serving. */
-  replicas: Schema.Number,
-  inflight: Schema.Number,
-  refused: Schema.Number,
-  leftQueueGroup: Schema.Number,
-  held: Schema.Number
+  replicas: Count,
+  inflight: Count,
+  refused: Count,
+  leftQueueGroup: Count,
+  held: Count
 })
 export type AutoscaleReport = typeof AutoscaleReport.Type
