@@ -203,6 +203,8 @@ export const AutoscaleReport = Schema.Struct({
   inflight: Count,
   refused: Count,
   leftQueueGroup: Count,
-  held: Count
+  held: Count,
+  /** The cluster total it decided last; absent until its first decision. */
+  target: Schema.optionalKey(Count)
 })
 export type AutoscaleReport = typeof AutoscaleReport.Type

@@ -34,6 +34,16 @@ export const clusterSample = (
 }
 
 /**
+ * Where a supervisor's first decision starts: the total its peers already decided (the highest,
+ * should they differ), so one that joins takes up the cluster's target instead of recounting it;
+ * with no decided peer, the actors the cluster runs.
+ */
+export const startingTarget = (peers: ReadonlyArray<AutoscaleReport>, clusterActors: number): number => {
+  const decided = peers.flatMap((p) => (p.target === undefined ? [] : [p.target]))
+  return decided.length === 0 ? clusterActors : Math.max(...decided)
+}
+
+/**
  * The replicas of `total` that supervisor `self` runs: an even split, the remainder going one each
  * to the lowest ids; every supervisor computes the same split from the same ids.
  */

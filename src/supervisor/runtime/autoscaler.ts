@@ -7,7 +7,7 @@ import type { AutoscaleStatus } from "../../protocol/messages.js"
 import type { Config, ModelConfig } from "../config.js"
 import { type AutoscaleMemory, decide, initialMemory, type LoadSample, record } from "../machine/autoscale.js"
 import { grant, latestExit, loadSampleOf, type SeenCounters } from "../machine/autoscaleInputs.js"
-import { clusterSample, livePeers, shareOf } from "../machine/autoscaleShare.js"
+import { clusterSample, livePeers, shareOf, startingTarget } from "../machine/autoscaleShare.js"
 import type { AutoscalePeers } from "./autoscalePeers.js"
 import type { Supervisor } from "./interpreter.js"
 import type { RequestHolder } from "./requestHolder.js"
@@ -66,7 +66,12 @@ export const startAutoscalers = Effect.fnUntraced(function* (options: {
       const now = millis(yield* Clock.monotonicTimeNanos)
       const local = loadSampleOf(state, seen, now, holder?.held() ?? 0)
       seen = local.seen
-      peers.publish({ supervisor: supervisorId, actors: current, ...local.sample })
+      peers.publish({
+        supervisor: supervisorId,
+        actors: current,
+        ...local.sample,
+        ...(memory === undefined ? {} : { target: memory.target })
+      })
       const live = livePeers(peers.reports(), now, MEMBERSHIP.ttlMs)
       const cluster = clusterSample(local.sample, current, live)
       if (holder !== undefined) {
@@ -78,7 +83,7 @@ export const startAutoscalers = Effect.fnUntraced(function* (options: {
       if (state.phase === "failed" || state.phase === "stopped") return
       window = record(window, cluster.sample, policy.lookbackMs)
       if (++samples < LISTEN_SAMPLES) return
-      const decision = decide(policy, memory ?? initialMemory(cluster.actors), window, now)
+      const decision = decide(policy, memory ?? initialMemory(startingTarget(live, cluster.actors)), window, now)
       memory = decision.memory
       const split = shareOf(
         decision.target,

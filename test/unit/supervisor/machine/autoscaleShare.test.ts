@@ -7,7 +7,8 @@ import {
   clusterSample,
   livePeers,
   type PeerReport,
-  shareOf
+  shareOf,
+  startingTarget
 } from "../../../../src/supervisor/machine/autoscaleShare.js"
 
 const report = (supervisor: string, receivedAt: number, extra: Partial<PeerReport> = {}): PeerReport => ({
@@ -58,5 +59,14 @@ describe("livePeers and clusterSample", () => {
       sample: { at: 8_000, replicas: 3, inflight: 6, refused: 1, leftQueueGroup: 0, held: 2 },
       actors: 5
     })
+  })
+})
+
+describe("startingTarget", () => {
+  it("takes up the total decided peers agreed on, else counts the cluster's actors", () => {
+    expect(startingTarget([], 2)).toBe(2)
+    expect(startingTarget([report("a", 0)], 4)).toBe(4)
+    expect(startingTarget([report("a", 0, { target: 3 }), report("b", 0)], 4)).toBe(3)
+    expect(startingTarget([report("a", 0, { target: 3 }), report("b", 0, { target: 5 })], 9)).toBe(5)
   })
 })
