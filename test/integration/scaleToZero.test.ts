@@ -9,7 +9,7 @@ import { headers as natsHeaders } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { LifecycleEvent } from "../../src/protocol/messages.js"
 import { expectedAnswers, type LoadSummary, startLoad } from "../helpers/load.js"
-import { eventually, IRIS_MODEL, irisRows } from "../helpers/processes.js"
+import { eventually, IRIS_MODEL, irisRows, isAlive } from "../helpers/processes.js"
 import { type Stack, startStack } from "../helpers/stack.js"
 
 const ROW = [5.1, 3.5, 1.4, 0.2]
@@ -38,12 +38,15 @@ const rawRequest = async (stack: Stack, model: string, body: object) => {
   return { code: reply.headers?.get("Nats-Service-Error-Code") ?? "", body: reply.json<Record<string, unknown>>() }
 }
 
+/** The model's scaled events, and the pids of the replicas that started (to await their exit). */
 const eventsOf = async (stack: Stack, model: string) => {
   const events: Array<LifecycleEvent> = []
+  const started: Array<number> = []
   const stop = await stack.client.onEvents((e) => {
     if (e.type === "scaled") events.push(e)
+    if (e.type === "started" && e.pid !== undefined) started.push(e.pid)
   }, model)
-  return { events, stop }
+  return { events, started, stop }
 }
 
 describe("scale to zero", () => {
@@ -78,6 +81,12 @@ describe("scale to zero", () => {
       "a scaled event back to 0 replicas"
     )
     await eventually(async () => ((await irisReplicas()).length === 0 ? true : undefined), 30_000, "no iris replica")
+    // a removed replica drains before it exits, still in the queue group: at zero means its process is gone
+    await eventually(
+      async () => (watched.started.every((pid) => !isAlive(pid)) ? true : undefined),
+      30_000,
+      "the woken replicas' processes to exit"
+    )
   }
 
   it("starts with no replica; a raw NATS request wakes it and gets its JSON answer, then it goes back to zero", async () => {
