@@ -55,12 +55,17 @@ export const superviseCommand = Command.make(
     )
 ).pipe(
   Command.withDescription(
-    "Run a supervisor: fork the configured actor processes, restart them by OTP rules, answer status. SIGTERM/SIGINT drain every actor and exit 0; restart intensity exceeded exits 1."
+    "Run a supervisor: fork the configured actor processes, restart them by OTP rules, answer status. A model with `autoscale: { min, max, targetInflight, upscaleDelayMs, downscaleDelayMs, lookbackMs }` gets the replicas its load needs (min 0: down to none, woken by its next request; defaults in docs/autoscaling.md), within `supervisor.maxActors` (default: the host's cores). SIGTERM/SIGINT drain every actor and exit 0; restart intensity exceeded exits 1."
   ),
   Command.withExamples([
     {
       command: "modelbus supervise --config examples/iris/modelbus.yaml",
       description: "Serve the models of a config file"
+    },
+    {
+      command:
+        "modelbus supervise --config autoscaled.yaml   # models: [{ name: iris, path: ./model, autoscale: { min: 0, max: 4 } }]",
+      description: "Replicas that follow load, to zero when idle"
     }
   ])
 )
