@@ -63,9 +63,8 @@ export const superviseCommand = Command.make(
       description: "Serve the models of a config file"
     },
     {
-      command:
-        "modelbus supervise --config autoscaled.yaml   # models: [{ name: iris, path: ./model, autoscale: { min: 0, max: 4 } }]",
-      description: "Replicas that follow load, to zero when idle"
+      command: "modelbus supervise --config autoscaled.yaml",
+      description: "Models with `autoscale: { min: 0, max: 4 }`: replicas follow load, none while idle"
     }
   ])
 )
