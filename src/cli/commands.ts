@@ -55,12 +55,16 @@ export const superviseCommand = Command.make(
     )
 ).pipe(
   Command.withDescription(
-    "Run a supervisor: fork the configured actor processes, restart them by OTP rules, answer status. SIGTERM/SIGINT drain every actor and exit 0; restart intensity exceeded exits 1."
+    "Run a supervisor: fork the configured actor processes, restart them by OTP rules, answer status. A model with `autoscale: { min, max, targetInflight, upscaleDelayMs, downscaleDelayMs, lookbackMs }` gets the replicas its load needs (min 0: down to none, woken by its next request; defaults in docs/autoscaling.md), within `supervisor.maxActors` (default: the host's cores). SIGTERM/SIGINT drain every actor and exit 0; restart intensity exceeded exits 1."
   ),
   Command.withExamples([
     {
       command: "modelbus supervise --config examples/iris/modelbus.yaml",
       description: "Serve the models of a config file"
+    },
+    {
+      command: "modelbus supervise --config autoscaled.yaml",
+      description: "Models with `autoscale: { min: 0, max: 4 }`: replicas follow load, none while idle"
     }
   ])
 )
@@ -159,7 +163,9 @@ export const scaleCommand = Command.make(
   },
   (o) => lazily(control, (m) => m.scale(connectionOf(o), o.model, o.replicas, opt(o.supervisor), o.timeout, o.json))
 ).pipe(
-  Command.withDescription("Set a model's replica count on every supervisor running it; removed replicas drain first."),
+  Command.withDescription(
+    "Set a model's replica count on every supervisor running it; removed replicas drain first. Refused for a model with `autoscale` in its config: change its autoscale.min/max there."
+  ),
   Command.withExamples([{ command: "modelbus scale iris 4", description: "Four iris replicas per supervisor" }])
 )
 

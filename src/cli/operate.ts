@@ -45,6 +45,9 @@ export const formatEvent = (e: LifecycleEvent, json: boolean): string => {
     e.restarts === undefined ? undefined : `restarts=${e.restarts}`,
     e.replicas === undefined ? undefined : `replicas=${e.replicas}`,
     e.loadMs === undefined ? undefined : `loadMs=${e.loadMs}`,
+    e.target === undefined ? undefined : `target=${e.target}`,
+    e.observed === undefined ? undefined : `observed=${e.observed}`,
+    e.decidedBy === undefined ? undefined : `decidedBy=${e.decidedBy}`,
     e.threshold === undefined ? undefined : `threshold=${e.threshold}`,
     e.reason === undefined ? undefined : `reason=${JSON.stringify(e.reason)}`
   ].filter((f) => f !== undefined)

@@ -4,7 +4,13 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import type { NatsAuth } from "../protocol/auth.js"
 import { NotFound } from "../protocol/errors.js"
-import { type ActorStatus, isStandby, type SupervisorNode, type SupervisorStatus } from "../protocol/messages.js"
+import {
+  type ActorStatus,
+  type AutoscaleStatus,
+  isStandby,
+  type SupervisorNode,
+  type SupervisorStatus
+} from "../protocol/messages.js"
 import { subjects } from "../protocol/subjects.js"
 import { withClient } from "./client.js"
 import { jsonText } from "./output.js"
@@ -24,7 +30,11 @@ export const formatUptime = (ms: number): string => {
 
 const nodeLine = (n: SupervisorNode) =>
   `${n.name}  ${n.strategy}  intensity ${n.intensity}/${n.periodMs / 1000}s  ${n.state}  recent restarts ${n.recentRestarts}` +
-  (n.escalations > 0 ? `  escalations ${n.escalations}` : "")
+  (n.escalations > 0 ? `  escalations ${n.escalations}` : "") +
+  (n.autoscale === undefined ? "" : `  ${autoscaleText(n.autoscale)}`)
+
+/** `autoscale: 2 → 4 (load above target for 2000 ms)`: replicas now, the target, and why. */
+export const autoscaleText = (a: AutoscaleStatus): string => `autoscale: ${a.replicas} → ${a.target} (${a.reason})`
 
 const actorLine = (a: ActorStatus, now: number) =>
   [

@@ -35,6 +35,17 @@ const ActorStatusSchema = Schema.Struct({
   supervisor: Schema.optionalKey(Schema.String)
 })
 
+const AutoscaleSchema = Schema.Struct({
+  replicas: count,
+  target: count,
+  reason: Schema.String,
+  observed: count,
+  min: count,
+  max: count,
+  wantedMore: Schema.optionalKey(count),
+  cluster: Schema.optionalKey(Schema.Struct({ target: count, supervisors: count, rank: count }))
+})
+
 const SupervisorNodeSchema = Schema.Struct({
   name: Schema.String,
   strategy: Schema.String,
@@ -42,7 +53,8 @@ const SupervisorNodeSchema = Schema.Struct({
   periodMs: count,
   state: Schema.Literals(["running", "restarting", "failed"]),
   recentRestarts: count,
-  escalations: count
+  escalations: count,
+  autoscale: Schema.optionalKey(AutoscaleSchema)
 })
 
 export const SupervisorStatusSchema = Schema.Struct({

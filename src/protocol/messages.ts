@@ -94,6 +94,23 @@ export interface SupervisorNode {
   readonly recentRestarts: number
   /** Times its parent restarted it after it gave up. */
   readonly escalations: number
+  /** For an autoscaled model: its replicas, the target and why. */
+  readonly autoscale?: AutoscaleStatus
+}
+
+/** What a model's autoscaler decided last, as status shows it. */
+export interface AutoscaleStatus {
+  readonly replicas: number
+  readonly target: number
+  readonly reason: string
+  /** Average requests in flight over the lookback window, every replica together. */
+  readonly observed: number
+  readonly min: number
+  readonly max: number
+  /** Replicas the policy wanted beyond what `supervisor.maxActors` left it. */
+  readonly wantedMore?: number
+  /** On a cluster: the target of every supervisor together, and how many share it. */
+  readonly cluster?: { readonly target: number; readonly supervisors: number; readonly rank: number }
 }
 
 export interface SupervisorStatus {
@@ -129,6 +146,12 @@ export const LifecycleEvent = Schema.Struct({
   replicas: Schema.optionalKey(Schema.Number),
   /** For `started`: how long the model took to load. */
   loadMs: Schema.optionalKey(Schema.Number),
+  /** For an autoscaler's `scaled`: the average requests in flight it saw over the lookback window. */
+  observed: Schema.optionalKey(Schema.Number),
+  /** For an autoscaler's `scaled`: the replicas its policy wanted (above `replicas` when the host budget binds). */
+  target: Schema.optionalKey(Schema.Number),
+  /** For an autoscaler's `scaled`: who decided (`autoscale@<supervisor id>`). */
+  decidedBy: Schema.optionalKey(Schema.String),
   /** For `canaryAborted`: the guard threshold crossed (`min-agreement`, `max-error-rate`, `max-p99-ratio`). */
   threshold: Schema.optionalKey(Schema.String),
   /** For `canaryAborted`: the figures the guard decided on (samples, the value, the limit, the window). */
@@ -167,3 +190,21 @@ export const SupervisorMember = Schema.Struct({
   startedAt: Schema.Number
 })
 export type SupervisorMember = typeof SupervisorMember.Type
+
+/** What a supervisor running an autoscaled model publishes each time it samples it (JSON on `<prefix>.autoscale.<model>`). */
+const Count = Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))
+
+export const AutoscaleReport = Schema.Struct({
+  supervisor: Schema.String,
+  /** Its replicas of the model (started or not). */
+  actors: Count,
+  /** Of those, the ones serving. */
+  replicas: Count,
+  inflight: Count,
+  refused: Count,
+  leftQueueGroup: Count,
+  held: Count,
+  /** The cluster total it decided last; absent until its first decision. */
+  target: Schema.optionalKey(Count)
+})
+export type AutoscaleReport = typeof AutoscaleReport.Type

@@ -42,6 +42,8 @@ export interface Subjects {
   readonly canaryNotices: (model: string) => string
   /** Scatter-gather: every replica of `model` answers with its canary figures. */
   readonly canaryFigures: (model: string) => string
+  /** Where each supervisor running an autoscaled `model` publishes its load, for the others to share the target. */
+  readonly autoscale: (model: string) => string
 }
 
 export const ControlCommand = { restart: "restart", scale: "scale" } as const
@@ -63,7 +65,8 @@ export const subjects = (prefix: string = DEFAULT_PREFIX): Subjects => ({
   service: (model) => `${prefix.replaceAll(".", "-")}-${model}`,
   canaryAcks: (model) => `${prefix}.update.ack.${model}.canary`,
   canaryNotices: (model) => `${prefix}.update.version.${model}.canary`,
-  canaryFigures: (model) => `${prefix}.canary.${model}`
+  canaryFigures: (model) => `${prefix}.canary.${model}`,
+  autoscale: (model) => `${prefix}.autoscale.${model}`
 })
 
 /** The NATS micro discovery verbs (ADR-32); each is asked on `$SRV.<VERB>[.<name>[.<id>]]`. */

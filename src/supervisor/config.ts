@@ -1,6 +1,7 @@
 // The config (JSON or YAML file): reading and decoding it, the defaults, model paths resolved
 // against the file's folder, and the child specs it gives the tree.
 import { readFile } from "node:fs/promises"
+import { availableParallelism } from "node:os"
 import { dirname, extname, resolve } from "node:path"
 import { Effect, Schema } from "effect"
 import { parse as parseYaml } from "yaml"
@@ -11,6 +12,7 @@ import { DEFAULT_PREFIX } from "../protocol/subjects.js"
 import { isRecord, messageOf } from "../protocol/values.js"
 import { DEFAULT_RETENTION } from "../registry/Registry.js"
 import { ConfigFile, type SupervisorEntry } from "./configFile.js"
+import { type AutoscalePolicy, autoscalePolicyOf, policyProblem } from "./machine/autoscalePolicy.js"
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./machine/backoff.js"
 import { type ChildSpec, RestartType, type Shutdown } from "./machine/childSpec.js"
 import type { RecycleLimits } from "./machine/recycle.js"
@@ -46,6 +48,8 @@ export interface ModelConfig {
   readonly supervisor: SupervisorPolicy
   readonly backoff: BackoffPolicy
   readonly recycle?: RecycleLimits
+  /** When set, the replica count follows load inside it; `replicas` is the count to start with. */
+  readonly autoscale?: AutoscalePolicy
   /** ONNX Runtime settings for an ONNX model (threads per call). */
   readonly onnx?: { readonly intraOpNumThreads?: number }
 }
@@ -59,6 +63,8 @@ export interface Config {
   readonly root: SupervisorPolicy
   /** Standby processes the supervisor keeps warm to take a slot that needs a process (0: none). */
   readonly standby: number
+  /** Actors this supervisor may run across its models, standbys excluded; autoscaling stays inside it. */
+  readonly maxActors: number
   /** Model versions on JetStream: used when the server has it, unless mode is off. */
   readonly registry: {
     readonly mode: "auto" | "off"
@@ -92,8 +98,9 @@ const policyOf = (entry: SupervisorEntry | undefined, fallback: SupervisorPolicy
 const authEntry = ({ servers: _, ...auth }: NonNullable<ConfigFile["nats"]>, baseDir: string) =>
   Object.keys(auth).length === 0 ? {} : { auth: resolveAuthPaths(auth, baseDir) }
 
-/** Applies the defaults and resolves model paths against `baseDir` (pure). */
-export const resolveConfig = (file: ConfigFile, baseDir: string): Config => {
+/** Applies the defaults and resolves model paths against `baseDir` (pure; `cores` is the default `maxActors`). */
+export const resolveConfig = (file: ConfigFile, baseDir: string, cores: number = availableParallelism()): Config => {
+  const maxActors = file.supervisor?.maxActors ?? cores
   const root = policyOf(file.supervisor, {
     strategy: DEFAULTS.strategy,
     intensity: DEFAULTS.intensity,
@@ -105,6 +112,7 @@ export const resolveConfig = (file: ConfigFile, baseDir: string): Config => {
     prefix: file.prefix ?? DEFAULT_PREFIX,
     root,
     standby: file.supervisor?.standby ?? DEFAULT_STANDBY,
+    maxActors,
     registry: {
       mode: file.registry?.mode ?? "auto",
       retention: file.registry?.retention ?? DEFAULT_RETENTION,
@@ -114,7 +122,8 @@ export const resolveConfig = (file: ConfigFile, baseDir: string): Config => {
     models: file.models.map((m) => ({
       name: m.name,
       path: resolve(baseDir, m.path),
-      replicas: m.replicas ?? DEFAULTS.replicas,
+      replicas:
+        m.replicas ?? (m.autoscale === undefined ? DEFAULTS.replicas : autoscalePolicyOf(m.autoscale, maxActors).min),
       restart: m.restart ?? DEFAULTS.restart,
       shutdown: m.shutdown ?? DEFAULTS.shutdownMs,
       heartbeatMs: m.heartbeatMs ?? DEFAULTS.heartbeatMs,
@@ -126,6 +135,7 @@ export const resolveConfig = (file: ConfigFile, baseDir: string): Config => {
       supervisor: policyOf(m.supervisor, root),
       backoff: { ...DEFAULT_BACKOFF, ...m.backoff },
       ...(m.recycle === undefined ? {} : { recycle: m.recycle }),
+      ...(m.autoscale === undefined ? {} : { autoscale: autoscalePolicyOf(m.autoscale, maxActors) }),
       ...(m.onnx === undefined ? {} : { onnx: m.onnx })
     }))
   }
@@ -162,6 +172,20 @@ const rememberSecretsOf = (raw: unknown) => {
   }
 }
 
+/** The first model whose autoscaling policy the config must refuse, as a message naming the key. */
+const autoscaleProblem = (config: Config): string | undefined => {
+  for (const [i, model] of config.models.entries()) {
+    if (model.autoscale === undefined && model.replicas === 0)
+      return `model "${model.name}": replicas 0 needs autoscale with min 0 (else nothing would ever answer it)\n  at ["models"][${i}]["replicas"]`
+    if (model.autoscale === undefined) continue
+    const problem = policyProblem(model.autoscale, model.replicas, config.maxActors)
+    if (problem === undefined) continue
+    const at = problem.key === "replicas" ? `["replicas"]` : `["autoscale"]["${problem.key}"]`
+    return `model "${model.name}": ${problem.message}\n  at ["models"][${i}]${at}`
+  }
+  return undefined
+}
+
 /** Checks a parsed config value; `path` names the file in error messages. */
 export const decodeConfig = (raw: unknown, path: string): Effect.Effect<Config, ConfigError> =>
   Effect.sync(() => rememberSecretsOf(raw)).pipe(
@@ -173,14 +197,18 @@ export const decodeConfig = (raw: unknown, path: string): Effect.Effect<Config, 
       const auth = file.nats === undefined ? undefined : authProblem(file.nats)
       if (auth !== undefined)
         return Effect.fail(new ConfigError({ path, message: `invalid config ${path}: ${auth}\n  at ["nats"]` }))
-      return duplicate === undefined
-        ? Effect.succeed(resolveConfig(file, dirname(path)))
-        : Effect.fail(
-            new ConfigError({
-              path,
-              message: `invalid config ${path}: model name "${duplicate.name}" appears twice\n  at ["models"]`
-            })
-          )
+      if (duplicate !== undefined)
+        return Effect.fail(
+          new ConfigError({
+            path,
+            message: `invalid config ${path}: model name "${duplicate.name}" appears twice\n  at ["models"]`
+          })
+        )
+      const config = resolveConfig(file, dirname(path))
+      const problem = autoscaleProblem(config)
+      return problem === undefined
+        ? Effect.succeed(config)
+        : Effect.fail(new ConfigError({ path, message: `invalid config ${path}: ${problem}` }))
     })
   )
 

@@ -19,7 +19,9 @@ export const SupervisorEntry = Schema.Struct({
 const RootSupervisorEntry = Schema.Struct({
   ...SupervisorEntry.fields,
   /** Standby processes kept warm (runtime up, NATS connected, no model) to take a slot at once; 0 turns them off. */
-  standby: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 16 })))
+  standby: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 16 }))),
+  /** Actors this supervisor may run across its models, standbys excluded (default: the host's cores); autoscaling stays inside it. */
+  maxActors: Schema.optionalKey(PositiveInt)
 })
 
 const BackoffEntry = Schema.Struct({
@@ -35,6 +37,22 @@ const RecycleEntry = Schema.Struct({
   maxTensors: Schema.optionalKey(PositiveInt)
 })
 
+/** Replicas follow load between min and max; every key may be left out (see DEFAULT_AUTOSCALE). */
+const AutoscaleEntry = Schema.Struct({
+  /** 0: the model stops every replica when idle and wakes on its next request. */
+  min: Schema.optionalKey(NonNegativeInt),
+  max: Schema.optionalKey(PositiveInt),
+  /** Requests in flight (queued and running) wanted per replica. */
+  targetInflight: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThan(0))),
+  upscaleDelayMs: Schema.optionalKey(NonNegativeInt),
+  downscaleDelayMs: Schema.optionalKey(NonNegativeInt),
+  lookbackMs: Schema.optionalKey(PositiveInt),
+  /** Requests held while the model has no replica; past it they get Overloaded. */
+  maxHeldRequests: Schema.optionalKey(PositiveInt),
+  /** Bytes of request bodies held while the model has no replica; past it they get Overloaded. */
+  maxHeldBytes: Schema.optionalKey(PositiveInt)
+})
+
 const ModelEntry = Schema.Struct({
   name: Schema.String.check(
     Schema.makeFilter(
@@ -42,7 +60,8 @@ const ModelEntry = Schema.Struct({
     )
   ),
   path: Schema.String.check(Schema.isNonEmpty()),
-  replicas: Schema.optionalKey(PositiveInt),
+  /** 0 only with `autoscale.min: 0` (checked after decoding). */
+  replicas: Schema.optionalKey(NonNegativeInt),
   restart: Schema.optionalKey(Schema.Literals([RestartType.permanent, RestartType.transient, RestartType.temporary])),
   shutdown: Schema.optionalKey(Schema.Union([NonNegativeInt, Schema.Literal("brutal_kill")])),
   heartbeatMs: Schema.optionalKey(PositiveInt),
@@ -64,6 +83,8 @@ const ModelEntry = Schema.Struct({
   supervisor: Schema.optionalKey(SupervisorEntry),
   backoff: Schema.optionalKey(BackoffEntry),
   recycle: Schema.optionalKey(RecycleEntry),
+  /** With it, the replica count follows load and `replicas` is only the count to start with. */
+  autoscale: Schema.optionalKey(AutoscaleEntry),
   /** ONNX Runtime settings, used when the model is an ONNX one: threads per call (default 1; replicas are the parallelism). */
   onnx: Schema.optionalKey(
     Schema.Struct({

@@ -23,7 +23,11 @@ beforeAll(async () => {
   // the supervisor's credentials in its config file; its actors get them from it
   const config = await writeConfig({
     nats: { servers: nats.url, user: "service", password: PASSWORDS.service },
-    models: [{ name: "iris", path: IRIS_MODEL, replicas: 1 }]
+    models: [
+      { name: "iris", path: IRIS_MODEL, replicas: 1 },
+      // at zero: the supervisor holds its requests and republishes them, and shares its load on the bus
+      { name: "zero", path: IRIS_MODEL, heartbeatMs: 100, autoscale: { min: 0, max: 1, downscaleDelayMs: 60_000 } }
+    ]
   })
   supervisor = spawnCli(["supervise", "--config", config])
   await supervisor.waitForLine(/modelbus ready/, 60_000)
@@ -62,6 +66,24 @@ describe("roles as subject permissions", () => {
     expect(replicas?.[0]).toMatchObject({ model: "iris", state: "serving", loads: 1 })
     // nothing the service role needs was refused (the registry and membership are on JetStream)
     expect(supervisor.output()).not.toMatch(/violation|cannot announce|RegistryUnavailable/i)
+  })
+
+  it("a model at zero wakes for a caller's request under the service role: held, republished, answered", async () => {
+    // one attempt: the held request itself must be answered, not a retry after it was lost
+    const once = await connect({
+      servers: nats.url,
+      user: "caller",
+      password: PASSWORDS.caller,
+      retry: false,
+      timeoutMs: 60_000
+    })
+    try {
+      const reply = await once.infer("zero", IRIS)
+      expect(reply.model).toBe("zero")
+    } finally {
+      await once.close()
+    }
+    expect(supervisor.output()).not.toMatch(/violation/i)
   })
 
   it("a caller's restart, scale and update fail with PermissionDenied naming the subject, before the timeout", async () => {

@@ -21,7 +21,13 @@ export type Event =
   | { readonly _tag: "SilenceDue"; readonly id: string; readonly n: number }
   /** Replace the targeted children (all when `target` is undefined) without a gap. */
   | { readonly _tag: "RestartRequested"; readonly call: number; readonly target: string | undefined }
-  | { readonly _tag: "ScaleRequested"; readonly call: number; readonly replicas: number }
+  /** Set the number of children; `decision` says why when the autoscaler asks (else an operator did). */
+  | {
+      readonly _tag: "ScaleRequested"
+      readonly call: number
+      readonly replicas: number
+      readonly decision?: ScaleDecision
+    }
   /** Stop every child in reverse start order, then stop. */
   | { readonly _tag: "Shutdown" }
 
@@ -39,11 +45,25 @@ export interface Failure {
   readonly message: string
 }
 
+/** What an autoscaling decision was made on, carried into its `scaled` event. */
+export interface ScaleDecision {
+  /** Average requests in flight over the model's replicas in the lookback window. */
+  readonly observed: number
+  /** The replicas the policy wanted (above `replicas` when the host budget binds). */
+  readonly target: number
+  readonly reason: string
+  /** Who decided: `autoscale@<supervisor id>`. */
+  readonly decidedBy: string
+}
+
 export interface EmitFields {
   readonly reason?: string
   readonly restarts?: number
   readonly replicas?: number
   readonly loadMs?: number
+  readonly observed?: number
+  readonly target?: number
+  readonly decidedBy?: string
 }
 
 export type Command =

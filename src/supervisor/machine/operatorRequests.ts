@@ -1,5 +1,6 @@
 // The operator's requests as transitions: restart (replace children without a gap, answered once
 // their replacements serve), scale (add or remove children), and shutdown in reverse start order.
+import type { EmitFields, ScaleDecision } from "./eventsAndCommands.js"
 import { type Child, newChild } from "./state.js"
 import { emit, launch, type Step, settleWaiters, terminateAll, updateChild } from "./step.js"
 
@@ -38,8 +39,10 @@ export const onScaleRequested = (
   step: Step,
   call: number,
   replicas: number,
-  startChild: (step: Step, child: Child) => void
+  startChild: (step: Step, child: Child) => void,
+  decision?: ScaleDecision
 ): void => {
+  const fields: EmitFields = { replicas, ...decision }
   const { template, children } = step.state
   if (template === undefined || replicas === children.length || replicas < 0) {
     step.commands.push({ _tag: "Reply", call, done: [] })
@@ -51,14 +54,14 @@ export const onScaleRequested = (
     while (children.length + added.length < replicas) added.push(newChild(template(++index)))
     step.state = { ...step.state, children: [...children, ...added] }
     for (const child of added) startChild(step, child)
-    emit(step, "scaled", undefined, undefined, { replicas })
+    emit(step, "scaled", undefined, undefined, fields)
     step.commands.push({ _tag: "Reply", call, done: added.map((c) => c.spec.id) })
     return
   }
   const removed = children.slice(replicas).map((c) => c.spec.id)
   terminateAll(step, removed)
   step.state = { ...step.state, children: step.state.children.slice(0, replicas) }
-  emit(step, "scaled", undefined, undefined, { replicas })
+  emit(step, "scaled", undefined, undefined, fields)
   step.commands.push({ _tag: "Reply", call, done: removed })
 }
 

@@ -62,7 +62,7 @@ export const transition = (state: SupervisorState, event: Event, env: Env): Tran
       onRestartRequested(step, event.call, event.target)
       break
     case "ScaleRequested":
-      onScaleRequested(step, event.call, event.replicas, startChild)
+      onScaleRequested(step, event.call, event.replicas, startChild, event.decision)
       break
     case "Shutdown":
       onShutdown(step)

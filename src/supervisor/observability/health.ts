@@ -1,5 +1,6 @@
 // Readiness of a supervisor as a pure function of its status: ready while every configured model
-// has a serving replica here; otherwise the models that have none, for /readyz to name.
+// has a serving replica here, or scales to zero (its requests are held while it wakes); otherwise
+// the models that have neither, for /readyz to name.
 import type { SupervisorStatus } from "../../protocol/messages.js"
 
 export interface Readiness {
@@ -10,7 +11,8 @@ export interface Readiness {
 
 export const readinessOf = (status: SupervisorStatus, models: ReadonlyArray<string>): Readiness => {
   const serving = new Set(status.actors.filter((a) => a.state === "serving").map((a) => a.model))
-  const notReady = models.filter((m) => !serving.has(m))
+  const wakes = new Set(status.tree?.models.filter((m) => m.autoscale?.min === 0).map((m) => m.name))
+  const notReady = models.filter((m) => !serving.has(m) && !wakes.has(m))
   return { ready: notReady.length === 0, notReady }
 }
 

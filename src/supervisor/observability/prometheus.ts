@@ -56,6 +56,19 @@ const modelReady = Metric.gauge("modelbus_model_ready", {
   description: "1 while the model has a serving replica on this supervisor, else 0"
 })
 
+/** Per autoscaled model: what its autoscaler wants, what runs, and the load it sees. */
+const autoscaleMetrics = {
+  target: Metric.gauge("modelbus_autoscale_target_replicas", {
+    description: "Replicas the model's autoscaling policy wants on this supervisor"
+  }),
+  replicas: Metric.gauge("modelbus_autoscale_replicas", {
+    description: "Replicas the autoscaled model has on this supervisor"
+  }),
+  observed: Metric.gauge("modelbus_autoscale_observed_inflight", {
+    description: "Requests in flight (queued and running) over the model's replicas, averaged over its lookback window"
+  })
+} as const
+
 /** The supervisor's warm standby processes: not replicas of any model, so never in the series above. */
 const standbyMetrics = {
   ready: Metric.gauge("modelbus_standby_ready", {
@@ -177,6 +190,11 @@ export const makeMetricsRegistry = Effect.fnUntraced(function* (models: Readonly
       for (const model of models) {
         const ready = status.actors.some((a) => a.model === model && a.state === "serving")
         register(modelReady, { model }, { value: ready ? 1 : 0 })
+        const autoscale = status.tree?.models.find((m) => m.name === model)?.autoscale
+        if (autoscale === undefined) continue
+        register(autoscaleMetrics.target, { model }, { value: autoscale.target })
+        register(autoscaleMetrics.replicas, { model }, { value: autoscale.replicas })
+        register(autoscaleMetrics.observed, { model }, { value: autoscale.observed })
       }
       const standbys = status.actors.filter(isStandby)
       register(standbyMetrics.ready, {}, { value: standbys.filter((a) => a.state === ActorState.standby).length })

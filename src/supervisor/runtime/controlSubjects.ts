@@ -13,8 +13,8 @@ export interface ControlledTree {
   readonly status: () => SupervisorStatus
   /** Replaces a model's replicas, or one replica, without a gap: the actor ids replaced. */
   readonly restart: (target: string) => Effect.Effect<ReadonlyArray<string>>
-  /** Sets a model's replica count: the actor ids added or removed (none when the model does not run here). */
-  readonly scale: (model: string, replicas: number) => Effect.Effect<ReadonlyArray<string>>
+  /** Sets a model's replica count: the actor ids added or removed (none when the model does not run here); refused (why) for an autoscaled model. */
+  readonly scale: (model: string, replicas: number) => Effect.Effect<ReadonlyArray<string>, string>
 }
 
 const respond = (msg: Msg, value: unknown) => {

@@ -2,7 +2,7 @@
 // Clock, jitter from its Random), commands carried out in order, children and timers in its Scope.
 import { Cause, Clock, Deferred, Effect, Exit, Fiber, FiberMap, FiberSet, Queue, Random, Scope } from "effect"
 import type { ChildSpec, ExitReason, Shutdown } from "../machine/childSpec.js"
-import type { ChildReport, Command, Event, Failure } from "../machine/eventsAndCommands.js"
+import type { ChildReport, Command, Event, Failure, ScaleDecision } from "../machine/eventsAndCommands.js"
 import { initialState, type SupervisorFlags, type SupervisorState } from "../machine/state.js"
 import type { StatusClock } from "../machine/statusRows.js"
 import { transition } from "../machine/transition.js"
@@ -60,8 +60,8 @@ export interface Supervisor {
   readonly failed: Effect.Effect<Failure>
   /** Replaces the targeted children (all when undefined) without a gap; the ids replaced. */
   readonly restart: (target?: string) => Effect.Effect<ReadonlyArray<string>>
-  /** Sets the number of children; the ids added or removed. */
-  readonly scale: (replicas: number) => Effect.Effect<ReadonlyArray<string>>
+  /** Sets the number of children (`decision`: why, when the autoscaler asks); the ids added or removed. */
+  readonly scale: (replicas: number, decision?: ScaleDecision) => Effect.Effect<ReadonlyArray<string>>
   /** Stops every child in reverse start order and waits until they are gone. */
   readonly shutdown: Effect.Effect<void>
 }
@@ -196,7 +196,8 @@ export const startSupervisor = Effect.fnUntraced(function* (
     started: Deferred.await(started),
     failed: Deferred.await(failed),
     restart: (target) => call((c) => ({ _tag: "RestartRequested", call: c, target })),
-    scale: (replicas) => call((c) => ({ _tag: "ScaleRequested", call: c, replicas })),
+    scale: (replicas, decision) =>
+      call((c) => ({ _tag: "ScaleRequested", call: c, replicas, ...(decision === undefined ? {} : { decision }) })),
     shutdown: Effect.suspend(() => {
       offer({ _tag: "Shutdown" })
       return Deferred.await(stopped).pipe(Effect.andThen(FiberSet.awaitEmpty(retiring)))

@@ -18,9 +18,12 @@ import type { IntensityExceeded, MetricsUnavailable, StartFailed } from "../erro
 import { childRow, supervisorNode } from "../machine/statusRows.js"
 import { makeSupervisorMetrics, type SupervisorMetrics } from "../observability/supervisorMetrics.js"
 import { ActorLauncher } from "./actorLauncher.js"
+import { makeAutoscalePeers } from "./autoscalePeers.js"
+import { startAutoscalers } from "./autoscaler.js"
 import { answerControl } from "./controlSubjects.js"
 import type { EmitCommand } from "./interpreter.js"
 import { startModelTree } from "./modelTree.js"
+import { makeRequestHolder } from "./requestHolder.js"
 import { makeStandbyPool } from "./standbyPool.js"
 
 export interface SupervisorProcess {
@@ -172,6 +175,14 @@ export const startSupervisorProcess = Effect.fn("SupervisorProcess.start")(funct
       : { observe: (_model, childId, n, signal) => metrics.observe(actorId(childId), n, signal) })
   }).pipe(Effect.provideService(ActorLauncher, launcher))
   yield* Effect.addFinalizer(() => Effect.logInfo(`supervisor ${id} stopping: draining every actor`))
+  // started after the tree, so stopped before it drains: no scaling while it shuts down
+  const autoscalers = yield* startAutoscalers({
+    config,
+    supervisorId: id,
+    supervisor: tree.model,
+    holder: (model) => makeRequestHolder({ nc, subject, model: model.name, policy: model.autoscale! }),
+    peers: (model) => makeAutoscalePeers({ nc, subject, model: model.name, self: id })
+  })
   if (pool !== undefined) {
     yield* Effect.addFinalizer(() => pool.shutdown)
     // standbys are forked once every replica serves: they do not slow the first start down
@@ -182,10 +193,19 @@ export const startSupervisorProcess = Effect.fn("SupervisorProcess.start")(funct
     const underRoot = tree.root.state().children.find((c) => c.spec.id === model.name)
     const escalations = underRoot?.restarts ?? 0
     const running = tree.model(model.name)
+    const autoscale = autoscalers.status(model.name)
+    const withAutoscale = autoscale === undefined ? {} : { autoscale }
     if (running === undefined || underRoot?.primary === undefined) {
-      return { name: model.name, ...model.supervisor, state: "restarting", recentRestarts: 0, escalations }
+      return {
+        name: model.name,
+        ...model.supervisor,
+        state: "restarting",
+        recentRestarts: 0,
+        escalations,
+        ...withAutoscale
+      }
     }
-    return supervisorNode(running.state(), running.clock(), escalations)
+    return { ...supervisorNode(running.state(), running.clock(), escalations), ...withAutoscale }
   }
 
   const status = (): SupervisorStatus => ({
@@ -222,6 +242,12 @@ export const startSupervisorProcess = Effect.fn("SupervisorProcess.start")(funct
 
   const scale = (model: string, replicas: number) => {
     const running = tree.model(model)
+    const policy = config.models.find((m) => m.name === model)?.autoscale
+    if (policy !== undefined)
+      return Effect.fail(
+        `model ${model} is autoscaled (autoscale.min ${policy.min}, max ${policy.max}): its replicas follow load; ` +
+          "change autoscale.min or autoscale.max in the config to bound them"
+      )
     return running === undefined
       ? Effect.succeed([])
       : running.scale(replicas).pipe(Effect.map((ids) => ids.map(actorId)))

@@ -53,6 +53,18 @@ describe("renderTree", () => {
     expect(renderTree([], 0)).toBe("no supervisor answered")
   })
 
+  it("shows an autoscaled model's replicas, target and reason on its supervisor's line", () => {
+    const autoscale = { replicas: 2, target: 4, reason: "load above target for 2000 ms", observed: 7.5, min: 1, max: 4 }
+    const scaled: SupervisorStatus = {
+      ...status,
+      actors: [actor("iris-1@abc123", "iris")],
+      tree: { root: node("root"), models: [{ ...node("iris"), autoscale }] }
+    }
+    expect(renderTree([scaled], 65_000).split("\n")[2]).toBe(
+      "└─ iris  one_for_one  intensity 3/10s  running  recent restarts 0  autoscale: 2 → 4 (load above target for 2000 ms)"
+    )
+  })
+
   it("draws a supervisor's standby processes after its models, with pid, state, uptime and memory", () => {
     const withStandbys: SupervisorStatus = {
       ...status,

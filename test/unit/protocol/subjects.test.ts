@@ -20,6 +20,7 @@ describe("subjects", () => {
     expect(s.prefix).toBe("modelbus")
     expect(s.infer("iris")).toBe("modelbus.infer.iris")
     expect(s.status).toBe("modelbus.status")
+    expect(s.autoscale("iris")).toBe("modelbus.autoscale.iris")
   })
 
   it("uses a custom prefix, including a dotted one", () => {

@@ -1,7 +1,7 @@
 // The config file: the example parses, unknown keys and bad values are ConfigErrors naming the
 // key's path, defaults are applied, model paths resolve against the file's folder, JSON and YAML.
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
-import { tmpdir } from "node:os"
+import { availableParallelism, tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
@@ -17,6 +17,7 @@ import {
   loadConfig,
   replicaSpec
 } from "../../../src/supervisor/config.js"
+import { DEFAULT_AUTOSCALE } from "../../../src/supervisor/machine/autoscalePolicy.js"
 import { DEFAULT_BACKOFF } from "../../../src/supervisor/machine/backoff.js"
 import { DEFAULT_STANDBY } from "../../../src/supervisor/machine/standbyPolicy.js"
 
@@ -42,6 +43,7 @@ describe("decodeConfig", () => {
       prefix: "modelbus",
       root: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
       standby: DEFAULT_STANDBY,
+      maxActors: availableParallelism(),
       registry: { mode: "auto", retention: DEFAULT_RETENTION },
       models: [
         {
@@ -185,6 +187,73 @@ describe("decodeConfig", () => {
     expect(perModel.message).toContain(`["models"][0]["supervisor"]["standby"]`)
   })
 
+  it("supervisor.maxActors: the host's cores by default, a positive integer when given", async () => {
+    expect((await decoded(minimal)).maxActors).toBe(availableParallelism())
+    expect((await decoded({ ...minimal, supervisor: { maxActors: 12 } })).maxActors).toBe(12)
+    for (const maxActors of [0, -2, 1.5, "4"]) {
+      expect((await refused({ ...minimal, supervisor: { maxActors } })).message).toContain(
+        `["supervisor"]["maxActors"]`
+      )
+    }
+  })
+
+  it("autoscale: absent by default; every key defaulted; max defaults to maxActors; replicas to min", async () => {
+    expect((await decoded(minimal)).models[0]!.autoscale).toBeUndefined()
+    const config = await decoded({ supervisor: { maxActors: 6 }, models: [{ name: "a", path: "p", autoscale: {} }] })
+    expect(config.models[0]!.autoscale).toEqual({ ...DEFAULT_AUTOSCALE, max: 6 })
+    expect(config.models[0]!.replicas).toBe(DEFAULT_AUTOSCALE.min)
+    const given = {
+      min: 2,
+      max: 5,
+      targetInflight: 0.5,
+      upscaleDelayMs: 0,
+      downscaleDelayMs: 100,
+      lookbackMs: 50,
+      maxHeldRequests: 10,
+      maxHeldBytes: 4096
+    }
+    const kept = await decoded({ supervisor: { maxActors: 8 }, models: [{ name: "a", path: "p", autoscale: given }] })
+    expect(kept.models[0]!.autoscale).toEqual(given)
+    expect(kept.models[0]!.replicas).toBe(2)
+  })
+
+  it("autoscale.min 0: the model may start at zero replicas; replicas 0 without it is refused", async () => {
+    const zero = await decoded({ models: [{ name: "a", path: "p", autoscale: { min: 0, max: 1 } }] })
+    expect([zero.models[0]!.replicas, zero.models[0]!.autoscale!.min]).toEqual([0, 0])
+    const e = await refused({ models: [{ name: "a", path: "p", replicas: 0 }] })
+    expect(e.message).toContain("replicas 0 needs autoscale with min 0")
+  })
+
+  it("autoscale: bad values are refused naming the key", async () => {
+    const withPolicy = (autoscale: object, extra: object = {}) => ({
+      supervisor: { maxActors: 4 },
+      models: [{ name: "a", path: "p", autoscale, ...extra }]
+    })
+    const cases: Array<[unknown, string, string]> = [
+      [
+        withPolicy({ min: 3, max: 2 }),
+        `["models"][0]["autoscale"]["min"]`,
+        "autoscale.min (3) is above autoscale.max (2)"
+      ],
+      [withPolicy({ max: 5 }), `["models"][0]["autoscale"]["max"]`, "supervisor.maxActors (4)"],
+      [withPolicy({ max: 2 }, { replicas: 3 }), `["models"][0]["replicas"]`, "is above autoscale.max (2)"],
+      [withPolicy({ min: -1 }), `["models"][0]["autoscale"]["min"]`, ""],
+      [withPolicy({ max: 0 }), `["models"][0]["autoscale"]["max"]`, ""],
+      [withPolicy({ targetInflight: 0 }), `["models"][0]["autoscale"]["targetInflight"]`, ""],
+      [withPolicy({ upscaleDelayMs: -5 }), `["models"][0]["autoscale"]["upscaleDelayMs"]`, ""],
+      [withPolicy({ downscaleDelayMs: 1.5 }), `["models"][0]["autoscale"]["downscaleDelayMs"]`, ""],
+      [withPolicy({ lookbackMs: 0 }), `["models"][0]["autoscale"]["lookbackMs"]`, ""],
+      [withPolicy({ maxHeldRequests: 0 }), `["models"][0]["autoscale"]["maxHeldRequests"]`, ""],
+      [withPolicy({ maxHeldBytes: -1 }), `["models"][0]["autoscale"]["maxHeldBytes"]`, ""],
+      [withPolicy({ maxReplicas: 3 }), `["models"][0]["autoscale"]["maxReplicas"]`, ""]
+    ]
+    for (const [raw, path, why] of cases) {
+      const e = await refused(raw)
+      expect(e.message).toContain(path)
+      expect(e.message).toContain(why)
+    }
+  })
+
   it("a bad strategy lists the strategies", async () => {
     const e = await refused({ ...minimal, supervisor: { strategy: "all_for_one" } })
     expect(e.message).toContain(`["supervisor"]["strategy"]`)
@@ -244,7 +313,7 @@ describe("decodeConfig", () => {
   })
 
   it("reports every problem, not just the first", async () => {
-    const e = await refused({ models: [{ name: "a.b", path: "p", replicas: 0 }], extra: 1 })
+    const e = await refused({ models: [{ name: "a.b", path: "p", replicas: -1 }], extra: 1 })
     expect(e.message).toContain(`["models"][0]["name"]`)
     expect(e.message).toContain(`["models"][0]["replicas"]`)
     expect(e.message).toContain(`["extra"]`)
@@ -268,6 +337,7 @@ describe("loadConfig", () => {
       prefix: "modelbus",
       root: { strategy: "one_for_one", intensity: 3, periodMs: 10_000 },
       standby: DEFAULT_STANDBY,
+      maxActors: availableParallelism(),
       registry: { mode: "auto", retention: DEFAULT_RETENTION },
       models: [
         {

@@ -170,4 +170,47 @@ describe("readinessOf", () => {
     expect(readinessText(partly)).toBe("not ready: digits has no serving replica\n")
     expect(readinessOf(statusOf(), models).notReady).toEqual(["iris", "digits"])
   })
+
+  it("counts a model that scales to zero as ready with no replica: its requests are held while it wakes", () => {
+    const node = (name: string, min: number) => ({
+      name,
+      strategy: "one_for_one",
+      intensity: 3,
+      periodMs: 10_000,
+      state: "running" as const,
+      recentRestarts: 0,
+      escalations: 0,
+      autoscale: { replicas: 0, target: 0, reason: "at target", observed: 0, min, max: 2 }
+    })
+    const status = { ...statusOf(), tree: { root: node("root", 1), models: [node("iris", 0), node("digits", 1)] } }
+    expect(readinessOf(status, ["iris", "digits"])).toEqual({ ready: false, notReady: ["digits"] })
+  })
+})
+
+describe("autoscale metrics", () => {
+  it("renders each autoscaled model's target, replicas and observed load from its status node", async () => {
+    const m = await Effect.runPromise(makeSupervisorMetrics(["iris", "plain"]))
+    const node = (name: string) => ({
+      name,
+      strategy: "one_for_one",
+      intensity: 3,
+      periodMs: 10_000,
+      state: "running" as const,
+      recentRestarts: 0,
+      escalations: 0
+    })
+    const autoscale = { replicas: 2, target: 3, reason: "load above target", observed: 5.5, min: 1, max: 4 }
+    const scrape = parseScrape(
+      m.render({
+        ...statusOf(row("iris-1@s1", "serving", 1)),
+        tree: { root: node("root"), models: [{ ...node("iris"), autoscale }, node("plain")] }
+      })
+    )
+    expect(family(scrape, "modelbus_autoscale_target_replicas")?.type).toBe("GAUGE")
+    expect(sampleValue(scrape, "modelbus_autoscale_target_replicas", { model: "iris" })).toBe(3)
+    expect(sampleValue(scrape, "modelbus_autoscale_replicas", { model: "iris" })).toBe(2)
+    expect(sampleValue(scrape, "modelbus_autoscale_observed_inflight", { model: "iris" })).toBe(5.5)
+    // a model without autoscale has no such series
+    expect(samples(scrape, "modelbus_autoscale_target_replicas", { model: "plain" })).toEqual([])
+  })
 })

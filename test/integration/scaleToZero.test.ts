@@ -1,0 +1,182 @@
+// Scale to zero with real processes: a model with `autoscale.min: 0` starts with no replica, its
+// supervisor holds the requests that arrive and republishes them once a woken replica serves (a
+// raw NATS request and the modelbus client both get their answer), holding is bounded (Overloaded)
+// and ends at the request's deadline (DeadlineExceeded); a model that cannot start fails them at once.
+import { mkdtemp } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { headers as natsHeaders } from "@nats-io/transport-node"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { LifecycleEvent } from "../../src/protocol/messages.js"
+import { expectedAnswers, type LoadSummary, startLoad } from "../helpers/load.js"
+import { eventually, IRIS_MODEL, irisRows, isAlive } from "../helpers/processes.js"
+import { type Stack, startStack } from "../helpers/stack.js"
+
+const ROW = [5.1, 3.5, 1.4, 0.2]
+const zeroPolicy = {
+  min: 0,
+  max: 1,
+  targetInflight: 1,
+  upscaleDelayMs: 0,
+  downscaleDelayMs: 1_000,
+  lookbackMs: 300,
+  maxHeldRequests: 3
+}
+
+const jsonHeaders = () => {
+  const h = natsHeaders()
+  h.set("Content-Type", "application/json")
+  return h
+}
+
+/** A raw NATS request with a JSON body, as any NATS client would send it: its reply's error code and body. */
+const rawRequest = async (stack: Stack, model: string, body: object) => {
+  const reply = await stack.raw.request(`modelbus.infer.${model}`, JSON.stringify(body), {
+    timeout: 60_000,
+    headers: jsonHeaders()
+  })
+  return { code: reply.headers?.get("Nats-Service-Error-Code") ?? "", body: reply.json<Record<string, unknown>>() }
+}
+
+/** The model's scaled events, and the pids of the replicas that started (to await their exit). */
+const eventsOf = async (stack: Stack, model: string) => {
+  const events: Array<LifecycleEvent> = []
+  const started: Array<number> = []
+  const stop = await stack.client.onEvents((e) => {
+    if (e.type === "scaled") events.push(e)
+    if (e.type === "started" && e.pid !== undefined) started.push(e.pid)
+  }, model)
+  return { events, started, stop }
+}
+
+describe("scale to zero", () => {
+  let stack: Stack
+  let watched: Awaited<ReturnType<typeof eventsOf>>
+
+  beforeAll(async () => {
+    stack = await startStack({
+      supervisor: { maxActors: 2, standby: 1 },
+      models: [{ name: "iris", path: IRIS_MODEL, heartbeatMs: 100, autoscale: zeroPolicy }]
+    })
+    watched = await eventsOf(stack, "iris")
+  }, 90_000)
+  afterAll(async () => {
+    watched?.stop()
+    await stack?.stop()
+  })
+
+  /** The answers the load checks against, from the model itself (this wakes it; the test waits for zero first). */
+  const expectedAnswersAtZero = async (rows: ReadonlyArray<ReadonlyArray<number>>) => {
+    const before = watched.events.length
+    const answers = await expectedAnswers(stack.client, "iris", rows)
+    await backAtZero(before)
+    return answers
+  }
+
+  const irisReplicas = async () => (await stack.client.status())[0]!.actors.filter((a) => a.model === "iris")
+  const backAtZero = async (after: number) => {
+    await eventually(
+      async () => watched.events.slice(after).find((e) => e.replicas === 0),
+      60_000,
+      "a scaled event back to 0 replicas"
+    )
+    await eventually(async () => ((await irisReplicas()).length === 0 ? true : undefined), 30_000, "no iris replica")
+    // a removed replica drains before it exits, still in the queue group: at zero means its process is gone
+    await eventually(
+      async () => (watched.started.every((pid) => !isAlive(pid)) ? true : undefined),
+      30_000,
+      "the woken replicas' processes to exit"
+    )
+  }
+
+  it("starts with no replica; a raw NATS request wakes it and gets its JSON answer, then it goes back to zero", async () => {
+    expect(await irisReplicas()).toEqual([])
+    const first = await rawRequest(stack, "iris", { inputs: [ROW] })
+    expect(first.code).toBe("")
+    expect(first.body.outputs).toBeDefined()
+    expect(first.body.model).toBe("iris")
+    const woken = watched.events.find((e) => e.replicas === 1)!
+    expect(woken.reason).toBe("woken by a held request")
+    expect(woken.decidedBy).toMatch(/^autoscale@/)
+    await backAtZero(0)
+  }, 120_000)
+
+  it("the modelbus client's first request at zero gets its answer, with no error", async () => {
+    const before = watched.events.length
+    const reply = await stack.client.infer("iris", [ROW])
+    expect(reply.model).toBe("iris")
+    expect(watched.events.slice(before).some((e) => e.replicas === 1)).toBe(true)
+    await backAtZero(before)
+  }, 120_000)
+
+  it("a steady load that starts at zero costs no failed request: held, woken, served, then back to zero", async () => {
+    const rows = await irisRows()
+    const before = watched.events.length
+    // no more callers than may be held, so none is refused while the model wakes
+    const load = startLoad(stack.client, "iris", rows, await expectedAnswersAtZero(rows), zeroPolicy.maxHeldRequests)
+    let summary: LoadSummary
+    try {
+      await eventually(
+        async () => (load.summary.requests >= 50 ? true : undefined),
+        60_000,
+        "50 requests answered under load"
+      )
+    } finally {
+      summary = await load.stop()
+    }
+    expect(summary.failures).toEqual([])
+    expect(summary.wrongAnswers).toBe(0)
+    expect(watched.events.slice(before).some((e) => e.reason === "woken by a held request")).toBe(true)
+    await backAtZero(before)
+  }, 120_000)
+
+  it("holds at most maxHeldRequests (the rest get Overloaded 503) and answers a request held past its deadline with DeadlineExceeded 504", async () => {
+    const short = rawRequest(stack, "iris", { inputs: [ROW], timeoutMs: 20 })
+    const burst = Array.from({ length: 5 }, () => rawRequest(stack, "iris", { inputs: [ROW] }))
+    const replies = await Promise.all([short, ...burst])
+    expect(replies[0]!.code).toBe("504")
+    expect((replies[0]!.body.error as { _tag: string })._tag).toBe("DeadlineExceeded")
+    const codes = replies.slice(1).map((r) => r.code)
+    expect(codes.filter((c) => c === "503")).toHaveLength(3)
+    expect(codes.filter((c) => c === "")).toHaveLength(2)
+    const refused = replies.slice(1).find((r) => r.code === "503")!
+    expect((refused.body.error as { message: string }).message).toContain("autoscale.maxHeldRequests")
+  }, 120_000)
+})
+
+describe("scale to zero, a model that cannot start", () => {
+  let stack: Stack
+
+  beforeAll(async () => {
+    const empty = await mkdtemp(join(tmpdir(), "modelbus-nomodel-"))
+    stack = await startStack({
+      supervisor: { maxActors: 2, standby: 0 },
+      models: [
+        {
+          name: "broken",
+          path: empty,
+          heartbeatMs: 100,
+          restart: "temporary",
+          autoscale: { ...zeroPolicy, downscaleDelayMs: 60_000 }
+        }
+      ]
+    })
+  }, 90_000)
+  afterAll(() => stack?.stop())
+
+  it("answers the held request with InferenceFailed once the woken replica fails to start, and does not wake again per request", async () => {
+    const failed = await rawRequest(stack, "broken", { inputs: [ROW] })
+    expect(failed.code).toBe("500")
+    const error = failed.body.error as { _tag: string; message: string }
+    expect(error._tag).toBe("InferenceFailed")
+    expect(error.message).toContain("could not wake")
+    const status = (await stack.client.status())[0]!
+    const restarts = status.actors.filter((a) => a.model === "broken").map((a) => a.restarts)
+    // a second request is held, not a second wake: the slot that failed stays (it is not restarted)
+    const second = rawRequest(stack, "broken", { inputs: [ROW], timeoutMs: 300 })
+    expect((await second).code).toBe("504")
+    const after = (await stack.client.status())[0]!
+    expect(after.actors.filter((a) => a.model === "broken").map((a) => a.restarts)).toEqual(restarts)
+    expect(after.tree?.models[0]?.autoscale?.target).toBe(1)
+  }, 120_000)
+})
