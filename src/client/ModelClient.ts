@@ -43,6 +43,7 @@ import { type DescribeError, type DescribeOptions, describeOn } from "./describe
 import type { AttemptTimeoutPolicy, HedgePolicy } from "./latency.js"
 import { gatherPlan, membershipOn } from "./membership.js"
 import { type ControlOptions, type ControlRefused, controlOn } from "./operations.js"
+import { attemptReplica, heardReplicas, hedgeReplica } from "./replicaChoice.js"
 import { muxedRequester, type Requester } from "./requester.js"
 import {
   DEFAULT_TIMEOUT_MS,
@@ -203,10 +204,16 @@ const propagatedSpan = (context: Context.Context<never>): Tracer.AnySpan | undef
   return span === undefined || Context.get(span.annotations, Tracer.DisablePropagation) ? undefined : span
 }
 
-const readReply = (msg: Msg, subject: string): Effect.Effect<InferReply, InferError> => {
+/** Decodes a reply; a successful one is reported to `answered` (who answered). */
+const readReply = (
+  msg: Msg,
+  subject: string,
+  answered: (reply: InferReply) => void
+): Effect.Effect<InferReply, InferError> => {
   const decoded = decodeReply(msg.data, encodingOfMessage(msg))
   switch (decoded.kind) {
     case "reply":
+      answered(decoded.reply)
       return Effect.succeed(decoded.reply)
     case "error":
       return Effect.fail(decoded.error)
@@ -267,6 +274,16 @@ export const clientOn = (
     return h
   }
 
+  /** Who answered each model last: retries and hedges go there (see replicaChoice). */
+  const replicas = heardReplicas()
+  const answeredBy = (reply: InferReply) => replicas.heard(reply.model, reply.actor, performance.now())
+
+  /** Where a hedge of an attempt sent to the group goes: the replica heard from recently, else the group again. */
+  const hedgeSubject = (model: string, group: string) => () => {
+    const actor = hedgeReplica(undefined, replicas.last(model), performance.now())
+    return actor === undefined ? group : subject.inferActor(model, actor)
+  }
+
   // the reply is decoded as it arrives, inside the request's own step
   const send = (
     to: string,
@@ -282,11 +299,40 @@ export const clientOn = (
       timeout,
       sendHeaders,
       {
-        read: (msg: Msg) => readReply(msg, to),
+        read: (msg: Msg) => readReply(msg, to, answeredBy),
         noResponders: (e: NoResponders) => classify(model, e)
       },
-      hedgeAfter
+      hedgeAfter,
+      hedgeAfter === undefined ? undefined : hedgeSubject(model, to)
     )
+
+  /**
+   * An attempt sent to one replica, `actor`, on its own subject: its hedge goes to the group, and
+   * NoResponders means that replica left (no presence check). A failure forgets the replica, so the
+   * next attempts go to the group unless another replica answers meanwhile.
+   */
+  const sendToReplica = (
+    actor: string,
+    group: string,
+    model: string,
+    body: Uint8Array,
+    timeout: number,
+    sendHeaders: MsgHdrs | undefined,
+    hedgeAfter: number | undefined
+  ) => {
+    const to = subject.inferActor(model, actor)
+    return requester
+      .requestWith(
+        to,
+        body,
+        timeout,
+        sendHeaders,
+        { read: (msg: Msg) => readReply(msg, to, answeredBy), noResponders: Effect.fail },
+        hedgeAfter,
+        () => group
+      )
+      .pipe(Effect.tapError(() => Effect.sync(() => replicas.failed(model, actor))))
+  }
 
   /**
    * One call in as few runtime steps as the work allows (this is the client's hot path): counters and
@@ -323,21 +369,21 @@ export const clientOn = (
       // A span of the caller's, if the call runs inside one: a context lookup, no allocation otherwise.
       const parent = propagatedSpan(context)
       const sendHeaders = parent === undefined ? headers : tracedHeaders(parent)
+      /** The replica the previous attempt went to (undefined: the queue group). */
+      let previous: string | undefined
       return retrying(
         (n) => {
           counts.attempts++
-          if (n > 1) {
-            counts.retries++
-            clientMetrics.retries.updateUnsafe(1, context)
-          }
-          return send(
-            to,
-            model,
-            body,
-            tail.timeoutOf(n, attempts, ceiling),
-            sendHeaders,
-            hedging ? tail.hedgeAfter() : undefined
-          )
+          const timeout = tail.timeoutOf(n, attempts, ceiling)
+          const hedgeAfter = hedging ? tail.hedgeAfter() : undefined
+          if (n === 1) return send(to, model, body, timeout, sendHeaders, hedgeAfter)
+          counts.retries++
+          clientMetrics.retries.updateUnsafe(1, context)
+          const actor = attemptReplica(n, previous, replicas.last(model), performance.now())
+          previous = actor
+          return actor === undefined
+            ? send(to, model, body, timeout, sendHeaders, hedgeAfter)
+            : sendToReplica(actor, to, model, body, timeout, sendHeaders, hedgeAfter)
         },
         plan,
         gaveUp
