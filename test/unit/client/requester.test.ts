@@ -307,7 +307,7 @@ describe("the muxed requester", () => {
       requester.requestWith(
         "test.refused-first",
         new Uint8Array([1]),
-        300,
+        2_000,
         undefined,
         raw,
         20,
