@@ -43,7 +43,7 @@ import { type DescribeError, type DescribeOptions, describeOn } from "./describe
 import type { AttemptTimeoutPolicy, HedgePolicy } from "./latency.js"
 import { gatherPlan, membershipOn } from "./membership.js"
 import { type ControlOptions, type ControlRefused, controlOn } from "./operations.js"
-import { attemptReplica, heardReplicas, hedgeReplica } from "./replicaChoice.js"
+import { attemptReplica, type HeardReplicas, heardReplicas, hedgeReplica } from "./replicaChoice.js"
 import { muxedRequester, type Requester } from "./requester.js"
 import {
   DEFAULT_TIMEOUT_MS,
@@ -227,7 +227,8 @@ export const clientOn = (
   nc: NatsConnection,
   options: ClientOptions = {},
   tail: TailControl = tailControl(options.hedge, options.attemptTimeout, livenessOf(nc, false)),
-  requester: Requester = muxedRequester(nc, tail.hooks)
+  requester: Requester = muxedRequester(nc, tail.hooks),
+  replicas: HeardReplicas = heardReplicas()
 ): ModelClient["Service"] => {
   const subject = subjects(options.prefix ?? DEFAULT_PREFIX)
   const encoding = options.encoding ?? "msgpack"
@@ -274,8 +275,7 @@ export const clientOn = (
     return h
   }
 
-  /** Who answered each model last: retries and hedges go there (see replicaChoice). */
-  const replicas = heardReplicas()
+  // who answered each model last (`replicas`): retries and hedges go there (see replicaChoice)
   const answeredBy = (reply: InferReply) => replicas.heard(reply.model, reply.actor, performance.now())
 
   /** Where a hedge of an attempt sent to the group goes: the replica heard from recently, else the group again. */
@@ -473,18 +473,27 @@ export const makeModelClient = Effect.fnUntraced(function* (
   // a connection of its own is watched steadily; one the caller owns is probed only when a request goes unanswered
   const tail = tailControl(options.hedge, options.attemptTimeout, livenessOf(nc, options.connection === undefined))
   const requester = muxedRequester(nc, tail.hooks)
+  const replicas = heardReplicas()
   // A reply cannot come over a lost connection: requests in flight fail at once (retryable). Those
   // sent while reconnecting may have reached the new server before the client's inbox did, so on
-  // reconnecting they are given up too, and every retry goes out on the new connection. A publish the
-  // server refuses (reported here, asynchronously) fails the requests waiting on that subject at once.
+  // reconnecting they are given up too, and every retry goes out on the new connection. The replicas
+  // heard through the lost connection are forgotten: retries go to the queue group until one answers
+  // on the new one. A publish the server refuses (reported here, asynchronously) fails the requests
+  // waiting on that subject at once.
   yield* Effect.forkScoped(
     Stream.fromAsyncIterable(nc.status(), messageOf).pipe(
       Stream.runForEach((status) => {
         if (status.type === "disconnect") {
-          return Effect.sync(() => requester.abandon(`the connection to ${status.server} was lost before it came`))
+          return Effect.sync(() => {
+            replicas.forgetAll()
+            requester.abandon(`the connection to ${status.server} was lost before it came`)
+          })
         }
         if (status.type === "reconnect") {
-          return Effect.sync(() => requester.abandon(`sent while reconnecting; the client is now on ${status.server}`))
+          return Effect.sync(() => {
+            replicas.forgetAll()
+            requester.abandon(`sent while reconnecting; the client is now on ${status.server}`)
+          })
         }
         const violation = violationOf(status)
         if (violation !== undefined) return Effect.sync(() => requester.deny(deniedBy(violation)))
@@ -493,7 +502,7 @@ export const makeModelClient = Effect.fnUntraced(function* (
       Effect.ignore
     )
   )
-  const client = clientOn(nc, options, tail, requester)
+  const client = clientOn(nc, options, tail, requester, replicas)
   yield* Effect.addFinalizer(() => Effect.sync(client.close))
   return client
 })

@@ -49,6 +49,11 @@ export interface HeardReplicas {
   readonly last: (model: string) => Heard | undefined
   /** Forgets `actor` if it is still the one remembered for `model`. */
   readonly failed: (model: string, actor: string) => void
+  /**
+   * Forgets every replica: they were heard through a connection that was lost (a server gone silent
+   * may have been cut off with the replicas that answered through it).
+   */
+  readonly forgetAll: () => void
 }
 
 export const heardReplicas = (): HeardReplicas => {
@@ -65,6 +70,7 @@ export const heardReplicas = (): HeardReplicas => {
     last: (model) => byModel.get(model),
     failed: (model, actor) => {
       if (byModel.get(model)?.actor === actor) byModel.delete(model)
-    }
+    },
+    forgetAll: () => byModel.clear()
   }
 }

@@ -72,4 +72,14 @@ describe("heardReplicas", () => {
     expect(replicas.last("iris")).toBeUndefined()
     expect(replicas.last("tokens")).toEqual({ actor: "tokens-1@a", at: 3 })
   })
+
+  it("forgets every replica when the connection they were heard through is lost", () => {
+    const replicas = heardReplicas()
+    replicas.heard("iris", "iris-1@a", 1)
+    replicas.heard("tokens", "tokens-1@a", 2)
+    replicas.forgetAll()
+    expect([replicas.last("iris"), replicas.last("tokens")]).toEqual([undefined, undefined])
+    replicas.heard("iris", "iris-2@b", 3)
+    expect(replicas.last("iris")).toEqual({ actor: "iris-2@b", at: 3 })
+  })
 })
