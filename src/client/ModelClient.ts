@@ -40,7 +40,7 @@ import { DEFAULT_PREFIX, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
 import { type Canaries, canariesOn } from "./canary.js"
 import { type DescribeError, type DescribeOptions, describeOn } from "./describe.js"
-import type { AttemptTimeoutPolicy, HedgePolicy } from "./latency.js"
+import { type AttemptTimeoutPolicy, type HedgePolicy, timeoutStep } from "./latency.js"
 import { gatherPlan, membershipOn } from "./membership.js"
 import { type ControlOptions, type ControlRefused, controlOn } from "./operations.js"
 import { attemptReplica, type HeardReplicas, heardReplicas, hedgeReplica } from "./replicaChoice.js"
@@ -371,12 +371,22 @@ export const clientOn = (
       const sendHeaders = parent === undefined ? headers : tracedHeaders(parent)
       /** The replica the previous attempt went to (undefined: the queue group). */
       let previous: string | undefined
+      /** The connection the previous attempt went out on, and the attempts made on it. */
+      let connection = 0
+      let onConnection = 0
       return retrying(
         (n) => {
           counts.attempts++
-          const timeout = tail.timeoutOf(n, attempts, ceiling)
           const hedgeAfter = hedging ? tail.hedgeAfter() : undefined
-          if (n === 1) return send(to, model, body, timeout, sendHeaders, hedgeAfter)
+          if (n === 1) {
+            connection = replicas.connection()
+            onConnection = 1
+            return send(to, model, body, tail.timeoutOf(1, attempts, ceiling), sendHeaders, hedgeAfter)
+          }
+          const now = replicas.connection()
+          onConnection = now === connection ? onConnection + 1 : 1
+          connection = now
+          const timeout = tail.timeoutOf(timeoutStep(n, attempts, onConnection), attempts, ceiling)
           counts.retries++
           clientMetrics.retries.updateUnsafe(1, context)
           const actor = attemptReplica(n, previous, replicas.last(model), performance.now())

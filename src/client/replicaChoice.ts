@@ -54,10 +54,13 @@ export interface HeardReplicas {
    * may have been cut off with the replicas that answered through it).
    */
   readonly forgetAll: () => void
+  /** How many times `forgetAll` was called: a new value means the connection changed. */
+  readonly connection: () => number
 }
 
 export const heardReplicas = (): HeardReplicas => {
   const byModel = new Map<string, { actor: string; at: number }>()
+  let connection = 0
   return {
     heard: (model, actor, now) => {
       const entry = byModel.get(model)
@@ -71,6 +74,10 @@ export const heardReplicas = (): HeardReplicas => {
     failed: (model, actor) => {
       if (byModel.get(model)?.actor === actor) byModel.delete(model)
     },
-    forgetAll: () => byModel.clear()
+    forgetAll: () => {
+      byModel.clear()
+      connection++
+    },
+    connection: () => connection
   }
 }
