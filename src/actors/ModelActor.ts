@@ -1,5 +1,6 @@
 // A model actor's life: connect to NATS, load the model once, serve its infer subject in the
-// model's queue group, heartbeat to the supervisor, and drain in-flight requests on shutdown.
+// model's queue group (and its own subject, for retries and hedges sent to it), heartbeat to the
+// supervisor, and drain in-flight requests on shutdown.
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import { Cause, Effect, type Scope } from "effect"
 import { loadModel } from "../model/loader.js"
@@ -59,7 +60,9 @@ const countersOf = (
 
 /**
  * Serves the infer subject in the model's queue group, admission deciding when the actor is in it (a
- * full actor leaves, so NATS routes around it). On release: leave, and answer every request taken.
+ * full actor leaves, so NATS routes around it), and the actor's own infer subject through the same
+ * admission (a full actor refuses there with Overloaded). On release: leave both, and answer every
+ * request taken.
  */
 const serve = (
   nc: NatsConnection,
@@ -86,6 +89,9 @@ const serve = (
         }
       }
       admission.open(group)
+      // shared as a queue group by the processes of one actor id (a replacement starts before the old one leaves)
+      const own = s.inferActor(settings.model, settings.id)
+      const direct = nc.subscribe(own, { queue: own, callback: onMessage })
       const presence = nc.subscribe(s.presence(settings.model), {
         queue: s.presence(settings.model),
         callback: (error, msg) => {
@@ -96,7 +102,21 @@ const serve = (
         }
       })
       /** Stops taking requests, then resolves once every accepted one has been answered. */
-      return () => Promise.all([admission.drain(), presence.drain().catch(() => undefined)])
+      return async () => {
+        await Promise.all([
+          admission.drain(),
+          direct.drain().catch(() => undefined),
+          presence.drain().catch(() => undefined)
+        ])
+        // a request the own subject delivered while it drained is answered too
+        if (!admission.idle())
+          await new Promise<void>((resolve) => {
+            const stop = admission.onIdle(() => {
+              stop()
+              resolve()
+            })
+          })
+      }
     }),
     (stop) =>
       Effect.gen(function* () {

@@ -40,9 +40,10 @@ import { DEFAULT_PREFIX, subjects } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
 import { type Canaries, canariesOn } from "./canary.js"
 import { type DescribeError, type DescribeOptions, describeOn } from "./describe.js"
-import type { AttemptTimeoutPolicy, HedgePolicy } from "./latency.js"
+import { type AttemptTimeoutPolicy, type HedgePolicy, timeoutStep } from "./latency.js"
 import { gatherPlan, membershipOn } from "./membership.js"
 import { type ControlOptions, type ControlRefused, controlOn } from "./operations.js"
+import { attemptReplica, type HeardReplicas, heardReplicas, hedgeReplica } from "./replicaChoice.js"
 import { muxedRequester, type Requester } from "./requester.js"
 import {
   DEFAULT_TIMEOUT_MS,
@@ -203,10 +204,16 @@ const propagatedSpan = (context: Context.Context<never>): Tracer.AnySpan | undef
   return span === undefined || Context.get(span.annotations, Tracer.DisablePropagation) ? undefined : span
 }
 
-const readReply = (msg: Msg, subject: string): Effect.Effect<InferReply, InferError> => {
+/** Decodes a reply; a successful one is reported to `answered` (who answered). */
+const readReply = (
+  msg: Msg,
+  subject: string,
+  answered: (reply: InferReply) => void
+): Effect.Effect<InferReply, InferError> => {
   const decoded = decodeReply(msg.data, encodingOfMessage(msg))
   switch (decoded.kind) {
     case "reply":
+      answered(decoded.reply)
       return Effect.succeed(decoded.reply)
     case "error":
       return Effect.fail(decoded.error)
@@ -220,7 +227,8 @@ export const clientOn = (
   nc: NatsConnection,
   options: ClientOptions = {},
   tail: TailControl = tailControl(options.hedge, options.attemptTimeout, livenessOf(nc, false)),
-  requester: Requester = muxedRequester(nc, tail.hooks)
+  requester: Requester = muxedRequester(nc, tail.hooks),
+  replicas: HeardReplicas = heardReplicas()
 ): ModelClient["Service"] => {
   const subject = subjects(options.prefix ?? DEFAULT_PREFIX)
   const encoding = options.encoding ?? "msgpack"
@@ -267,6 +275,15 @@ export const clientOn = (
     return h
   }
 
+  // who answered each model last (`replicas`): retries and hedges go there (see replicaChoice)
+  const answeredBy = (reply: InferReply) => replicas.heard(reply.model, reply.actor, performance.now())
+
+  /** Where a hedge of an attempt sent to the group goes: the replica heard from recently, else the group again. */
+  const hedgeSubject = (model: string, group: string) => () => {
+    const actor = hedgeReplica(undefined, replicas.last(model), performance.now())
+    return actor === undefined ? group : subject.inferActor(model, actor)
+  }
+
   // the reply is decoded as it arrives, inside the request's own step
   const send = (
     to: string,
@@ -282,11 +299,40 @@ export const clientOn = (
       timeout,
       sendHeaders,
       {
-        read: (msg: Msg) => readReply(msg, to),
+        read: (msg: Msg) => readReply(msg, to, answeredBy),
         noResponders: (e: NoResponders) => classify(model, e)
       },
-      hedgeAfter
+      hedgeAfter,
+      hedgeAfter === undefined ? undefined : hedgeSubject(model, to)
     )
+
+  /**
+   * An attempt sent to one replica, `actor`, on its own subject: its hedge goes to the group, and
+   * NoResponders means that replica left (no presence check). A failure forgets the replica, so the
+   * next attempts go to the group unless another replica answers meanwhile.
+   */
+  const sendToReplica = (
+    actor: string,
+    group: string,
+    model: string,
+    body: Uint8Array,
+    timeout: number,
+    sendHeaders: MsgHdrs | undefined,
+    hedgeAfter: number | undefined
+  ) => {
+    const to = subject.inferActor(model, actor)
+    return requester
+      .requestWith(
+        to,
+        body,
+        timeout,
+        sendHeaders,
+        { read: (msg: Msg) => readReply(msg, to, answeredBy), noResponders: Effect.fail },
+        hedgeAfter,
+        () => group
+      )
+      .pipe(Effect.tapError(() => Effect.sync(() => replicas.failed(model, actor))))
+  }
 
   /**
    * One call in as few runtime steps as the work allows (this is the client's hot path): counters and
@@ -323,21 +369,31 @@ export const clientOn = (
       // A span of the caller's, if the call runs inside one: a context lookup, no allocation otherwise.
       const parent = propagatedSpan(context)
       const sendHeaders = parent === undefined ? headers : tracedHeaders(parent)
+      /** The replica the previous attempt went to (undefined: the queue group). */
+      let previous: string | undefined
+      /** The connection the previous attempt went out on, and the attempts made on it. */
+      let connection = 0
+      let onConnection = 0
       return retrying(
         (n) => {
           counts.attempts++
-          if (n > 1) {
-            counts.retries++
-            clientMetrics.retries.updateUnsafe(1, context)
+          const hedgeAfter = hedging ? tail.hedgeAfter() : undefined
+          if (n === 1) {
+            connection = replicas.connection()
+            onConnection = 1
+            return send(to, model, body, tail.timeoutOf(1, attempts, ceiling), sendHeaders, hedgeAfter)
           }
-          return send(
-            to,
-            model,
-            body,
-            tail.timeoutOf(n, attempts, ceiling),
-            sendHeaders,
-            hedging ? tail.hedgeAfter() : undefined
-          )
+          const now = replicas.connection()
+          onConnection = now === connection ? onConnection + 1 : 1
+          connection = now
+          const timeout = tail.timeoutOf(timeoutStep(n, attempts, onConnection), attempts, ceiling)
+          counts.retries++
+          clientMetrics.retries.updateUnsafe(1, context)
+          const actor = attemptReplica(n, previous, replicas.last(model), performance.now())
+          previous = actor
+          return actor === undefined
+            ? send(to, model, body, timeout, sendHeaders, hedgeAfter)
+            : sendToReplica(actor, to, model, body, timeout, sendHeaders, hedgeAfter)
         },
         plan,
         gaveUp
@@ -427,18 +483,27 @@ export const makeModelClient = Effect.fnUntraced(function* (
   // a connection of its own is watched steadily; one the caller owns is probed only when a request goes unanswered
   const tail = tailControl(options.hedge, options.attemptTimeout, livenessOf(nc, options.connection === undefined))
   const requester = muxedRequester(nc, tail.hooks)
+  const replicas = heardReplicas()
   // A reply cannot come over a lost connection: requests in flight fail at once (retryable). Those
   // sent while reconnecting may have reached the new server before the client's inbox did, so on
-  // reconnecting they are given up too, and every retry goes out on the new connection. A publish the
-  // server refuses (reported here, asynchronously) fails the requests waiting on that subject at once.
+  // reconnecting they are given up too, and every retry goes out on the new connection. The replicas
+  // heard through the lost connection are forgotten: retries go to the queue group until one answers
+  // on the new one. A publish the server refuses (reported here, asynchronously) fails the requests
+  // waiting on that subject at once.
   yield* Effect.forkScoped(
     Stream.fromAsyncIterable(nc.status(), messageOf).pipe(
       Stream.runForEach((status) => {
         if (status.type === "disconnect") {
-          return Effect.sync(() => requester.abandon(`the connection to ${status.server} was lost before it came`))
+          return Effect.sync(() => {
+            replicas.forgetAll()
+            requester.abandon(`the connection to ${status.server} was lost before it came`)
+          })
         }
         if (status.type === "reconnect") {
-          return Effect.sync(() => requester.abandon(`sent while reconnecting; the client is now on ${status.server}`))
+          return Effect.sync(() => {
+            replicas.forgetAll()
+            requester.abandon(`sent while reconnecting; the client is now on ${status.server}`)
+          })
         }
         const violation = violationOf(status)
         if (violation !== undefined) return Effect.sync(() => requester.deny(deniedBy(violation)))
@@ -447,7 +512,7 @@ export const makeModelClient = Effect.fnUntraced(function* (
       Effect.ignore
     )
   )
-  const client = clientOn(nc, options, tail, requester)
+  const client = clientOn(nc, options, tail, requester, replicas)
   yield* Effect.addFinalizer(() => Effect.sync(client.close))
   return client
 })

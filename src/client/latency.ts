@@ -112,6 +112,16 @@ export const attemptTimeout = (
   return ms < ceilingMs ? Math.ceil(ms) : ceilingMs
 }
 
+/**
+ * The step an attempt's timeout is read at (see attemptTimeout): the last attempt keeps its number
+ * (it waits the whole ceiling); an earlier one counts only the attempts made on the connection it goes
+ * out on (`onThisConnection`, itself included). Attempts that failed because the connection was lost
+ * say nothing about the service: the first attempt on a new connection waits as briefly as a first
+ * attempt, and one that meets a replica the servers still route to but cannot reach is retried soon.
+ */
+export const timeoutStep = (n: number, attempts: number, onThisConnection: number): number =>
+  n >= attempts ? n : Math.min(n, onThisConnection)
+
 /** When a second copy of an attempt goes out, and how many may. */
 export interface HedgePolicy {
   /** A copy goes out when the first has not answered after this many times the recent p99 ... */

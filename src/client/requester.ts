@@ -3,7 +3,15 @@
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node"
 import * as Effect from "effect/Effect"
 import { permissionDeniedOf } from "../nats/permissions.js"
-import { ConnectionError, NoResponders, PayloadTooLarge, type PermissionDenied, Timeout } from "../protocol/errors.js"
+import {
+  ConnectionError,
+  ERROR_CODE_HEADER,
+  errorCodes,
+  NoResponders,
+  PayloadTooLarge,
+  type PermissionDenied,
+  Timeout
+} from "../protocol/errors.js"
 import { messageOf } from "../protocol/values.js"
 
 export type RequestError = Timeout | NoResponders | ConnectionError | PayloadTooLarge | PermissionDenied
@@ -38,7 +46,9 @@ export interface Requester {
   /**
    * The same, succeeding with what `read` makes of the reply (decoded as it arrives) and failing with
    * what `noResponders` makes of NoResponders. With `hedgeAfterMs`, a second copy goes out when the
-   * first has not answered by then (if the owner's `hedge` hook agrees); the first reply wins.
+   * first has not answered by then (if the owner's `hedge` hook agrees), to the subject `hedgeTo` names
+   * then (default: the same); the first reply wins, except that a copy finding nobody (NoResponders) or
+   * a full replica (Overloaded) leaves the decision to the other while it is still out.
    */
   readonly requestWith: <A, E, E2>(
     subject: string,
@@ -46,7 +56,8 @@ export interface Requester {
     timeoutMs: number,
     headers: MsgHdrs | undefined,
     handlers: ReplyHandlers<A, E, E2>,
-    hedgeAfterMs?: number
+    hedgeAfterMs?: number,
+    hedgeTo?: () => string
   ) => Effect.Effect<A, E | E2 | Exclude<RequestError, NoResponders>>
   /** Fails every pending request (and any later one) with ConnectionError and unsubscribes the inbox; idempotent. */
   readonly close: () => void
@@ -79,7 +90,8 @@ class Call<A, E, E2> {
     readonly subject: string,
     readonly body: Uint8Array,
     readonly headers: MsgHdrs | undefined,
-    readonly timeoutMs: number
+    readonly timeoutMs: number,
+    readonly hedgeTo: (() => string) | undefined
   ) {}
   reply(msg: Msg) {
     this.resume(this.handlers.read(msg))
@@ -104,10 +116,20 @@ interface Pending {
   readonly body: Uint8Array
   readonly headers: MsgHdrs | undefined
   readonly timeoutMs: number
+  readonly hedgeTo: (() => string) | undefined
   reply(msg: Msg): void
   noResponders(error: NoResponders): void
   fail(error: Failure): void
 }
+
+/** NoResponders (the server's 503 status, no body) or Overloaded (a replica's 503 service error). */
+const refusedCopy = (msg: Msg): boolean => {
+  const h = msg.headers
+  if (h === undefined) return false
+  return (h.hasError && h.code === 503 && msg.data.byteLength === 0) || h.get(ERROR_CODE_HEADER) === OVERLOADED_CODE
+}
+
+const OVERLOADED_CODE = String(errorCodes.Overloaded)
 
 const RAW: ReplyHandlers<Msg, never, NoResponders> = { read: Effect.succeed, noResponders: Effect.fail }
 
@@ -126,6 +148,13 @@ export const muxedRequester = (nc: NatsConnection, hooks: RequesterHooks = {}): 
     if (call.hedgeId !== 0) pending.delete(call.hedgeId)
   }
 
+  /**
+   * A pending call is visited once per pass: under its first token, or under its hedge's once the first
+   * copy was refused (a call already settled in the pass is not pending any more).
+   */
+  const visitedUnder = (id: number, call: Pending): boolean =>
+    pending.get(id) === call && (id === call.id || !pending.has(call.id))
+
   const failCall = (call: Pending, error: Failure) => {
     forget(call)
     call.fail(error)
@@ -143,7 +172,7 @@ export const muxedRequester = (nc: NatsConnection, hooks: RequesterHooks = {}): 
     if (hooks.hedge?.() !== true) return
     const id = ++next
     try {
-      publish(call.subject, call.body, id, call.headers)
+      publish(call.hedgeTo === undefined ? call.subject : call.hedgeTo(), call.body, id, call.headers)
     } catch {
       return // the first copy is still out; its own outcome decides
     }
@@ -156,7 +185,7 @@ export const muxedRequester = (nc: NatsConnection, hooks: RequesterHooks = {}): 
     const now = performance.now()
     let timedOut = false
     for (const [id, call] of pending) {
-      if (id !== call.id) continue // a hedge's token: its call is visited under its first token
+      if (!visitedUnder(id, call)) continue
       if (call.deadline <= now) {
         timedOut = true
         failCall(
@@ -188,13 +217,15 @@ export const muxedRequester = (nc: NatsConnection, hooks: RequesterHooks = {}): 
       const call = pending.get(id)
       if (call === undefined) return
       const hedged = id === call.hedgeId
-      if (msg.headers?.hasError === true && msg.headers.code === 503 && msg.data.byteLength === 0) {
-        // one copy found nobody; while the other is still out, it decides
+      if (call.hedgeId !== 0 && refusedCopy(msg)) {
+        // one copy found nobody, or a full replica; while the other is still out, it decides
         const other = hedged ? call.id : call.hedgeId
-        if (other !== 0 && pending.has(other)) {
+        if (pending.has(other)) {
           pending.delete(id)
           return
         }
+      }
+      if (msg.headers?.hasError === true && msg.headers.code === 503 && msg.data.byteLength === 0) {
         forget(call)
         call.noResponders(new NoResponders({ message: `no replica is serving ${call.subject}`, subject: call.subject }))
         return
@@ -211,7 +242,8 @@ export const muxedRequester = (nc: NatsConnection, hooks: RequesterHooks = {}): 
     timeoutMs: number,
     headers: MsgHdrs | undefined,
     handlers: ReplyHandlers<A, E, E2>,
-    hedgeAfterMs?: number
+    hedgeAfterMs?: number,
+    hedgeTo?: () => string
   ): Effect.Effect<A, E | E2 | Failure> =>
     Effect.callback<A, E | E2 | Failure>((resume) => {
       if (closed) return resume(Effect.fail(new ConnectionError({ message: "the client was closed" })))
@@ -240,7 +272,8 @@ export const muxedRequester = (nc: NatsConnection, hooks: RequesterHooks = {}): 
         subject,
         body,
         headers,
-        timeoutMs
+        timeoutMs,
+        hedgeTo
       )
       pending.set(id, call)
       try {
@@ -261,7 +294,7 @@ export const muxedRequester = (nc: NatsConnection, hooks: RequesterHooks = {}): 
 
   const abandon = (why: string) => {
     for (const [id, call] of [...pending]) {
-      if (id !== call.id) continue
+      if (!visitedUnder(id, call)) continue
       failCall(
         call,
         new Timeout({
@@ -277,7 +310,7 @@ export const muxedRequester = (nc: NatsConnection, hooks: RequesterHooks = {}): 
     const everything = denied.operation === "subscribe" && denied.subject === `${inbox}.*`
     if (everything) inboxDenied = denied
     for (const [id, call] of [...pending]) {
-      if (id !== call.id) continue
+      if (!visitedUnder(id, call)) continue
       if (everything || (denied.operation === "publish" && call.subject === denied.subject)) failCall(call, denied)
     }
   }
@@ -286,7 +319,7 @@ export const muxedRequester = (nc: NatsConnection, hooks: RequesterHooks = {}): 
     if (closed) return
     closed = true
     for (const [id, call] of [...pending])
-      if (id === call.id) failCall(call, new ConnectionError({ message: "the client was closed" }))
+      if (visitedUnder(id, call)) failCall(call, new ConnectionError({ message: "the client was closed" }))
     if (sweeper !== undefined) clearInterval(sweeper)
     sweeper = undefined
     if (!replies.isClosed()) replies.unsubscribe()

@@ -10,12 +10,33 @@ export const isModelName = (name: string): boolean => TOKEN.test(name)
 /** True when `prefix` is one or more dot-separated subject tokens. */
 export const isSubjectPrefix = (prefix: string): boolean => prefix.split(".").every((t) => TOKEN.test(t))
 
+/**
+ * An actor id as one subject token: letters, digits, `_` and `-` kept, every other UTF-8 byte written
+ * `%XX` (`iris-1@k3j9x2` → `iris-1%40k3j9x2`), so ids that differ give tokens that differ.
+ */
+export const actorToken = (actor: string): string => {
+  if (TOKEN.test(actor)) return actor
+  let token = ""
+  for (const char of actor) {
+    if (TOKEN.test(char)) token += char
+    else for (const byte of encoder.encode(char)) token += `%${byte.toString(16).toUpperCase().padStart(2, "0")}`
+  }
+  return token
+}
+
+const encoder = new TextEncoder()
+
 export interface Subjects {
   readonly prefix: string
   /** Request/reply subject answered by one replica of `model`. */
   readonly infer: (model: string) => string
   /** Queue group shared by every replica of `model`. */
   readonly inferQueue: (model: string) => string
+  /**
+   * Request/reply subject of one replica of `model`, `actor` by its id (encoded as one token): where a
+   * client sends a retry or a hedge to a replica it heard from; the replica's processes share it as a queue group.
+   */
+  readonly inferActor: (model: string, actor: string) => string
   /** Scatter-gather status subject answered by every supervisor. */
   readonly status: string
   /** Lifecycle events of `model`'s actors (or `*` for every model). */
@@ -53,6 +74,7 @@ export const subjects = (prefix: string = DEFAULT_PREFIX): Subjects => ({
   prefix,
   infer: (model) => `${prefix}.infer.${model}`,
   inferQueue: (model) => `${prefix}.${model}`,
+  inferActor: (model, actor) => `${prefix}.infer.${model}.${actorToken(actor)}`,
   status: `${prefix}.status`,
   events: (model) => `${prefix}.events.${model}`,
   control: (command) => `${prefix}.control.${command}`,

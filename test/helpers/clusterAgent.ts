@@ -48,6 +48,7 @@ const loadFigures = (): ReadonlyArray<ClientLoad> =>
     }),
     wrongAnswers: load.summary.wrongAnswers,
     worstMs: Math.round(load.summary.worstMs),
+    worstStartedAt: load.summary.worstStartedAt,
     retries: firstClient(name).stats().retries - (retriesAtStart.get(name) ?? 0)
   }))
 

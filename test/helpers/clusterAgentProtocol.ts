@@ -11,6 +11,8 @@ export interface ClientLoad {
   readonly failureSamples: ReadonlyArray<string>
   readonly wrongAnswers: number
   readonly worstMs: number
+  /** When the worst request was sent (Date.now()). */
+  readonly worstStartedAt: number
   readonly retries: number
 }
 

@@ -64,6 +64,8 @@ export interface LoadTotals {
   readonly retries: number
   readonly failureSamples: ReadonlyArray<string>
   readonly perClient: Record<string, number>
+  /** Each client's worst request, in ms. */
+  readonly worstPerClient: Record<string, number>
 }
 
 export const loadTotals = (loads: ReadonlyArray<ClientLoad>): LoadTotals => ({
@@ -73,7 +75,8 @@ export const loadTotals = (loads: ReadonlyArray<ClientLoad>): LoadTotals => ({
   worstMs: Math.max(0, ...loads.map((l) => l.worstMs)),
   retries: loads.reduce((n, l) => n + l.retries, 0),
   failureSamples: loads.flatMap((l) => l.failureSamples.map((s) => `${l.client}: ${s}`)),
-  perClient: Object.fromEntries(loads.map((l) => [l.client, l.requests]))
+  perClient: Object.fromEntries(loads.map((l) => [l.client, l.requests])),
+  worstPerClient: Object.fromEntries(loads.map((l) => [l.client, l.worstMs]))
 })
 
 /** Waits until every client of the load has answered `atLeast` more requests than in `since`. */

@@ -7,6 +7,8 @@ export interface LoadSummary {
   wrongAnswers: number
   failures: Array<unknown>
   worstMs: number
+  /** When the worst request was sent (Date.now(): comparable across processes), 0 before any. */
+  worstStartedAt: number
   /** Every request's latency in ms, in completion order. */
   latencies: Array<number>
 }
@@ -38,11 +40,19 @@ export const startLoad = (
   concurrency = 16
 ): Load => {
   let running = true
-  const summary: LoadSummary = { requests: 0, wrongAnswers: 0, failures: [], worstMs: 0, latencies: [] }
+  const summary: LoadSummary = {
+    requests: 0,
+    wrongAnswers: 0,
+    failures: [],
+    worstMs: 0,
+    worstStartedAt: 0,
+    latencies: []
+  }
   const worker = async (offset: number) => {
     for (let i = offset; running; i += concurrency) {
       const k = i % rows.length
       const started = performance.now()
+      const startedAt = Date.now()
       try {
         const reply = await client.infer(model, [rows[k]!])
         const got = Array.from((reply.outputs as HostTensor).data as Float32Array)
@@ -53,7 +63,10 @@ export const startLoad = (
       summary.requests++
       const ms = performance.now() - started
       summary.latencies.push(ms)
-      summary.worstMs = Math.max(summary.worstMs, ms)
+      if (ms > summary.worstMs) {
+        summary.worstMs = ms
+        summary.worstStartedAt = startedAt
+      }
     }
   }
   const workers = Array.from({ length: concurrency }, (_, i) => worker(i))

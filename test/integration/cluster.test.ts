@@ -237,6 +237,7 @@ it("rides out a host cut off from the others, and its actors serve again when th
     await cluster.agent.call("startLoad", { model: MODEL, concurrencyPerClient: CONCURRENCY_PER_CLIENT })
     await loadProgressed(cluster, 50)
     const cutAt = performance.now()
+    const cutAtEpoch = Date.now()
     await cluster.network.cut(host)
     figures.routesDroppedMs = await eventually(
       async () => ((await routed()).some(Boolean) ? undefined : msSince(cutAt)),
@@ -264,8 +265,11 @@ it("rides out a host cut off from the others, and its actors serve again when th
       cluster.healthy().then(() => msSince(healedAt))
     ])
     ;[figures.routesBackMs, figures.servingAgainMs, figures.inStatusAgainMs, figures.jetStreamHealthyMs] = await back
-    const load = loadTotals(await cluster.agent.call("stopLoad", {}))
+    const loads = await cluster.agent.call("stopLoad", {})
+    const load = loadTotals(loads)
     Object.assign(figures, load)
+    // when each client's worst request was sent, from the cut (negative: before it)
+    figures.worstSentAfterCutMs = Object.fromEntries(loads.map((l) => [l.client, l.worstStartedAt - cutAtEpoch]))
     const after = await replicasOf(host, before.length)
 
     expect(load.failures, load.failureSamples.join("\n")).toBe(0)

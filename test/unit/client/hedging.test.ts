@@ -27,14 +27,14 @@ const answer = (msg: Msg) =>
 beforeAll(async () => {
   nats = await startLocalNatsServer({ jetstream: false })
   replica = await natsConnect({ servers: nats.url })
-  replica.subscribe("modelbus.infer.m", {
-    queue: "m",
-    callback: (_e, msg) => {
-      received++
-      if (holdNext > 0) holdNext--
-      else answer(msg)
-    }
-  })
+  const take = (_e: unknown, msg: Msg) => {
+    received++
+    if (holdNext > 0) holdNext--
+    else answer(msg)
+  }
+  // the model's queue group, and the replica's own subject (where retries and hedges go), as an actor serves them
+  replica.subscribe("modelbus.infer.m", { queue: "m", callback: take })
+  replica.subscribe("modelbus.infer.m.a", { callback: take })
   await replica.flush()
 })
 

@@ -11,7 +11,8 @@ import {
   hedgeBudget,
   hedgeDelay,
   latencyWindow,
-  MIN_SAMPLES
+  MIN_SAMPLES,
+  timeoutStep
 } from "../../../src/client/latency.js"
 
 describe("latency window", () => {
@@ -77,6 +78,19 @@ describe("attempt timeout", () => {
     expect(attemptTimeout(defaultAttemptTimeout, 2_000, 1, 5, 5_000)).toBe(5_000)
     expect(attemptTimeout(defaultAttemptTimeout, 100, 1, 5, 300)).toBe(300)
   })
+
+  it.each([
+    ["a first attempt", 1, 5, 1, 1],
+    ["a retry on the same connection", 3, 5, 3, 3],
+    ["the first attempt on a new connection", 4, 5, 1, 1],
+    ["the second attempt on a new connection", 4, 5, 2, 2],
+    ["the last attempt, on a new connection too", 5, 5, 1, 5]
+  ] as const)(
+    "is read at the attempts made on this connection, the last one excepted: %s",
+    (_case, n, attempts, onThis, step) => {
+      expect(timeoutStep(n, attempts, onThis)).toBe(step)
+    }
+  )
 })
 
 describe("hedging", () => {

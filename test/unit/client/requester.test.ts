@@ -1,6 +1,6 @@
 // The muxed requester on a real nats-server (with its HTTP monitor): timeouts, no responders, the
 // server's max_payload, replies correlated under concurrency, and close (pending fail, inbox gone).
-import { type Msg, type NatsConnection, connect as natsConnect } from "@nats-io/transport-node"
+import { type Msg, type NatsConnection, connect as natsConnect, headers as natsHeaders } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type LocalNatsServer, startLocalNatsServer } from "../../../src/cli/natsServer.js"
@@ -8,6 +8,8 @@ import { muxedRequester } from "../../../src/client/requester.js"
 import { isRetryable } from "../../../src/client/retry.js"
 import {
   ConnectionError,
+  ERROR_CODE_HEADER,
+  errorCodes,
   NoResponders,
   PayloadTooLarge,
   PermissionDenied,
@@ -267,4 +269,80 @@ describe("the muxed requester", () => {
     requester.close()
     silent.stop()
   })
+
+  it("sends the hedge where `hedgeTo` says then; a copy refused as Overloaded leaves the call to the other", async () => {
+    const firsts: Array<Msg> = []
+    const first = responders.subscribe("test.directed-first", { callback: (_e, msg) => void firsts.push(msg) })
+    const hedge = responders.subscribe("test.directed-hedge", {
+      callback: (_e, msg) => {
+        // the first copy is refused by a full replica before the hedge's reply comes
+        firsts[0]!.respond(new Uint8Array(), { headers: overloadedHeaders() })
+        setTimeout(() => msg.respond(new TextEncoder().encode("hedge")), 20)
+      }
+    })
+    await responders.flush()
+    let named = 0
+    const requester = muxedRequester(nc, { hedge: () => true })
+    const raw = { read: (msg: Msg) => Effect.succeed(msg.string()), noResponders: Effect.fail }
+    const reply = await Effect.runPromise(
+      requester.requestWith("test.directed-first", new Uint8Array([1]), 10_000, undefined, raw, 30, () => {
+        named++
+        return "test.directed-hedge"
+      })
+    )
+    expect(reply).toBe("hedge")
+    expect([named, firsts.length]).toEqual([1, 1])
+    requester.close()
+    first.unsubscribe()
+    hedge.unsubscribe()
+  })
+
+  it("still times out a call whose first copy was refused and whose hedge never answers", async () => {
+    const firsts: Array<Msg> = []
+    const first = responders.subscribe("test.refused-first", { callback: (_e, msg) => void firsts.push(msg) })
+    const silent = await silentResponder("test.silent-hedge")
+    const requester = muxedRequester(nc, { hedge: () => true })
+    const raw = { read: (msg: Msg) => Effect.succeed(msg), noResponders: Effect.fail }
+    const outcome = failureOf(
+      requester.requestWith(
+        "test.refused-first",
+        new Uint8Array([1]),
+        2_000,
+        undefined,
+        raw,
+        20,
+        () => "test.silent-hedge"
+      )
+    )
+    await silent.received
+    firsts[0]!.respond(new Uint8Array(), { headers: overloadedHeaders() })
+    const error = await outcome
+    expect(error).toBeInstanceOf(Timeout)
+    expect(error).toMatchObject({ subject: "test.refused-first", timeoutMs: 2_000 })
+    requester.close()
+    first.unsubscribe()
+    silent.stop()
+  })
+
+  it("a hedge that finds nobody on its subject leaves the call to the first copy", async () => {
+    const sub = responders.subscribe("test.first-answers", {
+      callback: (_e, msg) => void setTimeout(() => msg.respond(new TextEncoder().encode("first")), 80)
+    })
+    await responders.flush()
+    const requester = muxedRequester(nc, { hedge: () => true })
+    const raw = { read: (msg: Msg) => Effect.succeed(msg.string()), noResponders: Effect.fail }
+    const reply = await Effect.runPromise(
+      requester.requestWith("test.first-answers", new Uint8Array([1]), 10_000, undefined, raw, 20, () => "test.nobody")
+    )
+    expect(reply).toBe("first")
+    requester.close()
+    sub.unsubscribe()
+  })
 })
+
+/** The headers of a replica's Overloaded refusal (a NATS micro service error, 503). */
+const overloadedHeaders = () => {
+  const h = natsHeaders()
+  h.set(ERROR_CODE_HEADER, String(errorCodes.Overloaded))
+  return h
+}

@@ -2,6 +2,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import {
+  actorToken,
   DEFAULT_PREFIX,
   isModelName,
   isSubjectPrefix,
@@ -39,6 +40,26 @@ describe("subjects", () => {
         expect(s.infer(a) === s.infer(b)).toBe(a === b)
         expect(s.inferQueue(a) === s.inferQueue(b)).toBe(a === b)
         expect(s.infer(a)).not.toBe(s.status)
+      })
+    )
+  })
+})
+
+describe("a replica's own infer subject", () => {
+  it("is the model's infer subject and one more token: the actor id, encoded where it is not a token", () => {
+    expect(subjects().inferActor("iris", "iris-1@k3j9x2")).toBe("modelbus.infer.iris.iris-1%40k3j9x2")
+    expect(subjects("acme.ml").inferActor("iris", "solo_2")).toBe("acme.ml.infer.iris.solo_2")
+    expect(actorToken("a.b*c>d e%")).toBe("a%2Eb%2Ac%3Ed%20e%25")
+    expect(actorToken("é")).toBe("%C3%A9")
+  })
+
+  it("every actor id gives one subject token, and different ids different tokens (property)", () => {
+    fc.assert(
+      fc.property(tokenArb, fc.string({ minLength: 1 }), fc.string({ minLength: 1 }), (model, a, b) => {
+        const subject = subjects().inferActor(model, a)
+        expect(subject.split(".")).toEqual(["modelbus", "infer", model, actorToken(a)])
+        expect(actorToken(a)).toMatch(/^[A-Za-z0-9_%-]+$/)
+        expect(actorToken(a) === actorToken(b)).toBe(a === b)
       })
     )
   })
