@@ -60,7 +60,8 @@ export const RECHECK_MS = 1_000
  * `RECHECK_MS` without an ack it asks `live`: a listed replica already on the version counts (it
  * started onto it: a replica started by `scale` meanwhile never acks), one gone is dropped. After
  * `timeoutMs` (Clock time) it settles with `live` once more. Acks of other versions are skipped;
- * acks queued before the call count. An empty `replicas` is listed again from `live` after `RECHECK_MS`.
+ * acks queued before the call count. An empty `replicas` is listed again from `live` after `RECHECK_MS`,
+ * and before it says every replica is served it asks `live` once more for replicas the listing missed.
  */
 export const awaitRollout = <E>(
   acks: Queue.Dequeue<UpdateAck>,
@@ -84,7 +85,18 @@ export const awaitRollout = <E>(
       }
       for (;;) {
         const progress = rolloutProgress(listed, seen, caughtUp)
-        if (progress._tag !== "Waiting") return progress
+        if (progress._tag === "Refused") return progress
+        if (progress._tag === "Served") {
+          // Before saying so, one more look: a replica the first listing missed (its supervisor had
+          // not answered status) and still behind the version is waited for too.
+          const now = yield* Effect.option(live)
+          const missed = Option.isSome(now)
+            ? now.value.filter((a) => a.version < version && !listed.includes(a.id) && !seen.has(a.id))
+            : []
+          if (missed.length === 0) return progress
+          listed = [...listed, ...missed.map((a) => a.id)]
+          continue
+        }
         const next = yield* Queue.take(acks).pipe(Effect.timeoutOption(RECHECK_MS))
         if (Option.isSome(next)) {
           if (next.value.version === version) seen.set(next.value.actor, next.value)

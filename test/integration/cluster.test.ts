@@ -73,7 +73,19 @@ const replicasOf = (host: string, count: number) =>
   )
 
 const addressOfHost = (host: string) => topology.hosts.find((h) => h.name === host)?.address ?? host
-const allActors = async () => [...(await statusByHost(cluster)).values()].flatMap((s) => s.actors)
+/**
+ * Every supervisor's actors, once all of them answer status: after a node loss a supervisor whose
+ * announcement lapsed while JetStream elected leaders is left out of a status gather for a while.
+ */
+const allActors = async () =>
+  eventually(
+    async () => {
+      const byHost = await statusByHost(cluster)
+      return byHost.size === topology.supervisors.length ? [...byHost.values()].flatMap((s) => s.actors) : undefined
+    },
+    30_000,
+    "every supervisor to answer status"
+  )
 
 /** A copy of the Iris model with every weight halved: the same signature, other answers. */
 const irisVariant = async (): Promise<string> => {

@@ -113,6 +113,21 @@ describe("waiting for the acks (TestClock)", () => {
     expect(outcome).toEqual({ _tag: "Served", acked: ["a", "b"], pending: [] })
   })
 
+  it("waits for a replica the first listing missed that status shows behind when the listed ones are served", async () => {
+    const outcome = await underTestClock((acks) =>
+      Effect.gen(function* () {
+        Queue.offerUnsafe(acks, ack("a", 2))
+        // "c" was not in the first listing (its supervisor had not answered); status now shows it on version 1
+        const fiber = yield* Effect.forkChild(awaitRollout(acks, ["a"], 2, 30_000, behind("a", "c")))
+        yield* TestClock.adjust(5_000)
+        expect(fiber.pollUnsafe()).toBeUndefined()
+        Queue.offerUnsafe(acks, ack("c", 2))
+        return yield* Fiber.join(fiber)
+      })
+    )
+    expect(outcome).toEqual({ _tag: "Served", acked: ["a", "c"], pending: [] })
+  })
+
   it("stops at the first refusal without waiting for the others", async () => {
     const outcome = await underTestClock((acks) =>
       Effect.gen(function* () {
