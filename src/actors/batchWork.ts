@@ -139,7 +139,7 @@ const workChunk = async (ctx: BatchWorkContext, msg: JsMsg, ackWaitMs: number) =
     return
   }
   const delivery = msg.info.deliveryCount
-  const started: ChunkStarted = { job: head.job, chunk: head.chunk, actor: ctx.actorId, delivery }
+  const started: ChunkStarted = { job: head.job, chunk: head.chunk, actor: ctx.actorId, pid: process.pid, delivery }
   ctx.nc.publish(batchSubjects(ctx.prefix).started(ctx.model), JSON.stringify(started))
   const keep = setInterval(() => msg.working(), Math.max(250, ackWaitMs / 3))
   try {

@@ -120,6 +120,8 @@ export interface ChunkStarted {
   readonly job: string
   readonly chunk: number
   readonly actor: string
+  /** The actor's process id. */
+  readonly pid: number
   readonly delivery: number
 }
 
