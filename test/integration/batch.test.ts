@@ -1,6 +1,8 @@
 // Batch jobs on a real JetStream nats-server and real actor processes: every output equal to a direct infer
 // of the same row, in input order, none missing or doubled; poison rows recorded by index.
-import type { NatsConnection } from "@nats-io/transport-node"
+import { jetstream } from "@nats-io/jetstream"
+import { Kvm } from "@nats-io/kv"
+import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { readResults, rowResults, submitJob } from "../../src/client/batch.js"
 import type { HostTensor } from "../../src/client/index.js"
@@ -78,5 +80,56 @@ describe("batch jobs through the bus", () => {
     expect(failed[1]!.error.message).toBe("rows.jsonl:124: the row: expected shape [4], received [3]")
     expect(results.filter((r) => r.kind === "ok")).toHaveLength(497)
     expect(results.some((r) => r.kind === "missing")).toBe(false)
+  }, 120_000)
+})
+
+describe("the wire contract, followed by a plain NATS client", () => {
+  it("runs a JSON chunk published as the docs describe, and answers it in JSON on the chunk's result subject", async () => {
+    // made once by any modelbus submit (the docs' Python example relies on that too)
+    await submitJob(raw, "modelbus", "iris", tableOf([JSON.stringify(iris[0])]), { chunkRows: 1 })
+    const js = jetstream(raw)
+    const kv = await new Kvm(raw).open("modelbus_batch_jobs")
+    const job = `plain${Date.now()}`
+    const rows = [iris[0]!, iris[149]!]
+    await kv.put(
+      job,
+      JSON.stringify({
+        job,
+        model: "iris",
+        state: "queued",
+        rows: 2,
+        chunks: 1,
+        chunkRows: 2,
+        encoding: "json",
+        submittedAt: new Date().toISOString(),
+        rejected: []
+      })
+    )
+    const h = natsHeaders()
+    h.set("Nats-Msg-Id", `${job}.0`)
+    h.set("Content-Type", "application/json")
+    const body = JSON.stringify({ job, chunk: 0, rows: [0, 1], inputs: rows })
+    await js.publish(`modelbus.batch.work.iris.${job}`, body, { headers: h })
+    // published again: dropped as a duplicate
+    const again = await js.publish(`modelbus.batch.work.iris.${job}`, body, { headers: h })
+    expect(again.duplicate).toBe(true)
+    raw.publish("modelbus.batch.notice.iris")
+    const consumer = await js.consumers.get("modelbus_batch_results", {
+      filter_subjects: `modelbus.batch.result.${job}.>`
+    })
+    const msg = await consumer.next({ expires: 30_000 })
+    expect(msg?.subject).toBe(`modelbus.batch.result.${job}.0`)
+    expect(msg?.headers?.get("Content-Type")).toBe("application/json")
+    expect(msg?.headers?.get("Modelbus-Rows")).toBe("2")
+    const result = msg!.json<{
+      rows: Array<number>
+      outputs: { shape: Array<number>; data: Array<number> }
+      failed: []
+    }>()
+    expect(result.rows).toEqual([0, 1])
+    expect(result.failed).toEqual([])
+    const direct = await stack.client.infer("iris", rows)
+    expect(result.outputs.shape).toEqual([2, 3])
+    expect(result.outputs.data).toEqual(Array.from((direct.outputs as HostTensor).data as Float32Array))
   }, 120_000)
 })
