@@ -2,7 +2,7 @@
 // is held, runs each in the model loop's idle lane with in-progress acks, publishes the chunk's result keyed
 // by chunk, then acks; records a chunk the server gave up redelivering as dead-lettered.
 import { type Consumer, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream"
-import { Kvm } from "@nats-io/kv"
+import { type KV, Kvm } from "@nats-io/kv"
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import {
@@ -115,18 +115,31 @@ const untilIdle = (admission: BatchWorkContext["admission"]): Promise<void> =>
         })
       })
 
-const jobState = async (ctx: BatchWorkContext, job: string): Promise<JobRecord | undefined> => {
+/** The jobs bucket, opened once per actor (undefined until a job made it). */
+const jobsBucket = (nc: NatsConnection, prefix: string) => {
+  let opened: Promise<KV> | undefined
+  return async (): Promise<KV | undefined> => {
+    opened ??= new Kvm(nc).open(batchNames(prefix).jobs)
+    try {
+      return await opened
+    } catch {
+      opened = undefined
+      return undefined
+    }
+  }
+}
+
+const jobState = async (jobs: () => Promise<KV | undefined>, job: string): Promise<JobRecord | undefined> => {
   try {
-    const kv = await new Kvm(ctx.nc).open(batchNames(ctx.prefix).jobs)
-    const entry = await kv.get(job)
-    return entry === null || entry.operation !== "PUT" ? undefined : (entry.json() as JobRecord)
+    const entry = await (await jobs())?.get(job)
+    return entry === null || entry === undefined || entry.operation !== "PUT" ? undefined : entry.json<JobRecord>()
   } catch {
     return undefined
   }
 }
 
 /** Works one chunk: runs it while keeping it (in-progress acks), publishes its result, acks it. */
-const workChunk = async (ctx: BatchWorkContext, msg: JsMsg, ackWaitMs: number) => {
+const workChunk = async (ctx: BatchWorkContext, jobs: () => Promise<KV | undefined>, msg: JsMsg, ackWaitMs: number) => {
   const encoding = encodingOfMessage(msg)
   const head = chunkHead(msg, encoding)
   if (head === undefined) {
@@ -134,7 +147,7 @@ const workChunk = async (ctx: BatchWorkContext, msg: JsMsg, ackWaitMs: number) =
     msg.term("not a chunk")
     return
   }
-  if ((await jobState(ctx, head.job))?.state === "cancelled") {
+  if ((await jobState(jobs, head.job))?.state === "cancelled") {
     msg.term("job cancelled")
     return
   }
@@ -212,6 +225,7 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
     Effect.sync(() => {
       const names = batchNames(ctx.prefix)
       const subjects = batchSubjects(ctx.prefix)
+      const jobs = jobsBucket(ctx.nc, ctx.prefix)
       let stopped = false
       let wake: (() => void) | undefined
       let pulling: { close: () => Promise<unknown> } | undefined
@@ -275,7 +289,7 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
             for await (const msg of messages) {
               current = msg
               try {
-                await workChunk(ctx, msg, ackWaitMs)
+                await workChunk(ctx, jobs, msg, ackWaitMs)
               } catch (cause) {
                 ctx.log(`actor ${ctx.actorId}: batch chunk not finished, left for redelivery: ${cause}`)
                 if (!stopped) msg.nak(1_000)

@@ -174,6 +174,7 @@ export const wait = (c: Connection, job: string) =>
   withNats(c, (nc, prefix) =>
     Effect.gen(function* () {
       const record = yield* attempt("reading the job", () => jobRecord(nc, prefix, job))
+      if (record.state === "cancelled") return yield* new BatchJobError({ message: `job ${job} was cancelled` })
       const { heads, seconds } = yield* follow(nc, prefix, record)
       yield* Console.log(summaryLine(record, heads, seconds))
     })
@@ -253,6 +254,6 @@ export const cancel = (c: Connection, job: string) =>
   withNats(c, (nc, prefix) =>
     Effect.gen(function* () {
       const record = yield* attempt(`cancelling job ${job}`, () => cancelJob(nc, prefix, job))
-      yield* Console.log(`job ${record.job} cancelled: chunks not yet taken are dropped, those running finish`)
+      yield* Console.log(`job ${record.job} cancelled: chunks not yet run are dropped as replicas take them`)
     })
   )

@@ -107,7 +107,11 @@ const resultsCommand = Command.make(
 
 const cancelCommand = Command.make("cancel", { ...connectionFlags, job: jobArgument }, (o) =>
   lazily(batch, (m) => m.cancel(connectionOf(o), o.job))
-).pipe(Command.withDescription("Cancel a job: chunks not yet taken are dropped; those running finish."))
+).pipe(
+  Command.withDescription(
+    "Cancel a job: its chunks not yet run are dropped as replicas take them; those running finish."
+  )
+)
 
 const listCommand = Command.make(
   "list",

@@ -302,14 +302,16 @@ export const markDone = async (nc: NatsConnection, prefix: string, job: string) 
     .catch(() => undefined)
 }
 
-/** Cancels a job: its record says so, its chunks not yet taken are purged from the work stream. */
+/**
+ * Cancels a job: its record says so, and a replica that takes one of its chunks terminates it unrun. (No
+ * filtered purge of the work stream: on nats-server 2.9 that makes a work-queue consumer skip the other
+ * jobs' chunks stored before the purged ones.)
+ */
 export const cancelJob = async (nc: NatsConnection, prefix: string, job: string): Promise<JobRecord> => {
   const kv = await openJobs(nc, prefix)
   const record = await jobRecord(nc, prefix, job)
   const cancelled: JobRecord = { ...record, state: "cancelled", finishedAt: new Date().toISOString() }
   await kv.put(job, JSON.stringify(cancelled))
-  const jsm = await jetstreamManager(nc)
-  await jsm.streams.purge(batchNames(prefix).work, { filter: batchSubjects(prefix).work(record.model, job) })
   return cancelled
 }
 

@@ -167,6 +167,10 @@ describe("modelbus batch", () => {
     const waiting = await submit()
     const queued = JSON.parse((await runCli(["batch", "status", waiting, "--json", ...server()])).output)
     expect(queued).toMatchObject({ state: "queued", done: 0, rows: ROWS })
+    // and one cancelled before any replica took a chunk: none ever runs
+    const dropped = await submit()
+    const cancel = await runCli(["batch", "cancel", dropped, ...server()])
+    expect(cancel.code, cancel.output).toBe(0)
     const again = await startSupervisor(stack.nats.url, CONFIG)
     Object.assign(stack, { supervisor: again })
     for (const job of [running, waiting]) {
@@ -185,6 +189,16 @@ describe("modelbus batch", () => {
     }
     const status = JSON.parse((await runCli(["batch", "status", running, "--json", ...server()])).output)
     expect(status).toMatchObject({ state: "done", done: ROWS, failed: 0 })
+    const listed = JSON.parse((await runCli(["batch", "list", "--json", ...server()])).output) as {
+      jobs: Array<{ job: string; state: string }>
+    }
+    expect(listed.jobs.filter((j) => [running, waiting, dropped].includes(j.job)).map((j) => j.state)).toEqual([
+      "done",
+      "done",
+      "cancelled"
+    ])
+    const never = JSON.parse((await runCli(["batch", "status", dropped, "--json", ...server()])).output)
+    expect(never).toMatchObject({ state: "cancelled", done: 0, chunksDone: 0 })
   }, 240_000)
 
   it("writes poison rows to the errors file by index, and the rest in order (.jsonl)", async () => {
@@ -228,8 +242,9 @@ describe("modelbus batch", () => {
     const file = join(dir, "small.npy")
     await writeFile(
       file,
-      encodeNpy({ dtype: "float32", shape: [1_000, 4], data: Float32Array.from(rows.slice(0, 1_000).flat()) })
+      encodeNpy({ dtype: "float32", shape: [10_000, 4], data: Float32Array.from(rows.slice(0, 10_000).flat()) })
     )
+    // chunks of 2,000 rows: a chunk runs long enough (tens of model calls) for the kill to land before it ends
     const kills: Array<number> = []
     const sub = watchStarts((s) => {
       if (s.chunk !== 2 || !isAlive(s.pid)) return
@@ -246,7 +261,7 @@ describe("modelbus batch", () => {
       "--output",
       output,
       "--chunk-rows",
-      "100",
+      "2000",
       "--ack-wait",
       "2",
       "--max-deliver",
@@ -255,19 +270,22 @@ describe("modelbus batch", () => {
     ])
     sub.unsubscribe()
     expect(run.code, run.output).toBe(0)
-    expect(kills).toEqual([1, 2])
+    expect(
+      kills,
+      `${run.output}\n${await readFile(`${output}.errors.jsonl`, "utf8").catch(() => "")}`.slice(0, 3000)
+    ).toEqual([1, 2])
     const errors = (await readFile(`${output}.errors.jsonl`, "utf8"))
       .trimEnd()
       .split("\n")
       .map((l) => JSON.parse(l) as { row: number; error: { _tag: string; message: string } })
-    expect(errors.map((e) => e.row)).toEqual(Array.from({ length: 100 }, (_, i) => 200 + i))
+    expect(errors.map((e) => e.row)).toEqual(Array.from({ length: 2_000 }, (_, i) => 4_000 + i))
     expect(new Set(errors.map((e) => e.error._tag))).toEqual(new Set(["ChunkDeadLettered"]))
     const t = parseNpy(output, new Uint8Array(await readFile(output)))
     if ("_tag" in t) throw new Error(t.message)
     const got = t.data as Float32Array
-    expect(Array.from(got.subarray(0, 600))).toEqual(Array.from(expected.subarray(0, 600)))
-    expect(Number.isNaN(got[600])).toBe(true)
-    expect(Array.from(got.subarray(900, 3_000))).toEqual(Array.from(expected.subarray(900, 3_000)))
+    expect(Array.from(got.subarray(0, 12_000))).toEqual(Array.from(expected.subarray(0, 12_000)))
+    expect(got.subarray(12_000, 18_000).every(Number.isNaN)).toBe(true)
+    expect(Array.from(got.subarray(18_000, 30_000))).toEqual(Array.from(expected.subarray(18_000, 30_000)))
   }, 180_000)
 
   it("refuses an unreadable input with one line naming the file and line, submitting nothing", async () => {
