@@ -25,6 +25,8 @@ const REPLICAS = arg("replicas", 2)
 const CONCURRENCY = 16
 const IRIS_ROWS = arg("iris-rows", 100_000)
 const CNN_ROWS = arg("cnn-rows", 20_000)
+/** Rows of the Iris job beside the online load: enough to outlast a window. */
+const ONLINE_JOB_ROWS = arg("online-job-rows", 2_000_000)
 const CLI = join(ROOT, "dist/cli/main.js")
 
 process.on("exit", () => killAllNow())
@@ -148,7 +150,7 @@ const main = async () => {
   }
 
   // 2. online p50/p99 at c=16 on Iris, alone and while a job runs (interleaved rounds)
-  const onlineFile = await inputFile(modelNamed("iris"), 400_000)
+  const onlineFile = await inputFile(modelNamed("iris"), ONLINE_JOB_ROWS)
   const Variant = { alone: "online only", job: "online + batch job" } as const
   type Variant = (typeof Variant)[keyof typeof Variant]
   const row = [[5.1, 3.5, 1.4, 0.2]]
@@ -224,7 +226,7 @@ const main = async () => {
   const section = [
     "## Batch jobs: rows/s against the in-process ceiling, and online latency beside a job",
     "",
-    `Run by \`npx tsx bench/batchJobs.ts --rounds=${ROUNDS} --seconds=${SECONDS} --replicas=${REPLICAS} --iris-rows=${IRIS_ROWS} --cnn-rows=${CNN_ROWS}\` on ${report.date} (Node.js ${process.version}, ${report.machine.cores} cores, WASM). One supervisor serving Iris and the CNN, ${REPLICAS} replicas each; \`modelbus batch submit\` from a .npy file (default chunk size), timed from the CLI's start to its exit (streams, chunks, the run and following it). The in-process ceiling is the same model's \`predict\` in the bench's own process at its best batch size, on one core; "of all replicas" divides by that ceiling × ${Math.min(REPLICAS, cpus().length)} (the cores the replicas can use).`,
+    `Run by \`npx tsx bench/batchJobs.ts --rounds=${ROUNDS} --seconds=${SECONDS} --replicas=${REPLICAS} --iris-rows=${IRIS_ROWS} --cnn-rows=${CNN_ROWS} --online-job-rows=${ONLINE_JOB_ROWS}\` on ${report.date} (Node.js ${process.version}, ${report.machine.cores} cores, WASM). One supervisor serving Iris and the CNN, ${REPLICAS} replicas each; \`modelbus batch submit\` from a .npy file (default chunk size), timed from the CLI's start to its exit (streams, chunks, the run and following it). The in-process ceiling is the same model's \`predict\` in the bench's own process at its best batch size, on one core; "of all replicas" divides by that ceiling × ${Math.min(REPLICAS, cpus().length)} (the cores the replicas can use).`,
     "",
     `- \`uptime\` before: \`${before}\``,
     `- \`uptime\` after: \`${after}\``,
@@ -236,7 +238,7 @@ const main = async () => {
     "",
     `- Goal for the CNN: ≥ 0.9 of the in-process ceiling on the same cores: **${cnnRatio >= 0.9 ? "met" : "missed"}** (${cnnRatio}).`,
     "",
-    `Online infer on Iris at c = ${CONCURRENCY}, ${SECONDS} s windows after 1 s of warm-up, alone and while a 400,000-row Iris job runs (submitted before the window, cancelled after it), ${ROUNDS} interleaved rounds, medians:`,
+    `Online infer on Iris at c = ${CONCURRENCY}, ${SECONDS} s windows after 1 s of warm-up, alone and while a ${ONLINE_JOB_ROWS.toLocaleString("en")}-row Iris job runs (submitted before the window, cancelled after it), ${ROUNDS} interleaved rounds, medians:`,
     "",
     "| setup | p50 ms | p99 ms | req/s | job rows done in the window |",
     "| --- | --- | --- | --- | --- |",

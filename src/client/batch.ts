@@ -5,6 +5,7 @@ import { type KV, Kvm } from "@nats-io/kv"
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
 import * as Schema from "effect/Schema"
 import { type Chunk, chunksOf, type Table, UNNAMED } from "../datasets/table.js"
+import { autoReplicas } from "../nats/buckets.js"
 import {
   BATCH_CONSUMER_DEFAULTS,
   BatchHeader,
@@ -37,9 +38,13 @@ export class BatchJobError extends Schema.TaggedError<BatchJobError>()("BatchJob
 
 const NS = 1_000_000
 
-/** The work-queue stream, the results stream (one message per chunk subject) and the jobs bucket, made if missing. */
+/**
+ * The work-queue stream, the results stream (one message per chunk subject) and the jobs bucket, made if
+ * missing: 3 replicas on a JetStream cluster of at least 3 nodes (a node's loss loses no chunk), else 1.
+ */
 export const ensureBatchStreams = async (nc: NatsConnection, prefix: string): Promise<KV> => {
   const names = batchNames(prefix)
+  const replicas = autoReplicas(nc.info)
   const subjects = batchSubjects(prefix)
   const jsm = await jetstreamManager(nc)
   const ensure = async (config: Parameters<typeof jsm.streams.add>[0] & { name: string }) => {
@@ -49,9 +54,19 @@ export const ensureBatchStreams = async (nc: NatsConnection, prefix: string): Pr
       await jsm.streams.add(config)
     }
   }
-  await ensure({ name: names.work, subjects: [subjects.allWork], retention: RetentionPolicy.Workqueue })
-  await ensure({ name: names.results, subjects: [subjects.allResults], max_msgs_per_subject: 1 })
-  return new Kvm(nc).create(names.jobs, { history: 1 })
+  await ensure({
+    name: names.work,
+    subjects: [subjects.allWork],
+    retention: RetentionPolicy.Workqueue,
+    num_replicas: replicas
+  })
+  await ensure({
+    name: names.results,
+    subjects: [subjects.allResults],
+    max_msgs_per_subject: 1,
+    num_replicas: replicas
+  })
+  return new Kvm(nc).create(names.jobs, { history: 1, replicas })
 }
 
 export interface ConsumerSettings {
@@ -154,6 +169,8 @@ export const submitJob = async (
     rejected: table.rejected
   }
   await putRecord(kv, submitting)
+  // replicas that had no consumer to pull from start now, while the chunks go in
+  nc.publish(batchSubjects(prefix).notice(model))
   const js = jetstream(nc)
   const subject = batchSubjects(prefix).work(model, job)
   // a window of publishes in flight; each is acknowledged (stored) by the stream
