@@ -45,6 +45,12 @@ export interface BatchWorkContext {
 /** How long one pull waits for a chunk before the actor asks again. */
 const PULL_EXPIRES_MS = 5_000
 
+/**
+ * Rows per model call of a chunk at least: the batch limit is sized for online latency, and a job's calls
+ * amortize the runtime's per-call cost over more rows (an online request waits for at most one such call).
+ */
+export const BATCH_WORK_MIN_ROWS = 64
+
 const wireTensor = (t: HostTensor, encoding: Encoding) => ({
   dtype: t.dtype,
   shape: t.shape,
@@ -162,7 +168,7 @@ const workChunk = async (ctx: BatchWorkContext, jobs: () => Promise<KV | undefin
       outcome = await runChunk(
         {
           signature: version.model.signature,
-          maxRows: Math.max(1, ctx.batcher.limit().maxBatchSize),
+          maxRows: Math.max(BATCH_WORK_MIN_ROWS, ctx.batcher.limit().maxBatchSize),
           predict: (inputs, outputs) => whenIdle(ctx.loop, () => version.model.predict(inputs, outputs))
         },
         msg.data,

@@ -4,12 +4,12 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
 import { BadInput } from "../protocol/errors.js"
-import { FitRequest } from "../protocol/fit.js"
+import { type FitRequest, FitRequestWithXY } from "../protocol/fit.js"
 import { describe, isRecord, messageOf } from "../protocol/values.js"
 
 const EXPECTED = `expected a JSON object {"x": inputs, "y": targets, "epochs"?, "batchSize"?, "loss"?, "learningRate"?}`
 
-const decodeBody = Schema.decodeUnknownEffect(FitRequest)
+const decodeBody = Schema.decodeUnknownEffect(FitRequestWithXY)
 const issuesOf = SchemaIssue.makeFormatterStandardSchemaV1()
 
 /** The value at `keys` inside `root` (undefined when absent). */
