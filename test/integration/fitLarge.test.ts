@@ -44,7 +44,12 @@ describe("fit with data larger than a message", () => {
           learningRate: 0.05
         }
       },
-      { timeoutMs: 240_000, onProgress: (sent) => void (uploaded = sent) }
+      {
+        timeoutMs: 240_000,
+        onProgress: (sent) => {
+          uploaded = sent
+        }
+      }
     )
     expect(result.version).toBe(2)
     expect(result.loss).toHaveLength(1)
