@@ -254,6 +254,6 @@ export const cancel = (c: Connection, job: string) =>
   withNats(c, (nc, prefix) =>
     Effect.gen(function* () {
       const record = yield* attempt(`cancelling job ${job}`, () => cancelJob(nc, prefix, job))
-      yield* Console.log(`job ${record.job} cancelled: chunks not yet run are dropped as replicas take them`)
+      yield* Console.log(`job ${record.job} cancelled: its chunks not yet taken are deleted, those running finish`)
     })
   )

@@ -109,7 +109,7 @@ const cancelCommand = Command.make("cancel", { ...connectionFlags, job: jobArgum
   lazily(batch, (m) => m.cancel(connectionOf(o), o.job))
 ).pipe(
   Command.withDescription(
-    "Cancel a job: its chunks not yet run are dropped as replicas take them; those running finish."
+    "Cancel a job: its chunks not yet taken are deleted from the work queue; those running finish."
   )
 )
 

@@ -16,7 +16,8 @@ import {
   type FailedRow,
   type JobRecord,
   newJobId,
-  type ResultBody
+  type ResultBody,
+  seqRanges
 } from "../protocol/batch.js"
 import {
   CONTENT_TYPE_HEADER,
@@ -175,6 +176,7 @@ export const submitJob = async (
   const subject = batchSubjects(prefix).work(model, job)
   // a window of publishes in flight; each is acknowledged (stored) by the stream
   const window: Array<Promise<unknown>> = []
+  const seqs: Array<number> = []
   let stored = 0
   for (const c of chunks) {
     const h = natsHeaders()
@@ -184,12 +186,15 @@ export const submitJob = async (
     window.push(
       js
         .publish(subject, chunkBody(job, c, options.outputs, encoding), { msgID: chunkMsgId(job, c.chunk), headers: h })
-        .then(() => options.onChunk?.(++stored, chunks.length))
+        .then((ack) => {
+          seqs.push(ack.seq)
+          options.onChunk?.(++stored, chunks.length)
+        })
     )
     if (window.length >= 32) await Promise.all(window.splice(0))
   }
   await Promise.all(window)
-  const queued: JobRecord = { ...submitting, state: "queued" }
+  const queued: JobRecord = { ...submitting, state: "queued", workSeqs: seqRanges(seqs) }
   await putRecord(kv, queued)
   nc.publish(batchSubjects(prefix).notice(model))
   return queued
@@ -320,15 +325,25 @@ export const markDone = async (nc: NatsConnection, prefix: string, job: string) 
 }
 
 /**
- * Cancels a job: its record says so, and a replica that takes one of its chunks terminates it unrun. (No
- * filtered purge of the work stream: on nats-server 2.9 that makes a work-queue consumer skip the other
- * jobs' chunks stored before the purged ones.)
+ * Cancels a job: its record says so (a replica that takes one of its chunks terminates it unrun), then its
+ * chunks still in the work stream are deleted one by one by sequence. (Not a filtered purge: on
+ * nats-server 2.9 that makes a work-queue consumer skip the other jobs' chunks stored before the purged ones.)
  */
 export const cancelJob = async (nc: NatsConnection, prefix: string, job: string): Promise<JobRecord> => {
   const kv = await openJobs(nc, prefix)
   const record = await jobRecord(nc, prefix, job)
   const cancelled: JobRecord = { ...record, state: "cancelled", finishedAt: new Date().toISOString() }
   await kv.put(job, JSON.stringify(cancelled))
+  const jsm = await jetstreamManager(nc)
+  const work = batchNames(prefix).work
+  const seqs = (record.workSeqs ?? []).flatMap(([first, last]) =>
+    Array.from({ length: last - first + 1 }, (_, i) => first + i)
+  )
+  // a chunk already taken and acknowledged is gone: its delete fails, and that is fine
+  for (let i = 0; i < seqs.length; i += 32)
+    await Promise.all(
+      seqs.slice(i, i + 32).map((seq) => jsm.streams.deleteMessage(work, seq, false).catch(() => false))
+    )
   return cancelled
 }
 

@@ -113,6 +113,20 @@ export interface JobRecord {
   readonly finishedAt?: string
   /** Rows the submitter could not read, with their typed error. */
   readonly rejected: ReadonlyArray<FailedRow>
+  /** Where its chunks are in the work stream: ranges `[first, last]` of stream sequences (set once queued). */
+  readonly workSeqs?: ReadonlyArray<readonly [number, number]>
+}
+
+/** Stream sequences as ranges `[first, last]` of consecutive ones, in order. */
+export const seqRanges = (seqs: ReadonlyArray<number>): Array<[number, number]> => {
+  const sorted = [...seqs].sort((a, b) => a - b)
+  const ranges: Array<[number, number]> = []
+  for (const seq of sorted) {
+    const last = ranges.at(-1)
+    if (last !== undefined && seq === last[1] + 1) last[1] = seq
+    else ranges.push([seq, seq])
+  }
+  return ranges
 }
 
 /** What a replica publishes on `started(model)` as it takes a chunk (delivery 1 is the first). */

@@ -4,6 +4,7 @@
 import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { jetstreamManager } from "@nats-io/jetstream"
 import type { Msg, NatsConnection } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { HostTensor } from "../../src/client/index.js"
@@ -171,6 +172,15 @@ describe("modelbus batch", () => {
     const dropped = await submit()
     const cancel = await runCli(["batch", "cancel", dropped, ...server()])
     expect(cancel.code, cancel.output).toBe(0)
+    // its chunks are gone from the work queue; the waiting job's are all there
+    const jsm = await jetstreamManager(raw)
+    const left = async (job: string) => {
+      const subject = batchSubjects("modelbus").work("iris", job)
+      const info = await jsm.streams.info("modelbus_batch_work", { subjects_filter: subject })
+      return info.state.subjects?.[subject] ?? 0
+    }
+    expect(await left(dropped)).toBe(0)
+    expect(await left(waiting)).toBe(Math.ceil(ROWS / 1024))
     const again = await startSupervisor(stack.nats.url, CONFIG)
     Object.assign(stack, { supervisor: again })
     for (const job of [running, waiting]) {
