@@ -1,9 +1,13 @@
 // `fit` with training data larger than one NATS message: 21 MB of Iris rows go through the Object Store
 // (the request names the object), a replica trains on them and publishes the next version, and the object is
 // deleted once the fit answered.
+import { mkdtemp, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Objm } from "@nats-io/obj"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { IRIS_MODEL, irisRows } from "../helpers/processes.js"
+import { encodeNpy } from "../../src/datasets/npy.js"
+import { IRIS_MODEL, irisRows, runCli } from "../helpers/processes.js"
 import { type Stack, startStack } from "../helpers/stack.js"
 
 let stack: Stack
@@ -61,5 +65,31 @@ describe("fit with data larger than a message", () => {
     console.log(
       `fit on ${(bytes / 1024 / 1024).toFixed(1)} MiB (${rows} rows) through the Object Store: v${result.version}, loss ${result.loss![0]!.toFixed(4)}, ${((performance.now() - started) / 1000).toFixed(1)} s`
     )
+  }, 300_000)
+
+  it("update --fit takes x and y as .npy files named in the JSON file (4.8 MB, through the Object Store)", async () => {
+    const iris = await irisRows()
+    const rows = 200_000
+    const x = new Float32Array(rows * 4)
+    const y = new Float32Array(rows * 3)
+    for (let i = 0; i < rows; i++) {
+      x.set(iris[i % iris.length]!, i * 4)
+      y[i * 3] = 1
+    }
+    const dir = await mkdtemp(join(tmpdir(), "modelbus-fit-npy-"))
+    await writeFile(join(dir, "x.npy"), encodeNpy({ dtype: "float32", shape: [rows, 4], data: x }))
+    await writeFile(join(dir, "y.npy"), encodeNpy({ dtype: "float32", shape: [rows, 3], data: y }))
+    await writeFile(join(dir, "train.json"), JSON.stringify({ x: "x.npy", y: "y.npy", epochs: 1, batchSize: 4096 }))
+    const run = await runCli([
+      "update",
+      "learner",
+      "--fit",
+      join(dir, "train.json"),
+      "--json",
+      "--server",
+      stack.nats.url
+    ])
+    expect(run.code, run.output).toBe(0)
+    expect(JSON.parse(run.output.slice(run.output.indexOf("{")))).toMatchObject({ model: "learner", version: 3 })
   }, 300_000)
 })
