@@ -7,7 +7,7 @@ import ts from "typescript"
 /** Lowest first. A folder may import its own files and folders of lower layers only. */
 const LAYERS: ReadonlyArray<ReadonlyArray<string>> = [
   ["protocol"],
-  ["model", "nats", "lifecycle"],
+  ["model", "nats", "lifecycle", "datasets"],
   ["registry"],
   ["actors", "supervisor", "client"],
   ["cli"]

@@ -17,6 +17,7 @@ import type { Registry } from "../registry/Registry.js"
 import { type Admission, makeAdmission, type QueueGroup } from "./admission.js"
 import { makeBatcher } from "./batcher.js"
 import { batchSizer } from "./batchLimit.js"
+import { followBatchWork } from "./batchWork.js"
 import { followCanary } from "./canary/follow.js"
 import { answerDiscovery } from "./discovery.js"
 import { answerFit } from "./fit.js"
@@ -230,6 +231,18 @@ export const runModelActor = Effect.fn("ModelActor.run")(function* (
       tellSupervisor({ type: "heartbeat", state: life.state, counters: counters() })
     })
     yield* answerFit(nc, registry, serving, settings)
+    // batch-job chunks, pulled only while no online request is held (JetStream is there: the registry is)
+    yield* followBatchWork({
+      nc,
+      prefix: settings.prefix,
+      model: settings.model,
+      actorId: settings.id,
+      serving,
+      admission,
+      loop,
+      batcher,
+      log: (message) => logWith(Effect.logWarning(message))
+    })
   }
   yield* Effect.promise(() => nc.flush())
   life.state = "serving"

@@ -45,6 +45,26 @@ const epochReporter = (nc: NatsConnection, settings: ActorSettings, progress: st
   }
 }
 
+/** The request's `x` and `y`, or those of the msgpack body `{x, y}` its `data` names in the Object Store. */
+const trainingData = (registry: Registry, request: FitRequest) =>
+  Effect.gen(function* () {
+    if (request.data === undefined) {
+      if (request.x === undefined || request.y === undefined)
+        return yield* new BadInput({ message: "fit request: expected x and y, or data naming an object holding them" })
+      return { x: request.x, y: request.y }
+    }
+    const name = request.data
+    const bytes = yield* registry
+      .fetchFitData(name)
+      .pipe(Effect.mapError((e) => new FitFailed({ message: `could not read the training data: ${e.message}` })))
+    if (bytes === null) return yield* new BadInput({ message: `fit request: no training data object ${name}` })
+    const parsed = parseBody(bytes, "msgpack")
+    const body = parsed.ok && isRecord(parsed.value) ? parsed.value : undefined
+    if (body === undefined || body.x === undefined || body.y === undefined)
+      return yield* new BadInput({ message: `fit request: training data ${name} is not a msgpack body {x, y}` })
+    return { x: body.x, y: body.y }
+  })
+
 /** Training stays with TensorFlow.js: an ONNX model is trained where it was made, then exported and pushed. */
 const onnxRefusal = (model: string, version: number) =>
   new NotSupported({
@@ -66,16 +86,17 @@ const train = Effect.fnUntraced(function* (
   if (serving.current.model.signature.inputs.length !== 1 || input === undefined) {
     return yield* new BadInput({ message: "fit supports models with one input" })
   }
-  const x = tensorFrom(request.x, "x", input.dtype)
+  const data = yield* trainingData(registry, request)
+  const x = tensorFrom(data.x, "x", input.dtype)
   if (x instanceof BadInput) return yield* x
-  const y = tensorFrom(request.y, "y", "float32")
+  const y = tensorFrom(data.y, "y", "float32")
   if (y instanceof BadInput) return yield* y
   const current = yield* registry.current(settings.model)
   if (current === undefined)
     return yield* new BadInput({ message: `${settings.model} has no version in the registry yet` })
   if (current.entry.format === "onnx") return yield* onnxRefusal(settings.model, current.entry.version)
   const files = yield* registry.fetchArtifacts(settings.model, current.entry)
-  const { x: _x, y: _y, progress: _progress, ...options } = request
+  const { x: _x, y: _y, data: _data, progress: _progress, ...options } = request
   const trained = yield* trainCopy(files, x, y, options, onEpoch)
   const entry = yield* publishVersion(registry, settings.model, trained.files, {
     source: `fit:${settings.id} from v${current.entry.version}`

@@ -9,7 +9,7 @@ import type { ModelMetadata } from "../protocol/metadata.js"
 import { messageOf } from "../protocol/values.js"
 import type { ModelVersion } from "../registry/versions.js"
 import { type Connection, withClient } from "./client.js"
-import { decodeFitFile } from "./fitFile.js"
+import { decodeFitFile, withNpyArrays } from "./fitFile.js"
 import { printResult } from "./output.js"
 import { epochLine, uploadProgress } from "./progress.js"
 
@@ -34,7 +34,10 @@ const readFit = (file: string) =>
   Effect.tryPromise({
     try: () => readFile(file, "utf8"),
     catch: (cause) => new BadInput({ message: `--fit ${file}: cannot read it: ${messageOf(cause)}` })
-  }).pipe(Effect.flatMap((text) => decodeFitFile(file, text)))
+  }).pipe(
+    Effect.flatMap((text) => decodeFitFile(file, text)),
+    Effect.flatMap((body) => withNpyArrays(file, body, (path) => readFile(path)))
+  )
 
 export const update = (
   c: Connection,

@@ -1,6 +1,7 @@
 // The `modelbus` command tree, run as this process (see run.ts for exit codes and signals); every
 // command takes -s/--server and the credential flags like the `nats` CLI.
 import * as Command from "effect/cli/Command"
+import { batchCommand } from "./batchCommands.js"
 import { canaryCommand } from "./canaryCommands.js"
 import {
   eventsCommand,
@@ -27,7 +28,8 @@ export const modelbus = Command.make("modelbus").pipe(
     eventsCommand,
     updateCommand,
     canaryCommand,
-    modelsCommand
+    modelsCommand,
+    batchCommand
   ])
 )
 

@@ -40,3 +40,41 @@ export const uploadProgress = (terminal: boolean, write: (text: string) => void)
 /** One finished epoch of a fit, as the line `update --fit` writes when it arrives. */
 export const epochLine = (p: FitProgress): string =>
   `epoch ${String(p.epoch).padStart(String(p.epochs).length)}/${p.epochs}  loss ${p.loss.toFixed(4)}  (${p.actor})`
+
+/** A duration in seconds as people read it: `42s`, `3m05s`, `1h02m`. */
+export const durationText = (seconds: number): string => {
+  if (!Number.isFinite(seconds)) return "?"
+  const s = Math.max(0, Math.round(seconds))
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`
+}
+
+/** How far a batch job is, as one line: a bar (on a terminal), rows done, rows/s and the time left. */
+export const batchText = (done: number, total: number, rowsPerSecond: number, bar: boolean): string => {
+  const share = total === 0 ? 1 : done / total
+  const width = 24
+  const filled = Math.min(width, Math.floor(share * width))
+  const head = bar ? `[${"#".repeat(filled)}${".".repeat(width - filled)}] ` : ""
+  const eta = rowsPerSecond > 0 ? durationText((total - done) / rowsPerSecond) : "?"
+  return `${head}${Math.floor(share * 100)}%  ${done}/${total} rows  ${rowsPerSecond.toFixed(0)} rows/s  ETA ${eta}`
+}
+
+/**
+ * A progress callback for a batch job: on a terminal a bar redrawn in place at each report; elsewhere a
+ * line each time another tenth of the rows is done (0 % to 100 %: at most eleven lines).
+ */
+export const batchProgress = (terminal: boolean, write: (text: string) => void) => {
+  let tenth = -1
+  return (done: number, total: number, rowsPerSecond: number): void => {
+    if (terminal) {
+      write(`\r${batchText(done, total, rowsPerSecond, true)}${done >= total ? "\n" : ""}`)
+      return
+    }
+    const reached = total === 0 ? 10 : Math.min(10, Math.floor((done / total) * 10))
+    if (reached > tenth) {
+      tenth = reached
+      write(`${batchText(done, total, rowsPerSecond, false)}\n`)
+    }
+  }
+}

@@ -37,6 +37,9 @@ import type { ModelVersion } from "../registry/versions.js"
 import { refusedOr } from "./refused.js"
 import { type AckCollector, ackCollector } from "./rollout.js"
 
+/** Room kept in a fit message for what is not training data (options, progress token). */
+const FIT_MESSAGE_MARGIN = 16 * 1024
+
 /** Training data and options for `fit` (the wire body is protocol/fit's FitRequest). */
 export interface FitData extends FitOptions {
   readonly x: InferInputs
@@ -210,7 +213,29 @@ export const updatesOn = (
           ({ sub }) => Effect.sync(() => sub.unsubscribe())
         )
 
-  const fitVersion = (model: string, data: FitRequest, timeoutMs: number) =>
+  /**
+   * Runs `use` with the fit body to send: as given when it fits in one message; else its `x` and `y` go to
+   * the Object Store first (upload progress to `onProgress`) and the body names them (`data`), the object
+   * deleted once the fit answered.
+   */
+  const withTrainingData = <A, E>(
+    r: Registry,
+    model: string,
+    fit: FitData | FitRequest,
+    onProgress: ((sent: number, total: number) => void) | undefined,
+    use: (body: FitData | FitRequest) => Effect.Effect<A, E>
+  ) => {
+    const { x, y, ...fitOptions } = fit as FitData
+    const limit = (nc.info?.max_payload ?? 1024 * 1024) - FIT_MESSAGE_MARGIN
+    if (serialize(fit, "msgpack").byteLength <= limit) return use(fit)
+    return Effect.acquireUseRelease(
+      r.storeFitData(model, serialize({ x, y }, "msgpack"), onProgress),
+      (name) => use({ ...fitOptions, data: name } as FitRequest),
+      (name) => Effect.ignore(r.deleteFitData(name))
+    )
+  }
+
+  const fitVersion = (model: string, data: FitData | FitRequest, timeoutMs: number) =>
     Effect.tryPromise({
       try: () => nc.request(subjects(prefix).fit(model), serialize(data, "msgpack"), { timeout: timeoutMs }),
       catch: (e) =>
@@ -238,12 +263,14 @@ export const updatesOn = (
         const timeoutMs = options.timeoutMs ?? 30_000
         const started = yield* Clock.currentTimeMillis
         if ("fit" in source) {
-          yield* registry
+          const r = yield* registry
           const fitted = yield* withEpochs(model, options.onEpoch, (progress) =>
-            fitVersion(
-              model,
-              { ...source.fit, ...(progress === undefined ? {} : { progress }) },
-              Math.max(timeoutMs, 120_000)
+            withTrainingData(r, model, source.fit, options.onProgress, (body) =>
+              fitVersion(
+                model,
+                { ...body, ...(progress === undefined ? {} : { progress }) },
+                Math.max(timeoutMs, 120_000)
+              )
             )
           )
           return yield* waitForReplicas(model, fitted.version, started, timeoutMs, collector, fitted.loss)

@@ -24,33 +24,47 @@ const ProgressToken = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9_-]{1,64}
 
 /**
  * The body of a fit request: `x` and `y` as tensors `{dtype, shape, data}` or nested number arrays
- * (checked against the model when it trains), plus the options. With `progress`, the replica
+ * (checked against the model when it trains), plus the options. Training data larger than one message
+ * goes through the Object Store instead: `data` names an object of the registry's artifacts bucket
+ * holding the msgpack body `{x, y}` (then `x` and `y` are left out). With `progress`, the replica
  * publishes a FitProgress after each epoch on `<prefix>.events.<model>.fit.<progress>` (a replica
  * that predates it ignores the key and only replies at the end).
  */
-export const FitRequest = Schema.Struct({
-  x: Schema.Unknown,
-  y: Schema.Unknown,
+const WithData = Schema.Struct({
+  x: Schema.optionalKey(Schema.Unknown),
+  y: Schema.optionalKey(Schema.Unknown),
+  data: Schema.optionalKey(Schema.String.check(Schema.isNonEmpty())),
   ...FitOptions.fields,
   progress: Schema.optionalKey(ProgressToken)
 })
+export const FitRequest = WithData
 export type FitRequest = typeof FitRequest.Type
 
-const decodeFitBody = Schema.decodeUnknownExit(FitRequest)
+/** A body without `data` carries its training data: `x` and `y` are required (what a `--fit` file holds). */
+export const FitRequestWithXY = Schema.Struct({ ...WithData.fields, x: Schema.Unknown, y: Schema.Unknown })
+const WithXY = FitRequestWithXY
+
+const decodeWithData = Schema.decodeUnknownExit(WithData)
+const decodeWithXY = Schema.decodeUnknownExit(WithXY)
 const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
 
 /**
- * A parsed fit body checked against FitRequest; BadInput naming each field that is wrong, what it
- * expected and what arrived (`epochs: Expected an integer, got 2.5`).
+ * A parsed fit body checked against FitRequest (`x` and `y` required unless `data` names them);
+ * BadInput naming each field that is wrong, what it expected and what arrived (`epochs: Expected an
+ * integer, got 2.5`).
  */
 export const decodeFitRequest = (body: unknown): FitRequest | BadInput => {
-  const decoded = decodeFitBody(body, { errors: "all", reportInput: true })
+  const byData = typeof body === "object" && body !== null && "data" in body
+  const decoded = byData
+    ? decodeWithData(body, { errors: "all", reportInput: true })
+    : decodeWithXY(body, { errors: "all", reportInput: true })
   if (Exit.isSuccess(decoded)) return decoded.value
   const error = Exit.findErrorOption(decoded)
   const issues = error._tag === "Some" ? formatIssue(error.value.issue).issues : []
   const problems = issues.map((i) => `${i.path?.length ? i.path.map(String).join(".") : "body"}: ${i.message}`)
+  const shape = byData ? "{data, epochs?" : "{x, y, epochs?"
   return new BadInput({
-    message: `fit request {x, y, epochs?, batchSize?, loss?, learningRate?}: ${problems.join("; ") || "does not decode"}`
+    message: `fit request ${shape}, batchSize?, loss?, learningRate?}: ${problems.join("; ") || "does not decode"}`
   })
 }
 

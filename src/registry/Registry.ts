@@ -63,6 +63,18 @@ export interface Registry extends CanaryEntries {
   readonly prune: (model: string) => Effect.Effect<number, RegistryUnavailable>
   /** The size limit artifacts are checked against before anything loads them. */
   readonly limits: ArtifactLimits
+  /**
+   * Stores the training body of a fit too large for one message as an object of its own (`fit/<model>/…`,
+   * never pruned with the model's artifacts); returns its name.
+   */
+  readonly storeFitData: (
+    model: string,
+    body: Uint8Array,
+    onProgress?: (sent: number, total: number) => void
+  ) => Effect.Effect<string, RegistryUnavailable>
+  /** A stored training body (null when it is gone), refused past the artifact size limit before it is read. */
+  readonly fetchFitData: (name: string) => Effect.Effect<Uint8Array | null, RegistryUnavailable>
+  readonly deleteFitData: (name: string) => Effect.Effect<void, RegistryUnavailable>
 }
 
 export interface RegistryOptions {
@@ -299,6 +311,25 @@ const makeRegistry = (
         return doomed.length
       }),
     limits: { maxBytes },
+    storeFitData: (model, body, onProgress) =>
+      attempt("upload of training data", async () => {
+        const name = `fit/${model}/${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`
+        await store.put({ name, options: { max_chunk_size: 128 * 1024 } }, chunks(body, 128 * 1024, onProgress))
+        return name
+      }),
+    fetchFitData: (name) =>
+      Effect.gen(function* () {
+        const info = yield* attempt("training data info", () => store.info(name))
+        if (info === null || info.deleted) return null
+        if (info.size > maxBytes)
+          return yield* new RegistryUnavailable({
+            message: `training data ${name} is ${info.size} bytes; at most ${maxBytes} are read (the registry's artifact size limit)`
+          })
+        return yield* reads
+          .download(name)
+          .pipe(Effect.mapError((why) => new RegistryUnavailable({ message: `reading training data ${name}: ${why}` })))
+      }),
+    deleteFitData: (name) => attempt("delete of training data", () => store.delete(name)).pipe(Effect.asVoid),
     ...canaryEntries({ kv, nc, patienceMs: patience, latest: reads.latest })
   }
 }

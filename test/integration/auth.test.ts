@@ -1,5 +1,8 @@
 // Roles as subject permissions (deploy/auth on nats-server): the tree runs as `service`; a `caller` infers and gets
 // status but its update, restart and scale fail at once with PermissionDenied; an `operator` may do them.
+import { mkdtemp, readFile, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { type NatsConnection, connect as natsConnect } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -178,6 +181,34 @@ describe("roles as subject permissions", () => {
     expect((await caller.infer("iris", IRIS)).version).toBe(2)
     const scaled = await operator.scale("iris", 2, { timeoutMs: 60_000 })
     expect(scaled.flatMap((r) => r.done)).toHaveLength(1)
+  })
+
+  it("an operator's batch job runs on the service actors; a caller may not submit one", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "modelbus-auth-batch-"))
+    const input = join(dir, "rows.jsonl")
+    await writeFile(input, `${Array.from({ length: 50 }, () => JSON.stringify(IRIS[0])).join("\n")}\n`)
+    const output = join(dir, "out.jsonl")
+    const operatorFlags = ["--server", nats.url, "--user", "operator", "--password", PASSWORDS.operator]
+    const run = await runCli(["batch", "submit", "iris", "--input", input, "--output", output, ...operatorFlags])
+    expect(run.code, run.output).toBe(0)
+    const lines = (await readFile(output, "utf8")).trimEnd().split("\n")
+    expect(lines).toHaveLength(50)
+    expect(lines.every((l) => l === lines[0] && l !== "null")).toBe(true)
+    const refused = await runCli([
+      "batch",
+      "submit",
+      "iris",
+      "--input",
+      input,
+      "--server",
+      nats.url,
+      "--user",
+      "caller",
+      "--password",
+      PASSWORDS.caller
+    ])
+    expect(refused.code).toBe(1)
+    expect(refused.output.trim().split("\n").at(-1)).toMatch(/^modelbus: BatchJobError: /)
   })
 
   it("a client on an open connection uses it and leaves it open", async () => {

@@ -2,7 +2,8 @@
 // one is a BadInput naming the file, the shape expected and what arrived where.
 import { Effect, Exit } from "effect"
 import { describe, expect, it } from "vitest"
-import { decodeFitFile } from "../../../src/cli/fitFile.js"
+import { decodeFitFile, withNpyArrays } from "../../../src/cli/fitFile.js"
+import { encodeNpy } from "../../../src/datasets/npy.js"
 import { BadInput } from "../../../src/protocol/errors.js"
 
 const failureOf = (text: string) => {
@@ -47,6 +48,40 @@ describe("decodeFitFile", () => {
   it("rejects a key FitRequest does not have (a typo would otherwise be ignored)", () => {
     expect(failureOf('{"x": [[1]], "y": [[1]], "epoch": 5}').message).toMatch(
       /; epoch: Expected no excess property, received number 5$/
+    )
+  })
+})
+
+describe("withNpyArrays", () => {
+  const x = encodeNpy({ dtype: "float32", shape: [2, 4], data: Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]) })
+  const files: Record<string, Uint8Array> = { "/data/x.npy": x }
+  const read = async (path: string) => {
+    const bytes = files[path]
+    if (bytes === undefined) throw new Error("ENOENT: no such file")
+    return bytes
+  }
+  const run = (body: object) => Effect.runPromiseExit(withNpyArrays("/data/train.json", body as never, read))
+
+  it("reads x named as a .npy file beside the JSON file, keeping y and the options", async () => {
+    const exit = await run({ x: "x.npy", y: [[0, 1, 0]], epochs: 2 })
+    if (Exit.isFailure(exit)) throw new Error("failed")
+    expect(exit.value).toMatchObject({ x: { dtype: "float32", shape: [2, 4] }, y: [[0, 1, 0]], epochs: 2 })
+  })
+
+  it("names the field and the file it could not read", async () => {
+    const exit = await run({ x: "x.npy", y: "missing.npy" })
+    const error = Exit.isFailure(exit) ? Exit.findErrorOption(exit) : undefined
+    expect(error?._tag === "Some" && error.value).toBeInstanceOf(BadInput)
+    expect(error?._tag === "Some" ? error.value.message : "").toBe(
+      "--fit /data/train.json: y: cannot read /data/missing.npy: ENOENT: no such file"
+    )
+  })
+
+  it("refuses a string that is not a .npy file name", async () => {
+    const exit = await run({ x: "x.csv", y: [[1]] })
+    const error = Exit.isFailure(exit) ? Exit.findErrorOption(exit) : undefined
+    expect(error?._tag === "Some" ? error.value.message : "").toBe(
+      '--fit /data/train.json: x: a string names a .npy file, received "x.csv"'
     )
   })
 })

@@ -59,3 +59,14 @@ describe("fit progress", () => {
     expect(() => decode({ epoch: 0, epochs: 5, loss: 0.25, actor: "iris-1@x" })).toThrow()
   })
 })
+
+describe("decodeFitRequest with data in the Object Store", () => {
+  it("takes a body that names its data instead of carrying x and y", () => {
+    expect(decodeFitRequest({ data: "fit/iris/abc", epochs: 2 })).toEqual({ data: "fit/iris/abc", epochs: 2 })
+  })
+  it("refuses an empty data name, naming the field", () => {
+    const decoded = decodeFitRequest({ data: "" })
+    expect(decoded).toBeInstanceOf(BadInput)
+    expect((decoded as BadInput).message).toMatch(/^fit request \{data, epochs\?.*\}: data: /)
+  })
+})

@@ -1,0 +1,322 @@
+// Batch-job work in an actor: pulls chunks from its model's durable consumer only while no online request
+// is held, runs each in the model loop's idle lane with in-progress acks, publishes the chunk's result keyed
+// by chunk, then acks; records a chunk the server gave up redelivering as dead-lettered.
+import { type Consumer, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream"
+import { type KV, Kvm } from "@nats-io/kv"
+import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
+import { Effect } from "effect"
+import {
+  BatchHeader,
+  batchConsumer,
+  batchNames,
+  batchSubjects,
+  type ChunkStarted,
+  DEAD_LETTER_TAG,
+  type JobRecord,
+  type ResultBody
+} from "../protocol/batch.js"
+import {
+  CONTENT_TYPE_HEADER,
+  type Encoding,
+  encodingOfMessage,
+  JSON_CONTENT_TYPE,
+  parseBody,
+  serialize
+} from "../protocol/codec.js"
+import { bytesOf, type HostTensor, jsonValues } from "../protocol/tensor.js"
+import type { Admission } from "./admission.js"
+import { type ChunkOutcome, runChunk } from "./batchChunk.js"
+import type { Batcher } from "./batcher.js"
+import type { ModelLoop } from "./modelLoop.js"
+import { hold, release, type ServingModel } from "./servingModel.js"
+
+export interface BatchWorkContext {
+  readonly nc: NatsConnection
+  readonly prefix: string
+  readonly model: string
+  readonly actorId: string
+  readonly serving: ServingModel
+  readonly admission: Pick<Admission, "idle" | "onIdle">
+  readonly loop: Pick<ModelLoop, "whenIdle">
+  readonly batcher: Pick<Batcher, "limit">
+  readonly log: (message: string) => void
+}
+
+/** How long one pull waits for a chunk before the actor asks again. */
+const PULL_EXPIRES_MS = 5_000
+
+/**
+ * Rows per model call of a chunk at least: the batch limit is sized for online latency, and a job's calls
+ * amortize the runtime's per-call cost over more rows (an online request waits for at most one such call).
+ */
+export const BATCH_WORK_MIN_ROWS = 64
+
+const wireTensor = (t: HostTensor, encoding: Encoding) => ({
+  dtype: t.dtype,
+  shape: t.shape,
+  data: encoding === "json" ? jsonValues(t.data) : bytesOf(t.data)
+})
+
+/** A chunk's result body: one tensor when the model has one output and none was asked for, as infer replies. */
+export const resultBody = (
+  ctx: Pick<BatchWorkContext, "model" | "actorId">,
+  head: { job: string; chunk: number; delivery: number; version: number; asked: boolean },
+  outcome: ChunkOutcome,
+  encoding: Encoding
+): ResultBody => {
+  const names = outcome.outputs === undefined ? [] : Object.keys(outcome.outputs)
+  const outputs =
+    outcome.outputs === undefined
+      ? undefined
+      : !head.asked && names.length === 1
+        ? wireTensor(outcome.outputs[names[0]!]!, encoding)
+        : Object.fromEntries(names.map((n) => [n, wireTensor(outcome.outputs![n]!, encoding)]))
+  return {
+    job: head.job,
+    chunk: head.chunk,
+    rows: outcome.rows,
+    ...(outputs === undefined ? {} : { outputs }),
+    failed: outcome.failed,
+    model: ctx.model,
+    version: head.version,
+    actor: ctx.actorId,
+    delivery: head.delivery
+  }
+}
+
+const publishResult = async (ctx: BatchWorkContext, body: ResultBody, encoding: Encoding) => {
+  const h = natsHeaders()
+  h.set(BatchHeader.job, body.job)
+  h.set(BatchHeader.chunk, String(body.chunk))
+  h.set(BatchHeader.rows, String(body.rows.length + body.failed.length))
+  h.set(BatchHeader.failed, String(body.failed.length))
+  h.set(BatchHeader.delivery, String(body.delivery))
+  if (encoding === "json") h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE)
+  await jetstream(ctx.nc).publish(batchSubjects(ctx.prefix).result(body.job, body.chunk), serialize(body, encoding), {
+    headers: h
+  })
+}
+
+/** The job, chunk and input rows a chunk message names, or undefined when it is not a chunk. */
+const chunkHead = (msg: JsMsg, encoding: Encoding) => {
+  const parsed = parseBody(msg.data, encoding)
+  if (!parsed.ok || typeof parsed.value !== "object" || parsed.value === null) return undefined
+  const { job, chunk, rows } = parsed.value as { job?: unknown; chunk?: unknown; rows?: unknown }
+  if (typeof job !== "string" || typeof chunk !== "number" || !Array.isArray(rows)) return undefined
+  return { job, chunk, rows: rows.map(Number) }
+}
+
+/** Runs `task` in the model loop's idle lane and settles with its outcome. */
+const whenIdle = <A>(loop: Pick<ModelLoop, "whenIdle">, task: () => Promise<A>): Promise<A> =>
+  new Promise<A>((resolve, reject) => loop.whenIdle(() => task().then(resolve, reject)))
+
+/** Resolves once the actor holds no online request. */
+const untilIdle = (admission: BatchWorkContext["admission"]): Promise<void> =>
+  admission.idle()
+    ? Promise.resolve()
+    : new Promise((resolve) => {
+        const stop = admission.onIdle(() => {
+          stop()
+          resolve()
+        })
+      })
+
+/** The jobs bucket, opened once per actor (undefined until a job made it). */
+const jobsBucket = (nc: NatsConnection, prefix: string) => {
+  let opened: Promise<KV> | undefined
+  return async (): Promise<KV | undefined> => {
+    opened ??= new Kvm(nc).open(batchNames(prefix).jobs)
+    try {
+      return await opened
+    } catch {
+      opened = undefined
+      return undefined
+    }
+  }
+}
+
+const jobState = async (jobs: () => Promise<KV | undefined>, job: string): Promise<JobRecord | undefined> => {
+  try {
+    const entry = await (await jobs())?.get(job)
+    return entry === null || entry === undefined || entry.operation !== "PUT" ? undefined : entry.json<JobRecord>()
+  } catch {
+    return undefined
+  }
+}
+
+/** Works one chunk: runs it while keeping it (in-progress acks), publishes its result, acks it. */
+const workChunk = async (ctx: BatchWorkContext, jobs: () => Promise<KV | undefined>, msg: JsMsg, ackWaitMs: number) => {
+  const encoding = encodingOfMessage(msg)
+  const head = chunkHead(msg, encoding)
+  if (head === undefined) {
+    ctx.log(`actor ${ctx.actorId}: dropped a message on the batch work stream that is not a chunk`)
+    msg.term("not a chunk")
+    return
+  }
+  if ((await jobState(jobs, head.job))?.state === "cancelled") {
+    msg.term("job cancelled")
+    return
+  }
+  const delivery = msg.info.deliveryCount
+  const started: ChunkStarted = { job: head.job, chunk: head.chunk, actor: ctx.actorId, pid: process.pid, delivery }
+  ctx.nc.publish(batchSubjects(ctx.prefix).started(ctx.model), JSON.stringify(started))
+  const keep = setInterval(() => msg.working(), Math.max(250, ackWaitMs / 3))
+  try {
+    const version = hold(ctx.serving.current)
+    let outcome: ChunkOutcome
+    try {
+      outcome = await runChunk(
+        {
+          signature: version.model.signature,
+          maxRows: Math.max(BATCH_WORK_MIN_ROWS, ctx.batcher.limit().maxBatchSize),
+          predict: (inputs, outputs) => whenIdle(ctx.loop, () => version.model.predict(inputs, outputs))
+        },
+        msg.data,
+        encoding,
+        head.rows
+      )
+    } finally {
+      release(version)
+    }
+    const asked = (parseBody(msg.data, encoding) as { value?: { outputs?: unknown } }).value?.outputs !== undefined
+    await publishResult(
+      ctx,
+      resultBody(ctx, { ...head, delivery, version: version.version, asked }, outcome, encoding),
+      encoding
+    )
+    await msg.ackAck()
+  } finally {
+    clearInterval(keep)
+  }
+}
+
+/** Records the chunk at `seq` of the work stream as dead-lettered (each row failed) and removes it. */
+const deadLetter = async (ctx: BatchWorkContext, seq: number, deliveries: number) => {
+  const names = batchNames(ctx.prefix)
+  const jsm = await jetstreamManager(ctx.nc)
+  const stored = await jsm.streams.getMessage(names.work, { seq })
+  if (stored === null) return
+  const encoding = encodingOfMessage({ headers: stored.header })
+  const parsed = parseBody(stored.data, encoding)
+  const value = parsed.ok ? (parsed.value as { job?: unknown; chunk?: unknown; rows?: unknown }) : undefined
+  if (value === undefined || typeof value.job !== "string" || typeof value.chunk !== "number") return
+  const rows = Array.isArray(value.rows) ? value.rows.map(Number) : []
+  const message = `chunk ${value.chunk} of job ${value.job} was delivered ${deliveries} times and no delivery finished (its actor died or hung each time): dead-lettered`
+  const outcome: ChunkOutcome = {
+    rows: [],
+    outputs: undefined,
+    failed: rows.map((row) => ({ row, error: { _tag: DEAD_LETTER_TAG, message } }))
+  }
+  await publishResult(
+    ctx,
+    resultBody(
+      ctx,
+      { job: value.job, chunk: value.chunk, delivery: deliveries, version: ctx.serving.current.version, asked: false },
+      outcome,
+      encoding
+    ),
+    encoding
+  )
+  await jsm.streams.deleteMessage(names.work, seq, false)
+  ctx.log(`actor ${ctx.actorId}: ${message}`)
+}
+
+/**
+ * Follows batch work for the actor's model until its scope closes: waits for a job's notice (or finds
+ * the consumer at start), then pulls one chunk at a time while online requests leave the model idle.
+ * On release: stops pulling; a chunk being worked is given back (nak) so another replica takes it.
+ */
+export const followBatchWork = (ctx: BatchWorkContext) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const names = batchNames(ctx.prefix)
+      const subjects = batchSubjects(ctx.prefix)
+      const jobs = jobsBucket(ctx.nc, ctx.prefix)
+      let stopped = false
+      let wake: (() => void) | undefined
+      let pulling: { close: () => Promise<unknown> } | undefined
+      let current: JsMsg | undefined
+      const notice = ctx.nc.subscribe(subjects.notice(ctx.model), { callback: () => wake?.() })
+      const advisory = ctx.nc.subscribe(
+        `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.work}.${batchConsumer(ctx.model)}`,
+        {
+          queue: `${ctx.prefix}.batch.deadletter.${ctx.model}`,
+          callback: (error, msg) => {
+            if (error !== null) return
+            const body = (() => {
+              try {
+                return msg.json<{ stream_seq?: number; deliveries?: number }>()
+              } catch {
+                return {}
+              }
+            })()
+            if (typeof body.stream_seq === "number")
+              deadLetter(ctx, body.stream_seq, body.deliveries ?? 0).catch((cause) =>
+                ctx.log(`actor ${ctx.actorId}: could not dead-letter work message ${body.stream_seq}: ${cause}`)
+              )
+          }
+        }
+      )
+      const waitForNotice = (ms: number) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, ms)
+          wake = () => {
+            clearTimeout(timer)
+            wake = undefined
+            resolve()
+          }
+        })
+      const consumerOf = async (): Promise<Consumer | undefined> => {
+        try {
+          return await jetstream(ctx.nc).consumers.get(names.work, batchConsumer(ctx.model))
+        } catch {
+          return undefined
+        }
+      }
+      const run = async () => {
+        while (!stopped) {
+          const consumer = await consumerOf()
+          if (consumer === undefined) {
+            await waitForNotice(30_000)
+            continue
+          }
+          const info = await consumer.info(true).catch(() => undefined)
+          const ackWaitMs = Math.max(1_000, (info?.config.ack_wait ?? 30e9) / 1e6)
+          while (!stopped) {
+            await untilIdle(ctx.admission)
+            if (stopped) break
+            let messages: Awaited<ReturnType<Consumer["fetch"]>>
+            try {
+              messages = await consumer.fetch({ max_messages: 1, expires: PULL_EXPIRES_MS })
+            } catch {
+              break // the consumer is gone (or JetStream is away): look for it again
+            }
+            pulling = messages
+            for await (const msg of messages) {
+              current = msg
+              try {
+                await workChunk(ctx, jobs, msg, ackWaitMs)
+              } catch (cause) {
+                ctx.log(`actor ${ctx.actorId}: batch chunk not finished, left for redelivery: ${cause}`)
+                if (!stopped) msg.nak(1_000)
+              } finally {
+                current = undefined
+              }
+            }
+            pulling = undefined
+          }
+        }
+      }
+      const running = run().catch((cause) => ctx.log(`actor ${ctx.actorId}: batch work stopped: ${cause}`))
+      return async () => {
+        stopped = true
+        wake?.()
+        current?.nak()
+        await pulling?.close().catch(() => undefined)
+        notice.unsubscribe()
+        advisory.unsubscribe()
+        await Promise.race([running, new Promise((r) => setTimeout(r, 1_000))])
+      }
+    }),
+    (stop) => Effect.promise(stop)
+  )

@@ -1,0 +1,383 @@
+// Batch jobs on JetStream from the submitting side: the streams, bucket and model consumer made on demand,
+// a table published as chunks (deduplicated by Nats-Msg-Id), and a job's record, progress and results read back.
+import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream"
+import { type KV, Kvm } from "@nats-io/kv"
+import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
+import * as Schema from "effect/Schema"
+import { type Chunk, chunksOf, type Table, UNNAMED } from "../datasets/table.js"
+import { autoReplicas } from "../nats/buckets.js"
+import {
+  BATCH_CONSUMER_DEFAULTS,
+  BatchHeader,
+  batchConsumer,
+  batchNames,
+  batchSubjects,
+  chunkMsgId,
+  type FailedRow,
+  type JobRecord,
+  newJobId,
+  type ResultBody,
+  seqRanges
+} from "../protocol/batch.js"
+import {
+  CONTENT_TYPE_HEADER,
+  type Encoding,
+  encodingOfMessage,
+  JSON_CONTENT_TYPE,
+  parseBody,
+  readTensor,
+  serialize
+} from "../protocol/codec.js"
+import { BadInput } from "../protocol/errors.js"
+import { bytesOf, type HostTensor, jsonValues } from "../protocol/tensor.js"
+import { isRecord, messageOf } from "../protocol/values.js"
+
+/** A batch-job operation JetStream refused, or a job that does not exist. */
+export class BatchJobError extends Schema.TaggedError<BatchJobError>()("BatchJobError", {
+  message: Schema.String
+}) {}
+
+const NS = 1_000_000
+
+/**
+ * The work-queue stream, the results stream (one message per chunk subject) and the jobs bucket, made if
+ * missing: 3 replicas on a JetStream cluster of at least 3 nodes (a node's loss loses no chunk), else 1.
+ */
+export const ensureBatchStreams = async (nc: NatsConnection, prefix: string): Promise<KV> => {
+  const names = batchNames(prefix)
+  const replicas = autoReplicas(nc.info)
+  const subjects = batchSubjects(prefix)
+  const jsm = await jetstreamManager(nc)
+  const ensure = async (config: Parameters<typeof jsm.streams.add>[0] & { name: string }) => {
+    try {
+      await jsm.streams.info(config.name)
+    } catch {
+      await jsm.streams.add(config)
+    }
+  }
+  await ensure({
+    name: names.work,
+    subjects: [subjects.allWork],
+    retention: RetentionPolicy.Workqueue,
+    num_replicas: replicas
+  })
+  await ensure({
+    name: names.results,
+    subjects: [subjects.allResults],
+    max_msgs_per_subject: 1,
+    num_replicas: replicas
+  })
+  return new Kvm(nc).create(names.jobs, { history: 1, replicas })
+}
+
+export interface ConsumerSettings {
+  readonly ackWaitMs: number
+  readonly maxDeliver: number
+  readonly maxAckPending: number
+}
+
+/** The durable pull consumer the model's replicas share, made or brought to `settings`. */
+export const ensureModelConsumer = async (
+  nc: NatsConnection,
+  prefix: string,
+  model: string,
+  settings: ConsumerSettings = BATCH_CONSUMER_DEFAULTS
+) => {
+  const jsm = await jetstreamManager(nc)
+  const names = batchNames(prefix)
+  const config = {
+    ack_wait: settings.ackWaitMs * NS,
+    max_deliver: settings.maxDeliver,
+    max_ack_pending: settings.maxAckPending
+  }
+  try {
+    await jsm.consumers.info(names.work, batchConsumer(model))
+    await jsm.consumers.update(names.work, batchConsumer(model), config)
+  } catch {
+    await jsm.consumers.add(names.work, {
+      durable_name: batchConsumer(model),
+      filter_subject: batchSubjects(prefix).modelWork(model),
+      ack_policy: AckPolicy.Explicit,
+      ...config
+    })
+  }
+}
+
+const wireInputs = (inputs: Readonly<Record<string, HostTensor>>, encoding: Encoding) => {
+  const wire = (t: HostTensor) => ({
+    dtype: t.dtype,
+    shape: t.shape,
+    data: encoding === "json" ? jsonValues(t.data) : bytesOf(t.data)
+  })
+  const names = Object.keys(inputs)
+  return names.length === 1 && names[0] === UNNAMED
+    ? wire(inputs[UNNAMED]!)
+    : Object.fromEntries(names.map((n) => [n, wire(inputs[n]!)]))
+}
+
+/** A chunk's message body: an infer request body with the job, the chunk and its input row indices. */
+export const chunkBody = (job: string, c: Chunk, outputs: ReadonlyArray<string> | undefined, encoding: Encoding) =>
+  serialize(
+    {
+      job,
+      chunk: c.chunk,
+      rows: c.rowIndex,
+      inputs: wireInputs(c.inputs, encoding),
+      ...(outputs === undefined ? {} : { outputs })
+    },
+    encoding
+  )
+
+export interface SubmitOptions {
+  readonly chunkRows: number
+  readonly outputs?: ReadonlyArray<string> | undefined
+  readonly encoding?: Encoding
+  readonly input?: string
+  readonly consumer?: ConsumerSettings
+  /** Told after each chunk is stored. */
+  readonly onChunk?: (stored: number, chunks: number) => void
+}
+
+const putRecord = (kv: KV, record: JobRecord) => kv.put(record.job, JSON.stringify(record))
+
+/**
+ * Submits `table` as a job of `model`: its record (state `submitting`), each chunk on the work stream
+ * with `Nats-Msg-Id` `<job>.<chunk>`, then the record as `queued` and a notice to idle replicas.
+ */
+export const submitJob = async (
+  nc: NatsConnection,
+  prefix: string,
+  model: string,
+  table: Table,
+  options: SubmitOptions
+): Promise<JobRecord> => {
+  const encoding = options.encoding ?? "msgpack"
+  const kv = await ensureBatchStreams(nc, prefix)
+  await ensureModelConsumer(nc, prefix, model, options.consumer)
+  const job = newJobId()
+  const chunks = chunksOf(table, options.chunkRows)
+  const submitting: JobRecord = {
+    job,
+    model,
+    state: "submitting",
+    rows: table.rows,
+    chunks: chunks.length,
+    chunkRows: options.chunkRows,
+    ...(options.outputs === undefined ? {} : { outputs: options.outputs }),
+    encoding,
+    ...(options.input === undefined ? {} : { input: options.input }),
+    submittedAt: new Date().toISOString(),
+    rejected: table.rejected
+  }
+  await putRecord(kv, submitting)
+  // replicas that had no consumer to pull from start now, while the chunks go in
+  nc.publish(batchSubjects(prefix).notice(model))
+  const js = jetstream(nc)
+  const subject = batchSubjects(prefix).work(model, job)
+  // a window of publishes in flight; each is acknowledged (stored) by the stream
+  const window: Array<Promise<unknown>> = []
+  const seqs: Array<number> = []
+  let stored = 0
+  for (const c of chunks) {
+    const h = natsHeaders()
+    h.set(BatchHeader.job, job)
+    h.set(BatchHeader.chunk, String(c.chunk))
+    if (encoding === "json") h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE)
+    window.push(
+      js
+        .publish(subject, chunkBody(job, c, options.outputs, encoding), { msgID: chunkMsgId(job, c.chunk), headers: h })
+        .then((ack) => {
+          seqs.push(ack.seq)
+          options.onChunk?.(++stored, chunks.length)
+        })
+    )
+    if (window.length >= 32) await Promise.all(window.splice(0))
+  }
+  await Promise.all(window)
+  const queued: JobRecord = { ...submitting, state: "queued", workSeqs: seqRanges(seqs) }
+  await putRecord(kv, queued)
+  nc.publish(batchSubjects(prefix).notice(model))
+  return queued
+}
+
+const openJobs = async (nc: NatsConnection, prefix: string): Promise<KV> => {
+  try {
+    return await new Kvm(nc).open(batchNames(prefix).jobs)
+  } catch (cause) {
+    throw new BatchJobError({ message: `no batch job was ever submitted here (${messageOf(cause)})` })
+  }
+}
+
+/** A job's record; BatchJobError when there is none. */
+export const jobRecord = async (nc: NatsConnection, prefix: string, job: string): Promise<JobRecord> => {
+  const kv = await openJobs(nc, prefix)
+  const entry = await kv.get(job)
+  if (entry === null || entry.operation !== "PUT") throw new BatchJobError({ message: `no batch job ${job}` })
+  return entry.json<JobRecord>()
+}
+
+/** Every job's record, oldest first. */
+export const listJobs = async (nc: NatsConnection, prefix: string): Promise<Array<JobRecord>> => {
+  let kv: KV
+  try {
+    kv = await new Kvm(nc).open(batchNames(prefix).jobs)
+  } catch {
+    return []
+  }
+  const records: Array<JobRecord> = []
+  for await (const key of await kv.keys()) {
+    const entry = await kv.get(key)
+    if (entry !== null && entry.operation === "PUT") records.push(entry.json<JobRecord>())
+  }
+  return records.sort((a, b) => a.submittedAt.localeCompare(b.submittedAt))
+}
+
+/** How far a job is, from its results' headers. */
+export interface JobProgress {
+  readonly chunksDone: number
+  readonly rowsDone: number
+  readonly rowsFailed: number
+  /** Deliveries past the first, over the chunks with a result. */
+  readonly redeliveries: number
+}
+
+export const progressOf = (record: JobRecord, heads: ReadonlyMap<number, ChunkHead>): JobProgress => {
+  let rowsDone = 0
+  let rowsFailed = record.rejected.length
+  let redeliveries = 0
+  for (const h of heads.values()) {
+    rowsDone += h.rows
+    rowsFailed += h.failed
+    redeliveries += Math.max(0, h.delivery - 1)
+  }
+  return { chunksDone: heads.size, rowsDone: rowsDone + record.rejected.length, rowsFailed, redeliveries }
+}
+
+export interface ChunkHead {
+  readonly rows: number
+  readonly failed: number
+  readonly delivery: number
+}
+
+const headOf = (h: { get(key: string): string } | undefined): ChunkHead => ({
+  rows: Number(h?.get(BatchHeader.rows) ?? 0),
+  failed: Number(h?.get(BatchHeader.failed) ?? 0),
+  delivery: Number(h?.get(BatchHeader.delivery) ?? 1)
+})
+
+/**
+ * Reads the job's results (headers only unless `bodies`) with an ordered consumer, calling `onResult` for
+ * each, until every chunk has one (`follow`) or until those stored now are read; resolves with the last
+ * result of each chunk.
+ */
+export const readResults = async (
+  nc: NatsConnection,
+  prefix: string,
+  record: JobRecord,
+  options: {
+    readonly bodies: boolean
+    readonly follow: boolean
+    readonly onResult?: (heads: ReadonlyMap<number, ChunkHead>) => void
+    readonly signal?: { readonly cancelled: boolean }
+  }
+): Promise<{ heads: Map<number, ChunkHead>; bodies: Map<number, ResultBody> }> => {
+  const heads = new Map<number, ChunkHead>()
+  const bodies = new Map<number, ResultBody>()
+  if (record.chunks === 0) return { heads, bodies }
+  const js = jetstream(nc)
+  const names = batchNames(prefix)
+  const consumer = await js.consumers.get(names.results, {
+    filter_subjects: batchSubjects(prefix).jobResults(record.job),
+    headers_only: !options.bodies
+  })
+  const info = await consumer.info(true)
+  if (!options.follow && info.num_pending === 0) return { heads, bodies }
+  const messages = await consumer.consume({ max_messages: 256 })
+  try {
+    for await (const m of messages) {
+      const chunk = Number(m.headers?.get(BatchHeader.chunk))
+      heads.set(chunk, headOf(m.headers))
+      if (options.bodies) {
+        const parsed = parseBody(m.data, encodingOfMessage(m))
+        if (parsed.ok) bodies.set(chunk, parsed.value as ResultBody)
+      }
+      options.onResult?.(heads)
+      if (heads.size >= record.chunks && (options.follow || m.info.pending === 0)) break
+      if (!options.follow && m.info.pending === 0) break
+    }
+  } finally {
+    await messages.close().catch(() => undefined)
+    await consumer.delete().catch(() => undefined)
+  }
+  return { heads, bodies }
+}
+
+/** Marks a job `done` (once), after its last chunk's result was seen. */
+export const markDone = async (nc: NatsConnection, prefix: string, job: string) => {
+  const kv = await openJobs(nc, prefix)
+  const entry = await kv.get(job)
+  if (entry === null) return
+  const record = entry.json<JobRecord>()
+  if (record.state !== "queued") return
+  await kv
+    .update(job, JSON.stringify({ ...record, state: "done", finishedAt: new Date().toISOString() }), entry.revision)
+    .catch(() => undefined)
+}
+
+/**
+ * Cancels a job: its record says so (a replica that takes one of its chunks terminates it unrun), then its
+ * chunks still in the work stream are deleted one by one by sequence. (Not a filtered purge: on
+ * nats-server 2.9 that makes a work-queue consumer skip the other jobs' chunks stored before the purged ones.)
+ */
+export const cancelJob = async (nc: NatsConnection, prefix: string, job: string): Promise<JobRecord> => {
+  const kv = await openJobs(nc, prefix)
+  const record = await jobRecord(nc, prefix, job)
+  const cancelled: JobRecord = { ...record, state: "cancelled", finishedAt: new Date().toISOString() }
+  await kv.put(job, JSON.stringify(cancelled))
+  const jsm = await jetstreamManager(nc)
+  const work = batchNames(prefix).work
+  const seqs = (record.workSeqs ?? []).flatMap(([first, last]) =>
+    Array.from({ length: last - first + 1 }, (_, i) => first + i)
+  )
+  // a chunk already taken and acknowledged is gone: its delete fails, and that is fine
+  for (let i = 0; i < seqs.length; i += 32)
+    await Promise.all(
+      seqs.slice(i, i + 32).map((seq) => jsm.streams.deleteMessage(work, seq, false).catch(() => false))
+    )
+  return cancelled
+}
+
+/** One output row of a job, by input row: its outputs (one tensor, or by name), or its failure. */
+export type RowResult =
+  | { readonly kind: "ok"; readonly outputs: HostTensor | Readonly<Record<string, HostTensor>>; readonly at: number }
+  | { readonly kind: "failed"; readonly failure: FailedRow }
+  | { readonly kind: "missing" }
+
+const decodeOutputs = (raw: unknown): HostTensor | Record<string, HostTensor> | BadInput => {
+  if (!isRecord(raw)) return new BadInput({ message: "a result's outputs are not a tensor or a map of tensors" })
+  if ("dtype" in raw) return readTensor(raw, "outputs")
+  const out: Record<string, HostTensor> = {}
+  for (const [name, value] of Object.entries(raw)) {
+    if (!isRecord(value)) return new BadInput({ message: `a result's output ${name} is not a tensor` })
+    const t = readTensor(value, `outputs.${name}`)
+    if (t instanceof BadInput) return t
+    out[name] = t
+  }
+  return out
+}
+
+/** Every input row's result, in input order: where its output row is, or why it failed. */
+export const rowResults = (record: JobRecord, bodies: ReadonlyMap<number, ResultBody>): Array<RowResult> => {
+  const rows: Array<RowResult> = Array.from({ length: record.rows }, () => ({ kind: "missing" }))
+  for (const f of record.rejected) rows[f.row] = { kind: "failed", failure: f }
+  for (const body of bodies.values()) {
+    for (const f of body.failed) rows[f.row] = { kind: "failed", failure: f }
+    if (body.outputs === undefined) continue
+    const outputs = decodeOutputs(body.outputs)
+    if (outputs instanceof BadInput) throw new BatchJobError({ message: `chunk ${body.chunk}: ${outputs.message}` })
+    body.rows.forEach((row, at) => {
+      rows[row] = { kind: "ok", outputs, at }
+    })
+  }
+  return rows
+}

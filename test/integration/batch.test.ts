@@ -1,0 +1,135 @@
+// Batch jobs on a real JetStream nats-server and real actor processes: every output equal to a direct infer
+// of the same row, in input order, none missing or doubled; poison rows recorded by index.
+import { jetstream } from "@nats-io/jetstream"
+import { Kvm } from "@nats-io/kv"
+import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { readResults, rowResults, submitJob } from "../../src/client/batch.js"
+import type { HostTensor } from "../../src/client/index.js"
+import { readJsonl } from "../../src/datasets/jsonl.js"
+import type { Table } from "../../src/datasets/table.js"
+import type { JobRecord } from "../../src/protocol/batch.js"
+import { IRIS_MODEL, irisRows } from "../helpers/processes.js"
+import { type Stack, startStack } from "../helpers/stack.js"
+
+let stack: Stack
+let raw: NatsConnection
+let iris: Array<Array<number>>
+const IRIS_SPECS = [{ name: "x", dtype: "float32" as const, shape: [null, 4] }]
+
+/** `rows` Iris rows (the data set repeated, each row nudged by its index so no two rows are alike). */
+const irisTable = (rows: number): Array<Array<number>> =>
+  Array.from({ length: rows }, (_, i) => iris[i % iris.length]!.map((v, k) => v + (k === 0 ? (i % 97) * 0.01 : 0)))
+
+const tableOf = (lines: ReadonlyArray<string>): Table => {
+  const t = readJsonl("rows.jsonl", lines.join("\n"), IRIS_SPECS)
+  if ("_tag" in t) throw new Error(t.message)
+  return t
+}
+
+const outputRow = (r: ReturnType<typeof rowResults>[number]): Array<number> => {
+  if (r.kind !== "ok") throw new Error(`row not ok: ${JSON.stringify(r)}`)
+  const t = r.outputs as HostTensor
+  const size = t.shape[1]!
+  return Array.from((t.data as Float32Array).subarray(r.at * size, (r.at + 1) * size))
+}
+
+beforeAll(async () => {
+  iris = await irisRows()
+  stack = await startStack({ models: [{ name: "iris", path: IRIS_MODEL, replicas: 2 }] })
+  raw = stack.raw
+}, 120_000)
+
+afterAll(async () => {
+  await stack?.stop()
+})
+
+describe("batch jobs through the bus", () => {
+  it("answers every row as a direct infer does, in input order, none missing or doubled", async () => {
+    const rows = irisTable(3_000)
+    const table = tableOf(rows.map((r) => JSON.stringify(r)))
+    const record = await submitJob(raw, "modelbus", "iris", table, { chunkRows: 200 })
+    expect(record.chunks).toBe(15)
+    const { bodies, heads } = await readResults(raw, "modelbus", record, { bodies: true, follow: true })
+    expect(heads.size).toBe(15)
+    const results = rowResults(record, bodies)
+    expect(results.filter((r) => r.kind !== "ok")).toEqual([])
+    const direct = await stack.client.infer("iris", { dtype: "float32", shape: [rows.length, 4], data: rows.flat() })
+    const expected = direct.outputs as HostTensor
+    results.forEach((r, i) => {
+      const want = Array.from((expected.data as Float32Array).subarray(i * 3, i * 3 + 3))
+      expect(outputRow(r)).toEqual(want)
+    })
+  }, 120_000)
+
+  it("records poison rows by index with their typed error and runs the rest", async () => {
+    const lines = irisTable(500).map((r) => JSON.stringify(r))
+    lines[7] = '["NaN", 1, 1, 1]'
+    lines[123] = "[1, 2, 3]"
+    lines[499] = '[1, "Infinity", 1, 1]'
+    const record: JobRecord = await submitJob(raw, "modelbus", "iris", tableOf(lines), { chunkRows: 100 })
+    const { bodies } = await readResults(raw, "modelbus", record, { bodies: true, follow: true })
+    const results = rowResults(record, bodies)
+    const failed = results.flatMap((r, i) => (r.kind === "failed" ? [{ i, ...r.failure }] : []))
+    expect(failed.map((f) => [f.i, f.row, f.error._tag])).toEqual([
+      [7, 7, "BadInput"],
+      [123, 123, "BadInput"],
+      [499, 499, "BadInput"]
+    ])
+    expect(failed[0]!.error.message).toContain("NaN")
+    expect(failed[1]!.error.message).toBe("rows.jsonl:124: the row: expected shape [4], received [3]")
+    expect(results.filter((r) => r.kind === "ok")).toHaveLength(497)
+    expect(results.some((r) => r.kind === "missing")).toBe(false)
+  }, 120_000)
+})
+
+describe("the wire contract, followed by a plain NATS client", () => {
+  it("runs a JSON chunk published as the docs describe, and answers it in JSON on the chunk's result subject", async () => {
+    // made once by any modelbus submit (the docs' Python example relies on that too)
+    await submitJob(raw, "modelbus", "iris", tableOf([JSON.stringify(iris[0])]), { chunkRows: 1 })
+    const js = jetstream(raw)
+    const kv = await new Kvm(raw).open("modelbus_batch_jobs")
+    const job = `plain${Date.now()}`
+    const rows = [iris[0]!, iris[149]!]
+    await kv.put(
+      job,
+      JSON.stringify({
+        job,
+        model: "iris",
+        state: "queued",
+        rows: 2,
+        chunks: 1,
+        chunkRows: 2,
+        encoding: "json",
+        submittedAt: new Date().toISOString(),
+        rejected: []
+      })
+    )
+    const h = natsHeaders()
+    h.set("Nats-Msg-Id", `${job}.0`)
+    h.set("Content-Type", "application/json")
+    const body = JSON.stringify({ job, chunk: 0, rows: [0, 1], inputs: rows })
+    await js.publish(`modelbus.batch.work.iris.${job}`, body, { headers: h })
+    // published again: dropped as a duplicate
+    const again = await js.publish(`modelbus.batch.work.iris.${job}`, body, { headers: h })
+    expect(again.duplicate).toBe(true)
+    raw.publish("modelbus.batch.notice.iris")
+    const consumer = await js.consumers.get("modelbus_batch_results", {
+      filter_subjects: `modelbus.batch.result.${job}.>`
+    })
+    const msg = await consumer.next({ expires: 30_000 })
+    expect(msg?.subject).toBe(`modelbus.batch.result.${job}.0`)
+    expect(msg?.headers?.get("Content-Type")).toBe("application/json")
+    expect(msg?.headers?.get("Modelbus-Rows")).toBe("2")
+    const result = msg!.json<{
+      rows: Array<number>
+      outputs: { shape: Array<number>; data: Array<number> }
+      failed: []
+    }>()
+    expect(result.rows).toEqual([0, 1])
+    expect(result.failed).toEqual([])
+    const direct = await stack.client.infer("iris", rows)
+    expect(result.outputs.shape).toEqual([2, 3])
+    expect(result.outputs.data).toEqual(Array.from((direct.outputs as HostTensor).data as Float32Array))
+  }, 120_000)
+})

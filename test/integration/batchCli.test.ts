@@ -1,0 +1,319 @@
+// `modelbus batch` with real processes: a 20,000-row Iris job completes with every output equal to a direct
+// infer, in input order, none missing or doubled, while actors are SIGKILLed, the submitting CLI is killed and
+// `batch wait` re-attaches, and the supervisor is restarted; dead-lettered chunks and unreadable files.
+import { mkdtemp, readFile, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { jetstreamManager } from "@nats-io/jetstream"
+import type { Msg, NatsConnection } from "@nats-io/transport-node"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { HostTensor } from "../../src/client/index.js"
+import { encodeNpy, parseNpy } from "../../src/datasets/npy.js"
+import { batchSubjects, type ChunkStarted } from "../../src/protocol/batch.js"
+import { IRIS_MODEL, irisRows, isAlive, runCli, spawnCli, startSupervisor } from "../helpers/processes.js"
+import { type Stack, startStack } from "../helpers/stack.js"
+
+const ROWS = 20_000
+const CONFIG = {
+  supervisor: { intensity: 20, period: 10 },
+  models: [{ name: "iris", path: IRIS_MODEL, replicas: 2 }]
+}
+
+let stack: Stack
+let raw: NatsConnection
+let dir: string
+let input: string
+let rows: Array<Array<number>>
+let expected: Float32Array
+
+/** Iris rows repeated to `n`, each nudged by its index so rows differ. */
+const makeRows = (iris: ReadonlyArray<ReadonlyArray<number>>, n: number) =>
+  Array.from({ length: n }, (_, i) => iris[i % iris.length]!.map((v, k) => v + (k === 1 ? (i % 101) * 0.01 : 0)))
+
+/** What a direct infer answers for each row (in calls of 2,000 rows). */
+const directOutputs = async (all: ReadonlyArray<ReadonlyArray<number>>): Promise<Float32Array> => {
+  const out = new Float32Array(all.length * 3)
+  for (let from = 0; from < all.length; from += 2_000) {
+    const part = all.slice(from, from + 2_000)
+    const reply = await stack.client.infer("iris", { dtype: "float32", shape: [part.length, 4], data: part.flat() })
+    out.set((reply.outputs as HostTensor).data as Float32Array, from * 3)
+  }
+  return out
+}
+
+/** Calls `onStarted` with each chunk a replica starts (in the order the events arrive). */
+const watchStarts = (onStarted: (s: ChunkStarted) => void) =>
+  raw.subscribe(batchSubjects("modelbus").started("iris"), {
+    callback: (error: Error | null, msg: Msg) => {
+      if (error === null) onStarted(msg.json<ChunkStarted>())
+    }
+  })
+
+/** Checks the .npy output against the direct infer: same shape, every row equal, in order. */
+const expectSameAsDirect = async (output: string) => {
+  const t = parseNpy(output, new Uint8Array(await readFile(output)))
+  if ("_tag" in t) throw new Error(t.message)
+  expect(t.shape).toEqual([ROWS, 3])
+  const got = t.data as Float32Array
+  let differing = 0
+  for (let i = 0; i < got.length; i++) if (got[i] !== expected[i]) differing++
+  expect(differing).toBe(0)
+  expect(await readFile(`${output}.errors.jsonl`, "utf8")).toBe("")
+}
+
+const jobOf = (output: string) => /job (\w+):/.exec(output)?.[1]
+
+/** `done: 20000 rows, 0 failed, R redeliveries, in T` from a wait's summary line. */
+const summaryOf = (line: string) => {
+  const m = /done: (\d+) rows, (\d+) failed, (\d+) redeliveries, in (\S+)/.exec(line)
+  return m === null ? undefined : { rows: Number(m[1]), failed: Number(m[2]), redeliveries: Number(m[3]), time: m[4] }
+}
+
+beforeAll(async () => {
+  stack = await startStack(CONFIG)
+  raw = stack.raw
+  dir = await mkdtemp(join(tmpdir(), "modelbus-batch-"))
+  rows = makeRows(await irisRows(), ROWS)
+  input = join(dir, "rows.npy")
+  await writeFile(input, encodeNpy({ dtype: "float32", shape: [ROWS, 4], data: Float32Array.from(rows.flat()) }))
+  expected = await directOutputs(rows)
+}, 120_000)
+
+afterAll(async () => {
+  await stack?.stop()
+})
+
+const server = () => ["--server", stack.nats.url]
+
+describe("modelbus batch", () => {
+  it("completes 20,000 rows exactly once while actors are SIGKILLed twice and the submitter is killed", async () => {
+    const killed: Array<{ actor: string; chunk: number; delivery: number }> = []
+    let starts = 0
+    const started = performance.now()
+    const sub = watchStarts((s) => {
+      starts++
+      const pid = s.pid
+      // the 3rd chunk started, then the next one another (live) actor starts: each SIGKILLed holding it
+      const due = (killed.length === 0 && starts >= 3) || (killed.length === 1 && s.actor !== killed[0]!.actor)
+      if (due && isAlive(pid)) {
+        process.kill(pid, "SIGKILL")
+        killed.push(s)
+      }
+    })
+    const submitter = spawnCli([
+      "batch",
+      "submit",
+      "iris",
+      "--input",
+      input,
+      "--chunk-rows",
+      "2000",
+      "--ack-wait",
+      "2",
+      ...server()
+    ])
+    const line = await submitter.waitForLine(/^job \w+: /, 60_000)
+    const job = jobOf(line)!
+    process.kill(submitter.pid, "SIGKILL")
+    expect((await submitter.exited).signal).toBe("SIGKILL")
+    const waited = await runCli(["batch", "wait", job, ...server()])
+    expect(waited.code, waited.output).toBe(0)
+    const summary = summaryOf(waited.output)!
+    sub.unsubscribe()
+    expect(killed).toHaveLength(2)
+    expect(summary).toMatchObject({ rows: ROWS, failed: 0 })
+    const output = join(dir, "killed.npy")
+    const results = await runCli(["batch", "results", job, "--output", output, ...server()])
+    expect(results.code, results.output).toBe(0)
+    await expectSameAsDirect(output)
+    console.log(
+      `batch under 2 actor SIGKILLs + submitter killed: ${summary.rows} rows, ${summary.redeliveries} redeliveries, ` +
+        `${((performance.now() - started) / 1000).toFixed(1)} s to all results (kills on chunks ${killed.map((k) => `${k.chunk}#${k.delivery}`).join(", ")})`
+    )
+  }, 240_000)
+
+  it("finishes jobs across a supervisor restart; a job submitted with no replica waits for one", async () => {
+    const started = performance.now()
+    let first: () => void = () => undefined
+    const chunkStarted = new Promise<void>((resolve) => {
+      first = resolve
+    })
+    const sub = watchStarts(() => first())
+    const submit = async (...extra: Array<string>) => {
+      const run = await runCli([
+        "batch",
+        "submit",
+        "iris",
+        "--input",
+        input,
+        "--detach",
+        "--json",
+        "--ack-wait",
+        "2",
+        ...extra,
+        ...server()
+      ])
+      expect(run.code, run.output).toBe(0)
+      return (JSON.parse(run.output.slice(run.output.indexOf("{"))) as { job: string }).job
+    }
+    const running = await submit("--chunk-rows", "100")
+    await chunkStarted
+    sub.unsubscribe()
+    const stopped = await stack.supervisor.stop()
+    expect(stopped.code).toBe(0)
+    const atStop = JSON.parse((await runCli(["batch", "status", running, "--json", ...server()])).output) as {
+      done: number
+    }
+    // no replica now: this one waits
+    const waiting = await submit()
+    const queued = JSON.parse((await runCli(["batch", "status", waiting, "--json", ...server()])).output)
+    expect(queued).toMatchObject({ state: "queued", done: 0, rows: ROWS })
+    // and one cancelled before any replica took a chunk: none ever runs
+    const dropped = await submit()
+    const cancel = await runCli(["batch", "cancel", dropped, ...server()])
+    expect(cancel.code, cancel.output).toBe(0)
+    // its chunks are gone from the work queue; the waiting job's are all there
+    const jsm = await jetstreamManager(raw)
+    const left = async (job: string) => {
+      const subject = batchSubjects("modelbus").work("iris", job)
+      const info = await jsm.streams.info("modelbus_batch_work", { subjects_filter: subject })
+      return info.state.subjects?.[subject] ?? 0
+    }
+    expect(await left(dropped)).toBe(0)
+    expect(await left(waiting)).toBe(Math.ceil(ROWS / 1024))
+    const again = await startSupervisor(stack.nats.url, CONFIG)
+    Object.assign(stack, { supervisor: again })
+    for (const job of [running, waiting]) {
+      const waited = await runCli(["batch", "wait", job, ...server()])
+      expect(waited.code, waited.output).toBe(0)
+      const summary = summaryOf(waited.output)!
+      expect(summary).toMatchObject({ rows: ROWS, failed: 0 })
+      const output = join(dir, `restarted-${job}.npy`)
+      const results = await runCli(["batch", "results", job, "--output", output, ...server()])
+      expect(results.code, results.output).toBe(0)
+      await expectSameAsDirect(output)
+      console.log(
+        `batch across a supervisor restart (${job === running ? `${atStop.done} rows done when it stopped` : "submitted while down"}): ` +
+          `${summary.rows} rows, ${summary.redeliveries} redeliveries, ${((performance.now() - started) / 1000).toFixed(1)} s`
+      )
+    }
+    const status = JSON.parse((await runCli(["batch", "status", running, "--json", ...server()])).output)
+    expect(status).toMatchObject({ state: "done", done: ROWS, failed: 0 })
+    const listed = JSON.parse((await runCli(["batch", "list", "--json", ...server()])).output) as {
+      jobs: Array<{ job: string; state: string }>
+    }
+    expect(listed.jobs.filter((j) => [running, waiting, dropped].includes(j.job)).map((j) => j.state)).toEqual([
+      "done",
+      "done",
+      "cancelled"
+    ])
+    const never = JSON.parse((await runCli(["batch", "status", dropped, "--json", ...server()])).output)
+    expect(never).toMatchObject({ state: "cancelled", done: 0, chunksDone: 0 })
+  }, 240_000)
+
+  it("writes poison rows to the errors file by index, and the rest in order (.jsonl)", async () => {
+    const lines = rows.slice(0, 300).map((r) => JSON.stringify(r))
+    lines[0] = '["NaN", 1, 1, 1]'
+    lines[150] = "[1, 2]"
+    lines[299] = '{"inputs": [1, 1, "-Infinity", 1]}'
+    const file = join(dir, "poison.jsonl")
+    await writeFile(file, `${lines.join("\n")}\n`)
+    const output = join(dir, "poison-out.jsonl")
+    const run = await runCli([
+      "batch",
+      "submit",
+      "iris",
+      "--input",
+      file,
+      "--output",
+      output,
+      "--chunk-rows",
+      "64",
+      ...server()
+    ])
+    expect(run.code, run.output).toBe(0)
+    const out = (await readFile(output, "utf8")).trimEnd().split("\n")
+    expect(out).toHaveLength(300)
+    expect([out[0], out[150], out[299]]).toEqual(["null", "null", "null"])
+    expect(JSON.parse(out[1]!)).toEqual(Array.from(expected.subarray(3, 6)))
+    const errors = (await readFile(`${output}.errors.jsonl`, "utf8"))
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { row: number; error: { _tag: string; message: string } })
+    expect(errors.map((e) => [e.row, e.error._tag])).toEqual([
+      [0, "BadInput"],
+      [150, "BadInput"],
+      [299, "BadInput"]
+    ])
+    expect(errors[1]!.error.message).toBe(`${file}:151: the row: expected shape [4], received [2]`)
+  }, 120_000)
+
+  it("dead-letters a chunk whose every delivery kills its actor, and finishes with the rest", async () => {
+    const file = join(dir, "small.npy")
+    await writeFile(
+      file,
+      encodeNpy({ dtype: "float32", shape: [10_000, 4], data: Float32Array.from(rows.slice(0, 10_000).flat()) })
+    )
+    // chunks of 2,000 rows: a chunk runs long enough (tens of model calls) for the kill to land before it ends
+    const kills: Array<number> = []
+    const sub = watchStarts((s) => {
+      if (s.chunk !== 2 || !isAlive(s.pid)) return
+      process.kill(s.pid, "SIGKILL")
+      kills.push(s.delivery)
+    })
+    const output = join(dir, "dead.npy")
+    const run = await runCli([
+      "batch",
+      "submit",
+      "iris",
+      "--input",
+      file,
+      "--output",
+      output,
+      "--chunk-rows",
+      "2000",
+      "--ack-wait",
+      "2",
+      "--max-deliver",
+      "2",
+      ...server()
+    ])
+    sub.unsubscribe()
+    expect(run.code, run.output).toBe(0)
+    expect(
+      kills,
+      `${run.output}\n${await readFile(`${output}.errors.jsonl`, "utf8").catch(() => "")}`.slice(0, 3000)
+    ).toEqual([1, 2])
+    const errors = (await readFile(`${output}.errors.jsonl`, "utf8"))
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { row: number; error: { _tag: string; message: string } })
+    expect(errors.map((e) => e.row)).toEqual(Array.from({ length: 2_000 }, (_, i) => 4_000 + i))
+    expect(new Set(errors.map((e) => e.error._tag))).toEqual(new Set(["ChunkDeadLettered"]))
+    const t = parseNpy(output, new Uint8Array(await readFile(output)))
+    if ("_tag" in t) throw new Error(t.message)
+    const got = t.data as Float32Array
+    expect(Array.from(got.subarray(0, 12_000))).toEqual(Array.from(expected.subarray(0, 12_000)))
+    expect(got.subarray(12_000, 18_000).every(Number.isNaN)).toBe(true)
+    expect(Array.from(got.subarray(18_000, 30_000))).toEqual(Array.from(expected.subarray(18_000, 30_000)))
+  }, 180_000)
+
+  it("refuses an unreadable input with one line naming the file and line, submitting nothing", async () => {
+    const before = await runCli(["batch", "list", "--json", ...server()])
+    const missing = await runCli(["batch", "submit", "iris", "--input", join(dir, "nope.npy"), ...server()])
+    expect(missing.code).toBe(1)
+    expect(missing.output.trim()).toBe(`modelbus: BadDataset: ${join(dir, "nope.npy")}: no such file`)
+    const broken = join(dir, "broken.jsonl")
+    await writeFile(broken, "[1,2,3,4]\n[1,2,\n")
+    const notJson = await runCli(["batch", "submit", "iris", "--input", broken, ...server()])
+    expect(notJson.code).toBe(1)
+    expect(notJson.output.trim()).toMatch(new RegExp(`^modelbus: BadDataset: ${broken}:2: not JSON`))
+    const wide = join(dir, "wide.npy")
+    await writeFile(wide, encodeNpy({ dtype: "float32", shape: [2, 5], data: new Float32Array(10) }))
+    const shape = await runCli(["batch", "submit", "iris", "--input", wide, ...server()])
+    expect(shape.code).toBe(1)
+    expect(shape.output.trim()).toContain("does not fit input")
+    const after = await runCli(["batch", "list", "--json", ...server()])
+    expect(after.output).toBe(before.output)
+  }, 60_000)
+})
