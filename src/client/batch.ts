@@ -278,7 +278,8 @@ export const readResults = async (
     readonly bodies: boolean
     readonly follow: boolean
     readonly onResult?: (heads: ReadonlyMap<number, ChunkHead>) => void
-    readonly signal?: { readonly cancelled: boolean }
+    /** Ends the reading early (the results seen so far are returned). */
+    readonly stop?: AbortSignal
   }
 ): Promise<{ heads: Map<number, ChunkHead>; bodies: Map<number, ResultBody> }> => {
   const heads = new Map<number, ChunkHead>()
@@ -293,6 +294,9 @@ export const readResults = async (
   const info = await consumer.info(true)
   if (!options.follow && info.num_pending === 0) return { heads, bodies }
   const messages = await consumer.consume({ max_messages: 256 })
+  const close = () => void messages.close().catch(() => undefined)
+  options.stop?.addEventListener("abort", close, { once: true })
+  if (options.stop?.aborted === true) close()
   try {
     for await (const m of messages) {
       const chunk = Number(m.headers?.get(BatchHeader.chunk))
@@ -306,10 +310,42 @@ export const readResults = async (
       if (!options.follow && m.info.pending === 0) break
     }
   } finally {
+    options.stop?.removeEventListener("abort", close)
     await messages.close().catch(() => undefined)
     await consumer.delete().catch(() => undefined)
   }
   return { heads, bodies }
+}
+
+/**
+ * Watches a job's record and calls `onCancelled` once it says `cancelled` (at once when it already
+ * does); the returned function stops watching.
+ */
+export const watchCancelled = async (
+  nc: NatsConnection,
+  prefix: string,
+  job: string,
+  onCancelled: () => void
+): Promise<() => void> => {
+  const kv = await openJobs(nc, prefix)
+  const updates = await kv.watch({ key: job })
+  void (async () => {
+    for await (const entry of updates) {
+      if (entry.operation !== "PUT") continue
+      const state = (() => {
+        try {
+          return entry.json<JobRecord>().state
+        } catch {
+          return undefined
+        }
+      })()
+      if (state === "cancelled") {
+        onCancelled()
+        break
+      }
+    }
+  })().catch(() => undefined)
+  return () => updates.stop()
 }
 
 /** Marks a job `done` (once), after its last chunk's result was seen. */
