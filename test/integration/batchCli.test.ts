@@ -319,6 +319,35 @@ describe("modelbus batch", () => {
     expect(Array.from(got.subarray(24_000))).toEqual(Array.from(data.subarray(24_000)))
   }, 180_000)
 
+  it("ends `wait` and a following `submit` with one typed line (exit 1) when the job is cancelled meanwhile", async () => {
+    // a model no replica serves: its jobs stay queued until they are cancelled
+    const file = join(dir, "ghost.npy")
+    await writeFile(
+      file,
+      encodeNpy({ dtype: "float32", shape: [100, 4], data: Float32Array.from(rows.slice(0, 100).flat()) })
+    )
+    const following = /^0% {2}0\/100 rows/
+    const submitter = spawnCli(["batch", "submit", "ghost", "--input", file, "--chunk-rows", "10", ...server()])
+    const job = jobOf(await submitter.waitForLine(/^job \w+: /))!
+    await submitter.waitForLine(following)
+    const waiter = spawnCli(["batch", "wait", job, ...server()])
+    await waiter.waitForLine(following)
+    const cancel = await runCli(["batch", "cancel", job, ...server()])
+    expect(cancel.code, cancel.output).toBe(0)
+    const expected = `modelbus: BatchJobError: job ${job} was cancelled while it was followed: 0 of 10 chunks have a result`
+    for (const cli of [waiter, submitter]) {
+      const exit = await cli.exited
+      expect(exit.code, cli.output()).toBe(1)
+      const lines = cli.output().trimEnd().split("\n")
+      expect(lines.at(-1)).toBe(expected)
+      expect(lines.filter((l) => l.startsWith("modelbus:"))).toHaveLength(1)
+    }
+    // a wait started after the cancel says so at once
+    const late = await runCli(["batch", "wait", job, ...server()])
+    expect(late.code).toBe(1)
+    expect(late.output.trim()).toBe(`modelbus: BatchJobError: job ${job} was cancelled`)
+  }, 120_000)
+
   it("refuses an unreadable input with one line naming the file and line, submitting nothing", async () => {
     const before = await runCli(["batch", "list", "--json", ...server()])
     const missing = await runCli(["batch", "submit", "iris", "--input", join(dir, "nope.npy"), ...server()])
