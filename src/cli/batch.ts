@@ -92,7 +92,7 @@ const follow = (nc: NatsConnection, prefix: string, record: JobRecord) =>
     report(progressOf(record, new Map()).rowsDone, record.rows, 0)
     const cancelled = new AbortController()
     const { heads } = yield* attempt(`following job ${record.job}`, async () => {
-      const unwatch = await watchCancelled(nc, prefix, record.job, () => cancelled.abort())
+      const unwatch = watchCancelled(nc, prefix, record.job, () => cancelled.abort())
       try {
         return await readResults(nc, prefix, record, { bodies: false, follow: true, onResult, stop: cancelled.signal })
       } finally {

@@ -1,7 +1,7 @@
 // Batch jobs on JetStream from the submitting side: the streams, bucket and model consumer made on demand,
 // a table published as chunks (deduplicated by Nats-Msg-Id), and a job's record, progress and results read back.
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream"
-import { type KV, Kvm } from "@nats-io/kv"
+import { type KV, type KvEntry, Kvm } from "@nats-io/kv"
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
 import * as Schema from "effect/Schema"
 import { type Chunk, chunksOf, type Table, UNNAMED } from "../datasets/table.js"
@@ -317,35 +317,52 @@ export const readResults = async (
   return { heads, bodies }
 }
 
+/** How long a watch of a job's record that could not start (JetStream away, a leader being elected) waits to try again. */
+const WATCH_RETRY_MS = 1_000
+
 /**
  * Watches a job's record and calls `onCancelled` once it says `cancelled` (at once when it already
- * does); the returned function stops watching.
+ * does). A watch that cannot start or ends early is started again; the returned function stops it.
  */
-export const watchCancelled = async (
+export const watchCancelled = (
   nc: NatsConnection,
   prefix: string,
   job: string,
   onCancelled: () => void
-): Promise<() => void> => {
-  const kv = await openJobs(nc, prefix)
-  const updates = await kv.watch({ key: job })
-  void (async () => {
-    for await (const entry of updates) {
-      if (entry.operation !== "PUT") continue
-      const state = (() => {
-        try {
-          return entry.json<JobRecord>().state
-        } catch {
-          return undefined
-        }
-      })()
-      if (state === "cancelled") {
-        onCancelled()
-        break
-      }
+): (() => void) => {
+  let stopped = false
+  let current: { stop: () => void } | undefined
+  let retry: ReturnType<typeof setTimeout> | undefined
+  const stateOf = (entry: KvEntry) => {
+    try {
+      return entry.json<JobRecord>().state
+    } catch {
+      return undefined
     }
-  })().catch(() => undefined)
-  return () => updates.stop()
+  }
+  const watch = async () => {
+    while (!stopped) {
+      try {
+        const updates = await (await openJobs(nc, prefix)).watch({ key: job })
+        current = updates
+        if (stopped) updates.stop()
+        for await (const entry of updates)
+          if (entry.operation === "PUT" && stateOf(entry) === "cancelled") {
+            stopped = true
+            onCancelled()
+          }
+      } catch {
+        // tried again below
+      }
+      if (!stopped) await new Promise<void>((resolve) => (retry = setTimeout(resolve, WATCH_RETRY_MS)))
+    }
+  }
+  void watch()
+  return () => {
+    stopped = true
+    clearTimeout(retry)
+    current?.stop()
+  }
 }
 
 /** Marks a job `done` (once), after its last chunk's result was seen. */

@@ -105,8 +105,9 @@ describe("batch jobs on a JetStream cluster", () => {
     expect(leader.replicas).toBe(3)
     await cluster.kill(leader.node)
     try {
-      // the work stream elects a leader among the two nodes left; the held chunk goes back to the replicas
-      await leaderOf(names.work, leader.node)
+      // the work stream elects a leader among the two nodes left (and so do the results stream and the jobs
+      // bucket, should the node have led them); the held chunk goes back to the replicas
+      for (const stream of [names.work, names.results, `KV_${names.jobs}`]) await leaderOf(stream, leader.node)
       clearInterval(keep)
       chunk.nak()
       const waited = await runCli(["batch", "wait", job, ...server])
