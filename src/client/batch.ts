@@ -270,6 +270,21 @@ const headOf = (h: { get(key: string): string } | undefined): ChunkHead => ({
  * each, until every chunk has one (`follow`) or until those stored now are read; resolves with the last
  * result of each chunk.
  */
+/** Tries of a JetStream call that timed out (a node lost, its streams electing leaders) before it fails. */
+const JETSTREAM_TRIES = 5
+
+/** `run`, tried again after a second when it times out, up to JETSTREAM_TRIES times. */
+const retried = async <A>(run: () => Promise<A>): Promise<A> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run()
+    } catch (cause) {
+      if (attempt >= JETSTREAM_TRIES || !/timeout/i.test(messageOf(cause))) throw cause
+      await new Promise((resolve) => setTimeout(resolve, 1_000))
+    }
+  }
+}
+
 export const readResults = async (
   nc: NatsConnection,
   prefix: string,
@@ -287,11 +302,13 @@ export const readResults = async (
   if (record.chunks === 0) return { heads, bodies }
   const js = jetstream(nc)
   const names = batchNames(prefix)
-  const consumer = await js.consumers.get(names.results, {
-    filter_subjects: batchSubjects(prefix).jobResults(record.job),
-    headers_only: !options.bodies
+  const { consumer, info } = await retried(async () => {
+    const consumer = await js.consumers.get(names.results, {
+      filter_subjects: batchSubjects(prefix).jobResults(record.job),
+      headers_only: !options.bodies
+    })
+    return { consumer, info: await consumer.info(true) }
   })
-  const info = await consumer.info(true)
   if (!options.follow && info.num_pending === 0) return { heads, bodies }
   const messages = await consumer.consume({ max_messages: 256 })
   const close = () => void messages.close().catch(() => undefined)
