@@ -13,7 +13,8 @@ import {
   progressOf,
   readResults,
   rowResults,
-  submitJob
+  submitJob,
+  watchCancelled
 } from "../client/batch.js"
 import { makeModelClient } from "../client/ModelClient.js"
 import { BadDataset } from "../datasets/errors.js"
@@ -73,7 +74,10 @@ const summaryLine = (record: JobRecord, heads: ReadonlyMap<number, ChunkHead>, s
   return `job ${record.job} done: ${record.rows} rows, ${p.rowsFailed} failed, ${p.redeliveries} redeliveries, in ${durationText(seconds)} (${(record.rows / Math.max(seconds, 1e-3)).toFixed(0)} rows/s)`
 }
 
-/** Follows a job until every chunk has a result, with progress on stderr; marks it done. */
+/**
+ * Follows a job until every chunk has a result, with progress on stderr; marks it done. A job cancelled
+ * meanwhile ends the following with a BatchJobError saying so.
+ */
 const follow = (nc: NatsConnection, prefix: string, record: JobRecord) =>
   Effect.gen(function* () {
     const report = batchProgress(process.stderr.isTTY === true, toStderr)
@@ -86,9 +90,19 @@ const follow = (nc: NatsConnection, prefix: string, record: JobRecord) =>
       report(rowsDone, record.rows, seconds > 0 ? (rowsDone - firstDone) / seconds : 0)
     }
     report(progressOf(record, new Map()).rowsDone, record.rows, 0)
-    const { heads } = yield* attempt(`following job ${record.job}`, () =>
-      readResults(nc, prefix, record, { bodies: false, follow: true, onResult })
-    )
+    const cancelled = new AbortController()
+    const { heads } = yield* attempt(`following job ${record.job}`, async () => {
+      const unwatch = watchCancelled(nc, prefix, record.job, () => cancelled.abort())
+      try {
+        return await readResults(nc, prefix, record, { bodies: false, follow: true, onResult, stop: cancelled.signal })
+      } finally {
+        unwatch()
+      }
+    })
+    if (cancelled.signal.aborted && heads.size < record.chunks)
+      return yield* new BatchJobError({
+        message: `job ${record.job} was cancelled while it was followed: ${heads.size} of ${record.chunks} chunks have a result`
+      })
     yield* attempt("marking the job done", () => markDone(nc, prefix, record.job))
     return { heads, seconds: (performance.now() - started) / 1000 }
   })

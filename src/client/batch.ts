@@ -1,7 +1,7 @@
 // Batch jobs on JetStream from the submitting side: the streams, bucket and model consumer made on demand,
 // a table published as chunks (deduplicated by Nats-Msg-Id), and a job's record, progress and results read back.
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream"
-import { type KV, Kvm } from "@nats-io/kv"
+import { type KV, type KvEntry, Kvm } from "@nats-io/kv"
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
 import * as Schema from "effect/Schema"
 import { type Chunk, chunksOf, type Table, UNNAMED } from "../datasets/table.js"
@@ -270,6 +270,21 @@ const headOf = (h: { get(key: string): string } | undefined): ChunkHead => ({
  * each, until every chunk has one (`follow`) or until those stored now are read; resolves with the last
  * result of each chunk.
  */
+/** Tries of a JetStream call that timed out (a node lost, its streams electing leaders) before it fails. */
+const JETSTREAM_TRIES = 5
+
+/** `run`, tried again after a second when it times out, up to JETSTREAM_TRIES times. */
+const retried = async <A>(run: () => Promise<A>): Promise<A> => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run()
+    } catch (cause) {
+      if (attempt >= JETSTREAM_TRIES || !/timeout/i.test(messageOf(cause))) throw cause
+      await new Promise((resolve) => setTimeout(resolve, 1_000))
+    }
+  }
+}
+
 export const readResults = async (
   nc: NatsConnection,
   prefix: string,
@@ -278,7 +293,8 @@ export const readResults = async (
     readonly bodies: boolean
     readonly follow: boolean
     readonly onResult?: (heads: ReadonlyMap<number, ChunkHead>) => void
-    readonly signal?: { readonly cancelled: boolean }
+    /** Ends the reading early (the results seen so far are returned). */
+    readonly stop?: AbortSignal
   }
 ): Promise<{ heads: Map<number, ChunkHead>; bodies: Map<number, ResultBody> }> => {
   const heads = new Map<number, ChunkHead>()
@@ -286,13 +302,18 @@ export const readResults = async (
   if (record.chunks === 0) return { heads, bodies }
   const js = jetstream(nc)
   const names = batchNames(prefix)
-  const consumer = await js.consumers.get(names.results, {
-    filter_subjects: batchSubjects(prefix).jobResults(record.job),
-    headers_only: !options.bodies
+  const { consumer, info } = await retried(async () => {
+    const consumer = await js.consumers.get(names.results, {
+      filter_subjects: batchSubjects(prefix).jobResults(record.job),
+      headers_only: !options.bodies
+    })
+    return { consumer, info: await consumer.info(true) }
   })
-  const info = await consumer.info(true)
   if (!options.follow && info.num_pending === 0) return { heads, bodies }
   const messages = await consumer.consume({ max_messages: 256 })
+  const close = () => void messages.close().catch(() => undefined)
+  options.stop?.addEventListener("abort", close, { once: true })
+  if (options.stop?.aborted === true) close()
   try {
     for await (const m of messages) {
       const chunk = Number(m.headers?.get(BatchHeader.chunk))
@@ -306,10 +327,59 @@ export const readResults = async (
       if (!options.follow && m.info.pending === 0) break
     }
   } finally {
+    options.stop?.removeEventListener("abort", close)
     await messages.close().catch(() => undefined)
     await consumer.delete().catch(() => undefined)
   }
   return { heads, bodies }
+}
+
+/** How long a watch of a job's record that could not start (JetStream away, a leader being elected) waits to try again. */
+const WATCH_RETRY_MS = 1_000
+
+/**
+ * Watches a job's record and calls `onCancelled` once it says `cancelled` (at once when it already
+ * does). A watch that cannot start or ends early is started again; the returned function stops it.
+ */
+export const watchCancelled = (
+  nc: NatsConnection,
+  prefix: string,
+  job: string,
+  onCancelled: () => void
+): (() => void) => {
+  let stopped = false
+  let current: { stop: () => void } | undefined
+  let retry: ReturnType<typeof setTimeout> | undefined
+  const stateOf = (entry: KvEntry) => {
+    try {
+      return entry.json<JobRecord>().state
+    } catch {
+      return undefined
+    }
+  }
+  const watch = async () => {
+    while (!stopped) {
+      try {
+        const updates = await (await openJobs(nc, prefix)).watch({ key: job })
+        current = updates
+        if (stopped) updates.stop()
+        for await (const entry of updates)
+          if (entry.operation === "PUT" && stateOf(entry) === "cancelled") {
+            stopped = true
+            onCancelled()
+          }
+      } catch {
+        // tried again below
+      }
+      if (!stopped) await new Promise<void>((resolve) => (retry = setTimeout(resolve, WATCH_RETRY_MS)))
+    }
+  }
+  void watch()
+  return () => {
+    stopped = true
+    clearTimeout(retry)
+    current?.stop()
+  }
 }
 
 /** Marks a job `done` (once), after its last chunk's result was seen. */

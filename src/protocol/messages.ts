@@ -204,6 +204,8 @@ export const AutoscaleReport = Schema.Struct({
   refused: Count,
   leftQueueGroup: Count,
   held: Count,
+  /** Batch chunks queued or being worked for the model (absent from supervisors that do not read it). */
+  queued: Schema.optionalKey(Count),
   /** The cluster total it decided last; absent until its first decision. */
   target: Schema.optionalKey(Count)
 })

@@ -117,7 +117,9 @@ describe("the wire contract, followed by a plain NATS client", () => {
     const consumer = await js.consumers.get("modelbus_batch_results", {
       filter_subjects: `modelbus.batch.result.${job}.>`
     })
-    const msg = await consumer.next({ expires: 30_000 })
+    // waits as long as the replicas take (the test's own timeout is the safety net), not a fixed bound
+    let msg = await consumer.next({ expires: 5_000 })
+    while (msg === null) msg = await consumer.next({ expires: 5_000 })
     expect(msg?.subject).toBe(`modelbus.batch.result.${job}.0`)
     expect(msg?.headers?.get("Content-Type")).toBe("application/json")
     expect(msg?.headers?.get("Modelbus-Rows")).toBe("2")

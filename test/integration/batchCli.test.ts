@@ -1,23 +1,49 @@
 // `modelbus batch` with real processes: a 20,000-row Iris job completes with every output equal to a direct
 // infer, in input order, none missing or doubled, while actors are SIGKILLed, the submitting CLI is killed and
-// `batch wait` re-attaches, and the supervisor is restarted; dead-lettered chunks and unreadable files.
+// `batch wait` re-attaches, and the supervisor is restarted; dead-lettered chunks (a row whose model call
+// hangs its actor until the supervisor kills it) and unreadable files.
 import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { jetstreamManager } from "@nats-io/jetstream"
+import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import type { Msg, NatsConnection } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { HostTensor } from "../../src/client/index.js"
+import { ensureBatchStreams, ensureModelConsumer } from "../../src/client/batch.js"
+import type { HostTensor, LifecycleEvent } from "../../src/client/index.js"
 import { encodeNpy, parseNpy } from "../../src/datasets/npy.js"
-import { batchSubjects, type ChunkStarted } from "../../src/protocol/batch.js"
+import {
+  BATCH_CONSUMER_DEFAULTS,
+  batchConsumer,
+  batchNames,
+  batchSubjects,
+  type ChunkStarted
+} from "../../src/protocol/batch.js"
+import { writeOnnxModel } from "../helpers/onnx/builder.js"
+import { stallAboveModel } from "../helpers/onnx/fixtures.js"
 import { IRIS_MODEL, irisRows, isAlive, runCli, spawnCli, startSupervisor } from "../helpers/processes.js"
 import { type Stack, startStack } from "../helpers/stack.js"
 
 const ROWS = 20_000
-const CONFIG = {
+/** A call of the stall model with a value above this never ends: its actor misses heartbeats and is killed. */
+const STALL_ABOVE = 1_000
+/** Short enough to keep the test quick, far above any pause of a replica that computes (its calls take ms). */
+const STALL_HANG_MS = 3_000
+/** Iris replicas for the jobs; one replica of the stall model, judged hung after STALL_HANG_MS. */
+const configOf = (stallModel: string) => ({
   supervisor: { intensity: 20, period: 10 },
-  models: [{ name: "iris", path: IRIS_MODEL, replicas: 2 }]
-}
+  models: [
+    { name: "iris", path: IRIS_MODEL, replicas: 2 },
+    {
+      name: "stall",
+      path: stallModel,
+      replicas: 1,
+      heartbeatMs: 100,
+      hangTimeoutMs: STALL_HANG_MS,
+      backoff: { initialMs: 0, maxMs: 0 }
+    }
+  ]
+})
+let CONFIG: ReturnType<typeof configOf>
 
 let stack: Stack
 let raw: NatsConnection
@@ -70,9 +96,10 @@ const summaryOf = (line: string) => {
 }
 
 beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "modelbus-batch-"))
+  CONFIG = configOf(await writeOnnxModel(join(dir, "stall"), stallAboveModel(STALL_ABOVE)))
   stack = await startStack(CONFIG)
   raw = stack.raw
-  dir = await mkdtemp(join(tmpdir(), "modelbus-batch-"))
   rows = makeRows(await irisRows(), ROWS)
   input = join(dir, "rows.npy")
   await writeFile(input, encodeNpy({ dtype: "float32", shape: [ROWS, 4], data: Float32Array.from(rows.flat()) }))
@@ -87,17 +114,39 @@ const server = () => ["--server", stack.nats.url]
 
 describe("modelbus batch", () => {
   it("completes 20,000 rows exactly once while actors are SIGKILLed twice and the submitter is killed", async () => {
-    const killed: Array<{ actor: string; chunk: number; delivery: number }> = []
+    // the test pulls one chunk of the job itself, before any exists (its pull waits in the server's queue
+    // beside the replicas'), and keeps it until the first kill: the job cannot end before both kills, however
+    // fast the replicas run its chunks
+    await ensureBatchStreams(raw, "modelbus")
+    await ensureModelConsumer(raw, "modelbus", "iris", { ...BATCH_CONSUMER_DEFAULTS, ackWaitMs: 2_000 })
+    const consumer = await jetstream(raw).consumers.get(batchNames("modelbus").work, batchConsumer("iris"))
+    const pull = await consumer.fetch({ max_messages: 1, expires: 120_000 })
+    await raw.flush()
+    let keep: ReturnType<typeof setInterval> | undefined
+    const held = (async (): Promise<JsMsg> => {
+      for await (const msg of pull) {
+        keep = setInterval(() => msg.working(), 250)
+        return msg
+      }
+      throw new Error("the test's pull ended without a chunk")
+    })()
+    const release = () =>
+      void held.then((msg) => {
+        clearInterval(keep)
+        msg.nak()
+      })
+    const killed: Array<ChunkStarted> = []
     let starts = 0
     const started = performance.now()
     const sub = watchStarts((s) => {
       starts++
-      const pid = s.pid
-      // the 3rd chunk started, then the next one another (live) actor starts: each SIGKILLed holding it
-      const due = (killed.length === 0 && starts >= 3) || (killed.length === 1 && s.actor !== killed[0]!.actor)
-      if (due && isAlive(pid)) {
-        process.kill(pid, "SIGKILL")
+      // the 3rd chunk a replica started, then the next one another live process starts (the chunk the test
+      // held, released at the first kill, at the latest): each SIGKILLed right after it took its chunk
+      const due = (killed.length === 0 && starts >= 3) || (killed.length === 1 && s.pid !== killed[0]!.pid)
+      if (due && isAlive(s.pid)) {
+        process.kill(s.pid, "SIGKILL")
         killed.push(s)
+        if (killed.length === 1) release()
       }
     })
     const submitter = spawnCli([
@@ -249,23 +298,22 @@ describe("modelbus batch", () => {
   }, 120_000)
 
   it("dead-letters a chunk whose every delivery kills its actor, and finishes with the rest", async () => {
-    const file = join(dir, "small.npy")
-    await writeFile(
-      file,
-      encodeNpy({ dtype: "float32", shape: [10_000, 4], data: Float32Array.from(rows.slice(0, 10_000).flat()) })
-    )
-    // chunks of 2,000 rows: a chunk runs long enough (tens of model calls) for the kill to land before it ends
-    const kills: Array<number> = []
-    const sub = watchStarts((s) => {
-      if (s.chunk !== 2 || !isAlive(s.pid)) return
-      process.kill(s.pid, "SIGKILL")
-      kills.push(s.delivery)
-    })
+    // 10,000 rows in chunks of 2,000; row 5,000 (in chunk 2) makes every call holding it hang, so each
+    // delivery of chunk 2 ends with its actor judged hung and killed by the supervisor: no race with the chunk
+    const table = rows.slice(0, 10_000).map((r) => [...r])
+    table[5_000]![2] = STALL_ABOVE * 10
+    const data = Float32Array.from(table.flat())
+    const file = join(dir, "stall.npy")
+    await writeFile(file, encodeNpy({ dtype: "float32", shape: [10_000, 4], data }))
+    const exits: Array<LifecycleEvent> = []
+    const stopEvents = await stack.client.onEvents((e) => {
+      if (e.type === "exited") exits.push(e)
+    }, "stall")
     const output = join(dir, "dead.npy")
     const run = await runCli([
       "batch",
       "submit",
-      "iris",
+      "stall",
       "--input",
       file,
       "--output",
@@ -278,25 +326,56 @@ describe("modelbus batch", () => {
       "2",
       ...server()
     ])
-    sub.unsubscribe()
+    stopEvents()
     expect(run.code, run.output).toBe(0)
-    expect(
-      kills,
-      `${run.output}\n${await readFile(`${output}.errors.jsonl`, "utf8").catch(() => "")}`.slice(0, 3000)
-    ).toEqual([1, 2])
+    // each of the 2 deliveries killed its actor as hung (a busy host may add a spurious kill, never fewer)
+    const hung = exits.filter((e) => /^no heartbeat for \d+ ms$/.test(e.reason ?? ""))
+    expect(hung.length, JSON.stringify(exits)).toBeGreaterThanOrEqual(2)
     const errors = (await readFile(`${output}.errors.jsonl`, "utf8"))
       .trimEnd()
       .split("\n")
       .map((l) => JSON.parse(l) as { row: number; error: { _tag: string; message: string } })
     expect(errors.map((e) => e.row)).toEqual(Array.from({ length: 2_000 }, (_, i) => 4_000 + i))
     expect(new Set(errors.map((e) => e.error._tag))).toEqual(new Set(["ChunkDeadLettered"]))
+    expect(errors[0]!.error.message).toMatch(/^chunk 2 of job \w+ was delivered 2 times and no delivery finished/)
     const t = parseNpy(output, new Uint8Array(await readFile(output)))
     if ("_tag" in t) throw new Error(t.message)
+    expect(t.shape).toEqual([10_000, 4])
     const got = t.data as Float32Array
-    expect(Array.from(got.subarray(0, 12_000))).toEqual(Array.from(expected.subarray(0, 12_000)))
-    expect(got.subarray(12_000, 18_000).every(Number.isNaN)).toBe(true)
-    expect(Array.from(got.subarray(18_000, 30_000))).toEqual(Array.from(expected.subarray(18_000, 30_000)))
+    // the stall model answers its input: every other row back, in order
+    expect(Array.from(got.subarray(0, 16_000))).toEqual(Array.from(data.subarray(0, 16_000)))
+    expect(got.subarray(16_000, 24_000).every(Number.isNaN)).toBe(true)
+    expect(Array.from(got.subarray(24_000))).toEqual(Array.from(data.subarray(24_000)))
   }, 180_000)
+
+  it("ends `wait` and a following `submit` with one typed line (exit 1) when the job is cancelled meanwhile", async () => {
+    // a model no replica serves: its jobs stay queued until they are cancelled
+    const file = join(dir, "ghost.npy")
+    await writeFile(
+      file,
+      encodeNpy({ dtype: "float32", shape: [100, 4], data: Float32Array.from(rows.slice(0, 100).flat()) })
+    )
+    const following = /^0% {2}0\/100 rows/
+    const submitter = spawnCli(["batch", "submit", "ghost", "--input", file, "--chunk-rows", "10", ...server()])
+    const job = jobOf(await submitter.waitForLine(/^job \w+: /))!
+    await submitter.waitForLine(following)
+    const waiter = spawnCli(["batch", "wait", job, ...server()])
+    await waiter.waitForLine(following)
+    const cancel = await runCli(["batch", "cancel", job, ...server()])
+    expect(cancel.code, cancel.output).toBe(0)
+    const expected = `modelbus: BatchJobError: job ${job} was cancelled while it was followed: 0 of 10 chunks have a result`
+    for (const cli of [waiter, submitter]) {
+      const exit = await cli.exited
+      expect(exit.code, cli.output()).toBe(1)
+      const lines = cli.output().trimEnd().split("\n")
+      expect(lines.at(-1)).toBe(expected)
+      expect(lines.filter((l) => l.startsWith("modelbus:"))).toHaveLength(1)
+    }
+    // a wait started after the cancel says so at once
+    const late = await runCli(["batch", "wait", job, ...server()])
+    expect(late.code).toBe(1)
+    expect(late.output.trim()).toBe(`modelbus: BatchJobError: job ${job} was cancelled`)
+  }, 120_000)
 
   it("refuses an unreadable input with one line naming the file and line, submitting nothing", async () => {
     const before = await runCli(["batch", "list", "--json", ...server()])

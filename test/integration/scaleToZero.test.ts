@@ -1,15 +1,18 @@
 // Scale to zero with real processes: a model with `autoscale.min: 0` starts with no replica, its
 // supervisor holds the requests that arrive and republishes them once a woken replica serves (a
 // raw NATS request and the modelbus client both get their answer), holding is bounded (Overloaded)
-// and ends at the request's deadline (DeadlineExceeded); a model that cannot start fails them at once.
-import { mkdtemp } from "node:fs/promises"
+// and ends at the request's deadline (DeadlineExceeded); a batch job submitted at zero wakes the model
+// and it goes back to zero after the job; a model that cannot start fails held requests at once.
+import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { headers as natsHeaders } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { HostTensor } from "../../src/client/index.js"
+import { encodeNpy, parseNpy } from "../../src/datasets/npy.js"
 import type { LifecycleEvent } from "../../src/protocol/messages.js"
 import { expectedAnswers, type LoadSummary, startLoad } from "../helpers/load.js"
-import { eventually, IRIS_MODEL, irisRows, isAlive } from "../helpers/processes.js"
+import { eventually, IRIS_MODEL, irisRows, isAlive, runCli } from "../helpers/processes.js"
 import { type Stack, startStack } from "../helpers/stack.js"
 
 const ROW = [5.1, 3.5, 1.4, 0.2]
@@ -129,6 +132,48 @@ describe("scale to zero", () => {
     expect(watched.events.slice(before).some((e) => e.reason === "woken by a held request")).toBe(true)
     await backAtZero(before)
   }, 120_000)
+
+  it("a batch job submitted at zero wakes the model, completes with every row as a direct infer, then it goes back to zero", async () => {
+    const iris = await irisRows()
+    const rows = Array.from({ length: 1_000 }, (_, i) =>
+      iris[i % iris.length]!.map((v, k) => v + (k === 3 ? i * 1e-3 : 0))
+    )
+    const data = Float32Array.from(rows.flat())
+    // the answers to compare with, from the model itself (this wakes it: the job is submitted once it is back at zero)
+    const before = watched.events.length
+    const direct = await stack.client.infer("iris", { dtype: "float32", shape: [rows.length, 4], data })
+    const expected = Array.from((direct.outputs as HostTensor).data as Float32Array)
+    await backAtZero(before)
+    expect(await irisReplicas()).toEqual([])
+    const dir = await mkdtemp(join(tmpdir(), "modelbus-batch-zero-"))
+    const input = join(dir, "rows.npy")
+    const output = join(dir, "out.npy")
+    await writeFile(input, encodeNpy({ dtype: "float32", shape: [rows.length, 4], data }))
+    const atZero = watched.events.length
+    // no replica answers describe at zero: the job goes unchecked, and its queued chunks wake the model
+    const run = await runCli([
+      "batch",
+      "submit",
+      "iris",
+      "--input",
+      input,
+      "--output",
+      output,
+      "--chunk-rows",
+      "100",
+      "--server",
+      stack.nats.url
+    ])
+    expect(run.code, run.output).toBe(0)
+    expect(run.output).toMatch(/done: 1000 rows, 0 failed/)
+    const t = parseNpy(output, new Uint8Array(await readFile(output)))
+    if ("_tag" in t) throw new Error(t.message)
+    expect(t.shape).toEqual([rows.length, 3])
+    expect(Array.from(t.data as Float32Array)).toEqual(expected)
+    const woken = watched.events.slice(atZero).find((e) => e.replicas === 1)!
+    expect(woken.reason).toBe("woken by queued batch work")
+    await backAtZero(atZero)
+  }, 180_000)
 
   it("holds at most maxHeldRequests (the rest get Overloaded 503) and answers a request held past its deadline with DeadlineExceeded 504", async () => {
     const short = rawRequest(stack, "iris", { inputs: [ROW], timeoutMs: 20 })

@@ -1,7 +1,8 @@
 // The autoscaling decision as a pure function: from a model's load samples over the lookback
 // window, the replicas it wants; a trend must last upscaleDelayMs (up) or downscaleDelayMs (down)
 // before the target moves, and the direction changes at most once per downscaleDelayMs; a model at
-// zero wakes at once when a request is held for it.
+// zero wakes at once when a request is held for it or batch work is queued for it, and queued batch
+// work keeps at least one replica.
 import type { AutoscalePolicy } from "./autoscalePolicy.js"
 
 /** What the replicas of a model reported at one instant (monotonic ms). */
@@ -17,6 +18,8 @@ export interface LoadSample {
   readonly leftQueueGroup: number
   /** Requests the supervisor holds because the model has no replica (counted in `inflight` too). */
   readonly held: number
+  /** Batch-job chunks queued for the model or being worked (its work consumer's pending and unacked). */
+  readonly queued: number
 }
 
 export type Direction = "up" | "down"
@@ -63,7 +66,8 @@ const round = (n: number) => Math.round(n * 100) / 100
 /**
  * The replicas the window asks for: its average in flight over `targetInflight` each; a replica
  * that refused or left the queue group was full, so the true load is more than it shows and one
- * more replica than served is wanted. An empty window asks for what there is.
+ * more replica than served is wanted; batch work queued in the newest sample asks for one replica at
+ * least (it runs while online traffic leaves replicas idle). An empty window asks for what there is.
  */
 export const wantedReplicas = (
   policy: AutoscalePolicy,
@@ -75,8 +79,9 @@ export const wantedReplicas = (
   const saturated = window.some((s) => s.refused > 0 || s.leftQueueGroup > 0)
   const byLoad = Math.ceil(round(observed / policy.targetInflight))
   const served = Math.max(...window.map((s) => s.replicas))
+  const forBatch = (window.at(-1)?.queued ?? 0) > 0 ? 1 : 0
   return {
-    wanted: clamp(saturated ? Math.max(byLoad, served + 1) : byLoad, policy),
+    wanted: clamp(Math.max(forBatch, saturated ? Math.max(byLoad, served + 1) : byLoad), policy),
     observed: round(observed),
     saturated
   }
@@ -107,11 +112,14 @@ export const decide = (
     return { memory: moved, target, changed: true, reason: `bounds ${policy.min}..${policy.max}`, wanted, observed }
   }
   const { wanted, observed, saturated } = wantedReplicas(policy, window, target)
-  if (target === 0 && (window.at(-1)?.held ?? 0) > 0) {
-    // a caller waits: no delay and no direction rule hold a wake back (start failures back off instead)
+  const newest = window.at(-1)
+  const waiting =
+    (newest?.held ?? 0) > 0 ? "a held request" : (newest?.queued ?? 0) > 0 ? "queued batch work" : undefined
+  if (target === 0 && waiting !== undefined && policy.max > 0) {
+    // a caller or a job waits: no delay and no direction rule hold a wake back (start failures back off instead)
     const woken = Math.max(1, wanted)
     const moved = { target: woken, pressure: undefined, lastChange: { at: now, direction: "up" as const } }
-    return { memory: moved, target: woken, changed: true, reason: "woken by a held request", wanted, observed }
+    return { memory: moved, target: woken, changed: true, reason: `woken by ${waiting}`, wanted, observed }
   }
   if (wanted === target) return hold({ ...memory, pressure: undefined }, "at target", wanted, observed)
   const direction: Direction = wanted > target ? "up" : "down"

@@ -11,7 +11,8 @@ export const loadSampleOf = (
   state: SupervisorState,
   seen: SeenCounters,
   now: number,
-  held = 0
+  held = 0,
+  queued = 0
 ): { readonly sample: LoadSample; readonly seen: SeenCounters } => {
   const serving = state.children.flatMap((c) => (c.primary?.state === "serving" ? [c.primary] : []))
   const next = new Map<number, { overloaded: number; leftQueueGroup: number }>()
@@ -29,7 +30,7 @@ export const loadSampleOf = (
     leftQueueGroup += Math.max(0, left - before.leftQueueGroup)
     next.set(p.n, { overloaded, leftQueueGroup: left })
   }
-  return { sample: { at: now, replicas: serving.length, inflight, refused, leftQueueGroup, held }, seen: next }
+  return { sample: { at: now, replicas: serving.length, inflight, refused, leftQueueGroup, held, queued }, seen: next }
 }
 
 /** The newest exit of any of the supervisor's children: when and why (undefined: none yet). */

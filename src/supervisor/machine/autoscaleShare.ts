@@ -27,7 +27,9 @@ export const clusterSample = (
       inflight: own.inflight + sum((p) => p.inflight),
       refused: own.refused + sum((p) => p.refused),
       leftQueueGroup: own.leftQueueGroup + sum((p) => p.leftQueueGroup),
-      held: own.held + sum((p) => p.held)
+      held: own.held + sum((p) => p.held),
+      // one work consumer per model, read by every supervisor: the same backlog, not a sum
+      queued: Math.max(own.queued, ...peers.map((p) => p.queued ?? 0))
     },
     actors: ownActors + sum((p) => p.actors)
   }

@@ -9,6 +9,7 @@ import { type AutoscaleMemory, decide, initialMemory, type LoadSample, record } 
 import { grant, latestExit, loadSampleOf, type SeenCounters } from "../machine/autoscaleInputs.js"
 import { clusterSample, livePeers, shareOf, startingTarget } from "../machine/autoscaleShare.js"
 import type { AutoscalePeers } from "./autoscalePeers.js"
+import type { BatchBacklog } from "./batchBacklog.js"
 import type { Supervisor } from "./interpreter.js"
 import type { RequestHolder } from "./requestHolder.js"
 
@@ -35,12 +36,19 @@ export const startAutoscalers = Effect.fnUntraced(function* (options: {
   readonly holder: (model: ModelConfig) => Effect.Effect<RequestHolder, never, Scope.Scope>
   /** The other supervisors running the model, heard on the bus. */
   readonly peers: (model: ModelConfig) => Effect.Effect<AutoscalePeers, never, Scope.Scope>
+  /** The batch work queued for a model with `autoscale.min: 0` (it wakes the model and keeps a replica). */
+  readonly backlog: (model: ModelConfig) => Effect.Effect<BatchBacklog, never, Scope.Scope>
 }): Effect.fn.Return<Autoscalers, never, Scope.Scope> {
   const { config, supervisorId } = options
   const statuses = new Map<string, AutoscaleStatus>()
   const actorsOf = (model: ModelConfig) => options.supervisor(model.name)?.state().children.length ?? model.replicas
 
-  const loop = (model: ModelConfig, holder: RequestHolder | undefined, peers: AutoscalePeers) => {
+  const loop = (
+    model: ModelConfig,
+    holder: RequestHolder | undefined,
+    peers: AutoscalePeers,
+    backlog: BatchBacklog | undefined
+  ) => {
     const policy = model.autoscale!
     let memory: AutoscaleMemory | undefined
     let window: ReadonlyArray<LoadSample> = []
@@ -64,7 +72,7 @@ export const startAutoscalers = Effect.fnUntraced(function* (options: {
       if (exit !== undefined) exitSeen = exit.at
       const current = state.children.length
       const now = millis(yield* Clock.monotonicTimeNanos)
-      const local = loadSampleOf(state, seen, now, holder?.held() ?? 0)
+      const local = loadSampleOf(state, seen, now, holder?.held() ?? 0, backlog?.queued() ?? 0)
       seen = local.seen
       peers.publish({
         supervisor: supervisorId,
@@ -128,8 +136,9 @@ export const startAutoscalers = Effect.fnUntraced(function* (options: {
   for (const model of config.models) {
     if (model.autoscale === undefined) continue
     const holder = model.autoscale.min === 0 ? yield* options.holder(model) : undefined
+    const backlog = model.autoscale.min === 0 ? yield* options.backlog(model) : undefined
     const peers = yield* options.peers(model)
-    yield* Effect.forkScoped(loop(model, holder, peers))
+    yield* Effect.forkScoped(loop(model, holder, peers, backlog))
   }
   return { status: (model) => statuses.get(model) }
 })

@@ -20,6 +20,7 @@ import { makeSupervisorMetrics, type SupervisorMetrics } from "../observability/
 import { ActorLauncher } from "./actorLauncher.js"
 import { makeAutoscalePeers } from "./autoscalePeers.js"
 import { startAutoscalers } from "./autoscaler.js"
+import { makeBatchBacklog } from "./batchBacklog.js"
 import { answerControl } from "./controlSubjects.js"
 import type { EmitCommand } from "./interpreter.js"
 import { startModelTree } from "./modelTree.js"
@@ -181,7 +182,8 @@ export const startSupervisorProcess = Effect.fn("SupervisorProcess.start")(funct
     supervisorId: id,
     supervisor: tree.model,
     holder: (model) => makeRequestHolder({ nc, subject, model: model.name, policy: model.autoscale! }),
-    peers: (model) => makeAutoscalePeers({ nc, subject, model: model.name, self: id })
+    peers: (model) => makeAutoscalePeers({ nc, subject, model: model.name, self: id }),
+    backlog: (model) => makeBatchBacklog({ nc, prefix: config.prefix, model: model.name })
   })
   if (pool !== undefined) {
     yield* Effect.addFinalizer(() => pool.shutdown)

@@ -209,6 +209,46 @@ export const slowModel = (width = 64): ModelSpec => ({
   initializers: [{ name: "W", dims: [width, width], float32: ramp(width * width, 0.5) }]
 })
 
+/**
+ * x float32 [batch, 4] → y = x, unless a value of the call is above `limit`: then a Loop whose condition
+ * never turns false spins until the process is killed (a call that hangs its actor, on demand by row).
+ */
+export const stallAboveModel = (limit = 1_000): ModelSpec => ({
+  opsets: { "": 13 },
+  inputs: [{ name: "x", dtype: "float32", shape: ["batch", 4] }],
+  outputs: [{ name: "y", dtype: "float32", shape: ["batch", 4] }],
+  nodes: [
+    { op: "ReduceMax", inputs: ["x"], outputs: ["largest"], attributes: { keepdims: { int: 0 } } },
+    { op: "Greater", inputs: ["largest", "limit"], outputs: ["stall"] },
+    {
+      op: "Loop",
+      inputs: ["", "stall", "x"],
+      outputs: ["y"],
+      attributes: {
+        body: {
+          graph: {
+            name: "spin",
+            inputs: [
+              { name: "i", dtype: "int64", shape: [] },
+              { name: "cond_in", dtype: "bool", shape: [] },
+              { name: "x_in", dtype: "float32", shape: ["batch", 4] }
+            ],
+            outputs: [
+              { name: "cond_out", dtype: "bool", shape: [] },
+              { name: "x_out", dtype: "float32", shape: ["batch", 4] }
+            ],
+            nodes: [
+              { op: "Identity", inputs: ["cond_in"], outputs: ["cond_out"] },
+              { op: "Identity", inputs: ["x_in"], outputs: ["x_out"] }
+            ]
+          }
+        }
+      }
+    }
+  ],
+  initializers: [{ name: "limit", dims: [], float32: [limit] }]
+})
+
 /** x [batch, 2] → y = x·W + b with W holding a NaN: refused at publish as not finite. */
 export const nanWeightModel = (): ModelSpec => ({
   inputs: [{ name: "x", dtype: "float32", shape: ["batch", 2] }],

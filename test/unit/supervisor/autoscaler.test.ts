@@ -23,7 +23,8 @@ const autoscaled = (file: ConfigFile) =>
       supervisorId: "test",
       supervisor: t.tree.model,
       holder: () => Effect.die(new Error("no model here scales to zero")),
-      peers: () => Effect.succeed({ publish: (r) => void published.push(r), reports: () => [] })
+      peers: () => Effect.succeed({ publish: (r) => void published.push(r), reports: () => [] }),
+      backlog: () => Effect.die(new Error("no model here scales to zero"))
     })
     return { t, fake, scalers, published }
   })

@@ -32,6 +32,7 @@ const sample = (at: number, inflight: number, extra: Partial<LoadSample> = {}): 
   refused: 0,
   leftQueueGroup: 0,
   held: 0,
+  queued: 0,
   ...extra
 })
 
@@ -43,7 +44,10 @@ describe("wantedReplicas", () => {
     ["never above max", [sample(0, 400)], 1, 10],
     ["a refusal: one more than served", [sample(0, 2, { replicas: 3, refused: 1 })], 3, 4],
     ["a replica that left the queue group: one more", [sample(0, 0, { replicas: 2, leftQueueGroup: 1 })], 2, 3],
-    ["exactly at the target per replica", [sample(0, 4), sample(1, 4)], 2, 2]
+    ["exactly at the target per replica", [sample(0, 4), sample(1, 4)], 2, 2],
+    ["queued batch work keeps one replica while online load is nil", [sample(0, 0, { queued: 3 })], 4, 1],
+    ["queued batch work adds nothing to online load", [sample(0, 6, { queued: 3 })], 1, 3],
+    ["only the newest sample's batch work counts", [sample(0, 0, { queued: 3 }), sample(1, 0)], 1, 1]
   ] as const)("%s", (_, window, current, wanted) => {
     expect(wantedReplicas(policy, window, current).wanted).toBe(wanted)
   })
@@ -139,7 +143,34 @@ describe("decide", () => {
       true,
       "woken by a held request"
     ],
-    ["stays at zero while nothing is held", at(0), [sample(100, 0, { replicas: 0 })], 100, 0, false, "at target"]
+    ["stays at zero while nothing is held", at(0), [sample(100, 0, { replicas: 0 })], 100, 0, false, "at target"],
+    [
+      "wakes from zero at once for queued batch work, even right after going down",
+      at(0, { lastChange: { at: 0, direction: "down" } }),
+      [sample(0, 0, { replicas: 0 }), sample(100, 0, { replicas: 0, queued: 5 })],
+      100,
+      1,
+      true,
+      "woken by queued batch work"
+    ],
+    [
+      "keeps its replica while batch work is queued, however long it is idle online",
+      at(1, { pressure: { direction: "down", since: 0 } }),
+      [sample(60_000, 0, { queued: 1 })],
+      60_000,
+      1,
+      false,
+      "at target"
+    ],
+    [
+      "goes back to zero after downscaleDelayMs once the batch work is done",
+      at(1, { pressure: { direction: "down", since: 0 }, lastChange: { at: 0, direction: "up" } }),
+      [sample(60_000, 0, { queued: 0 })],
+      60_000,
+      0,
+      true,
+      "load below target"
+    ]
   ] as const)("min 0: %s", (_, memory, window, now, target, changed, reason) => {
     const decision = decide(zeroPolicy, memory, window, now)
     expect(decision.target).toBe(target)

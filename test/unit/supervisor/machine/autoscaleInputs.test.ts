@@ -44,7 +44,16 @@ describe("loadSampleOf", () => {
       { state: "starting", n: 3, c: counters(9, 9, 9) }
     ])
     const first = loadSampleOf(state, new Map(), 100)
-    expect(first.sample).toEqual({ at: 100, replicas: 2, inflight: 7, refused: 2, leftQueueGroup: 1, held: 0 })
+    expect(first.sample).toEqual({
+      at: 100,
+      replicas: 2,
+      inflight: 7,
+      refused: 2,
+      leftQueueGroup: 1,
+      held: 0,
+      queued: 0
+    })
+    expect(loadSampleOf(state, new Map(), 100, 0, 5).sample.queued).toBe(5)
     const again = loadSampleOf(state, first.seen, 200)
     expect(again.sample).toMatchObject({ refused: 0, leftQueueGroup: 0 })
     // a new process of the slot counts from its own start
@@ -57,7 +66,8 @@ describe("loadSampleOf", () => {
       inflight: 3,
       refused: 0,
       leftQueueGroup: 0,
-      held: 3
+      held: 3,
+      queued: 0
     })
   })
 })

@@ -54,11 +54,17 @@ describe("livePeers and clusterSample", () => {
   it("drops a peer not heard from within the expiry, and sums the rest with this supervisor's sample", () => {
     const peers = livePeers([report("a", 1_000), report("b", 7_500, { inflight: 5, held: 2, actors: 3 })], 8_000, 6_000)
     expect(peers.map((p) => p.supervisor)).toEqual(["b"])
-    const own = { at: 8_000, replicas: 2, inflight: 1, refused: 1, leftQueueGroup: 0, held: 0 }
+    const own = { at: 8_000, replicas: 2, inflight: 1, refused: 1, leftQueueGroup: 0, held: 0, queued: 0 }
     expect(clusterSample(own, 2, peers)).toEqual({
-      sample: { at: 8_000, replicas: 3, inflight: 6, refused: 1, leftQueueGroup: 0, held: 2 },
+      sample: { at: 8_000, replicas: 3, inflight: 6, refused: 1, leftQueueGroup: 0, held: 2, queued: 0 },
       actors: 5
     })
+  })
+
+  it("takes the batch backlog every supervisor reads from the one work consumer once, not summed", () => {
+    const own = { at: 8_000, replicas: 0, inflight: 0, refused: 0, leftQueueGroup: 0, held: 0, queued: 4 }
+    const peers = [report("a", 7_900, { queued: 4 }), report("b", 7_900, { queued: 6 }), report("c", 7_900)]
+    expect(clusterSample(own, 0, peers).sample.queued).toBe(6)
   })
 })
 
