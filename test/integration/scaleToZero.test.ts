@@ -26,6 +26,12 @@ const zeroPolicy = {
   maxHeldRequests: 3
 }
 
+/**
+ * The same policy with the default bound on held requests, for a steady load: a caller's retries and
+ * hedges while the model wakes are held too, so a bound of 3 would refuse some of a 3-caller load.
+ */
+const { maxHeldRequests: _heldBound, ...steadyPolicy } = zeroPolicy
+
 const jsonHeaders = () => {
   const h = natsHeaders()
   h.set("Content-Type", "application/json")
@@ -55,38 +61,51 @@ const eventsOf = async (stack: Stack, model: string) => {
 describe("scale to zero", () => {
   let stack: Stack
   let watched: Awaited<ReturnType<typeof eventsOf>>
+  let watchedSteady: Awaited<ReturnType<typeof eventsOf>>
 
   beforeAll(async () => {
     stack = await startStack({
       supervisor: { maxActors: 2, standby: 1 },
-      models: [{ name: "iris", path: IRIS_MODEL, heartbeatMs: 100, autoscale: zeroPolicy }]
+      models: [
+        { name: "iris", path: IRIS_MODEL, heartbeatMs: 100, autoscale: zeroPolicy },
+        { name: "iris-steady", path: IRIS_MODEL, heartbeatMs: 100, autoscale: steadyPolicy }
+      ]
     })
     watched = await eventsOf(stack, "iris")
+    watchedSteady = await eventsOf(stack, "iris-steady")
   }, 90_000)
   afterAll(async () => {
     watched?.stop()
+    watchedSteady?.stop()
     await stack?.stop()
   })
 
   /** The answers the load checks against, from the model itself (this wakes it; the test waits for zero first). */
-  const expectedAnswersAtZero = async (rows: ReadonlyArray<ReadonlyArray<number>>) => {
-    const before = watched.events.length
-    const answers = await expectedAnswers(stack.client, "iris", rows)
-    await backAtZero(before)
+  const expectedAnswersAtZero = async (model: string, rows: ReadonlyArray<ReadonlyArray<number>>) => {
+    const before = watchedOf(model).events.length
+    const answers = await expectedAnswers(stack.client, model, rows)
+    await backAtZero(before, model)
     return answers
   }
 
-  const irisReplicas = async () => (await stack.client.status())[0]!.actors.filter((a) => a.model === "iris")
-  const backAtZero = async (after: number) => {
+  const watchedOf = (model: string) => (model === "iris" ? watched : watchedSteady)
+  const replicasOf = async (model: string) => (await stack.client.status())[0]!.actors.filter((a) => a.model === model)
+  const irisReplicas = () => replicasOf("iris")
+  const backAtZero = async (after: number, model = "iris") => {
+    const seen = watchedOf(model)
     await eventually(
-      async () => watched.events.slice(after).find((e) => e.replicas === 0),
+      async () => seen.events.slice(after).find((e) => e.replicas === 0),
       60_000,
-      "a scaled event back to 0 replicas"
+      `a scaled event of ${model} back to 0 replicas`
     )
-    await eventually(async () => ((await irisReplicas()).length === 0 ? true : undefined), 30_000, "no iris replica")
+    await eventually(
+      async () => ((await replicasOf(model)).length === 0 ? true : undefined),
+      30_000,
+      `no ${model} replica`
+    )
     // a removed replica drains before it exits, still in the queue group: at zero means its process is gone
     await eventually(
-      async () => (watched.started.every((pid) => !isAlive(pid)) ? true : undefined),
+      async () => (seen.started.every((pid) => !isAlive(pid)) ? true : undefined),
       30_000,
       "the woken replicas' processes to exit"
     )
@@ -114,9 +133,9 @@ describe("scale to zero", () => {
 
   it("a steady load that starts at zero costs no failed request: held, woken, served, then back to zero", async () => {
     const rows = await irisRows()
-    const before = watched.events.length
-    // no more callers than may be held, so none is refused while the model wakes
-    const load = startLoad(stack.client, "iris", rows, await expectedAnswersAtZero(rows), zeroPolicy.maxHeldRequests)
+    const expected = await expectedAnswersAtZero("iris-steady", rows)
+    const before = watchedSteady.events.length
+    const load = startLoad(stack.client, "iris-steady", rows, expected, 3)
     let summary: LoadSummary
     try {
       await eventually(
@@ -129,8 +148,8 @@ describe("scale to zero", () => {
     }
     expect(summary.failures).toEqual([])
     expect(summary.wrongAnswers).toBe(0)
-    expect(watched.events.slice(before).some((e) => e.reason === "woken by a held request")).toBe(true)
-    await backAtZero(before)
+    expect(watchedSteady.events.slice(before).some((e) => e.reason === "woken by a held request")).toBe(true)
+    await backAtZero(before, "iris-steady")
   }, 120_000)
 
   it("a batch job submitted at zero wakes the model, completes with every row as a direct infer, then it goes back to zero", async () => {
