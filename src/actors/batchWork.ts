@@ -97,13 +97,18 @@ const publishResult = async (ctx: BatchWorkContext, body: ResultBody, encoding: 
   })
 }
 
-/** The job, chunk and input rows a chunk message names, or undefined when it is not a chunk. */
+/** The job, chunk and input rows a chunk message names, with its parsed body; undefined when it is not a chunk. */
 const chunkHead = (msg: JsMsg, encoding: Encoding) => {
   const parsed = parseBody(msg.data, encoding)
   if (!parsed.ok || typeof parsed.value !== "object" || parsed.value === null) return undefined
-  const { job, chunk, rows } = parsed.value as { job?: unknown; chunk?: unknown; rows?: unknown }
+  const { job, chunk, rows, outputs } = parsed.value as {
+    job?: unknown
+    chunk?: unknown
+    rows?: unknown
+    outputs?: unknown
+  }
   if (typeof job !== "string" || typeof chunk !== "number" || !Array.isArray(rows)) return undefined
-  return { job, chunk, rows: rows.map(Number) }
+  return { job, chunk, rows: rows.map(Number), asked: outputs !== undefined, body: parsed.value }
 }
 
 /** Runs `task` in the model loop's idle lane and settles with its outcome. */
@@ -135,17 +140,43 @@ const jobsBucket = (nc: NatsConnection, prefix: string) => {
   }
 }
 
-const jobState = async (jobs: () => Promise<KV | undefined>, job: string): Promise<JobRecord | undefined> => {
-  try {
-    const entry = await (await jobs())?.get(job)
-    return entry === null || entry === undefined || entry.operation !== "PUT" ? undefined : entry.json<JobRecord>()
-  } catch {
-    return undefined
+/** How long a replica trusts the state it read of a job before reading it again (a cancel is seen this late at most). */
+export const JOB_STATE_TTL_MS = 1_000
+
+/**
+ * The state of a job as the jobs bucket holds it, read at most once per JOB_STATE_TTL_MS per job (a chunk
+ * of a job seen recently costs no round trip); undefined when it has no record (or the bucket is away).
+ */
+const jobStates = (jobs: () => Promise<KV | undefined>) => {
+  const known = new Map<string, { state: JobRecord["state"] | undefined; readAt: number }>()
+  const read = async (job: string): Promise<JobRecord | undefined> => {
+    try {
+      const entry = await (await jobs())?.get(job)
+      return entry === null || entry === undefined || entry.operation !== "PUT" ? undefined : entry.json<JobRecord>()
+    } catch {
+      return undefined
+    }
+  }
+  return async (job: string): Promise<JobRecord["state"] | undefined> => {
+    const now = performance.now()
+    const cached = known.get(job)
+    if (cached !== undefined && (cached.state === "cancelled" || now - cached.readAt < JOB_STATE_TTL_MS))
+      return cached.state
+    const state = (await read(job))?.state
+    // one entry per job seen lately: the others are forgotten as new ones come
+    if (known.size >= 64 && cached === undefined) known.clear()
+    known.set(job, { state, readAt: now })
+    return state
   }
 }
 
 /** Works one chunk: runs it while keeping it (in-progress acks), publishes its result, acks it. */
-const workChunk = async (ctx: BatchWorkContext, jobs: () => Promise<KV | undefined>, msg: JsMsg, ackWaitMs: number) => {
+const workChunk = async (
+  ctx: BatchWorkContext,
+  stateOf: (job: string) => Promise<JobRecord["state"] | undefined>,
+  msg: JsMsg,
+  ackWaitMs: number
+) => {
   const encoding = encodingOfMessage(msg)
   const head = chunkHead(msg, encoding)
   if (head === undefined) {
@@ -153,7 +184,7 @@ const workChunk = async (ctx: BatchWorkContext, jobs: () => Promise<KV | undefin
     msg.term("not a chunk")
     return
   }
-  if ((await jobState(jobs, head.job))?.state === "cancelled") {
+  if ((await stateOf(head.job)) === "cancelled") {
     msg.term("job cancelled")
     return
   }
@@ -171,20 +202,20 @@ const workChunk = async (ctx: BatchWorkContext, jobs: () => Promise<KV | undefin
           maxRows: Math.max(BATCH_WORK_MIN_ROWS, ctx.batcher.limit().maxBatchSize),
           predict: (inputs, outputs) => whenIdle(ctx.loop, () => version.model.predict(inputs, outputs))
         },
-        msg.data,
-        encoding,
+        head.body,
+        msg.data.byteLength,
         head.rows
       )
     } finally {
       release(version)
     }
-    const asked = (parseBody(msg.data, encoding) as { value?: { outputs?: unknown } }).value?.outputs !== undefined
     await publishResult(
       ctx,
-      resultBody(ctx, { ...head, delivery, version: version.version, asked }, outcome, encoding),
+      resultBody(ctx, { ...head, delivery, version: version.version }, outcome, encoding),
       encoding
     )
-    await msg.ackAck()
+    // not waited for: a lost ack only brings the chunk back, and its result replaces this one (same subject)
+    msg.ack()
   } finally {
     clearInterval(keep)
   }
@@ -231,7 +262,7 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
     Effect.sync(() => {
       const names = batchNames(ctx.prefix)
       const subjects = batchSubjects(ctx.prefix)
-      const jobs = jobsBucket(ctx.nc, ctx.prefix)
+      const stateOf = jobStates(jobsBucket(ctx.nc, ctx.prefix))
       let stopped = false
       let wake: (() => void) | undefined
       let pulling: { close: () => Promise<unknown> } | undefined
@@ -295,7 +326,7 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
             for await (const msg of messages) {
               current = msg
               try {
-                await workChunk(ctx, jobs, msg, ackWaitMs)
+                await workChunk(ctx, stateOf, msg, ackWaitMs)
               } catch (cause) {
                 ctx.log(`actor ${ctx.actorId}: batch chunk not finished, left for redelivery: ${cause}`)
                 if (!stopped) msg.nak(1_000)
