@@ -126,6 +126,29 @@ const untilIdle = (admission: BatchWorkContext["admission"]): Promise<void> =>
         })
       })
 
+/**
+ * How long the actor must have held no online request before batch work (a pull, a model call) goes on: a
+ * job uses the gaps in online traffic, not the instants between one request's reply and the next request.
+ */
+export const BATCH_QUIET_MS = 2
+
+/** Waits, before each piece of batch work, until the actor has been idle for `quietMs` (at once when it has). */
+const quietGate = (admission: BatchWorkContext["admission"], quietMs: number) => {
+  let idleSince = performance.now() - quietMs
+  const stop = admission.onIdle(() => {
+    idleSince = performance.now()
+  })
+  const untilQuiet = async (): Promise<void> => {
+    for (;;) {
+      if (!admission.idle()) await untilIdle(admission)
+      const left = idleSince + quietMs - performance.now()
+      if (left <= 0 && admission.idle()) return
+      if (left > 0) await new Promise((resolve) => setTimeout(resolve, left))
+    }
+  }
+  return { untilQuiet, stop }
+}
+
 /** The jobs bucket, opened once per actor (undefined until a job made it). */
 const jobsBucket = (nc: NatsConnection, prefix: string) => {
   let opened: Promise<KV> | undefined
@@ -173,6 +196,7 @@ const jobStates = (jobs: () => Promise<KV | undefined>) => {
 /** Works one chunk: runs it while keeping it (in-progress acks), publishes its result, acks it. */
 const workChunk = async (
   ctx: BatchWorkContext,
+  untilQuiet: () => Promise<void>,
   stateOf: (job: string) => Promise<JobRecord["state"] | undefined>,
   msg: JsMsg,
   ackWaitMs: number
@@ -200,7 +224,10 @@ const workChunk = async (
         {
           signature: version.model.signature,
           maxRows: Math.max(BATCH_WORK_MIN_ROWS, ctx.batcher.limit().maxBatchSize),
-          predict: (inputs, outputs) => whenIdle(ctx.loop, () => version.model.predict(inputs, outputs))
+          predict: async (inputs, outputs) => {
+            await untilQuiet()
+            return whenIdle(ctx.loop, () => version.model.predict(inputs, outputs))
+          }
         },
         head.body,
         msg.data.byteLength,
@@ -263,6 +290,7 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
       const names = batchNames(ctx.prefix)
       const subjects = batchSubjects(ctx.prefix)
       const stateOf = jobStates(jobsBucket(ctx.nc, ctx.prefix))
+      const gate = quietGate(ctx.admission, BATCH_QUIET_MS)
       let stopped = false
       let wake: (() => void) | undefined
       let pulling: { close: () => Promise<unknown> } | undefined
@@ -314,7 +342,7 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
           const info = await consumer.info(true).catch(() => undefined)
           const ackWaitMs = Math.max(1_000, (info?.config.ack_wait ?? 30e9) / 1e6)
           while (!stopped) {
-            await untilIdle(ctx.admission)
+            await gate.untilQuiet()
             if (stopped) break
             let messages: Awaited<ReturnType<Consumer["fetch"]>>
             try {
@@ -326,7 +354,7 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
             for await (const msg of messages) {
               current = msg
               try {
-                await workChunk(ctx, stateOf, msg, ackWaitMs)
+                await workChunk(ctx, gate.untilQuiet, stateOf, msg, ackWaitMs)
               } catch (cause) {
                 ctx.log(`actor ${ctx.actorId}: batch chunk not finished, left for redelivery: ${cause}`)
                 if (!stopped) msg.nak(1_000)
@@ -346,6 +374,7 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
         await pulling?.close().catch(() => undefined)
         notice.unsubscribe()
         advisory.unsubscribe()
+        gate.stop()
         await Promise.race([running, new Promise((r) => setTimeout(r, 1_000))])
       }
     }),
