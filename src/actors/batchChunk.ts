@@ -2,7 +2,7 @@
 // in calls of at most the batch limit, a call that throws is retried row by row so only its poison rows fail.
 import { checkInputs, checkOutputs, type ModelSignature } from "../model/signature.js"
 import type { FailedRow } from "../protocol/batch.js"
-import { decodeRequest, type Encoding } from "../protocol/codec.js"
+import { requestOf } from "../protocol/codec.js"
 import { BadInput } from "../protocol/errors.js"
 import { allocate, elementCount, type HostTensor } from "../protocol/tensor.js"
 import { messageOf } from "../protocol/values.js"
@@ -32,8 +32,12 @@ export const nonFiniteRows = (inputs: Readonly<Record<string, HostTensor>>, rows
   for (const name in inputs) {
     const t = inputs[name]!
     if (t.dtype !== "float32") continue
-    const size = elementCount(t.shape.slice(1))
     const data = t.data as Float32Array
+    const size = rows === 0 ? 0 : data.length / rows
+    // one pass over the values: x - x is 0 for every finite x and NaN for NaN and ±Infinity
+    let sum = 0
+    for (let i = 0; i < data.length; i++) sum += data[i]! - data[i]!
+    if (sum === 0) continue
     for (let r = 0; r < rows; r++) {
       if (bad.has(r)) continue
       for (let i = r * size; i < (r + 1) * size; i++) {
@@ -47,11 +51,15 @@ export const nonFiniteRows = (inputs: Readonly<Record<string, HostTensor>>, rows
   return bad
 }
 
-const pick = (inputs: Readonly<Record<string, HostTensor>>, positions: ReadonlyArray<number>) =>
-  stack(
-    positions.map((p) => ({ inputs: split(inputs as Record<string, HostTensor>, p, 1) })),
+/** The rows at `positions` (in order): views when they follow each other, else stacked copies. */
+const pick = (inputs: Readonly<Record<string, HostTensor>>, positions: ReadonlyArray<number>) => {
+  const first = positions[0]!
+  if (positions[positions.length - 1] === first + positions.length - 1) return split(inputs, first, positions.length)
+  return stack(
+    positions.map((p) => ({ inputs: split(inputs, p, 1) })),
     positions.length
   )
+}
 
 /** Outputs of calls in order, concatenated along the first axis. */
 const concat = (parts: ReadonlyArray<Record<string, HostTensor>>, rows: number): Record<string, HostTensor> => {
@@ -76,14 +84,17 @@ export interface ChunkRun {
   readonly maxRows: number
 }
 
-/** Decodes a chunk's body (an infer request body plus its rows' input indices) and runs it. */
+/**
+ * Reads a chunk's body (an infer request body plus its rows' input indices, parsed from `byteLength`
+ * bytes) and runs it.
+ */
 export const runChunk = async (
   run: ChunkRun,
-  body: Uint8Array,
-  encoding: Encoding,
+  body: unknown,
+  byteLength: number,
   rowIndex: ReadonlyArray<number>
 ): Promise<ChunkOutcome> => {
-  const request = decodeRequest(body, encoding)
+  const request = requestOf(body, byteLength)
   if (request instanceof BadInput) return failAll(rowIndex, "BadInput", request.message)
   const inputs = checkInputs(run.signature, request)
   if (inputs instanceof BadInput) return failAll(rowIndex, "BadInput", inputs.message)
@@ -106,8 +117,10 @@ export const runChunk = async (
     const all = positions.length === rows
     return run.predict(all ? inputs : pick(inputs, positions), request.outputs)
   }
-  for (let from = 0; from < good.length; from += run.maxRows) {
-    const positions = good.slice(from, from + run.maxRows)
+  // calls of even size, none above maxRows (129 rows: 65 + 64, not 128 + 1)
+  const perCall = Math.ceil(good.length / Math.max(1, Math.ceil(good.length / run.maxRows)))
+  for (let from = 0; from < good.length; from += perCall) {
+    const positions = good.slice(from, from + perCall)
     try {
       parts.push(await call(positions))
       ran.push(...positions)

@@ -97,13 +97,18 @@ const publishResult = async (ctx: BatchWorkContext, body: ResultBody, encoding: 
   })
 }
 
-/** The job, chunk and input rows a chunk message names, or undefined when it is not a chunk. */
+/** The job, chunk and input rows a chunk message names, with its parsed body; undefined when it is not a chunk. */
 const chunkHead = (msg: JsMsg, encoding: Encoding) => {
   const parsed = parseBody(msg.data, encoding)
   if (!parsed.ok || typeof parsed.value !== "object" || parsed.value === null) return undefined
-  const { job, chunk, rows } = parsed.value as { job?: unknown; chunk?: unknown; rows?: unknown }
+  const { job, chunk, rows, outputs } = parsed.value as {
+    job?: unknown
+    chunk?: unknown
+    rows?: unknown
+    outputs?: unknown
+  }
   if (typeof job !== "string" || typeof chunk !== "number" || !Array.isArray(rows)) return undefined
-  return { job, chunk, rows: rows.map(Number) }
+  return { job, chunk, rows: rows.map(Number), asked: outputs !== undefined, body: parsed.value }
 }
 
 /** Runs `task` in the model loop's idle lane and settles with its outcome. */
@@ -121,6 +126,29 @@ const untilIdle = (admission: BatchWorkContext["admission"]): Promise<void> =>
         })
       })
 
+/**
+ * How long the actor must have held no online request before batch work (a pull, a model call) goes on: a
+ * job uses the gaps in online traffic, not the instants between one request's reply and the next request.
+ */
+export const BATCH_QUIET_MS = 2
+
+/** Waits, before each piece of batch work, until the actor has been idle for `quietMs` (at once when it has). */
+const quietGate = (admission: BatchWorkContext["admission"], quietMs: number) => {
+  let idleSince = performance.now() - quietMs
+  const stop = admission.onIdle(() => {
+    idleSince = performance.now()
+  })
+  const untilQuiet = async (): Promise<void> => {
+    for (;;) {
+      if (!admission.idle()) await untilIdle(admission)
+      const left = idleSince + quietMs - performance.now()
+      if (left <= 0 && admission.idle()) return
+      if (left > 0) await new Promise((resolve) => setTimeout(resolve, left))
+    }
+  }
+  return { untilQuiet, stop }
+}
+
 /** The jobs bucket, opened once per actor (undefined until a job made it). */
 const jobsBucket = (nc: NatsConnection, prefix: string) => {
   let opened: Promise<KV> | undefined
@@ -135,17 +163,44 @@ const jobsBucket = (nc: NatsConnection, prefix: string) => {
   }
 }
 
-const jobState = async (jobs: () => Promise<KV | undefined>, job: string): Promise<JobRecord | undefined> => {
-  try {
-    const entry = await (await jobs())?.get(job)
-    return entry === null || entry === undefined || entry.operation !== "PUT" ? undefined : entry.json<JobRecord>()
-  } catch {
-    return undefined
+/** How long a replica trusts the state it read of a job before reading it again (a cancel is seen this late at most). */
+export const JOB_STATE_TTL_MS = 1_000
+
+/**
+ * The state of a job as the jobs bucket holds it, read at most once per JOB_STATE_TTL_MS per job (a chunk
+ * of a job seen recently costs no round trip); undefined when it has no record (or the bucket is away).
+ */
+const jobStates = (jobs: () => Promise<KV | undefined>) => {
+  const known = new Map<string, { state: JobRecord["state"] | undefined; readAt: number }>()
+  const read = async (job: string): Promise<JobRecord | undefined> => {
+    try {
+      const entry = await (await jobs())?.get(job)
+      return entry === null || entry === undefined || entry.operation !== "PUT" ? undefined : entry.json<JobRecord>()
+    } catch {
+      return undefined
+    }
+  }
+  return async (job: string): Promise<JobRecord["state"] | undefined> => {
+    const now = performance.now()
+    const cached = known.get(job)
+    if (cached !== undefined && (cached.state === "cancelled" || now - cached.readAt < JOB_STATE_TTL_MS))
+      return cached.state
+    const state = (await read(job))?.state
+    // one entry per job seen lately: the others are forgotten as new ones come
+    if (known.size >= 64 && cached === undefined) known.clear()
+    known.set(job, { state, readAt: now })
+    return state
   }
 }
 
 /** Works one chunk: runs it while keeping it (in-progress acks), publishes its result, acks it. */
-const workChunk = async (ctx: BatchWorkContext, jobs: () => Promise<KV | undefined>, msg: JsMsg, ackWaitMs: number) => {
+const workChunk = async (
+  ctx: BatchWorkContext,
+  untilQuiet: () => Promise<void>,
+  stateOf: (job: string) => Promise<JobRecord["state"] | undefined>,
+  msg: JsMsg,
+  ackWaitMs: number
+) => {
   const encoding = encodingOfMessage(msg)
   const head = chunkHead(msg, encoding)
   if (head === undefined) {
@@ -153,7 +208,7 @@ const workChunk = async (ctx: BatchWorkContext, jobs: () => Promise<KV | undefin
     msg.term("not a chunk")
     return
   }
-  if ((await jobState(jobs, head.job))?.state === "cancelled") {
+  if ((await stateOf(head.job)) === "cancelled") {
     msg.term("job cancelled")
     return
   }
@@ -169,22 +224,25 @@ const workChunk = async (ctx: BatchWorkContext, jobs: () => Promise<KV | undefin
         {
           signature: version.model.signature,
           maxRows: Math.max(BATCH_WORK_MIN_ROWS, ctx.batcher.limit().maxBatchSize),
-          predict: (inputs, outputs) => whenIdle(ctx.loop, () => version.model.predict(inputs, outputs))
+          predict: async (inputs, outputs) => {
+            await untilQuiet()
+            return whenIdle(ctx.loop, () => version.model.predict(inputs, outputs))
+          }
         },
-        msg.data,
-        encoding,
+        head.body,
+        msg.data.byteLength,
         head.rows
       )
     } finally {
       release(version)
     }
-    const asked = (parseBody(msg.data, encoding) as { value?: { outputs?: unknown } }).value?.outputs !== undefined
     await publishResult(
       ctx,
-      resultBody(ctx, { ...head, delivery, version: version.version, asked }, outcome, encoding),
+      resultBody(ctx, { ...head, delivery, version: version.version }, outcome, encoding),
       encoding
     )
-    await msg.ackAck()
+    // not waited for: a lost ack only brings the chunk back, and its result replaces this one (same subject)
+    msg.ack()
   } finally {
     clearInterval(keep)
   }
@@ -231,7 +289,8 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
     Effect.sync(() => {
       const names = batchNames(ctx.prefix)
       const subjects = batchSubjects(ctx.prefix)
-      const jobs = jobsBucket(ctx.nc, ctx.prefix)
+      const stateOf = jobStates(jobsBucket(ctx.nc, ctx.prefix))
+      const gate = quietGate(ctx.admission, BATCH_QUIET_MS)
       let stopped = false
       let wake: (() => void) | undefined
       let pulling: { close: () => Promise<unknown> } | undefined
@@ -283,7 +342,7 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
           const info = await consumer.info(true).catch(() => undefined)
           const ackWaitMs = Math.max(1_000, (info?.config.ack_wait ?? 30e9) / 1e6)
           while (!stopped) {
-            await untilIdle(ctx.admission)
+            await gate.untilQuiet()
             if (stopped) break
             let messages: Awaited<ReturnType<Consumer["fetch"]>>
             try {
@@ -295,7 +354,7 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
             for await (const msg of messages) {
               current = msg
               try {
-                await workChunk(ctx, jobs, msg, ackWaitMs)
+                await workChunk(ctx, gate.untilQuiet, stateOf, msg, ackWaitMs)
               } catch (cause) {
                 ctx.log(`actor ${ctx.actorId}: batch chunk not finished, left for redelivery: ${cause}`)
                 if (!stopped) msg.nak(1_000)
@@ -315,6 +374,7 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
         await pulling?.close().catch(() => undefined)
         notice.unsubscribe()
         advisory.unsubscribe()
+        gate.stop()
         await Promise.race([running, new Promise((r) => setTimeout(r, 1_000))])
       }
     }),

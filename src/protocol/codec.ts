@@ -186,11 +186,18 @@ const readInputs = (raw: unknown, maxValues: number): RequestInputs | BadInput =
 export const decodeRequest = (bytes: Uint8Array, encoding: Encoding): InferRequest | BadInput => {
   const parsed = parseBody(bytes, encoding)
   if (!parsed.ok) return new BadInput({ message: parsed.reason })
-  const body = parsed.value
+  return requestOf(parsed.value, bytes.byteLength)
+}
+
+/**
+ * Reads an infer request from a body already parsed (`parseBody`) from `byteLength` bytes, or returns the
+ * BadInput that says what was expected.
+ */
+export const requestOf = (body: unknown, byteLength: number): InferRequest | BadInput => {
   if (!isRecord(body) || !("inputs" in body)) {
     return new BadInput({ message: `expected a body {"inputs": ..., "outputs"?: [...]}, received ${describe(body)}` })
   }
-  const inputs = readInputs(body.inputs, bytes.byteLength)
+  const inputs = readInputs(body.inputs, byteLength)
   if (inputs instanceof BadInput) return inputs
   const { outputs, timeoutMs } = body
   if (timeoutMs !== undefined && timeoutMs !== null && !(typeof timeoutMs === "number" && timeoutMs > 0)) {
