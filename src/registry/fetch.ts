@@ -6,7 +6,7 @@ import type { ModelFiles } from "../model/artifacts.js"
 import { type ArtifactLimits, checkModelFiles, DEFAULT_MAX_ARTIFACT_BYTES } from "../model/manifest.js"
 import { decodeBundle, digestOf } from "./bundle.js"
 import { ArtifactCorrupt, artifactCorrupt, RegistryUnavailable, VersionNotFound } from "./errors.js"
-import { attempt, objectName, READ_RETRIES } from "./io.js"
+import { attempt, LAGGING_READ_RETRIES, objectName } from "./io.js"
 import type { ModelVersion } from "./versions.js"
 
 /** What a read that found nothing fails with while it is tried again. */
@@ -23,11 +23,11 @@ export const fetchChecked =
     return Effect.gen(function* () {
       const what = `${model} v${entry.version}`
       const name = objectName(model, entry.digest)
-      // retried like every read of a bundle: a stream leader may be moving off a lost node, and the
-      // replica that answers may lag behind the one that gave the version's entry (then it finds nothing)
+      // retried: a stream leader may be moving off a lost node, and the replica that answers may lag
+      // behind the one that gave the version's entry (a node just restarted: then it finds nothing)
       const info = yield* attempt("download", () => store.info(name)).pipe(
         Effect.flatMap((found) => (found === null ? Effect.fail(NOT_YET) : Effect.succeed(found))),
-        Effect.retry(READ_RETRIES),
+        Effect.retry(LAGGING_READ_RETRIES),
         Effect.catch((error) => (error === NOT_YET ? Effect.succeed(null) : Effect.fail(error)))
       )
       if (info === null || info.deleted) {
@@ -44,7 +44,13 @@ export const fetchChecked =
         })
       }
       const bytes = yield* download(name).pipe(
-        Effect.mapError((why) => new RegistryUnavailable({ message: `registry download failed: ${why}` }))
+        Effect.flatMap((found) => (found === null ? Effect.fail(NOT_YET) : Effect.succeed(found))),
+        Effect.retry({ schedule: LAGGING_READ_RETRIES, while: (why) => why === NOT_YET }),
+        Effect.catch((why) =>
+          why === NOT_YET
+            ? Effect.succeed(null)
+            : Effect.fail(new RegistryUnavailable({ message: `registry download failed: ${why}` }))
+        )
       )
       if (bytes === null) {
         return yield* new VersionNotFound({
