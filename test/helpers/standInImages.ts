@@ -159,11 +159,23 @@ const nodeRecipe = (major: string): Recipe => {
       try {
         const prefix = join(context, "registry-node")
         await mkdir(prefix)
-        // allowScripts: the `node` package's preinstall fetches this platform's build (from the registry too)
+        // allowScripts: the `node` package's preinstall fetches this platform's build (from the registry too);
+        // --ignore-scripts=false because `npm test --ignore-scripts` (.ci/run) passes npm_config_ignore_scripts on
         await writeFile(join(prefix, "package.json"), '{ "private": true, "allowScripts": { "node": true } }\n')
-        await run("npm", ["install", "--no-save", "--no-audit", "--no-fund", "--prefix", prefix, `node@${major}`], {
-          timeoutMs: 15 * 60_000
-        })
+        await run(
+          "npm",
+          [
+            "install",
+            "--ignore-scripts=false",
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            prefix,
+            `node@${major}`
+          ],
+          { timeoutMs: 15 * 60_000 }
+        )
         await copyFile(join(prefix, "node_modules/node/bin/node"), join(context, "node"))
         await rm(prefix, { recursive: true, force: true })
         const packed = await run("npm", ["pack", "--silent", "--pack-destination", context, `npm@${s.version}`])
