@@ -301,6 +301,11 @@ const makeRegistry = (
       Effect.gen(function* () {
         const kept = yield* history(model)
         if (kept.length === 0) return 0
+        // Deleting is done only on a history that reads as one: versions rising, ending at the current
+        // entry (a read spread over replicas still catching up after a node restart can be neither).
+        const now = yield* current(model)
+        const rising = kept.every((v, i) => i === 0 || v.version > kept[i - 1]!.version)
+        if (!rising || now === undefined || kept.at(-1)!.version !== now.entry.version) return 0
         const stored = (yield* attempt("list artifacts", () => store.list()))
           .filter((o) => !o.deleted && o.name.startsWith(`${model}/`))
           .map((o) => `sha256:${o.name.slice(model.length + 1)}`)

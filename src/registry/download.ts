@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import { kvStream, objectStream } from "../nats/buckets.js"
 import { messageOf } from "../protocol/values.js"
+import { LAGGING_READ_RETRIES } from "./io.js"
 
 /** Each step (the info, each chunk) is tried up to 6 times, 250 ms apart and doubling. */
 const retries = Schedule.exponential("250 millis").pipe(Schedule.upTo({ times: 5 }))
@@ -63,6 +64,9 @@ export const readObject = (
  * Every kept value of `key` in KV bucket `bucket` with its revision, oldest first, by direct gets
  * walking the key's subject (`next_by_subj`); delete and purge markers are skipped.
  */
+/** What a history walk that ended before the leader's last entry fails with while it is tried again. */
+const BEHIND = "behind" as const
+
 export const readHistory = (
   nc: NatsConnection,
   bucket: string,
@@ -71,20 +75,44 @@ export const readHistory = (
   Effect.gen(function* () {
     const jsm = yield* step("reaching JetStream", () => jetstreamManager(nc, { timeout: 2_000 }))
     const subject = `$KV.${bucket}.${key}`
-    const values: Array<{ readonly seq: number; readonly data: Uint8Array }> = []
-    for (let seq = 1; ; ) {
-      const message = yield* step(`reading the history of ${key}`, () =>
-        jsm.direct.getMessage(kvStream(bucket), { seq, next_by_subj: subject }).catch((error: unknown) => {
-          // No message at or after `seq` on that subject: the walk is over.
-          if (/no message found|not found/i.test(messageOf(error))) return null
-          throw error
-        })
+    // The leader's last entry of the key: a walk that ends before it met a replica still catching up.
+    const last = yield* step(`reading the last entry of ${key}`, () =>
+      jsm.streams.getMessage(kvStream(bucket), { last_by_subj: subject }).catch((error: unknown) => {
+        if (/no message found|not found/i.test(messageOf(error))) return null
+        throw error
+      })
+    )
+    const walk = Effect.gen(function* () {
+      const values: Array<{ readonly seq: number; readonly data: Uint8Array }> = []
+      let seen = 0
+      for (let seq = 1; ; ) {
+        const message = yield* step(`reading the history of ${key}`, () =>
+          jsm.direct.getMessage(kvStream(bucket), { seq, next_by_subj: subject }).catch((error: unknown) => {
+            // No message at or after `seq` on that subject: the walk is over.
+            if (/no message found|not found/i.test(messageOf(error))) return null
+            throw error
+          })
+        )
+        if (message === null) break
+        // a replica whose stream is still being rebuilt can answer with an earlier message than asked for
+        if (message.seq < seq) return yield* Effect.fail(BEHIND)
+        seen = message.seq
+        const operation = message.header?.get("KV-Operation")
+        if (operation !== "DEL" && operation !== "PURGE") values.push({ seq: message.seq, data: message.data })
+        seq = message.seq + 1
+      }
+      if (last !== null && seen < last.seq) return yield* Effect.fail(BEHIND)
+      return values
+    })
+    // direct gets are answered by any replica of the stream: one that restarted a moment ago may not have the newest entries yet
+    return yield* walk.pipe(
+      Effect.retry({ schedule: LAGGING_READ_RETRIES, while: (why) => why === BEHIND }),
+      Effect.mapError((why) =>
+        why === BEHIND
+          ? `the history of ${key} ends before its last entry (seq ${last?.seq}) on every replica that answered`
+          : why
       )
-      if (message === null) return values
-      const operation = message.header?.get("KV-Operation")
-      if (operation !== "DEL" && operation !== "PURGE") values.push({ seq: message.seq, data: message.data })
-      seq = message.seq + 1
-    }
+    )
   })
 
 /** The last entry of `model` in KV `bucket` as the stream's leader has it (the JetStream API, not a direct get), or null. */
