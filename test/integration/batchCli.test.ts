@@ -5,19 +5,13 @@
 import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream"
+import { jetstreamManager } from "@nats-io/jetstream"
 import type { Msg, NatsConnection } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { ensureBatchStreams, ensureModelConsumer } from "../../src/client/batch.js"
 import type { HostTensor, LifecycleEvent } from "../../src/client/index.js"
 import { encodeNpy, parseNpy } from "../../src/datasets/npy.js"
-import {
-  BATCH_CONSUMER_DEFAULTS,
-  batchConsumer,
-  batchNames,
-  batchSubjects,
-  type ChunkStarted
-} from "../../src/protocol/batch.js"
+import { batchSubjects, type ChunkStarted } from "../../src/protocol/batch.js"
+import { holdOneChunk } from "../helpers/heldChunk.js"
 import { writeOnnxModel } from "../helpers/onnx/builder.js"
 import { stallAboveModel } from "../helpers/onnx/fixtures.js"
 import { IRIS_MODEL, irisRows, isAlive, runCli, spawnCli, startSupervisor } from "../helpers/processes.js"
@@ -117,24 +111,8 @@ describe("modelbus batch", () => {
     // the test pulls one chunk of the job itself, before any exists (its pull waits in the server's queue
     // beside the replicas'), and keeps it until the first kill: the job cannot end before both kills, however
     // fast the replicas run its chunks
-    await ensureBatchStreams(raw, "modelbus")
-    await ensureModelConsumer(raw, "modelbus", "iris", { ...BATCH_CONSUMER_DEFAULTS, ackWaitMs: 2_000 })
-    const consumer = await jetstream(raw).consumers.get(batchNames("modelbus").work, batchConsumer("iris"))
-    const pull = await consumer.fetch({ max_messages: 1, expires: 120_000 })
-    await raw.flush()
-    let keep: ReturnType<typeof setInterval> | undefined
-    const held = (async (): Promise<JsMsg> => {
-      for await (const msg of pull) {
-        keep = setInterval(() => msg.working(), 250)
-        return msg
-      }
-      throw new Error("the test's pull ended without a chunk")
-    })()
-    const release = () =>
-      void held.then((msg) => {
-        clearInterval(keep)
-        msg.nak()
-      })
+    const held = await holdOneChunk(raw, "iris")
+    const release = () => void held.release()
     const killed: Array<ChunkStarted> = []
     let starts = 0
     const started = performance.now()

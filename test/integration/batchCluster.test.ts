@@ -4,13 +4,13 @@
 import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream"
+import { jetstreamManager } from "@nats-io/jetstream"
 import { type NatsConnection, connect as natsConnect } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { ensureBatchStreams, ensureModelConsumer } from "../../src/client/batch.js"
 import { type Client, connect, type HostTensor } from "../../src/client/index.js"
 import { encodeNpy, parseNpy } from "../../src/datasets/npy.js"
-import { BATCH_CONSUMER_DEFAULTS, batchConsumer, batchNames, batchSubjects } from "../../src/protocol/batch.js"
+import { batchNames, batchSubjects } from "../../src/protocol/batch.js"
+import { holdOneChunk } from "../helpers/heldChunk.js"
 import { type LocalCluster, startLocalCluster } from "../helpers/localCluster.js"
 import { type CliProcess, eventually, IRIS_MODEL, irisRows, runCli, startSupervisor } from "../helpers/processes.js"
 
@@ -62,19 +62,7 @@ describe("batch jobs on a JetStream cluster", () => {
     const server = ["--server", cluster.urls.join(",")]
     // the test pulls one chunk of the job itself, before any exists, and keeps it until the node is killed:
     // the job is still running when the node goes, however fast the replicas run the rest
-    await ensureBatchStreams(raw, "modelbus")
-    await ensureModelConsumer(raw, "modelbus", "iris", { ...BATCH_CONSUMER_DEFAULTS, ackWaitMs: 2_000 })
-    const consumer = await jetstream(raw).consumers.get(batchNames("modelbus").work, batchConsumer("iris"))
-    const pull = await consumer.fetch({ max_messages: 1, expires: 120_000 })
-    await raw.flush()
-    let keep: ReturnType<typeof setInterval> | undefined
-    const held = (async (): Promise<JsMsg> => {
-      for await (const msg of pull) {
-        keep = setInterval(() => msg.working(), 250)
-        return msg
-      }
-      throw new Error("the test's pull ended without a chunk")
-    })()
+    const held = await holdOneChunk(raw, "iris")
     let firstChunk: () => void = () => undefined
     const chunkStarted = new Promise<void>((resolve) => {
       firstChunk = resolve
@@ -99,7 +87,7 @@ describe("batch jobs on a JetStream cluster", () => {
     const job = (JSON.parse(submitted.output.slice(submitted.output.indexOf("{"))) as { job: string }).job
     await chunkStarted
     sub.unsubscribe()
-    const chunk = await held
+    await held.chunk
     const names = batchNames("modelbus")
     const leader = await leaderOf(names.work)
     expect(leader.replicas).toBe(3)
@@ -108,8 +96,7 @@ describe("batch jobs on a JetStream cluster", () => {
       // the work stream elects a leader among the two nodes left (and so do the results stream and the jobs
       // bucket, should the node have led them); the held chunk goes back to the replicas
       for (const stream of [names.work, names.results, `KV_${names.jobs}`]) await leaderOf(stream, leader.node)
-      clearInterval(keep)
-      chunk.nak()
+      await held.release()
       const waited = await runCli(["batch", "wait", job, ...server])
       expect(waited.code, waited.output).toBe(0)
       const summary = /done: (\d+) rows, (\d+) failed, (\d+) redeliveries, in (\S+)/.exec(waited.output)!
