@@ -15,20 +15,16 @@ const retries = Schedule.exponential("250 millis").pipe(Schedule.upTo({ times: 5
 const step = <A>(what: string, run: () => Promise<A>): Effect.Effect<A, string> =>
   Effect.tryPromise({ try: run, catch: (error) => `${what}: ${messageOf(error)}` }).pipe(Effect.retry(retries))
 
-/**
- * A read that must find something, retried like a failure while it finds nothing: a direct get is
- * answered by any replica, and one may lag behind the replica that answered the read before it.
- */
-const present = <A>(what: string, run: () => Promise<A | null>): Effect.Effect<A, string> =>
-  step(what, () =>
-    run().then((found) => found ?? Promise.reject(new Error("it is missing (on the replica that answered)")))
-  )
+/** What a read of an object's chunks that found one missing fails with while it is tried again from its info. */
+const MISSING = "missing" as const
 
 /**
  * The bytes of object `name` in `bucket`, or null when there is no such object; fails with the reason.
  * Chunks are read in order by direct gets (`next_by_subj` from the previous chunk's sequence): every
  * replica of the stream answers those, where a consumer (what `ObjectStore.get` uses) can be placed
- * on a lost node and time out.
+ * on a lost node and time out. A chunk found missing sends the read back to the object's info: a
+ * replica may lag behind the one that answered the info, and an object put again meanwhile (two
+ * replicas seeding one model upload the same bundle) has new chunks and the old ones purged.
  */
 export const readObject = (
   nc: NatsConnection,
@@ -37,27 +33,39 @@ export const readObject = (
   name: string
 ): Effect.Effect<Uint8Array | null, string> =>
   Effect.gen(function* () {
-    const info = yield* step(`reading the info of ${name}`, () => store.info(name))
-    if (info === null || info.deleted) return null
     const jsm = yield* step("reaching JetStream", () => jetstreamManager(nc, { timeout: 2_000 }))
     const stream = objectStream(bucket)
-    const subject = `$O.${bucket}.C.${info.nuid}`
-    const bytes = new Uint8Array(info.size)
-    let offset = 0
-    let seq = 1
-    for (let chunk = 1; chunk <= info.chunks; chunk++) {
-      const what = `reading chunk ${chunk} of ${info.chunks} of ${name}`
-      const message = yield* present(what, () => jsm.direct.getMessage(stream, { seq, next_by_subj: subject }))
-      if (offset + message.data.byteLength > bytes.byteLength) {
-        return yield* Effect.fail(`${name} holds more than the ${info.size} bytes its info declares`)
+    let missing = ""
+    const read = Effect.gen(function* () {
+      const info = yield* step(`reading the info of ${name}`, () => store.info(name))
+      if (info === null || info.deleted) return null
+      const subject = `$O.${bucket}.C.${info.nuid}`
+      const bytes = new Uint8Array(info.size)
+      let offset = 0
+      let seq = 1
+      for (let chunk = 1; chunk <= info.chunks; chunk++) {
+        const message = yield* step(`reading chunk ${chunk} of ${info.chunks} of ${name}`, () =>
+          jsm.direct.getMessage(stream, { seq, next_by_subj: subject })
+        )
+        if (message === null) {
+          missing = `chunk ${chunk} of ${info.chunks} of ${name} is missing on every replica that answered`
+          return yield* Effect.fail(MISSING)
+        }
+        if (offset + message.data.byteLength > bytes.byteLength) {
+          return yield* Effect.fail(`${name} holds more than the ${info.size} bytes its info declares`)
+        }
+        bytes.set(message.data, offset)
+        offset += message.data.byteLength
+        seq = message.seq + 1
       }
-      bytes.set(message.data, offset)
-      offset += message.data.byteLength
-      seq = message.seq + 1
-    }
-    if (offset !== bytes.byteLength)
-      return yield* Effect.fail(`${name} holds ${offset} bytes; its info declares ${info.size}`)
-    return bytes
+      if (offset !== bytes.byteLength)
+        return yield* Effect.fail(`${name} holds ${offset} bytes; its info declares ${info.size}`)
+      return bytes
+    })
+    return yield* read.pipe(
+      Effect.retry({ schedule: LAGGING_READ_RETRIES, while: (why) => why === MISSING }),
+      Effect.mapError((why) => (why === MISSING ? missing : why))
+    )
   })
 
 /**
