@@ -41,14 +41,17 @@ export const membershipOn = (nc: NatsConnection, prefix: string): Membership => 
   }
 }
 
-/** How long a scatter-gather waits: for every announced supervisor, else until a quiet gap. */
+/**
+ * How long a scatter-gather waits: for as many answers as there are announced supervisors and then a
+ * short quiet gap (at most 100 ms) for any not announced; else, with no membership, until a quiet gap.
+ */
 export const gatherPlan = (
   expected: ReadonlyArray<string> | undefined,
   quietMs: number,
   timeoutMs: number
 ):
-  | { strategy: "count"; maxMessages: number; maxWait: number }
+  | { strategy: "announced"; count: number; quietMs: number; maxWait: number }
   | { strategy: "stall"; stall: number; maxWait: number } =>
   expected === undefined
     ? { strategy: "stall", stall: quietMs, maxWait: timeoutMs }
-    : { strategy: "count", maxMessages: expected.length, maxWait: timeoutMs }
+    : { strategy: "announced", count: expected.length, quietMs: Math.min(quietMs, 100), maxWait: timeoutMs }

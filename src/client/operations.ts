@@ -6,7 +6,7 @@ import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { gather } from "../nats/gather.js"
+import { type GatherPlan, gather } from "../nats/gather.js"
 import { permissionDeniedOf } from "../nats/permissions.js"
 import { parseBody, serialize } from "../protocol/codec.js"
 import { ConnectionError, NotFound, type PermissionDenied } from "../protocol/errors.js"
@@ -30,7 +30,7 @@ const collect = (
   nc: NatsConnection,
   subject: string,
   body: unknown,
-  options: { strategy: "stall" | "count"; maxWait: number; stall?: number; maxMessages?: number }
+  options: GatherPlan
 ) =>
   Effect.tryPromise({
     try: async () => {
