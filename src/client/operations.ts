@@ -26,12 +26,7 @@ export interface ControlOptions {
   readonly timeoutMs?: number
 }
 
-const collect = (
-  nc: NatsConnection,
-  subject: string,
-  body: unknown,
-  options: GatherPlan
-) =>
+const collect = (nc: NatsConnection, subject: string, body: unknown, options: GatherPlan) =>
   Effect.tryPromise({
     try: async () => {
       const replies: Array<unknown> = []
