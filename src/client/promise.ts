@@ -1,5 +1,5 @@
-// The Promise façade for code that does not use Effect: `connect()` returns infer, inferMany,
-// describe, status, stats and close; a rejection is the same tagged error class the Effect API fails with.
+// The Promise façade for code that does not use Effect: `connect()` returns every operation of the
+// Effect client as a Promise; a rejection is the same tagged error class the Effect API fails with.
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -8,6 +8,8 @@ import type { InferInputs } from "../protocol/codec.js"
 import type { ControlReply, InferReply, LifecycleEvent, SupervisorStatus } from "../protocol/messages.js"
 import type { ModelMetadata } from "../protocol/metadata.js"
 import type { ModelVersion } from "../registry/versions.js"
+import type { CanaryOptions, CanaryRollout, CanarySource, PromoteResult } from "./canary.js"
+import type { CanaryReport } from "./canaryReport.js"
 import type { DescribeOptions } from "./describe.js"
 import {
   type ClientOptions,
@@ -48,6 +50,14 @@ export interface Client {
   listModels(): Promise<ReadonlyArray<{ readonly model: string; readonly current: ModelVersion }>>
   /** Every kept version of `model`, oldest first; rejects with NotFound when the registry has none. */
   modelHistory(model: string): Promise<ReadonlyArray<ModelVersion>>
+  /** Starts a canary of `source` beside the current version; resolves once every live replica took it up. */
+  startCanary(model: string, source: CanarySource, options: CanaryOptions): Promise<CanaryRollout>
+  /** Makes the candidate the current version; resolves once every live replica serves it. */
+  promoteCanary(model: string, options?: { readonly timeoutMs?: number }): Promise<PromoteResult>
+  /** Goes back to the stable version only; resolves once every live replica dropped the candidate. */
+  abortCanary(model: string, options?: { readonly timeoutMs?: number }): Promise<CanaryRollout>
+  /** The canary (running, or the last one) and its figures per version; rejects with NoCanary when there was none. */
+  canaryStatus(model: string): Promise<CanaryReport>
   /** Calls `onEvent` for each lifecycle event of `model` (default: all); resolves once subscribed, with the function that stops it. */
   onEvents(onEvent: (event: LifecycleEvent) => void, model?: string): Promise<() => void>
   close(): Promise<void>
@@ -82,6 +92,10 @@ export const connect = async (options: ClientOptions = {}): Promise<Client> => {
     listModels: () => run(client.listModels),
     modelHistory: (model) => run(client.modelHistory(model)),
     scale: (model, replicas, opts) => run(client.scale(model, replicas, opts)),
+    startCanary: (model, source, opts) => run(client.startCanary(model, source, opts)),
+    promoteCanary: (model, opts) => run(client.promoteCanary(model, opts)),
+    abortCanary: (model, opts) => run(client.abortCanary(model, opts)),
+    canaryStatus: (model) => run(client.canaryStatus(model)),
     onEvents: (onEvent, model) => run(client.onEvents(onEvent, model)),
     close,
     [Symbol.asyncDispose]: close

@@ -392,3 +392,24 @@ describe("canary", () => {
     await abortIfRunning()
   })
 })
+
+describe("the Promise client", () => {
+  it("starts, reports and aborts a canary, and rejects with NoCanary when none runs", async () => {
+    const { client } = stack
+    const stable = (await client.infer("iris", [SETOSA], { hedge: false })).version
+    const started = await client.startCanary("iris", { path: scaled }, { percent: 50 })
+    expect(started.pending).toEqual([])
+    expect(started.acked.length).toBe((await actors()).length)
+    const candidate = started.canary.candidate.version
+    expect(candidate).toBeGreaterThan(stable)
+    const seen = await versionCounts(200)
+    expect([...seen.keys()].sort()).toEqual([stable, candidate])
+    const report = await client.canaryStatus("iris")
+    expect([report.stable.version, report.candidate.version]).toEqual([stable, candidate])
+    expect(report.stable.requests + report.candidate.requests).toBeGreaterThanOrEqual(200)
+    const aborted = await client.abortCanary("iris")
+    expect(aborted.canary.phase).toBe("aborted")
+    expect((await versionCounts(50)).get(stable)).toBe(50)
+    await expect(client.promoteCanary("iris")).rejects.toMatchObject({ _tag: "NoCanary" })
+  })
+})
