@@ -3,7 +3,7 @@
 import { Effect, Schema } from "effect"
 import type { NatsAuth } from "../protocol/auth.js"
 import { CredentialsMessage } from "../protocol/ipc.js"
-import { tellSupervisor } from "./ipc.js"
+import { tellSupervisor } from "./supervisorChannel.js"
 
 /** The supervisor did not hand over the credentials the actor's settings said it would. */
 export class CredentialsUnavailable extends Schema.TaggedError<CredentialsUnavailable>()("CredentialsUnavailable", {

@@ -6,10 +6,10 @@ import { describeFailure, runProcess } from "../lifecycle/runProcess.js"
 import type { NatsAuth } from "../protocol/auth.js"
 import { ACTOR_SETTINGS_ENV, ActorSettings, STANDBY_SETTINGS_ENV, StandbySettings } from "../protocol/ipc.js"
 import { type CredentialsUnavailable, credentialsFromSupervisor } from "./credentials.js"
-import { supervisorGone, tellSupervisorBeforeExit } from "./ipc.js"
 import { runModelActor } from "./ModelActor.js"
 import { runStandby } from "./standby.js"
 import type { ActorProcessStartError } from "./startErrors.js"
+import { supervisorGone, tellSupervisorBeforeExit } from "./supervisorChannel.js"
 
 /** The NATS credentials from the supervisor when the settings say so. */
 const credentials = (settings: {

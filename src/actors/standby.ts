@@ -3,10 +3,10 @@
 import { Deferred, Effect, Fiber, Schema, type Scope } from "effect"
 import type { NatsAuth } from "../protocol/auth.js"
 import { type ActorSettings, AssignMessage, type StandbySettings } from "../protocol/ipc.js"
-import { supervisorGone, tellSupervisor } from "./ipc.js"
 import { runModelActor } from "./ModelActor.js"
 import { prepareActor } from "./preparation.js"
 import type { ActorStartError } from "./startErrors.js"
+import { supervisorGone, tellSupervisor } from "./supervisorChannel.js"
 
 const isAssign = Schema.is(AssignMessage)
 
