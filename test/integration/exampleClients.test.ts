@@ -1,12 +1,14 @@
 // The README's client programs run as written against a live Iris replica (TypeScript, Python, Go), and the examples in
-// other languages: examples/go (nats.go from Debian's packages, built offline) and examples/python (nats-py, msgpack, numpy).
+// other languages: examples/go (nats.go from Debian's packages, built offline), examples/python (nats-py, msgpack, numpy)
+// and docs/batch-jobs.md's Python batch job.
 import { execFile } from "node:child_process"
 import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { IRIS_MODEL, ROOT } from "../helpers/processes.js"
+import type { HostTensor } from "../../src/client/index.js"
+import { IRIS_MODEL, ROOT, runCli } from "../helpers/processes.js"
 import { type Stack, startStack } from "../helpers/stack.js"
 
 const run = promisify(execFile)
@@ -29,11 +31,11 @@ const runProgram = async (file: string, args: ReadonlyArray<string>, options: { 
   }
 }
 
-/** The one fenced block of this language in README.md. */
-const readmeBlock = async (language: string): Promise<string> => {
-  const blocks = [...(await readFile(join(ROOT, "README.md"), "utf8")).matchAll(/^```(\w+)\n([\s\S]*?)^```$/gm)]
+/** The one fenced block of this language in README.md (or another document of the repository). */
+const readmeBlock = async (language: string, document = "README.md"): Promise<string> => {
+  const blocks = [...(await readFile(join(ROOT, document), "utf8")).matchAll(/^```(\w+)\n([\s\S]*?)^```$/gm)]
   const found = blocks.filter((b) => b[1] === language)
-  if (found.length !== 1) throw new Error(`README.md has ${found.length} \`\`\`${language} blocks, expected 1`)
+  if (found.length !== 1) throw new Error(`${document} has ${found.length} \`\`\`${language} blocks, expected 1`)
   return found[0]![2]!
 }
 
@@ -153,6 +155,33 @@ describe("Python, with nats-py, msgpack and numpy", () => {
     const ran = await runProgram(python, [join(dir, "infer.py")], { env: { NATS_URL: stack.nats.url } })
     expect(ran).toMatchObject({ code: 0, stderr: "" })
     expect(ran.stdout).toMatch(/^\[0 2\] 1 iris-1@\w+\n$/)
+  })
+
+  it("docs/batch-jobs.md's Python program, as written, runs a batch job and reads its outputs", async (context) => {
+    if (missing !== undefined) context.skip(missing)
+    // the program expects the streams and the model's consumer a first `modelbus batch submit` makes
+    const dir = await mkdtemp(join(tmpdir(), "modelbus-batch-py-"))
+    await writeFile(join(dir, "rows.jsonl"), "[5.1, 3.5, 1.4, 0.2]\n")
+    const first = await runCli([
+      "batch",
+      "submit",
+      "iris",
+      "--input",
+      join(dir, "rows.jsonl"),
+      "--server",
+      stack.nats.url
+    ])
+    expect(first.code).toBe(0)
+    await writeFile(join(dir, "batch.py"), await readmeBlock("python", "docs/batch-jobs.md"))
+    const ran = await runProgram(python, [join(dir, "batch.py")], { env: { NATS_URL: stack.nats.url } })
+    expect(ran).toMatchObject({ code: 0, stderr: "" })
+    const printed = JSON.parse(ran.stdout.replaceAll("'", '"')) as { data: ReadonlyArray<number> }
+    const direct = await stack.client.infer("iris", [
+      [5.1, 3.5, 1.4, 0.2],
+      [6.7, 3.0, 5.2, 2.3]
+    ])
+    expect(classes(printed.data)).toEqual(classes(Array.from((direct.outputs as HostTensor).data as Float32Array)))
+    expect(classes(printed.data)).toEqual([0, 2])
   })
 
   it("examples/python sends numpy arrays as raw bytes and reads a refusal", async (context) => {
