@@ -7,7 +7,8 @@
 import type { Msg, Subscription } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type Client, connect } from "../../src/client/index.js"
-import { decodeReply, encodeReply, encodeRequest } from "../../src/protocol/codec.js"
+import { decodeReply, decodeRequest, encodeReply, encodeRequest } from "../../src/protocol/codec.js"
+import { BadInput } from "../../src/protocol/errors.js"
 import { subjects } from "../../src/protocol/subjects.js"
 import { eventually, IRIS_MODEL } from "../helpers/processes.js"
 import { type Stack, startStack } from "../helpers/stack.js"
@@ -23,6 +24,8 @@ let row = 0
 let actors: ReadonlyArray<string>
 const subs: Array<Subscription> = []
 
+/** How many of each call's attempts the swallowing member of the queue group took. */
+const swallowed = new Map<string, number>()
 /** Each call's attempts in the order they went out: "group", or the actor whose own subject took it. */
 const attemptsOf = new Map<string, Array<string>>()
 const keyOf = (msg: Msg) => Buffer.from(msg.data).toString("base64")
@@ -65,7 +68,12 @@ beforeAll(async () => {
     })
   )
   // two more members of the queue group: one swallows, one answers as a replica that serves no subject of its own
-  subs.push(raw.subscribe(s.infer(MODEL), { queue: s.inferQueue(MODEL), callback: () => undefined }))
+  subs.push(
+    raw.subscribe(s.infer(MODEL), {
+      queue: s.inferQueue(MODEL),
+      callback: (_e, msg) => void swallowed.set(keyOf(msg), (swallowed.get(keyOf(msg)) ?? 0) + 1)
+    })
+  )
   subs.push(
     raw.subscribe(s.infer(MODEL), {
       queue: s.inferQueue(MODEL),
@@ -93,6 +101,15 @@ afterAll(async () => {
   if (stack !== undefined) expect((await stack.stop()).code).toBe(0)
 })
 
+/** The first input value of the request in `key` (a message's body): the call's row id. */
+const callOf = (key: string): number | undefined => {
+  const request = decodeRequest(Buffer.from(key, "base64"), "msgpack")
+  if (request instanceof BadInput) return undefined
+  const input = request.inputs.kind === "single" ? request.inputs.value : Object.values(request.inputs.values)[0]
+  if (input === undefined) return undefined
+  return Number(input.kind === "tensor" ? input.tensor.data[0] : input.values[0])
+}
+
 /** What followed each directed attempt to `actor` in the calls seen so far. */
 const followingAttempts = (actor: string) =>
   [...attemptsOf.values()].flatMap((seq) =>
@@ -107,7 +124,13 @@ const retriesOfSwallowed = () =>
 
 describe("retries sent to a replica heard from", () => {
   it("sends a retry to a named replica's own subject, and after a refused directed attempt to the group", async () => {
-    const call = () => stack.client.infer(MODEL, [[++row, 1, 1, 1]])
+    // A call fails only when every attempt was lost: each one to the group taken by the swallowing member,
+    // each directed one sent to the gone replica (refused). With both in the group that can happen (rarely).
+    const failed: Array<number> = []
+    const call = async () => {
+      const id = ++row
+      await stack.client.infer(MODEL, [[id, 1, 1, 1]]).catch(() => failed.push(id))
+    }
     // until a retry reached each live replica and a directed attempt found nobody at least 3 times
     await eventually(
       async () => {
@@ -119,7 +142,17 @@ describe("retries sent to a replica heard from", () => {
       "retries to named replicas and refused directed attempts"
     )
     const stats = stack.client.stats()
-    expect(stats.failures).toBe(0)
+    expect(stats.failures).toBe(failed.length)
+    for (const id of failed) {
+      const attempts = [...attemptsOf.entries()].find(([key]) => callOf(key) === id)
+      expect(attempts, "a failed call's attempts were seen").toBeDefined()
+      const [seen, where] = attempts!
+      expect({ where, swallowed: swallowed.get(seen) ?? 0 }).toEqual({
+        where,
+        swallowed: where.filter((w) => w === "group").length
+      })
+      expect(where.filter((w) => w !== "group").every((w) => w === GHOST)).toBe(true)
+    }
     // every attempt that went to a replica's own subject named a replica the client had heard from
     const directed = [...attemptsOf.values()].flat().filter((w) => w !== "group")
     expect(new Set(directed).size).toBeGreaterThan(0)
