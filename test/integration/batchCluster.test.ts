@@ -50,6 +50,10 @@ const leaderOf = (stream: string, not?: number) =>
     `a leader of ${stream}`
   )
 
+/** Says where the test is (a hang shows the last step it reached). */
+const step = (what: string, since: number) =>
+  console.log(`batch cluster test, ${Math.round(performance.now() - since)} ms: ${what}`)
+
 describe("batch jobs on a JetStream cluster", () => {
   it("completes 20,000 rows exactly once while the node leading the work stream is SIGKILLed", async () => {
     const iris = await irisRows()
@@ -85,19 +89,26 @@ describe("batch jobs on a JetStream cluster", () => {
     ])
     expect(submitted.code, submitted.output).toBe(0)
     const job = (JSON.parse(submitted.output.slice(submitted.output.indexOf("{"))) as { job: string }).job
+    step(`submitted ${job}`, started)
     await chunkStarted
     sub.unsubscribe()
+    step("a replica started a chunk", started)
     await held.chunk
+    step("the test holds a chunk", started)
     const names = batchNames("modelbus")
     const leader = await leaderOf(names.work)
     expect(leader.replicas).toBe(3)
     await cluster.kill(leader.node)
+    step(`killed n${leader.node + 1}, the work stream's leader`, started)
     try {
       // the work stream elects a leader among the two nodes left (and so do the results stream and the jobs
       // bucket, should the node have led them); the held chunk goes back to the replicas
       for (const stream of [names.work, names.results, `KV_${names.jobs}`]) await leaderOf(stream, leader.node)
+      step("every batch stream has a leader on the nodes left", started)
       await held.release()
+      step("released the held chunk", started)
       const waited = await runCli(["batch", "wait", job, ...server])
+      step(`batch wait exited ${waited.code}`, started)
       expect(waited.code, waited.output).toBe(0)
       const summary = /done: (\d+) rows, (\d+) failed, (\d+) redeliveries, in (\S+)/.exec(waited.output)!
       expect([Number(summary[1]), Number(summary[2])]).toEqual([ROWS, 0])
