@@ -22,6 +22,9 @@ export interface AckWaitFollower {
   readonly settle: () => Promise<void>
 }
 
+/** How long a settle's JetStream calls may take before it gives up until the next one. */
+const SETTLE_TIMEOUT_MS = 2_000
+
 export const followAckWait = (ctx: {
   readonly nc: NatsConnection
   readonly prefix: string
@@ -52,7 +55,8 @@ export const followAckWait = (ctx: {
       if (!dirty && measuredAckWaitMs(longestMs) <= measuredAckWaitMs(comparedMs)) return
       const longest = longestMs
       try {
-        const jsm = await jetstreamManager(ctx.nc)
+        // bounded: a chunk's result waits for this (JetStream electing a leader fails it, tried at the next settle)
+        const jsm = await jetstreamManager(ctx.nc, { timeout: SETTLE_TIMEOUT_MS })
         const info = await jsm.consumers.info(stream, consumer)
         dirty = false
         comparedMs = longest

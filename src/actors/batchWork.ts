@@ -207,10 +207,29 @@ const timedCall = async <A>(timed: (ms: number) => void, call: () => Promise<A>)
 }
 
 /**
- * Works one chunk: runs it while keeping it (in-progress acks), timing its model calls; brings the
- * consumer's ack wait to the calls' time, publishes the chunk's result, acks it.
+ * Works one chunk, kept (in-progress acks) from the moment it is taken at a pace below any ack wait (another
+ * replica may lower an unmeasured one meanwhile): see `workTaken`.
  */
 const workChunk = async (
+  ctx: BatchWorkContext,
+  untilQuiet: () => Promise<void>,
+  stateOf: (job: string) => Promise<JobRecord["state"] | undefined>,
+  msg: JsMsg,
+  ackWait: AckWaitFollower
+) => {
+  const keep = setInterval(() => msg.working(), KEEP_ALIVE_MS)
+  try {
+    await workTaken(ctx, untilQuiet, stateOf, msg, ackWait)
+  } finally {
+    clearInterval(keep)
+  }
+}
+
+/**
+ * Runs a chunk (unless its job was cancelled), timing its model calls; brings the consumer's ack wait to
+ * the calls' time, publishes the chunk's result, acks it.
+ */
+const workTaken = async (
   ctx: BatchWorkContext,
   untilQuiet: () => Promise<void>,
   stateOf: (job: string) => Promise<JobRecord["state"] | undefined>,
@@ -232,40 +251,34 @@ const workChunk = async (
   const delivery = msg.info.deliveryCount
   const started: ChunkStarted = { job: head.job, chunk: head.chunk, actor: ctx.actorId, pid: process.pid, delivery }
   ctx.nc.publish(batchSubjects(ctx.prefix).started(ctx.model), JSON.stringify(started))
-  // at a pace below any ack wait (another replica may lower an unmeasured one meanwhile)
-  const keep = setInterval(() => msg.working(), KEEP_ALIVE_MS)
+  const version = hold(ctx.serving.current)
+  let outcome: ChunkOutcome
   try {
-    const version = hold(ctx.serving.current)
-    let outcome: ChunkOutcome
-    try {
-      outcome = await runChunk(
-        {
-          signature: version.model.signature,
-          maxRows: Math.max(BATCH_WORK_MIN_ROWS, ctx.batcher.limit().maxBatchSize),
-          predict: async (inputs, outputs) => {
-            await untilQuiet()
-            return whenIdle(ctx.loop, () => timedCall(ackWait.timed, () => version.model.predict(inputs, outputs)))
-          }
-        },
-        head.body,
-        msg.data.byteLength,
-        head.rows
-      )
-    } finally {
-      release(version)
-    }
-    // before the result: once a chunk's result is out, the consumer's ack wait covers its calls
-    await ackWait.settle()
-    await publishResult(
-      ctx,
-      resultBody(ctx, { ...head, delivery, version: version.version }, outcome, encoding),
-      encoding
+    outcome = await runChunk(
+      {
+        signature: version.model.signature,
+        maxRows: Math.max(BATCH_WORK_MIN_ROWS, ctx.batcher.limit().maxBatchSize),
+        predict: async (inputs, outputs) => {
+          await untilQuiet()
+          return whenIdle(ctx.loop, () => timedCall(ackWait.timed, () => version.model.predict(inputs, outputs)))
+        }
+      },
+      head.body,
+      msg.data.byteLength,
+      head.rows
     )
-    // not waited for: a lost ack only brings the chunk back, and its result replaces this one (same subject)
-    msg.ack()
   } finally {
-    clearInterval(keep)
+    release(version)
   }
+  // before the result: once a chunk's result is out, the consumer's ack wait covers its calls
+  await ackWait.settle()
+  await publishResult(
+    ctx,
+    resultBody(ctx, { ...head, delivery, version: version.version }, outcome, encoding),
+    encoding
+  )
+  // not waited for: a lost ack only brings the chunk back, and its result replaces this one (same subject)
+  msg.ack()
 }
 
 /** Records the chunk at `seq` of the work stream as dead-lettered (each row failed) and removes it. */
