@@ -390,6 +390,12 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
             }
             pulling = messages
             for await (const msg of messages) {
+              // a chunk that reaches a stopping replica goes back at once: left unworked, or cut off as the
+              // process ends, it would wait out its delivery's backoff (a nak made now costs no more deliveries)
+              if (stopped) {
+                msg.nak()
+                continue
+              }
               current = msg
               try {
                 await workChunk(ctx, gate.untilQuiet, stateOf, msg, ackWait)
