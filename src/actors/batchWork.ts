@@ -1,6 +1,7 @@
 // Batch-job work in an actor: pulls chunks from its model's durable consumer only while no online request
 // is held, runs each in the model loop's idle lane with in-progress acks, publishes the chunk's result keyed
-// by chunk, then acks; records a chunk the server gave up redelivering as dead-lettered.
+// by chunk, then acks; records a chunk the server gave up redelivering as dead-lettered. Its model calls are
+// timed, and the consumer's ack wait follows them (batchAckWait.ts).
 import { type Consumer, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { type KV, Kvm } from "@nats-io/kv"
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
@@ -15,6 +16,7 @@ import {
   type JobRecord,
   type ResultBody
 } from "../protocol/batch.js"
+import { KEEP_ALIVE_MS } from "../protocol/batchTiming.js"
 import {
   CONTENT_TYPE_HEADER,
   type Encoding,
@@ -25,6 +27,7 @@ import {
 } from "../protocol/codec.js"
 import { bytesOf, type HostTensor, jsonValues } from "../protocol/tensor.js"
 import type { Admission } from "./admission.js"
+import { type AckWaitFollower, followAckWait } from "./batchAckWait.js"
 import { type ChunkOutcome, runChunk } from "./batchChunk.js"
 import type { Batcher } from "./batcher.js"
 import type { ModelLoop } from "./modelLoop.js"
@@ -193,13 +196,45 @@ const jobStates = (jobs: () => Promise<KV | undefined>) => {
   }
 }
 
-/** Works one chunk: runs it while keeping it (in-progress acks), publishes its result, acks it. */
+/** Runs `call`, telling `timed` how long it took once it settles. */
+const timedCall = async <A>(timed: (ms: number) => void, call: () => Promise<A>): Promise<A> => {
+  const start = performance.now()
+  try {
+    return await call()
+  } finally {
+    timed(performance.now() - start)
+  }
+}
+
+/**
+ * Works one chunk, kept (in-progress acks) from the moment it is taken at a pace below any ack wait (another
+ * replica may lower an unmeasured one meanwhile): see `workTaken`.
+ */
 const workChunk = async (
   ctx: BatchWorkContext,
   untilQuiet: () => Promise<void>,
   stateOf: (job: string) => Promise<JobRecord["state"] | undefined>,
   msg: JsMsg,
-  ackWaitMs: number
+  ackWait: AckWaitFollower
+) => {
+  const keep = setInterval(() => msg.working(), KEEP_ALIVE_MS)
+  try {
+    await workTaken(ctx, untilQuiet, stateOf, msg, ackWait)
+  } finally {
+    clearInterval(keep)
+  }
+}
+
+/**
+ * Runs a chunk (unless its job was cancelled), timing its model calls; brings the consumer's ack wait to
+ * the calls' time, publishes the chunk's result, acks it.
+ */
+const workTaken = async (
+  ctx: BatchWorkContext,
+  untilQuiet: () => Promise<void>,
+  stateOf: (job: string) => Promise<JobRecord["state"] | undefined>,
+  msg: JsMsg,
+  ackWait: AckWaitFollower
 ) => {
   const encoding = encodingOfMessage(msg)
   const head = chunkHead(msg, encoding)
@@ -212,40 +247,38 @@ const workChunk = async (
     msg.term("job cancelled")
     return
   }
+  ackWait.jobSeen(head.job)
   const delivery = msg.info.deliveryCount
   const started: ChunkStarted = { job: head.job, chunk: head.chunk, actor: ctx.actorId, pid: process.pid, delivery }
   ctx.nc.publish(batchSubjects(ctx.prefix).started(ctx.model), JSON.stringify(started))
-  const keep = setInterval(() => msg.working(), Math.max(250, ackWaitMs / 3))
+  const version = hold(ctx.serving.current)
+  let outcome: ChunkOutcome
   try {
-    const version = hold(ctx.serving.current)
-    let outcome: ChunkOutcome
-    try {
-      outcome = await runChunk(
-        {
-          signature: version.model.signature,
-          maxRows: Math.max(BATCH_WORK_MIN_ROWS, ctx.batcher.limit().maxBatchSize),
-          predict: async (inputs, outputs) => {
-            await untilQuiet()
-            return whenIdle(ctx.loop, () => version.model.predict(inputs, outputs))
-          }
-        },
-        head.body,
-        msg.data.byteLength,
-        head.rows
-      )
-    } finally {
-      release(version)
-    }
-    await publishResult(
-      ctx,
-      resultBody(ctx, { ...head, delivery, version: version.version }, outcome, encoding),
-      encoding
+    outcome = await runChunk(
+      {
+        signature: version.model.signature,
+        maxRows: Math.max(BATCH_WORK_MIN_ROWS, ctx.batcher.limit().maxBatchSize),
+        predict: async (inputs, outputs) => {
+          await untilQuiet()
+          return whenIdle(ctx.loop, () => timedCall(ackWait.timed, () => version.model.predict(inputs, outputs)))
+        }
+      },
+      head.body,
+      msg.data.byteLength,
+      head.rows
     )
-    // not waited for: a lost ack only brings the chunk back, and its result replaces this one (same subject)
-    msg.ack()
   } finally {
-    clearInterval(keep)
+    release(version)
   }
+  // before the result: once a chunk's result is out, the consumer's ack wait covers its calls
+  await ackWait.settle()
+  await publishResult(
+    ctx,
+    resultBody(ctx, { ...head, delivery, version: version.version }, outcome, encoding),
+    encoding
+  )
+  // not waited for: a lost ack only brings the chunk back, and its result replaces this one (same subject)
+  msg.ack()
 }
 
 /** Records the chunk at `seq` of the work stream as dead-lettered (each row failed) and removes it. */
@@ -291,11 +324,18 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
       const subjects = batchSubjects(ctx.prefix)
       const stateOf = jobStates(jobsBucket(ctx.nc, ctx.prefix))
       const gate = quietGate(ctx.admission, BATCH_QUIET_MS)
+      const ackWait = followAckWait(ctx)
       let stopped = false
       let wake: (() => void) | undefined
       let pulling: { close: () => Promise<unknown> } | undefined
       let current: JsMsg | undefined
-      const notice = ctx.nc.subscribe(subjects.notice(ctx.model), { callback: () => wake?.() })
+      // a notice follows a submit, which may have rewritten the consumer's ack wait
+      const notice = ctx.nc.subscribe(subjects.notice(ctx.model), {
+        callback: () => {
+          ackWait.stale()
+          wake?.()
+        }
+      })
       const advisory = ctx.nc.subscribe(
         `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.work}.${batchConsumer(ctx.model)}`,
         {
@@ -339,8 +379,6 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
             await waitForNotice(30_000)
             continue
           }
-          const info = await consumer.info(true).catch(() => undefined)
-          const ackWaitMs = Math.max(1_000, (info?.config.ack_wait ?? 30e9) / 1e6)
           while (!stopped) {
             await gate.untilQuiet()
             if (stopped) break
@@ -352,9 +390,15 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
             }
             pulling = messages
             for await (const msg of messages) {
+              // a chunk that reaches a stopping replica goes back at once: left unworked, or cut off as the
+              // process ends, it would wait out its delivery's backoff (a nak made now costs no more deliveries)
+              if (stopped) {
+                msg.nak()
+                continue
+              }
               current = msg
               try {
-                await workChunk(ctx, gate.untilQuiet, stateOf, msg, ackWaitMs)
+                await workChunk(ctx, gate.untilQuiet, stateOf, msg, ackWait)
               } catch (cause) {
                 ctx.log(`actor ${ctx.actorId}: batch chunk not finished, left for redelivery: ${cause}`)
                 if (!stopped) msg.nak(1_000)

@@ -23,6 +23,8 @@ import { rowBytes, stackedRows } from "../datasets/table.js"
 import { defaultServers, natsConnection } from "../nats/connection.js"
 import { authFromEnv, mergeAuth } from "../nats/credentials.js"
 import { BATCH_CONSUMER_DEFAULTS, type JobRecord } from "../protocol/batch.js"
+import { ACK_WAIT_FLOOR_MS } from "../protocol/batchTiming.js"
+import { BadInput } from "../protocol/errors.js"
 import type { TensorMetadata } from "../protocol/metadata.js"
 import { DEFAULT_PREFIX } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
@@ -132,11 +134,29 @@ export interface SubmitFlags {
   readonly outputs: ReadonlyArray<string> | undefined
   readonly detach: boolean
   readonly json: boolean
-  readonly ackWaitMs: number
+  /** Absent: measured by the replicas. */
+  readonly ackWaitSeconds: number | undefined
   readonly maxDeliver: number
 }
 
+/** What is wrong with the --ack-wait and --max-deliver of a submit, or undefined. */
+export const consumerFlagsProblem = (flags: Pick<SubmitFlags, "ackWaitSeconds" | "maxDeliver">): string | undefined =>
+  flags.ackWaitSeconds !== undefined && flags.ackWaitSeconds < ACK_WAIT_FLOOR_MS / 1000
+    ? `--ack-wait: expected whole seconds of at least ${ACK_WAIT_FLOOR_MS / 1000}, received ${flags.ackWaitSeconds}`
+    : flags.maxDeliver < 1
+      ? `--max-deliver: expected a whole number of at least 1, received ${flags.maxDeliver}`
+      : undefined
+
 export const submit = (c: Connection, model: string, flags: SubmitFlags) =>
+  Effect.flatMap(
+    Effect.suspend(() => {
+      const problem = consumerFlagsProblem(flags)
+      return problem === undefined ? Effect.void : Effect.fail(new BadInput({ message: problem }))
+    }),
+    () => submitChecked(c, model, flags)
+  )
+
+const submitChecked = (c: Connection, model: string, flags: SubmitFlags) =>
   withNats(c, (nc, prefix) =>
     Effect.gen(function* () {
       if (flags.output !== undefined && formatOf(flags.output) === undefined)
@@ -158,7 +178,7 @@ export const submit = (c: Connection, model: string, flags: SubmitFlags) =>
           outputs: flags.outputs,
           input: flags.input,
           consumer: {
-            ackWaitMs: flags.ackWaitMs,
+            ackWaitMs: flags.ackWaitSeconds === undefined ? undefined : flags.ackWaitSeconds * 1000,
             maxDeliver: flags.maxDeliver,
             maxAckPending: BATCH_CONSUMER_DEFAULTS.maxAckPending
           }

@@ -5,6 +5,13 @@ import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
 import * as Option from "effect/Option"
 import { BATCH_CONSUMER_DEFAULTS } from "../protocol/batch.js"
+import {
+  ACK_WAIT_CALLS,
+  ACK_WAIT_FLOOR_MS,
+  BACKOFF_GROWTH,
+  BACKOFF_MAX_FACTOR,
+  UNMEASURED_ACK_WAIT_MS
+} from "../protocol/batchTiming.js"
 import { modelArgument } from "./commands.js"
 import { connectionFlags, connectionOf, intFlag, jsonFlag } from "./flags.js"
 import { lazily } from "./lazy.js"
@@ -39,15 +46,16 @@ const submitCommand = Command.make(
       Flag.withDescription("Print the job id and exit; follow it later with `batch wait`"),
       Flag.withDefault(false)
     ),
-    ackWait: intFlag(
-      "ack-wait",
-      BATCH_CONSUMER_DEFAULTS.ackWaitMs / 1000,
-      "Seconds a replica that took a chunk may stay silent before the chunk goes to another (live ones send in-progress acks)"
+    ackWait: Flag.Int("ack-wait").pipe(
+      Flag.withDescription(
+        `Seconds (at least 1) a replica holding a chunk may stay silent (dead, hung) before the chunk goes to another (live ones send in-progress acks); each redelivery of the chunk multiplies it by ${BACKOFF_GROWTH}, up to ${BACKOFF_MAX_FACTOR}× (default: measured by the replicas, max(${ACK_WAIT_FLOOR_MS / 1000}, ${ACK_WAIT_CALLS} × the longest model call one timed) in whole seconds; ${UNMEASURED_ACK_WAIT_MS / 1000} until one is timed)`
+      ),
+      Flag.optional
     ),
     maxDeliver: intFlag(
       "max-deliver",
       BATCH_CONSUMER_DEFAULTS.maxDeliver,
-      "Deliveries of a chunk before it is dead-lettered (every row failed with ChunkDeadLettered)"
+      "Deliveries of a chunk (at least 1), after growing delays, before it is dead-lettered (every row failed with ChunkDeadLettered)"
     ),
     json: jsonFlag('the job {"job", "model", "rows", "chunks", "chunkRows", "rejected"}')
   },
@@ -63,7 +71,7 @@ const submitCommand = Command.make(
           .filter((s) => s !== ""),
         detach: o.detach,
         json: o.json,
-        ackWaitMs: o.ackWait * 1000,
+        ackWaitSeconds: opt(o.ackWait),
         maxDeliver: o.maxDeliver
       })
     )

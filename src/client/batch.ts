@@ -19,6 +19,7 @@ import {
   type ResultBody,
   seqRanges
 } from "../protocol/batch.js"
+import { choiceOfConfig, submittedAckWait, timingConfig } from "../protocol/batchTiming.js"
 import {
   CONTENT_TYPE_HEADER,
   type Encoding,
@@ -36,8 +37,6 @@ import { isRecord, messageOf } from "../protocol/values.js"
 export class BatchJobError extends Schema.TaggedError<BatchJobError>()("BatchJobError", {
   message: Schema.String
 }) {}
-
-const NS = 1_000_000
 
 /**
  * The work-queue stream, the results stream (one message per chunk subject) and the jobs bucket, made if
@@ -71,12 +70,16 @@ export const ensureBatchStreams = async (nc: NatsConnection, prefix: string): Pr
 }
 
 export interface ConsumerSettings {
-  readonly ackWaitMs: number
+  /** An ack wait the submitter sets (--ack-wait); absent, the replicas measure it (protocol/batchTiming.ts). */
+  readonly ackWaitMs?: number | undefined
   readonly maxDeliver: number
   readonly maxAckPending: number
 }
 
-/** The durable pull consumer the model's replicas share, made or brought to `settings`. */
+/**
+ * The durable pull consumer the model's replicas share, made or brought to `settings`: its ack wait set, or
+ * kept when replicas measured it, or unmeasured; a backoff between redeliveries grown from it.
+ */
 export const ensureModelConsumer = async (
   nc: NatsConnection,
   prefix: string,
@@ -85,22 +88,20 @@ export const ensureModelConsumer = async (
 ) => {
   const jsm = await jetstreamManager(nc)
   const names = batchNames(prefix)
-  const config = {
-    ack_wait: settings.ackWaitMs * NS,
-    max_deliver: settings.maxDeliver,
-    max_ack_pending: settings.maxAckPending
-  }
-  try {
-    await jsm.consumers.info(names.work, batchConsumer(model))
-    await jsm.consumers.update(names.work, batchConsumer(model), config)
-  } catch {
+  const existing = await jsm.consumers.info(names.work, batchConsumer(model)).catch(() => undefined)
+  const choice = submittedAckWait(
+    existing === undefined ? undefined : choiceOfConfig(existing.config),
+    settings.ackWaitMs
+  )
+  const config = { ...timingConfig(choice, settings.maxDeliver), max_ack_pending: settings.maxAckPending }
+  if (existing !== undefined) await jsm.consumers.update(names.work, batchConsumer(model), config)
+  else
     await jsm.consumers.add(names.work, {
       durable_name: batchConsumer(model),
       filter_subject: batchSubjects(prefix).modelWork(model),
       ack_policy: AckPolicy.Explicit,
       ...config
     })
-  }
 }
 
 const wireInputs = (inputs: Readonly<Record<string, HostTensor>>, encoding: Encoding) => {

@@ -142,11 +142,15 @@ export interface ChunkStarted {
 /** The typed error of every row of a chunk no delivery of which finished (its actor died each time). */
 export const DEAD_LETTER_TAG = "ChunkDeadLettered"
 
-/** Consumer settings a job's submitter applies (the consumer is shared by the model's jobs). */
+/**
+ * Consumer settings a job's submitter applies (the consumer is shared by the model's jobs). Its ack wait and
+ * the backoff between redeliveries are protocol/batchTiming.ts's: measured from model calls unless set.
+ */
 export const BATCH_CONSUMER_DEFAULTS = {
-  /** A replica that took a chunk and went silent this long loses it (a live one sends in-progress acks). */
-  ackWaitMs: 30_000,
-  /** Deliveries of a chunk; the last one records the chunk as dead-lettered first, overwritten if it finishes. */
+  /**
+   * Deliveries of a chunk; after the last one's ack wait, a replica records the chunk as dead-lettered
+   * (on the server's max-deliveries advisory).
+   */
   maxDeliver: 4,
   /** Chunks taken and not acknowledged, across the model's replicas. */
   maxAckPending: 64

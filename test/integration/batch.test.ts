@@ -1,6 +1,7 @@
 // Batch jobs on a real JetStream nats-server and real actor processes: every output equal to a direct infer
-// of the same row, in input order, none missing or doubled; poison rows recorded by index.
-import { jetstream } from "@nats-io/jetstream"
+// of the same row, in input order, none missing or doubled; poison rows recorded by index; the model's consumer
+// carries a backoff grown from its ack wait, set by the submitter or measured by the replicas.
+import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { Kvm } from "@nats-io/kv"
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -8,7 +9,13 @@ import { readResults, rowResults, submitJob } from "../../src/client/batch.js"
 import type { HostTensor } from "../../src/client/index.js"
 import { readJsonl } from "../../src/datasets/jsonl.js"
 import type { Table } from "../../src/datasets/table.js"
-import type { JobRecord } from "../../src/protocol/batch.js"
+import { batchConsumer, batchNames, type JobRecord } from "../../src/protocol/batch.js"
+import {
+  ACK_WAIT_FLOOR_MS,
+  backoffMs,
+  timingDescription,
+  UNMEASURED_ACK_WAIT_MS
+} from "../../src/protocol/batchTiming.js"
 import { IRIS_MODEL, irisRows } from "../helpers/processes.js"
 import { type Stack, startStack } from "../helpers/stack.js"
 
@@ -81,6 +88,50 @@ describe("batch jobs through the bus", () => {
     expect(results.filter((r) => r.kind === "ok")).toHaveLength(497)
     expect(results.some((r) => r.kind === "missing")).toBe(false)
   }, 120_000)
+})
+
+describe("the model's consumer timing", () => {
+  const consumerConfig = async () =>
+    (await (await jetstreamManager(raw)).consumers.info(batchNames("modelbus").work, batchConsumer("iris"))).config
+  const ns = (ms: number) => ms * 1_000_000
+
+  it("grows a backoff from the submitter's ack wait, which the replicas leave alone", async () => {
+    const record = await submitJob(raw, "modelbus", "iris", tableOf(irisTable(300).map((r) => JSON.stringify(r))), {
+      chunkRows: 50,
+      consumer: { ackWaitMs: 3_000, maxDeliver: 4, maxAckPending: 64 }
+    })
+    const { heads } = await readResults(raw, "modelbus", record, { bodies: false, follow: true })
+    expect(heads.size).toBe(6)
+    const config = await consumerConfig()
+    expect(config.description).toBe(timingDescription("set"))
+    expect(config.ack_wait).toBe(ns(3_000))
+    expect(config.backoff).toEqual([ns(3_000), ns(6_000), ns(12_000)])
+    expect(config.max_deliver).toBe(4)
+  }, 60_000)
+
+  it("measures the ack wait from the replicas' model calls when none is set, and grows the backoff from it", async () => {
+    const record = await submitJob(raw, "modelbus", "iris", tableOf(irisTable(300).map((r) => JSON.stringify(r))), {
+      chunkRows: 50,
+      consumer: { maxDeliver: 3, maxAckPending: 64 }
+    })
+    const { heads } = await readResults(raw, "modelbus", record, { bodies: false, follow: true })
+    expect(heads.size).toBe(6)
+    // a replica writes it before the result of the chunk whose calls it timed
+    const config = await consumerConfig()
+    expect(config.description).toBe(timingDescription("measured"))
+    const ackWaitMs = (config.ack_wait ?? 0) / 1_000_000
+    console.log(`iris: measured ack wait ${ackWaitMs} ms, backoff ${config.backoff?.map((b) => b / 1e6).join(", ")} ms`)
+    expect(ackWaitMs).toBeGreaterThanOrEqual(ACK_WAIT_FLOOR_MS)
+    // Iris calls take far less than the 7.5 s that would keep the unmeasured 30 s
+    expect(ackWaitMs).toBeLessThan(UNMEASURED_ACK_WAIT_MS)
+    expect(config.backoff).toEqual(backoffMs(ackWaitMs, 3).map(ns))
+    expect(config.max_deliver).toBe(3)
+    // a later submit without an ack wait keeps the measured one
+    await submitJob(raw, "modelbus", "iris", tableOf([JSON.stringify(iris[0])]), { chunkRows: 1 })
+    const again = await consumerConfig()
+    expect([again.description, again.ack_wait]).toEqual([timingDescription("measured"), config.ack_wait])
+    expect(again.backoff).toEqual(backoffMs(ackWaitMs, 4).map(ns))
+  }, 60_000)
 })
 
 describe("the wire contract, followed by a plain NATS client", () => {

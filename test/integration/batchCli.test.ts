@@ -1,7 +1,8 @@
 // `modelbus batch` with real processes: a 20,000-row Iris job completes with every output equal to a direct
 // infer, in input order, none missing or doubled, while actors are SIGKILLed, the submitting CLI is killed and
 // `batch wait` re-attaches, and the supervisor is restarted; dead-lettered chunks (a row whose model call
-// hangs its actor until the supervisor kills it) and unreadable files.
+// hangs its actor until the supervisor kills it), redelivered after the growing delays of the consumer's
+// backoff from a set or a measured ack wait; unreadable files and flags.
 import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -10,7 +11,8 @@ import type { Msg, NatsConnection } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { HostTensor, LifecycleEvent } from "../../src/client/index.js"
 import { encodeNpy, parseNpy } from "../../src/datasets/npy.js"
-import { batchSubjects, type ChunkStarted } from "../../src/protocol/batch.js"
+import { batchConsumer, batchNames, batchSubjects, type ChunkStarted } from "../../src/protocol/batch.js"
+import { backoffMs, timingDescription, UNMEASURED_ACK_WAIT_MS } from "../../src/protocol/batchTiming.js"
 import { holdOneChunk } from "../helpers/heldChunk.js"
 import { writeOnnxModel } from "../helpers/onnx/builder.js"
 import { stallAboveModel } from "../helpers/onnx/fixtures.js"
@@ -105,6 +107,10 @@ afterAll(async () => {
 })
 
 const server = () => ["--server", stack.nats.url]
+
+/** The config of the stall model's batch consumer. */
+const stallConsumer = async () =>
+  (await (await jetstreamManager(raw)).consumers.info(batchNames("modelbus").work, batchConsumer("stall"))).config
 
 describe("modelbus batch", () => {
   it("completes 20,000 rows exactly once while actors are SIGKILLed twice and the submitter is killed", async () => {
@@ -306,6 +312,9 @@ describe("modelbus batch", () => {
     ])
     stopEvents()
     expect(run.code, run.output).toBe(0)
+    // the submitter's ack wait, left alone by the replica, and the backoff from it: one delay, the last kept
+    const config = await stallConsumer()
+    expect([config.description, config.ack_wait, config.backoff]).toEqual([timingDescription("set"), 2e9, [2e9]])
     // each of the 2 deliveries killed its actor as hung (a busy host may add a spurious kill, never fewer)
     const hung = exits.filter((e) => /^no heartbeat for \d+ ms$/.test(e.reason ?? ""))
     expect(hung.length, JSON.stringify(exits)).toBeGreaterThanOrEqual(2)
@@ -323,6 +332,73 @@ describe("modelbus batch", () => {
     // the stall model answers its input: every other row back, in order
     expect(Array.from(got.subarray(0, 16_000))).toEqual(Array.from(data.subarray(0, 16_000)))
     expect(got.subarray(16_000, 24_000).every(Number.isNaN)).toBe(true)
+    expect(Array.from(got.subarray(24_000))).toEqual(Array.from(data.subarray(24_000)))
+  }, 180_000)
+
+  it("redelivers a chunk that kills its actor after the growing delays of the measured ack wait, then dead-letters it", async () => {
+    // no --ack-wait: 30 s until the replica times the calls of chunks 0 and 1 (it works them first, alone);
+    // then chunk 2, whose row 5,000 hangs every call holding it, is redelivered after 1×, then 2× that. The
+    // test SIGKILLs the actor that starts chunk 2 (no race: the chunk never finishes), so the delays, not the
+    // supervisor's 3 s hang detection, pace the deliveries; an event that never arrives leaves the kill to it
+    const table = rows.slice(0, 10_000).map((r) => [...r])
+    table[5_000]![2] = STALL_ABOVE * 10
+    const data = Float32Array.from(table.flat())
+    const file = join(dir, "stall3.npy")
+    await writeFile(file, encodeNpy({ dtype: "float32", shape: [10_000, 4], data }))
+    const started = performance.now()
+    const starts: Array<{ delivery: number; at: number }> = []
+    const sub = raw.subscribe(batchSubjects("modelbus").started("stall"), {
+      callback: (error: Error | null, msg: Msg) => {
+        const s = error === null ? msg.json<ChunkStarted>() : undefined
+        if (s?.chunk !== 2) return
+        starts.push({ delivery: s.delivery, at: Math.round(performance.now() - started) })
+        if (isAlive(s.pid)) process.kill(s.pid, "SIGKILL")
+      }
+    })
+    const exits: Array<{ at: number; reason: string }> = []
+    const stopEvents = await stack.client.onEvents((e) => {
+      if (e.type === "exited") exits.push({ at: Math.round(performance.now() - started), reason: e.reason ?? "" })
+    }, "stall")
+    const output = join(dir, "dead3.npy")
+    const run = await runCli([
+      "batch",
+      "submit",
+      "stall",
+      "--input",
+      file,
+      "--output",
+      output,
+      "--chunk-rows",
+      "2000",
+      "--max-deliver",
+      "3",
+      ...server()
+    ])
+    stopEvents()
+    sub.unsubscribe()
+    expect(run.code, run.output).toBe(0)
+    // measured from the calls (stall calls take ms): below the unmeasured 30 s, and the backoff grown from it
+    const config = await stallConsumer()
+    const gaps = starts.slice(1).map((s, i) => `${s.at - starts[i]!.at} ms`)
+    console.log(
+      `backoff ${config.backoff?.map((b) => b / 1e6).join(", ")} ms; chunk 2 started (delivery@ms): ${starts.map((s) => `${s.delivery}@${s.at}`).join(" ")}, gaps ${gaps.join(", ")}; actor exits (ms): ${exits.map((e) => `${e.at} (${e.reason})`).join(", ")}; ${run.output.trim().split("\n").at(-1)}`
+    )
+    expect(config.description).toBe(timingDescription("measured"))
+    expect(config.ack_wait).toBeLessThan(UNMEASURED_ACK_WAIT_MS * 1e6)
+    expect(config.backoff).toEqual(backoffMs((config.ack_wait ?? 0) / 1e6, 3).map((ms) => ms * 1e6))
+    // each of the 3 deliveries ended with its actor killed (by the test, or as hung)
+    expect(exits.length, JSON.stringify(exits)).toBeGreaterThanOrEqual(3)
+    const errors = (await readFile(`${output}.errors.jsonl`, "utf8"))
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { row: number; error: { _tag: string; message: string } })
+    expect(errors.map((e) => e.row)).toEqual(Array.from({ length: 2_000 }, (_, i) => 4_000 + i))
+    expect(new Set(errors.map((e) => e.error._tag))).toEqual(new Set(["ChunkDeadLettered"]))
+    expect(errors[0]!.error.message).toMatch(/^chunk 2 of job \w+ was delivered 3 times and no delivery finished/)
+    const t = parseNpy(output, new Uint8Array(await readFile(output)))
+    if ("_tag" in t) throw new Error(t.message)
+    const got = t.data as Float32Array
+    expect(Array.from(got.subarray(0, 16_000))).toEqual(Array.from(data.subarray(0, 16_000)))
     expect(Array.from(got.subarray(24_000))).toEqual(Array.from(data.subarray(24_000)))
   }, 180_000)
 
@@ -370,6 +446,16 @@ describe("modelbus batch", () => {
     const shape = await runCli(["batch", "submit", "iris", "--input", wide, ...server()])
     expect(shape.code).toBe(1)
     expect(shape.output.trim()).toContain("does not fit input")
+    const ackWait = await runCli(["batch", "submit", "iris", "--input", wide, "--ack-wait", "0", ...server()])
+    expect([ackWait.code, ackWait.output.trim()]).toEqual([
+      1,
+      "modelbus: BadInput: --ack-wait: expected whole seconds of at least 1, received 0"
+    ])
+    const maxDeliver = await runCli(["batch", "submit", "iris", "--input", wide, "--max-deliver", "0", ...server()])
+    expect([maxDeliver.code, maxDeliver.output.trim()]).toEqual([
+      1,
+      "modelbus: BadInput: --max-deliver: expected a whole number of at least 1, received 0"
+    ])
     const after = await runCli(["batch", "list", "--json", ...server()])
     expect(after.output).toBe(before.output)
   }, 60_000)
