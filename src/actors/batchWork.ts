@@ -2,7 +2,14 @@
 // is held, runs each in the model loop's idle lane with in-progress acks, publishes the chunk's result keyed
 // by chunk, then acks; records a chunk the server gave up redelivering as dead-lettered. Its model calls are
 // timed, and the consumer's ack wait follows them (batchAckWait.ts).
-import { type Consumer, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream"
+import {
+  type Consumer,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JsMsg,
+  jetstream,
+  jetstreamManager
+} from "@nats-io/jetstream"
 import { type KV, Kvm } from "@nats-io/kv"
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
 import { Effect } from "effect"
@@ -26,6 +33,7 @@ import {
   serialize
 } from "../protocol/codec.js"
 import { bytesOf, type HostTensor, jsonValues } from "../protocol/tensor.js"
+import { messageOf } from "../protocol/values.js"
 import type { Admission } from "./admission.js"
 import { type AckWaitFollower, followAckWait } from "./batchAckWait.js"
 import { type ChunkOutcome, runChunk } from "./batchChunk.js"
@@ -47,6 +55,8 @@ export interface BatchWorkContext {
 
 /** How long one pull waits for a chunk before the actor asks again. */
 const PULL_EXPIRES_MS = 5_000
+/** How long an actor waits before it looks for its consumer again after JetStream did not answer or a pull failed. */
+const RELOOK_MS = 1_000
 
 /**
  * Rows per model call of a chunk at least: the batch limit is sized for online latency, and a job's calls
@@ -365,30 +375,25 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
             resolve()
           }
         })
-      const consumerOf = async (): Promise<Consumer | undefined> => {
+      // undefined: no consumer (no job was ever submitted for the model); "away": JetStream did not answer
+      const consumerOf = async (): Promise<Consumer | "away" | undefined> => {
         try {
           return await jetstream(ctx.nc).consumers.get(names.work, batchConsumer(ctx.model))
-        } catch {
-          return undefined
+        } catch (error) {
+          const code = error instanceof JetStreamApiError ? error.code : undefined
+          return code === JetStreamApiCodes.ConsumerNotFound || code === JetStreamApiCodes.StreamNotFound
+            ? undefined
+            : "away"
         }
       }
-      const run = async () => {
+      /** Pulls and works chunks from `consumer` until it fails (gone, or a pull lost with a server: its heartbeats missed). */
+      const pullFrom = async (consumer: Consumer) => {
         while (!stopped) {
-          const consumer = await consumerOf()
-          if (consumer === undefined) {
-            await waitForNotice(30_000)
-            continue
-          }
-          while (!stopped) {
-            await gate.untilQuiet()
-            if (stopped) break
-            let messages: Awaited<ReturnType<Consumer["fetch"]>>
-            try {
-              messages = await consumer.fetch({ max_messages: 1, expires: PULL_EXPIRES_MS })
-            } catch {
-              break // the consumer is gone (or JetStream is away): look for it again
-            }
-            pulling = messages
+          await gate.untilQuiet()
+          if (stopped) return
+          const messages = await consumer.fetch({ max_messages: 1, expires: PULL_EXPIRES_MS })
+          pulling = messages
+          try {
             for await (const msg of messages) {
               // a chunk that reaches a stopping replica goes back at once: left unworked, or cut off as the
               // process ends, it would wait out its delivery's backoff (a nak made now costs no more deliveries)
@@ -406,8 +411,29 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
                 current = undefined
               }
             }
+          } finally {
             pulling = undefined
           }
+        }
+      }
+      const run = async () => {
+        while (!stopped) {
+          const consumer = await consumerOf()
+          if (consumer === undefined) {
+            await waitForNotice(30_000)
+            continue
+          }
+          if (consumer === "away") {
+            await waitForNotice(RELOOK_MS)
+            continue
+          }
+          // A pull whose server went (a node killed: its consumer leader moved) ends with an error, not with
+          // chunks: the consumer is looked up again and pulled from anew, so no job stalls with its replicas idle.
+          await pullFrom(consumer).catch(async (cause) => {
+            if (stopped) return
+            ctx.log(`actor ${ctx.actorId}: pulling batch chunks failed, pulling again: ${messageOf(cause)}`)
+            await waitForNotice(RELOOK_MS)
+          })
         }
       }
       const running = run().catch((cause) => ctx.log(`actor ${ctx.actorId}: batch work stopped: ${cause}`))

@@ -16,7 +16,7 @@ import {
   timingDescription,
   UNMEASURED_ACK_WAIT_MS
 } from "../../src/protocol/batchTiming.js"
-import { IRIS_MODEL, irisRows } from "../helpers/processes.js"
+import { eventually, IRIS_MODEL, irisRows } from "../helpers/processes.js"
 import { type Stack, startStack } from "../helpers/stack.js"
 
 let stack: Stack
@@ -87,6 +87,34 @@ describe("batch jobs through the bus", () => {
     expect(failed[1]!.error.message).toBe("rows.jsonl:124: the row: expected shape [4], received [3]")
     expect(results.filter((r) => r.kind === "ok")).toHaveLength(497)
     expect(results.some((r) => r.kind === "missing")).toBe(false)
+  }, 120_000)
+})
+
+describe("replicas whose pulls fail", () => {
+  it("pull again when their consumer vanishes under their pulls, and run the next job", async () => {
+    const first = await submitJob(raw, "modelbus", "iris", tableOf(irisTable(400).map((r) => JSON.stringify(r))), {
+      chunkRows: 100
+    })
+    await readResults(raw, "modelbus", first, { bodies: false, follow: true })
+    const jsm = await jetstreamManager(raw)
+    const names = batchNames("modelbus")
+    // both replicas wait in a pull on the consumer; deleting it ends those pulls with an error (as a node
+    // killed under them does on a cluster), which once ended the replicas' batch work for good
+    await eventually(
+      async () => ((await jsm.consumers.info(names.work, batchConsumer("iris"))).num_waiting >= 2 ? true : undefined),
+      30_000,
+      "both replicas pulling"
+    )
+    await jsm.consumers.delete(names.work, batchConsumer("iris"))
+    const rows = irisTable(600)
+    const next = await submitJob(raw, "modelbus", "iris", tableOf(rows.map((r) => JSON.stringify(r))), {
+      chunkRows: 100
+    })
+    const { bodies } = await readResults(raw, "modelbus", next, { bodies: true, follow: true })
+    const results = rowResults(next, bodies)
+    expect(results.filter((r) => r.kind !== "ok")).toEqual([])
+    expect(results).toHaveLength(600)
+    expect(stack.supervisor.output()).toMatch(/pulling batch chunks failed, pulling again/)
   }, 120_000)
 })
 
