@@ -173,7 +173,7 @@ const main = async () => {
       p99: sortedQuantile(latencies, 0.99),
       p999: sortedQuantile(latencies, 0.999),
       // not Math.max(...latencies): hundreds of thousands of arguments overflow the stack
-      max: latencies.reduce((m, x) => (x > m ? x : m), 0)
+      max: latencies.reduce((m, x) => Math.max(m, x), 0)
     },
     actorRssMb: drift((s) => s.actorRssMb),
     actorTensors: drift((s) => s.actorTensors),
