@@ -20,7 +20,8 @@ export interface ChunkOutcome {
   readonly failed: Array<FailedRow>
 }
 
-const failAll = (rows: ReadonlyArray<number>, tag: string, message: string): ChunkOutcome => ({
+/** Every row of a chunk failed with error `tag`. */
+export const failedChunk = (rows: ReadonlyArray<number>, tag: string, message: string): ChunkOutcome => ({
   rows: [],
   outputs: undefined,
   failed: rows.map((row) => ({ row, error: { _tag: tag, message } }))
@@ -95,14 +96,14 @@ export const runChunk = async (
   rowIndex: ReadonlyArray<number>
 ): Promise<ChunkOutcome> => {
   const request = requestOf(body, byteLength)
-  if (request instanceof BadInput) return failAll(rowIndex, "BadInput", request.message)
+  if (request instanceof BadInput) return failedChunk(rowIndex, "BadInput", request.message)
   const inputs = checkInputs(run.signature, request)
-  if (inputs instanceof BadInput) return failAll(rowIndex, "BadInput", inputs.message)
+  if (inputs instanceof BadInput) return failedChunk(rowIndex, "BadInput", inputs.message)
   const unknown = checkOutputs(run.signature, request.outputs)
-  if (unknown !== undefined) return failAll(rowIndex, "BadInput", unknown.message)
+  if (unknown !== undefined) return failedChunk(rowIndex, "BadInput", unknown.message)
   const rows = Object.values(inputs)[0]?.shape[0] ?? 0
   if (rows !== rowIndex.length)
-    return failAll(rowIndex, "BadInput", `the chunk holds ${rows} rows but names ${rowIndex.length}`)
+    return failedChunk(rowIndex, "BadInput", `the chunk holds ${rows} rows but names ${rowIndex.length}`)
   const failed: Array<FailedRow> = []
   const bad = nonFiniteRows(inputs, rows)
   const good: Array<number> = []

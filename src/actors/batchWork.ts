@@ -23,20 +23,21 @@ import {
   type JobRecord,
   type ResultBody
 } from "../protocol/batch.js"
+import { CHUNK_OBJECT_MISSING_TAG, OBJECT_HEADER } from "../protocol/batchObjects.js"
 import { KEEP_ALIVE_MS } from "../protocol/batchTiming.js"
 import {
   CONTENT_TYPE_HEADER,
   type Encoding,
   encodingOfMessage,
   JSON_CONTENT_TYPE,
-  parseBody,
-  serialize
+  parseBody
 } from "../protocol/codec.js"
 import { bytesOf, type HostTensor, jsonValues } from "../protocol/tensor.js"
 import { messageOf } from "../protocol/values.js"
 import type { Admission } from "./admission.js"
 import { type AckWaitFollower, followAckWait } from "./batchAckWait.js"
-import { type ChunkOutcome, runChunk } from "./batchChunk.js"
+import { type BatchBodies, batchBodies } from "./batchBodies.js"
+import { type ChunkOutcome, failedChunk, runChunk } from "./batchChunk.js"
 import type { Batcher } from "./batcher.js"
 import type { ModelLoop } from "./modelLoop.js"
 import { hold, release, type ServingModel } from "./servingModel.js"
@@ -97,7 +98,9 @@ export const resultBody = (
   }
 }
 
-const publishResult = async (ctx: BatchWorkContext, body: ResultBody, encoding: Encoding) => {
+/** Publishes a chunk's result keyed by chunk; a body too large for one message goes by object (batchBodies.ts). */
+const publishResult = async (ctx: BatchWorkContext, bodies: BatchBodies, body: ResultBody, encoding: Encoding) => {
+  const { data, object } = await bodies.resultMessage(body, encoding)
   const h = natsHeaders()
   h.set(BatchHeader.job, body.job)
   h.set(BatchHeader.chunk, String(body.chunk))
@@ -105,14 +108,13 @@ const publishResult = async (ctx: BatchWorkContext, body: ResultBody, encoding: 
   h.set(BatchHeader.failed, String(body.failed.length))
   h.set(BatchHeader.delivery, String(body.delivery))
   if (encoding === "json") h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE)
-  await jetstream(ctx.nc).publish(batchSubjects(ctx.prefix).result(body.job, body.chunk), serialize(body, encoding), {
-    headers: h
-  })
+  if (object !== undefined) h.set(OBJECT_HEADER, object)
+  await jetstream(ctx.nc).publish(batchSubjects(ctx.prefix).result(body.job, body.chunk), data, { headers: h })
 }
 
-/** The job, chunk and input rows a chunk message names, with its parsed body; undefined when it is not a chunk. */
-const chunkHead = (msg: JsMsg, encoding: Encoding) => {
-  const parsed = parseBody(msg.data, encoding)
+/** The job, chunk and input rows a chunk body names, with the parsed body; undefined when it is not a chunk. */
+const chunkHead = (data: Uint8Array, encoding: Encoding) => {
+  const parsed = parseBody(data, encoding)
   if (!parsed.ok || typeof parsed.value !== "object" || parsed.value === null) return undefined
   const { job, chunk, rows, outputs } = parsed.value as {
     job?: unknown
@@ -225,29 +227,59 @@ const workChunk = async (
   untilQuiet: () => Promise<void>,
   stateOf: (job: string) => Promise<JobRecord["state"] | undefined>,
   msg: JsMsg,
-  ackWait: AckWaitFollower
+  ackWait: AckWaitFollower,
+  bodies: BatchBodies
 ) => {
   const keep = setInterval(() => msg.working(), KEEP_ALIVE_MS)
   try {
-    await workTaken(ctx, untilQuiet, stateOf, msg, ackWait)
+    await workTaken(ctx, untilQuiet, stateOf, msg, ackWait, bodies)
   } finally {
     clearInterval(keep)
   }
 }
 
 /**
+ * The chunk's full body (inline, or read from the object its message names), or the failure of its rows
+ * when that object is gone; "settled" when it is gone and the chunk has a result already (a redelivery
+ * after its job was done). Rejects when JetStream did not answer (the chunk is then redelivered).
+ */
+const chunkContent = async (
+  bodies: BatchBodies,
+  msg: JsMsg,
+  head: NonNullable<ReturnType<typeof chunkHead>>,
+  encoding: Encoding
+) => {
+  const object = bodies.objectOf(msg.headers)
+  if (object === undefined) return { data: msg.data, full: head }
+  const data = await bodies.read(object)
+  if (data !== null) {
+    const full = chunkHead(data, encoding)
+    if (full !== undefined) return { data, full }
+    return failedChunk(head.rows, "BadInput", `object ${object} does not hold a chunk body`)
+  }
+  if (await bodies.hasResult(head.job, head.chunk)) return "settled" as const
+  return failedChunk(
+    head.rows,
+    CHUNK_OBJECT_MISSING_TAG,
+    `chunk ${head.chunk} of job ${head.job} names object ${object}, which is not in the batch data bucket (the job was cancelled, or the object deleted)`
+  )
+}
+
+/**
  * Runs a chunk (unless its job was cancelled), timing its model calls; brings the consumer's ack wait to
- * the calls' time, publishes the chunk's result, acks it.
+ * the calls' time, publishes the chunk's result, acks it. A chunk whose body is an object is read first
+ * (kept in progress meanwhile); one whose object is gone has each row failed with ChunkObjectMissing.
  */
 const workTaken = async (
   ctx: BatchWorkContext,
   untilQuiet: () => Promise<void>,
   stateOf: (job: string) => Promise<JobRecord["state"] | undefined>,
   msg: JsMsg,
-  ackWait: AckWaitFollower
+  ackWait: AckWaitFollower,
+  bodies: BatchBodies
 ) => {
   const encoding = encodingOfMessage(msg)
-  const head = chunkHead(msg, encoding)
+  const head = chunkHead(msg.data, encoding)
   if (head === undefined) {
     ctx.log(`actor ${ctx.actorId}: dropped a message on the batch work stream that is not a chunk`)
     msg.term("not a chunk")
@@ -258,33 +290,42 @@ const workTaken = async (
     return
   }
   ackWait.jobSeen(head.job)
+  const content = await chunkContent(bodies, msg, head, encoding)
+  if (content === "settled") {
+    msg.ack()
+    return
+  }
   const delivery = msg.info.deliveryCount
   const started: ChunkStarted = { job: head.job, chunk: head.chunk, actor: ctx.actorId, pid: process.pid, delivery }
   ctx.nc.publish(batchSubjects(ctx.prefix).started(ctx.model), JSON.stringify(started))
   const version = hold(ctx.serving.current)
   let outcome: ChunkOutcome
   try {
-    outcome = await runChunk(
-      {
-        signature: version.model.signature,
-        maxRows: Math.max(BATCH_WORK_MIN_ROWS, ctx.batcher.limit().maxBatchSize),
-        predict: async (inputs, outputs) => {
-          await untilQuiet()
-          return whenIdle(ctx.loop, () => timedCall(ackWait.timed, () => version.model.predict(inputs, outputs)))
-        }
-      },
-      head.body,
-      msg.data.byteLength,
-      head.rows
-    )
+    outcome = !("full" in content)
+      ? content
+      : await runChunk(
+          {
+            signature: version.model.signature,
+            maxRows: Math.max(BATCH_WORK_MIN_ROWS, ctx.batcher.limit().maxBatchSize),
+            predict: async (inputs, outputs) => {
+              await untilQuiet()
+              return whenIdle(ctx.loop, () => timedCall(ackWait.timed, () => version.model.predict(inputs, outputs)))
+            }
+          },
+          content.full.body,
+          content.data.byteLength,
+          head.rows
+        )
   } finally {
     release(version)
   }
   // before the result: once a chunk's result is out, the consumer's ack wait covers its calls
   await ackWait.settle()
+  const asked = "full" in content ? content.full.asked : head.asked
   await publishResult(
     ctx,
-    resultBody(ctx, { ...head, delivery, version: version.version }, outcome, encoding),
+    bodies,
+    resultBody(ctx, { ...head, asked, delivery, version: version.version }, outcome, encoding),
     encoding
   )
   // not waited for: a lost ack only brings the chunk back, and its result replaces this one (same subject)
@@ -292,7 +333,7 @@ const workTaken = async (
 }
 
 /** Records the chunk at `seq` of the work stream as dead-lettered (each row failed) and removes it. */
-const deadLetter = async (ctx: BatchWorkContext, seq: number, deliveries: number) => {
+const deadLetter = async (ctx: BatchWorkContext, bodies: BatchBodies, seq: number, deliveries: number) => {
   const names = batchNames(ctx.prefix)
   const jsm = await jetstreamManager(ctx.nc)
   const stored = await jsm.streams.getMessage(names.work, { seq })
@@ -310,6 +351,7 @@ const deadLetter = async (ctx: BatchWorkContext, seq: number, deliveries: number
   }
   await publishResult(
     ctx,
+    bodies,
     resultBody(
       ctx,
       { job: value.job, chunk: value.chunk, delivery: deliveries, version: ctx.serving.current.version, asked: false },
@@ -335,6 +377,7 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
       const stateOf = jobStates(jobsBucket(ctx.nc, ctx.prefix))
       const gate = quietGate(ctx.admission, BATCH_QUIET_MS)
       const ackWait = followAckWait(ctx)
+      const bodies = batchBodies(ctx.nc, ctx.prefix)
       let stopped = false
       let wake: (() => void) | undefined
       let pulling: { close: () => Promise<unknown> } | undefined
@@ -360,7 +403,7 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
               }
             })()
             if (typeof body.stream_seq === "number")
-              deadLetter(ctx, body.stream_seq, body.deliveries ?? 0).catch((cause) =>
+              deadLetter(ctx, bodies, body.stream_seq, body.deliveries ?? 0).catch((cause) =>
                 ctx.log(`actor ${ctx.actorId}: could not dead-letter work message ${body.stream_seq}: ${cause}`)
               )
           }
@@ -403,7 +446,7 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
               }
               current = msg
               try {
-                await workChunk(ctx, gate.untilQuiet, stateOf, msg, ackWait)
+                await workChunk(ctx, gate.untilQuiet, stateOf, msg, ackWait, bodies)
               } catch (cause) {
                 ctx.log(`actor ${ctx.actorId}: batch chunk not finished, left for redelivery: ${cause}`)
                 if (!stopped) msg.nak(1_000)

@@ -23,6 +23,7 @@ import { rowBytes, stackedRows } from "../datasets/table.js"
 import { defaultServers, natsConnection } from "../nats/connection.js"
 import { authFromEnv, mergeAuth } from "../nats/credentials.js"
 import { BATCH_CONSUMER_DEFAULTS, type JobRecord } from "../protocol/batch.js"
+import { defaultChunkRows } from "../protocol/batchObjects.js"
 import { ACK_WAIT_FLOOR_MS } from "../protocol/batchTiming.js"
 import { BadInput } from "../protocol/errors.js"
 import type { TensorMetadata } from "../protocol/metadata.js"
@@ -66,10 +67,6 @@ const inputsOf = (nc: NatsConnection, prefix: string, model: string) =>
     Effect.map((m): ReadonlyArray<TensorMetadata> | undefined => m.inputs),
     Effect.catch(() => Effect.succeed(undefined))
   )
-
-/** Rows per chunk when not given: at most 1,024, and a chunk body within half the server's message limit. */
-export const defaultChunkRows = (bytesPerRow: number, maxPayload: number): number =>
-  Math.max(1, Math.min(1024, Math.floor(maxPayload / 2 / Math.max(1, bytesPerRow))))
 
 const summaryLine = (record: JobRecord, heads: ReadonlyMap<number, ChunkHead>, seconds: number) => {
   const p = progressOf(record, heads)

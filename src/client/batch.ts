@@ -2,6 +2,7 @@
 // a table published as chunks (deduplicated by Nats-Msg-Id), and a job's record, progress and results read back.
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream"
 import { type KV, type KvEntry, Kvm } from "@nats-io/kv"
+import type { ObjectStore } from "@nats-io/obj"
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
 import * as Schema from "effect/Schema"
 import { type Chunk, chunksOf, type Table, UNNAMED } from "../datasets/table.js"
@@ -19,19 +20,14 @@ import {
   type ResultBody,
   seqRanges
 } from "../protocol/batch.js"
+import { chunkObject, goesByObject, OBJECT_HEADER } from "../protocol/batchObjects.js"
 import { choiceOfConfig, submittedAckWait, timingConfig } from "../protocol/batchTiming.js"
-import {
-  CONTENT_TYPE_HEADER,
-  type Encoding,
-  encodingOfMessage,
-  JSON_CONTENT_TYPE,
-  parseBody,
-  readTensor,
-  serialize
-} from "../protocol/codec.js"
+import { CONTENT_TYPE_HEADER, type Encoding, JSON_CONTENT_TYPE, readTensor, serialize } from "../protocol/codec.js"
 import { BadInput } from "../protocol/errors.js"
 import { bytesOf, type HostTensor, jsonValues } from "../protocol/tensor.js"
 import { isRecord, messageOf } from "../protocol/values.js"
+import { batchData, putBody } from "../registry/batchData.js"
+import { deleteJobObjects, resultOfMessage } from "./batchObjects.js"
 
 /** A batch-job operation JetStream refused, or a job that does not exist. */
 export class BatchJobError extends Schema.TaggedError<BatchJobError>()("BatchJobError", {
@@ -141,9 +137,16 @@ export interface SubmitOptions {
 
 const putRecord = (kv: KV, record: JobRecord) => kv.put(record.job, JSON.stringify(record))
 
+/** A server's max_payload when it did not say (nats-server's default). */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024
+/** Bytes of chunk bodies being stored as objects at once, at most (past one chunk's). */
+const OBJECT_WINDOW_BYTES = 64 * 1024 * 1024
+
 /**
  * Submits `table` as a job of `model`: its record (state `submitting`), each chunk on the work stream
- * with `Nats-Msg-Id` `<job>.<chunk>`, then the record as `queued` and a notice to idle replicas.
+ * with `Nats-Msg-Id` `<job>.<chunk>`, then the record as `queued` and a notice to idle replicas. A chunk
+ * body too large for one message is stored as object `chunkObject(job, chunk)` and its message names it
+ * (header `Modelbus-Object`, a body without the inputs).
  */
 export const submitJob = async (
   nc: NatsConnection,
@@ -175,27 +178,52 @@ export const submitJob = async (
   nc.publish(batchSubjects(prefix).notice(model))
   const js = jetstream(nc)
   const subject = batchSubjects(prefix).work(model, job)
-  // a window of publishes in flight; each is acknowledged (stored) by the stream
+  const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD
+  let store: Promise<ObjectStore | undefined> | undefined
+  // a window of publishes in flight (and of object bytes being stored); each is acknowledged (stored) by the stream
   const window: Array<Promise<unknown>> = []
+  let windowBytes = 0
   const seqs: Array<number> = []
+  const byObject: Array<number> = []
   let stored = 0
   for (const c of chunks) {
     const h = natsHeaders()
     h.set(BatchHeader.job, job)
     h.set(BatchHeader.chunk, String(c.chunk))
     if (encoding === "json") h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE)
+    const body = chunkBody(job, c, options.outputs, encoding)
+    const object = goesByObject(body.byteLength, maxPayload) ? chunkObject(job, c.chunk) : undefined
+    if (object !== undefined) {
+      h.set(OBJECT_HEADER, object)
+      byObject.push(c.chunk)
+      store ??= batchData(nc, prefix, true)
+      windowBytes += body.byteLength
+    }
+    const put = async () => {
+      if (object === undefined) return body
+      await putBody((await store)!, object, body)
+      return serialize({ job, chunk: c.chunk, rows: c.rowIndex }, encoding)
+    }
     window.push(
-      js
-        .publish(subject, chunkBody(job, c, options.outputs, encoding), { msgID: chunkMsgId(job, c.chunk), headers: h })
+      put()
+        .then((data) => js.publish(subject, data, { msgID: chunkMsgId(job, c.chunk), headers: h }))
         .then((ack) => {
           seqs.push(ack.seq)
           options.onChunk?.(++stored, chunks.length)
         })
     )
-    if (window.length >= 32) await Promise.all(window.splice(0))
+    if (window.length >= 32 || windowBytes >= OBJECT_WINDOW_BYTES) {
+      await Promise.all(window.splice(0))
+      windowBytes = 0
+    }
   }
   await Promise.all(window)
-  const queued: JobRecord = { ...submitting, state: "queued", workSeqs: seqRanges(seqs) }
+  const queued: JobRecord = {
+    ...submitting,
+    state: "queued",
+    workSeqs: seqRanges(seqs),
+    ...(byObject.length === 0 ? {} : { objectChunks: seqRanges(byObject) })
+  }
   await putRecord(kv, queued)
   nc.publish(batchSubjects(prefix).notice(model))
   return queued
@@ -320,8 +348,8 @@ export const readResults = async (
       const chunk = Number(m.headers?.get(BatchHeader.chunk))
       heads.set(chunk, headOf(m.headers))
       if (options.bodies) {
-        const parsed = parseBody(m.data, encodingOfMessage(m))
-        if (parsed.ok) bodies.set(chunk, parsed.value as ResultBody)
+        const body = await resultOfMessage(nc, prefix, m)
+        if (body !== undefined) bodies.set(chunk, body)
       }
       options.onResult?.(heads)
       if (heads.size >= record.chunks && (options.follow || m.info.pending === 0)) break
@@ -383,21 +411,26 @@ export const watchCancelled = (
   }
 }
 
-/** Marks a job `done` (once), after its last chunk's result was seen. */
+/**
+ * Marks a job `done` (once), after its last chunk's result was seen, and deletes its chunks' objects (every
+ * chunk has a result). Its results' objects stay as long as its results.
+ */
 export const markDone = async (nc: NatsConnection, prefix: string, job: string) => {
   const kv = await openJobs(nc, prefix)
   const entry = await kv.get(job)
   if (entry === null) return
   const record = entry.json<JobRecord>()
-  if (record.state !== "queued") return
-  await kv
-    .update(job, JSON.stringify({ ...record, state: "done", finishedAt: new Date().toISOString() }), entry.revision)
-    .catch(() => undefined)
+  if (record.state !== "queued" && record.state !== "done") return
+  if (record.state === "queued")
+    await kv
+      .update(job, JSON.stringify({ ...record, state: "done", finishedAt: new Date().toISOString() }), entry.revision)
+      .catch(() => undefined)
+  await deleteJobObjects(nc, prefix, record, "chunks")
 }
 
 /**
  * Cancels a job: its record says so (a replica that takes one of its chunks terminates it unrun), then its
- * chunks still in the work stream are deleted one by one by sequence. (Not a filtered purge: on
+ * chunks still in the work stream are deleted one by one by sequence, then every object of the job. (Not a filtered purge: on
  * nats-server 2.9 that makes a work-queue consumer skip the other jobs' chunks stored before the purged ones.)
  */
 export const cancelJob = async (nc: NatsConnection, prefix: string, job: string): Promise<JobRecord> => {
@@ -415,6 +448,7 @@ export const cancelJob = async (nc: NatsConnection, prefix: string, job: string)
     await Promise.all(
       seqs.slice(i, i + 32).map((seq) => jsm.streams.deleteMessage(work, seq, false).catch(() => false))
     )
+  await deleteJobObjects(nc, prefix, record, "all")
   return cancelled
 }
 

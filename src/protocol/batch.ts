@@ -11,7 +11,9 @@ export const batchNames = (prefix: string) => {
     /** Results stream, one message kept per chunk subject, subjects `<prefix>.batch.result.>`. */
     results: `${base}_batch_results`,
     /** KV bucket of job records, keyed by job id. */
-    jobs: `${base}_batch_jobs`
+    jobs: `${base}_batch_jobs`,
+    /** Object Store bucket of chunk and result bodies too large for one message (protocol/batchObjects.ts). */
+    data: `${base}_batch_data`
   } as const
 }
 
@@ -115,6 +117,8 @@ export interface JobRecord {
   readonly rejected: ReadonlyArray<FailedRow>
   /** Where its chunks are in the work stream: ranges `[first, last]` of stream sequences (set once queued). */
   readonly workSeqs?: ReadonlyArray<readonly [number, number]>
+  /** Chunks whose body is an object of the data bucket (`chunkObject`): ranges `[first, last]` of chunk numbers. */
+  readonly objectChunks?: ReadonlyArray<readonly [number, number]>
 }
 
 /** Stream sequences as ranges `[first, last]` of consecutive ones, in order. */
