@@ -38,7 +38,9 @@ const submitCommand = Command.make(
       "Write the outputs here (.npy or .jsonl) in input order once the job is done; failed rows go to <output>.errors.jsonl"
     ).pipe(Flag.optional),
     chunkRows: Flag.Int("chunk-rows").pipe(
-      Flag.withDescription("Rows per chunk (default: up to 1024, within half the server's message size)"),
+      Flag.withDescription(
+        "Rows per chunk (default: up to 1024, within half the server's message size). A chunk too large for one message (rows over half of it, or a larger --chunk-rows) goes through the Object Store (bucket <prefix>_batch_data, up to 4 MiB of rows per chunk by default, at least one row), as does a result too large; the chunks' objects are deleted once the job is done"
+      ),
       Flag.optional
     ),
     outputs: Flag.String("outputs").pipe(Flag.withDescription("Only these outputs, comma-separated"), Flag.optional),

@@ -9,7 +9,7 @@ import { Kvm } from "@nats-io/kv"
 import { Objm } from "@nats-io/obj"
 import { headers as natsHeaders } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { markDone, readResults, rowResults, submitJob } from "../../src/client/batch.js"
+import { cancelJob, markDone, readResults, rowResults, submitJob } from "../../src/client/batch.js"
 import type { HostTensor } from "../../src/client/index.js"
 import { UNNAMED } from "../../src/datasets/table.js"
 import { batchNames } from "../../src/protocol/batch.js"
@@ -103,6 +103,22 @@ describe("batch rows larger than half a message", () => {
     expect(rowResults(record, again.bodies).every((r) => r.kind === "ok")).toBe(true)
     const stream = await jsm.streams.info(`OBJ_${NAMES.data}`)
     expect(stream.config.num_replicas).toBe(1)
+  }, 120_000)
+
+  it("deletes every object of a job it cancels, its results' too", async () => {
+    const rows = [rowOf(3), rowOf(4)]
+    const table = {
+      rows: 2,
+      inputs: { [UNNAMED]: { dtype: "float32" as const, shape: [2, WIDTH], data: Float32Array.from(rows.flat()) } },
+      index: undefined,
+      rejected: []
+    }
+    const record = await submitJob(stack.raw, "modelbus", "wide", table, { chunkRows: 2 })
+    expect(record.objectChunks).toEqual([[0, 0]])
+    await readResults(stack.raw, "modelbus", record, { bodies: false, follow: true })
+    expect((await objectsOf(record.job)).sort()).toEqual([chunkObject(record.job, 0), resultObject(record.job, 0)])
+    await cancelJob(stack.raw, "modelbus", record.job)
+    expect(await objectsOf(record.job)).toEqual([])
   }, 120_000)
 
   it("fails each row of a chunk whose object is gone with ChunkObjectMissing, and the job goes on", async () => {

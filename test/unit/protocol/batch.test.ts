@@ -16,7 +16,8 @@ describe("batch wire names", () => {
     expect(batchNames("acme.ml")).toEqual({
       work: "acme_ml_batch_work",
       results: "acme_ml_batch_results",
-      jobs: "acme_ml_batch_jobs"
+      jobs: "acme_ml_batch_jobs",
+      data: "acme_ml_batch_data"
     })
     const s = batchSubjects("modelbus")
     expect(s.work("iris", "j1")).toBe("modelbus.batch.work.iris.j1")
