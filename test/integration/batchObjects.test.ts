@@ -1,7 +1,7 @@
 // Batch jobs whose rows are each larger than half the server's max_payload (64 KiB here): their chunks and
 // results go through the Object Store, every output equals a direct infer of its row, in input order; the
 // chunks' objects are gone once the job is done; a chunk whose object is gone fails its rows, typed.
-import { mkdtemp, writeFile } from "node:fs/promises"
+import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
@@ -11,12 +11,20 @@ import { headers as natsHeaders } from "@nats-io/transport-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { cancelJob, markDone, readResults, rowResults, submitJob } from "../../src/client/batch.js"
 import type { HostTensor } from "../../src/client/index.js"
+import { encodeNpy, parseNpy } from "../../src/datasets/npy.js"
 import { UNNAMED } from "../../src/datasets/table.js"
 import { batchNames } from "../../src/protocol/batch.js"
-import { CHUNK_OBJECT_MISSING_TAG, chunkObject, OBJECT_HEADER, resultObject } from "../../src/protocol/batchObjects.js"
+import {
+  CHUNK_OBJECT_MISSING_TAG,
+  chunkObject,
+  defaultChunkRows,
+  OBJECT_HEADER,
+  resultObject
+} from "../../src/protocol/batchObjects.js"
 import { serialize } from "../../src/protocol/codec.js"
 import { bytesOf } from "../../src/protocol/tensor.js"
 import { writeOnnxModel } from "../helpers/onnx/builder.js"
+import { runCli } from "../helpers/processes.js"
 import { type Stack, startStack } from "../helpers/stack.js"
 
 const MAX_PAYLOAD = 64 * 1024
@@ -26,6 +34,7 @@ const ROWS = 10
 const NAMES = batchNames("modelbus")
 
 let stack: Stack
+let dir: string
 
 /** x [batch, WIDTH] → y = x ⊙ w, w a fixed ramp (each output row as wide as its input). */
 const wideModel = () => ({
@@ -38,7 +47,7 @@ const wideModel = () => ({
 const rowOf = (r: number) => Array.from({ length: WIDTH }, (_, i) => ((r * 31 + i) % 101) / 10 - 5)
 
 beforeAll(async () => {
-  const dir = await mkdtemp(join(tmpdir(), "modelbus-bigrows-"))
+  dir = await mkdtemp(join(tmpdir(), "modelbus-bigrows-"))
   const config = join(dir, "nats.conf")
   await writeFile(config, `max_payload: ${MAX_PAYLOAD}\n`)
   const model = await writeOnnxModel(join(dir, "wide"), wideModel())
@@ -103,6 +112,44 @@ describe("batch rows larger than half a message", () => {
     expect(rowResults(record, again.bodies).every((r) => r.kind === "ok")).toBe(true)
     const stream = await jsm.streams.info(`OBJ_${NAMES.data}`)
     expect(stream.config.num_replicas).toBe(1)
+  }, 120_000)
+
+  it("`batch submit` chunks rows over half a message by object and writes every output in order", async () => {
+    const rows = [5, 6, 7, 8, 9].map(rowOf)
+    const input = join(dir, "wide.npy")
+    const output = join(dir, "wide-out.npy")
+    await writeFile(
+      input,
+      encodeNpy({ dtype: "float32", shape: [rows.length, WIDTH], data: Float32Array.from(rows.flat()) })
+    )
+    const run = await runCli([
+      "batch",
+      "submit",
+      "wide",
+      "--input",
+      input,
+      "--output",
+      output,
+      "--server",
+      stack.nats.url
+    ])
+    expect(run.code, run.output).toBe(0)
+    // 40 KB rows against a 64 KiB max_payload: up to 4 MiB of rows per chunk, so the 5 rows are one chunk
+    expect(run.output).toContain(`in 1 chunks of ${defaultChunkRows(WIDTH * 4, MAX_PAYLOAD)}`)
+    const written = parseNpy(output, await readFile(output))
+    if ("_tag" in written) throw new Error(written.message)
+    expect(written.shape).toEqual([rows.length, WIDTH])
+    const direct = await Promise.all(
+      rows.map((row) =>
+        stack.client.infer("wide", { dtype: "float32", shape: [1, WIDTH], data: Float32Array.from(row) })
+      )
+    )
+    expect(Array.from(written.data as Float32Array)).toEqual(
+      direct.flatMap((d) => Array.from((d.outputs as HostTensor).data as Float32Array))
+    )
+    const job = /job (\w+):/.exec(run.output)![1]!
+    // the chunk's object was deleted once the job was done; its result's stays with the results
+    expect(await objectsOf(job)).toEqual([resultObject(job, 0)])
   }, 120_000)
 
   it("deletes every object of a job it cancels, its results' too", async () => {
