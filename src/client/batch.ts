@@ -27,7 +27,7 @@ import { BadInput } from "../protocol/errors.js"
 import { bytesOf, type HostTensor, jsonValues } from "../protocol/tensor.js"
 import { isRecord, messageOf } from "../protocol/values.js"
 import { batchData, putBody } from "../registry/batchData.js"
-import { deleteJobObjects, resultOfMessage } from "./batchObjects.js"
+import { deleteJobObjects, resultReader } from "./batchObjects.js"
 
 /** A batch-job operation JetStream refused, or a job that does not exist. */
 export class BatchJobError extends Schema.TaggedError<BatchJobError>()("BatchJobError", {
@@ -339,6 +339,7 @@ export const readResults = async (
     return { consumer, info: await consumer.info(true) }
   })
   if (!options.follow && info.num_pending === 0) return { heads, bodies }
+  const readBody = resultReader(nc, prefix)
   const messages = await consumer.consume({ max_messages: 256 })
   const close = () => void messages.close().catch(() => undefined)
   options.stop?.addEventListener("abort", close, { once: true })
@@ -348,7 +349,7 @@ export const readResults = async (
       const chunk = Number(m.headers?.get(BatchHeader.chunk))
       heads.set(chunk, headOf(m.headers))
       if (options.bodies) {
-        const body = await resultOfMessage(nc, prefix, m)
+        const body = await readBody(m)
         if (body !== undefined) bodies.set(chunk, body)
       }
       options.onResult?.(heads)

@@ -29,10 +29,22 @@ export const deleteJobObjects = async (
   await deleteObjects(store, which === "all" ? await jobObjects(store, record.job) : named)
 }
 
-/** The result body of `m`: its own, or the one in the object it names; its rows failed when that object is gone. */
-export const resultOfMessage = async (
+/**
+ * A reader of result messages' bodies, the data bucket opened once: a message's own body, or the one in the
+ * object it names; its rows failed when that object is gone.
+ */
+export const resultReader = (nc: NatsConnection, prefix: string) => {
+  let opened: ReturnType<typeof batchData> | undefined
+  return (m: Pick<JsMsg, "data" | "headers">) => {
+    opened ??= batchData(nc, prefix, false)
+    return resultOfMessage(nc, prefix, opened, m)
+  }
+}
+
+const resultOfMessage = async (
   nc: NatsConnection,
   prefix: string,
+  bucket: ReturnType<typeof batchData>,
   m: Pick<JsMsg, "data" | "headers">
 ): Promise<ResultBody | undefined> => {
   const encoding = encodingOfMessage(m)
@@ -41,7 +53,7 @@ export const resultOfMessage = async (
   const head = parsed.value as ResultBody
   const object = m.headers?.get(OBJECT_HEADER)
   if (object === undefined || object === "") return head
-  const store = await batchData(nc, prefix, false)
+  const store = await bucket
   const bytes = store === undefined ? null : await readBody(nc, prefix, store, object)
   if (bytes === null) {
     const message = `the result of chunk ${head.chunk} was stored as object ${object} of bucket ${batchNames(prefix).data}, which is gone (the job was cancelled, or the object deleted)`

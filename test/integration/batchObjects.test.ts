@@ -19,6 +19,7 @@ import {
   chunkObject,
   defaultChunkRows,
   OBJECT_HEADER,
+  RESULT_OBJECT_MISSING_TAG,
   resultObject
 } from "../../src/protocol/batchObjects.js"
 import { serialize } from "../../src/protocol/codec.js"
@@ -152,7 +153,7 @@ describe("batch rows larger than half a message", () => {
     expect(await objectsOf(job)).toEqual([resultObject(job, 0)])
   }, 120_000)
 
-  it("deletes every object of a job it cancels, its results' too", async () => {
+  it("deletes every object of a job it cancels, its results' too, whose rows then read as ResultObjectMissing", async () => {
     const rows = [rowOf(3), rowOf(4)]
     const table = {
       rows: 2,
@@ -166,6 +167,12 @@ describe("batch rows larger than half a message", () => {
     expect((await objectsOf(record.job)).sort()).toEqual([chunkObject(record.job, 0), resultObject(record.job, 0)])
     await cancelJob(stack.raw, "modelbus", record.job)
     expect(await objectsOf(record.job)).toEqual([])
+    // its result names an object that is gone: each of its rows reads as failed, typed
+    const { bodies } = await readResults(stack.raw, "modelbus", record, { bodies: true, follow: false })
+    expect(rowResults(record, bodies).map((r) => (r.kind === "failed" ? r.failure.error._tag : r.kind))).toEqual([
+      RESULT_OBJECT_MISSING_TAG,
+      RESULT_OBJECT_MISSING_TAG
+    ])
   }, 120_000)
 
   it("fails each row of a chunk whose object is gone with ChunkObjectMissing, and the job goes on", async () => {
