@@ -133,12 +133,21 @@ it("attaches each supervisor and its actors to its own host's node", async () =>
 })
 
 it("announces every supervisor in the membership bucket", async () => {
-  const members = await cluster.agent.call("kvValues", {
-    servers: cluster.serversPreferring(NODES[0]!),
-    bucket: MEMBERSHIP_BUCKET
-  })
-  const announced = Object.values(members) as ReadonlyArray<{ pid: number; host: string; models: unknown }>
   const expected = topology.supervisors.map((s) => ({ pid: cluster.supervisors.get(s.name)!.pid, host: s.host }))
+  // a supervisor is ready before its first announcement is sure to be stored: one that JetStream refused
+  // while the cluster was young is put again at the next refresh
+  const announced = await eventually(
+    async () => {
+      const members = await cluster.agent.call("kvValues", {
+        servers: cluster.serversPreferring(NODES[0]!),
+        bucket: MEMBERSHIP_BUCKET
+      })
+      const all = Object.values(members) as ReadonlyArray<{ pid: number; host: string; models: unknown }>
+      return all.length >= expected.length ? all : undefined
+    },
+    30_000,
+    "every supervisor announced"
+  )
   expect(announced.map((m) => ({ pid: m.pid, host: m.host }))).toEqual(expect.arrayContaining(expected))
   expect(announced).toHaveLength(expected.length)
 })
