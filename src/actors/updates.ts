@@ -15,7 +15,7 @@ import type { Registry } from "../registry/Registry.js"
 import { type ModelVersion, signatureMismatch } from "../registry/versions.js"
 import { adoptCandidate } from "./canary/promotion.js"
 import { type ServingModel, swapIn } from "./servingModel.js"
-import { versionNotices } from "./versionNotices.js"
+import { reconnectNotices, versionNotices } from "./versionNotices.js"
 
 /** Downloads (digest- and size-checked) and loads a version's artifacts. */
 export const loadVersion = (registry: Registry, model: string, entry: ModelVersion, options: RuntimeOptions = {}) =>
@@ -146,7 +146,7 @@ export const followUpdates = Effect.fnUntraced(function* (
   // for good, the replica serving the older one and its rollout never acknowledged.
   const published = Stream.merge(
     watched,
-    Stream.concat(Stream.make(undefined), announced).pipe(
+    Stream.concat(Stream.make(undefined), Stream.merge(announced, reconnectNotices(nc))).pipe(
       Stream.mapEffect(() => currentEntry),
       Stream.filter((entry): entry is ModelVersion => entry !== undefined)
     )

@@ -16,7 +16,7 @@ import type { Batcher } from "../batcher.js"
 import type { ModelLoop } from "../modelLoop.js"
 import { retire, type ServingModel, servingVersion } from "../servingModel.js"
 import { loadVersion } from "../updates.js"
-import { versionNotices } from "../versionNotices.js"
+import { reconnectNotices, versionNotices } from "../versionNotices.js"
 import { type GuardAbort, haltCanary, type LiveCanary, makeLiveCanary, shadowed } from "./live.js"
 import { dropHeld, holdForPromotion } from "./promotion.js"
 import { ackCanary, answerFigures, publishAbort } from "./report.js"
@@ -162,7 +162,9 @@ export const followCanary = Effect.fnUntraced(function* (host: CanaryHost): Effe
   )
   const announced = yield* versionNotices(nc, subjects(settings.prefix).canaryNotices(model))
   yield* apply(yield* read)
-  yield* Stream.merge(watched, announced.pipe(Stream.mapEffect(() => read))).pipe(
+  // a replica cut off while the canary changed missed the notice, and its watch may have ended with the lost server
+  const notices = Stream.merge(announced, reconnectNotices(nc))
+  yield* Stream.merge(watched, notices.pipe(Stream.mapEffect(() => read))).pipe(
     Stream.runForEach(apply),
     Effect.forkScoped
   )
