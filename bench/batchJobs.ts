@@ -2,7 +2,9 @@
 // processes as the replicas have cores, each running the model's predict back to back at the best batch size),
 // alternated round by round, with CPU per row by process; and online infer p50/p99 at c=16 with and without a job
 // running, in interleaved rounds. Printed with `uptime`, written to BENCHMARKS.md.
-//   npm run build && npx tsx bench/batchJobs.ts [--rounds=4] [--job-rounds=3] [--seconds=6] [--replicas=2] [--iris-rows=100000] [--cnn-rows=100000]
+// With --bus-cores=N the last N cores run the bus (nats-server, the submitting CLI, this bench) and the replicas
+// and the in-process ceiling the others, as when NATS runs on machines of its own; the online part is left out.
+//   npm run build && npx tsx bench/batchJobs.ts [--rounds=4] [--job-rounds=3] [--seconds=6] [--replicas=2] [--iris-rows=100000] [--cnn-rows=100000] [--bus-cores=0]
 import { execFileSync } from "node:child_process"
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises"
 import { cpus, tmpdir } from "node:os"
@@ -11,6 +13,7 @@ import { encodeNpy } from "../src/datasets/npy.js"
 import { helperReady } from "./lib/bench.js"
 import { adopt, forkHelper, killAllNow, spawnCli, stopAll } from "./lib/children.js"
 import { ensureCnnModel } from "./lib/cnnModel.js"
+import { pinTree } from "./lib/cpuPinning.js"
 import { interleave, pairedRatios, spreadOf } from "./lib/interleave.js"
 import { closedLoop } from "./lib/loadgen.js"
 import { type BenchModel, modelNamed, sampleData } from "./lib/models.js"
@@ -66,8 +69,15 @@ interface JobFigure {
   readonly perRound: ReadonlyArray<unknown>
 }
 
+/** Cores given to the bus alone (0: the bus shares every core with the replicas). */
+const BUS_CORES = arg("bus-cores", 0)
+const ALL_CORES = Array.from({ length: cpus().length }, (_, i) => i)
+const MODEL_CORES = BUS_CORES > 0 ? ALL_CORES.slice(0, ALL_CORES.length - BUS_CORES) : ALL_CORES
+const BUS_CORE_LIST = BUS_CORES > 0 ? ALL_CORES.slice(ALL_CORES.length - BUS_CORES) : ALL_CORES
+if (MODEL_CORES.length === 0)
+  throw new Error(`--bus-cores=${BUS_CORES} leaves no core of ${ALL_CORES.length} to the replicas`)
 /** The cores the replicas can use: the in-process ceiling runs as many processes. */
-const CORES = Math.min(REPLICAS, cpus().length)
+const CORES = Math.min(REPLICAS, MODEL_CORES.length)
 
 /**
  * The in-process ceiling on the same cores: CORES processes with the model loaded (same loader and WASM backend
@@ -79,6 +89,7 @@ const inProcessCeiling = async (model: BenchModel) => {
     forkHelper("bench/lib/ceilingWorker.ts", `ceiling ${model.name} ${i + 1}`, { BENCH_MODEL: model.name })
   )
   await Promise.all(workers.map((w) => helperReady(w)))
+  for (const w of workers) if (BUS_CORES > 0) pinTree(w.child.pid!, MODEL_CORES)
   const rpcs = workers.map((w) => rpcClient(w.child, w.name))
   const at = async (batch: number, seconds: number) => {
     await Promise.all(rpcs.map((rpc) => rpc.call({ type: "warmup", batch, durationMs: 500 }, 120_000)))
@@ -107,6 +118,8 @@ const inProcessCeiling = async (model: BenchModel) => {
 }
 
 const main = async () => {
+  // the bench and what it starts (nats-server, CLIs) run on the bus's cores; the supervisor's tree is moved
+  if (BUS_CORES > 0) pinTree(process.pid, BUS_CORE_LIST)
   await ensureCnnModel(CNN_MODEL_DIR)
   const { startLocalNatsServer } = await dist.natsServer()
   const { connect } = await dist.client()
@@ -126,7 +139,10 @@ const main = async () => {
   const supervisor = spawnCli(["supervise", "--config", config, "--server", nats.url], "supervisor", {
     MODELBUS_BACKEND: "wasm"
   })
+  if (BUS_CORES > 0) pinTree(supervisor.pid, MODEL_CORES)
   await supervisor.waitForLine(/modelbus ready/, 120_000)
+  // again once its actors and standbys run: any thread started before the first pin
+  if (BUS_CORES > 0) pinTree(supervisor.pid, MODEL_CORES)
   const client = await connect({ servers: nats.url, retry: false, timeoutMs: 10_000, name: "batch-bench" })
   const actorPids = async (model: string) =>
     (await client.status())
@@ -228,47 +244,69 @@ const main = async () => {
     }
   }
 
-  // 2. online p50/p99 at c=16 on Iris, alone and while a job runs (interleaved rounds)
-  const onlineFile = await inputFile(modelNamed("iris"), ONLINE_JOB_ROWS)
-  const Variant = { alone: "online only", job: "online + batch job" } as const
-  type Variant = (typeof Variant)[keyof typeof Variant]
-  const row = [[5.1, 3.5, 1.4, 0.2]]
-  const measure = async (v: Variant) => {
-    let job: string | undefined
-    if (v === Variant.job) {
-      job = (JSON.parse(cli("batch", "submit", "iris", "--input", onlineFile, "--detach", "--json")) as { job: string })
-        .job
+  // 2. online p50/p99 at c=16 on Iris, alone and while a job runs (interleaved rounds); not with the bus apart
+  const onlineBesideJob = async () => {
+    const onlineFile = await inputFile(modelNamed("iris"), ONLINE_JOB_ROWS)
+    const Variant = { alone: "online only", job: "online + batch job" } as const
+    type Variant = (typeof Variant)[keyof typeof Variant]
+    const row = [[5.1, 3.5, 1.4, 0.2]]
+    const measure = async (v: Variant) => {
+      let job: string | undefined
+      if (v === Variant.job) {
+        job = (
+          JSON.parse(cli("batch", "submit", "iris", "--input", onlineFile, "--detach", "--json")) as { job: string }
+        ).job
+      }
+      const summary = await closedLoop(() => client.infer("iris", row), {
+        concurrency: CONCURRENCY,
+        warmupMs: 1_000,
+        durationMs: SECONDS * 1000,
+        maxRequests: 10_000_000
+      })
+      let jobRows = 0
+      if (job !== undefined) {
+        jobRows = (JSON.parse(cli("batch", "status", job, "--json")) as { done: number }).done
+        cli("batch", "cancel", job)
+      }
+      return {
+        p50Ms: round(summary.p50Ms, 3),
+        p99Ms: round(summary.p99Ms, 3),
+        perSecond: round(summary.perSecond, 0),
+        errors: summary.errors,
+        jobRowsDuringWindow: jobRows
+      }
     }
-    const summary = await closedLoop(() => client.infer("iris", row), {
-      concurrency: CONCURRENCY,
-      warmupMs: 1_000,
-      durationMs: SECONDS * 1000,
-      maxRequests: 10_000_000
-    })
-    let jobRows = 0
-    if (job !== undefined) {
-      jobRows = (JSON.parse(cli("batch", "status", job, "--json")) as { done: number }).done
-      cli("batch", "cancel", job)
-    }
-    return {
-      p50Ms: round(summary.p50Ms, 3),
-      p99Ms: round(summary.p99Ms, 3),
-      perSecond: round(summary.perSecond, 0),
-      errors: summary.errors,
-      jobRowsDuringWindow: jobRows
-    }
-  }
-  const variants = [Variant.alone, Variant.job] as const
-  await measure(Variant.alone)
-  const figures = await interleave(variants, ROUNDS, measure, (v, r, f) =>
-    console.log(
-      `round ${r + 1} ${v.padEnd(20)} p50 ${f.p50Ms} ms  p99 ${f.p99Ms} ms  ${f.perSecond} req/s  job rows ${f.jobRowsDuringWindow}`
+    const variants = [Variant.alone, Variant.job] as const
+    await measure(Variant.alone)
+    const figures = await interleave(variants, ROUNDS, measure, (v, r, f) =>
+      console.log(
+        `round ${r + 1} ${v.padEnd(20)} p50 ${f.p50Ms} ms  p99 ${f.p99Ms} ms  ${f.perSecond} req/s  job rows ${f.jobRowsDuringWindow}`
+      )
     )
-  )
+    const of = (v: Variant, key: "p50Ms" | "p99Ms" | "perSecond" | "jobRowsDuringWindow") =>
+      figures[v].map((f) => f[key])
+    const med = (v: Variant, key: "p50Ms" | "p99Ms" | "perSecond" | "jobRowsDuringWindow") =>
+      spreadOf(of(v, key)).median
+    const p99Ratio = spreadOf(pairedRatios(of(Variant.job, "p99Ms"), of(Variant.alone, "p99Ms")))
+    console.log(
+      `p99 with a job ÷ without, per round: median ${p99Ratio.median.toFixed(3)} (${p99Ratio.min.toFixed(3)}–${p99Ratio.max.toFixed(3)})`
+    )
+    const lines = [
+      "",
+      `Online infer on Iris at c = ${CONCURRENCY}, ${SECONDS} s windows after 1 s of warm-up, alone and while a ${ONLINE_JOB_ROWS.toLocaleString("en")}-row Iris job runs (submitted before the window, cancelled after it), ${ROUNDS} interleaved rounds, medians:`,
+      "",
+      "| setup | p50 ms | p99 ms | req/s | job rows done in the window |",
+      "| --- | --- | --- | --- | --- |",
+      `| ${Variant.alone} | ${med(Variant.alone, "p50Ms")} | **${med(Variant.alone, "p99Ms")}** | ${med(Variant.alone, "perSecond")} | – |`,
+      `| ${Variant.job} | ${med(Variant.job, "p50Ms")} | **${med(Variant.job, "p99Ms")}** | ${med(Variant.job, "perSecond")} | ${med(Variant.job, "jobRowsDuringWindow")} |`,
+      "",
+      `- **p99 with the job ÷ without**, paired per round: median **${p99Ratio.median.toFixed(3)}** (${p99Ratio.min.toFixed(3)}–${p99Ratio.max.toFixed(3)}); target ≤ 1.5: **${p99Ratio.median <= 1.5 ? "met" : "missed"}**. Replicas pull a chunk, and run each of its model calls, only once they have held no online request for 2 ms (and calls only in idle turns of the model loop), so under a closed loop of ${CONCURRENCY} callers the job advances in the gaps.`
+    ]
+    return { figures, p99Ratio, lines }
+  }
+  const online = BUS_CORES > 0 ? undefined : await onlineBesideJob()
   const after = uptime()
   console.log(`uptime after: ${after}`)
-  const of = (v: Variant, key: "p50Ms" | "p99Ms" | "perSecond" | "jobRowsDuringWindow") => figures[v].map((f) => f[key])
-  const p99Ratio = spreadOf(pairedRatios(of(Variant.job, "p99Ms"), of(Variant.alone, "p99Ms")))
   const report = {
     date: new Date().toISOString(),
     machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version },
@@ -277,17 +315,17 @@ const main = async () => {
     replicas: REPLICAS,
     uptime: { before, after },
     jobs,
-    online: figures,
-    p99JobOverAlone: p99Ratio
+    busCores: BUS_CORES,
+    online: online?.figures,
+    p99JobOverAlone: online?.p99Ratio
   }
-  console.log(
-    `p99 with a job ÷ without, per round: median ${p99Ratio.median.toFixed(3)} (${p99Ratio.min.toFixed(3)}–${p99Ratio.max.toFixed(3)})`
-  )
   await mkdir(RESULTS_DIR, { recursive: true })
-  const file = join(RESULTS_DIR, `batch-jobs-${report.date.replace(/:/g, "-").replace(/\.\d+Z$/, "Z")}.json`)
+  const file = join(
+    RESULTS_DIR,
+    `batch-jobs${BUS_CORES > 0 ? "-bus-apart" : ""}-${report.date.replace(/:/g, "-").replace(/\.\d+Z$/, "Z")}.json`
+  )
   await writeFile(file, `${JSON.stringify(report, null, 2)}\n`)
   console.log(`wrote ${file}`)
-  const med = (v: Variant, key: "p50Ms" | "p99Ms" | "perSecond" | "jobRowsDuringWindow") => spreadOf(of(v, key)).median
   const jobLine = (name: string) => {
     const j = jobs[name]!
     return `| ${name} | ${j.rows} | ${j.seconds} | **${j.rowsPerSecond}** | ${j.ceiling.rowsPerSecond} (batch ${j.ceiling.bestBatch}, ${j.ceiling.processes} processes) | **${j.ofCeiling.median.toFixed(3)}** (${j.ofCeiling.min.toFixed(3)}–${j.ofCeiling.max.toFixed(3)}) | ${j.cpuUsPerRow.actors} | ${j.ceiling.cpuUsPerRow} | ${j.cpuUsPerRow.natsServer} | ${j.cpuUsPerRow.submittingCli} | ${j.cpuUsPerRow.supervisor} |`
@@ -296,10 +334,26 @@ const main = async () => {
   const cnnRatio = cnn.ofCeiling.median
   const allCpu =
     cnn.cpuUsPerRow.actors + cnn.cpuUsPerRow.natsServer + cnn.cpuUsPerRow.submittingCli + cnn.cpuUsPerRow.supervisor
+  const command = `npx tsx bench/batchJobs.ts --rounds=${ROUNDS} --job-rounds=${JOB_ROUNDS} --seconds=${SECONDS} --replicas=${REPLICAS} --iris-rows=${IRIS_ROWS} --cnn-rows=${CNN_ROWS}${BUS_CORES > 0 ? ` --bus-cores=${BUS_CORES}` : ` --online-job-rows=${ONLINE_JOB_ROWS}`}`
+  const setup = `One supervisor serving Iris and the CNN, ${REPLICAS} replica${REPLICAS === 1 ? "" : "s"} each; \`modelbus batch submit\` from a .npy file (default chunk size: ${Math.min(1024, Math.floor(524288 / 3136))} CNN rows, 1,024 Iris rows), timed from the CLI's start to its exit (streams, chunks, the run and following it). The in-process ceiling runs on the same cores: ${CORES} process${CORES === 1 ? "" : "es"} (one per core the replicas can use), each with the model loaded as an actor loads it and calling \`predict\` back to back at the batch size that gave the most rows/s of all of them together. ${JOB_ROUNDS} rounds per model, each an in-process window of ${CEILING_SECONDS} s then a job; medians, and the job's rows/s ÷ the in-process rows/s paired per round (min–max).`
+  const header =
+    BUS_CORES > 0
+      ? [
+          "## Batch jobs with the bus on a core of its own: rows/s against the in-process ceiling on the replicas' cores",
+          "",
+          `Run by \`${command}\` on ${report.date} (Node.js ${process.version}, ${report.machine.cores} cores, WASM). Core${MODEL_CORES.length === 1 ? "" : "s"} ${MODEL_CORES.join(", ")} run${MODEL_CORES.length === 1 ? "s" : ""} the supervisor, its replicas and standby, and the in-process ceiling; core${BUS_CORE_LIST.length === 1 ? "" : "s"} ${BUS_CORE_LIST.join(", ")} the bus: nats-server, the submitting CLI and this bench (\`taskset\`, every thread). This is how a deployment runs, with NATS on machines of its own; on one machine with every core shared, see the section before. ${setup}`
+        ]
+      : [
+          "## Batch jobs: rows/s against the in-process ceiling, and online latency beside a job",
+          "",
+          `Run by \`${command}\` on ${report.date} (Node.js ${process.version}, ${report.machine.cores} cores, WASM). Every process shares every core. ${setup}`
+        ]
+  const goal =
+    BUS_CORES > 0
+      ? `- Goal for the CNN: ≥ 0.9 of the in-process ceiling on the same cores: **${cnnRatio >= 0.9 ? "met" : "missed"}** (${cnnRatio.toFixed(3)}). The replica's core spends ${cnn.cpuUsPerRow.actors} µs of CPU per row (its process, every thread) where the in-process loop spends ${cnn.ceiling.cpuUsPerRow}; nats-server (${cnn.cpuUsPerRow.natsServer} µs/row) and the CLI (${cnn.cpuUsPerRow.submittingCli} µs/row) run on the bus's core.`
+      : `- Goal for the CNN: ≥ 0.9 of the in-process ceiling on the same cores: **${cnnRatio >= 0.9 ? "met" : "missed"}** (${cnnRatio.toFixed(3)}). The CNN's actors spend ${cnn.cpuUsPerRow.actors} µs of CPU per row where the in-process loop spends ${cnn.ceiling.cpuUsPerRow}; on the same ${CORES} cores nats-server and the submitting CLI (storing, delivering and reading back ${CNN_ROWS.toLocaleString("en")} rows of 3 KiB) take ${round(cnn.cpuUsPerRow.natsServer + cnn.cpuUsPerRow.submittingCli, 1)} µs more: ${round(allCpu, 1)} µs of CPU per row in all against ${cnn.ceiling.cpuUsPerRow}, which bounds the ratio near ${round(cnn.ceiling.cpuUsPerRow / allCpu, 2)} when the bus shares the model's cores.`
   const section = [
-    "## Batch jobs: rows/s against the in-process ceiling, and online latency beside a job",
-    "",
-    `Run by \`npx tsx bench/batchJobs.ts --rounds=${ROUNDS} --job-rounds=${JOB_ROUNDS} --seconds=${SECONDS} --replicas=${REPLICAS} --iris-rows=${IRIS_ROWS} --cnn-rows=${CNN_ROWS} --online-job-rows=${ONLINE_JOB_ROWS}\` on ${report.date} (Node.js ${process.version}, ${report.machine.cores} cores, WASM). One supervisor serving Iris and the CNN, ${REPLICAS} replicas each; \`modelbus batch submit\` from a .npy file (default chunk size: ${Math.min(1024, Math.floor(524288 / 3136))} CNN rows, 1,024 Iris rows), timed from the CLI's start to its exit (streams, chunks, the run and following it). The in-process ceiling runs on the same cores: ${CORES} processes (one per core the replicas can use), each with the model loaded as an actor loads it and calling \`predict\` back to back at the batch size that gave the most rows/s of all of them together. ${JOB_ROUNDS} rounds per model, each an in-process window of ${CEILING_SECONDS} s then a job; medians, and the job's rows/s ÷ the in-process rows/s paired per round (min–max).`,
+    ...header,
     "",
     `- \`uptime\` before: \`${before}\``,
     `- \`uptime\` after: \`${after}\``,
@@ -309,19 +363,11 @@ const main = async () => {
     jobLine("iris"),
     jobLine("cnn"),
     "",
-    `- Goal for the CNN: ≥ 0.9 of the in-process ceiling on the same cores: **${cnnRatio >= 0.9 ? "met" : "missed"}** (${cnnRatio.toFixed(3)}). The CNN's actors spend ${cnn.cpuUsPerRow.actors} µs of CPU per row where the in-process loop spends ${cnn.ceiling.cpuUsPerRow}; on the same ${CORES} cores nats-server and the submitting CLI (storing, delivering and reading back ${CNN_ROWS.toLocaleString("en")} rows of 3 KiB) take ${round(cnn.cpuUsPerRow.natsServer + cnn.cpuUsPerRow.submittingCli, 1)} µs more: ${round(allCpu, 1)} µs of CPU per row in all against ${cnn.ceiling.cpuUsPerRow}, which bounds the ratio near ${round(cnn.ceiling.cpuUsPerRow / allCpu, 2)} on a machine whose cores are all busy.`,
-    `- Where an actor's CPU goes on the CNN (one replica, steady state, CPU of its main thread per step of each chunk): the model calls as in-process (57–62 µs/row); receiving a 0.5 MB chunk through the NATS client (64 KiB socket reads, the parser's buffer growing to hold the message) about 1.4 ms, 8 µs/row, and the V8 garbage collector's threads (that much short-lived external memory) 7–10 µs/row; publishing the result and waiting for its store acknowledgement about 10 µs/row. Removed: a KV read of the job's state per chunk (now at most one a second per job, 5 µs/row), waiting for each ack's reply (2 µs/row), parsing each chunk's body three times, copying rows into each call's input when they follow each other, and a per-value finiteness check of each row (one pass now).`,
-    "",
-    `Online infer on Iris at c = ${CONCURRENCY}, ${SECONDS} s windows after 1 s of warm-up, alone and while a ${ONLINE_JOB_ROWS.toLocaleString("en")}-row Iris job runs (submitted before the window, cancelled after it), ${ROUNDS} interleaved rounds, medians:`,
-    "",
-    "| setup | p50 ms | p99 ms | req/s | job rows done in the window |",
-    "| --- | --- | --- | --- | --- |",
-    `| ${Variant.alone} | ${med(Variant.alone, "p50Ms")} | **${med(Variant.alone, "p99Ms")}** | ${med(Variant.alone, "perSecond")} | – |`,
-    `| ${Variant.job} | ${med(Variant.job, "p50Ms")} | **${med(Variant.job, "p99Ms")}** | ${med(Variant.job, "perSecond")} | ${med(Variant.job, "jobRowsDuringWindow")} |`,
-    "",
-    `- **p99 with the job ÷ without**, paired per round: median **${p99Ratio.median.toFixed(3)}** (${p99Ratio.min.toFixed(3)}–${p99Ratio.max.toFixed(3)}); target ≤ 1.5: **${p99Ratio.median <= 1.5 ? "met" : "missed"}**. Replicas pull a chunk, and run each of its model calls, only once they have held no online request for 2 ms (and calls only in idle turns of the model loop), so under a closed loop of ${CONCURRENCY} callers the job advances in the gaps.`
+    goal,
+    `- What an actor spends beside the model's calls, CNN: receiving a 0.5 MB chunk through the NATS client (64 KiB socket reads, the parser's buffer growing to hold the message), publishing the result, and the garbage those buffers leave. Actors start with a first old-generation limit of 128 MB (\`--initial-heap-size\`, supervisor/runtime/actorFlags.ts): with V8's default, so close to an actor's live heap of about 20 MB, a 100,000-row CNN job ran about 100 full mark-compacts, 35–45 µs/row of V8 marking threads on the replica's core, and 25–35 % fewer rows/s; now 1, and the buffers die in young-generation scavenges. A replica pulls its next chunk while it runs one and stores a result while it runs the next, so its model does not wait on the bus between chunks.`,
+    ...(online?.lines ?? [])
   ].join("\n")
-  console.log(`wrote ${await writeSection("batch-jobs", section)}`)
+  console.log(`wrote ${await writeSection(BUS_CORES > 0 ? "batch-jobs-bus-apart" : "batch-jobs", section)}`)
   await client.close()
   await stopAll()
   await nats.stop()

@@ -24,7 +24,6 @@ import {
   type ResultBody
 } from "../protocol/batch.js"
 import { CHUNK_OBJECT_MISSING_TAG, OBJECT_HEADER } from "../protocol/batchObjects.js"
-import { KEEP_ALIVE_MS } from "../protocol/batchTiming.js"
 import {
   CONTENT_TYPE_HEADER,
   type Encoding,
@@ -39,6 +38,7 @@ import { type AckWaitFollower, followAckWait } from "./batchAckWait.js"
 import { type BatchBodies, batchBodies } from "./batchBodies.js"
 import { type ChunkOutcome, failedChunk, runChunk } from "./batchChunk.js"
 import type { Batcher } from "./batcher.js"
+import { type ChunkPuller, chunkPuller, type TakenChunk } from "./batchPull.js"
 import type { ModelLoop } from "./modelLoop.js"
 import { hold, release, type ServingModel } from "./servingModel.js"
 
@@ -56,6 +56,8 @@ export interface BatchWorkContext {
 
 /** How long one pull waits for a chunk before the actor asks again. */
 const PULL_EXPIRES_MS = 5_000
+/** Results of chunks being stored while the next chunks run, at most. */
+const STORING_MAX = 2
 /** How long an actor waits before it looks for its consumer again after JetStream did not answer or a pull failed. */
 const RELOOK_MS = 1_000
 
@@ -218,24 +220,13 @@ const timedCall = async <A>(timed: (ms: number) => void, call: () => Promise<A>)
   }
 }
 
-/**
- * Works one chunk, kept (in-progress acks) from the moment it is taken at a pace below any ack wait (another
- * replica may lower an unmeasured one meanwhile): see `workTaken`.
- */
-const workChunk = async (
-  ctx: BatchWorkContext,
-  untilQuiet: () => Promise<void>,
-  stateOf: (job: string) => Promise<JobRecord["state"] | undefined>,
-  msg: JsMsg,
-  ackWait: AckWaitFollower,
-  bodies: BatchBodies
-) => {
-  const keep = setInterval(() => msg.working(), KEEP_ALIVE_MS)
-  try {
-    await workTaken(ctx, untilQuiet, stateOf, msg, ackWait, bodies)
-  } finally {
-    clearInterval(keep)
-  }
+/** The parts of an actor a chunk's work uses. */
+interface ChunkWork {
+  readonly ctx: BatchWorkContext
+  readonly untilQuiet: () => Promise<void>
+  readonly stateOf: (job: string) => Promise<JobRecord["state"] | undefined>
+  readonly ackWait: AckWaitFollower
+  readonly bodies: BatchBodies
 }
 
 /**
@@ -266,34 +257,32 @@ const chunkContent = async (
 }
 
 /**
- * Runs a chunk (unless its job was cancelled), timing its model calls; brings the consumer's ack wait to
- * the calls' time, publishes the chunk's result, acks it. A chunk whose body is an object is read first
- * (kept in progress meanwhile); one whose object is gone has each row failed with ChunkObjectMissing.
+ * Runs a chunk (unless its job was cancelled), timing its model calls; then, in `stored` (which the next
+ * chunk's calls need not wait for), brings the consumer's ack wait to the calls' time, publishes the chunk's
+ * result and acks it. Undefined when the chunk was settled without a result (not a chunk, its job cancelled,
+ * a redelivery of one done). A chunk whose body is an object is read first; one whose object is gone has
+ * each row failed with ChunkObjectMissing.
  */
 const workTaken = async (
-  ctx: BatchWorkContext,
-  untilQuiet: () => Promise<void>,
-  stateOf: (job: string) => Promise<JobRecord["state"] | undefined>,
-  msg: JsMsg,
-  ackWait: AckWaitFollower,
-  bodies: BatchBodies
-) => {
+  { ctx, untilQuiet, stateOf, ackWait, bodies }: ChunkWork,
+  msg: JsMsg
+): Promise<{ readonly stored: Promise<void> } | undefined> => {
   const encoding = encodingOfMessage(msg)
   const head = chunkHead(msg.data, encoding)
   if (head === undefined) {
     ctx.log(`actor ${ctx.actorId}: dropped a message on the batch work stream that is not a chunk`)
     msg.term("not a chunk")
-    return
+    return undefined
   }
   if ((await stateOf(head.job)) === "cancelled") {
     msg.term("job cancelled")
-    return
+    return undefined
   }
   ackWait.jobSeen(head.job)
   const content = await chunkContent(bodies, msg, head, encoding)
   if (content === "settled") {
     msg.ack()
-    return
+    return undefined
   }
   const delivery = msg.info.deliveryCount
   const started: ChunkStarted = { job: head.job, chunk: head.chunk, actor: ctx.actorId, pid: process.pid, delivery }
@@ -319,17 +308,16 @@ const workTaken = async (
   } finally {
     release(version)
   }
-  // before the result: once a chunk's result is out, the consumer's ack wait covers its calls
-  await ackWait.settle()
   const asked = "full" in content ? content.full.asked : head.asked
-  await publishResult(
-    ctx,
-    bodies,
-    resultBody(ctx, { ...head, asked, delivery, version: version.version }, outcome, encoding),
-    encoding
-  )
-  // not waited for: a lost ack only brings the chunk back, and its result replaces this one (same subject)
-  msg.ack()
+  const body = resultBody(ctx, { ...head, asked, delivery, version: version.version }, outcome, encoding)
+  const stored = (async () => {
+    // before the result: once a chunk's result is out, the consumer's ack wait covers its calls
+    await ackWait.settle()
+    await publishResult(ctx, bodies, body, encoding)
+    // not waited for: a lost ack only brings the chunk back, and its result replaces this one (same subject)
+    msg.ack()
+  })()
+  return { stored }
 }
 
 /** Records the chunk at `seq` of the work stream as dead-lettered (each row failed) and removes it. */
@@ -380,8 +368,10 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
       const bodies = batchBodies(ctx.nc, ctx.prefix)
       let stopped = false
       let wake: (() => void) | undefined
-      let pulling: { close: () => Promise<unknown> } | undefined
-      let current: JsMsg | undefined
+      const work: ChunkWork = { ctx, untilQuiet: gate.untilQuiet, stateOf, ackWait, bodies }
+      let pulling: ChunkPuller | undefined
+      let current: TakenChunk | undefined
+      const storing = new Set<Promise<void>>()
       // a notice follows a submit, which may have rewritten the consumer's ack wait
       const notice = ctx.nc.subscribe(subjects.notice(ctx.model), {
         callback: () => {
@@ -429,34 +419,60 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
             : "away"
         }
       }
-      /** Pulls and works chunks from `consumer` until it fails (gone, or a pull lost with a server: its heartbeats missed). */
+      /**
+       * Pulls and works chunks from `consumer` (one pulled ahead, batchPull.ts) until it fails (gone, or a pull
+       * lost with a server: its heartbeats missed). A chunk's result is stored while the next chunk runs; at
+       * most STORING_MAX results are in flight before the loop waits for the oldest.
+       */
       const pullFrom = async (consumer: Consumer) => {
-        while (!stopped) {
-          await gate.untilQuiet()
-          if (stopped) return
-          const messages = await consumer.fetch({ max_messages: 1, expires: PULL_EXPIRES_MS })
-          pulling = messages
-          try {
-            for await (const msg of messages) {
-              // a chunk that reaches a stopping replica goes back at once: left unworked, or cut off as the
-              // process ends, it would wait out its delivery's backoff (a nak made now costs no more deliveries)
-              if (stopped) {
-                msg.nak()
-                continue
-              }
-              current = msg
-              try {
-                await workChunk(ctx, gate.untilQuiet, stateOf, msg, ackWait, bodies)
-              } catch (cause) {
-                ctx.log(`actor ${ctx.actorId}: batch chunk not finished, left for redelivery: ${cause}`)
-                if (!stopped) msg.nak(1_000)
-              } finally {
-                current = undefined
-              }
+        const puller = chunkPuller(consumer, PULL_EXPIRES_MS)
+        pulling = puller
+        try {
+          while (!stopped) {
+            await gate.untilQuiet()
+            if (stopped) return
+            const chunk = await puller.next()
+            if (chunk === undefined) continue
+            // a chunk that reaches a stopping replica goes back at once: left unworked, or cut off as the
+            // process ends, it would wait out its delivery's backoff
+            if (stopped) {
+              chunk.settled()
+              chunk.msg.nak()
+              return
             }
-          } finally {
-            pulling = undefined
+            // a redelivered chunk may kill this actor: the results being stored go out first
+            if (chunk.msg.info.deliveryCount > 1) await Promise.all(storing)
+            current = chunk
+            let done: { readonly stored: Promise<void> } | undefined
+            try {
+              done = await workTaken(work, chunk.msg)
+            } catch (cause) {
+              chunk.settled()
+              ctx.log(`actor ${ctx.actorId}: batch chunk not finished, left for redelivery: ${cause}`)
+              if (!stopped) chunk.msg.nak(1_000)
+              continue
+            } finally {
+              current = undefined
+            }
+            if (done === undefined) {
+              chunk.settled()
+              continue
+            }
+            const stored = done.stored.then(
+              () => chunk.settled(),
+              (cause) => {
+                chunk.settled()
+                ctx.log(`actor ${ctx.actorId}: batch chunk's result not stored, left for redelivery: ${cause}`)
+                if (!stopped) chunk.msg.nak(1_000)
+              }
+            )
+            storing.add(stored)
+            void stored.finally(() => storing.delete(stored))
+            if (storing.size >= STORING_MAX) await Promise.race(storing)
           }
+        } finally {
+          pulling = undefined
+          await puller.close()
         }
       }
       const run = async () => {
@@ -483,12 +499,13 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
       return async () => {
         stopped = true
         wake?.()
-        current?.nak()
+        current?.settled()
+        current?.msg.nak()
         await pulling?.close().catch(() => undefined)
         notice.unsubscribe()
         advisory.unsubscribe()
         gate.stop()
-        await Promise.race([running, new Promise((r) => setTimeout(r, 1_000))])
+        await Promise.race([Promise.all([running, ...storing]), new Promise((r) => setTimeout(r, 1_000))])
       }
     }),
     (stop) => Effect.promise(stop)

@@ -18,6 +18,7 @@ import {
 } from "../../protocol/ipc.js"
 import { type ExitReason, exitReasonOf, type Shutdown } from "../machine/childSpec.js"
 import type { ChildReport } from "../machine/eventsAndCommands.js"
+import { actorExecArgv } from "./actorFlags.js"
 import type { ChildHandle, ChildSignal } from "./interpreter.js"
 
 /** What a standby tells its pool until it is assigned a slot. */
@@ -146,7 +147,7 @@ const forkProcess = (env: NodeJS.ProcessEnv, auth: NatsAuth | undefined, route: 
     let startError: string | undefined
     const child = fork(actorEntry, [], {
       env,
-      execArgv: runningFromSource ? ["--import", "tsx"] : [],
+      execArgv: [...actorExecArgv(runningFromSource, process.env.NODE_OPTIONS)],
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       // Its own process group: a terminal's Ctrl-C reaches the supervisor, which drains its actors in order.
       detached: true,
