@@ -4,7 +4,9 @@
 // running, in interleaved rounds. Printed with `uptime`, written to BENCHMARKS.md.
 // With --bus-cores=N the last N cores run the bus (nats-server, the submitting CLI, this bench) and the replicas
 // and the in-process ceiling the others, as when NATS runs on machines of its own; the online part is left out.
-//   npm run build && npx tsx bench/batchJobs.ts [--rounds=4] [--job-rounds=3] [--seconds=6] [--replicas=2] [--iris-rows=100000] [--cnn-rows=100000] [--bus-cores=0]
+// With --heap-ab=1 a second supervisor serves the CNN as `cnn-default-heap`, its actors started with V8's default
+// heap limits (its NODE_OPTIONS names a heap size, so actorFlags.ts adds none), and each CNN round runs a job on each.
+//   npm run build && npx tsx bench/batchJobs.ts [--rounds=4] [--job-rounds=3] [--seconds=6] [--replicas=2] [--iris-rows=100000] [--cnn-rows=100000] [--bus-cores=0] [--heap-ab=0]
 import { execFileSync } from "node:child_process"
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises"
 import { cpus, tmpdir } from "node:os"
@@ -66,9 +68,15 @@ interface JobFigure {
     readonly supervisor: number
     readonly submittingCli: number
   }
+  /** Resident memory of an actor once a job is done, MB (mean over the replicas, median of rounds). */
+  readonly actorRssMb: number
   readonly perRound: ReadonlyArray<unknown>
 }
 
+/** Also run each CNN round on actors with V8's default heap limits (a second supervisor). */
+const HEAP_AB = arg("heap-ab", 0) > 0
+/** The CNN served by actors with V8's default heap limits, for --heap-ab. */
+const DEFAULT_HEAP_CNN = "cnn-default-heap"
 /** Cores given to the bus alone (0: the bus shares every core with the replicas). */
 const BUS_CORES = arg("bus-cores", 0)
 const ALL_CORES = Array.from({ length: cpus().length }, (_, i) => i)
@@ -117,6 +125,24 @@ const inProcessCeiling = async (model: BenchModel) => {
   return { sweep, at, stop: () => Promise.all(workers.map((w) => w.stop())) }
 }
 
+/** A second supervisor serving the CNN as DEFAULT_HEAP_CNN, its actors started with V8's default heap limits. */
+const defaultHeapSupervisor = async (dir: string, server: string) => {
+  const config = join(dir, "default-heap.json")
+  await writeFile(
+    config,
+    JSON.stringify({ models: [{ name: DEFAULT_HEAP_CNN, path: CNN_MODEL_DIR, replicas: REPLICAS }] })
+  )
+  const started = spawnCli(["supervise", "--config", config, "--server", server], "supervisor default heap", {
+    MODELBUS_BACKEND: "wasm",
+    // a heap size in NODE_OPTIONS: actorFlags.ts leaves V8's defaults (4 GiB is above anything the bench reaches)
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --max-old-space-size=4096`.trim()
+  })
+  if (BUS_CORES > 0) pinTree(started.pid, MODEL_CORES)
+  await started.waitForLine(/modelbus ready/, 120_000)
+  if (BUS_CORES > 0) pinTree(started.pid, MODEL_CORES)
+  return started
+}
+
 const main = async () => {
   // the bench and what it starts (nats-server, CLIs) run on the bus's cores; the supervisor's tree is moved
   if (BUS_CORES > 0) pinTree(process.pid, BUS_CORE_LIST)
@@ -143,13 +169,16 @@ const main = async () => {
   await supervisor.waitForLine(/modelbus ready/, 120_000)
   // again once its actors and standbys run: any thread started before the first pin
   if (BUS_CORES > 0) pinTree(supervisor.pid, MODEL_CORES)
+  const defaultHeap = HEAP_AB ? await defaultHeapSupervisor(dir, nats.url) : undefined
+  const supervisorOf = (name: string) => (name === DEFAULT_HEAP_CNN ? defaultHeap! : supervisor)
   const client = await connect({ servers: nats.url, retry: false, timeoutMs: 10_000, name: "batch-bench" })
   const actorPids = async (model: string) =>
     (await client.status())
       .flatMap((s) => s.actors)
       .filter((a) => a.model === model && a.pid !== null)
       .map((a) => a.pid!)
-  for (const m of ["iris", "cnn"]) for (const pid of await actorPids(m)) adopt(pid)
+  for (const m of ["iris", "cnn", ...(HEAP_AB ? [DEFAULT_HEAP_CNN] : [])])
+    for (const pid of await actorPids(m)) adopt(pid)
   const cli = (...args: Array<string>) =>
     execFileSync(process.execPath, [CLI, ...args, "--server", nats.url], { encoding: "utf8", stdio: "pipe" })
   const inputFile = async (model: BenchModel, rows: number) => {
@@ -167,7 +196,8 @@ const main = async () => {
   // rows/s of each and CPU per row by process, paired per round
   const runJob = async (name: string, file: string, rows: number) => {
     const actors = await actorPids(name)
-    const cpu0 = { actors: cpuOf(actors), nats: cpuOf([nats.pid]), supervisor: cpuOf([supervisor.pid]) }
+    const supervising = supervisorOf(name)
+    const cpu0 = { actors: cpuOf(actors), nats: cpuOf([nats.pid]), supervisor: cpuOf([supervising.pid]) }
     const started = performance.now()
     const submitter = spawnCli(["batch", "submit", name, "--input", file, "--server", nats.url], `submit-${name}`)
     let cliCpu = 0
@@ -181,13 +211,15 @@ const main = async () => {
     clearInterval(poll)
     const seconds = (performance.now() - started) / 1000
     const perRowUs = (s: number) => (s * 1e6) / rows
+    const rss = actors.map((pid) => sampleProcess(pid)?.rssBytes ?? 0)
     return {
       seconds,
       rowsPerSecond: rows / seconds,
+      actorRssMb: rss.reduce((a, b) => a + b, 0) / rss.length / 2 ** 20,
       cpuUsPerRow: {
         actors: perRowUs(cpuOf(actors) - cpu0.actors),
         natsServer: perRowUs(cpuOf([nats.pid]) - cpu0.nats),
-        supervisor: perRowUs(cpuOf([supervisor.pid]) - cpu0.supervisor),
+        supervisor: perRowUs(cpuOf([supervising.pid]) - cpu0.supervisor),
         submittingCli: perRowUs(cliCpu)
       }
     }
@@ -198,49 +230,54 @@ const main = async () => {
     ["cnn", CNN_ROWS]
   ] as const) {
     const model = modelNamed(name)
+    const served = name === "cnn" && HEAP_AB ? [name, DEFAULT_HEAP_CNN] : [name]
     const file = await inputFile(model, rows)
     const ceiling = await inProcessCeiling(model)
     const { perBatch, bestBatch } = await ceiling.sweep()
     console.log(`${name}: in-process rows/s on ${CORES} cores by batch size ${JSON.stringify(perBatch)}`)
-    const rounds: Array<{
-      ceiling: { rowsPerSecond: number; cpuUsPerRow: number }
-      job: Awaited<ReturnType<typeof runJob>>
-    }> = []
+    type Round = { ceiling: { rowsPerSecond: number; cpuUsPerRow: number }; job: Awaited<ReturnType<typeof runJob>> }
+    const roundsOf = new Map<string, Array<Round>>(served.map((s) => [s, []]))
     for (let r = 0; r < JOB_ROUNDS; r++) {
       const inProcess = await ceiling.at(bestBatch, CEILING_SECONDS)
-      const job = await runJob(name, file, rows)
-      rounds.push({ ceiling: inProcess, job })
-      console.log(
-        `${name} round ${r + 1}: job ${round(job.rowsPerSecond, 0)} rows/s in ${round(job.seconds, 2)} s, in-process ${round(inProcess.rowsPerSecond, 0)} rows/s (batch ${bestBatch}, ${CORES} processes): ${round(job.rowsPerSecond / inProcess.rowsPerSecond, 3)}; CPU µs/row ${JSON.stringify(Object.fromEntries(Object.entries(job.cpuUsPerRow).map(([k, v]) => [k, round(v, 1)])))}, in-process ${round(inProcess.cpuUsPerRow, 1)}`
-      )
+      // the variants' order turns round by round
+      for (const variant of r % 2 === 0 ? served : [...served].reverse()) {
+        const job = await runJob(variant, file, rows)
+        roundsOf.get(variant)!.push({ ceiling: inProcess, job })
+        console.log(
+          `${variant} round ${r + 1}: job ${round(job.rowsPerSecond, 0)} rows/s in ${round(job.seconds, 2)} s, in-process ${round(inProcess.rowsPerSecond, 0)} rows/s (batch ${bestBatch}, ${CORES} processes): ${round(job.rowsPerSecond / inProcess.rowsPerSecond, 3)}; CPU µs/row ${JSON.stringify(Object.fromEntries(Object.entries(job.cpuUsPerRow).map(([k, v]) => [k, round(v, 1)])))}, in-process ${round(inProcess.cpuUsPerRow, 1)}; actor RSS ${round(job.actorRssMb, 1)} MB`
+        )
+      }
     }
     await ceiling.stop()
-    const med = (f: (x: (typeof rounds)[number]) => number) => round(spreadOf(rounds.map(f)).median, 1)
-    jobs[name] = {
-      rows,
-      rounds: JOB_ROUNDS,
-      seconds: round(spreadOf(rounds.map((x) => x.job.seconds)).median, 2),
-      rowsPerSecond: round(spreadOf(rounds.map((x) => x.job.rowsPerSecond)).median, 0),
-      ceiling: {
-        perBatch: Object.fromEntries(Object.entries(perBatch).map(([k, v]) => [k, round(v, 0)])),
-        bestBatch,
-        processes: CORES,
-        rowsPerSecond: round(spreadOf(rounds.map((x) => x.ceiling.rowsPerSecond)).median, 0),
-        cpuUsPerRow: med((x) => x.ceiling.cpuUsPerRow)
-      },
-      ofCeiling: spreadOf(
-        pairedRatios(
-          rounds.map((x) => x.job.rowsPerSecond),
-          rounds.map((x) => x.ceiling.rowsPerSecond)
-        )
-      ),
-      cpuUsPerRow: {
-        actors: med((x) => x.job.cpuUsPerRow.actors),
-        natsServer: med((x) => x.job.cpuUsPerRow.natsServer),
-        supervisor: med((x) => x.job.cpuUsPerRow.supervisor),
-        submittingCli: med((x) => x.job.cpuUsPerRow.submittingCli)
-      },
-      perRound: rounds
+    for (const [variant, rounds] of roundsOf) {
+      const med = (f: (x: Round) => number) => round(spreadOf(rounds.map(f)).median, 1)
+      jobs[variant] = {
+        rows,
+        rounds: JOB_ROUNDS,
+        seconds: round(spreadOf(rounds.map((x) => x.job.seconds)).median, 2),
+        rowsPerSecond: round(spreadOf(rounds.map((x) => x.job.rowsPerSecond)).median, 0),
+        ceiling: {
+          perBatch: Object.fromEntries(Object.entries(perBatch).map(([k, v]) => [k, round(v, 0)])),
+          bestBatch,
+          processes: CORES,
+          rowsPerSecond: round(spreadOf(rounds.map((x) => x.ceiling.rowsPerSecond)).median, 0),
+          cpuUsPerRow: med((x) => x.ceiling.cpuUsPerRow)
+        },
+        ofCeiling: spreadOf(
+          pairedRatios(
+            rounds.map((x) => x.job.rowsPerSecond),
+            rounds.map((x) => x.ceiling.rowsPerSecond)
+          )
+        ),
+        cpuUsPerRow: {
+          actors: med((x) => x.job.cpuUsPerRow.actors),
+          natsServer: med((x) => x.job.cpuUsPerRow.natsServer),
+          supervisor: med((x) => x.job.cpuUsPerRow.supervisor),
+          submittingCli: med((x) => x.job.cpuUsPerRow.submittingCli)
+        },
+        actorRssMb: med((x) => x.job.actorRssMb),
+        perRound: rounds
+      }
     }
   }
 
@@ -286,7 +323,7 @@ const main = async () => {
     const of = (v: Variant, key: "p50Ms" | "p99Ms" | "perSecond" | "jobRowsDuringWindow") =>
       figures[v].map((f) => f[key])
     const med = (v: Variant, key: "p50Ms" | "p99Ms" | "perSecond" | "jobRowsDuringWindow") =>
-      spreadOf(of(v, key)).median
+      round(spreadOf(of(v, key)).median, 3)
     const p99Ratio = spreadOf(pairedRatios(of(Variant.job, "p99Ms"), of(Variant.alone, "p99Ms")))
     console.log(
       `p99 with a job ÷ without, per round: median ${p99Ratio.median.toFixed(3)} (${p99Ratio.min.toFixed(3)}–${p99Ratio.max.toFixed(3)})`
@@ -328,20 +365,27 @@ const main = async () => {
   console.log(`wrote ${file}`)
   const jobLine = (name: string) => {
     const j = jobs[name]!
-    return `| ${name} | ${j.rows} | ${j.seconds} | **${j.rowsPerSecond}** | ${j.ceiling.rowsPerSecond} (batch ${j.ceiling.bestBatch}, ${j.ceiling.processes} processes) | **${j.ofCeiling.median.toFixed(3)}** (${j.ofCeiling.min.toFixed(3)}–${j.ofCeiling.max.toFixed(3)}) | ${j.cpuUsPerRow.actors} | ${j.ceiling.cpuUsPerRow} | ${j.cpuUsPerRow.natsServer} | ${j.cpuUsPerRow.submittingCli} | ${j.cpuUsPerRow.supervisor} |`
+    const label = name === DEFAULT_HEAP_CNN ? "cnn, actors with V8's default heap limits" : name
+    return `| ${label} | ${j.rows} | ${j.seconds} | **${j.rowsPerSecond}** | ${j.ceiling.rowsPerSecond} (batch ${j.ceiling.bestBatch}, ${j.ceiling.processes} processes) | **${j.ofCeiling.median.toFixed(3)}** (${j.ofCeiling.min.toFixed(3)}–${j.ofCeiling.max.toFixed(3)}) | ${j.cpuUsPerRow.actors} | ${j.ceiling.cpuUsPerRow} | ${j.cpuUsPerRow.natsServer} | ${j.cpuUsPerRow.submittingCli} | ${j.cpuUsPerRow.supervisor} | ${j.actorRssMb} |`
   }
   const cnn = jobs.cnn!
   const cnnRatio = cnn.ofCeiling.median
   const allCpu =
     cnn.cpuUsPerRow.actors + cnn.cpuUsPerRow.natsServer + cnn.cpuUsPerRow.submittingCli + cnn.cpuUsPerRow.supervisor
-  const command = `npx tsx bench/batchJobs.ts --rounds=${ROUNDS} --job-rounds=${JOB_ROUNDS} --seconds=${SECONDS} --replicas=${REPLICAS} --iris-rows=${IRIS_ROWS} --cnn-rows=${CNN_ROWS}${BUS_CORES > 0 ? ` --bus-cores=${BUS_CORES}` : ` --online-job-rows=${ONLINE_JOB_ROWS}`}`
+  const heapLine = () => {
+    const rowsPerSecond = (name: string) =>
+      jobs[name]!.perRound.map((x) => (x as { job: { rowsPerSecond: number } }).job.rowsPerSecond)
+    const ratio = spreadOf(pairedRatios(rowsPerSecond("cnn"), rowsPerSecond(DEFAULT_HEAP_CNN)))
+    return `- CNN rows/s with actors' first heap limit at 128 MB ÷ with V8's default, paired per round (order alternating): median **${ratio.median.toFixed(3)}** (${ratio.min.toFixed(3)}–${ratio.max.toFixed(3)}).`
+  }
+  const command = `npx tsx bench/batchJobs.ts --rounds=${ROUNDS} --job-rounds=${JOB_ROUNDS} --seconds=${SECONDS} --replicas=${REPLICAS} --iris-rows=${IRIS_ROWS} --cnn-rows=${CNN_ROWS}${HEAP_AB ? " --heap-ab=1" : ""}${BUS_CORES > 0 ? ` --bus-cores=${BUS_CORES}` : ` --online-job-rows=${ONLINE_JOB_ROWS}`}`
   const setup = `One supervisor serving Iris and the CNN, ${REPLICAS} replica${REPLICAS === 1 ? "" : "s"} each; \`modelbus batch submit\` from a .npy file (default chunk size: ${Math.min(1024, Math.floor(524288 / 3136))} CNN rows, 1,024 Iris rows), timed from the CLI's start to its exit (streams, chunks, the run and following it). The in-process ceiling runs on the same cores: ${CORES} process${CORES === 1 ? "" : "es"} (one per core the replicas can use), each with the model loaded as an actor loads it and calling \`predict\` back to back at the batch size that gave the most rows/s of all of them together. ${JOB_ROUNDS} rounds per model, each an in-process window of ${CEILING_SECONDS} s then a job; medians, and the job's rows/s ÷ the in-process rows/s paired per round (min–max).`
   const header =
     BUS_CORES > 0
       ? [
           "## Batch jobs with the bus on a core of its own: rows/s against the in-process ceiling on the replicas' cores",
           "",
-          `Run by \`${command}\` on ${report.date} (Node.js ${process.version}, ${report.machine.cores} cores, WASM). Core${MODEL_CORES.length === 1 ? "" : "s"} ${MODEL_CORES.join(", ")} run${MODEL_CORES.length === 1 ? "s" : ""} the supervisor, its replicas and standby, and the in-process ceiling; core${BUS_CORE_LIST.length === 1 ? "" : "s"} ${BUS_CORE_LIST.join(", ")} the bus: nats-server, the submitting CLI and this bench (\`taskset\`, every thread). This is how a deployment runs, with NATS on machines of its own; on one machine with every core shared, see the section before. ${setup}`
+          `Run by \`${command}\` on ${report.date} (Node.js ${process.version}, ${report.machine.cores} cores, WASM). Core${MODEL_CORES.length === 1 ? "" : "s"} ${MODEL_CORES.join(", ")} run${MODEL_CORES.length === 1 ? "s" : ""} the supervisor, its replicas and standby, and the in-process ceiling; core${BUS_CORE_LIST.length === 1 ? "" : "s"} ${BUS_CORE_LIST.join(", ")} the bus: nats-server, the submitting CLI and this bench (\`taskset\`, every thread). This is how a deployment runs, with NATS on machines of its own; with every core shared, see "Batch jobs: rows/s against the in-process ceiling" above. ${setup}`
         ]
       : [
           "## Batch jobs: rows/s against the in-process ceiling, and online latency beside a job",
@@ -358,13 +402,14 @@ const main = async () => {
     `- \`uptime\` before: \`${before}\``,
     `- \`uptime\` after: \`${after}\``,
     "",
-    "| model | rows | s | rows/s | in-process rows/s, same cores | job ÷ in-process | actors CPU µs/row | in-process CPU µs/row | nats-server µs/row | CLI µs/row | supervisor µs/row |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| model | rows | s | rows/s | in-process rows/s, same cores | job ÷ in-process | actors CPU µs/row | in-process CPU µs/row | nats-server µs/row | CLI µs/row | supervisor µs/row | actor RSS after, MB |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     jobLine("iris"),
     jobLine("cnn"),
+    ...(jobs[DEFAULT_HEAP_CNN] === undefined ? [] : [jobLine(DEFAULT_HEAP_CNN), "", heapLine()]),
     "",
     goal,
-    `- What an actor spends beside the model's calls, CNN: receiving a 0.5 MB chunk through the NATS client (64 KiB socket reads, the parser's buffer growing to hold the message), publishing the result, and the garbage those buffers leave. Actors start with a first old-generation limit of 128 MB (\`--initial-heap-size\`, supervisor/runtime/actorFlags.ts): with V8's default, so close to an actor's live heap of about 20 MB, a 100,000-row CNN job ran about 100 full mark-compacts, 35–45 µs/row of V8 marking threads on the replica's core, and 25–35 % fewer rows/s; now 1, and the buffers die in young-generation scavenges. A replica pulls its next chunk while it runs one and stores a result while it runs the next, so its model does not wait on the bus between chunks.`,
+    `- What an actor spends beside the model's calls, CNN: receiving a 0.5 MB chunk through the NATS client (64 KiB socket reads, the parser's buffer growing to hold the message), publishing the result, and the garbage those buffers leave. Actors start with a first old-generation limit of 128 MB (\`--initial-heap-size\`, supervisor/runtime/actorFlags.ts): with V8's default limit, so close to an actor's live heap of about 20 MB, a 100,000-row CNN job ran about 100 full mark-compacts (\`--trace-gc\`), 35–45 µs/row of V8 marking threads on the replica's core; with 128 MB it runs none, the buffers dying in young-generation scavenges (the A/B rows, \`--heap-ab=1\`). The price is memory: garbage that does reach the old generation stays until it nears the limit, so an actor's RSS creeps up to that bound (the RSS column); NODE_OPTIONS with a heap size of the user's own replaces the flag. A replica pulls its next chunk while it runs one and stores a result while it runs the next, so its model does not wait on the bus between chunks.`,
     ...(online?.lines ?? [])
   ].join("\n")
   console.log(`wrote ${await writeSection(BUS_CORES > 0 ? "batch-jobs-bus-apart" : "batch-jobs", section)}`)
