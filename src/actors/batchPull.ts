@@ -22,7 +22,8 @@ const taken = (msg: JsMsg): TakenChunk => {
 export interface ChunkPuller {
   /**
    * The next chunk (the one pulled ahead when there is one), or undefined when a pull expired with none;
-   * starts pulling the one after it at once unless the chunk is a redelivery. Rejects when a pull failed (its server gone, the consumer deleted).
+   * starts pulling the one after it at once unless the chunk is a redelivery. Rejects when a pull failed
+   * (its server gone, the consumer deleted).
    */
   readonly next: () => Promise<TakenChunk | undefined>
   /** Ends open pulls; a chunk pulled ahead and not taken goes back to the consumer at once. */
