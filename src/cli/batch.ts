@@ -31,6 +31,7 @@ import { DEFAULT_PREFIX } from "../protocol/subjects.js"
 import { messageOf } from "../protocol/values.js"
 import { writeResults } from "./batchOutput.js"
 import type { Connection } from "./client.js"
+import { watchConnection } from "./connectionNotices.js"
 import { printResult } from "./output.js"
 import { batchProgress, durationText } from "./progress.js"
 
@@ -74,8 +75,8 @@ const summaryLine = (record: JobRecord, heads: ReadonlyMap<number, ChunkHead>, s
 }
 
 /**
- * Follows a job until every chunk has a result, with progress on stderr; marks it done. A job cancelled
- * meanwhile ends the following with a BatchJobError saying so.
+ * Follows a job until every chunk has a result, with progress on stderr (and a line when the connection
+ * drops or comes back); marks it done. A job cancelled meanwhile ends the following with a BatchJobError saying so.
  */
 const follow = (nc: NatsConnection, prefix: string, record: JobRecord) =>
   Effect.gen(function* () {
@@ -92,10 +93,12 @@ const follow = (nc: NatsConnection, prefix: string, record: JobRecord) =>
     const cancelled = new AbortController()
     const { heads } = yield* attempt(`following job ${record.job}`, async () => {
       const unwatch = watchCancelled(nc, prefix, record.job, () => cancelled.abort())
+      const unwatchConnection = watchConnection(nc, `job ${record.job}`, (line) => toStderr(`${line}\n`))
       try {
         return await readResults(nc, prefix, record, { bodies: false, follow: true, onResult, stop: cancelled.signal })
       } finally {
         unwatch()
+        unwatchConnection()
       }
     })
     if (cancelled.signal.aborted && heads.size < record.chunks)
