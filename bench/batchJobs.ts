@@ -70,7 +70,8 @@ interface JobFigure {
   }
   /** Resident memory of an actor once a job is done, MB (mean over the replicas, median of rounds). */
   readonly actorRssMb: number
-  readonly perRound: ReadonlyArray<unknown>
+  /** Each round: its in-process window and its job (rows/s read back for paired ratios). */
+  readonly perRound: ReadonlyArray<{ readonly ceiling: unknown; readonly job: { readonly rowsPerSecond: number } }>
 }
 
 /** Also run each CNN round on actors with V8's default heap limits (a second supervisor). */
@@ -373,8 +374,7 @@ const main = async () => {
   const allCpu =
     cnn.cpuUsPerRow.actors + cnn.cpuUsPerRow.natsServer + cnn.cpuUsPerRow.submittingCli + cnn.cpuUsPerRow.supervisor
   const heapLine = () => {
-    const rowsPerSecond = (name: string) =>
-      jobs[name]!.perRound.map((x) => (x as { job: { rowsPerSecond: number } }).job.rowsPerSecond)
+    const rowsPerSecond = (name: string) => jobs[name]!.perRound.map((x) => x.job.rowsPerSecond)
     const ratio = spreadOf(pairedRatios(rowsPerSecond("cnn"), rowsPerSecond(DEFAULT_HEAP_CNN)))
     return `- CNN rows/s with actors' first heap limit at 128 MB ÷ with V8's default, paired per round (order alternating): median **${ratio.median.toFixed(3)}** (${ratio.min.toFixed(3)}–${ratio.max.toFixed(3)}).`
   }
