@@ -1,11 +1,15 @@
-// Pulling a model's batch chunks one ahead: while a replica runs a chunk, the next one travels from the
-// server (0.5 MB of rows takes about as long as a tenth of the chunk's model calls) and waits, kept in
-// progress, so the model never idles on the bus between chunks. One chunk at most is held ahead; it is
-// handed back (nak) when the puller closes before it was taken. A redelivered chunk (its last actor may have
-// died of it) runs alone: nothing is pulled ahead meanwhile, so a chunk that kills its actors takes no other
-// chunk's deliveries with it.
+// Pulling a model's batch chunks ahead: while a replica runs a chunk, the next ones travel from the server
+// (0.5 MB of rows takes about as long as a tenth of the chunk's model calls, longer while the server is busy
+// storing a job being submitted) and wait, kept in progress, so the model never idles on the bus between
+// chunks. At most PULL_AHEAD chunks are held or on their way, each pulled once the one before it arrived;
+// those not taken go back (nak) when the puller closes. A redelivered chunk (its last actor may have died of
+// it) runs alone: nothing is pulled behind it, so a chunk that kills its actors takes no other chunk's
+// deliveries with it.
 import type { Consumer, JsMsg } from "@nats-io/jetstream"
 import { KEEP_ALIVE_MS } from "../protocol/batchTiming.js"
+
+/** Chunks a replica holds ahead of the one it runs, at most. */
+export const PULL_AHEAD = 2
 
 /** A chunk taken off the consumer: in-progress acks go every KEEP_ALIVE_MS until `settled`. */
 export interface TakenChunk {
@@ -19,21 +23,30 @@ const taken = (msg: JsMsg): TakenChunk => {
   return { msg, settled: () => clearInterval(keep) }
 }
 
+/**
+ * Whether to pull one more chunk ahead (pure): fewer than `depth` are held or on their way, and the last
+ * one to arrive (undefined: none is ahead) came as a first delivery.
+ */
+export const pullsAnother = (held: number, lastDelivery: number | undefined, depth: number): boolean =>
+  held < depth && (lastDelivery === undefined || lastDelivery === 1)
+
 export interface ChunkPuller {
   /**
-   * The next chunk (the one pulled ahead when there is one), or undefined when a pull expired with none;
-   * starts pulling the one after it at once unless the chunk is a redelivery. Rejects when a pull failed
-   * (its server gone, the consumer deleted).
+   * The next chunk (the oldest pulled ahead when there is one), or undefined when a pull expired with none;
+   * pulls ahead behind it unless the chunk is a redelivery. Rejects when a pull failed (its server gone,
+   * the consumer deleted).
    */
   readonly next: () => Promise<TakenChunk | undefined>
-  /** Ends open pulls; a chunk pulled ahead and not taken goes back to the consumer at once. */
+  /** Ends open pulls; the chunks pulled ahead and not taken go back to the consumer at once. */
   readonly close: () => Promise<void>
 }
 
-export const chunkPuller = (consumer: Consumer, expiresMs: number): ChunkPuller => {
+export const chunkPuller = (consumer: Consumer, expiresMs: number, depth = PULL_AHEAD): ChunkPuller => {
   const open = new Set<{ close: () => Promise<unknown> }>()
   let closed = false
-  let ahead: Promise<TakenChunk | undefined> | undefined
+  // oldest first; `delivery` once the chunk arrived
+  const ahead: Array<{ readonly pulled: Promise<TakenChunk | undefined>; delivery?: number }> = []
+  let refilling = false
 
   const pullOne = async (): Promise<TakenChunk | undefined> => {
     const messages = await consumer.fetch({ max_messages: 1, expires: expiresMs })
@@ -52,25 +65,36 @@ export const chunkPuller = (consumer: Consumer, expiresMs: number): ChunkPuller 
     }
   }
 
-  const next = async (): Promise<TakenChunk | undefined> => {
-    const pulled = ahead ?? pullOne()
-    ahead = undefined
-    const chunk = await pulled
-    if (chunk !== undefined && !closed && chunk.msg.info.deliveryCount === 1) {
-      ahead = pullOne()
-      // a failed pull ahead is seen when it is awaited, by the next `next`
-      ahead.catch(() => undefined)
+  // one pull after another, each once the one before it arrived as a first delivery; a failed pull is seen
+  // when it is awaited, by `next`
+  const refill = async () => {
+    if (refilling) return
+    refilling = true
+    try {
+      while (!closed && pullsAnother(ahead.length, ahead.at(-1)?.delivery, depth)) {
+        const entry: (typeof ahead)[number] = { pulled: pullOne() }
+        ahead.push(entry)
+        const chunk = await entry.pulled.catch(() => undefined)
+        if (chunk === undefined) return
+        entry.delivery = chunk.msg.info.deliveryCount
+      }
+    } finally {
+      refilling = false
     }
+  }
+
+  const next = async (): Promise<TakenChunk | undefined> => {
+    const chunk = await (ahead.shift()?.pulled ?? pullOne())
+    if (chunk !== undefined && !closed && chunk.msg.info.deliveryCount === 1) void refill()
     return chunk
   }
 
   const close = async () => {
     closed = true
-    const pending = ahead
-    ahead = undefined
+    const pending = ahead.splice(0)
     await Promise.all([...open].map((m) => m.close().catch(() => undefined)))
-    const chunk = await pending?.catch(() => undefined)
-    if (chunk !== undefined) {
+    for (const chunk of await Promise.all(pending.map((p) => p.pulled.catch(() => undefined)))) {
+      if (chunk === undefined) continue
       chunk.settled()
       chunk.msg.nak()
     }

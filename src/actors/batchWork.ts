@@ -57,7 +57,7 @@ export interface BatchWorkContext {
 /** How long one pull waits for a chunk before the actor asks again. */
 const PULL_EXPIRES_MS = 5_000
 /** Results of chunks being stored while the next chunks run, at most. */
-const STORING_MAX = 2
+const STORING_MAX = 3
 /** How long an actor waits before it looks for its consumer again after JetStream did not answer or a pull failed. */
 const RELOOK_MS = 1_000
 

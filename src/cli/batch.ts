@@ -18,8 +18,7 @@ import {
 } from "../client/batch.js"
 import { makeModelClient } from "../client/ModelClient.js"
 import { BadDataset } from "../datasets/errors.js"
-import { formatOf, readDataset } from "../datasets/read.js"
-import { rowBytes, stackedRows } from "../datasets/table.js"
+import { formatOf, openDataset } from "../datasets/read.js"
 import { defaultServers, natsConnection } from "../nats/connection.js"
 import { authFromEnv, mergeAuth } from "../nats/credentials.js"
 import { BATCH_CONSUMER_DEFAULTS, type JobRecord } from "../protocol/batch.js"
@@ -50,12 +49,14 @@ const withNats = <A, E>(c: Connection, use: (nc: NatsConnection, prefix: string)
     )
   )
 
-/** A JetStream call: its failure a BatchJobError saying what was being done (one line). */
+/** A JetStream call: its failure a BatchJobError saying what was being done (one line), or a file's BadDataset. */
 const attempt = <A>(what: string, run: () => Promise<A>) =>
   Effect.tryPromise({
     try: run,
     catch: (cause) =>
-      cause instanceof BatchJobError ? cause : new BatchJobError({ message: `${what}: ${messageOf(cause)}` })
+      cause instanceof BatchJobError || cause instanceof BadDataset
+        ? cause
+        : new BatchJobError({ message: `${what}: ${messageOf(cause)}` })
   })
 
 /** The model's inputs as a replica describes them; undefined when none answers (the job then waits for one). */
@@ -169,11 +170,11 @@ const submitChecked = (c: Connection, model: string, flags: SubmitFlags) =>
         yield* Console.error(
           `no replica of ${model} answered describe: the rows are not checked here, and the job waits for one`
         )
-      const table = yield* Effect.promise(() => readDataset(flags.input, specs))
-      if ("_tag" in table) return yield* table
-      const chunkRows = flags.chunkRows ?? defaultChunkRows(rowBytes(table), nc.info?.max_payload ?? 1024 * 1024)
+      const source = yield* Effect.promise(() => openDataset(flags.input, specs))
+      if ("_tag" in source) return yield* source
+      const chunkRows = flags.chunkRows ?? defaultChunkRows(source.rowBytes, nc.info?.max_payload ?? 1024 * 1024)
       const record = yield* attempt(`submitting ${flags.input}`, () =>
-        submitJob(nc, prefix, model, table, {
+        submitJob(nc, prefix, model, source, {
           chunkRows,
           outputs: flags.outputs,
           input: flags.input,
@@ -192,10 +193,10 @@ const submitChecked = (c: Connection, model: string, flags: SubmitFlags) =>
           rows: record.rows,
           chunks: record.chunks,
           chunkRows,
-          rejected: table.rejected.length
+          rejected: source.rejected.length
         },
         () =>
-          `job ${record.job}: ${record.rows} rows of ${flags.input} in ${record.chunks} chunks of ${chunkRows} (${stackedRows(table)} read, ${table.rejected.length} unreadable)`
+          `job ${record.job}: ${record.rows} rows of ${flags.input} in ${record.chunks} chunks of ${chunkRows} (${source.readable} read, ${source.rejected.length} unreadable)`
       )
       if (flags.detach) return
       const { heads, seconds } = yield* follow(nc, prefix, record)

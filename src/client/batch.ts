@@ -5,7 +5,8 @@ import { type KV, type KvEntry, Kvm } from "@nats-io/kv"
 import type { ObjectStore } from "@nats-io/obj"
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node"
 import * as Schema from "effect/Schema"
-import { type Chunk, chunksOf, type Table, UNNAMED } from "../datasets/table.js"
+import { chunkCount, type RowSource } from "../datasets/source.js"
+import { type Chunk, UNNAMED } from "../datasets/table.js"
 import { autoReplicas } from "../nats/buckets.js"
 import {
   BATCH_CONSUMER_DEFAULTS,
@@ -143,81 +144,52 @@ const DEFAULT_MAX_PAYLOAD = 1024 * 1024
 const OBJECT_WINDOW_BYTES = 64 * 1024 * 1024
 
 /**
- * Submits `table` as a job of `model`: its record (state `submitting`), each chunk on the work stream
- * with `Nats-Msg-Id` `<job>.<chunk>`, then the record as `queued` and a notice to idle replicas. A chunk
- * body too large for one message is stored as object `chunkObject(job, chunk)` and its message names it
- * (header `Modelbus-Object`, a body without the inputs).
+ * Submits the rows of `source` as a job of `model`: its record (state `submitting`), each chunk on the work
+ * stream with `Nats-Msg-Id` `<job>.<chunk>` as soon as it is read, then the record as `queued` and a notice to
+ * idle replicas. A chunk body too large for one message is stored as object `chunkObject(job, chunk)` and its
+ * message names it (header `Modelbus-Object`, a body without the inputs). When a chunk cannot be read or
+ * stored, the job is cancelled (the chunks already stored deleted) before the error is thrown: nothing is
+ * left half-submitted.
  */
 export const submitJob = async (
   nc: NatsConnection,
   prefix: string,
   model: string,
-  table: Table,
+  source: RowSource,
   options: SubmitOptions
 ): Promise<JobRecord> => {
   const encoding = options.encoding ?? "msgpack"
   const kv = await ensureBatchStreams(nc, prefix)
   await ensureModelConsumer(nc, prefix, model, options.consumer)
   const job = newJobId()
-  const chunks = chunksOf(table, options.chunkRows)
+  const chunks = chunkCount(source, options.chunkRows)
   const submitting: JobRecord = {
     job,
     model,
     state: "submitting",
-    rows: table.rows,
-    chunks: chunks.length,
+    rows: source.rows,
+    chunks,
     chunkRows: options.chunkRows,
     ...(options.outputs === undefined ? {} : { outputs: options.outputs }),
     encoding,
     ...(options.input === undefined ? {} : { input: options.input }),
     submittedAt: new Date().toISOString(),
-    rejected: table.rejected
+    rejected: source.rejected
   }
   await putRecord(kv, submitting)
   // replicas that had no consumer to pull from start now, while the chunks go in
   nc.publish(batchSubjects(prefix).notice(model))
-  const js = jetstream(nc)
-  const subject = batchSubjects(prefix).work(model, job)
-  const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD
-  let store: Promise<ObjectStore | undefined> | undefined
-  // a window of publishes in flight (and of object bytes being stored); each is acknowledged (stored) by the stream
-  const window: Array<Promise<unknown>> = []
-  let windowBytes = 0
   const seqs: Array<number> = []
   const byObject: Array<number> = []
-  let stored = 0
-  for (const c of chunks) {
-    const h = natsHeaders()
-    h.set(BatchHeader.job, job)
-    h.set(BatchHeader.chunk, String(c.chunk))
-    if (encoding === "json") h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE)
-    const body = chunkBody(job, c, options.outputs, encoding)
-    const object = goesByObject(body.byteLength, maxPayload) ? chunkObject(job, c.chunk) : undefined
-    if (object !== undefined) {
-      h.set(OBJECT_HEADER, object)
-      byObject.push(c.chunk)
-      store ??= batchData(nc, prefix, true)
-      windowBytes += body.byteLength
-    }
-    const put = async () => {
-      if (object === undefined) return body
-      await putBody((await store)!, object, body)
-      return serialize({ job, chunk: c.chunk, rows: c.rowIndex }, encoding)
-    }
-    window.push(
-      put()
-        .then((data) => js.publish(subject, data, { msgID: chunkMsgId(job, c.chunk), headers: h }))
-        .then((ack) => {
-          seqs.push(ack.seq)
-          options.onChunk?.(++stored, chunks.length)
-        })
-    )
-    if (window.length >= 32 || windowBytes >= OBJECT_WINDOW_BYTES) {
-      await Promise.all(window.splice(0))
-      windowBytes = 0
-    }
+  try {
+    await publishChunks(nc, prefix, model, job, source, options, encoding, { seqs, byObject })
+  } catch (cause) {
+    // the record names what was stored, so cancelling deletes it
+    await putRecord(kv, { ...submitting, workSeqs: seqRanges(seqs), objectChunks: seqRanges(byObject) })
+      .then(() => cancelJob(nc, prefix, job))
+      .catch(() => undefined)
+    throw cause
   }
-  await Promise.all(window)
   const queued: JobRecord = {
     ...submitting,
     state: "queued",
@@ -227,6 +199,72 @@ export const submitJob = async (
   await putRecord(kv, queued)
   nc.publish(batchSubjects(prefix).notice(model))
   return queued
+}
+
+/** Publishes every chunk of `source` on the job's work subject, a window at a time; `stored` gathers what went in. */
+const publishChunks = async (
+  nc: NatsConnection,
+  prefix: string,
+  model: string,
+  job: string,
+  source: RowSource,
+  options: SubmitOptions,
+  encoding: Encoding,
+  stored: { readonly seqs: Array<number>; readonly byObject: Array<number> }
+) => {
+  const js = jetstream(nc)
+  const subject = batchSubjects(prefix).work(model, job)
+  const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD
+  const chunks = chunkCount(source, options.chunkRows)
+  let store: Promise<ObjectStore | undefined> | undefined
+  // a window of publishes in flight (and of object bytes being stored); each is acknowledged (stored) by the stream
+  const window: Array<Promise<unknown>> = []
+  let windowBytes = 0
+  let done = 0
+  try {
+    for await (const c of source.chunks(options.chunkRows)) {
+      const h = natsHeaders()
+      h.set(BatchHeader.job, job)
+      h.set(BatchHeader.chunk, String(c.chunk))
+      if (encoding === "json") h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE)
+      const body = chunkBody(job, c, options.outputs, encoding)
+      const object = goesByObject(body.byteLength, maxPayload) ? chunkObject(job, c.chunk) : undefined
+      if (object !== undefined) {
+        h.set(OBJECT_HEADER, object)
+        stored.byObject.push(c.chunk)
+        store ??= batchData(nc, prefix, true)
+        windowBytes += body.byteLength
+      }
+      const put = async () => {
+        if (object === undefined) return body
+        await putBody((await store)!, object, body)
+        return serialize({ job, chunk: c.chunk, rows: c.rowIndex }, encoding)
+      }
+      window.push(
+        put()
+          .then((data) => js.publish(subject, data, { msgID: chunkMsgId(job, c.chunk), headers: h }))
+          .then((ack) => {
+            stored.seqs.push(ack.seq)
+            options.onChunk?.(++done, chunks)
+          })
+      )
+      if (window.length >= 32 || windowBytes >= OBJECT_WINDOW_BYTES) {
+        await settleAll(window.splice(0))
+        windowBytes = 0
+      }
+    }
+  } catch (cause) {
+    // what is in flight is stored or not before the caller cancels what was
+    await Promise.allSettled(window)
+    throw cause
+  }
+  await settleAll(window)
+}
+
+/** Waits for every promise (none left running), then throws the first failure. */
+const settleAll = async (promises: ReadonlyArray<Promise<unknown>>) => {
+  const failed = (await Promise.allSettled(promises)).find((r) => r.status === "rejected")
+  if (failed !== undefined) throw failed.reason
 }
 
 const openJobs = async (nc: NatsConnection, prefix: string): Promise<KV> => {

@@ -1,6 +1,6 @@
 // numpy's .npy format, read and written without Python: the magic string, version 1/2/3 header lengths,
 // the header dict (descr, fortran_order, shape), and little-endian float32, int32 and int64 data.
-import { type DType, type HostTensor, viewBytes } from "../protocol/tensor.js"
+import { bytesPerElement, type DType, type HostTensor, viewBytes } from "../protocol/tensor.js"
 import { type BadDataset, badFile } from "./errors.js"
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59] // \x93NUMPY
@@ -45,25 +45,45 @@ const parseShape = (text: string): Array<number> | undefined => {
   return dims.every((d) => Number.isSafeInteger(d)) ? dims : undefined
 }
 
-/** A .npy file's array (first axis = rows), or why it cannot be read; `file` names it in the message. */
-export const parseNpy = (file: string, bytes: Uint8Array): HostTensor | BadDataset => {
+/** Bytes a .npy file's preamble takes at most (magic, version, header length): enough for `npyDataStart`. */
+export const NPY_PREAMBLE_BYTES = 12
+
+/**
+ * Where a .npy file's data starts (past its header), from its first bytes (`NPY_PREAMBLE_BYTES`, or the
+ * whole file when shorter), or why it cannot be read.
+ */
+export const npyDataStart = (file: string, bytes: Uint8Array): number | BadDataset => {
   if (bytes.byteLength < 10 || MAGIC.some((b, i) => bytes[i] !== b))
     return badFile(file, "not a .npy file: expected the magic string \\x93NUMPY at its start")
   const major = bytes[6]!
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  let headerLength: number
-  let headerStart: number
-  if (major === 1) {
-    headerLength = view.getUint16(8, true)
-    headerStart = 10
-  } else if (major === 2 || major === 3) {
+  if (major === 1) return 10 + view.getUint16(8, true)
+  if (major === 2 || major === 3) {
     if (bytes.byteLength < 12) return badFile(file, "the .npy header is cut short")
-    headerLength = view.getUint32(8, true)
-    headerStart = 12
-  } else return badFile(file, `.npy format version ${major} is not supported (expected 1, 2 or 3)`)
-  const dataStart = headerStart + headerLength
-  if (dataStart > bytes.byteLength) return badFile(file, "the .npy header is cut short")
-  const header = new TextDecoder(major === 3 ? "utf-8" : "latin1").decode(bytes.subarray(headerStart, dataStart))
+    return 12 + view.getUint32(8, true)
+  }
+  return badFile(file, `.npy format version ${major} is not supported (expected 1, 2 or 3)`)
+}
+
+/** What a .npy header says: the array's dtype and shape, and the byte where its data starts. */
+export interface NpyLayout {
+  readonly dtype: DType
+  readonly shape: ReadonlyArray<number>
+  readonly dataStart: number
+}
+
+/**
+ * A .npy file's layout from its first bytes (`head`: at least up to the end of its header) and its size in
+ * bytes, or why it cannot be read: the header's dict, a supported dtype, C order, and as many data bytes as
+ * the shape needs.
+ */
+export const npyLayout = (file: string, head: Uint8Array, fileBytes: number): NpyLayout | BadDataset => {
+  const dataStart = npyDataStart(file, head)
+  if (typeof dataStart !== "number") return dataStart
+  if (dataStart > head.byteLength || dataStart > fileBytes) return badFile(file, "the .npy header is cut short")
+  const major = head[6]!
+  const headerStart = major === 1 ? 10 : 12
+  const header = new TextDecoder(major === 3 ? "utf-8" : "latin1").decode(head.subarray(headerStart, dataStart))
   const descr = headerField(header, "descr")?.slice(1, -1)
   const fortran = headerField(header, "fortran_order")
   const shapeText = headerField(header, "shape")
@@ -80,15 +100,25 @@ export const parseNpy = (file: string, bytes: Uint8Array): HostTensor | BadDatas
   if (shape === undefined) return badFile(file, `the .npy shape ${shapeText} is not a tuple of integers`)
   if (shape.length === 0) return badFile(file, "the .npy array is a scalar: expected at least one axis (rows)")
   const count = shape.reduce((n, d) => n * d, 1)
-  const size = dtype === "int64" ? 8 : dtype === "bool" ? 1 : 4
-  const available = bytes.byteLength - dataStart
-  if (available !== count * size)
+  const available = fileBytes - dataStart
+  const needed = count * bytesPerElement[dtype]
+  if (available !== needed)
     return badFile(
       file,
-      `the .npy data holds ${available} bytes; shape (${shape.join(", ")}) of ${descr} needs ${count * size}`
+      `the .npy data holds ${available} bytes; shape (${shape.join(", ")}) of ${descr} needs ${needed}`
     )
-  const data = viewBytes(dtype, bytes.slice(dataStart))!
-  return { dtype, shape, data }
+  return { dtype, shape, dataStart }
+}
+
+/** A .npy file's array (first axis = rows), or why it cannot be read; `file` names it in the message. */
+export const parseNpy = (file: string, bytes: Uint8Array): HostTensor | BadDataset => {
+  const layout = npyLayout(file, bytes, bytes.byteLength)
+  if ("_tag" in layout) return layout
+  return {
+    dtype: layout.dtype,
+    shape: [...layout.shape],
+    data: viewBytes(layout.dtype, bytes.slice(layout.dataStart))!
+  }
 }
 
 /** A .npy file (format 1.0, or 2.0 when the header needs it) holding `tensor`, C-ordered and little-endian. */

@@ -17,7 +17,8 @@ export interface HostTensor {
   readonly data: TensorData
 }
 
-const bytesPerElement: Record<DType, number> = { float32: 4, int32: 4, int64: 8, bool: 1 }
+/** Bytes of one element of each dtype. */
+export const bytesPerElement: Record<DType, number> = { float32: 4, int32: 4, int64: 8, bool: 1 }
 
 /** The typed array that holds each dtype (bool as one byte per element, int64 as BigInt64Array). */
 export const typedArrayOf: Readonly<Record<DType, new (length: number) => TensorData>> = {

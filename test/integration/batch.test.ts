@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { readResults, rowResults, submitJob } from "../../src/client/batch.js"
 import type { HostTensor } from "../../src/client/index.js"
 import { readJsonl } from "../../src/datasets/jsonl.js"
-import type { Table } from "../../src/datasets/table.js"
+import { type RowSource, tableSource } from "../../src/datasets/source.js"
 import { batchConsumer, batchNames, type JobRecord } from "../../src/protocol/batch.js"
 import {
   ACK_WAIT_FLOOR_MS,
@@ -28,10 +28,10 @@ const IRIS_SPECS = [{ name: "x", dtype: "float32" as const, shape: [null, 4] }]
 const irisTable = (rows: number): Array<Array<number>> =>
   Array.from({ length: rows }, (_, i) => iris[i % iris.length]!.map((v, k) => v + (k === 0 ? (i % 97) * 0.01 : 0)))
 
-const tableOf = (lines: ReadonlyArray<string>): Table => {
+const tableOf = (lines: ReadonlyArray<string>): RowSource => {
   const t = readJsonl("rows.jsonl", lines.join("\n"), IRIS_SPECS)
   if ("_tag" in t) throw new Error(t.message)
-  return t
+  return tableSource(t)
 }
 
 const outputRow = (r: ReturnType<typeof rowResults>[number]): Array<number> => {
@@ -88,6 +88,37 @@ describe("batch jobs through the bus", () => {
     expect(results.filter((r) => r.kind === "ok")).toHaveLength(497)
     expect(results.some((r) => r.kind === "missing")).toBe(false)
   }, 120_000)
+})
+
+describe("a submit whose rows cannot all be read", () => {
+  it("throws the read's error and cancels the job, deleting the chunks it had stored", async () => {
+    // a model no replica serves: nothing takes the stored chunks, so only the cancel can remove them
+    const good = tableOf(irisTable(30).map((r) => JSON.stringify(r)))
+    const failing: RowSource = {
+      ...good,
+      chunks: async function* (chunkRows) {
+        for await (const c of good.chunks(chunkRows)) {
+          if (c.chunk === 2) throw new Error("the disk went away at chunk 2")
+          yield c
+        }
+      }
+    }
+    const jobs = await new Kvm(raw).open(batchNames("modelbus").jobs)
+    const before = new Set<string>()
+    for await (const key of await jobs.keys()) before.add(key)
+    await expect(submitJob(raw, "modelbus", "unserved", failing, { chunkRows: 10 })).rejects.toThrow(
+      "the disk went away at chunk 2"
+    )
+    const added: Array<JobRecord> = []
+    for await (const key of await jobs.keys())
+      if (!before.has(key)) added.push((await jobs.get(key))!.json<JobRecord>())
+    expect(added.map((r) => [r.model, r.state, r.chunks])).toEqual([["unserved", "cancelled", 3]])
+    const consumer = await (await jetstreamManager(raw)).consumers.info(
+      batchNames("modelbus").work,
+      batchConsumer("unserved")
+    )
+    expect(consumer.num_pending).toBe(0)
+  }, 30_000)
 })
 
 describe("replicas whose pulls fail", () => {

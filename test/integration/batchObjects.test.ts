@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { cancelJob, markDone, readResults, rowResults, submitJob } from "../../src/client/batch.js"
 import type { HostTensor } from "../../src/client/index.js"
 import { encodeNpy, parseNpy } from "../../src/datasets/npy.js"
+import { tableSource } from "../../src/datasets/source.js"
 import { UNNAMED } from "../../src/datasets/table.js"
 import { batchNames } from "../../src/protocol/batch.js"
 import {
@@ -79,7 +80,7 @@ describe("batch rows larger than half a message", () => {
       index: undefined,
       rejected: []
     }
-    const record = await submitJob(stack.raw, "modelbus", "wide", table, { chunkRows: 3 })
+    const record = await submitJob(stack.raw, "modelbus", "wide", tableSource(table), { chunkRows: 3 })
     expect(record.chunks).toBe(4)
     // chunks of 3 rows (120 KB) are too large for one message; the last, of 1 row (40 KB), is not
     expect(record.objectChunks).toEqual([[0, 2]])
@@ -161,7 +162,7 @@ describe("batch rows larger than half a message", () => {
       index: undefined,
       rejected: []
     }
-    const record = await submitJob(stack.raw, "modelbus", "wide", table, { chunkRows: 2 })
+    const record = await submitJob(stack.raw, "modelbus", "wide", tableSource(table), { chunkRows: 2 })
     expect(record.objectChunks).toEqual([[0, 0]])
     await readResults(stack.raw, "modelbus", record, { bodies: false, follow: true })
     expect((await objectsOf(record.job)).sort()).toEqual([chunkObject(record.job, 0), resultObject(record.job, 0)])

@@ -3,7 +3,6 @@
 import { describe, expect, it } from "vitest"
 import { BadDataset } from "../../../src/datasets/errors.js"
 import { encodeNpy, parseNpy } from "../../../src/datasets/npy.js"
-import { npyTable } from "../../../src/datasets/read.js"
 import type { HostTensor } from "../../../src/protocol/tensor.js"
 
 // what `np.save(f, np.arange(6, dtype=np.float32).reshape(2, 3))` writes (numpy 1.26), byte for byte
@@ -88,20 +87,5 @@ describe("parseNpy", () => {
     expect(messageOf(out)).toContain(text)
     expect(messageOf(out)).toMatch(/^d\.npy: /)
     expect(messageOf(out)).not.toContain("\n")
-  })
-})
-
-describe("npyTable", () => {
-  const iris = [{ name: "x", dtype: "float32" as const, shape: [null, 4] }]
-  it("is one unnamed input whose rows are the first axis", () => {
-    const t = npyTable("a.npy", encodeNpy({ dtype: "float32", shape: [2, 4], data: new Float32Array(8) }), iris)
-    expect(t).not.toBeInstanceOf(BadDataset)
-    expect(t).toMatchObject({ rows: 2, rejected: [], index: undefined })
-  })
-  it("refuses a shape or dtype the model does not take", () => {
-    const wide = npyTable("a.npy", encodeNpy({ dtype: "float32", shape: [2, 5], data: new Float32Array(10) }), iris)
-    expect(messageOf(wide)).toBe('a.npy: shape [2, 5] does not fit input "x" [?, 4] (first axis = rows)')
-    const ints = npyTable("a.npy", encodeNpy({ dtype: "int32", shape: [2, 4], data: new Int32Array(8) }), iris)
-    expect(messageOf(ints)).toBe('a.npy: expected dtype float32 for input "x", the file holds int32')
   })
 })
