@@ -11,6 +11,7 @@ import { execFileSync } from "node:child_process"
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises"
 import { cpus, tmpdir } from "node:os"
 import { join } from "node:path"
+import { connect as natsConnect } from "@nats-io/transport-node"
 import { encodeNpy } from "../src/datasets/npy.js"
 import { helperReady } from "./lib/bench.js"
 import { adopt, forkHelper, killAllNow, spawnCli, stopAll } from "./lib/children.js"
@@ -67,6 +68,16 @@ interface JobFigure {
     readonly natsServer: number
     readonly supervisor: number
     readonly submittingCli: number
+  }
+  /**
+   * Where a job's time goes (medians of rounds): from the CLI's start to the first chunk started on a replica,
+   * the rows/s between that and the last result stored (paired ÷ the in-process rows/s), and from it to the exit.
+   */
+  readonly phases: {
+    readonly startS: number
+    readonly runRowsPerSecond: number
+    readonly runOfCeiling: ReturnType<typeof spreadOf>
+    readonly endS: number
   }
   /** Resident memory of an actor once a job is done, MB (mean over the replicas, median of rounds). */
   readonly actorRssMb: number
@@ -194,8 +205,14 @@ const main = async () => {
   console.log(`uptime before: ${before}`)
 
   // 1. each model: rounds of (the in-process ceiling on the same cores at its best batch size, a job alone):
-  // rows/s of each and CPU per row by process, paired per round
+  // rows/s of each and CPU per row by process, paired per round; a job's phases from its chunks' events
+  const watcher = await natsConnect({ servers: nats.url, name: "batch-bench-phases" })
+  const marks = { firstStart: 0, lastResult: 0 }
+  watcher.subscribe("modelbus.events.*.batch", { callback: () => void (marks.firstStart ||= performance.now()) })
+  watcher.subscribe("modelbus.batch.result.>", { callback: () => void (marks.lastResult = performance.now()) })
   const runJob = async (name: string, file: string, rows: number) => {
+    marks.firstStart = 0
+    marks.lastResult = 0
     const actors = await actorPids(name)
     const supervising = supervisorOf(name)
     const cpu0 = { actors: cpuOf(actors), nats: cpuOf([nats.pid]), supervisor: cpuOf([supervising.pid]) }
@@ -210,13 +227,21 @@ const main = async () => {
       else submitter.child.once("exit", () => resolve())
     })
     clearInterval(poll)
-    const seconds = (performance.now() - started) / 1000
+    const ended = performance.now()
+    // the watcher has seen every event published before the CLI's exit once a round trip to the server returns
+    await watcher.flush()
+    const seconds = (ended - started) / 1000
     const perRowUs = (s: number) => (s * 1e6) / rows
     const rss = actors.map((pid) => sampleProcess(pid)?.rssBytes ?? 0)
     return {
       seconds,
       rowsPerSecond: rows / seconds,
       actorRssMb: rss.reduce((a, b) => a + b, 0) / rss.length / 2 ** 20,
+      phases: {
+        startS: (marks.firstStart - started) / 1000,
+        runRowsPerSecond: (rows * 1000) / (marks.lastResult - marks.firstStart),
+        endS: (ended - marks.lastResult) / 1000
+      },
       cpuUsPerRow: {
         actors: perRowUs(cpuOf(actors) - cpu0.actors),
         natsServer: perRowUs(cpuOf([nats.pid]) - cpu0.nats),
@@ -245,7 +270,7 @@ const main = async () => {
         const job = await runJob(variant, file, rows)
         roundsOf.get(variant)!.push({ ceiling: inProcess, job })
         console.log(
-          `${variant} round ${r + 1}: job ${round(job.rowsPerSecond, 0)} rows/s in ${round(job.seconds, 2)} s, in-process ${round(inProcess.rowsPerSecond, 0)} rows/s (batch ${bestBatch}, ${CORES} processes): ${round(job.rowsPerSecond / inProcess.rowsPerSecond, 3)}; CPU µs/row ${JSON.stringify(Object.fromEntries(Object.entries(job.cpuUsPerRow).map(([k, v]) => [k, round(v, 1)])))}, in-process ${round(inProcess.cpuUsPerRow, 1)}; actor RSS ${round(job.actorRssMb, 1)} MB`
+          `${variant} round ${r + 1}: job ${round(job.rowsPerSecond, 0)} rows/s in ${round(job.seconds, 2)} s, in-process ${round(inProcess.rowsPerSecond, 0)} rows/s (batch ${bestBatch}, ${CORES} processes): ${round(job.rowsPerSecond / inProcess.rowsPerSecond, 3)}; phases: first chunk at ${round(job.phases.startS, 2)} s, ${round(job.phases.runRowsPerSecond, 0)} rows/s, exit ${round(job.phases.endS, 2)} s after the last result; CPU µs/row ${JSON.stringify(Object.fromEntries(Object.entries(job.cpuUsPerRow).map(([k, v]) => [k, round(v, 1)])))}, in-process ${round(inProcess.cpuUsPerRow, 1)}; actor RSS ${round(job.actorRssMb, 1)} MB`
         )
       }
     }
@@ -275,6 +300,17 @@ const main = async () => {
           natsServer: med((x) => x.job.cpuUsPerRow.natsServer),
           supervisor: med((x) => x.job.cpuUsPerRow.supervisor),
           submittingCli: med((x) => x.job.cpuUsPerRow.submittingCli)
+        },
+        phases: {
+          startS: round(spreadOf(rounds.map((x) => x.job.phases.startS)).median, 2),
+          runRowsPerSecond: round(spreadOf(rounds.map((x) => x.job.phases.runRowsPerSecond)).median, 0),
+          runOfCeiling: spreadOf(
+            pairedRatios(
+              rounds.map((x) => x.job.phases.runRowsPerSecond),
+              rounds.map((x) => x.ceiling.rowsPerSecond)
+            )
+          ),
+          endS: round(spreadOf(rounds.map((x) => x.job.phases.endS)).median, 2)
         },
         actorRssMb: med((x) => x.job.actorRssMb),
         perRound: rounds
@@ -369,6 +405,10 @@ const main = async () => {
     const label = name === DEFAULT_HEAP_CNN ? "cnn, actors with V8's default heap limits" : name
     return `| ${label} | ${j.rows} | ${j.seconds} | **${j.rowsPerSecond}** | ${j.ceiling.rowsPerSecond} (batch ${j.ceiling.bestBatch}, ${j.ceiling.processes} processes) | **${j.ofCeiling.median.toFixed(3)}** (${j.ofCeiling.min.toFixed(3)}–${j.ofCeiling.max.toFixed(3)}) | ${j.cpuUsPerRow.actors} | ${j.ceiling.cpuUsPerRow} | ${j.cpuUsPerRow.natsServer} | ${j.cpuUsPerRow.submittingCli} | ${j.cpuUsPerRow.supervisor} | ${j.actorRssMb} |`
   }
+  const phaseLine = (name: string) => {
+    const { phases: p } = jobs[name]!
+    return `- ${name}: the first chunk started ${p.startS} s after the CLI did (Node.js starting, connecting, the model described, the file's header checked); chunks then ran at ${p.runRowsPerSecond} rows/s, **${p.runOfCeiling.median.toFixed(3)}** (${p.runOfCeiling.min.toFixed(3)}–${p.runOfCeiling.max.toFixed(3)}) of the in-process rows/s, paired; the CLI exited ${p.endS} s after the last result was stored.`
+  }
   const cnn = jobs.cnn!
   const cnnRatio = cnn.ofCeiling.median
   const allCpu =
@@ -409,10 +449,13 @@ const main = async () => {
     ...(jobs[DEFAULT_HEAP_CNN] === undefined ? [] : [jobLine(DEFAULT_HEAP_CNN), "", heapLine()]),
     "",
     goal,
-    `- What an actor spends beside the model's calls, CNN: receiving a 0.5 MB chunk through the NATS client (64 KiB socket reads, the parser's buffer growing to hold the message), publishing the result, and the garbage those buffers leave. Actors start with a first old-generation limit of 128 MB (\`--initial-heap-size\`, supervisor/runtime/actorFlags.ts): with V8's default limit, so close to an actor's live heap of about 20 MB, a 100,000-row CNN job ran about 100 full mark-compacts (\`--trace-gc\`), 35–45 µs/row of V8 marking threads on the replica's core; with 128 MB it runs none, the buffers dying in young-generation scavenges (the A/B rows, \`--heap-ab=1\`). The price is memory: garbage that does reach the old generation stays until it nears the limit, so an actor's RSS creeps up to that bound (the RSS column); NODE_OPTIONS with a heap size of the user's own replaces the flag. A replica pulls its next chunk while it runs one and stores a result while it runs the next, so its model does not wait on the bus between chunks.`,
+    "- Where a job's time goes, medians of the rounds (from the replicas' chunk-started events and the results stream, watched by the bench):",
+    ...["iris", "cnn"].map((name) => `  ${phaseLine(name)}`),
+    `- What an actor spends beside the model's calls, CNN: receiving a 0.5 MB chunk through the NATS client (64 KiB socket reads, the parser's buffer growing to hold the message), publishing the result, and the garbage those buffers leave. Actors start with a first old-generation limit of 128 MB (\`--initial-heap-size\`, supervisor/runtime/actorFlags.ts): with V8's default limit, so close to an actor's live heap of about 20 MB, a 100,000-row CNN job ran about 100 full mark-compacts (\`--trace-gc\`), 35–45 µs/row of V8 marking threads on the replica's core; with 128 MB it runs none, the buffers dying in young-generation scavenges (the A/B rows, \`--heap-ab=1\`). The price is memory: garbage that does reach the old generation stays until it nears the limit, so an actor's RSS creeps up to that bound (the RSS column); NODE_OPTIONS with a heap size of the user's own replaces the flag. While it runs a chunk a replica holds up to two more pulled ahead and stores up to three results, so its model does not wait on the bus between chunks, even while nats-server is busy storing the rest of the job; \`batch submit\` reads a .npy file a chunk at a time as it publishes, so the first chunk runs while the rest is read.`,
     ...(online?.lines ?? [])
   ].join("\n")
   console.log(`wrote ${await writeSection(BUS_CORES > 0 ? "batch-jobs-bus-apart" : "batch-jobs", section)}`)
+  await watcher.close()
   await client.close()
   await stopAll()
   await nats.stop()

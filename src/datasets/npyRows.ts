@@ -120,6 +120,8 @@ export const openNpyRows = async (
     const size = (await handle.stat()).size
     const dataStart = npyDataStart(file, await readAt(handle, 0, Math.min(size, NPY_PREAMBLE_BYTES)))
     if (typeof dataStart !== "number") return dataStart
+    // a header length past the file's end (cut short, or garbage) is not read into memory
+    if (dataStart > size) return badFile(file, "the .npy header is cut short")
     const layout = npyLayout(file, await readAt(handle, 0, Math.min(size, dataStart)), size)
     if ("_tag" in layout) return layout
     return npyFitProblem(file, layout, specs) ?? npySource(file, layout)
