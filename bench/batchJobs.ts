@@ -208,8 +208,16 @@ const main = async () => {
   // rows/s of each and CPU per row by process, paired per round; a job's phases from its chunks' events
   const watcher = await natsConnect({ servers: nats.url, name: "batch-bench-phases" })
   const marks = { firstStart: 0, lastResult: 0 }
-  watcher.subscribe("modelbus.events.*.batch", { callback: () => void (marks.firstStart ||= performance.now()) })
-  watcher.subscribe("modelbus.batch.result.>", { callback: () => void (marks.lastResult = performance.now()) })
+  watcher.subscribe("modelbus.events.*.batch", {
+    callback: () => {
+      if (marks.firstStart === 0) marks.firstStart = performance.now()
+    }
+  })
+  watcher.subscribe("modelbus.batch.result.>", {
+    callback: () => {
+      marks.lastResult = performance.now()
+    }
+  })
   const runJob = async (name: string, file: string, rows: number) => {
     marks.firstStart = 0
     marks.lastResult = 0
