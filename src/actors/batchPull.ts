@@ -1,5 +1,5 @@
 // Pulling a model's batch chunks ahead: while a replica runs a chunk, the next ones travel from the server
-// (0.5 MB of rows takes about as long as a tenth of the chunk's model calls, longer while the server is busy
+// (up to 7/8 of a message of rows: about a tenth of the chunk's model calls, longer while the server is busy
 // storing a job being submitted) and wait, kept in progress, so the model never idles on the bus between
 // chunks. At most PULL_AHEAD chunks are held or on their way, each pulled once the one before it arrived;
 // those not taken go back (nak) when the puller closes. A redelivered chunk (its last actor may have died of

@@ -39,7 +39,7 @@ const submitCommand = Command.make(
     ).pipe(Flag.optional),
     chunkRows: Flag.Int("chunk-rows").pipe(
       Flag.withDescription(
-        "Rows per chunk (default: up to 1024, within half the server's message size). A chunk too large for one message (rows over half of it, or a larger --chunk-rows) goes through the Object Store (bucket <prefix>_batch_data, up to 4 MiB of rows per chunk by default, at least one row), as does a result too large; the chunks' objects are deleted once the job is done"
+        "Rows per chunk (default: up to 1024, filling at most 7/8 of the server's message size). A chunk too large for one message (rows over half of it, or a larger --chunk-rows) goes through the Object Store (bucket <prefix>_batch_data, up to 4 MiB of rows per chunk by default, at least one row), as does a result too large; the chunks' objects are deleted once the job is done"
       ),
       Flag.optional
     ),

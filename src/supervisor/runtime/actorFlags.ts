@@ -1,5 +1,5 @@
 // The Node.js flags an actor process starts with (a pure decision). An actor's live heap is small (about
-// 20 MB: the runtime, the model's graph) while it moves large short-lived buffers (a batch chunk is 0.5 MB
+// 20 MB: the runtime, the model's graph) while it moves large short-lived buffers (a batch chunk is up to 0.9 MB
 // and the NATS client's parser grows a buffer to hold it). With V8's default first old-generation limit so
 // close to that live size, every few chunks started a full mark-compact: a 100,000-row CNN job ran ~100 of
 // them, a fifth of its core in V8's marking threads, and 25–35 % fewer rows/s. A first limit of 128 MB

@@ -35,10 +35,12 @@ describe("bodies by object", () => {
 })
 
 describe("default rows per chunk", () => {
-  it("keeps a chunk within half a message while a row fits, at most 1024 rows", () => {
+  it("fills at most 7/8 of a message with rows of up to half a message, at most 1024 rows", () => {
     expect(defaultChunkRows(16, MB)).toBe(1024)
-    expect(defaultChunkRows(3136, MB)).toBe(167)
+    expect(defaultChunkRows(3136, MB)).toBe(292)
     expect(defaultChunkRows(0, MB)).toBe(1024)
+    expect(defaultChunkRows(MB / 2, MB)).toBe(1)
+    expect(defaultChunkRows(MB / 4, MB)).toBe(3)
   })
 
   it("chunks rows over half a message up to OBJECT_CHUNK_BYTES, at least one row", () => {
