@@ -4,7 +4,7 @@
 import { type FileHandle, open } from "node:fs/promises"
 import type { TensorMetadata } from "../protocol/metadata.js"
 import { bytesPerElement, elementCount, viewBytes } from "../protocol/tensor.js"
-import { type BadDataset, badFile } from "./errors.js"
+import { BadDataset, badFile } from "./errors.js"
 import { NPY_PREAMBLE_BYTES, type NpyLayout, npyDataStart, npyLayout } from "./npy.js"
 import type { RowSource } from "./source.js"
 import { type Chunk, specOf, UNNAMED } from "./table.js"
@@ -43,6 +43,15 @@ export const unreadable = (file: string, cause: unknown): BadDataset => {
   return badFile(file, code === "ENOENT" ? "no such file" : `cannot read it (${code ?? String(cause)})`)
 }
 
+/** `file` opened for reading, or a BadDataset saying why it cannot be. */
+const openForReading = async (file: string): Promise<FileHandle | BadDataset> => {
+  try {
+    return await open(file, "r")
+  } catch (cause) {
+    return unreadable(file, cause)
+  }
+}
+
 /** Reads `length` bytes at `position` (fewer only at the end of the file). */
 const readAt = async (handle: FileHandle, position: number, length: number): Promise<Uint8Array> => {
   const bytes = new Uint8Array(length)
@@ -66,12 +75,8 @@ const npySource = (file: string, layout: NpyLayout): RowSource => {
     rowBytes,
     rejected: [],
     chunks: async function* (chunkRows) {
-      let handle: FileHandle
-      try {
-        handle = await open(file, "r")
-      } catch (cause) {
-        throw unreadable(file, cause)
-      }
+      const handle = await openForReading(file)
+      if (handle instanceof BadDataset) throw handle
       try {
         for (let from = 0, chunk = 0; from < rows; from += chunkRows, chunk++) {
           const count = Math.min(chunkRows, rows - from)
@@ -110,12 +115,8 @@ export const openNpyRows = async (
   file: string,
   specs?: ReadonlyArray<TensorMetadata>
 ): Promise<RowSource | BadDataset> => {
-  let handle: FileHandle
-  try {
-    handle = await open(file, "r")
-  } catch (cause) {
-    return unreadable(file, cause)
-  }
+  const handle = await openForReading(file)
+  if (handle instanceof BadDataset) return handle
   try {
     const size = (await handle.stat()).size
     const dataStart = npyDataStart(file, await readAt(handle, 0, Math.min(size, NPY_PREAMBLE_BYTES)))
