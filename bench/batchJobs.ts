@@ -36,8 +36,8 @@ const IRIS_ROWS = arg("iris-rows", 100_000)
 const CNN_ROWS = arg("cnn-rows", 100_000)
 /** Rounds of (in-process ceiling, job) per model. */
 const JOB_ROUNDS = arg("job-rounds", 3)
-/** Seconds of each in-process ceiling window. */
-const CEILING_SECONDS = 3
+/** Seconds of each in-process ceiling window (one per candidate batch size, each round). */
+const CEILING_SECONDS = 2
 /** Rows of the Iris job beside the online load: enough to outlast a window. */
 const ONLINE_JOB_ROWS = arg("online-job-rows", 2_000_000)
 const CLI = join(ROOT, "dist/cli/main.js")
@@ -56,7 +56,9 @@ interface JobFigure {
   readonly seconds: number
   readonly rowsPerSecond: number
   readonly ceiling: {
+    /** Median rows/s of each candidate batch size over the rounds. */
     readonly perBatch: Record<string, number>
+    /** The batch size that was best in most rounds. */
     readonly bestBatch: number
     readonly processes: number
     readonly rowsPerSecond: number
@@ -102,8 +104,10 @@ const CORES = Math.min(REPLICAS, MODEL_CORES.length)
 
 /**
  * The in-process ceiling on the same cores: CORES processes with the model loaded (same loader and WASM backend
- * as an actor), each running predict back to back with no messaging. `sweep` finds the best batch size (the most
- * rows/s of all processes together); `at` measures a window at one batch size: rows/s and CPU µs per row.
+ * as an actor), each running predict back to back with no messaging. `at` measures a window at one batch size
+ * (rows/s of all processes together, CPU µs per row); `best` one window at each candidate size, and keeps the
+ * best: a size chosen once would carry one window's luck into every round (WASM's rows/s at a size drifts by
+ * a fifth from minute to minute on a shared VM).
  */
 const inProcessCeiling = async (model: BenchModel) => {
   const workers = Array.from({ length: CORES }, (_, i) =>
@@ -128,14 +132,21 @@ const inProcessCeiling = async (model: BenchModel) => {
       cpuUsPerRow: results.reduce((n, r) => n + r.cpuUs, 0) / rows
     }
   }
-  const sweep = async () => {
-    const sizes: Record<string, number> = {}
-    for (const batch of model.name === "iris" ? [64, 256, 1024, 4096] : [16, 64, 256])
-      sizes[batch] = (await at(batch, 2)).rowsPerSecond
-    const best = Object.entries(sizes).sort((a, b) => b[1] - a[1])[0]!
-    return { perBatch: sizes, bestBatch: Number(best[0]) }
+  const sizes = model.name === "iris" ? [64, 256, 1024, 4096] : [16, 64, 256]
+  const best = async (seconds: number) => {
+    const windows = []
+    for (const batch of sizes) windows.push({ batch, ...(await at(batch, seconds)) })
+    const top = windows.reduce((a, b) => (b.rowsPerSecond > a.rowsPerSecond ? b : a))
+    return { ...top, perBatch: Object.fromEntries(windows.map((w) => [w.batch, w.rowsPerSecond])) }
   }
-  return { sweep, at, stop: () => Promise.all(workers.map((w) => w.stop())) }
+  return { sizes, best, stop: () => Promise.all(workers.map((w) => w.stop())) }
+}
+
+/** The value that occurs most often (the first of those tied). */
+const mostOften = (values: ReadonlyArray<number>): number => {
+  const counts = new Map<number, number>()
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1)
+  return [...counts].reduce((a, b) => (b[1] > a[1] ? b : a))[0]
 }
 
 /** A second supervisor serving the CNN as DEFAULT_HEAP_CNN, its actors started with V8's default heap limits. */
@@ -268,18 +279,19 @@ const main = async () => {
     const served = name === "cnn" && HEAP_AB ? [name, DEFAULT_HEAP_CNN] : [name]
     const file = await inputFile(model, rows)
     const ceiling = await inProcessCeiling(model)
-    const { perBatch, bestBatch } = await ceiling.sweep()
-    console.log(`${name}: in-process rows/s on ${CORES} cores by batch size ${JSON.stringify(perBatch)}`)
-    type Round = { ceiling: { rowsPerSecond: number; cpuUsPerRow: number }; job: Awaited<ReturnType<typeof runJob>> }
+    type Round = { ceiling: Awaited<ReturnType<typeof ceiling.best>>; job: Awaited<ReturnType<typeof runJob>> }
     const roundsOf = new Map<string, Array<Round>>(served.map((s) => [s, []]))
     for (let r = 0; r < JOB_ROUNDS; r++) {
-      const inProcess = await ceiling.at(bestBatch, CEILING_SECONDS)
+      const inProcess = await ceiling.best(CEILING_SECONDS)
+      console.log(
+        `${name} round ${r + 1}: in-process rows/s on ${CORES} cores by batch size ${JSON.stringify(Object.fromEntries(Object.entries(inProcess.perBatch).map(([k, v]) => [k, round(v, 0)])))}`
+      )
       // the variants' order turns round by round
       for (const variant of r % 2 === 0 ? served : [...served].reverse()) {
         const job = await runJob(variant, file, rows)
         roundsOf.get(variant)!.push({ ceiling: inProcess, job })
         console.log(
-          `${variant} round ${r + 1}: job ${round(job.rowsPerSecond, 0)} rows/s in ${round(job.seconds, 2)} s, in-process ${round(inProcess.rowsPerSecond, 0)} rows/s (batch ${bestBatch}, ${CORES} processes): ${round(job.rowsPerSecond / inProcess.rowsPerSecond, 3)}; phases: first chunk at ${round(job.phases.startS, 2)} s, ${round(job.phases.runRowsPerSecond, 0)} rows/s, exit ${round(job.phases.endS, 2)} s after the last result; CPU µs/row ${JSON.stringify(Object.fromEntries(Object.entries(job.cpuUsPerRow).map(([k, v]) => [k, round(v, 1)])))}, in-process ${round(inProcess.cpuUsPerRow, 1)}; actor RSS ${round(job.actorRssMb, 1)} MB`
+          `${variant} round ${r + 1}: job ${round(job.rowsPerSecond, 0)} rows/s in ${round(job.seconds, 2)} s, in-process ${round(inProcess.rowsPerSecond, 0)} rows/s (batch ${inProcess.batch}, ${CORES} processes): ${round(job.rowsPerSecond / inProcess.rowsPerSecond, 3)}; phases: first chunk at ${round(job.phases.startS, 2)} s, ${round(job.phases.runRowsPerSecond, 0)} rows/s, exit ${round(job.phases.endS, 2)} s after the last result; CPU µs/row ${JSON.stringify(Object.fromEntries(Object.entries(job.cpuUsPerRow).map(([k, v]) => [k, round(v, 1)])))}, in-process ${round(inProcess.cpuUsPerRow, 1)}; actor RSS ${round(job.actorRssMb, 1)} MB`
         )
       }
     }
@@ -292,8 +304,10 @@ const main = async () => {
         seconds: round(spreadOf(rounds.map((x) => x.job.seconds)).median, 2),
         rowsPerSecond: round(spreadOf(rounds.map((x) => x.job.rowsPerSecond)).median, 0),
         ceiling: {
-          perBatch: Object.fromEntries(Object.entries(perBatch).map(([k, v]) => [k, round(v, 0)])),
-          bestBatch,
+          perBatch: Object.fromEntries(
+            ceiling.sizes.map((b) => [b, round(spreadOf(rounds.map((x) => x.ceiling.perBatch[b]!)).median, 0)])
+          ),
+          bestBatch: mostOften(rounds.map((x) => x.ceiling.batch)),
           processes: CORES,
           rowsPerSecond: round(spreadOf(rounds.map((x) => x.ceiling.rowsPerSecond)).median, 0),
           cpuUsPerRow: med((x) => x.ceiling.cpuUsPerRow)
@@ -412,7 +426,7 @@ const main = async () => {
   const jobLine = (name: string) => {
     const j = jobs[name]!
     const label = name === DEFAULT_HEAP_CNN ? "cnn, actors with V8's default heap limits" : name
-    return `| ${label} | ${j.rows} | ${j.seconds} | **${j.rowsPerSecond}** | ${j.ceiling.rowsPerSecond} (batch ${j.ceiling.bestBatch}, ${j.ceiling.processes} processes) | **${j.ofCeiling.median.toFixed(3)}** (${j.ofCeiling.min.toFixed(3)}–${j.ofCeiling.max.toFixed(3)}) | ${j.cpuUsPerRow.actors} | ${j.ceiling.cpuUsPerRow} | ${j.cpuUsPerRow.natsServer} | ${j.cpuUsPerRow.submittingCli} | ${j.cpuUsPerRow.supervisor} | ${j.actorRssMb} |`
+    return `| ${label} | ${j.rows} | ${j.seconds} | **${j.rowsPerSecond}** | ${j.ceiling.rowsPerSecond} (best of batch ${Object.keys(j.ceiling.perBatch).join(", ")} each round, most often ${j.ceiling.bestBatch}; ${j.ceiling.processes} process${j.ceiling.processes === 1 ? "" : "es"}) | **${j.ofCeiling.median.toFixed(3)}** (${j.ofCeiling.min.toFixed(3)}–${j.ofCeiling.max.toFixed(3)}) | ${j.cpuUsPerRow.actors} | ${j.ceiling.cpuUsPerRow} | ${j.cpuUsPerRow.natsServer} | ${j.cpuUsPerRow.submittingCli} | ${j.cpuUsPerRow.supervisor} | ${j.actorRssMb} |`
   }
   const phaseLine = (name: string) => {
     const { phases: p } = jobs[name]!
@@ -428,7 +442,7 @@ const main = async () => {
     return `- CNN rows/s with actors' first heap limit at 128 MB ÷ with V8's default, paired per round (order alternating): median **${ratio.median.toFixed(3)}** (${ratio.min.toFixed(3)}–${ratio.max.toFixed(3)}).`
   }
   const command = `npx tsx bench/batchJobs.ts --rounds=${ROUNDS} --job-rounds=${JOB_ROUNDS} --seconds=${SECONDS} --replicas=${REPLICAS} --iris-rows=${IRIS_ROWS} --cnn-rows=${CNN_ROWS}${HEAP_AB ? " --heap-ab=1" : ""}${BUS_CORES > 0 ? ` --bus-cores=${BUS_CORES}` : ` --online-job-rows=${ONLINE_JOB_ROWS}`}`
-  const setup = `One supervisor serving Iris and the CNN, ${REPLICAS} replica${REPLICAS === 1 ? "" : "s"} each; \`modelbus batch submit\` from a .npy file (default chunk size: ${defaultChunkRows(3136, 1024 * 1024)} CNN rows, 1,024 Iris rows), timed from the CLI's start to its exit (streams, chunks, the run and following it). The in-process ceiling runs on the same cores: ${CORES} process${CORES === 1 ? "" : "es"} (one per core the replicas can use), each with the model loaded as an actor loads it and calling \`predict\` back to back at the batch size that gave the most rows/s of all of them together. ${JOB_ROUNDS} rounds per model, each an in-process window of ${CEILING_SECONDS} s then a job; medians, and the job's rows/s ÷ the in-process rows/s paired per round (min–max).`
+  const setup = `One supervisor serving Iris and the CNN, ${REPLICAS} replica${REPLICAS === 1 ? "" : "s"} each; \`modelbus batch submit\` from a .npy file (default chunk size: ${defaultChunkRows(3136, 1024 * 1024)} CNN rows, 1,024 Iris rows), timed from the CLI's start to its exit (streams, chunks, the run and following it). The in-process ceiling runs on the same cores: ${CORES} process${CORES === 1 ? "" : "es"} (one per core the replicas can use), each with the model loaded as an actor loads it and calling \`predict\` back to back; each round measures a window of ${CEILING_SECONDS} s at every candidate batch size and takes the one that gave the most rows/s of all of them together. ${JOB_ROUNDS} rounds per model, each the in-process windows then a job; medians, and the job's rows/s ÷ the in-process rows/s paired per round (min–max).`
   const header =
     BUS_CORES > 0
       ? [
