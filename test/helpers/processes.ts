@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
+import { afterAll } from "vitest"
 import { stringify } from "yaml"
 
 export const ROOT = resolve(import.meta.dirname, "../..")
@@ -31,6 +32,32 @@ export interface CliProcess {
   readonly stop: () => Promise<Exit>
 }
 
+/** The processes this test file started that have not exited yet. */
+const running = new Set<ChildProcess>()
+
+/**
+ * Kills what the file's tests left running: a test that timed out while it awaited a process (a `runCli`
+ * whose command never ended) would otherwise leave it behind, orphaned, for the rest of the run. Registered
+ * at import, so it runs after the file's own teardown hooks (they stop what they started gracefully).
+ */
+const killLeftovers = () => {
+  for (const child of running) child.kill("SIGKILL")
+  running.clear()
+}
+const warnAndKillLeftovers = () => {
+  if (running.size > 0)
+    console.warn(
+      `killing ${running.size} process(es) this file's tests left running: ${[...running].map((c) => `${c.pid} (${c.spawnargs.slice(1).join(" ")})`).join("; ")}`
+    )
+  killLeftovers()
+}
+try {
+  afterAll(warnAndKillLeftovers)
+} catch {
+  // imported outside a test file (a test's agent process runs these helpers): the exit hook below is enough
+}
+process.once("exit", killLeftovers)
+
 /** Runs `node dist/cli/main.js ...args`. */
 export const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}): CliProcess =>
   spawnProcess(process.execPath, [CLI, ...args], env)
@@ -46,6 +73,8 @@ export const spawnProcess = (
     env: { ...process.env, ...env },
     stdio: options.ipc === true ? ["ignore", "pipe", "pipe", "ipc"] : ["ignore", "pipe", "pipe"]
   })
+  running.add(child)
+  child.once("exit", () => running.delete(child))
   let text = ""
   const listeners = new Set<() => void>()
   const onData = (chunk: Buffer) => {

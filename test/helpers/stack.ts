@@ -7,7 +7,8 @@ import { type CliProcess, type Exit, startSupervisor } from "./processes.js"
 
 export interface Stack {
   readonly nats: LocalNatsServer
-  readonly supervisor: CliProcess
+  /** The supervisor: a test that starts another in its place puts it here, so `stop` ends that one. */
+  supervisor: CliProcess
   readonly client: Client
   readonly raw: NatsConnection
   /** Closes the connections, stops the supervisor (its exit is returned) and the server. */
@@ -27,12 +28,18 @@ export const startStack = async (
   const supervisor = await startSupervisor(nats.url, config)
   const client = await connect({ ...clientOptions, servers: nats.url })
   const raw = await natsConnect({ servers: nats.url })
-  const stop = async () => {
-    await raw.close()
-    await client.close()
-    const exit = await supervisor.stop()
-    await nats.stop()
-    return exit
+  const stack: Stack = {
+    nats,
+    supervisor,
+    client,
+    raw,
+    stop: async () => {
+      await raw.close()
+      await client.close()
+      const exit = await stack.supervisor.stop()
+      await nats.stop()
+      return exit
+    }
   }
-  return { nats, supervisor, client, raw, stop }
+  return stack
 }

@@ -214,8 +214,7 @@ describe("modelbus batch", () => {
     }
     expect(await left(dropped)).toBe(0)
     expect(await left(waiting)).toBe(Math.ceil(ROWS / 1024))
-    const again = await startSupervisor(stack.nats.url, CONFIG)
-    Object.assign(stack, { supervisor: again })
+    stack.supervisor = await startSupervisor(stack.nats.url, CONFIG)
     for (const job of [running, waiting]) {
       const waited = await runCli(["batch", "wait", job, ...server()])
       expect(waited.code, waited.output).toBe(0)
