@@ -13,6 +13,12 @@ export class BadDataset extends Schema.TaggedError<BadDataset>()("BadDataset", {
 /** A BadDataset about the whole file: `file: message`. */
 export const badFile = (file: string, message: string) => new BadDataset({ message: `${file}: ${message}`, file })
 
+/** A BadDataset for a file that cannot be opened or read (`cause`: the file system's error). */
+export const unreadable = (file: string, cause: unknown): BadDataset => {
+  const code = (cause as { code?: string }).code
+  return badFile(file, code === "ENOENT" ? "no such file" : `cannot read it (${code ?? String(cause)})`)
+}
+
 /** A BadDataset about one line of a text file: `file:line: message`. */
 export const badLine = (file: string, line: number, message: string) =>
   new BadDataset({ message: `${file}:${line}: ${message}`, file, line })

@@ -15,7 +15,7 @@ import {
 } from "../protocol/tensor.js"
 import { describe } from "../protocol/values.js"
 import { type BadDataset, badFile, badLine } from "./errors.js"
-import { type RowFailure, specOf, type Table, UNNAMED } from "./table.js"
+import { formatShape, type RowFailure, specOf, type Table, UNNAMED } from "./table.js"
 
 interface ParsedRow {
   readonly line: number
@@ -64,8 +64,6 @@ interface Column {
   readonly rowShape: Array<number | null>
   readonly values: Array<PlainValue>
 }
-
-const formatShape = (shape: ReadonlyArray<number | null>) => `[${shape.map((d) => d ?? "?").join(", ")}]`
 
 /** Why one input of a row does not fit its column, or undefined after appending its values. */
 const appendRow = (column: Column, name: string, value: unknown): string | undefined => {

@@ -4,15 +4,13 @@
 import { type FileHandle, open } from "node:fs/promises"
 import type { TensorMetadata } from "../protocol/metadata.js"
 import { bytesPerElement, elementCount, viewBytes } from "../protocol/tensor.js"
-import { BadDataset, badFile } from "./errors.js"
+import { BadDataset, badFile, unreadable } from "./errors.js"
 import { NPY_PREAMBLE_BYTES, type NpyLayout, npyDataStart, npyLayout } from "./npy.js"
 import type { RowSource } from "./source.js"
-import { type Chunk, specOf, UNNAMED } from "./table.js"
-
-const fmt = (shape: ReadonlyArray<number | null>) => `[${shape.map((d) => d ?? "?").join(", ")}]`
+import { type Chunk, formatShape, specOf, UNNAMED } from "./table.js"
 
 /** Why a .npy array of `layout` does not fit the model's inputs `specs` (one unnamed input), or undefined. */
-export const npyFitProblem = (
+const npyFitProblem = (
   file: string,
   layout: Pick<NpyLayout, "dtype" | "shape">,
   specs: ReadonlyArray<TensorMetadata> | undefined
@@ -33,14 +31,8 @@ export const npyFitProblem = (
     ? undefined
     : badFile(
         file,
-        `shape [${layout.shape.join(", ")}] does not fit input "${spec.name}" ${fmt(spec.shape)} (first axis = rows)`
+        `shape ${formatShape(layout.shape)} does not fit input "${spec.name}" ${formatShape(spec.shape)} (first axis = rows)`
       )
-}
-
-/** A BadDataset for a file that cannot be opened or read. */
-export const unreadable = (file: string, cause: unknown): BadDataset => {
-  const code = (cause as { code?: string }).code
-  return badFile(file, code === "ENOENT" ? "no such file" : `cannot read it (${code ?? String(cause)})`)
 }
 
 /** `file` opened for reading, or a BadDataset saying why it cannot be. */

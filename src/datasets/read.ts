@@ -5,9 +5,9 @@
 import { readFile } from "node:fs/promises"
 import { extname } from "node:path"
 import type { TensorMetadata } from "../protocol/metadata.js"
-import { type BadDataset, badFile } from "./errors.js"
+import { type BadDataset, badFile, unreadable } from "./errors.js"
 import { readJsonl } from "./jsonl.js"
-import { openNpyRows, unreadable } from "./npyRows.js"
+import { openNpyRows } from "./npyRows.js"
 import { type RowSource, tableSource } from "./source.js"
 
 export const DatasetFormat = { npy: "npy", jsonl: "jsonl" } as const

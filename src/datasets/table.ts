@@ -70,6 +70,9 @@ export const rowBytes = (table: Table): number => {
   return bytes
 }
 
+/** A shape as the messages write it: `[?, 4]` for a dynamic first dimension. */
+export const formatShape = (shape: ReadonlyArray<number | null>) => `[${shape.map((d) => d ?? "?").join(", ")}]`
+
 /** The spec of a table input: the model's input of that name, or its only input for `UNNAMED`. */
 export const specOf = (specs: ReadonlyArray<TensorMetadata> | undefined, name: string): TensorMetadata | undefined =>
   specs === undefined
