@@ -420,7 +420,7 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
         }
       }
       /**
-       * Pulls and works chunks from `consumer` (one pulled ahead, batchPull.ts) until it fails (gone, or a pull
+       * Pulls and works chunks from `consumer` (up to PULL_AHEAD pulled ahead, batchPull.ts) until it fails (gone, or a pull
        * lost with a server: its heartbeats missed). A chunk's result is stored while the next chunk runs; at
        * most STORING_MAX results are in flight before the loop waits for the oldest.
        */
