@@ -1,6 +1,7 @@
 // Waiting for a model's replicas to serve a new version: their update acks, pushed into a Queue by
 // a subscription that lives in the caller's Scope, folded by pure decisions until done or timeoutMs.
 import type { NatsConnection } from "@nats-io/transport-node"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
@@ -60,8 +61,9 @@ export const RECHECK_MS = 1_000
  * `RECHECK_MS` without an ack it asks `live`: a listed replica already on the version counts (it
  * started onto it: a replica started by `scale` meanwhile never acks), one gone is dropped. After
  * `timeoutMs` (Clock time) it settles with `live` once more. Acks of other versions are skipped;
- * acks queued before the call count. An empty `replicas` is listed again from `live` after `RECHECK_MS`,
- * and before it says every replica is served it asks `live` once more for replicas the listing missed.
+ * acks queued before the call count, and an ack from a replica no listing found lists it. An empty
+ * `replicas` is listed again from `live` after `RECHECK_MS` (the acks of that second noted), and before
+ * it says every replica is served it asks `live` once more for replicas the listing missed.
  */
 export const awaitRollout = <E>(
   acks: Queue.Dequeue<UpdateAck>,
@@ -74,13 +76,27 @@ export const awaitRollout = <E>(
     const seen = new Map<string, UpdateAck>()
     const caughtUp = new Set<string>()
     let listed = replicas
+    /** An ack of the version counts; one from a replica no listing found lists it (its supervisor had not answered). */
+    const note = (ack: UpdateAck) => {
+      if (ack.version !== version) return
+      seen.set(ack.actor, ack)
+      if (!listed.includes(ack.actor)) listed = [...listed, ack.actor]
+    }
     const decided = Effect.gen(function* () {
-      // An empty first listing is looked at once more after a quiet second: a status gather that
-      // reached no supervisor (JetStream electing after a node loss) is no proof that there are none.
+      // An empty first listing is looked at once more after a quiet second, the acks of that second
+      // noted: a status gather that reached no supervisor (JetStream electing after a node loss, a
+      // supervisor reconnecting) is no proof that there are none.
       if (listed.length === 0) {
-        yield* Effect.sleep(RECHECK_MS)
+        const until = (yield* Clock.currentTimeMillis) + RECHECK_MS
+        for (;;) {
+          const left = until - (yield* Clock.currentTimeMillis)
+          if (left <= 0) break
+          const next = yield* Queue.take(acks).pipe(Effect.timeoutOption(left))
+          if (Option.isNone(next)) break
+          note(next.value)
+        }
         const now = yield* Effect.option(live)
-        if (Option.isSome(now)) listed = now.value.map((a) => a.id)
+        if (Option.isSome(now)) listed = [...new Set([...listed, ...now.value.map((a) => a.id)])]
         if (Option.isSome(now)) for (const actor of now.value) if (actor.version >= version) caughtUp.add(actor.id)
       }
       for (;;) {
@@ -99,7 +115,7 @@ export const awaitRollout = <E>(
         }
         const next = yield* Queue.take(acks).pipe(Effect.timeoutOption(RECHECK_MS))
         if (Option.isSome(next)) {
-          if (next.value.version === version) seen.set(next.value.actor, next.value)
+          note(next.value)
           continue
         }
         // a failed look is no verdict while there is time: the next quiet second looks again

@@ -17,6 +17,7 @@ import type { ModelLoop } from "../modelLoop.js"
 import { retire, type ServingModel, servingVersion } from "../servingModel.js"
 import { loadVersion } from "../updates.js"
 import { reconnectNotices, versionNotices } from "../versionNotices.js"
+import { canaryStep, noCanaryHistory } from "./entrySteps.js"
 import { type GuardAbort, haltCanary, type LiveCanary, makeLiveCanary, shadowed } from "./live.js"
 import { dropHeld, holdForPromotion } from "./promotion.js"
 import { ackCanary, answerFigures, publishAbort } from "./report.js"
@@ -65,7 +66,9 @@ export const followCanary = Effect.fnUntraced(function* (host: CanaryHost): Effe
   const verdicts = yield* Queue.unbounded<{ readonly canary: LiveCanary; readonly verdict: GuardAbort }>()
   /** The canary taken up last (its figures answer status after it ended), and whether it still runs here. */
   let last: LiveCanary | undefined
-  let seen = 0
+  let history = noCanaryHistory
+  /** The revision of the last entry warned about as not a canary (warned about once). */
+  let unreadable: number | undefined
 
   const takeUp = (state: CanaryState) =>
     loadCandidate(host, state).pipe(
@@ -115,21 +118,24 @@ export const followCanary = Effect.fnUntraced(function* (host: CanaryHost): Effe
     )
   }
 
-  /** Applies an entry newer than the last one applied: take a new running canary up, or end the one it ended. */
+  /** Takes a new running canary up, or ends the one running here, as the entry's canary id and phase say (entrySteps.ts). */
   const apply = (entry: CanaryEntry | undefined): Effect.Effect<void> =>
     Effect.suspend(() => {
-      if (entry === undefined || entry.revision <= seen) return Effect.void
-      seen = entry.revision
+      if (entry === undefined) return Effect.void
       const state = entry.state
-      if (state === undefined) return Effect.logWarning(`actor ${settings.id} ignores ${entry.problem}`)
-      const running = serving.canary
-      if (state.phase === CanaryPhase.running) {
-        if (last?.state.id === state.id) return Effect.void
-        return running === undefined
-          ? takeUp(state)
-          : Effect.andThen(end(running, { ...running.state, phase: CanaryPhase.aborted }), takeUp(state))
+      if (state === undefined) {
+        if (entry.revision === unreadable) return Effect.void
+        unreadable = entry.revision
+        return Effect.logWarning(`actor ${settings.id} ignores ${entry.problem}`)
       }
-      return running !== undefined && running.state.id === state.id ? end(running, state) : Effect.void
+      const running = serving.canary
+      const next = canaryStep(history, running?.state.id, state.id, state.phase === CanaryPhase.running)
+      history = next.history
+      if (next.step === "takeUp") return takeUp(state)
+      if (running === undefined || next.step === "ignore") return Effect.void
+      return next.step === "end"
+        ? end(running, state)
+        : Effect.andThen(end(running, { ...running.state, phase: CanaryPhase.aborted }), takeUp(state))
     })
 
   const read = registry

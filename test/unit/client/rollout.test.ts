@@ -113,6 +113,37 @@ describe("waiting for the acks (TestClock)", () => {
     expect(outcome).toEqual({ _tag: "Served", acked: ["a", "b"], pending: [] })
   })
 
+  it("lists the replicas that ack while no listing finds any (their supervisor reconnecting), and waits for none that does not", async () => {
+    const outcome = await underTestClock((acks) =>
+      Effect.gen(function* () {
+        // every gather reaches no supervisor; the replicas' acks are the only word of them
+        const fiber = yield* Effect.forkChild(awaitRollout(acks, [], 2, 30_000, Effect.succeed([])))
+        yield* TestClock.adjust(300)
+        Queue.offerUnsafe(acks, ack("a", 2))
+        yield* TestClock.adjust(300)
+        Queue.offerUnsafe(acks, ack("b", 2))
+        Queue.offerUnsafe(acks, ack("c", 1))
+        yield* TestClock.adjust(400)
+        return yield* Fiber.join(fiber)
+      })
+    )
+    expect(outcome).toEqual({ _tag: "Served", acked: ["a", "b"], pending: [] })
+  })
+
+  it("counts an ack from a replica the listing missed while it waits for the listed ones", async () => {
+    const outcome = await underTestClock((acks) =>
+      Effect.gen(function* () {
+        const fiber = yield* Effect.forkChild(awaitRollout(acks, ["a"], 2, 30_000, behind("a")))
+        Queue.offerUnsafe(acks, ack("c", 2))
+        yield* TestClock.adjust(5_000)
+        expect(fiber.pollUnsafe()).toBeUndefined()
+        Queue.offerUnsafe(acks, ack("a", 2))
+        return yield* Fiber.join(fiber)
+      })
+    )
+    expect(outcome).toEqual({ _tag: "Served", acked: ["a", "c"], pending: [] })
+  })
+
   it("waits for a replica the first listing missed that status shows behind when the listed ones are served", async () => {
     const outcome = await underTestClock((acks) =>
       Effect.gen(function* () {
