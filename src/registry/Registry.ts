@@ -21,7 +21,7 @@ import { parseEntry } from "./entries.js"
 import { type ArtifactCorrupt, RegistryUnavailable, VersionConflict, type VersionNotFound } from "./errors.js"
 import { fetchChecked } from "./fetch.js"
 import { chunks, objectName, unavailable } from "./io.js"
-import { type ModelVersion, unreferencedDigests } from "./versions.js"
+import { type ModelVersion, unreferencedDigests, wholeHistory } from "./versions.js"
 
 /** Versions kept per model (history of the KV key, and their artifacts), at most 64. */
 export const DEFAULT_RETENTION = 10
@@ -301,11 +301,11 @@ const makeRegistry = (
       Effect.gen(function* () {
         const kept = yield* history(model)
         if (kept.length === 0) return 0
-        // Deleting is done only on a history that reads as one: versions rising, ending at the current
-        // entry (a read spread over replicas still catching up after a node restart can be neither).
+        // Deleting is done only on the whole history: a read spread over replicas still catching up after
+        // a node loss can miss entries, and an artifact only a missed version refers to would go with them.
         const now = yield* current(model)
-        const rising = kept.every((v, i) => i === 0 || v.version > kept[i - 1]!.version)
-        if (!rising || now === undefined || kept.at(-1)!.version !== now.entry.version) return 0
+        const keeps = (yield* attempt("KV status", () => kv.status())).history
+        if (now === undefined || !wholeHistory(kept, now.entry.version, keeps)) return 0
         const stored = (yield* attempt("list artifacts", () => store.list()))
           .filter((o) => !o.deleted && o.name.startsWith(`${model}/`))
           .map((o) => `sha256:${o.name.slice(model.length + 1)}`)

@@ -66,7 +66,20 @@ export const signatureMismatch = (serving: ModelSignature, next: ModelSignature)
   return undefined
 }
 
-/** Digests of artifacts no kept version refers to (safe to delete). */
+/**
+ * Whether `kept` (a model's history as read, oldest first) is all the registry keeps of it, so that the
+ * artifacts none of it refers to can be deleted: versions rising by exactly 1 up to the current one (every
+ * publish, rollback and promotion takes the next number), and either as many as the bucket keeps or every
+ * version since the first. A read that missed an entry fails this and nothing is deleted: a history walked
+ * by direct gets over replicas still catching up after a node loss, or through an election, can skip some.
+ */
+export const wholeHistory = (kept: ReadonlyArray<Pick<ModelVersion, "version">>, current: number, keeps: number) =>
+  kept.length > 0 &&
+  kept.at(-1)!.version === current &&
+  kept.every((v, i) => i === 0 || v.version === kept[i - 1]!.version + 1) &&
+  (kept.length >= keeps || kept[0]!.version === 1)
+
+/** Digests of artifacts no kept version refers to (safe to delete once `wholeHistory` holds). */
 export const unreferencedDigests = (
   kept: ReadonlyArray<ModelVersion>,
   stored: ReadonlyArray<string>

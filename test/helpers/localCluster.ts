@@ -21,6 +21,12 @@ export interface LocalCluster {
   readonly kill: (node: number) => Promise<void>
   /** Starts a killed node again on its ports and store; resolves once it accepts clients. */
   readonly restart: (node: number) => Promise<void>
+  /**
+   * Resolves once every JetStream stream has a leader and each of its other replicas is current with no
+   * lag, as the stream's leader reports: a restarted node has caught up. Kill a leader before that and
+   * nats-server 2.9 may elect the node still catching up, which then leads without the writes it missed.
+   */
+  readonly caughtUp: () => Promise<void>
   readonly stop: () => Promise<void>
 }
 
@@ -192,10 +198,29 @@ export const startLocalCluster = async (size = 3): Promise<LocalCluster> => {
     }
     return undefined
   }
+  const streamsCaughtUp = async (): Promise<true | undefined> => {
+    const nc = await connect({ servers: [...urls] })
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: 2_000 })
+      for await (const info of jsm.streams.list()) {
+        const others = info.config.num_replicas - 1
+        const replicas = info.cluster?.replicas ?? []
+        if (info.cluster?.leader === undefined) return undefined
+        if (replicas.length < others) return undefined
+        if (replicas.some((r) => r.offline === true || !r.current || (r.lag ?? 0) > 0)) return undefined
+      }
+      return true
+    } finally {
+      await nc.close()
+    }
+  }
   return {
     urls,
     monitorUrls,
     metaLeader,
+    caughtUp: async () => {
+      await eventually(streamsCaughtUp, 60_000, "every stream's replicas to catch up with its leader")
+    },
     pid: (i) => nodes[i]!.pid!,
     kill,
     restart: (i) => launch(i),

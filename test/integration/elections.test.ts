@@ -48,9 +48,12 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))
 
-/** Every node answers `/healthz` with 200 (its JetStream current with the meta leader's) and a meta leader is elected. */
-const healthyCluster = () =>
-  eventually(
+/**
+ * Every node answers `/healthz` with 200 (its JetStream current with the meta leader's), a meta leader is
+ * elected, and every stream's replicas have caught up (the node restarted after the last kill included).
+ */
+const healthyCluster = async () => {
+  const leader = await eventually(
     async () => {
       const codes = await Promise.all(
         cluster.monitorUrls.map((url) =>
@@ -64,6 +67,12 @@ const healthyCluster = () =>
     60_000,
     "every node healthy under a JetStream meta leader"
   )
+  const healthyAt = performance.now()
+  await cluster.caughtUp()
+  console.log(`elections: every stream caught up ${Math.round(performance.now() - healthyAt)} ms after every node was healthy`)
+  // the election the catch-up may have waited on can have moved the meta leader
+  return (await cluster.metaLeader()) ?? leader
+}
 
 const replicas = async () =>
   (await client.status()).flatMap((s) => s.actors).filter((a) => a.model === "iris" && a.pid !== null)

@@ -2,7 +2,12 @@
 import { describe, expect, it } from "vitest"
 import type { ModelSignature } from "../../../src/model/specs.js"
 import { decodeBundle, digestOf, encodeBundle } from "../../../src/registry/bundle.js"
-import { type ModelVersion, signatureMismatch, unreferencedDigests } from "../../../src/registry/versions.js"
+import {
+  type ModelVersion,
+  signatureMismatch,
+  unreferencedDigests,
+  wholeHistory
+} from "../../../src/registry/versions.js"
 
 const bytes = (...xs: Array<number>) => Uint8Array.from(xs)
 
@@ -70,5 +75,24 @@ describe("unreferencedDigests", () => {
     expect(unreferencedDigests([v(3, "sha256:b"), v(4, "sha256:a")], ["sha256:a", "sha256:b", "sha256:c"])).toEqual([
       "sha256:c"
     ])
+  })
+})
+
+describe("wholeHistory: artifacts are pruned only on a history read whole", () => {
+  const versions = (...ns: Array<number>) => ns.map((version) => ({ version }))
+  it("holds for every version since the first, or for as many as the bucket keeps, up to the current one", () => {
+    expect(wholeHistory(versions(1, 2, 3), 3, 10)).toBe(true)
+    expect(wholeHistory(versions(4, 5, 6), 6, 3)).toBe(true)
+  })
+  it("fails on a read that missed an entry in the middle, at the start or at the end", () => {
+    // v5 (the only one still naming v1's artifacts after rollbacks) missed: its artifacts must stay
+    expect(wholeHistory(versions(1, 2, 3, 4, 6), 6, 10)).toBe(false)
+    expect(wholeHistory(versions(2, 3, 4, 5, 6), 6, 10)).toBe(false)
+    expect(wholeHistory(versions(6), 6, 10)).toBe(false)
+    expect(wholeHistory(versions(1, 2, 3), 4, 10)).toBe(false)
+    expect(wholeHistory(versions(), 1, 10)).toBe(false)
+  })
+  it("fails on versions out of order (a model deleted and published again from 1)", () => {
+    expect(wholeHistory(versions(8, 9, 1, 2), 2, 10)).toBe(false)
   })
 })
