@@ -68,12 +68,15 @@ export const readObject = (
     )
   })
 
+/** What a history walk that ended before the leader's last entry, or met fewer entries than it holds, fails with while it is tried again. */
+const BEHIND = "behind" as const
+
 /**
  * Every kept value of `key` in KV bucket `bucket` with its revision, oldest first, by direct gets
- * walking the key's subject (`next_by_subj`); delete and purge markers are skipped.
+ * walking the key's subject (`next_by_subj`); delete and purge markers are skipped. A walk that ends
+ * before the leader's last entry of the key, or meets fewer entries than the leader holds, met a
+ * replica still catching up and is tried again.
  */
-/** What a history walk that ended before the leader's last entry fails with while it is tried again. */
-const BEHIND = "behind" as const
 
 export const readHistory = (
   nc: NatsConnection,
@@ -90,9 +93,16 @@ export const readHistory = (
         throw error
       })
     )
+    // How many entries of the key the leader holds: a walk that met fewer skipped some (a replica whose
+    // store is being rebuilt can hold the newest entries and not yet the older ones).
+    const held = yield* step(`counting the entries of ${key}`, async () => {
+      const info = await jsm.streams.info(kvStream(bucket), { subjects_filter: subject })
+      return info.state.subjects?.[subject] ?? 0
+    })
     const walk = Effect.gen(function* () {
       const values: Array<{ readonly seq: number; readonly data: Uint8Array }> = []
       let seen = 0
+      let met = 0
       for (let seq = 1; ; ) {
         const message = yield* step(`reading the history of ${key}`, () =>
           jsm.direct.getMessage(kvStream(bucket), { seq, next_by_subj: subject }).catch((error: unknown) => {
@@ -105,11 +115,12 @@ export const readHistory = (
         // a replica whose stream is still being rebuilt can answer with an earlier message than asked for
         if (message.seq < seq) return yield* Effect.fail(BEHIND)
         seen = message.seq
+        met++
         const operation = message.header?.get("KV-Operation")
         if (operation !== "DEL" && operation !== "PURGE") values.push({ seq: message.seq, data: message.data })
         seq = message.seq + 1
       }
-      if (last !== null && seen < last.seq) return yield* Effect.fail(BEHIND)
+      if ((last !== null && seen < last.seq) || met < held) return yield* Effect.fail(BEHIND)
       return values
     })
     // direct gets are answered by any replica of the stream: one that restarted a moment ago may not have the newest entries yet
@@ -117,7 +128,7 @@ export const readHistory = (
       Effect.retry({ schedule: LAGGING_READ_RETRIES, while: (why) => why === BEHIND }),
       Effect.mapError((why) =>
         why === BEHIND
-          ? `the history of ${key} ends before its last entry (seq ${last?.seq}) on every replica that answered`
+          ? `the history of ${key} ends before its last entry (seq ${last?.seq}) or lacks some of its ${held} entries on every replica that answered`
           : why
       )
     )

@@ -69,7 +69,9 @@ const healthyCluster = async () => {
   )
   const healthyAt = performance.now()
   await cluster.caughtUp()
-  console.log(`elections: every stream caught up ${Math.round(performance.now() - healthyAt)} ms after every node was healthy`)
+  console.log(
+    `elections: every stream caught up ${Math.round(performance.now() - healthyAt)} ms after every node was healthy`
+  )
   // the election the catch-up may have waited on can have moved the meta leader
   return (await cluster.metaLeader()) ?? leader
 }
