@@ -33,6 +33,7 @@ import {
 } from "../protocol/codec.js"
 import { bytesOf, type HostTensor, jsonValues } from "../protocol/tensor.js"
 import { messageOf } from "../protocol/values.js"
+import { throughElections } from "../registry/elections.js"
 import type { Admission } from "./admission.js"
 import { type AckWaitFollower, followAckWait } from "./batchAckWait.js"
 import { type BatchBodies, batchBodies } from "./batchBodies.js"
@@ -58,6 +59,8 @@ export interface BatchWorkContext {
 const PULL_EXPIRES_MS = 5_000
 /** Results of chunks being stored while the next chunks run, at most. */
 const STORING_MAX = 3
+/** How long a chunk's result is tried again through JetStream elections before the chunk is given back. */
+const RESULT_STORE_PATIENCE_MS = 60_000
 /** How long an actor waits before it looks for its consumer again after JetStream did not answer or a pull failed. */
 const RELOOK_MS = 1_000
 
@@ -313,7 +316,17 @@ const workTaken = async (
   const stored = (async () => {
     // before the result: once a chunk's result is out, the consumer's ack wait covers its calls
     await ackWait.settle()
-    await publishResult(ctx, bodies, body, encoding)
+    // The rows are done: a store that fails while JetStream elects leaders is tried again (the chunk kept in
+    // progress) rather than given back, since each redelivery counts toward the chunk's dead-lettering.
+    await Effect.runPromise(
+      throughElections(
+        ctx.nc,
+        "batch result store",
+        Effect.tryPromise({ try: () => publishResult(ctx, bodies, body, encoding), catch: (cause) => cause }),
+        RESULT_STORE_PATIENCE_MS,
+        (cause) => cause
+      )
+    )
     // not waited for: a lost ack only brings the chunk back, and its result replaces this one (same subject)
     msg.ack()
   })()
