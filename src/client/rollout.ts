@@ -1,7 +1,6 @@
 // Waiting for a model's replicas to serve a new version: their update acks, pushed into a Queue by
 // a subscription that lives in the caller's Scope, folded by pure decisions until done or timeoutMs.
 import type { NatsConnection } from "@nats-io/transport-node"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
@@ -87,14 +86,8 @@ export const awaitRollout = <E>(
       // noted: a status gather that reached no supervisor (JetStream electing after a node loss, a
       // supervisor reconnecting) is no proof that there are none.
       if (listed.length === 0) {
-        const until = (yield* Clock.currentTimeMillis) + RECHECK_MS
-        for (;;) {
-          const left = until - (yield* Clock.currentTimeMillis)
-          if (left <= 0) break
-          const next = yield* Queue.take(acks).pipe(Effect.timeoutOption(left))
-          if (Option.isNone(next)) break
-          note(next.value)
-        }
+        yield* Effect.sleep(RECHECK_MS)
+        for (const ack of yield* Queue.clear(acks)) note(ack)
         const now = yield* Effect.option(live)
         if (Option.isSome(now)) listed = [...new Set([...listed, ...now.value.map((a) => a.id)])]
         if (Option.isSome(now)) for (const actor of now.value) if (actor.version >= version) caughtUp.add(actor.id)
