@@ -105,10 +105,31 @@ const CORES = Math.min(REPLICAS, MODEL_CORES.length)
 /**
  * The in-process ceiling on the same cores: CORES processes with the model loaded (same loader and WASM backend
  * as an actor), each running predict back to back with no messaging. `at` measures a window at one batch size
- * (rows/s of all processes together, CPU µs per row); `best` one window at each candidate size, and keeps the
- * best: a size chosen once would carry one window's luck into every round (WASM's rows/s at a size drifts by
- * a fifth from minute to minute on a shared VM).
+ * (rows/s of all processes together, CPU µs per row); `sweep` one window at each candidate size. A round sweeps
+ * before its job and again after it, and `bestAround` keeps the size whose two windows averaged the most rows/s:
+ * WASM's rows/s at a size drifts by a fifth from minute to minute on a shared VM, so a ceiling measured on one
+ * side of the job carries that drift into the ratio, and the best of single windows carries their luck.
  */
+interface Window {
+  readonly batch: number
+  readonly rowsPerSecond: number
+  readonly cpuUsPerRow: number
+}
+
+/** The round's ceiling from the sweeps before and after its job: each size's two windows averaged, the best size kept. */
+const bestAround = (before: ReadonlyArray<Window>, after: ReadonlyArray<Window>) => {
+  const averaged = before.map((b) => {
+    const a = after.find((w) => w.batch === b.batch)!
+    return {
+      batch: b.batch,
+      rowsPerSecond: (b.rowsPerSecond + a.rowsPerSecond) / 2,
+      cpuUsPerRow: (b.cpuUsPerRow + a.cpuUsPerRow) / 2
+    }
+  })
+  const top = averaged.reduce((x, y) => (y.rowsPerSecond > x.rowsPerSecond ? y : x))
+  return { ...top, perBatch: Object.fromEntries(averaged.map((w) => [w.batch, w.rowsPerSecond])) }
+}
+
 const inProcessCeiling = async (model: BenchModel) => {
   const workers = Array.from({ length: CORES }, (_, i) =>
     forkHelper("bench/lib/ceilingWorker.ts", `ceiling ${model.name} ${i + 1}`, { BENCH_MODEL: model.name })
@@ -133,13 +154,12 @@ const inProcessCeiling = async (model: BenchModel) => {
     }
   }
   const sizes = model.name === "iris" ? [64, 256, 1024, 4096] : [16, 64, 256]
-  const best = async (seconds: number) => {
-    const windows = []
+  const sweep = async (seconds: number) => {
+    const windows: Array<Window> = []
     for (const batch of sizes) windows.push({ batch, ...(await at(batch, seconds)) })
-    const top = windows.reduce((a, b) => (b.rowsPerSecond > a.rowsPerSecond ? b : a))
-    return { ...top, perBatch: Object.fromEntries(windows.map((w) => [w.batch, w.rowsPerSecond])) }
+    return windows
   }
-  return { sizes, best, stop: () => Promise.all(workers.map((w) => w.stop())) }
+  return { sizes, sweep, stop: () => Promise.all(workers.map((w) => w.stop())) }
 }
 
 /** The value that occurs most often (the first of those tied). */
@@ -279,16 +299,22 @@ const main = async () => {
     const served = name === "cnn" && HEAP_AB ? [name, DEFAULT_HEAP_CNN] : [name]
     const file = await inputFile(model, rows)
     const ceiling = await inProcessCeiling(model)
-    type Round = { ceiling: Awaited<ReturnType<typeof ceiling.best>>; job: Awaited<ReturnType<typeof runJob>> }
+    type Round = { ceiling: ReturnType<typeof bestAround>; job: Awaited<ReturnType<typeof runJob>> }
     const roundsOf = new Map<string, Array<Round>>(served.map((s) => [s, []]))
+    const byBatch = (windows: ReadonlyArray<Window>) =>
+      JSON.stringify(Object.fromEntries(windows.map((w) => [w.batch, round(w.rowsPerSecond, 0)])))
     for (let r = 0; r < JOB_ROUNDS; r++) {
-      const inProcess = await ceiling.best(CEILING_SECONDS)
-      console.log(
-        `${name} round ${r + 1}: in-process rows/s on ${CORES} cores by batch size ${JSON.stringify(Object.fromEntries(Object.entries(inProcess.perBatch).map(([k, v]) => [k, round(v, 0)])))}`
-      )
+      const before = await ceiling.sweep(CEILING_SECONDS)
       // the variants' order turns round by round
-      for (const variant of r % 2 === 0 ? served : [...served].reverse()) {
-        const job = await runJob(variant, file, rows)
+      const ran: Array<[string, Awaited<ReturnType<typeof runJob>>]> = []
+      for (const variant of r % 2 === 0 ? served : [...served].reverse())
+        ran.push([variant, await runJob(variant, file, rows)])
+      const after = await ceiling.sweep(CEILING_SECONDS)
+      const inProcess = bestAround(before, after)
+      console.log(
+        `${name} round ${r + 1}: in-process rows/s on ${CORES} cores by batch size, before the job ${byBatch(before)}, after it ${byBatch(after)}`
+      )
+      for (const [variant, job] of ran) {
         roundsOf.get(variant)!.push({ ceiling: inProcess, job })
         console.log(
           `${variant} round ${r + 1}: job ${round(job.rowsPerSecond, 0)} rows/s in ${round(job.seconds, 2)} s, in-process ${round(inProcess.rowsPerSecond, 0)} rows/s (batch ${inProcess.batch}, ${CORES} processes): ${round(job.rowsPerSecond / inProcess.rowsPerSecond, 3)}; phases: first chunk at ${round(job.phases.startS, 2)} s, ${round(job.phases.runRowsPerSecond, 0)} rows/s, exit ${round(job.phases.endS, 2)} s after the last result; CPU µs/row ${JSON.stringify(Object.fromEntries(Object.entries(job.cpuUsPerRow).map(([k, v]) => [k, round(v, 1)])))}, in-process ${round(inProcess.cpuUsPerRow, 1)}; actor RSS ${round(job.actorRssMb, 1)} MB`
@@ -426,7 +452,7 @@ const main = async () => {
   const jobLine = (name: string) => {
     const j = jobs[name]!
     const label = name === DEFAULT_HEAP_CNN ? "cnn, actors with V8's default heap limits" : name
-    return `| ${label} | ${j.rows} | ${j.seconds} | **${j.rowsPerSecond}** | ${j.ceiling.rowsPerSecond} (best of batch ${Object.keys(j.ceiling.perBatch).join(", ")} each round, most often ${j.ceiling.bestBatch}; ${j.ceiling.processes} process${j.ceiling.processes === 1 ? "" : "es"}) | **${j.ofCeiling.median.toFixed(3)}** (${j.ofCeiling.min.toFixed(3)}–${j.ofCeiling.max.toFixed(3)}) | ${j.cpuUsPerRow.actors} | ${j.ceiling.cpuUsPerRow} | ${j.cpuUsPerRow.natsServer} | ${j.cpuUsPerRow.submittingCli} | ${j.cpuUsPerRow.supervisor} | ${j.actorRssMb} |`
+    return `| ${label} | ${j.rows} | ${j.seconds} | **${j.rowsPerSecond}** | ${j.ceiling.rowsPerSecond} (best of batch ${Object.keys(j.ceiling.perBatch).join(", ")} each round, before and after its job averaged; most often ${j.ceiling.bestBatch}; ${j.ceiling.processes} process${j.ceiling.processes === 1 ? "" : "es"}) | **${j.ofCeiling.median.toFixed(3)}** (${j.ofCeiling.min.toFixed(3)}–${j.ofCeiling.max.toFixed(3)}) | ${j.cpuUsPerRow.actors} | ${j.ceiling.cpuUsPerRow} | ${j.cpuUsPerRow.natsServer} | ${j.cpuUsPerRow.submittingCli} | ${j.cpuUsPerRow.supervisor} | ${j.actorRssMb} |`
   }
   const phaseLine = (name: string) => {
     const { phases: p } = jobs[name]!
@@ -442,7 +468,7 @@ const main = async () => {
     return `- CNN rows/s with actors' first heap limit at 128 MB ÷ with V8's default, paired per round (order alternating): median **${ratio.median.toFixed(3)}** (${ratio.min.toFixed(3)}–${ratio.max.toFixed(3)}).`
   }
   const command = `npx tsx bench/batchJobs.ts --rounds=${ROUNDS} --job-rounds=${JOB_ROUNDS} --seconds=${SECONDS} --replicas=${REPLICAS} --iris-rows=${IRIS_ROWS} --cnn-rows=${CNN_ROWS}${HEAP_AB ? " --heap-ab=1" : ""}${BUS_CORES > 0 ? ` --bus-cores=${BUS_CORES}` : ` --online-job-rows=${ONLINE_JOB_ROWS}`}`
-  const setup = `One supervisor serving Iris and the CNN, ${REPLICAS} replica${REPLICAS === 1 ? "" : "s"} each; \`modelbus batch submit\` from a .npy file (default chunk size: ${defaultChunkRows(3136, 1024 * 1024)} CNN rows, 1,024 Iris rows), timed from the CLI's start to its exit (streams, chunks, the run and following it). The in-process ceiling runs on the same cores: ${CORES} process${CORES === 1 ? "" : "es"} (one per core the replicas can use), each with the model loaded as an actor loads it and calling \`predict\` back to back; each round measures a window of ${CEILING_SECONDS} s at every candidate batch size and takes the one that gave the most rows/s of all of them together. ${JOB_ROUNDS} rounds per model, each the in-process windows then a job; medians, and the job's rows/s ÷ the in-process rows/s paired per round (min–max).`
+  const setup = `One supervisor serving Iris and the CNN, ${REPLICAS} replica${REPLICAS === 1 ? "" : "s"} each; \`modelbus batch submit\` from a .npy file (default chunk size: ${defaultChunkRows(3136, 1024 * 1024)} CNN rows, 1,024 Iris rows), timed from the CLI's start to its exit (streams, chunks, the run and following it). The in-process ceiling runs on the same cores: ${CORES} process${CORES === 1 ? "" : "es"} (one per core the replicas can use), each with the model loaded as an actor loads it and calling \`predict\` back to back; each round measures a window of ${CEILING_SECONDS} s at every candidate batch size before its job and again after it, and takes the size whose two windows averaged the most rows/s of all processes together (the machine's speed drifts by a fifth within a minute: windows on both sides of the job pair it with the speed it ran at, and averaging two windows keeps the best size from being one window's luck). ${JOB_ROUNDS} rounds per model, each the in-process windows, a job, the in-process windows again; medians, and the job's rows/s ÷ the in-process rows/s paired per round (min–max).`
   const header =
     BUS_CORES > 0
       ? [
@@ -474,7 +500,7 @@ const main = async () => {
     goal,
     "- Where a job's time goes, medians of the rounds (from the replicas' chunk-started events and the results stream, watched by the bench):",
     ...["iris", "cnn"].map((name) => `  ${phaseLine(name)}`),
-    `- What an actor spends beside the model's calls, CNN: receiving a 0.9 MB chunk through the NATS client (64 KiB socket reads, the parser's buffer growing to hold the message), publishing the result, and the garbage those buffers leave. Actors start with a first old-generation limit of 128 MB (\`--initial-heap-size\`, supervisor/runtime/actorFlags.ts): with V8's default limit, so close to an actor's live heap of about 20 MB, a 100,000-row CNN job ran about 100 full mark-compacts (\`--trace-gc\`), 35–45 µs/row of V8 marking threads on the replica's core; with 128 MB it runs none, the buffers dying in young-generation scavenges (the A/B rows, \`--heap-ab=1\`). The price is memory: garbage that does reach the old generation stays until it nears the limit, so an actor's RSS creeps up to that bound (the RSS column); NODE_OPTIONS with a heap size of the user's own replaces the flag. While it runs a chunk a replica holds up to two more pulled ahead and stores up to three results, so its model does not wait on the bus between chunks, even while nats-server is busy storing the rest of the job; \`batch submit\` reads a .npy file a chunk at a time as it publishes, so the first chunk runs while the rest is read.`,
+    `- What an actor spends beside the model's calls, CNN: receiving a 0.9 MB chunk through the NATS client (64 KiB socket reads, the parser's buffer growing to hold the message), publishing the result, and the garbage those buffers leave. Actors start with a first old-generation limit of 128 MB (\`--initial-heap-size\`, supervisor/runtime/actorFlags.ts): with V8's default limit, so close to an actor's live heap of about 20 MB, a 100,000-row CNN job ran about 100 full mark-compacts (\`--trace-gc\`), 35–45 µs/row of V8 marking threads on the replica's core; with 128 MB the buffers die in young-generation scavenges (the A/B rows, \`--heap-ab=1\`), and the major collections left, 7 to 11 per 120,000 rows in \`perf_hooks\` gc entries, are the ones V8 starts for the chunks' external memory (\`--external-memory-accounted-in-global-limit\` took them to one or two, and the actor's RSS from about 220 to 330 MB, with no gain in rows/s that stood out of the machine's drift: left off). The price is memory: garbage that does reach the old generation stays until it nears the limit, so an actor's RSS creeps up to that bound (the RSS column); NODE_OPTIONS with a heap size of the user's own replaces the flag. While it runs a chunk a replica holds up to two more pulled ahead and stores up to three results, so its model does not wait on the bus between chunks, even while nats-server is busy storing the rest of the job; \`batch submit\` reads a .npy file a chunk at a time as it publishes, so the first chunk runs while the rest is read.`,
     ...(online?.lines ?? [])
   ].join("\n")
   console.log(`wrote ${await writeSection(BUS_CORES > 0 ? "batch-jobs-bus-apart" : "batch-jobs", section)}`)
