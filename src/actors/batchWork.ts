@@ -1,5 +1,6 @@
 // Batch-job work in an actor: pulls chunks from its model's durable consumer only while no online request
-// is held, runs each in the model loop's idle lane with in-progress acks, publishes the chunk's result keyed
+// is held (and, after a chunk that ran beside online requests, only after a rest: batchShare.ts), runs each
+// in the model loop's idle lane with in-progress acks, publishes the chunk's result keyed
 // by chunk, then acks; records a chunk the server gave up redelivering as dead-lettered. Its model calls are
 // timed, and the consumer's ack wait follows them (batchAckWait.ts).
 import {
@@ -40,6 +41,7 @@ import { type BatchBodies, batchBodies } from "./batchBodies.js"
 import { type ChunkOutcome, failedChunk, runChunk } from "./batchChunk.js"
 import type { Batcher } from "./batcher.js"
 import { type ChunkPuller, chunkPuller, type TakenChunk } from "./batchPull.js"
+import { type BatchShare, batchShare } from "./batchShare.js"
 import type { ModelLoop } from "./modelLoop.js"
 import { hold, release, type ServingModel } from "./servingModel.js"
 
@@ -230,6 +232,7 @@ interface ChunkWork {
   readonly stateOf: (job: string) => Promise<JobRecord["state"] | undefined>
   readonly ackWait: AckWaitFollower
   readonly bodies: BatchBodies
+  readonly share: BatchShare
 }
 
 /**
@@ -267,7 +270,7 @@ const chunkContent = async (
  * each row failed with ChunkObjectMissing.
  */
 const workTaken = async (
-  { ctx, untilQuiet, stateOf, ackWait, bodies }: ChunkWork,
+  { ctx, untilQuiet, stateOf, ackWait, bodies, share }: ChunkWork,
   msg: JsMsg
 ): Promise<{ readonly stored: Promise<void> } | undefined> => {
   const encoding = encodingOfMessage(msg)
@@ -301,7 +304,15 @@ const workTaken = async (
             maxRows: Math.max(BATCH_WORK_MIN_ROWS, ctx.batcher.limit().maxBatchSize),
             predict: async (inputs, outputs) => {
               await untilQuiet()
-              return whenIdle(ctx.loop, () => timedCall(ackWait.timed, () => version.model.predict(inputs, outputs)))
+              return whenIdle(ctx.loop, () =>
+                timedCall(
+                  (ms) => {
+                    ackWait.timed(ms)
+                    share.timed(ms)
+                  },
+                  () => version.model.predict(inputs, outputs)
+                )
+              )
             }
           },
           content.full.body,
@@ -379,9 +390,10 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
       const gate = quietGate(ctx.admission, BATCH_QUIET_MS)
       const ackWait = followAckWait(ctx)
       const bodies = batchBodies(ctx.nc, ctx.prefix)
+      const share = batchShare(ctx.admission)
       let stopped = false
       let wake: (() => void) | undefined
-      const work: ChunkWork = { ctx, untilQuiet: gate.untilQuiet, stateOf, ackWait, bodies }
+      const work: ChunkWork = { ctx, untilQuiet: gate.untilQuiet, stateOf, ackWait, bodies, share }
       let pulling: ChunkPuller | undefined
       let current: TakenChunk | undefined
       const storing = new Set<Promise<void>>()
@@ -456,6 +468,7 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
             // a redelivered chunk may kill this actor: the results being stored go out first
             if (chunk.msg.info.deliveryCount > 1) await Promise.all(storing)
             current = chunk
+            share.chunkStarted()
             let done: { readonly stored: Promise<void> } | undefined
             try {
               done = await workTaken(work, chunk.msg)
@@ -482,6 +495,8 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
             storing.add(stored)
             void stored.finally(() => storing.delete(stored))
             if (storing.size >= STORING_MAX) await Promise.race(storing)
+            // online first: a chunk that ran beside online requests is followed by a rest (batchShare.ts)
+            await share.rest()
           }
         } finally {
           pulling = undefined
@@ -518,6 +533,7 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
         notice.unsubscribe()
         advisory.unsubscribe()
         gate.stop()
+        share.stop()
         await Promise.race([Promise.all([running, ...storing]), new Promise((r) => setTimeout(r, 1_000))])
       }
     }),
