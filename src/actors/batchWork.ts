@@ -154,7 +154,10 @@ const untilIdle = (admission: BatchWorkContext["admission"]): Promise<void> =>
  */
 export const BATCH_QUIET_MS = 2
 
-/** Waits, before each piece of batch work, until the actor has been idle for `quietMs` (at once when it has). */
+/**
+ * Waits, before each piece of batch work, until the actor has been idle for `quietMs` (at once when it has);
+ * `lastIdleAt` is when it last became idle (performance.now()).
+ */
 const quietGate = (admission: BatchWorkContext["admission"], quietMs: number) => {
   let idleSince = performance.now() - quietMs
   const stop = admission.onIdle(() => {
@@ -168,7 +171,7 @@ const quietGate = (admission: BatchWorkContext["admission"], quietMs: number) =>
       if (left > 0) await new Promise((resolve) => setTimeout(resolve, left))
     }
   }
-  return { untilQuiet, stop }
+  return { untilQuiet, stop, lastIdleAt: () => idleSince }
 }
 
 /** The jobs bucket, opened once per actor (undefined until a job made it). */
@@ -390,7 +393,7 @@ export const followBatchWork = (ctx: BatchWorkContext) =>
       const gate = quietGate(ctx.admission, BATCH_QUIET_MS)
       const ackWait = followAckWait(ctx)
       const bodies = batchBodies(ctx.nc, ctx.prefix)
-      const share = batchShare(ctx.admission)
+      const share = batchShare({ idle: ctx.admission.idle, lastIdleAt: gate.lastIdleAt })
       let stopped = false
       let wake: (() => void) | undefined
       const work: ChunkWork = { ctx, untilQuiet: gate.untilQuiet, stateOf, ackWait, bodies, share }

@@ -1,6 +1,6 @@
 // The share of a replica's time batch work takes beside online requests: no rest when no online request came
 // during a chunk, a rest that keeps the chunk's calls to a quarter of the time when one did, bounded; and the
-// tracker counting a chunk's call time and the online requests that ended during it.
+// tracker counting a chunk's call time and the online requests that ended during it or are held at its end.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest"
 import { BATCH_REST_MAX_MS, batchShare, restAfterChunk } from "../../../src/actors/batchShare.js"
 
@@ -23,24 +23,25 @@ describe("restAfterChunk", () => {
   })
 })
 
-/** An admission whose requests the test starts and ends. */
-const fakeAdmission = () => {
+/** An actor's online traffic whose requests the test starts and ends, on a clock it moves. */
+const fakeTraffic = () => {
   let inflight = 0
-  const listeners = new Set<() => void>()
+  let clock = 100
+  let lastIdleAt = 0
   return {
     idle: () => inflight === 0,
-    onIdle: (listener: () => void) => {
-      listeners.add(listener)
-      return () => listeners.delete(listener)
+    lastIdleAt: () => lastIdleAt,
+    now: () => clock,
+    tick: (ms: number) => {
+      clock += ms
     },
     begin: () => {
       inflight++
     },
     end: () => {
       inflight--
-      if (inflight === 0) for (const l of listeners) l()
-    },
-    listeners
+      if (inflight === 0) lastIdleAt = clock
+    }
   }
 }
 
@@ -62,12 +63,13 @@ describe("batchShare", () => {
   }
 
   it("rests three times a chunk's call time when an online request ended during it", async () => {
-    const admission = fakeAdmission()
-    const share = batchShare(admission)
+    const traffic = fakeTraffic()
+    const share = batchShare(traffic, traffic.now)
     share.chunkStarted()
     share.timed(4)
-    admission.begin()
-    admission.end()
+    traffic.tick(4)
+    traffic.begin()
+    traffic.end()
     share.timed(6)
     const rest = share.rest()
     expect(await settledAfter(rest, 29)).toBe(false)
@@ -75,37 +77,37 @@ describe("batchShare", () => {
   })
 
   it("counts a request still held at the chunk's end as online traffic", async () => {
-    const admission = fakeAdmission()
-    const share = batchShare(admission)
+    const traffic = fakeTraffic()
+    const share = batchShare(traffic, traffic.now)
     share.chunkStarted()
-    admission.begin()
+    traffic.begin()
     share.timed(10)
     expect(await settledAfter(share.rest(), 29)).toBe(false)
   })
 
   it("goes on at once after a chunk with no online request, and counts each chunk afresh", async () => {
-    const admission = fakeAdmission()
-    const share = batchShare(admission)
+    const traffic = fakeTraffic()
+    const share = batchShare(traffic, traffic.now)
     share.chunkStarted()
-    admission.begin()
-    admission.end()
+    traffic.begin()
+    traffic.end()
     share.timed(10)
     await vi.advanceTimersByTimeAsync(30)
+    traffic.tick(40)
     share.chunkStarted()
     share.timed(10)
     expect(await settledAfter(share.rest(), 0)).toBe(true)
   })
 
-  it("ends a rest at once when stopped, and stops listening for idle", async () => {
-    const admission = fakeAdmission()
-    const share = batchShare(admission)
+  it("ends a rest at once when stopped", async () => {
+    const traffic = fakeTraffic()
+    const share = batchShare(traffic, traffic.now)
     share.chunkStarted()
-    admission.begin()
-    admission.end()
+    traffic.begin()
+    traffic.end()
     share.timed(100)
     const rest = share.rest()
     share.stop()
     expect(await settledAfter(rest, 0)).toBe(true)
-    expect(admission.listeners.size).toBe(0)
   })
 })
